@@ -1,0 +1,68 @@
+// Deterministic reductions. WGSL has no float atomics, and we want the same
+// seed to give bit-identical runs, so every sum has a fixed order: one
+// invocation per output walking its inputs in sequence, or a fixed-shape tree
+// inside one workgroup.
+// Legend: R rows, K columns (a [R,K] matrix, e.g. N = B*T rows of C channels).
+
+struct Params {
+    n: u32,        // rows for reduce_columns; elements for sum_blocks / fill_zero
+    cols: u32,     // columns for reduce_columns; elements per workgroup for sum_blocks
+    square: u32,   // sum_blocks: 1 sums x², 0 sums x
+    out_index: u32,// sum_blocks: workgroup w writes out[out_index + w]
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> inp: array<f32>;
+
+// out [K] += Σ_r inp [R,K]: the bias gradient of a Linear layer, and of LayerNorm.
+@compute @workgroup_size(64)
+fn reduce_columns(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let col = gid.x;
+    if (col >= p.cols) {
+        return;
+    }
+    var s = 0.0;
+    for (var r = 0u; r < p.n; r++) {
+        s += inp[r * p.cols + col];
+    }
+    out[col] += s;
+}
+
+var<workgroup> partial: array<f32, 256>;
+
+// out[out_index + w] = Σ over inp[w*cols .. (w+1)*cols) of x or x², for workgroup w.
+// One workgroup over everything gives a loss sum; many workgroups then one
+// more pass over their partials give the global gradient norm.
+@compute @workgroup_size(256)
+fn sum_blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let start = wid.x * p.cols;
+    let end = min(p.n, start + p.cols);
+    var s = 0.0;
+    for (var i = start + li; i < end; i += 256u) {
+        let x = inp[i];
+        s += select(x, x * x, p.square == 1u);
+    }
+    partial[li] = s;
+    workgroupBarrier();
+    for (var stride = 128u; stride > 0u; stride >>= 1u) {
+        if (li < stride) {
+            partial[li] += partial[li + stride];
+        }
+        workgroupBarrier();
+    }
+    if (li == 0u) {
+        out[p.out_index + wid.x] = partial[0];
+    }
+}
+
+// out [n] = 0: activation gradients are accumulated into, so each backward
+// starts them from zero without leaving the compute pass.
+@compute @workgroup_size(64)
+fn fill_zero(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) li: u32) {
+    let i = (wid.y * nwg.x + wid.x) * 64u + li;
+    if (i < p.n) {
+        out[i] = 0.0;
+    }
+}

@@ -1,0 +1,188 @@
+//! Device acquisition, shared by native and web: one async path, awaited by
+//! `pollster` natively and by the browser's event loop in wasm.
+//!
+//! Acquisition is split from execution (as in wgpu's examples) so tests and the
+//! page can hold one `GpuContext` and build many runs on it.
+
+use std::sync::Arc;
+
+use super::kernels::Pipelines;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GpuError {
+    #[error("no GPU adapter found ({0}); in a browser this means WebGPU is not available")]
+    NoAdapter(String),
+    #[error("the adapter refused a device: {0}")]
+    NoDevice(String),
+    #[error("reading a GPU buffer back failed: {0}")]
+    Readback(String),
+    #[error(transparent)]
+    Config(#[from] crate::model::ConfigError),
+}
+
+/// What the user is told about the hardware a run is on.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AdapterSummary {
+    /// Adapter name as the driver reports it (empty on some browsers).
+    pub name: String,
+    /// `Vulkan`, `Metal`, `Dx12`, `Gl`, or `BrowserWebGpu`.
+    pub backend: String,
+    /// `DiscreteGpu`, `IntegratedGpu`, `Cpu` (software), ...
+    pub device_type: String,
+    pub driver: String,
+}
+
+impl std::fmt::Display for AdapterSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = if self.name.is_empty() {
+            "unnamed adapter"
+        } else {
+            &self.name
+        };
+        write!(f, "{name} ({}, {})", self.backend, self.device_type)
+    }
+}
+
+/// A device, its queue, and every compute pipeline, made once.
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub adapter: AdapterSummary,
+    pub limits: wgpu::Limits,
+    pub(crate) pipelines: Arc<Pipelines>,
+}
+
+impl GpuContext {
+    /// Finds an adapter (any backend natively, WebGPU in the browser) and opens a device.
+    pub async fn new() -> Result<Self, GpuError> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+        let info = adapter.get_info();
+        let supported = adapter.limits();
+        // Defaults are accepted everywhere we run; raise only what model size needs.
+        let limits = wgpu::Limits {
+            max_storage_buffer_binding_size: supported.max_storage_buffer_binding_size,
+            max_buffer_size: supported.max_buffer_size,
+            max_storage_buffers_per_shader_stage: supported
+                .max_storage_buffers_per_shader_stage
+                .min(10),
+            ..wgpu::Limits::default()
+        };
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("gradlab"),
+                required_features: wgpu::Features::empty(),
+                required_limits: limits.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError::NoDevice(e.to_string()))?;
+        let pipelines = Arc::new(Pipelines::new(&device));
+        Ok(Self {
+            device,
+            queue,
+            adapter: AdapterSummary {
+                name: info.name.clone(),
+                backend: format!("{:?}", info.backend),
+                device_type: format!("{:?}", info.device_type),
+                driver: format!("{} {}", info.driver, info.driver_info)
+                    .trim()
+                    .to_string(),
+            },
+            limits,
+            pipelines,
+        })
+    }
+
+    /// Blocks natively; unavailable on wasm, where everything must be awaited.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new_blocking() -> Result<Self, GpuError> {
+        pollster::block_on(Self::new())
+    }
+
+    /// A storage buffer of `floats` 4-byte words, zero-filled.
+    pub fn storage(&self, label: &str, floats: usize) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            // WebGPU refuses zero-sized bindings; keep one word at least
+            size: (floats.max(1) * 4) as u64,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// A storage buffer holding `data`.
+    pub fn upload<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> wgpu::Buffer {
+        let buf = self.storage(label, std::mem::size_of_val(data).div_ceil(4));
+        self.queue.write_buffer(&buf, 0, bytemuck::cast_slice(data));
+        buf
+    }
+
+    /// Copies `floats` words starting at word `offset` of `buffer` to the CPU.
+    /// Awaits the GPU; meant for tests, export and sampling, not for every step.
+    pub async fn read_f32(
+        &self,
+        buffer: &wgpu::Buffer,
+        offset: usize,
+        floats: usize,
+    ) -> Result<Vec<f32>, GpuError> {
+        let bytes = self
+            .read_bytes(buffer, (offset * 4) as u64, (floats * 4) as u64)
+            .await?;
+        Ok(bytemuck::cast_slice(&bytes).to_vec())
+    }
+
+    pub async fn read_bytes(
+        &self,
+        buffer: &wgpu::Buffer,
+        offset: u64,
+        size: u64,
+    ) -> Result<Vec<u8>, GpuError> {
+        if size == 0 {
+            return Ok(Vec::new());
+        }
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(buffer, offset, &staging, 0, size);
+        self.queue.submit([encoder.finish()]);
+        map_and_wait(&self.device, &staging).await?;
+        let data = staging
+            .slice(..)
+            .get_mapped_range()
+            .map_err(|e| GpuError::Readback(e.to_string()))?
+            .to_vec();
+        staging.unmap();
+        Ok(data)
+    }
+}
+
+/// Maps `buffer` for reading and waits for it: natively by polling the device,
+/// on the web by awaiting the callback the browser fires.
+pub async fn map_and_wait(device: &wgpu::Device, buffer: &wgpu::Buffer) -> Result<(), GpuError> {
+    let (tx, rx) = futures_channel::oneshot::channel();
+    buffer.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    #[cfg(not(target_arch = "wasm32"))]
+    device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| GpuError::Readback(e.to_string()))?;
+    #[cfg(target_arch = "wasm32")]
+    let _ = device;
+    rx.await
+        .map_err(|_| GpuError::Readback("the map callback was dropped".into()))?
+        .map_err(|e| GpuError::Readback(e.to_string()))
+}

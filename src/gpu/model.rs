@@ -1,0 +1,447 @@
+//! The GPT-2 forward and backward pass as a sequence of kernel dispatches.
+//!
+//! Legend: B micro-batch size, T positions, C channels, V vocabulary, NH heads,
+//! L layers. Parameters, gradients and optimizer state are four flat buffers
+//! sharing `ParamLayout`; activations are one buffer each, sized once for
+//! (B, T) and reused by every micro-batch of every step.
+//! Not here: which scale a micro-batch's loss gets (see `train`), or batching.
+
+use crate::model::{BlockTensor, ConfigError, ParamLayout};
+
+use super::context::GpuContext;
+use super::program::{ProgramBuilder, View};
+
+/// Per-layer activations kept from forward for backward.
+struct LayerActs {
+    ln1: View,       // [B,T,C]
+    ln1_mean: View,  // [B,T]
+    ln1_rstd: View,  // [B,T]
+    qkv: View,       // [B,T,3C]
+    att: View,       // [B,NH,T,T]
+    atty: View,      // [B,T,C]
+    residual2: View, // [B,T,C]
+    ln2: View,       // [B,T,C]
+    ln2_mean: View,  // [B,T]
+    ln2_rstd: View,  // [B,T]
+    fch: View,       // [B,T,4C]
+    fch_gelu: View,  // [B,T,4C]
+    residual3: View, // [B,T,C]
+}
+
+/// Scratch gradients of activations, shared by all layers.
+struct GradActs {
+    dresidual: View, // [B,T,C] gradient of the residual stream, accumulated into
+    dln: View,       // [B,T,C]
+    datty: View,     // [B,T,C]
+    dqkv: View,      // [B,T,3C]
+    dpreatt: View,   // [B,NH,T,T]
+    dfch: View,      // [B,T,4C]
+    dfch_gelu: View, // [B,T,4C]
+}
+
+/// Where one micro-batch's tokens sit in the step's token buffer.
+#[derive(Clone)]
+pub struct TokenViews {
+    pub inputs: View,    // [B,T]
+    pub targets: View,   // [B,T]
+    pub offsets: View,   // [V+1]
+    pub positions: View, // [B*T]
+}
+
+pub struct GpuModel {
+    pub layout: ParamLayout,
+    /// Micro-batch size the activations are sized for.
+    pub b: usize,
+    /// Positions per sequence the activations are sized for.
+    pub t: usize,
+    pub params: wgpu::Buffer,
+    pub grads: wgpu::Buffer,
+    layers: Vec<LayerActs>,
+    encoded: View,
+    attproj: View,
+    fcproj: View,
+    lnf: View,
+    lnf_mean: View,
+    lnf_rstd: View,
+    pub logits: View,
+    pub dlogits: View,
+    pub losses: View,
+    grad_acts: GradActs,
+}
+
+/// Refuses a buffer the adapter cannot hold, naming it.
+pub fn check_buffer(ctx: &GpuContext, what: &str, floats: usize) -> Result<(), ConfigError> {
+    let bytes = floats as u64 * 4;
+    let limits = [
+        (
+            ctx.limits.max_storage_buffer_binding_size as u64,
+            "maxStorageBufferBindingSize",
+        ),
+        (ctx.limits.max_buffer_size, "maxBufferSize"),
+    ];
+    for (limit, limit_name) in limits {
+        if bytes > limit {
+            return Err(ConfigError::BufferTooLarge {
+                what: what.to_string(),
+                bytes,
+                limit,
+                limit_name,
+            });
+        }
+    }
+    Ok(())
+}
+
+impl GpuModel {
+    /// Allocates every buffer of a model for micro-batches of `b` sequences of
+    /// `t` positions, after checking each against the adapter's limits.
+    pub fn new(
+        ctx: &GpuContext,
+        layout: ParamLayout,
+        b: usize,
+        t: usize,
+    ) -> Result<Self, ConfigError> {
+        let cfg = layout.config;
+        cfg.validate()?;
+        if b == 0 {
+            return Err(ConfigError::TooSmall {
+                field: "micro_batch",
+                value: 0.0,
+                min: 1.0,
+            });
+        }
+        if t < 1 || t > cfg.block_size {
+            return Err(ConfigError::Invalid {
+                field: "seq_len",
+                reason: format!(
+                    "must be between 1 and block_size ({}), got {t}",
+                    cfg.block_size
+                ),
+            });
+        }
+        let (c, v, nh) = (cfg.n_embd, cfg.vocab_size, cfg.n_head);
+        let bt = b * t;
+        let sizes = [
+            ("parameters", layout.total),
+            ("attention probabilities [B,NH,T,T]", b * nh * t * t),
+            ("logits [B,T,V]", bt * v),
+            ("MLP activations [B,T,4C]", bt * 4 * c),
+        ];
+        for (what, floats) in sizes {
+            check_buffer(ctx, what, floats)?;
+        }
+        let buf = |label: &str, floats: usize| View::whole(&ctx.storage(label, floats));
+        let layers = (0..cfg.n_layer)
+            .map(|_| LayerActs {
+                ln1: buf("ln1", bt * c),
+                ln1_mean: buf("ln1_mean", bt),
+                ln1_rstd: buf("ln1_rstd", bt),
+                qkv: buf("qkv", bt * 3 * c),
+                att: buf("att", b * nh * t * t),
+                atty: buf("atty", bt * c),
+                residual2: buf("residual2", bt * c),
+                ln2: buf("ln2", bt * c),
+                ln2_mean: buf("ln2_mean", bt),
+                ln2_rstd: buf("ln2_rstd", bt),
+                fch: buf("fch", bt * 4 * c),
+                fch_gelu: buf("fch_gelu", bt * 4 * c),
+                residual3: buf("residual3", bt * c),
+            })
+            .collect();
+        Ok(Self {
+            b,
+            t,
+            params: ctx.storage("params", layout.total),
+            grads: ctx.storage("grads", layout.total),
+            layers,
+            encoded: buf("encoded", bt * c),
+            attproj: buf("attproj", bt * c),
+            fcproj: buf("fcproj", bt * c),
+            lnf: buf("lnf", bt * c),
+            lnf_mean: buf("lnf_mean", bt),
+            lnf_rstd: buf("lnf_rstd", bt),
+            logits: buf("logits", bt * v),
+            dlogits: buf("dlogits", bt * v),
+            losses: buf("losses", bt),
+            grad_acts: GradActs {
+                dresidual: buf("dresidual", bt * c),
+                dln: buf("dln", bt * c),
+                datty: buf("datty", bt * c),
+                dqkv: buf("dqkv", bt * 3 * c),
+                dpreatt: buf("dpreatt", b * nh * t * t),
+                dfch: buf("dfch", bt * 4 * c),
+                dfch_gelu: buf("dfch_gelu", bt * 4 * c),
+            },
+            layout,
+        })
+    }
+
+    fn param(&self, view: &crate::model::TensorView) -> View {
+        View::words(&self.params, view.offset, view.len)
+    }
+    fn grad(&self, view: &crate::model::TensorView) -> View {
+        View::words(&self.grads, view.offset, view.len)
+    }
+    fn p(&self, l: usize, which: BlockTensor) -> View {
+        self.param(self.layout.block(l, which))
+    }
+    fn g(&self, l: usize, which: BlockTensor) -> View {
+        self.grad(self.layout.block(l, which))
+    }
+
+    /// Records the forward pass up to the logits [B,T,V].
+    pub fn record_forward(&self, pb: &mut ProgramBuilder, tokens: &TokenViews) {
+        let cfg = self.layout.config;
+        let (b, t, c, nh) = (self.b, self.t, cfg.n_embd, cfg.n_head);
+        let n = b * t;
+        let wte = self.param(self.layout.wte());
+        pb.encoder_forward(
+            &self.encoded,
+            &tokens.inputs,
+            &wte,
+            &self.param(self.layout.wpe()),
+            b,
+            t,
+            c,
+        );
+        for (l, a) in self.layers.iter().enumerate() {
+            use BlockTensor::*;
+            let x = if l == 0 {
+                &self.encoded
+            } else {
+                &self.layers[l - 1].residual3
+            };
+            pb.layernorm_forward(
+                &a.ln1,
+                &a.ln1_mean,
+                &a.ln1_rstd,
+                x,
+                &self.p(l, Ln1W),
+                &self.p(l, Ln1B),
+                n,
+                c,
+            );
+            pb.matmul_forward(
+                &a.qkv,
+                &a.ln1,
+                &self.p(l, AttnW),
+                Some(&self.p(l, AttnB)),
+                n,
+                c,
+                3 * c,
+            );
+            pb.attention_forward(&a.atty, &a.att, &a.qkv, b, t, c, nh);
+            pb.matmul_forward(
+                &self.attproj,
+                &a.atty,
+                &self.p(l, AttnProjW),
+                Some(&self.p(l, AttnProjB)),
+                n,
+                c,
+                c,
+            );
+            pb.residual_forward(&a.residual2, x, &self.attproj, n * c);
+            pb.layernorm_forward(
+                &a.ln2,
+                &a.ln2_mean,
+                &a.ln2_rstd,
+                &a.residual2,
+                &self.p(l, Ln2W),
+                &self.p(l, Ln2B),
+                n,
+                c,
+            );
+            pb.matmul_forward(
+                &a.fch,
+                &a.ln2,
+                &self.p(l, FcW),
+                Some(&self.p(l, FcB)),
+                n,
+                c,
+                4 * c,
+            );
+            pb.gelu_forward(&a.fch_gelu, &a.fch, n * 4 * c);
+            pb.matmul_forward(
+                &self.fcproj,
+                &a.fch_gelu,
+                &self.p(l, FcProjW),
+                Some(&self.p(l, FcProjB)),
+                n,
+                4 * c,
+                c,
+            );
+            pb.residual_forward(&a.residual3, &a.residual2, &self.fcproj, n * c);
+        }
+        let last = &self.layers[cfg.n_layer - 1].residual3;
+        let (lnf_w, lnf_b) = (
+            self.param(self.layout.ln_f_w()),
+            self.param(self.layout.ln_f_b()),
+        );
+        pb.layernorm_forward(
+            &self.lnf,
+            &self.lnf_mean,
+            &self.lnf_rstd,
+            last,
+            &lnf_w,
+            &lnf_b,
+            n,
+            c,
+        );
+        // tied embedding: logits = lnf · wteᵀ
+        pb.matmul_forward(&self.logits, &self.lnf, &wte, None, n, c, cfg.vocab_size);
+    }
+
+    /// Records the fused cross-entropy: per-token losses and dlogits scaled by
+    /// scalars[scale_index].
+    pub fn record_loss(
+        &self,
+        pb: &mut ProgramBuilder,
+        tokens: &TokenViews,
+        scalars: &View,
+        scale_index: usize,
+    ) {
+        let n = self.b * self.t;
+        let v = self.layout.config.vocab_size;
+        pb.crossentropy_forward_backward(
+            &self.losses,
+            &self.dlogits,
+            &self.logits,
+            &tokens.targets,
+            scalars,
+            scale_index,
+            n,
+            v,
+        );
+    }
+
+    /// Records the backward pass from dlogits, accumulating into `grads`.
+    pub fn record_backward(&self, pb: &mut ProgramBuilder, tokens: &TokenViews) {
+        let cfg = self.layout.config;
+        let (b, t, c, nh, v) = (self.b, self.t, cfg.n_embd, cfg.n_head, cfg.vocab_size);
+        let n = b * t;
+        let g = &self.grad_acts;
+        let wte = self.param(self.layout.wte());
+        let dwte = self.grad(self.layout.wte());
+        // activation gradients accumulate like parameter gradients, so each starts at zero
+        pb.fill_zero(&g.dln, n * c);
+        pb.fill_zero(&g.dresidual, n * c);
+        pb.matmul_backward(&g.dln, &dwte, None, &self.dlogits, &self.lnf, &wte, n, c, v);
+        let last = &self.layers[cfg.n_layer - 1].residual3;
+        let (lnf_w, dlnf_w, dlnf_b) = (
+            self.param(self.layout.ln_f_w()),
+            self.grad(self.layout.ln_f_w()),
+            self.grad(self.layout.ln_f_b()),
+        );
+        pb.layernorm_backward(
+            &g.dresidual,
+            &dlnf_w,
+            &dlnf_b,
+            &g.dln,
+            last,
+            &lnf_w,
+            &self.lnf_mean,
+            &self.lnf_rstd,
+            n,
+            c,
+        );
+        for l in (0..cfg.n_layer).rev() {
+            use BlockTensor::*;
+            let a = &self.layers[l];
+            let x = if l == 0 {
+                &self.encoded
+            } else {
+                &self.layers[l - 1].residual3
+            };
+            // MLP branch: dresidual is the gradient of residual3 and of its fcproj input alike
+            pb.fill_zero(&g.dfch_gelu, n * 4 * c);
+            pb.fill_zero(&g.dfch, n * 4 * c);
+            pb.fill_zero(&g.dln, n * c);
+            pb.matmul_backward(
+                &g.dfch_gelu,
+                &self.g(l, FcProjW),
+                Some(&self.g(l, FcProjB)),
+                &g.dresidual,
+                &a.fch_gelu,
+                &self.p(l, FcProjW),
+                n,
+                4 * c,
+                c,
+            );
+            pb.gelu_backward(&g.dfch, &a.fch, &g.dfch_gelu, n * 4 * c);
+            pb.matmul_backward(
+                &g.dln,
+                &self.g(l, FcW),
+                Some(&self.g(l, FcB)),
+                &g.dfch,
+                &a.ln2,
+                &self.p(l, FcW),
+                n,
+                c,
+                4 * c,
+            );
+            pb.layernorm_backward(
+                &g.dresidual,
+                &self.g(l, Ln2W),
+                &self.g(l, Ln2B),
+                &g.dln,
+                &a.residual2,
+                &self.p(l, Ln2W),
+                &a.ln2_mean,
+                &a.ln2_rstd,
+                n,
+                c,
+            );
+            // attention branch
+            pb.fill_zero(&g.datty, n * c);
+            pb.fill_zero(&g.dqkv, n * 3 * c);
+            pb.fill_zero(&g.dln, n * c);
+            pb.matmul_backward(
+                &g.datty,
+                &self.g(l, AttnProjW),
+                Some(&self.g(l, AttnProjB)),
+                &g.dresidual,
+                &a.atty,
+                &self.p(l, AttnProjW),
+                n,
+                c,
+                c,
+            );
+            pb.attention_backward(&g.dqkv, &g.dpreatt, &g.datty, &a.qkv, &a.att, b, t, c, nh);
+            pb.matmul_backward(
+                &g.dln,
+                &self.g(l, AttnW),
+                Some(&self.g(l, AttnB)),
+                &g.dqkv,
+                &a.ln1,
+                &self.p(l, AttnW),
+                n,
+                c,
+                3 * c,
+            );
+            pb.layernorm_backward(
+                &g.dresidual,
+                &self.g(l, Ln1W),
+                &self.g(l, Ln1B),
+                &g.dln,
+                x,
+                &self.p(l, Ln1W),
+                &a.ln1_mean,
+                &a.ln1_rstd,
+                n,
+                c,
+            );
+        }
+        let dwpe = self.grad(self.layout.wpe());
+        pb.encoder_backward(
+            &dwte,
+            &dwpe,
+            &g.dresidual,
+            &tokens.offsets,
+            &tokens.positions,
+            b,
+            t,
+            c,
+            v,
+        );
+    }
+}

@@ -1,0 +1,273 @@
+//! A recorded sequence of GPU work, built once per run and replayed every step.
+//!
+//! Bind groups and the uniform arena (each dispatch's fixed shape numbers) are
+//! created when the program is built; a step only writes the batch and its
+//! scalars into existing buffers, encodes the program and submits once.
+//! Creating WebGPU objects per step is slow in browsers, so nothing here is
+//! made twice.
+
+use std::sync::Arc;
+
+use super::context::GpuContext;
+use super::kernels::{Kernel, Pipelines};
+
+/// A range of a buffer, in bytes, as a kernel sees it.
+#[derive(Clone, Debug)]
+pub struct View {
+    pub buffer: wgpu::Buffer,
+    pub offset: u64,
+    pub size: u64,
+}
+
+impl View {
+    pub fn whole(buffer: &wgpu::Buffer) -> Self {
+        Self {
+            buffer: buffer.clone(),
+            offset: 0,
+            size: buffer.size(),
+        }
+    }
+    /// `len` 4-byte words starting at word `offset`.
+    pub fn words(buffer: &wgpu::Buffer, offset: usize, len: usize) -> Self {
+        Self {
+            buffer: buffer.clone(),
+            offset: (offset * 4) as u64,
+            size: (len.max(1) * 4) as u64,
+        }
+    }
+}
+
+enum PendingOp {
+    Dispatch {
+        kernel: Kernel,
+        uniform_offset: u64,
+        uniform_size: u64,
+        views: Vec<View>,
+        groups: [u32; 3],
+    },
+    Clear(View),
+    Copy {
+        src: View,
+        dst: View,
+    },
+}
+
+enum Op {
+    Dispatch {
+        kernel: Kernel,
+        bind_group: wgpu::BindGroup,
+        groups: [u32; 3],
+    },
+    Clear(View),
+    Copy {
+        src: View,
+        dst: View,
+    },
+}
+
+/// Collects dispatches; `finish` turns them into a replayable `Program`.
+pub struct ProgramBuilder {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    pipelines: Arc<Pipelines>,
+    uniforms: Vec<u8>,
+    ops: Vec<PendingOp>,
+    max_groups: u32,
+}
+
+/// WebGPU's largest allowed `minUniformBufferOffsetAlignment`.
+const UNIFORM_ALIGN: usize = 256;
+
+impl ProgramBuilder {
+    pub fn new(ctx: &GpuContext) -> Self {
+        Self {
+            device: ctx.device.clone(),
+            queue: ctx.queue.clone(),
+            pipelines: ctx.pipelines.clone(),
+            uniforms: Vec::new(),
+            ops: Vec::new(),
+            max_groups: ctx.limits.max_compute_workgroups_per_dimension,
+        }
+    }
+
+    /// Records one dispatch of `kernel` over `groups` workgroups laid out on a
+    /// grid of at most `max_compute_workgroups_per_dimension` columns; kernels
+    /// recover the linear index as `wid.y * num_workgroups.x + wid.x`.
+    pub(crate) fn dispatch(
+        &mut self,
+        kernel: Kernel,
+        uniform: &[u32],
+        views: &[&View],
+        groups: u32,
+    ) {
+        let groups = groups.max(1);
+        let x = groups.min(self.max_groups);
+        let y = groups.div_ceil(x);
+        self.dispatch_grid(kernel, uniform, views, [x, y, 1]);
+    }
+
+    pub(crate) fn dispatch_grid(
+        &mut self,
+        kernel: Kernel,
+        uniform: &[u32],
+        views: &[&View],
+        groups: [u32; 3],
+    ) {
+        debug_assert_eq!(
+            views.len(),
+            kernel.spec().bindings.len(),
+            "{kernel:?}: wrong number of views"
+        );
+        let uniform_offset = self.uniforms.len() as u64;
+        let bytes: &[u8] = bytemuck::cast_slice(uniform);
+        self.uniforms.extend_from_slice(bytes);
+        let uniform_size = bytes.len().div_ceil(16).max(1) * 16;
+        self.uniforms.resize(
+            uniform_offset as usize + uniform_size.next_multiple_of(UNIFORM_ALIGN),
+            0,
+        );
+        self.ops.push(PendingOp::Dispatch {
+            kernel,
+            uniform_offset,
+            uniform_size: uniform_size as u64,
+            views: views.iter().map(|v| (*v).clone()).collect(),
+            groups,
+        });
+    }
+
+    /// Zeroes a range with a copy-engine clear (between compute passes).
+    pub fn clear(&mut self, view: &View) {
+        self.ops.push(PendingOp::Clear(view.clone()));
+    }
+
+    pub fn copy(&mut self, src: &View, dst: &View) {
+        self.ops.push(PendingOp::Copy {
+            src: src.clone(),
+            dst: dst.clone(),
+        });
+    }
+
+    pub fn finish(self) -> Program {
+        let uniforms = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("uniform arena"),
+            size: self.uniforms.len().max(UNIFORM_ALIGN) as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.queue.write_buffer(&uniforms, 0, &self.uniforms);
+        let ops = self
+            .ops
+            .into_iter()
+            .map(|op| match op {
+                PendingOp::Dispatch {
+                    kernel,
+                    uniform_offset,
+                    uniform_size,
+                    views,
+                    groups,
+                } => {
+                    let spec = kernel.spec();
+                    let mut entries = vec![wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                            buffer: &uniforms,
+                            offset: uniform_offset,
+                            size: wgpu::BufferSize::new(uniform_size),
+                        }),
+                    }];
+                    for ((binding, _), view) in spec.bindings.iter().zip(&views) {
+                        entries.push(wgpu::BindGroupEntry {
+                            binding: *binding,
+                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: &view.buffer,
+                                offset: view.offset,
+                                size: wgpu::BufferSize::new(view.size),
+                            }),
+                        });
+                    }
+                    let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: Some(spec.entry),
+                        layout: self.pipelines.layout(kernel),
+                        entries: &entries,
+                    });
+                    Op::Dispatch {
+                        kernel,
+                        bind_group,
+                        groups,
+                    }
+                }
+                PendingOp::Clear(v) => Op::Clear(v),
+                PendingOp::Copy { src, dst } => Op::Copy { src, dst },
+            })
+            .collect();
+        Program {
+            _uniforms: uniforms,
+            ops,
+            pipelines: self.pipelines,
+        }
+    }
+}
+
+/// Replayable GPU work. Encoding it costs no allocation of GPU objects.
+pub struct Program {
+    _uniforms: wgpu::Buffer,
+    ops: Vec<Op>,
+    pipelines: Arc<Pipelines>,
+}
+
+impl Program {
+    /// Appends the whole program to `encoder`; consecutive dispatches share
+    /// one compute pass.
+    pub fn encode(&self, encoder: &mut wgpu::CommandEncoder) {
+        let mut i = 0;
+        while i < self.ops.len() {
+            match &self.ops[i] {
+                Op::Dispatch { .. } => {
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some("gradlab"),
+                        timestamp_writes: None,
+                    });
+                    while let Some(Op::Dispatch {
+                        kernel,
+                        bind_group,
+                        groups,
+                    }) = self.ops.get(i)
+                    {
+                        pass.set_pipeline(self.pipelines.pipeline(*kernel));
+                        pass.set_bind_group(0, bind_group, &[]);
+                        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+                        i += 1;
+                    }
+                }
+                Op::Clear(v) => {
+                    encoder.clear_buffer(&v.buffer, v.offset, Some(v.size));
+                    i += 1;
+                }
+                Op::Copy { src, dst } => {
+                    encoder.copy_buffer_to_buffer(
+                        &src.buffer,
+                        src.offset,
+                        &dst.buffer,
+                        dst.offset,
+                        src.size.min(dst.size),
+                    );
+                    i += 1;
+                }
+            }
+        }
+    }
+
+    /// Encodes and submits on its own; for tests and one-off work.
+    pub fn run(&self, ctx: &GpuContext) {
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        self.encode(&mut encoder);
+        ctx.queue.submit([encoder.finish()]);
+    }
+
+    pub fn dispatch_count(&self) -> usize {
+        self.ops
+            .iter()
+            .filter(|op| matches!(op, Op::Dispatch { .. }))
+            .count()
+    }
+}

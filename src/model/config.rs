@@ -1,0 +1,202 @@
+//! Model shape: the five numbers of a GPT-2 config, presets, and validation.
+//!
+//! Legend used across the crate: B batch (sequences in a micro-batch), T time
+//! (sequence positions), C channels (n_embd), V vocabulary, H heads, G micro-batches.
+//! Validation is the only gate between user input and buffer sizes, so every
+//! refusal names the field it is about.
+
+use serde::{Deserialize, Serialize};
+
+/// Errors a user can cause by asking for a model, a batch or an optimizer that
+/// cannot work. Each names the field and says why.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{field} must be at least {min}, got {value}")]
+    TooSmall {
+        field: &'static str,
+        value: f64,
+        min: f64,
+    },
+    #[error("{field} must be at most {max}, got {value}")]
+    TooLarge {
+        field: &'static str,
+        value: f64,
+        max: f64,
+    },
+    #[error("{field} must be a finite number, got {value}")]
+    NotFinite { field: &'static str, value: f64 },
+    #[error("n_embd ({n_embd}) must be divisible by n_head ({n_head})")]
+    HeadsDoNotDivide { n_embd: usize, n_head: usize },
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("{what} needs {bytes} bytes in one GPU buffer, but this adapter allows at most {limit} ({limit_name}); choose a smaller model or batch")]
+    BufferTooLarge {
+        what: String,
+        bytes: u64,
+        limit: u64,
+        limit_name: &'static str,
+    },
+    #[error("unknown preset {0:?}; choose one of nano, micro, small")]
+    UnknownPreset(String),
+}
+
+/// GPT-2 hyper-parameters, named as in GPT-2's `config.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// V: number of token ids.
+    pub vocab_size: usize,
+    /// T_max: the longest sequence the position table covers.
+    pub block_size: usize,
+    /// L: transformer blocks.
+    pub n_layer: usize,
+    /// H: attention heads.
+    pub n_head: usize,
+    /// C: channels.
+    pub n_embd: usize,
+}
+
+/// Byte-level tokens: every UTF-8 text is representable, nothing to train.
+pub const BYTE_VOCAB: usize = 256;
+
+impl ModelConfig {
+    /// L=2 H=2 C=64 T=64: trains in seconds even on a software adapter.
+    pub fn nano() -> Self {
+        Self {
+            vocab_size: BYTE_VOCAB,
+            block_size: 64,
+            n_layer: 2,
+            n_head: 2,
+            n_embd: 64,
+        }
+    }
+    /// L=4 H=4 C=128 T=128.
+    pub fn micro() -> Self {
+        Self {
+            vocab_size: BYTE_VOCAB,
+            block_size: 128,
+            n_layer: 4,
+            n_head: 4,
+            n_embd: 128,
+        }
+    }
+    /// L=6 H=6 C=192 T=256.
+    pub fn small() -> Self {
+        Self {
+            vocab_size: BYTE_VOCAB,
+            block_size: 256,
+            n_layer: 6,
+            n_head: 6,
+            n_embd: 192,
+        }
+    }
+    pub fn preset(name: &str) -> Result<Self, ConfigError> {
+        match name {
+            "nano" => Ok(Self::nano()),
+            "micro" => Ok(Self::micro()),
+            "small" => Ok(Self::small()),
+            other => Err(ConfigError::UnknownPreset(other.to_string())),
+        }
+    }
+
+    pub fn head_size(&self) -> usize {
+        self.n_embd / self.n_head
+    }
+
+    /// Checks the numbers against each other; adapter limits are checked when
+    /// buffers are planned (see `gpu::limits`).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fields: [(&'static str, usize, usize); 5] = [
+            ("vocab_size", self.vocab_size, 1 << 20),
+            ("block_size", self.block_size, 4096),
+            ("n_layer", self.n_layer, 64),
+            ("n_head", self.n_head, 64),
+            ("n_embd", self.n_embd, 4096),
+        ];
+        for (field, value, max) in fields {
+            if value == 0 {
+                return Err(ConfigError::TooSmall {
+                    field,
+                    value: 0.0,
+                    min: 1.0,
+                });
+            }
+            if value > max {
+                return Err(ConfigError::TooLarge {
+                    field,
+                    value: value as f64,
+                    max: max as f64,
+                });
+            }
+        }
+        if self.n_embd % self.n_head != 0 {
+            return Err(ConfigError::HeadsDoNotDivide {
+                n_embd: self.n_embd,
+                n_head: self.n_head,
+            });
+        }
+        if self.block_size < 2 {
+            return Err(ConfigError::TooSmall {
+                field: "block_size",
+                value: self.block_size as f64,
+                min: 2.0,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Helpers for numeric fields typed by users (CLI, URL, page).
+pub fn check_finite(field: &'static str, value: f64) -> Result<f64, ConfigError> {
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(ConfigError::NotFinite { field, value })
+    }
+}
+
+pub fn check_range(
+    field: &'static str,
+    value: f64,
+    min: f64,
+    max: f64,
+) -> Result<f64, ConfigError> {
+    check_finite(field, value)?;
+    if value < min {
+        return Err(ConfigError::TooSmall { field, value, min });
+    }
+    if value > max {
+        return Err(ConfigError::TooLarge { field, value, max });
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_are_valid() {
+        for name in ["nano", "micro", "small"] {
+            ModelConfig::preset(name).unwrap().validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn inconsistent_configs_name_the_field() {
+        let mut c = ModelConfig::nano();
+        c.n_head = 3;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("n_embd") && e.contains("n_head"), "{e}");
+        let mut c = ModelConfig::nano();
+        c.n_layer = 0;
+        assert!(c.validate().unwrap_err().to_string().contains("n_layer"));
+        let e = check_finite("learning_rate", f64::NAN)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("learning_rate") && e.contains("finite"), "{e}");
+        assert!(ModelConfig::preset("huge")
+            .unwrap_err()
+            .to_string()
+            .contains("huge"));
+    }
+}

@@ -1,0 +1,193 @@
+//! Optimizers and learning-rate schedules: their settings, validation, and the
+//! per-step numbers (learning rate, bias corrections) the update kernels read.
+//! The updates themselves are kernels (`shaders/optimizer.wgsl`) with CPU twins
+//! (`cpu::kernels`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::config::{check_range, ConfigError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// Plain (stochastic) gradient descent.
+    Sgd,
+    /// SGD with heavy-ball momentum.
+    Momentum,
+    /// Adam: AdamW with no weight decay.
+    Adam,
+    /// Adam with decoupled weight decay.
+    AdamW,
+}
+
+impl std::str::FromStr for OptimizerKind {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        match s.to_ascii_lowercase().as_str() {
+            "sgd" => Ok(Self::Sgd),
+            "momentum" => Ok(Self::Momentum),
+            "adam" => Ok(Self::Adam),
+            "adamw" => Ok(Self::AdamW),
+            _ => Err(ConfigError::Invalid {
+                field: "optimizer",
+                reason: format!("unknown optimizer {s:?}; choose sgd, momentum, adam or adamw"),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "kind")]
+pub enum Schedule {
+    Constant,
+    /// Linear warm-up from 0 over `warmup` steps, then constant.
+    Warmup {
+        warmup: u32,
+    },
+    /// Linear warm-up, then cosine decay to `min_ratio`·lr at step `total`.
+    Cosine {
+        warmup: u32,
+        total: u32,
+        min_ratio: f64,
+    },
+}
+
+impl Schedule {
+    /// Multiplier of the base learning rate at 1-based `step`.
+    pub fn factor(&self, step: u64) -> f64 {
+        let warm = |warmup: u32| {
+            if warmup > 0 && step <= warmup as u64 {
+                step as f64 / warmup as f64
+            } else {
+                1.0
+            }
+        };
+        match *self {
+            Schedule::Constant => 1.0,
+            Schedule::Warmup { warmup } => warm(warmup),
+            Schedule::Cosine {
+                warmup,
+                total,
+                min_ratio,
+            } => {
+                if step <= warmup as u64 {
+                    return warm(warmup);
+                }
+                let span = (total.saturating_sub(warmup)).max(1) as f64;
+                let progress = ((step - warmup as u64) as f64 / span).min(1.0);
+                min_ratio
+                    + (1.0 - min_ratio) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OptimizerConfig {
+    pub kind: OptimizerKind,
+    pub lr: f64,
+    /// SGD momentum (Momentum only).
+    pub momentum: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    /// Applied to matrices only (embeddings and Linear weights), as in nanoGPT.
+    pub weight_decay: f64,
+    /// Global-norm gradient clipping; 0 turns it off.
+    pub max_grad_norm: f64,
+    pub schedule: Schedule,
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        Self {
+            kind: OptimizerKind::AdamW,
+            lr: 3e-3,
+            momentum: 0.9,
+            beta1: 0.9,
+            beta2: 0.99,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            max_grad_norm: 1.0,
+            schedule: Schedule::Constant,
+        }
+    }
+}
+
+impl OptimizerConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_range("learning_rate", self.lr, 0.0, 100.0)?;
+        check_range("momentum", self.momentum, 0.0, 0.9999)?;
+        check_range("beta1", self.beta1, 0.0, 0.9999)?;
+        check_range("beta2", self.beta2, 0.0, 0.999999)?;
+        check_range("eps", self.eps, 1e-30, 1.0)?;
+        check_range("weight_decay", self.weight_decay, 0.0, 10.0)?;
+        check_range("max_grad_norm", self.max_grad_norm, 0.0, 1e6)?;
+        if let Schedule::Cosine { min_ratio, .. } = self.schedule {
+            check_range("min_lr_ratio", min_ratio, 0.0, 1.0)?;
+        }
+        Ok(())
+    }
+
+    /// (lr, 1 − β1^t, 1 − β2^t) for 1-based `step`: what the update kernels read.
+    pub fn step_scalars(&self, step: u64) -> [f32; 3] {
+        let lr = self.lr * self.schedule.factor(step);
+        let t = step.min(i32::MAX as u64) as i32;
+        [
+            lr as f32,
+            (1.0 - self.beta1.powi(t)) as f32,
+            (1.0 - self.beta2.powi(t)) as f32,
+        ]
+    }
+
+    /// Weight decay as the kernels see it (Adam has none).
+    pub fn effective_weight_decay(&self) -> f64 {
+        match self.kind {
+            OptimizerKind::Adam => 0.0,
+            _ => self.weight_decay,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_start_warm_and_end_at_min() {
+        let s = Schedule::Cosine {
+            warmup: 10,
+            total: 110,
+            min_ratio: 0.1,
+        };
+        assert!((s.factor(5) - 0.5).abs() < 1e-12);
+        assert!((s.factor(10) - 1.0).abs() < 1e-12);
+        assert!((s.factor(60) - 0.55).abs() < 1e-12);
+        assert!((s.factor(110) - 0.1).abs() < 1e-12);
+        assert!((s.factor(500) - 0.1).abs() < 1e-12);
+        assert_eq!(Schedule::Warmup { warmup: 4 }.factor(2), 0.5);
+    }
+
+    #[test]
+    fn bad_settings_name_the_field() {
+        let cfg = OptimizerConfig {
+            lr: f64::NAN,
+            ..Default::default()
+        };
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("learning_rate"));
+        let cfg = OptimizerConfig {
+            beta2: 1.5,
+            ..Default::default()
+        };
+        assert!(cfg.validate().unwrap_err().to_string().contains("beta2"));
+        assert!("rmsprop?"
+            .parse::<OptimizerKind>()
+            .unwrap_err()
+            .to_string()
+            .contains("optimizer"));
+    }
+}
