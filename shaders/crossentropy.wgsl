@@ -71,23 +71,23 @@ fn crossentropy_forward_backward(@builtin(workgroup_id) wid: vec3<u32>,
     workgroupBarrier();
     tree_sum(li);
     let denom = red[0];
-    let target = targets[row];
+    let tgt = targets[row];
     // a target outside the vocabulary is refused on the CPU; treat it as padding here
     // rather than read out of bounds
-    let ignored = target >= p.v;
+    let ignored = tgt >= p.v;
     let scale = scalars[p.scale_index];
     if (li == 0u) {
         if (ignored) {
             losses[row] = 0.0;
         } else {
-            losses[row] = log(denom) + row_max - logits[base + target];
+            losses[row] = log(denom) + row_max - logits[base + tgt];
         }
     }
     for (var j = li; j < p.v; j += 256u) {
         var g = 0.0;
         if (!ignored) {
             let prob = exp(logits[base + j] - row_max) / denom;
-            g = (prob - select(0.0, 1.0, j == target)) * scale;
+            g = (prob - select(0.0, 1.0, j == tgt)) * scale;
         }
         dlogits[base + j] = g;
     }

@@ -65,18 +65,13 @@ impl Schedule {
         match *self {
             Schedule::Constant => 1.0,
             Schedule::Warmup { warmup } => warm(warmup),
-            Schedule::Cosine {
-                warmup,
-                total,
-                min_ratio,
-            } => {
+            Schedule::Cosine { warmup, total, min_ratio } => {
                 if step <= warmup as u64 {
                     return warm(warmup);
                 }
                 let span = (total.saturating_sub(warmup)).max(1) as f64;
                 let progress = ((step - warmup as u64) as f64 / span).min(1.0);
-                min_ratio
-                    + (1.0 - min_ratio) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+                min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
             }
         }
     }
@@ -133,11 +128,7 @@ impl OptimizerConfig {
     pub fn step_scalars(&self, step: u64) -> [f32; 3] {
         let lr = self.lr * self.schedule.factor(step);
         let t = step.min(i32::MAX as u64) as i32;
-        [
-            lr as f32,
-            (1.0 - self.beta1.powi(t)) as f32,
-            (1.0 - self.beta2.powi(t)) as f32,
-        ]
+        [lr as f32, (1.0 - self.beta1.powi(t)) as f32, (1.0 - self.beta2.powi(t)) as f32]
     }
 
     /// Weight decay as the kernels see it (Adam has none).
@@ -155,11 +146,7 @@ mod tests {
 
     #[test]
     fn schedules_start_warm_and_end_at_min() {
-        let s = Schedule::Cosine {
-            warmup: 10,
-            total: 110,
-            min_ratio: 0.1,
-        };
+        let s = Schedule::Cosine { warmup: 10, total: 110, min_ratio: 0.1 };
         assert!((s.factor(5) - 0.5).abs() < 1e-12);
         assert!((s.factor(10) - 1.0).abs() < 1e-12);
         assert!((s.factor(60) - 0.55).abs() < 1e-12);
@@ -170,24 +157,10 @@ mod tests {
 
     #[test]
     fn bad_settings_name_the_field() {
-        let cfg = OptimizerConfig {
-            lr: f64::NAN,
-            ..Default::default()
-        };
-        assert!(cfg
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("learning_rate"));
-        let cfg = OptimizerConfig {
-            beta2: 1.5,
-            ..Default::default()
-        };
+        let cfg = OptimizerConfig { lr: f64::NAN, ..Default::default() };
+        assert!(cfg.validate().unwrap_err().to_string().contains("learning_rate"));
+        let cfg = OptimizerConfig { beta2: 1.5, ..Default::default() };
         assert!(cfg.validate().unwrap_err().to_string().contains("beta2"));
-        assert!("rmsprop?"
-            .parse::<OptimizerKind>()
-            .unwrap_err()
-            .to_string()
-            .contains("optimizer"));
+        assert!("rmsprop?".parse::<OptimizerKind>().unwrap_err().to_string().contains("optimizer"));
     }
 }

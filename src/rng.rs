@@ -8,9 +8,7 @@ pub struct Rng {
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Self {
-            state: seed ^ 0x9E37_79B9_7F4A_7C15,
-        }
+        Self { state: seed ^ 0x9E37_79B9_7F4A_7C15 }
     }
 
     pub fn next_u64(&mut self) -> u64 {
@@ -40,8 +38,6 @@ impl Rng {
 
     /// `n` floats uniform in [-scale, scale).
     pub fn vec_f32(&mut self, n: usize, scale: f32) -> Vec<f32> {
-        (0..n)
-            .map(|_| ((self.uniform() * 2.0 - 1.0) as f32) * scale)
-            .collect()
+        (0..n).map(|_| ((self.uniform() * 2.0 - 1.0) as f32) * scale).collect()
     }
 }

@@ -14,9 +14,7 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use crate::gpu::model::{check_buffer, GpuModel, TokenViews};
-use crate::gpu::{
-    token_positions, GpuContext, GpuError, Program, ProgramBuilder, UpdateShape, View,
-};
+use crate::gpu::{token_positions, GpuContext, GpuError, Program, ProgramBuilder, UpdateShape, View};
 use crate::model::config::ConfigError;
 use crate::model::{ModelConfig, ParamLayout};
 use crate::optim::{OptimizerConfig, OptimizerKind};
@@ -40,20 +38,13 @@ impl MicroBatch {
             if s.len() < 2 {
                 return Err(ConfigError::Invalid {
                     field: "sequence",
-                    reason: format!(
-                        "sequence {i} has {} tokens; at least 2 are needed for one target",
-                        s.len()
-                    ),
+                    reason: format!("sequence {i} has {} tokens; at least 2 are needed for one target", s.len()),
                 });
             }
             if s.len() - 1 > t {
                 return Err(ConfigError::Invalid {
                     field: "sequence",
-                    reason: format!(
-                        "sequence {i} has {} tokens, longer than the context of {} + 1",
-                        s.len(),
-                        t
-                    ),
+                    reason: format!("sequence {i} has {} tokens, longer than the context of {} + 1", s.len(), t),
                 });
             }
             let n = s.len() - 1;
@@ -87,33 +78,18 @@ impl RunConfig {
         self.model.validate()?;
         self.optimizer.validate()?;
         if self.micro_batch == 0 {
-            return Err(ConfigError::TooSmall {
-                field: "micro_batch",
-                value: 0.0,
-                min: 1.0,
-            });
+            return Err(ConfigError::TooSmall { field: "micro_batch", value: 0.0, min: 1.0 });
         }
         if self.grad_accum == 0 {
-            return Err(ConfigError::TooSmall {
-                field: "grad_accum",
-                value: 0.0,
-                min: 1.0,
-            });
+            return Err(ConfigError::TooSmall { field: "grad_accum", value: 0.0, min: 1.0 });
         }
         if self.grad_accum > 1024 {
-            return Err(ConfigError::TooLarge {
-                field: "grad_accum",
-                value: self.grad_accum as f64,
-                max: 1024.0,
-            });
+            return Err(ConfigError::TooLarge { field: "grad_accum", value: self.grad_accum as f64, max: 1024.0 });
         }
         if self.seq_len == 0 || self.seq_len > self.model.block_size {
             return Err(ConfigError::Invalid {
                 field: "seq_len",
-                reason: format!(
-                    "must be between 1 and block_size ({}), got {}",
-                    self.model.block_size, self.seq_len
-                ),
+                reason: format!("must be between 1 and block_size ({}), got {}", self.model.block_size, self.seq_len),
             });
         }
         Ok(())
@@ -217,31 +193,19 @@ pub struct Run {
 
 impl Run {
     /// Builds every buffer and both programs (full step, gradients only) once.
-    pub fn new(
-        ctx: &GpuContext,
-        config: RunConfig,
-        init_params: &[f32],
-    ) -> Result<Self, ConfigError> {
+    pub fn new(ctx: &GpuContext, config: RunConfig, init_params: &[f32]) -> Result<Self, ConfigError> {
         config.validate()?;
         let layout = ParamLayout::new(&config.model);
         if init_params.len() != layout.total {
             return Err(ConfigError::Invalid {
                 field: "params",
-                reason: format!(
-                    "expected {} floats for this model, got {}",
-                    layout.total,
-                    init_params.len()
-                ),
+                reason: format!("expected {} floats for this model, got {}", layout.total, init_params.len()),
             });
         }
         let (b, t, g) = (config.micro_batch, config.seq_len, config.grad_accum);
         let model = GpuModel::new(ctx, layout.clone(), b, t)?;
-        ctx.queue
-            .write_buffer(&model.params, 0, bytemuck::cast_slice(init_params));
-        let section = TokenSection {
-            bt: b * t,
-            vocab: config.model.vocab_size,
-        };
+        ctx.queue.write_buffer(&model.params, 0, bytemuck::cast_slice(init_params));
+        let section = TokenSection { bt: b * t, vocab: config.model.vocab_size };
         check_buffer(ctx, "token ids of one step", g * section.words())?;
         let tokens = ctx.storage("tokens", g * section.words());
         let state1 = ctx.storage("optimizer state 1", layout.total);
@@ -250,18 +214,11 @@ impl Run {
         let scalars = ctx.storage("step scalars", g + 3);
         // stats: [0, G) loss sums, then Σ g²
         let stats = ctx.storage("step stats", g + 1);
-        let partials = ctx.storage(
-            "norm partials",
-            layout.total.div_ceil(crate::gpu::kernels::SUM_BLOCK),
-        );
+        let partials = ctx.storage("norm partials", layout.total.div_ceil(crate::gpu::kernels::SUM_BLOCK));
         let token_views: Vec<TokenViews> = (0..g).map(|i| section.views(&tokens, i)).collect();
 
         let record_grads = |pb: &mut ProgramBuilder| {
-            let (scalars_v, stats_v, grads_v) = (
-                View::whole(&scalars),
-                View::whole(&stats),
-                View::whole(&model.grads),
-            );
+            let (scalars_v, stats_v, grads_v) = (View::whole(&scalars), View::whole(&stats), View::whole(&model.grads));
             // zeroing the gradient is the step's job: backward only ever adds
             pb.clear(&grads_v);
             for (i, tv) in token_views.iter().enumerate() {
@@ -294,20 +251,12 @@ impl Run {
             weight_decay: opt.effective_weight_decay() as f32,
             max_grad_norm: opt.max_grad_norm as f32,
         };
-        let (p, gr, s1, s2) = (
-            View::whole(&model.params),
-            View::whole(&model.grads),
-            View::whole(&state1),
-            View::whole(&state2),
-        );
+        let (p, gr, s1, s2) =
+            (View::whole(&model.params), View::whole(&model.grads), View::whole(&state1), View::whole(&state2));
         let (sc, st) = (View::whole(&scalars), View::whole(&stats));
         match opt.kind {
-            OptimizerKind::Sgd | OptimizerKind::Momentum => {
-                pb.sgd_update(&p, &gr, &s1, &sc, &st, &shape)
-            }
-            OptimizerKind::Adam | OptimizerKind::AdamW => {
-                pb.adamw_update(&p, &gr, &s1, &s2, &sc, &st, &shape)
-            }
+            OptimizerKind::Sgd | OptimizerKind::Momentum => pb.sgd_update(&p, &gr, &s1, &sc, &st, &shape),
+            OptimizerKind::Adam | OptimizerKind::AdamW => pb.adamw_update(&p, &gr, &s1, &s2, &sc, &st, &shape),
         }
         let step_program = pb.finish();
 
@@ -362,11 +311,7 @@ impl Run {
         scales: &[f32],
         step: u64,
     ) -> Result<Vec<usize>, ConfigError> {
-        let (b, t, g) = (
-            self.config.micro_batch,
-            self.config.seq_len,
-            self.config.grad_accum,
-        );
+        let (b, t, g) = (self.config.micro_batch, self.config.seq_len, self.config.grad_accum);
         let v = self.config.model.vocab_size;
         if batch.len() != g || scales.len() != g {
             return Err(ConfigError::Invalid {
@@ -390,38 +335,28 @@ impl Run {
                     ),
                 });
             }
-            if let Some(bad) = mb
-                .inputs
-                .iter()
-                .chain(&mb.targets)
-                .find(|&&x| x as usize >= v && x != IGNORE_INDEX)
-            {
+            if let Some(bad) = mb.inputs.iter().chain(&mb.targets).find(|&&x| x as usize >= v && x != IGNORE_INDEX) {
                 return Err(ConfigError::Invalid {
                     field: "batch",
                     reason: format!("token id {bad} is outside the vocabulary of {v}"),
                 });
             }
-            if mb.inputs.iter().any(|&x| x == IGNORE_INDEX) {
+            if mb.inputs.contains(&IGNORE_INDEX) {
                 return Err(ConfigError::Invalid {
                     field: "batch",
                     reason: "an input position holds IGNORE_INDEX".into(),
                 });
             }
             if !scales[i].is_finite() {
-                return Err(ConfigError::NotFinite {
-                    field: "dlogits_scale",
-                    value: scales[i] as f64,
-                });
+                return Err(ConfigError::NotFinite { field: "dlogits_scale", value: scales[i] as f64 });
             }
             let w = self.section.words();
             self.section.fill(&mut words[i * w..(i + 1) * w], mb);
         }
-        ctx.queue
-            .write_buffer(&self.tokens, 0, bytemuck::cast_slice(&words));
+        ctx.queue.write_buffer(&self.tokens, 0, bytemuck::cast_slice(&words));
         let mut scalars = scales.to_vec();
         scalars.extend_from_slice(&self.config.optimizer.step_scalars(step));
-        ctx.queue
-            .write_buffer(&self.scalars, 0, bytemuck::cast_slice(&scalars));
+        ctx.queue.write_buffer(&self.scalars, 0, bytemuck::cast_slice(&scalars));
         Ok(batch.iter().map(MicroBatch::tokens).collect())
     }
 
@@ -429,12 +364,7 @@ impl Run {
     /// scaled by `scales[i]`. Returns once the work is submitted; its stats
     /// arrive later through `poll` or `flush`. Waits only if the GPU is more
     /// than a few steps behind.
-    pub async fn step(
-        &mut self,
-        ctx: &GpuContext,
-        batch: &[MicroBatch],
-        scales: &[f32],
-    ) -> Result<(), StepError> {
+    pub async fn step(&mut self, ctx: &GpuContext, batch: &[MicroBatch], scales: &[f32]) -> Result<(), StepError> {
         let slot = self.next_slot;
         if self.ring[slot].pending.is_some() {
             self.collect_slot(ctx, slot, true).await?;
@@ -443,50 +373,28 @@ impl Run {
         self.step += 1;
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
         self.step_program.encode(&mut encoder);
-        encoder.copy_buffer_to_buffer(
-            &self.stats,
-            0,
-            &self.ring[slot].buffer,
-            0,
-            self.ring[slot].buffer.size(),
-        );
+        encoder.copy_buffer_to_buffer(&self.stats, 0, &self.ring[slot].buffer, 0, self.ring[slot].buffer.size());
         ctx.queue.submit([encoder.finish()]);
         let (tx, rx) = futures_channel::oneshot::channel();
-        self.ring[slot]
-            .buffer
-            .slice(..)
-            .map_async(wgpu::MapMode::Read, move |r| {
-                let _ = tx.send(r);
-            });
-        self.ring[slot].pending = Some(Pending {
-            step: self.step,
-            tokens,
-            mapped: rx,
+        self.ring[slot].buffer.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
         });
+        self.ring[slot].pending = Some(Pending { step: self.step, tokens, mapped: rx });
         self.next_slot = (slot + 1) % RING;
         Ok(())
     }
 
     /// Reads back slot `slot` if its map finished (or, with `wait`, once it has).
-    async fn collect_slot(
-        &mut self,
-        ctx: &GpuContext,
-        slot: usize,
-        wait: bool,
-    ) -> Result<bool, GpuError> {
+    async fn collect_slot(&mut self, ctx: &GpuContext, slot: usize, wait: bool) -> Result<bool, GpuError> {
         let Some(pending) = self.ring[slot].pending.as_mut() else {
             return Ok(false);
         };
+        #[cfg(target_arch = "wasm32")]
+        let _ = ctx;
         let result = if wait {
             #[cfg(not(target_arch = "wasm32"))]
-            ctx.device
-                .poll(wgpu::PollType::wait_indefinitely())
-                .map_err(|e| GpuError::Readback(e.to_string()))?;
-            Some(
-                (&mut pending.mapped)
-                    .await
-                    .map_err(|_| GpuError::Readback("map callback dropped".into()))?,
-            )
+            ctx.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Readback(e.to_string()))?;
+            Some((&mut pending.mapped).await.map_err(|_| GpuError::Readback("map callback dropped".into()))?)
         } else {
             match pending.mapped.try_recv() {
                 Ok(r) => r,
@@ -497,16 +405,10 @@ impl Run {
             return Ok(false);
         };
         result.map_err(|e| GpuError::Readback(e.to_string()))?;
-        let pending = self.ring[slot]
-            .pending
-            .take()
-            .unwrap_or_else(|| unreachable!());
+        let pending = self.ring[slot].pending.take().unwrap_or_else(|| unreachable!());
         let buffer = &self.ring[slot].buffer;
         let values: Vec<f32> = {
-            let view = buffer
-                .slice(..)
-                .get_mapped_range()
-                .map_err(|e| GpuError::Readback(e.to_string()))?;
+            let view = buffer.slice(..).get_mapped_range().map_err(|e| GpuError::Readback(e.to_string()))?;
             bytemuck::cast_slice(&view).to_vec()
         };
         buffer.unmap();
@@ -523,9 +425,7 @@ impl Run {
     /// Stats of finished steps, oldest first, without waiting.
     pub async fn poll(&mut self, ctx: &GpuContext) -> Result<Vec<StepStats>, GpuError> {
         #[cfg(not(target_arch = "wasm32"))]
-        ctx.device
-            .poll(wgpu::PollType::Poll)
-            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        ctx.device.poll(wgpu::PollType::Poll).map_err(|e| GpuError::Readback(e.to_string()))?;
         self.collect_in_order(ctx, false).await
     }
 
@@ -534,16 +434,10 @@ impl Run {
         self.collect_in_order(ctx, true).await
     }
 
-    async fn collect_in_order(
-        &mut self,
-        ctx: &GpuContext,
-        wait: bool,
-    ) -> Result<Vec<StepStats>, GpuError> {
+    async fn collect_in_order(&mut self, ctx: &GpuContext, wait: bool) -> Result<Vec<StepStats>, GpuError> {
         loop {
             // the oldest pending slot is the one the next step would reuse first
-            let oldest = (0..RING)
-                .map(|k| (self.next_slot + k) % RING)
-                .find(|&s| self.ring[s].pending.is_some());
+            let oldest = (0..RING).map(|k| (self.next_slot + k) % RING).find(|&s| self.ring[s].pending.is_some());
             let Some(slot) = oldest else { break };
             if !self.collect_slot(ctx, slot, wait).await? {
                 break;
@@ -562,17 +456,14 @@ impl Run {
     ) -> Result<(Vec<f32>, Vec<f32>), StepError> {
         self.upload(ctx, batch, scales, self.step.max(1))?;
         self.grads_program.run(ctx);
-        let grads = ctx
-            .read_f32(&self.model.grads, 0, self.model.layout.total)
-            .await?;
+        let grads = ctx.read_f32(&self.model.grads, 0, self.model.layout.total).await?;
         let stats = ctx.read_f32(&self.stats, 0, self.config.grad_accum).await?;
         Ok((grads, stats))
     }
 
     /// The current weights, flat ([layout.total] floats).
     pub async fn params(&self, ctx: &GpuContext) -> Result<Vec<f32>, GpuError> {
-        ctx.read_f32(&self.model.params, 0, self.model.layout.total)
-            .await
+        ctx.read_f32(&self.model.params, 0, self.model.layout.total).await
     }
 
     /// Overwrites the weights and resets optimizer state and step count.
@@ -580,15 +471,10 @@ impl Run {
         if params.len() != self.model.layout.total {
             return Err(ConfigError::Invalid {
                 field: "params",
-                reason: format!(
-                    "expected {} floats, got {}",
-                    self.model.layout.total,
-                    params.len()
-                ),
+                reason: format!("expected {} floats, got {}", self.model.layout.total, params.len()),
             });
         }
-        ctx.queue
-            .write_buffer(&self.model.params, 0, bytemuck::cast_slice(params));
+        ctx.queue.write_buffer(&self.model.params, 0, bytemuck::cast_slice(params));
         let zeros = vec![0u8; self.model.layout.total * 4];
         ctx.queue.write_buffer(&self.state1, 0, &zeros);
         ctx.queue.write_buffer(&self.state2, 0, &zeros);

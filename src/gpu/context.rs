@@ -34,11 +34,7 @@ pub struct AdapterSummary {
 
 impl std::fmt::Display for AdapterSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let name = if self.name.is_empty() {
-            "unnamed adapter"
-        } else {
-            &self.name
-        };
+        let name = if self.name.is_empty() { "unnamed adapter" } else { &self.name };
         write!(f, "{name} ({}, {})", self.backend, self.device_type)
     }
 }
@@ -69,9 +65,7 @@ impl GpuContext {
         let limits = wgpu::Limits {
             max_storage_buffer_binding_size: supported.max_storage_buffer_binding_size,
             max_buffer_size: supported.max_buffer_size,
-            max_storage_buffers_per_shader_stage: supported
-                .max_storage_buffers_per_shader_stage
-                .min(10),
+            max_storage_buffers_per_shader_stage: supported.max_storage_buffers_per_shader_stage.min(10),
             ..wgpu::Limits::default()
         };
         let (device, queue) = adapter
@@ -91,9 +85,7 @@ impl GpuContext {
                 name: info.name.clone(),
                 backend: format!("{:?}", info.backend),
                 device_type: format!("{:?}", info.device_type),
-                driver: format!("{} {}", info.driver, info.driver_info)
-                    .trim()
-                    .to_string(),
+                driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
             },
             limits,
             pipelines,
@@ -112,9 +104,7 @@ impl GpuContext {
             label: Some(label),
             // WebGPU refuses zero-sized bindings; keep one word at least
             size: (floats.max(1) * 4) as u64,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         })
     }
@@ -128,24 +118,12 @@ impl GpuContext {
 
     /// Copies `floats` words starting at word `offset` of `buffer` to the CPU.
     /// Awaits the GPU; meant for tests, export and sampling, not for every step.
-    pub async fn read_f32(
-        &self,
-        buffer: &wgpu::Buffer,
-        offset: usize,
-        floats: usize,
-    ) -> Result<Vec<f32>, GpuError> {
-        let bytes = self
-            .read_bytes(buffer, (offset * 4) as u64, (floats * 4) as u64)
-            .await?;
+    pub async fn read_f32(&self, buffer: &wgpu::Buffer, offset: usize, floats: usize) -> Result<Vec<f32>, GpuError> {
+        let bytes = self.read_bytes(buffer, (offset * 4) as u64, (floats * 4) as u64).await?;
         Ok(bytemuck::cast_slice(&bytes).to_vec())
     }
 
-    pub async fn read_bytes(
-        &self,
-        buffer: &wgpu::Buffer,
-        offset: u64,
-        size: u64,
-    ) -> Result<Vec<u8>, GpuError> {
+    pub async fn read_bytes(&self, buffer: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>, GpuError> {
         if size == 0 {
             return Ok(Vec::new());
         }
@@ -159,11 +137,7 @@ impl GpuContext {
         encoder.copy_buffer_to_buffer(buffer, offset, &staging, 0, size);
         self.queue.submit([encoder.finish()]);
         map_and_wait(&self.device, &staging).await?;
-        let data = staging
-            .slice(..)
-            .get_mapped_range()
-            .map_err(|e| GpuError::Readback(e.to_string()))?
-            .to_vec();
+        let data = staging.slice(..).get_mapped_range().map_err(|e| GpuError::Readback(e.to_string()))?.to_vec();
         staging.unmap();
         Ok(data)
     }
@@ -177,9 +151,7 @@ pub async fn map_and_wait(device: &wgpu::Device, buffer: &wgpu::Buffer) -> Resul
         let _ = tx.send(r);
     });
     #[cfg(not(target_arch = "wasm32"))]
-    device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| GpuError::Readback(e.to_string()))?;
+    device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Readback(e.to_string()))?;
     #[cfg(target_arch = "wasm32")]
     let _ = device;
     rx.await

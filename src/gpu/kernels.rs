@@ -95,64 +95,31 @@ const ALL: [Kernel; 20] = [
 
 impl Kernel {
     pub(crate) fn spec(self) -> KernelSpec {
-        let (source, entry, bindings): (usize, &'static str, &'static [(u32, Access)]) = match self
-        {
+        let (source, entry, bindings): (usize, &'static str, &'static [(u32, Access)]) = match self {
             Kernel::Matmul => (0, "matmul", &[(1, W), (2, R), (3, R), (4, R)]),
             Kernel::ReduceColumns => (1, "reduce_columns", &[(1, W), (2, R)]),
             Kernel::SumBlocks => (1, "sum_blocks", &[(1, W), (2, R)]),
             Kernel::FillZero => (1, "fill_zero", &[(1, W)]),
-            Kernel::CrossEntropy => (
-                2,
-                "crossentropy_forward_backward",
-                &[(1, W), (2, W), (3, R), (4, R), (5, R)],
-            ),
-            Kernel::AdamW => (
-                3,
-                "adamw_update",
-                &[(1, W), (2, R), (3, W), (4, W), (5, R), (6, R)],
-            ),
+            Kernel::CrossEntropy => (2, "crossentropy_forward_backward", &[(1, W), (2, W), (3, R), (4, R), (5, R)]),
+            Kernel::AdamW => (3, "adamw_update", &[(1, W), (2, R), (3, W), (4, W), (5, R), (6, R)]),
             Kernel::Sgd => (3, "sgd_update", &[(1, W), (2, R), (3, W), (5, R), (6, R)]),
             Kernel::EncoderForward => (4, "encoder_forward", &[(1, W), (2, R), (3, R), (4, R)]),
             Kernel::EncoderBackwardWpe => (4, "encoder_backward_wpe", &[(5, W), (6, R)]),
-            Kernel::EncoderBackwardWte => {
-                (4, "encoder_backward_wte", &[(7, W), (6, R), (8, R), (9, R)])
+            Kernel::EncoderBackwardWte => (4, "encoder_backward_wte", &[(7, W), (6, R), (8, R), (9, R)]),
+            Kernel::LayernormForward => (5, "layernorm_forward", &[(1, W), (2, W), (3, W), (4, R), (5, R), (6, R)]),
+            Kernel::LayernormBackward => (5, "layernorm_backward", &[(7, W), (8, R), (4, R), (5, R), (9, R), (10, R)]),
+            Kernel::LayernormBackwardDweight => {
+                (5, "layernorm_backward_dweight", &[(11, W), (8, R), (4, R), (9, R), (10, R)])
             }
-            Kernel::LayernormForward => (
-                5,
-                "layernorm_forward",
-                &[(1, W), (2, W), (3, W), (4, R), (5, R), (6, R)],
-            ),
-            Kernel::LayernormBackward => (
-                5,
-                "layernorm_backward",
-                &[(7, W), (8, R), (4, R), (5, R), (9, R), (10, R)],
-            ),
-            Kernel::LayernormBackwardDweight => (
-                5,
-                "layernorm_backward_dweight",
-                &[(11, W), (8, R), (4, R), (9, R), (10, R)],
-            ),
             Kernel::AttentionForward => (6, "attention_forward", &[(1, W), (2, W), (3, R)]),
-            Kernel::AttentionBackwardDpreatt => (
-                6,
-                "attention_backward_dpreatt",
-                &[(4, W), (5, R), (3, R), (6, R)],
-            ),
+            Kernel::AttentionBackwardDpreatt => (6, "attention_backward_dpreatt", &[(4, W), (5, R), (3, R), (6, R)]),
             Kernel::AttentionBackwardDq => (6, "attention_backward_dq", &[(7, W), (8, R), (3, R)]),
-            Kernel::AttentionBackwardDkv => (
-                6,
-                "attention_backward_dkv",
-                &[(7, W), (8, R), (6, R), (3, R), (5, R)],
-            ),
+            Kernel::AttentionBackwardDkv => (6, "attention_backward_dkv", &[(7, W), (8, R), (6, R), (3, R), (5, R)]),
             Kernel::GeluForward => (7, "gelu_forward", &[(1, W), (2, R)]),
             Kernel::GeluBackward => (7, "gelu_backward", &[(3, W), (2, R), (4, R)]),
             Kernel::ResidualForward => (8, "residual_forward", &[(1, W), (2, R), (3, R)]),
         };
-        KernelSpec {
-            source,
-            entry,
-            bindings,
-        }
+        KernelSpec { source, entry, bindings }
     }
 }
 
@@ -192,9 +159,7 @@ impl Pipelines {
                     binding,
                     visibility: wgpu::ShaderStages::COMPUTE,
                     ty: wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Storage {
-                            read_only: access == R,
-                        },
+                        ty: wgpu::BufferBindingType::Storage { read_only: access == R },
                         has_dynamic_offset: false,
                         min_binding_size: None,
                     },
@@ -300,20 +265,8 @@ impl ProgramBuilder {
         c: usize,
         oc: usize,
     ) {
-        self.matmul_generic(
-            dinp,
-            dout,
-            weight,
-            None,
-            &[u(n), u(c), u(oc), u(oc), 1, u(c), 1, 1],
-        );
-        self.matmul_generic(
-            dweight,
-            dout,
-            inp,
-            None,
-            &[u(oc), u(c), u(n), 1, u(oc), u(c), 1, 1],
-        );
+        self.matmul_generic(dinp, dout, weight, None, &[u(n), u(c), u(oc), u(oc), 1, u(c), 1, 1]);
+        self.matmul_generic(dweight, dout, inp, None, &[u(oc), u(c), u(n), 1, u(oc), u(c), 1, 1]);
         if let Some(dbias) = dbias {
             self.reduce_columns(dbias, dout, n, oc);
         }
@@ -321,14 +274,7 @@ impl ProgramBuilder {
 
     /// c [M,N] (+)= op(a) [M,K] · op(b) [K,N] with the strides in `uniform`
     /// (m, n, k, a_rs, a_cs, b_rs, b_cs, flags).
-    fn matmul_generic(
-        &mut self,
-        c: &View,
-        a: &View,
-        b: &View,
-        bias: Option<&View>,
-        uniform: &[u32; 8],
-    ) {
+    fn matmul_generic(&mut self, c: &View, a: &View, b: &View, bias: Option<&View>, uniform: &[u32; 8]) {
         let (m, n) = (uniform[0], uniform[1]);
         let bias = bias.unwrap_or(a);
         self.dispatch_grid(
@@ -341,47 +287,20 @@ impl ProgramBuilder {
 
     /// out [K] += Σ_r inp [R,K]
     pub fn reduce_columns(&mut self, out: &View, inp: &View, rows: usize, cols: usize) {
-        self.dispatch(
-            Kernel::ReduceColumns,
-            &[u(rows), u(cols), 0, 0],
-            &[out, inp],
-            groups64(cols),
-        );
+        self.dispatch(Kernel::ReduceColumns, &[u(rows), u(cols), 0, 0], &[out, inp], groups64(cols));
     }
 
     /// out[out_index] = Σ inp[0..n], in a fixed order.
     pub fn sum(&mut self, out: &View, out_index: usize, inp: &View, n: usize) {
-        self.dispatch(
-            Kernel::SumBlocks,
-            &[u(n), u(n.max(1)), 0, u(out_index)],
-            &[out, inp],
-            1,
-        );
+        self.dispatch(Kernel::SumBlocks, &[u(n), u(n.max(1)), 0, u(out_index)], &[out, inp], 1);
     }
 
     /// out[out_index] = Σ inp[0..n]², in a fixed order: blocks of 4096 into
     /// `partials` [ceil(n/4096)], then one workgroup over the partials.
-    pub fn sum_squares(
-        &mut self,
-        out: &View,
-        out_index: usize,
-        partials: &View,
-        inp: &View,
-        n: usize,
-    ) {
+    pub fn sum_squares(&mut self, out: &View, out_index: usize, partials: &View, inp: &View, n: usize) {
         let blocks = n.div_ceil(SUM_BLOCK).max(1);
-        self.dispatch(
-            Kernel::SumBlocks,
-            &[u(n), u(SUM_BLOCK), 1, 0],
-            &[partials, inp],
-            u(blocks),
-        );
-        self.dispatch(
-            Kernel::SumBlocks,
-            &[u(blocks), u(blocks), 0, u(out_index)],
-            &[out, partials],
-            1,
-        );
+        self.dispatch(Kernel::SumBlocks, &[u(n), u(SUM_BLOCK), 1, 0], &[partials, inp], u(blocks));
+        self.dispatch(Kernel::SumBlocks, &[u(blocks), u(blocks), 0, u(out_index)], &[out, partials], 1);
     }
 
     /// out [n] = 0
@@ -422,12 +341,7 @@ impl ProgramBuilder {
         s: &UpdateShape,
     ) {
         let uniform = update_uniform(s);
-        self.dispatch(
-            Kernel::AdamW,
-            &uniform,
-            &[params, grads, m, v, scalars, stats],
-            groups64(s.n),
-        );
+        self.dispatch(Kernel::AdamW, &uniform, &[params, grads, m, v, scalars, stats], groups64(s.n));
     }
 
     /// params, velocity [P] updated by SGD with momentum `s.beta1` from grads [P].
@@ -441,31 +355,12 @@ impl ProgramBuilder {
         s: &UpdateShape,
     ) {
         let uniform = update_uniform(s);
-        self.dispatch(
-            Kernel::Sgd,
-            &uniform,
-            &[params, grads, velocity, scalars, stats],
-            groups64(s.n),
-        );
+        self.dispatch(Kernel::Sgd, &uniform, &[params, grads, velocity, scalars, stats], groups64(s.n));
     }
 
     /// out [B,T,C] = wte [V,C] [inp [B,T]] + wpe [T,C]
-    pub fn encoder_forward(
-        &mut self,
-        out: &View,
-        inp: &View,
-        wte: &View,
-        wpe: &View,
-        b: usize,
-        t: usize,
-        c: usize,
-    ) {
-        self.dispatch(
-            Kernel::EncoderForward,
-            &[u(b), u(t), u(c), 0],
-            &[out, inp, wte, wpe],
-            groups64(b * t * c),
-        );
+    pub fn encoder_forward(&mut self, out: &View, inp: &View, wte: &View, wpe: &View, b: usize, t: usize, c: usize) {
+        self.dispatch(Kernel::EncoderForward, &[u(b), u(t), u(c), 0], &[out, inp, wte, wpe], groups64(b * t * c));
     }
 
     /// dwte [V,C] += gathered dout [B,T,C] (positions grouped by token, see
@@ -483,18 +378,8 @@ impl ProgramBuilder {
         v: usize,
     ) {
         let uniform = [u(b), u(t), u(c), u(v)];
-        self.dispatch(
-            Kernel::EncoderBackwardWpe,
-            &uniform,
-            &[dwpe, dout],
-            groups64(t * c),
-        );
-        self.dispatch(
-            Kernel::EncoderBackwardWte,
-            &uniform,
-            &[dwte, dout, offsets, positions],
-            groups64(v * c),
-        );
+        self.dispatch(Kernel::EncoderBackwardWpe, &uniform, &[dwpe, dout], groups64(t * c));
+        self.dispatch(Kernel::EncoderBackwardWte, &uniform, &[dwte, dout, offsets, positions], groups64(v * c));
     }
 
     /// out [N,C], mean [N], rstd [N] = LayerNorm(inp [N,C]; weight [C], bias [C])
@@ -532,38 +417,14 @@ impl ProgramBuilder {
         c: usize,
     ) {
         let uniform = [u(n), u(c), 0, 0];
-        self.dispatch(
-            Kernel::LayernormBackward,
-            &uniform,
-            &[dinp, dout, inp, weight, mean, rstd],
-            groups64(n),
-        );
-        self.dispatch(
-            Kernel::LayernormBackwardDweight,
-            &uniform,
-            &[dweight, dout, inp, mean, rstd],
-            groups64(c),
-        );
+        self.dispatch(Kernel::LayernormBackward, &uniform, &[dinp, dout, inp, weight, mean, rstd], groups64(n));
+        self.dispatch(Kernel::LayernormBackwardDweight, &uniform, &[dweight, dout, inp, mean, rstd], groups64(c));
         self.reduce_columns(dbias, dout, n, c);
     }
 
     /// out [B,T,C], att [B,NH,T,T] = causal attention over qkv [B,T,3C]
-    pub fn attention_forward(
-        &mut self,
-        out: &View,
-        att: &View,
-        qkv: &View,
-        b: usize,
-        t: usize,
-        c: usize,
-        nh: usize,
-    ) {
-        self.dispatch(
-            Kernel::AttentionForward,
-            &[u(b), u(t), u(c), u(nh)],
-            &[out, att, qkv],
-            groups64(b * nh * t),
-        );
+    pub fn attention_forward(&mut self, out: &View, att: &View, qkv: &View, b: usize, t: usize, c: usize, nh: usize) {
+        self.dispatch(Kernel::AttentionForward, &[u(b), u(t), u(c), u(nh)], &[out, att, qkv], groups64(b * nh * t));
     }
 
     /// dqkv [B,T,3C] += attention backward of dout [B,T,C]; dpreatt [B,NH,T,T] is scratch.
@@ -580,54 +441,24 @@ impl ProgramBuilder {
         nh: usize,
     ) {
         let uniform = [u(b), u(t), u(c), u(nh)];
-        self.dispatch(
-            Kernel::AttentionBackwardDpreatt,
-            &uniform,
-            &[dpreatt, dout, qkv, att],
-            groups64(b * nh * t),
-        );
-        self.dispatch(
-            Kernel::AttentionBackwardDq,
-            &uniform,
-            &[dqkv, dpreatt, qkv],
-            groups64(b * t * c),
-        );
-        self.dispatch(
-            Kernel::AttentionBackwardDkv,
-            &uniform,
-            &[dqkv, dpreatt, att, qkv, dout],
-            groups64(b * t * c),
-        );
+        self.dispatch(Kernel::AttentionBackwardDpreatt, &uniform, &[dpreatt, dout, qkv, att], groups64(b * nh * t));
+        self.dispatch(Kernel::AttentionBackwardDq, &uniform, &[dqkv, dpreatt, qkv], groups64(b * t * c));
+        self.dispatch(Kernel::AttentionBackwardDkv, &uniform, &[dqkv, dpreatt, att, qkv, dout], groups64(b * t * c));
     }
 
     /// out [n] = GELU(inp [n])
     pub fn gelu_forward(&mut self, out: &View, inp: &View, n: usize) {
-        self.dispatch(
-            Kernel::GeluForward,
-            &[u(n), 0, 0, 0],
-            &[out, inp],
-            groups64(n),
-        );
+        self.dispatch(Kernel::GeluForward, &[u(n), 0, 0, 0], &[out, inp], groups64(n));
     }
 
     /// dinp [n] += GELU'(inp) · dout
     pub fn gelu_backward(&mut self, dinp: &View, inp: &View, dout: &View, n: usize) {
-        self.dispatch(
-            Kernel::GeluBackward,
-            &[u(n), 0, 0, 0],
-            &[dinp, inp, dout],
-            groups64(n),
-        );
+        self.dispatch(Kernel::GeluBackward, &[u(n), 0, 0, 0], &[dinp, inp, dout], groups64(n));
     }
 
     /// out [n] = inp1 + inp2
     pub fn residual_forward(&mut self, out: &View, inp1: &View, inp2: &View, n: usize) {
-        self.dispatch(
-            Kernel::ResidualForward,
-            &[u(n), 0, 0, 0],
-            &[out, inp1, inp2],
-            groups64(n),
-        );
+        self.dispatch(Kernel::ResidualForward, &[u(n), 0, 0, 0], &[out, inp1, inp2], groups64(n));
     }
 }
 

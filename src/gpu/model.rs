@@ -73,20 +73,12 @@ pub struct GpuModel {
 pub fn check_buffer(ctx: &GpuContext, what: &str, floats: usize) -> Result<(), ConfigError> {
     let bytes = floats as u64 * 4;
     let limits = [
-        (
-            ctx.limits.max_storage_buffer_binding_size as u64,
-            "maxStorageBufferBindingSize",
-        ),
+        (ctx.limits.max_storage_buffer_binding_size, "maxStorageBufferBindingSize"),
         (ctx.limits.max_buffer_size, "maxBufferSize"),
     ];
     for (limit, limit_name) in limits {
         if bytes > limit {
-            return Err(ConfigError::BufferTooLarge {
-                what: what.to_string(),
-                bytes,
-                limit,
-                limit_name,
-            });
+            return Err(ConfigError::BufferTooLarge { what: what.to_string(), bytes, limit, limit_name });
         }
     }
     Ok(())
@@ -95,28 +87,16 @@ pub fn check_buffer(ctx: &GpuContext, what: &str, floats: usize) -> Result<(), C
 impl GpuModel {
     /// Allocates every buffer of a model for micro-batches of `b` sequences of
     /// `t` positions, after checking each against the adapter's limits.
-    pub fn new(
-        ctx: &GpuContext,
-        layout: ParamLayout,
-        b: usize,
-        t: usize,
-    ) -> Result<Self, ConfigError> {
+    pub fn new(ctx: &GpuContext, layout: ParamLayout, b: usize, t: usize) -> Result<Self, ConfigError> {
         let cfg = layout.config;
         cfg.validate()?;
         if b == 0 {
-            return Err(ConfigError::TooSmall {
-                field: "micro_batch",
-                value: 0.0,
-                min: 1.0,
-            });
+            return Err(ConfigError::TooSmall { field: "micro_batch", value: 0.0, min: 1.0 });
         }
         if t < 1 || t > cfg.block_size {
             return Err(ConfigError::Invalid {
                 field: "seq_len",
-                reason: format!(
-                    "must be between 1 and block_size ({}), got {t}",
-                    cfg.block_size
-                ),
+                reason: format!("must be between 1 and block_size ({}), got {t}", cfg.block_size),
             });
         }
         let (c, v, nh) = (cfg.n_embd, cfg.vocab_size, cfg.n_head);
@@ -195,51 +175,14 @@ impl GpuModel {
         let (b, t, c, nh) = (self.b, self.t, cfg.n_embd, cfg.n_head);
         let n = b * t;
         let wte = self.param(self.layout.wte());
-        pb.encoder_forward(
-            &self.encoded,
-            &tokens.inputs,
-            &wte,
-            &self.param(self.layout.wpe()),
-            b,
-            t,
-            c,
-        );
+        pb.encoder_forward(&self.encoded, &tokens.inputs, &wte, &self.param(self.layout.wpe()), b, t, c);
         for (l, a) in self.layers.iter().enumerate() {
             use BlockTensor::*;
-            let x = if l == 0 {
-                &self.encoded
-            } else {
-                &self.layers[l - 1].residual3
-            };
-            pb.layernorm_forward(
-                &a.ln1,
-                &a.ln1_mean,
-                &a.ln1_rstd,
-                x,
-                &self.p(l, Ln1W),
-                &self.p(l, Ln1B),
-                n,
-                c,
-            );
-            pb.matmul_forward(
-                &a.qkv,
-                &a.ln1,
-                &self.p(l, AttnW),
-                Some(&self.p(l, AttnB)),
-                n,
-                c,
-                3 * c,
-            );
+            let x = if l == 0 { &self.encoded } else { &self.layers[l - 1].residual3 };
+            pb.layernorm_forward(&a.ln1, &a.ln1_mean, &a.ln1_rstd, x, &self.p(l, Ln1W), &self.p(l, Ln1B), n, c);
+            pb.matmul_forward(&a.qkv, &a.ln1, &self.p(l, AttnW), Some(&self.p(l, AttnB)), n, c, 3 * c);
             pb.attention_forward(&a.atty, &a.att, &a.qkv, b, t, c, nh);
-            pb.matmul_forward(
-                &self.attproj,
-                &a.atty,
-                &self.p(l, AttnProjW),
-                Some(&self.p(l, AttnProjB)),
-                n,
-                c,
-                c,
-            );
+            pb.matmul_forward(&self.attproj, &a.atty, &self.p(l, AttnProjW), Some(&self.p(l, AttnProjB)), n, c, c);
             pb.residual_forward(&a.residual2, x, &self.attproj, n * c);
             pb.layernorm_forward(
                 &a.ln2,
@@ -251,55 +194,21 @@ impl GpuModel {
                 n,
                 c,
             );
-            pb.matmul_forward(
-                &a.fch,
-                &a.ln2,
-                &self.p(l, FcW),
-                Some(&self.p(l, FcB)),
-                n,
-                c,
-                4 * c,
-            );
+            pb.matmul_forward(&a.fch, &a.ln2, &self.p(l, FcW), Some(&self.p(l, FcB)), n, c, 4 * c);
             pb.gelu_forward(&a.fch_gelu, &a.fch, n * 4 * c);
-            pb.matmul_forward(
-                &self.fcproj,
-                &a.fch_gelu,
-                &self.p(l, FcProjW),
-                Some(&self.p(l, FcProjB)),
-                n,
-                4 * c,
-                c,
-            );
+            pb.matmul_forward(&self.fcproj, &a.fch_gelu, &self.p(l, FcProjW), Some(&self.p(l, FcProjB)), n, 4 * c, c);
             pb.residual_forward(&a.residual3, &a.residual2, &self.fcproj, n * c);
         }
         let last = &self.layers[cfg.n_layer - 1].residual3;
-        let (lnf_w, lnf_b) = (
-            self.param(self.layout.ln_f_w()),
-            self.param(self.layout.ln_f_b()),
-        );
-        pb.layernorm_forward(
-            &self.lnf,
-            &self.lnf_mean,
-            &self.lnf_rstd,
-            last,
-            &lnf_w,
-            &lnf_b,
-            n,
-            c,
-        );
+        let (lnf_w, lnf_b) = (self.param(self.layout.ln_f_w()), self.param(self.layout.ln_f_b()));
+        pb.layernorm_forward(&self.lnf, &self.lnf_mean, &self.lnf_rstd, last, &lnf_w, &lnf_b, n, c);
         // tied embedding: logits = lnf · wteᵀ
         pb.matmul_forward(&self.logits, &self.lnf, &wte, None, n, c, cfg.vocab_size);
     }
 
     /// Records the fused cross-entropy: per-token losses and dlogits scaled by
     /// scalars[scale_index].
-    pub fn record_loss(
-        &self,
-        pb: &mut ProgramBuilder,
-        tokens: &TokenViews,
-        scalars: &View,
-        scale_index: usize,
-    ) {
+    pub fn record_loss(&self, pb: &mut ProgramBuilder, tokens: &TokenViews, scalars: &View, scale_index: usize) {
         let n = self.b * self.t;
         let v = self.layout.config.vocab_size;
         pb.crossentropy_forward_backward(
@@ -327,11 +236,8 @@ impl GpuModel {
         pb.fill_zero(&g.dresidual, n * c);
         pb.matmul_backward(&g.dln, &dwte, None, &self.dlogits, &self.lnf, &wte, n, c, v);
         let last = &self.layers[cfg.n_layer - 1].residual3;
-        let (lnf_w, dlnf_w, dlnf_b) = (
-            self.param(self.layout.ln_f_w()),
-            self.grad(self.layout.ln_f_w()),
-            self.grad(self.layout.ln_f_b()),
-        );
+        let (lnf_w, dlnf_w, dlnf_b) =
+            (self.param(self.layout.ln_f_w()), self.grad(self.layout.ln_f_w()), self.grad(self.layout.ln_f_b()));
         pb.layernorm_backward(
             &g.dresidual,
             &dlnf_w,
@@ -347,11 +253,7 @@ impl GpuModel {
         for l in (0..cfg.n_layer).rev() {
             use BlockTensor::*;
             let a = &self.layers[l];
-            let x = if l == 0 {
-                &self.encoded
-            } else {
-                &self.layers[l - 1].residual3
-            };
+            let x = if l == 0 { &self.encoded } else { &self.layers[l - 1].residual3 };
             // MLP branch: dresidual is the gradient of residual3 and of its fcproj input alike
             pb.fill_zero(&g.dfch_gelu, n * 4 * c);
             pb.fill_zero(&g.dfch, n * 4 * c);
@@ -432,16 +334,6 @@ impl GpuModel {
             );
         }
         let dwpe = self.grad(self.layout.wpe());
-        pb.encoder_backward(
-            &dwte,
-            &dwpe,
-            &g.dresidual,
-            &tokens.offsets,
-            &tokens.positions,
-            b,
-            t,
-            c,
-            v,
-        );
+        pb.encoder_backward(&dwte, &dwpe, &g.dresidual, &tokens.offsets, &tokens.positions, b, t, c, v);
     }
 }

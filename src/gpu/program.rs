@@ -21,48 +21,24 @@ pub struct View {
 
 impl View {
     pub fn whole(buffer: &wgpu::Buffer) -> Self {
-        Self {
-            buffer: buffer.clone(),
-            offset: 0,
-            size: buffer.size(),
-        }
+        Self { buffer: buffer.clone(), offset: 0, size: buffer.size() }
     }
     /// `len` 4-byte words starting at word `offset`.
     pub fn words(buffer: &wgpu::Buffer, offset: usize, len: usize) -> Self {
-        Self {
-            buffer: buffer.clone(),
-            offset: (offset * 4) as u64,
-            size: (len.max(1) * 4) as u64,
-        }
+        Self { buffer: buffer.clone(), offset: (offset * 4) as u64, size: (len.max(1) * 4) as u64 }
     }
 }
 
 enum PendingOp {
-    Dispatch {
-        kernel: Kernel,
-        uniform_offset: u64,
-        uniform_size: u64,
-        views: Vec<View>,
-        groups: [u32; 3],
-    },
+    Dispatch { kernel: Kernel, uniform_offset: u64, uniform_size: u64, views: Vec<View>, groups: [u32; 3] },
     Clear(View),
-    Copy {
-        src: View,
-        dst: View,
-    },
+    Copy { src: View, dst: View },
 }
 
 enum Op {
-    Dispatch {
-        kernel: Kernel,
-        bind_group: wgpu::BindGroup,
-        groups: [u32; 3],
-    },
+    Dispatch { kernel: Kernel, bind_group: wgpu::BindGroup, groups: [u32; 3] },
     Clear(View),
-    Copy {
-        src: View,
-        dst: View,
-    },
+    Copy { src: View, dst: View },
 }
 
 /// Collects dispatches; `finish` turns them into a replayable `Program`.
@@ -93,39 +69,20 @@ impl ProgramBuilder {
     /// Records one dispatch of `kernel` over `groups` workgroups laid out on a
     /// grid of at most `max_compute_workgroups_per_dimension` columns; kernels
     /// recover the linear index as `wid.y * num_workgroups.x + wid.x`.
-    pub(crate) fn dispatch(
-        &mut self,
-        kernel: Kernel,
-        uniform: &[u32],
-        views: &[&View],
-        groups: u32,
-    ) {
+    pub(crate) fn dispatch(&mut self, kernel: Kernel, uniform: &[u32], views: &[&View], groups: u32) {
         let groups = groups.max(1);
         let x = groups.min(self.max_groups);
         let y = groups.div_ceil(x);
         self.dispatch_grid(kernel, uniform, views, [x, y, 1]);
     }
 
-    pub(crate) fn dispatch_grid(
-        &mut self,
-        kernel: Kernel,
-        uniform: &[u32],
-        views: &[&View],
-        groups: [u32; 3],
-    ) {
-        debug_assert_eq!(
-            views.len(),
-            kernel.spec().bindings.len(),
-            "{kernel:?}: wrong number of views"
-        );
+    pub(crate) fn dispatch_grid(&mut self, kernel: Kernel, uniform: &[u32], views: &[&View], groups: [u32; 3]) {
+        debug_assert_eq!(views.len(), kernel.spec().bindings.len(), "{kernel:?}: wrong number of views");
         let uniform_offset = self.uniforms.len() as u64;
         let bytes: &[u8] = bytemuck::cast_slice(uniform);
         self.uniforms.extend_from_slice(bytes);
         let uniform_size = bytes.len().div_ceil(16).max(1) * 16;
-        self.uniforms.resize(
-            uniform_offset as usize + uniform_size.next_multiple_of(UNIFORM_ALIGN),
-            0,
-        );
+        self.uniforms.resize(uniform_offset as usize + uniform_size.next_multiple_of(UNIFORM_ALIGN), 0);
         self.ops.push(PendingOp::Dispatch {
             kernel,
             uniform_offset,
@@ -141,10 +98,7 @@ impl ProgramBuilder {
     }
 
     pub fn copy(&mut self, src: &View, dst: &View) {
-        self.ops.push(PendingOp::Copy {
-            src: src.clone(),
-            dst: dst.clone(),
-        });
+        self.ops.push(PendingOp::Copy { src: src.clone(), dst: dst.clone() });
     }
 
     pub fn finish(self) -> Program {
@@ -159,13 +113,7 @@ impl ProgramBuilder {
             .ops
             .into_iter()
             .map(|op| match op {
-                PendingOp::Dispatch {
-                    kernel,
-                    uniform_offset,
-                    uniform_size,
-                    views,
-                    groups,
-                } => {
+                PendingOp::Dispatch { kernel, uniform_offset, uniform_size, views, groups } => {
                     let spec = kernel.spec();
                     let mut entries = vec![wgpu::BindGroupEntry {
                         binding: 0,
@@ -190,21 +138,13 @@ impl ProgramBuilder {
                         layout: self.pipelines.layout(kernel),
                         entries: &entries,
                     });
-                    Op::Dispatch {
-                        kernel,
-                        bind_group,
-                        groups,
-                    }
+                    Op::Dispatch { kernel, bind_group, groups }
                 }
                 PendingOp::Clear(v) => Op::Clear(v),
                 PendingOp::Copy { src, dst } => Op::Copy { src, dst },
             })
             .collect();
-        Program {
-            _uniforms: uniforms,
-            ops,
-            pipelines: self.pipelines,
-        }
+        Program { _uniforms: uniforms, ops, pipelines: self.pipelines }
     }
 }
 
@@ -227,12 +167,7 @@ impl Program {
                         label: Some("gradlab"),
                         timestamp_writes: None,
                     });
-                    while let Some(Op::Dispatch {
-                        kernel,
-                        bind_group,
-                        groups,
-                    }) = self.ops.get(i)
-                    {
+                    while let Some(Op::Dispatch { kernel, bind_group, groups }) = self.ops.get(i) {
                         pass.set_pipeline(self.pipelines.pipeline(*kernel));
                         pass.set_bind_group(0, bind_group, &[]);
                         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
@@ -265,9 +200,6 @@ impl Program {
     }
 
     pub fn dispatch_count(&self) -> usize {
-        self.ops
-            .iter()
-            .filter(|op| matches!(op, Op::Dispatch { .. }))
-            .count()
+        self.ops.iter().filter(|op| matches!(op, Op::Dispatch { .. })).count()
     }
 }

@@ -12,17 +12,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConfigError {
     #[error("{field} must be at least {min}, got {value}")]
-    TooSmall {
-        field: &'static str,
-        value: f64,
-        min: f64,
-    },
+    TooSmall { field: &'static str, value: f64, min: f64 },
     #[error("{field} must be at most {max}, got {value}")]
-    TooLarge {
-        field: &'static str,
-        value: f64,
-        max: f64,
-    },
+    TooLarge { field: &'static str, value: f64, max: f64 },
     #[error("{field} must be a finite number, got {value}")]
     NotFinite { field: &'static str, value: f64 },
     #[error("n_embd ({n_embd}) must be divisible by n_head ({n_head})")]
@@ -30,12 +22,7 @@ pub enum ConfigError {
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
     #[error("{what} needs {bytes} bytes in one GPU buffer, but this adapter allows at most {limit} ({limit_name}); choose a smaller model or batch")]
-    BufferTooLarge {
-        what: String,
-        bytes: u64,
-        limit: u64,
-        limit_name: &'static str,
-    },
+    BufferTooLarge { what: String, bytes: u64, limit: u64, limit_name: &'static str },
     #[error("unknown preset {0:?}; choose one of nano, micro, small")]
     UnknownPreset(String),
 }
@@ -61,33 +48,15 @@ pub const BYTE_VOCAB: usize = 256;
 impl ModelConfig {
     /// L=2 H=2 C=64 T=64: trains in seconds even on a software adapter.
     pub fn nano() -> Self {
-        Self {
-            vocab_size: BYTE_VOCAB,
-            block_size: 64,
-            n_layer: 2,
-            n_head: 2,
-            n_embd: 64,
-        }
+        Self { vocab_size: BYTE_VOCAB, block_size: 64, n_layer: 2, n_head: 2, n_embd: 64 }
     }
     /// L=4 H=4 C=128 T=128.
     pub fn micro() -> Self {
-        Self {
-            vocab_size: BYTE_VOCAB,
-            block_size: 128,
-            n_layer: 4,
-            n_head: 4,
-            n_embd: 128,
-        }
+        Self { vocab_size: BYTE_VOCAB, block_size: 128, n_layer: 4, n_head: 4, n_embd: 128 }
     }
     /// L=6 H=6 C=192 T=256.
     pub fn small() -> Self {
-        Self {
-            vocab_size: BYTE_VOCAB,
-            block_size: 256,
-            n_layer: 6,
-            n_head: 6,
-            n_embd: 192,
-        }
+        Self { vocab_size: BYTE_VOCAB, block_size: 256, n_layer: 6, n_head: 6, n_embd: 192 }
     }
     pub fn preset(name: &str) -> Result<Self, ConfigError> {
         match name {
@@ -114,32 +83,17 @@ impl ModelConfig {
         ];
         for (field, value, max) in fields {
             if value == 0 {
-                return Err(ConfigError::TooSmall {
-                    field,
-                    value: 0.0,
-                    min: 1.0,
-                });
+                return Err(ConfigError::TooSmall { field, value: 0.0, min: 1.0 });
             }
             if value > max {
-                return Err(ConfigError::TooLarge {
-                    field,
-                    value: value as f64,
-                    max: max as f64,
-                });
+                return Err(ConfigError::TooLarge { field, value: value as f64, max: max as f64 });
             }
         }
-        if self.n_embd % self.n_head != 0 {
-            return Err(ConfigError::HeadsDoNotDivide {
-                n_embd: self.n_embd,
-                n_head: self.n_head,
-            });
+        if !self.n_embd.is_multiple_of(self.n_head) {
+            return Err(ConfigError::HeadsDoNotDivide { n_embd: self.n_embd, n_head: self.n_head });
         }
         if self.block_size < 2 {
-            return Err(ConfigError::TooSmall {
-                field: "block_size",
-                value: self.block_size as f64,
-                min: 2.0,
-            });
+            return Err(ConfigError::TooSmall { field: "block_size", value: self.block_size as f64, min: 2.0 });
         }
         Ok(())
     }
@@ -154,12 +108,7 @@ pub fn check_finite(field: &'static str, value: f64) -> Result<f64, ConfigError>
     }
 }
 
-pub fn check_range(
-    field: &'static str,
-    value: f64,
-    min: f64,
-    max: f64,
-) -> Result<f64, ConfigError> {
+pub fn check_range(field: &'static str, value: f64, min: f64, max: f64) -> Result<f64, ConfigError> {
     check_finite(field, value)?;
     if value < min {
         return Err(ConfigError::TooSmall { field, value, min });
@@ -190,13 +139,8 @@ mod tests {
         let mut c = ModelConfig::nano();
         c.n_layer = 0;
         assert!(c.validate().unwrap_err().to_string().contains("n_layer"));
-        let e = check_finite("learning_rate", f64::NAN)
-            .unwrap_err()
-            .to_string();
+        let e = check_finite("learning_rate", f64::NAN).unwrap_err().to_string();
         assert!(e.contains("learning_rate") && e.contains("finite"), "{e}");
-        assert!(ModelConfig::preset("huge")
-            .unwrap_err()
-            .to_string()
-            .contains("huge"));
+        assert!(ModelConfig::preset("huge").unwrap_err().to_string().contains("huge"));
     }
 }

@@ -60,10 +60,8 @@ fn align(x: usize) -> usize {
 impl ParamLayout {
     pub fn new(config: &ModelConfig) -> Self {
         let (v, t, c) = (config.vocab_size, config.block_size, config.n_embd);
-        let mut matrices: Vec<(String, Vec<usize>)> = vec![
-            ("wte.weight".into(), vec![v, c]),
-            ("wpe.weight".into(), vec![t, c]),
-        ];
+        let mut matrices: Vec<(String, Vec<usize>)> =
+            vec![("wte.weight".into(), vec![v, c]), ("wpe.weight".into(), vec![t, c])];
         let mut vectors: Vec<(String, Vec<usize>)> = Vec::new();
         for l in 0..config.n_layer {
             let p = format!("h.{l}.");
@@ -90,25 +88,14 @@ impl ParamLayout {
         let n_matrices = matrices.len();
         for (i, (name, shape)) in matrices.into_iter().chain(vectors).enumerate() {
             let len: usize = shape.iter().product();
-            tensors.push(TensorView {
-                name,
-                shape,
-                offset,
-                len,
-            });
+            tensors.push(TensorView { name, shape, offset, len });
             offset = align(offset + len);
             num_params += len;
             if i + 1 == n_matrices {
                 decay_end = offset;
             }
         }
-        Self {
-            config: *config,
-            tensors,
-            total: offset,
-            decay_end,
-            num_params,
-        }
+        Self { config: *config, tensors, total: offset, decay_end, num_params }
     }
 
     pub fn get(&self, name: &str) -> Option<&TensorView> {
@@ -116,8 +103,7 @@ impl ParamLayout {
     }
 
     fn named(&self, name: &str) -> &TensorView {
-        self.get(name)
-            .unwrap_or_else(|| unreachable!("layout always has {name}"))
+        self.get(name).unwrap_or_else(|| unreachable!("layout always has {name}"))
     }
 
     pub fn wte(&self) -> &TensorView {
@@ -159,17 +145,10 @@ impl ParamLayout {
         let proj_std = 0.02 / ((2 * self.config.n_layer) as f64).sqrt();
         for t in &self.tensors {
             let dst = &mut flat[t.offset..t.offset + t.len];
-            if t.name.ends_with("ln_1.weight")
-                || t.name.ends_with("ln_2.weight")
-                || t.name == "ln_f.weight"
-            {
+            if t.name.ends_with("ln_1.weight") || t.name.ends_with("ln_2.weight") || t.name == "ln_f.weight" {
                 dst.fill(1.0);
             } else if t.shape.len() == 2 {
-                let std = if t.name.ends_with("c_proj.weight") {
-                    proj_std
-                } else {
-                    0.02
-                };
+                let std = if t.name.ends_with("c_proj.weight") { proj_std } else { 0.02 };
                 for x in dst.iter_mut() {
                     *x = (rng.normal() * std) as f32;
                 }
@@ -185,13 +164,7 @@ mod tests {
 
     #[test]
     fn layout_is_aligned_and_disjoint() {
-        let cfg = ModelConfig {
-            vocab_size: 37,
-            block_size: 11,
-            n_layer: 3,
-            n_head: 2,
-            n_embd: 10,
-        };
+        let cfg = ModelConfig { vocab_size: 37, block_size: 11, n_layer: 3, n_head: 2, n_embd: 10 };
         let l = ParamLayout::new(&cfg);
         let mut end = 0;
         for t in &l.tensors {

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what gradlab's build and tests need on a Debian machine that has
+# only rustup: software Vulkan (lavapipe) for native GPU tests, Chromium and
+# its driver for browser tests, the wasm32 target, and wasm-bindgen-cli pinned
+# to the wasm-bindgen version in Cargo.lock. Skips whatever is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+for pkg in mesa-vulkan-drivers libvulkan1 chromium chromium-driver; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+# wasm-bindgen-cli must match the wasm-bindgen the crate links exactly
+[ -f Cargo.lock ] || cargo generate-lockfile
+wb_version=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
+if ! wasm-bindgen --version 2>/dev/null | grep -q " $wb_version\$"; then
+  echo "setup: installing wasm-bindgen-cli $wb_version (a few minutes)"
+  # not --locked: a yanked transitive dependency breaks the locked install
+  cargo install wasm-bindgen-cli --version "$wb_version" --force
+fi
+if ! wasm-pack --version 2>/dev/null | grep -q "0.15.1"; then
+  echo "setup: installing wasm-pack 0.15.1"
+  cargo install wasm-pack --version 0.15.1 --locked --force
+fi
+echo "setup: ok ($(wasm-bindgen --version), $(wasm-pack --version), $(chromium --version 2>/dev/null | head -1))"

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test gradlab has: formatting and lints (native and wasm32),
+# native tests (GPU kernels on whatever adapter wgpu finds, lavapipe here),
+# and browser tests in headless Chromium (WebGPU on SwiftShader), once through
+# the cargo runner and once through wasm-pack. Installs what it needs first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+export CHROMEDRIVER=/usr/bin/chromedriver
+
+echo "== format and lints"
+cargo fmt --check
+cargo clippy --all-targets -- -D warnings
+cargo clippy --target wasm32-unknown-unknown --all-targets -- -D warnings
+
+echo "== native tests"
+cargo test --release 2>&1
+
+echo "== browser tests (wasm-bindgen-test-runner)"
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test --release --target wasm32-unknown-unknown --test web 2>&1
+
+echo "== browser tests (wasm-pack)"
+wasm-pack test --headless --chrome --release --test web 2>&1

@@ -1,0 +1,479 @@
+//! GPU-versus-CPU checks of every kernel and of a whole training step.
+//!
+//! They live in the library, not only in `tests/`, because the same checks run
+//! natively (cargo test), in the browser (wasm-bindgen-test) and from the
+//! command line (`gradlab check`): one definition, three adapters. Each draws
+//! fresh inputs from a seed at sizes that are not multiples of any tile, runs
+//! the kernel on the GPU and its CPU twin in f64, and reports the relative
+//! error ‖gpu − cpu‖ / ‖cpu‖ of every output.
+#![allow(clippy::too_many_arguments)]
+
+use crate::cpu;
+use crate::gpu::{GpuContext, GpuError, ProgramBuilder, UpdateShape, View};
+use crate::model::{ModelConfig, ParamLayout};
+use crate::rng::Rng;
+use crate::train::{MicroBatch, Run, RunConfig};
+use crate::IGNORE_INDEX;
+
+/// Relative error of one output.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Comparison {
+    pub name: String,
+    pub rel_error: f64,
+    /// Largest |gpu − cpu| and where.
+    pub worst_abs: f64,
+    pub worst_index: usize,
+}
+
+impl std::fmt::Display for Comparison {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:<28} rel {:.2e}  worst |Δ| {:.2e} at {}",
+            self.name, self.rel_error, self.worst_abs, self.worst_index
+        )
+    }
+}
+
+/// ‖gpu − cpu‖ / ‖cpu‖ (or the absolute norm when cpu is all zeros).
+pub fn compare(name: &str, gpu: &[f32], cpu: &[f64]) -> Comparison {
+    assert_eq!(gpu.len(), cpu.len(), "{name}: lengths differ");
+    let (mut diff2, mut ref2, mut worst_abs, mut worst_index) = (0.0f64, 0.0f64, 0.0f64, 0usize);
+    for (i, (&g, &c)) in gpu.iter().zip(cpu).enumerate() {
+        let d = g as f64 - c;
+        diff2 += d * d;
+        ref2 += c * c;
+        if d.abs() > worst_abs || d.is_nan() {
+            worst_abs = d.abs();
+            worst_index = i;
+        }
+    }
+    let rel_error = if ref2 > 0.0 { (diff2 / ref2).sqrt() } else { diff2.sqrt() };
+    Comparison {
+        name: name.to_string(),
+        rel_error: if rel_error.is_nan() { f64::INFINITY } else { rel_error },
+        worst_abs,
+        worst_index,
+    }
+}
+
+fn f64s(x: &[f32]) -> Vec<f64> {
+    x.iter().map(|&v| v as f64).collect()
+}
+
+async fn run_and_read(
+    ctx: &GpuContext,
+    pb: ProgramBuilder,
+    outputs: &[(&str, &wgpu::Buffer, usize)],
+) -> Result<Vec<Vec<f32>>, GpuError> {
+    pb.finish().run(ctx);
+    let mut out = Vec::new();
+    for (_, buf, n) in outputs {
+        out.push(ctx.read_f32(buf, 0, *n).await?);
+    }
+    Ok(out)
+}
+
+/// Matmul forward (A·Bᵀ + bias) and backward (A·B, Aᵀ·B, bias column sums);
+/// backward outputs start non-zero to check that they accumulate.
+pub async fn matmul(ctx: &GpuContext, seed: u64, n: usize, c: usize, oc: usize) -> Result<Vec<Comparison>, GpuError> {
+    let mut rng = Rng::new(seed);
+    let inp = rng.vec_f32(n * c, 1.0);
+    let weight = rng.vec_f32(oc * c, 1.0);
+    let bias = rng.vec_f32(oc, 1.0);
+    let dout = rng.vec_f32(n * oc, 1.0);
+    let dinp0 = rng.vec_f32(n * c, 1.0);
+    let dweight0 = rng.vec_f32(oc * c, 1.0);
+    let dbias0 = rng.vec_f32(oc, 1.0);
+    let b = |name, data: &[f32]| ctx.upload(name, data);
+    let (inp_b, w_b, bias_b, dout_b) = (b("inp", &inp), b("weight", &weight), b("bias", &bias), b("dout", &dout));
+    let (dinp_b, dw_b, db_b) = (b("dinp", &dinp0), b("dweight", &dweight0), b("dbias", &dbias0));
+    let out_b = ctx.storage("out", n * oc);
+    let v = View::whole;
+    let mut pb = ProgramBuilder::new(ctx);
+    pb.matmul_forward(&v(&out_b), &v(&inp_b), &v(&w_b), Some(&v(&bias_b)), n, c, oc);
+    pb.matmul_backward(&v(&dinp_b), &v(&dw_b), Some(&v(&db_b)), &v(&dout_b), &v(&inp_b), &v(&w_b), n, c, oc);
+    let got = run_and_read(
+        ctx,
+        pb,
+        &[("out", &out_b, n * oc), ("dinp", &dinp_b, n * c), ("dweight", &dw_b, oc * c), ("dbias", &db_b, oc)],
+    )
+    .await?;
+
+    let mut out = vec![0.0; n * oc];
+    cpu::matmul_forward(&mut out, &f64s(&inp), &f64s(&weight), Some(&f64s(&bias)), n, c, oc);
+    let (mut dinp, mut dweight, mut dbias) = (f64s(&dinp0), f64s(&dweight0), f64s(&dbias0));
+    cpu::matmul_backward(
+        &mut dinp,
+        &mut dweight,
+        Some(&mut dbias),
+        &f64s(&dout),
+        &f64s(&inp),
+        &f64s(&weight),
+        n,
+        c,
+        oc,
+    );
+    Ok(vec![
+        compare("matmul_forward out", &got[0], &out),
+        compare("matmul_backward dinp", &got[1], &dinp),
+        compare("matmul_backward dweight", &got[2], &dweight),
+        compare("matmul_backward dbias", &got[3], &dbias),
+    ])
+}
+
+/// Fused cross-entropy with some ignored targets and a non-trivial scale.
+pub async fn crossentropy(ctx: &GpuContext, seed: u64, n: usize, v: usize) -> Result<Vec<Comparison>, GpuError> {
+    let mut rng = Rng::new(seed);
+    let logits = rng.vec_f32(n * v, 4.0);
+    let targets: Vec<u32> =
+        (0..n).map(|_| if rng.below(5) == 0 { IGNORE_INDEX } else { rng.below(v) as u32 }).collect();
+    let scale = 1.0 / (3.0 * n as f32);
+    let (logits_b, targets_b, scalars_b) =
+        (ctx.upload("logits", &logits), ctx.upload("targets", &targets), ctx.upload("scalars", &[0.5f32, scale]));
+    let (losses_b, dlogits_b) = (ctx.storage("losses", n), ctx.storage("dlogits", n * v));
+    let w = View::whole;
+    let mut pb = ProgramBuilder::new(ctx);
+    pb.crossentropy_forward_backward(
+        &w(&losses_b),
+        &w(&dlogits_b),
+        &w(&logits_b),
+        &w(&targets_b),
+        &w(&scalars_b),
+        1,
+        n,
+        v,
+    );
+    let got = run_and_read(ctx, pb, &[("losses", &losses_b, n), ("dlogits", &dlogits_b, n * v)]).await?;
+    let (mut losses, mut dlogits) = (vec![0.0; n], vec![0.0; n * v]);
+    cpu::crossentropy_forward_backward(&mut losses, &mut dlogits, &f64s(&logits), &targets, scale as f64, n, v);
+    Ok(vec![compare("crossentropy losses", &got[0], &losses), compare("crossentropy dlogits", &got[1], &dlogits)])
+}
+
+/// Which update kernel `optimizer` checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateKind {
+    AdamW,
+    Sgd,
+}
+
+/// One optimizer update over a flat buffer of `n` floats, with clipping active.
+pub async fn optimizer(ctx: &GpuContext, seed: u64, kind: UpdateKind, n: usize) -> Result<Vec<Comparison>, GpuError> {
+    let mut rng = Rng::new(seed);
+    let params = rng.vec_f32(n, 1.0);
+    let grads = rng.vec_f32(n, 1.0);
+    let m0 = rng.vec_f32(n, 0.1);
+    let v0: Vec<f32> = rng.vec_f32(n, 0.1).iter().map(|x| x.abs()).collect();
+    let (lr, beta1, beta2, eps, wd, step) = (0.01f32, 0.9f32, 0.95f32, 1e-8f32, 0.1f32, 3u32);
+    let decay_end = n / 3;
+    let norm2: f64 = grads.iter().map(|&g| g as f64 * g as f64).sum();
+    let max_norm = (norm2.sqrt() * 0.5) as f32; // forces clipping by 0.5
+    let bc1 = 1.0 - beta1.powi(step as i32);
+    let bc2 = 1.0 - beta2.powi(step as i32);
+    let scalars = [lr, bc1, bc2];
+    let stats = [norm2 as f32];
+    let b = |name, data: &[f32]| ctx.upload(name, data);
+    let (p_b, g_b, m_b, v_b, sc_b, st_b) = (
+        b("params", &params),
+        b("grads", &grads),
+        b("m", &m0),
+        b("v", &v0),
+        b("scalars", &scalars),
+        b("stats", &stats),
+    );
+    let shape = UpdateShape {
+        n,
+        decay_end,
+        scalars_index: 0,
+        norm_index: 0,
+        beta1,
+        beta2,
+        eps,
+        weight_decay: wd,
+        max_grad_norm: max_norm,
+    };
+    let w = View::whole;
+    let mut pb = ProgramBuilder::new(ctx);
+    match kind {
+        UpdateKind::AdamW => pb.adamw_update(&w(&p_b), &w(&g_b), &w(&m_b), &w(&v_b), &w(&sc_b), &w(&st_b), &shape),
+        UpdateKind::Sgd => pb.sgd_update(&w(&p_b), &w(&g_b), &w(&m_b), &w(&sc_b), &w(&st_b), &shape),
+    }
+    let got = run_and_read(ctx, pb, &[("params", &p_b, n), ("m", &m_b, n), ("v", &v_b, n)]).await?;
+    let grad_scale = max_norm as f64 / (norm2 as f32 as f64).sqrt();
+    let (mut p, mut m, mut v) = (f64s(&params), f64s(&m0), f64s(&v0));
+    let name = match kind {
+        UpdateKind::AdamW => {
+            cpu::adamw_update(
+                &mut p,
+                &f64s(&grads),
+                &mut m,
+                &mut v,
+                lr as f64,
+                beta1 as f64,
+                beta2 as f64,
+                eps as f64,
+                wd as f64,
+                step,
+                decay_end,
+                grad_scale,
+            );
+            "adamw_update"
+        }
+        UpdateKind::Sgd => {
+            cpu::sgd_update(&mut p, &f64s(&grads), &mut m, lr as f64, beta1 as f64, wd as f64, decay_end, grad_scale);
+            "sgd_update"
+        }
+    };
+    // the update is small next to the weights: compare the change, not the weights
+    let delta_gpu: Vec<f32> = got[0].iter().zip(&params).map(|(a, b)| a - b).collect();
+    let delta_cpu: Vec<f64> = p.iter().zip(&params).map(|(a, b)| a - *b as f64).collect();
+    let mut out = vec![
+        compare(&format!("{name} Δparams"), &delta_gpu, &delta_cpu),
+        compare(&format!("{name} state1"), &got[1], &m),
+    ];
+    if kind == UpdateKind::AdamW {
+        out.push(compare("adamw_update state2", &got[2], &v));
+    }
+    Ok(out)
+}
+
+/// Token + position embedding forward and backward (with repeated tokens).
+pub async fn encoder(
+    ctx: &GpuContext,
+    seed: u64,
+    b: usize,
+    t: usize,
+    c: usize,
+    v: usize,
+) -> Result<Vec<Comparison>, GpuError> {
+    let mut rng = Rng::new(seed);
+    let inp: Vec<u32> = (0..b * t).map(|_| rng.below(v) as u32).collect();
+    let wte = rng.vec_f32(v * c, 1.0);
+    let wpe = rng.vec_f32(t * c, 1.0);
+    let dout = rng.vec_f32(b * t * c, 1.0);
+    let dwte0 = rng.vec_f32(v * c, 1.0);
+    let dwpe0 = rng.vec_f32(t * c, 1.0);
+    let (offsets, positions) = crate::gpu::token_positions(&inp, v);
+    let (inp_b, wte_b, wpe_b, dout_b) =
+        (ctx.upload("inp", &inp), ctx.upload("wte", &wte), ctx.upload("wpe", &wpe), ctx.upload("dout", &dout));
+    let (dwte_b, dwpe_b) = (ctx.upload("dwte", &dwte0), ctx.upload("dwpe", &dwpe0));
+    let (off_b, pos_b) = (ctx.upload("offsets", &offsets), ctx.upload("positions", &positions));
+    let out_b = ctx.storage("out", b * t * c);
+    let w = View::whole;
+    let mut pb = ProgramBuilder::new(ctx);
+    pb.encoder_forward(&w(&out_b), &w(&inp_b), &w(&wte_b), &w(&wpe_b), b, t, c);
+    pb.encoder_backward(&w(&dwte_b), &w(&dwpe_b), &w(&dout_b), &w(&off_b), &w(&pos_b), b, t, c, v);
+    let got = run_and_read(ctx, pb, &[("out", &out_b, b * t * c), ("dwte", &dwte_b, v * c), ("dwpe", &dwpe_b, t * c)])
+        .await?;
+    let mut out = vec![0.0; b * t * c];
+    cpu::encoder_forward(&mut out, &inp, &f64s(&wte), &f64s(&wpe), b, t, c);
+    let (mut dwte, mut dwpe) = (f64s(&dwte0), f64s(&dwpe0));
+    cpu::encoder_backward(&mut dwte, &mut dwpe, &f64s(&dout), &inp, b, t, c);
+    Ok(vec![
+        compare("encoder_forward out", &got[0], &out),
+        compare("encoder_backward dwte", &got[1], &dwte),
+        compare("encoder_backward dwpe", &got[2], &dwpe),
+    ])
+}
+
+/// LayerNorm forward and backward.
+pub async fn layernorm(ctx: &GpuContext, seed: u64, n: usize, c: usize) -> Result<Vec<Comparison>, GpuError> {
+    let mut rng = Rng::new(seed);
+    let inp: Vec<f32> = rng.vec_f32(n * c, 2.0).iter().map(|x| x + 0.5).collect();
+    let weight = rng.vec_f32(c, 1.0);
+    let bias = rng.vec_f32(c, 1.0);
+    let dout = rng.vec_f32(n * c, 1.0);
+    let (dinp0, dw0, db0) = (rng.vec_f32(n * c, 1.0), rng.vec_f32(c, 1.0), rng.vec_f32(c, 1.0));
+    let up = |name, d: &[f32]| ctx.upload(name, d);
+    let (inp_b, w_b, b_b, dout_b) = (up("inp", &inp), up("weight", &weight), up("bias", &bias), up("dout", &dout));
+    let (dinp_b, dw_b, db_b) = (up("dinp", &dinp0), up("dweight", &dw0), up("dbias", &db0));
+    let (out_b, mean_b, rstd_b) = (ctx.storage("out", n * c), ctx.storage("mean", n), ctx.storage("rstd", n));
+    let w = View::whole;
+    let mut pb = ProgramBuilder::new(ctx);
+    pb.layernorm_forward(&w(&out_b), &w(&mean_b), &w(&rstd_b), &w(&inp_b), &w(&w_b), &w(&b_b), n, c);
+    pb.layernorm_backward(
+        &w(&dinp_b),
+        &w(&dw_b),
+        &w(&db_b),
+        &w(&dout_b),
+        &w(&inp_b),
+        &w(&w_b),
+        &w(&mean_b),
+        &w(&rstd_b),
+        n,
+        c,
+    );
+    let got = run_and_read(
+        ctx,
+        pb,
+        &[
+            ("out", &out_b, n * c),
+            ("mean", &mean_b, n),
+            ("rstd", &rstd_b, n),
+            ("dinp", &dinp_b, n * c),
+            ("dw", &dw_b, c),
+            ("db", &db_b, c),
+        ],
+    )
+    .await?;
+    let (mut out, mut mean, mut rstd) = (vec![0.0; n * c], vec![0.0; n], vec![0.0; n]);
+    let (inp64, w64) = (f64s(&inp), f64s(&weight));
+    cpu::layernorm_forward(&mut out, &mut mean, &mut rstd, &inp64, &w64, &f64s(&bias), n, c);
+    let (mut dinp, mut dw, mut db) = (f64s(&dinp0), f64s(&dw0), f64s(&db0));
+    cpu::layernorm_backward(&mut dinp, &mut dw, &mut db, &f64s(&dout), &inp64, &w64, &mean, &rstd, n, c);
+    Ok(vec![
+        compare("layernorm_forward out", &got[0], &out),
+        compare("layernorm_forward mean", &got[1], &mean),
+        compare("layernorm_forward rstd", &got[2], &rstd),
+        compare("layernorm_backward dinp", &got[3], &dinp),
+        compare("layernorm_backward dweight", &got[4], &dw),
+        compare("layernorm_backward dbias", &got[5], &db),
+    ])
+}
+
+/// Causal attention forward and backward.
+pub async fn attention(
+    ctx: &GpuContext,
+    seed: u64,
+    b: usize,
+    t: usize,
+    c: usize,
+    nh: usize,
+) -> Result<Vec<Comparison>, GpuError> {
+    let mut rng = Rng::new(seed);
+    let qkv = rng.vec_f32(b * t * 3 * c, 1.5);
+    let dout = rng.vec_f32(b * t * c, 1.0);
+    let dqkv0 = rng.vec_f32(b * t * 3 * c, 1.0);
+    let (qkv_b, dout_b, dqkv_b) = (ctx.upload("qkv", &qkv), ctx.upload("dout", &dout), ctx.upload("dqkv", &dqkv0));
+    let (out_b, att_b, dpre_b) =
+        (ctx.storage("out", b * t * c), ctx.storage("att", b * nh * t * t), ctx.storage("dpreatt", b * nh * t * t));
+    let w = View::whole;
+    let mut pb = ProgramBuilder::new(ctx);
+    pb.attention_forward(&w(&out_b), &w(&att_b), &w(&qkv_b), b, t, c, nh);
+    pb.attention_backward(&w(&dqkv_b), &w(&dpre_b), &w(&dout_b), &w(&qkv_b), &w(&att_b), b, t, c, nh);
+    let got = run_and_read(
+        ctx,
+        pb,
+        &[("out", &out_b, b * t * c), ("att", &att_b, b * nh * t * t), ("dqkv", &dqkv_b, b * t * 3 * c)],
+    )
+    .await?;
+    let (mut out, mut att) = (vec![0.0; b * t * c], vec![0.0; b * nh * t * t]);
+    let qkv64 = f64s(&qkv);
+    cpu::attention_forward(&mut out, &mut att, &qkv64, b, t, c, nh);
+    let mut dqkv = f64s(&dqkv0);
+    cpu::attention_backward(&mut dqkv, &f64s(&dout), &qkv64, &att, b, t, c, nh);
+    Ok(vec![
+        compare("attention_forward out", &got[0], &out),
+        compare("attention_forward att", &got[1], &att),
+        compare("attention_backward dqkv", &got[2], &dqkv),
+    ])
+}
+
+/// GELU forward/backward and the residual add.
+pub async fn elementwise(ctx: &GpuContext, seed: u64, n: usize) -> Result<Vec<Comparison>, GpuError> {
+    let mut rng = Rng::new(seed);
+    let x = rng.vec_f32(n, 4.0);
+    let y = rng.vec_f32(n, 4.0);
+    let dout = rng.vec_f32(n, 1.0);
+    let dinp0 = rng.vec_f32(n, 1.0);
+    let (x_b, y_b, dout_b, dinp_b) =
+        (ctx.upload("x", &x), ctx.upload("y", &y), ctx.upload("dout", &dout), ctx.upload("dinp", &dinp0));
+    let (gelu_b, sum_b) = (ctx.storage("gelu", n), ctx.storage("sum", n));
+    let w = View::whole;
+    let mut pb = ProgramBuilder::new(ctx);
+    pb.gelu_forward(&w(&gelu_b), &w(&x_b), n);
+    pb.gelu_backward(&w(&dinp_b), &w(&x_b), &w(&dout_b), n);
+    pb.residual_forward(&w(&sum_b), &w(&x_b), &w(&y_b), n);
+    let got = run_and_read(ctx, pb, &[("gelu", &gelu_b, n), ("dinp", &dinp_b, n), ("sum", &sum_b, n)]).await?;
+    let (x64, mut gelu, mut dinp, mut sum) = (f64s(&x), vec![0.0; n], f64s(&dinp0), vec![0.0; n]);
+    cpu::gelu_forward(&mut gelu, &x64);
+    cpu::gelu_backward(&mut dinp, &x64, &f64s(&dout));
+    cpu::residual_forward(&mut sum, &x64, &f64s(&y));
+    Ok(vec![
+        compare("gelu_forward out", &got[0], &gelu),
+        compare("gelu_backward dinp", &got[1], &dinp),
+        compare("residual_forward out", &got[2], &sum),
+    ])
+}
+
+/// Gradient zeroing, loss sums and the global gradient norm.
+pub async fn reductions(ctx: &GpuContext, seed: u64, n: usize) -> Result<Vec<Comparison>, GpuError> {
+    let mut rng = Rng::new(seed);
+    let x = rng.vec_f32(n, 1.0);
+    let x_b = ctx.upload("x", &x);
+    let stats_b = ctx.upload("stats", &[7.0f32, 7.0, 7.0]);
+    let partials_b = ctx.storage("partials", n.div_ceil(crate::gpu::kernels::SUM_BLOCK));
+    let zero_b = ctx.upload("zeroed", &x);
+    let w = View::whole;
+    let mut pb = ProgramBuilder::new(ctx);
+    pb.sum(&w(&stats_b), 0, &w(&x_b), n);
+    pb.sum_squares(&w(&stats_b), 2, &w(&partials_b), &w(&x_b), n);
+    pb.fill_zero(&w(&zero_b), n);
+    let got = run_and_read(ctx, pb, &[("stats", &stats_b, 3), ("zeroed", &zero_b, n)]).await?;
+    let x64 = f64s(&x);
+    let sum: f64 = x64.iter().sum();
+    let norm = cpu::grad_norm(&x64);
+    Ok(vec![
+        compare("sum (loss sum)", &got[0][..1], &[sum]),
+        compare("untouched stats slot", &got[0][1..2], &[7.0]),
+        compare("grad_norm", &[got[0][2].sqrt()], &[norm]),
+        compare("fill_zero", &got[1], &vec![0.0; n]),
+    ])
+}
+
+/// A model, weights and a ragged micro-batch for whole-model checks.
+pub struct ModelCase {
+    pub config: ModelConfig,
+    pub params: Vec<f32>,
+    pub batch: MicroBatch,
+    pub b: usize,
+    pub t: usize,
+}
+
+/// A small model with perturbed GPT-2 init (so biases and gains matter) and a
+/// micro-batch of right-padded sequences of different lengths.
+pub fn model_case(seed: u64, config: ModelConfig, b: usize, t: usize) -> ModelCase {
+    let layout = ParamLayout::new(&config);
+    let mut rng = Rng::new(seed);
+    let mut params = layout.init(seed);
+    for tv in &layout.tensors {
+        for x in &mut params[tv.offset..tv.offset + tv.len] {
+            *x += (rng.uniform() as f32 - 0.5) * 0.1;
+        }
+    }
+    let sequences: Vec<Vec<u32>> = (0..b)
+        .map(|i| {
+            let len = if i == 0 { t + 1 } else { 2 + rng.below(t) };
+            (0..len).map(|_| rng.below(config.vocab_size) as u32).collect()
+        })
+        .collect();
+    let batch = MicroBatch::from_sequences(&sequences, t).unwrap_or_else(|e| unreachable!("{e}"));
+    ModelCase { config, params, batch, b, t }
+}
+
+/// Whole model: per-token losses and every parameter's gradient, GPU against
+/// the CPU reference, for one micro-batch with dlogits scale 1/N.
+pub async fn model_gradients(ctx: &GpuContext, case: &ModelCase) -> Result<Vec<Comparison>, crate::train::StepError> {
+    let layout = ParamLayout::new(&case.config);
+    let run_config = RunConfig {
+        model: case.config,
+        micro_batch: case.b,
+        grad_accum: 1,
+        seq_len: case.t,
+        optimizer: Default::default(),
+    };
+    let mut run = Run::new(ctx, run_config, &case.params)?;
+    let n_tokens = case.batch.tokens();
+    let scale = 1.0 / n_tokens as f32;
+    let (grads, loss_sums) = run.gradients(ctx, std::slice::from_ref(&case.batch), &[scale]).await?;
+
+    let mut reference = cpu::CpuModel::new(layout.clone(), &case.params);
+    let losses = reference.forward(&case.batch.inputs, &case.batch.targets, case.b, case.t);
+    reference.backward(scale as f64);
+    let mut out = vec![compare("model loss sum", &loss_sums, &[losses.iter().sum()])];
+    for tv in &layout.tensors {
+        let r = tv.offset..tv.offset + tv.len;
+        out.push(compare(&format!("grad {}", tv.name), &grads[r.clone()], &reference.grads[r]));
+    }
+    Ok(out)
+}
