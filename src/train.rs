@@ -375,6 +375,7 @@ impl Run {
         self.step_program.encode(&mut encoder);
         encoder.copy_buffer_to_buffer(&self.stats, 0, &self.ring[slot].buffer, 0, self.ring[slot].buffer.size());
         ctx.queue.submit([encoder.finish()]);
+        ctx.check_errors()?;
         let (tx, rx) = futures_channel::oneshot::channel();
         self.ring[slot].buffer.slice(..).map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);

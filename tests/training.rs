@@ -54,3 +54,59 @@ fn nano_learns_the_demo_text_and_runs_are_bit_identical() {
     let (c_stats, _) = train(&ctx, 12, 25);
     assert_ne!(bits(&a_stats), bits(&c_stats), "a different seed gives a different run");
 }
+
+#[test]
+fn bad_configs_and_batches_are_refused_with_the_field_named() {
+    let ctx = GpuContext::new_blocking().unwrap();
+    let base = RunConfig {
+        model: ModelConfig::nano(),
+        micro_batch: 2,
+        grad_accum: 1,
+        seq_len: 64,
+        optimizer: OptimizerConfig::default(),
+    };
+    let init = ParamLayout::new(&base.model).init(1);
+    let err = |config: RunConfig, params: &[f32]| match Run::new(&ctx, config, params) {
+        Ok(_) => panic!("accepted {config:?}"),
+        Err(e) => e.to_string(),
+    };
+    let mut c = base;
+    c.model.n_head = 3;
+    assert!(err(c, &init).contains("divisible by n_head"));
+    let mut c = base;
+    c.micro_batch = 0;
+    assert!(err(c, &init).contains("micro_batch"));
+    let mut c = base;
+    c.seq_len = 65;
+    assert!(err(c, &init).contains("seq_len"));
+    let mut c = base;
+    c.optimizer.lr = f64::NAN;
+    assert!(err(c, &init).contains("learning_rate"));
+    // a model whose logits alone exceed any adapter's binding limit
+    let mut c = base;
+    c.model = ModelConfig { vocab_size: 1 << 20, block_size: 4096, n_layer: 1, n_head: 1, n_embd: 64 };
+    c.seq_len = 4096;
+    c.micro_batch = 64;
+    let big = vec![0.0; ParamLayout::new(&c.model).total];
+    let e = err(c, &big);
+    assert!(e.contains("maxStorageBufferBindingSize") || e.contains("maxBufferSize"), "{e}");
+    assert!(err(base, &init[1..]).contains("params"));
+
+    let mut run = Run::new(&ctx, base, &init).unwrap();
+    let tokens = gradlab::data::encode(gradlab::data::DEMO_TEXT);
+    let mut rng = Rng::new(1);
+    let good = gradlab::data::random_windows(&tokens, 2, 64, &mut rng).unwrap();
+    let mut bad = good.clone();
+    bad.targets[3] = 300;
+    let step_err = |batch, scale: f32, run: &mut Run| {
+        pollster::block_on(run.step(&ctx, &[batch], &[scale])).unwrap_err().to_string()
+    };
+    assert!(step_err(bad, 0.1, &mut run).contains("outside the vocabulary"));
+    assert!(step_err(good.clone(), f32::NAN, &mut run).contains("dlogits_scale"));
+    let mut short = good.clone();
+    short.inputs.pop();
+    assert!(step_err(short, 0.1, &mut run).contains("micro-batch 0"));
+    // refused steps leave the run usable
+    pollster::block_on(run.step(&ctx, &[good], &[0.01])).unwrap();
+    assert_eq!(pollster::block_on(run.flush(&ctx)).unwrap().len(), 1);
+}

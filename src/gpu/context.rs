@@ -16,6 +16,8 @@ pub enum GpuError {
     NoDevice(String),
     #[error("reading a GPU buffer back failed: {0}")]
     Readback(String),
+    #[error("the GPU reported an error: {0}")]
+    Device(String),
     #[error(transparent)]
     Config(#[from] crate::model::ConfigError),
 }
@@ -46,6 +48,9 @@ pub struct GpuContext {
     pub adapter: AdapterSummary,
     pub limits: wgpu::Limits,
     pub(crate) pipelines: Arc<Pipelines>,
+    /// Errors wgpu reported outside any call (validation, out of memory); kept
+    /// here instead of wgpu's default of panicking, and surfaced by `check_errors`.
+    errors: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl GpuContext {
@@ -77,7 +82,17 @@ impl GpuContext {
             })
             .await
             .map_err(|e| GpuError::NoDevice(e.to_string()))?;
+        let errors: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut list) = sink.lock() {
+                list.push(e.to_string());
+            }
+        }));
         let pipelines = Arc::new(Pipelines::new(&device));
+        if let Some(first) = errors.lock().ok().and_then(|mut l| l.drain(..).next()) {
+            return Err(GpuError::Device(format!("compiling the kernels failed: {first}")));
+        }
         Ok(Self {
             device,
             queue,
@@ -89,7 +104,18 @@ impl GpuContext {
             },
             limits,
             pipelines,
+            errors,
         })
+    }
+
+    /// Returns the first error wgpu reported since the last call, if any.
+    pub fn check_errors(&self) -> Result<(), GpuError> {
+        let mut list = self.errors.lock().map_err(|_| GpuError::Device("error list poisoned".into()))?;
+        let first = list.drain(..).next();
+        match first {
+            Some(first) => Err(GpuError::Device(first)),
+            None => Ok(()),
+        }
     }
 
     /// Blocks natively; unavailable on wasm, where everything must be awaited.
