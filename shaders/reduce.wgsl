@@ -56,6 +56,32 @@ fn sum_blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     }
 }
 
+@group(0) @binding(3) var<storage, read> inp2: array<f32>;
+
+// out[out_index + w] = Σ (inp − inp2)² over workgroup w's block: the squared
+// L2 distance between two runs' weights, first pass (the second is sum_blocks).
+@compute @workgroup_size(256)
+fn squared_distance_blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let start = wid.x * p.cols;
+    let end = min(p.n, start + p.cols);
+    var s = 0.0;
+    for (var i = start + li; i < end; i += 256u) {
+        let d = inp[i] - inp2[i];
+        s += d * d;
+    }
+    partial[li] = s;
+    workgroupBarrier();
+    for (var stride = 128u; stride > 0u; stride >>= 1u) {
+        if (li < stride) {
+            partial[li] += partial[li + stride];
+        }
+        workgroupBarrier();
+    }
+    if (li == 0u) {
+        out[p.out_index + wid.x] = partial[0];
+    }
+}
+
 // out [n] = 0: activation gradients are accumulated into, so each backward
 // starts them from zero without leaving the compute pass.
 @compute @workgroup_size(64)

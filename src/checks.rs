@@ -404,12 +404,17 @@ pub async fn reductions(ctx: &GpuContext, seed: u64, n: usize) -> Result<Vec<Com
     let stats_b = ctx.upload("stats", &[7.0f32, 7.0, 7.0]);
     let partials_b = ctx.storage("partials", n.div_ceil(crate::gpu::kernels::SUM_BLOCK));
     let zero_b = ctx.upload("zeroed", &x);
+    let y = rng.vec_f32(n, 1.0);
+    let y_b = ctx.upload("y", &y);
+    let dist_b = ctx.storage("distance", 1);
     let w = View::whole;
     let mut pb = ProgramBuilder::new(ctx);
     pb.sum(&w(&stats_b), 0, &w(&x_b), n);
     pb.sum_squares(&w(&stats_b), 2, &w(&partials_b), &w(&x_b), n);
     pb.fill_zero(&w(&zero_b), n);
-    let got = run_and_read(ctx, pb, &[("stats", &stats_b, 3), ("zeroed", &zero_b, n)]).await?;
+    pb.squared_distance(&w(&dist_b), 0, &w(&partials_b), &w(&x_b), &w(&y_b), n);
+    let got =
+        run_and_read(ctx, pb, &[("stats", &stats_b, 3), ("zeroed", &zero_b, n), ("distance", &dist_b, 1)]).await?;
     let x64 = f64s(&x);
     let sum: f64 = x64.iter().sum();
     let norm = cpu::grad_norm(&x64);
@@ -418,6 +423,7 @@ pub async fn reductions(ctx: &GpuContext, seed: u64, n: usize) -> Result<Vec<Com
         compare("untouched stats slot", &got[0][1..2], &[7.0]),
         compare("grad_norm", &[got[0][2].sqrt()], &[norm]),
         compare("fill_zero", &got[1], &vec![0.0; n]),
+        compare("squared_distance", &got[2], &[cpu::squared_distance(&x64, &f64s(&y))]),
     ])
 }
 

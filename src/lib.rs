@@ -5,10 +5,12 @@
 //! `gpu` holds the kernels and the programs that replay a step, `train` ties a
 //! model, an optimizer and batches into a run.
 
+pub mod accum;
 pub mod checks;
 pub mod cpu;
 pub mod data;
 pub mod gpu;
+pub mod lab;
 pub mod model;
 pub mod optim;
 pub mod rng;

@@ -107,6 +107,8 @@ pub struct StepStats {
     pub tokens: Vec<usize>,
     /// ‖g‖ of the accumulated gradient, before clipping.
     pub grad_norm: f32,
+    /// ‖w − w_ref‖ after the step, where a lab compares runs (0 otherwise).
+    pub weight_distance: f32,
 }
 
 impl StepStats {
@@ -184,6 +186,10 @@ pub struct Run {
     stats: wgpu::Buffer,
     step_program: Program,
     grads_program: Program,
+    eval_program: Program,
+    eval_stats: wgpu::Buffer,
+    /// Token counts of the step uploaded but not yet submitted.
+    staged: Option<Vec<usize>>,
     ring: Vec<ReadSlot>,
     next_slot: usize,
     step: u64,
@@ -212,9 +218,10 @@ impl Run {
         let state2 = ctx.storage("optimizer state 2", layout.total);
         // scalars: [0, G) dlogits scales, then lr, 1-β1^t, 1-β2^t
         let scalars = ctx.storage("step scalars", g + 3);
-        // stats: [0, G) loss sums, then Σ g²
-        let stats = ctx.storage("step stats", g + 1);
+        // stats: [0, G) loss sums, then Σ g², then ‖w − w_ref‖² (written by a lab)
+        let stats = ctx.storage("step stats", g + 2);
         let partials = ctx.storage("norm partials", layout.total.div_ceil(crate::gpu::kernels::SUM_BLOCK));
+        let eval_stats = ctx.storage("eval loss sum", 1);
         let token_views: Vec<TokenViews> = (0..g).map(|i| section.views(&tokens, i)).collect();
 
         let record_grads = |pb: &mut ProgramBuilder| {
@@ -260,11 +267,18 @@ impl Run {
         }
         let step_program = pb.finish();
 
+        // forward only, on the first micro-batch slot: validation loss and sampling
+        let mut pb = ProgramBuilder::new(ctx);
+        model.record_forward(&mut pb, &token_views[0]);
+        model.record_loss(&mut pb, &token_views[0], &View::whole(&scalars), 0);
+        pb.sum(&View::whole(&eval_stats), 0, &model.losses, b * t);
+        let eval_program = pb.finish();
+
         let ring = (0..RING)
             .map(|_| ReadSlot {
                 buffer: ctx.device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("stats readback"),
-                    size: ((g + 1) * 4) as u64,
+                    size: ((g + 2) * 4) as u64,
                     usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                     mapped_at_creation: false,
                 }),
@@ -282,6 +296,9 @@ impl Run {
             stats,
             step_program,
             grads_program,
+            eval_program,
+            eval_stats,
+            staged: None,
             ring,
             next_slot: 0,
             step: 0,
@@ -365,17 +382,48 @@ impl Run {
     /// arrive later through `poll` or `flush`. Waits only if the GPU is more
     /// than a few steps behind.
     pub async fn step(&mut self, ctx: &GpuContext, batch: &[MicroBatch], scales: &[f32]) -> Result<(), StepError> {
+        self.prepare(ctx, batch, scales).await?;
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        self.encode_step(&mut encoder);
+        self.encode_readback(&mut encoder);
+        ctx.queue.submit([encoder.finish()]);
+        self.submitted(ctx)
+    }
+
+    /// First part of a step: frees the readback slot this step will use and
+    /// uploads its tokens and scalars. A refused batch changes nothing.
+    pub(crate) async fn prepare(
+        &mut self,
+        ctx: &GpuContext,
+        batch: &[MicroBatch],
+        scales: &[f32],
+    ) -> Result<(), StepError> {
         let slot = self.next_slot;
         if self.ring[slot].pending.is_some() {
             self.collect_slot(ctx, slot, true).await?;
         }
         let tokens = self.upload(ctx, batch, scales, self.step + 1)?;
         self.step += 1;
-        let mut encoder = ctx.device.create_command_encoder(&Default::default());
-        self.step_program.encode(&mut encoder);
-        encoder.copy_buffer_to_buffer(&self.stats, 0, &self.ring[slot].buffer, 0, self.ring[slot].buffer.size());
-        ctx.queue.submit([encoder.finish()]);
+        self.staged = Some(tokens);
+        Ok(())
+    }
+
+    /// Records the step's forward, backward and update.
+    pub(crate) fn encode_step(&self, encoder: &mut wgpu::CommandEncoder) {
+        self.step_program.encode(encoder);
+    }
+
+    /// Records the copy of the step's stats into its readback slot.
+    pub(crate) fn encode_readback(&self, encoder: &mut wgpu::CommandEncoder) {
+        let dst = &self.ring[self.next_slot].buffer;
+        encoder.copy_buffer_to_buffer(&self.stats, 0, dst, 0, dst.size());
+    }
+
+    /// After the submission: starts mapping the readback slot.
+    pub(crate) fn submitted(&mut self, ctx: &GpuContext) -> Result<(), StepError> {
         ctx.check_errors()?;
+        let slot = self.next_slot;
+        let tokens = self.staged.take().unwrap_or_default();
         let (tx, rx) = futures_channel::oneshot::channel();
         self.ring[slot].buffer.slice(..).map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
@@ -383,6 +431,74 @@ impl Run {
         self.ring[slot].pending = Some(Pending { step: self.step, tokens, mapped: rx });
         self.next_slot = (slot + 1) % RING;
         Ok(())
+    }
+
+    pub(crate) fn params_buffer(&self) -> &wgpu::Buffer {
+        &self.model.params
+    }
+
+    pub(crate) fn stats_buffer(&self) -> &wgpu::Buffer {
+        &self.stats
+    }
+
+    /// Mean loss over `sequences` (each at most T+1 tokens) without training:
+    /// forward passes of one micro-batch at a time. Awaits the GPU.
+    pub async fn eval_loss(&mut self, ctx: &GpuContext, sequences: &[Vec<u32>]) -> Result<f64, StepError> {
+        let (b, t) = (self.config.micro_batch, self.config.seq_len);
+        let (mut sum, mut count) = (0.0f64, 0usize);
+        for chunk in sequences.chunks(b) {
+            let mut padded: Vec<Vec<u32>> = chunk.to_vec();
+            // fill the micro-batch with copies; their targets are ignored below
+            let real = chunk.len();
+            padded.resize(b, chunk[0].clone());
+            let mut mb = MicroBatch::from_sequences(&padded, t)?;
+            mb.targets[real * t..].fill(IGNORE_INDEX);
+            count += mb.tokens();
+            let mut scales = vec![0.0; self.config.grad_accum];
+            scales[0] = 1.0;
+            let mut batch = vec![mb.clone(); self.config.grad_accum];
+            batch[0] = mb;
+            self.upload(ctx, &batch, &scales, self.step.max(1))?;
+            self.eval_program.run(ctx);
+            sum += ctx.read_f32(&self.eval_stats, 0, 1).await?[0] as f64;
+        }
+        Ok(sum / count.max(1) as f64)
+    }
+
+    /// Continues `prompt` by `new_tokens` tokens sampled at `temperature`
+    /// (0 = greedy) from the model's next-token distribution.
+    pub async fn sample(
+        &mut self,
+        ctx: &GpuContext,
+        prompt: &[u32],
+        new_tokens: usize,
+        temperature: f64,
+        rng: &mut crate::rng::Rng,
+    ) -> Result<Vec<u32>, StepError> {
+        let (b, t, v) = (self.config.micro_batch, self.config.seq_len, self.config.model.vocab_size);
+        let mut context: Vec<u32> = if prompt.is_empty() { vec![b'\n' as u32] } else { prompt.to_vec() };
+        if let Some(bad) = context.iter().find(|&&x| x as usize >= v) {
+            return Err(ConfigError::Invalid {
+                field: "prompt",
+                reason: format!("token {bad} is outside the vocabulary"),
+            }
+            .into());
+        }
+        let mut out = Vec::new();
+        for _ in 0..new_tokens {
+            let window = &context[context.len().saturating_sub(t)..];
+            let mut inputs = vec![0u32; b * t];
+            inputs[..window.len()].copy_from_slice(window);
+            let mb = MicroBatch { inputs, targets: vec![IGNORE_INDEX; b * t] };
+            let batch = vec![mb; self.config.grad_accum];
+            self.upload(ctx, &batch, &vec![0.0; self.config.grad_accum], self.step.max(1))?;
+            self.eval_program.run(ctx);
+            let logits = ctx.read_f32(&self.model.logits.buffer, (window.len() - 1) * v, v).await?;
+            let next = sample_logits(&logits, temperature, rng) as u32;
+            out.push(next);
+            context.push(next);
+        }
+        Ok(out)
     }
 
     /// Reads back slot `slot` if its map finished (or, with `wait`, once it has).
@@ -419,6 +535,7 @@ impl Run {
             loss_sums: values[..g].to_vec(),
             tokens: pending.tokens,
             grad_norm: values[g].sqrt(),
+            weight_distance: values[g + 1].sqrt(),
         });
         Ok(true)
     }
@@ -482,4 +599,23 @@ impl Run {
         self.step = 0;
         Ok(())
     }
+}
+
+/// Draws an index from softmax(logits / temperature); temperature 0 is argmax.
+pub fn sample_logits(logits: &[f32], temperature: f64, rng: &mut crate::rng::Rng) -> usize {
+    let argmax = logits.iter().enumerate().fold(0, |best, (i, &x)| if x > logits[best] { i } else { best });
+    if temperature.is_nan() || temperature <= 0.0 {
+        return argmax;
+    }
+    let max = logits[argmax] as f64;
+    let weights: Vec<f64> = logits.iter().map(|&x| ((x as f64 - max) / temperature).exp()).collect();
+    let total: f64 = weights.iter().sum();
+    let mut u = rng.uniform() * total;
+    for (i, w) in weights.iter().enumerate() {
+        u -= w;
+        if u <= 0.0 {
+            return i;
+        }
+    }
+    argmax
 }

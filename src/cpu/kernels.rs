@@ -332,6 +332,11 @@ pub fn rmsprop_update(
     }
 }
 
+/// Σ (a − b)²: squared L2 distance between two weight vectors
+pub fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
 /// sqrt(Σ g²)
 pub fn grad_norm(grads: &[f64]) -> f64 {
     grads.iter().map(|g| g * g).sum::<f64>().sqrt()

@@ -5,6 +5,12 @@
 //! and in the browser. The price is longer sequences than a BPE would give,
 //! which suits a model whose whole point is to be watched learning.
 
+pub mod corpus;
+pub mod sampler;
+
+pub use corpus::Corpus;
+pub use sampler::{split_micro_batches, Sampler};
+
 use crate::model::ConfigError;
 use crate::rng::Rng;
 use crate::train::MicroBatch;

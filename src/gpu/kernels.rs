@@ -51,6 +51,7 @@ pub(crate) enum Kernel {
     Matmul,
     ReduceColumns,
     SumBlocks,
+    SquaredDistanceBlocks,
     FillZero,
     CrossEntropy,
     AdamW,
@@ -70,10 +71,11 @@ pub(crate) enum Kernel {
     ResidualForward,
 }
 
-const ALL: [Kernel; 20] = [
+const ALL: [Kernel; 21] = [
     Kernel::Matmul,
     Kernel::ReduceColumns,
     Kernel::SumBlocks,
+    Kernel::SquaredDistanceBlocks,
     Kernel::FillZero,
     Kernel::CrossEntropy,
     Kernel::AdamW,
@@ -99,6 +101,7 @@ impl Kernel {
             Kernel::Matmul => (0, "matmul", &[(1, W), (2, R), (3, R), (4, R)]),
             Kernel::ReduceColumns => (1, "reduce_columns", &[(1, W), (2, R)]),
             Kernel::SumBlocks => (1, "sum_blocks", &[(1, W), (2, R)]),
+            Kernel::SquaredDistanceBlocks => (1, "squared_distance_blocks", &[(1, W), (2, R), (3, R)]),
             Kernel::FillZero => (1, "fill_zero", &[(1, W)]),
             Kernel::CrossEntropy => (2, "crossentropy_forward_backward", &[(1, W), (2, W), (3, R), (4, R), (5, R)]),
             Kernel::AdamW => (3, "adamw_update", &[(1, W), (2, R), (3, W), (4, W), (5, R), (6, R)]),
@@ -300,6 +303,14 @@ impl ProgramBuilder {
     pub fn sum_squares(&mut self, out: &View, out_index: usize, partials: &View, inp: &View, n: usize) {
         let blocks = n.div_ceil(SUM_BLOCK).max(1);
         self.dispatch(Kernel::SumBlocks, &[u(n), u(SUM_BLOCK), 1, 0], &[partials, inp], u(blocks));
+        self.dispatch(Kernel::SumBlocks, &[u(blocks), u(blocks), 0, u(out_index)], &[out, partials], 1);
+    }
+
+    /// out[out_index] = Σ (a − b)² over [0, n), in a fixed order (blocks into
+    /// `partials`, then one workgroup): squared distance between two runs' weights.
+    pub fn squared_distance(&mut self, out: &View, out_index: usize, partials: &View, a: &View, b: &View, n: usize) {
+        let blocks = n.div_ceil(SUM_BLOCK).max(1);
+        self.dispatch(Kernel::SquaredDistanceBlocks, &[u(n), u(SUM_BLOCK), 0, 0], &[partials, a, b], u(blocks));
         self.dispatch(Kernel::SumBlocks, &[u(blocks), u(blocks), 0, u(out_index)], &[out, partials], 1);
     }
 

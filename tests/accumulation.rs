@@ -1,0 +1,108 @@
+//! The accumulation strategies on the GPU: corrected accumulation gives the
+//! full-batch gradient, naive does not (unless every micro-batch has the same
+//! number of tokens), and each strategy logs the loss DESIGN.md's table says.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::sync::Arc;
+
+use gradlab::accum::Strategy;
+use gradlab::cpu::CpuModel;
+use gradlab::data::{split_micro_batches, Corpus};
+use gradlab::gpu::GpuContext;
+use gradlab::lab::{Lab, LabConfig};
+use gradlab::model::{ModelConfig, ParamLayout};
+
+fn rel(a: &[f32], b: &[f32]) -> f64 {
+    let d: f64 = a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum();
+    let n: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
+    (d / n).sqrt()
+}
+
+fn seed() -> u64 {
+    let s =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
+    eprintln!("seed {s}");
+    s
+}
+
+fn corpus() -> Arc<Corpus> {
+    Arc::new(Corpus::from_text(gradlab::data::DEMO_TEXT).unwrap())
+}
+
+/// Gradients of full batch, and of naive/corrected for G = 16, 8, 4, 2 on one batch.
+fn sweep_gradients(ctx: &GpuContext, spread: f64, seed: u64) -> (Vec<Vec<u32>>, LabConfig, Vec<(Vec<f32>, f64)>) {
+    let config = LabConfig::sweep(ModelConfig::nano(), 16, spread, seed);
+    let mut lab = Lab::new(ctx, config.clone(), corpus()).unwrap();
+    let batch = lab.draw_batch();
+    let grads = pollster::block_on(lab.gradients(ctx, &batch)).unwrap();
+    (batch, config, grads)
+}
+
+#[test]
+fn corrected_equals_full_batch_and_naive_does_not_with_ragged_lengths() {
+    let ctx = GpuContext::new_blocking().unwrap();
+    let (batch, config, grads) = sweep_gradients(&ctx, 1.0, seed());
+    let lens: Vec<usize> = batch.iter().map(Vec::len).collect();
+    eprintln!("sequence lengths {lens:?}");
+    assert!(lens.iter().min() < lens.iter().max());
+    let full = &grads[0].0;
+    for (spec, (g, loss)) in config.runs.iter().zip(&grads[1..]) {
+        let e = rel(g, full);
+        let big_g = 16 / spec.micro_batch;
+        eprintln!("{:?} G={big_g:>2}: ‖g − g_full‖/‖g_full‖ = {e:.2e}, logged loss {loss:.5}", spec.strategy);
+        match spec.strategy {
+            Strategy::Corrected => assert!(e < 1e-5, "corrected G={big_g} should equal full batch, rel {e:e}"),
+            Strategy::Naive => assert!(e > 1e-3, "naive G={big_g} should differ from full batch, rel {e:e}"),
+            Strategy::FullBatch => unreachable!(),
+        }
+    }
+}
+
+#[test]
+fn equal_lengths_make_naive_equal_full_batch() {
+    let ctx = GpuContext::new_blocking().unwrap();
+    let (batch, config, grads) = sweep_gradients(&ctx, 0.0, seed());
+    assert!(batch.iter().all(|s| s.len() == 65));
+    let full = &grads[0].0;
+    for (spec, (g, loss)) in config.runs.iter().zip(&grads[1..]) {
+        let e = rel(g, full);
+        assert!(
+            e < 1e-5,
+            "{:?} b={} should equal full batch without padding, rel {e:e}",
+            spec.strategy,
+            spec.micro_batch
+        );
+        assert!((loss - grads[0].1).abs() < 1e-5 * grads[0].1, "logged losses agree without padding");
+    }
+}
+
+#[test]
+fn logged_losses_follow_the_design_table() {
+    let ctx = GpuContext::new_blocking().unwrap();
+    let (batch, config, grads) = sweep_gradients(&ctx, 1.0, seed());
+    // per-token losses from the f64 reference, cut into the same micro-batches
+    let layout = ParamLayout::new(&config.model);
+    let mut cpu = CpuModel::new(layout.clone(), &layout.init(config.seed));
+    for (spec, (_, logged)) in config.all_runs().iter().zip(&grads) {
+        let mbs = split_micro_batches(&batch, spec.micro_batch, 64).unwrap();
+        let g = mbs.len() as f64;
+        let (mut sum, mut n, mut naive) = (0.0, 0usize, 0.0);
+        for mb in &mbs {
+            let losses = cpu.forward(&mb.inputs, &mb.targets, spec.micro_batch, 64);
+            let s: f64 = losses.iter().sum();
+            sum += s;
+            n += mb.tokens();
+            naive += s / mb.tokens() as f64 / g;
+        }
+        let expected = match spec.strategy {
+            Strategy::FullBatch | Strategy::Corrected => sum / n as f64,
+            Strategy::Naive => naive,
+        };
+        assert!(
+            (logged - expected).abs() < 1e-5 * expected,
+            "{:?} b={}: logged {logged}, table says {expected}",
+            spec.strategy,
+            spec.micro_batch
+        );
+    }
+}
