@@ -86,7 +86,7 @@ pub fn split_micro_batches(
     micro_batch: usize,
     seq_len: usize,
 ) -> Result<Vec<MicroBatch>, ConfigError> {
-    if micro_batch == 0 || sequences.len() % micro_batch != 0 {
+    if micro_batch == 0 || !sequences.len().is_multiple_of(micro_batch) {
         return Err(ConfigError::Invalid {
             field: "micro_batch",
             reason: format!("{micro_batch} does not divide the batch of {} sequences", sequences.len()),
