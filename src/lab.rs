@@ -127,6 +127,14 @@ pub struct RunMetrics {
     pub tokens: usize,
 }
 
+/// One run's accumulated gradient on a batch, and the loss its trainer would log.
+#[derive(Debug, Clone)]
+pub struct RunGradient {
+    /// Flat layout (`ParamLayout`).
+    pub grads: Vec<f32>,
+    pub logged_loss: f64,
+}
+
 pub struct Lab {
     pub config: LabConfig,
     specs: Vec<RunSpec>,
@@ -316,18 +324,14 @@ impl Lab {
     /// The accumulated gradient each run computes on `sequences` at its
     /// current weights, without stepping (flat layout), with each run's
     /// logged loss.
-    pub async fn gradients(
-        &mut self,
-        ctx: &GpuContext,
-        sequences: &[Vec<u32>],
-    ) -> Result<Vec<(Vec<f32>, f64)>, StepError> {
+    pub async fn gradients(&mut self, ctx: &GpuContext, sequences: &[Vec<u32>]) -> Result<Vec<RunGradient>, StepError> {
         let mut out = Vec::new();
         for (spec, run) in self.specs.iter().zip(&mut self.runs) {
             let mbs = split_micro_batches(sequences, spec.micro_batch, self.config.seq_len)?;
             let tokens: Vec<usize> = mbs.iter().map(|mb| mb.tokens()).collect();
             let scales = accum::scales(spec.strategy, &tokens);
             let (grads, sums) = run.gradients(ctx, &mbs, &scales).await?;
-            out.push((grads, accum::logged_loss(spec.strategy, &sums, &tokens)));
+            out.push(RunGradient { grads, logged_loss: accum::logged_loss(spec.strategy, &sums, &tokens) });
         }
         Ok(out)
     }

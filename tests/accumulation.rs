@@ -9,7 +9,7 @@ use gradlab::accum::Strategy;
 use gradlab::cpu::CpuModel;
 use gradlab::data::{split_micro_batches, Corpus};
 use gradlab::gpu::GpuContext;
-use gradlab::lab::{Lab, LabConfig};
+use gradlab::lab::{Lab, LabConfig, RunGradient};
 use gradlab::model::{ModelConfig, ParamLayout};
 
 fn rel(a: &[f32], b: &[f32]) -> f64 {
@@ -30,7 +30,7 @@ fn corpus() -> Arc<Corpus> {
 }
 
 /// Gradients of full batch, and of naive/corrected for G = 16, 8, 4, 2 on one batch.
-fn sweep_gradients(ctx: &GpuContext, spread: f64, seed: u64) -> (Vec<Vec<u32>>, LabConfig, Vec<(Vec<f32>, f64)>) {
+fn sweep_gradients(ctx: &GpuContext, spread: f64, seed: u64) -> (Vec<Vec<u32>>, LabConfig, Vec<RunGradient>) {
     let config = LabConfig::sweep(ModelConfig::nano(), 16, spread, seed);
     let mut lab = Lab::new(ctx, config.clone(), corpus()).unwrap();
     let batch = lab.draw_batch();
@@ -45,9 +45,9 @@ fn corrected_equals_full_batch_and_naive_does_not_with_ragged_lengths() {
     let lens: Vec<usize> = batch.iter().map(Vec::len).collect();
     eprintln!("sequence lengths {lens:?}");
     assert!(lens.iter().min() < lens.iter().max());
-    let full = &grads[0].0;
-    for (spec, (g, loss)) in config.runs.iter().zip(&grads[1..]) {
-        let e = rel(g, full);
+    let full = &grads[0].grads;
+    for (spec, r) in config.runs.iter().zip(&grads[1..]) {
+        let (e, loss) = (rel(&r.grads, full), r.logged_loss);
         let big_g = 16 / spec.micro_batch;
         eprintln!("{:?} G={big_g:>2}: ‖g − g_full‖/‖g_full‖ = {e:.2e}, logged loss {loss:.5}", spec.strategy);
         match spec.strategy {
@@ -63,16 +63,19 @@ fn equal_lengths_make_naive_equal_full_batch() {
     let ctx = GpuContext::new_blocking().unwrap();
     let (batch, config, grads) = sweep_gradients(&ctx, 0.0, seed());
     assert!(batch.iter().all(|s| s.len() == 65));
-    let full = &grads[0].0;
-    for (spec, (g, loss)) in config.runs.iter().zip(&grads[1..]) {
-        let e = rel(g, full);
+    let full = &grads[0].grads;
+    for (spec, r) in config.runs.iter().zip(&grads[1..]) {
+        let (e, loss) = (rel(&r.grads, full), r.logged_loss);
         assert!(
             e < 1e-5,
             "{:?} b={} should equal full batch without padding, rel {e:e}",
             spec.strategy,
             spec.micro_batch
         );
-        assert!((loss - grads[0].1).abs() < 1e-5 * grads[0].1, "logged losses agree without padding");
+        assert!(
+            (loss - grads[0].logged_loss).abs() < 1e-5 * grads[0].logged_loss,
+            "logged losses agree without padding"
+        );
     }
 }
 
@@ -83,7 +86,8 @@ fn logged_losses_follow_the_design_table() {
     // per-token losses from the f64 reference, cut into the same micro-batches
     let layout = ParamLayout::new(&config.model);
     let mut cpu = CpuModel::new(layout.clone(), &layout.init(config.seed));
-    for (spec, (_, logged)) in config.all_runs().iter().zip(&grads) {
+    for (spec, r) in config.all_runs().iter().zip(&grads) {
+        let logged = r.logged_loss;
         let mbs = split_micro_batches(&batch, spec.micro_batch, 64).unwrap();
         let g = mbs.len() as f64;
         let (mut sum, mut n, mut naive) = (0.0, 0usize, 0.0);
