@@ -50,6 +50,11 @@ pub fn random_windows(tokens: &[u32], b: usize, t: usize, rng: &mut Rng) -> Resu
 /// long enough that a model has to learn spelling and word boundaries.
 pub const DEMO_TEXT: &str = include_str!("demo_text.txt");
 
+/// The bundled corpus the lab trains on by default (see data/corpus/SOURCE.md).
+pub const CORPUS: &str = DEMO_TEXT;
+/// Its title, for reports.
+pub const CORPUS_NAME: &str = "gradlab demo text";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,8 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use crate::lab_cmds as gradlab_sweep;
 use gradlab::gpu::GpuContext;
 use gradlab::model::{ModelConfig, ParamLayout};
 use gradlab::optim::{OptimizerConfig, OptimizerKind};
@@ -18,6 +20,11 @@ struct Cli {
 enum Command {
     /// Train a model on a text and print the loss of every step.
     Train(TrainArgs),
+    /// The reference experiment: full batch vs naive vs corrected accumulation
+    /// at micro-batch 1, 2, 4, 8, 16 (effective batch 16), in lockstep.
+    Sweep(SweepArgs),
+    /// Write one batch, the weights and the GPU gradients of every strategy to DIR.
+    ExportGrads(ExportArgs),
     /// Compare every GPU kernel and a whole model step with the CPU reference.
     Check {
         /// Seed for the random inputs (default: time-based).
@@ -54,10 +61,66 @@ struct TrainArgs {
     json: bool,
 }
 
+#[derive(clap::Args)]
+pub struct LabArgs {
+    /// Model size: nano, micro or small.
+    #[arg(long, default_value = "nano")]
+    pub preset: String,
+    /// Effective batch B (sequences per optimizer step).
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    /// Sequence-length spread: 0 = all full length (no padding), 1 = widely varying.
+    #[arg(long, default_value_t = 1.0)]
+    pub spread: f64,
+    /// Seeds the weights and every batch.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Train on this UTF-8 file instead of the bundled corpus.
+    #[arg(long)]
+    pub text: Option<std::path::PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub lab: LabArgs,
+    /// Optimizer steps.
+    #[arg(long, default_value_t = 100)]
+    pub steps: u64,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 3e-3)]
+    pub lr: f64,
+    /// sgd, momentum, adam or adamw.
+    #[arg(long, default_value = "adamw")]
+    pub optimizer: String,
+    /// Directory for sweep.csv, sweep.json and curves.csv.
+    #[arg(long, default_value = "sweep-out")]
+    pub out: std::path::PathBuf,
+    /// Also save every run's final weights there as safetensors.
+    #[arg(long)]
+    pub save_weights: bool,
+    /// Start every run from these weights (safetensors) instead of a fresh init.
+    #[arg(long)]
+    pub init: Option<std::path::PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    /// Output directory (created if missing).
+    pub dir: std::path::PathBuf,
+    #[command(flatten)]
+    pub lab: LabArgs,
+    /// Sequences per micro-batch for the naive and corrected gradients.
+    #[arg(long, default_value_t = 4)]
+    pub micro_batch: usize,
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train(args),
+        Command::Sweep(args) => gradlab_sweep::sweep(args),
+        Command::ExportGrads(args) => gradlab_sweep::export_grads(args),
         Command::Check { seed } => check(seed),
     };
     match result {

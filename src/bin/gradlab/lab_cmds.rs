@@ -1,0 +1,243 @@
+//! `sweep` and `export-grads`: the accumulation lab from the command line.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use gradlab::accum::Strategy;
+use gradlab::checkpoint::{from_safetensors, to_safetensors};
+use gradlab::data::Corpus;
+use gradlab::gpu::GpuContext;
+use gradlab::lab::{Lab, LabConfig, RunMetrics, RunSpec};
+use gradlab::model::{ModelConfig, ParamLayout};
+use gradlab::optim::{OptimizerConfig, OptimizerKind};
+use pollster::block_on;
+use serde::Serialize;
+
+use crate::cli::{ExportArgs, LabArgs, SweepArgs};
+
+type AnyError = Box<dyn std::error::Error>;
+
+fn load_corpus(args: &LabArgs) -> Result<(Arc<Corpus>, String), AnyError> {
+    match &args.text {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|e| format!("--text {}: {e}", path.display()))?;
+            let corpus = Corpus::from_bytes(&bytes).map_err(|e| format!("--text {}: {e}", path.display()))?;
+            Ok((Arc::new(corpus), path.display().to_string()))
+        }
+        None => Ok((Arc::new(Corpus::from_text(gradlab::data::CORPUS)?), gradlab::data::CORPUS_NAME.to_string())),
+    }
+}
+
+fn write(path: &std::path::Path, bytes: &[u8]) -> Result<(), AnyError> {
+    std::fs::write(path, bytes).map_err(|e| format!("writing {}: {e}", path.display()).into())
+}
+
+/// One row of the sweep table.
+#[derive(Debug, Serialize)]
+struct SweepRow {
+    strategy: Strategy,
+    micro_batch: usize,
+    micro_batches: usize,
+    /// Mean logged loss over the last tenth of the steps.
+    final_loss: f64,
+    /// Mean logged loss over all steps.
+    mean_loss: f64,
+    /// final_loss minus the full-batch run's.
+    gap_to_full: f64,
+    /// Mean true token-mean loss over the last tenth of the steps.
+    final_true_loss: f64,
+    /// ‖w − w_full‖ after the last step.
+    weight_distance: f64,
+    validation_loss: f64,
+}
+
+pub fn sweep(args: SweepArgs) -> Result<(), AnyError> {
+    let model = ModelConfig::preset(&args.lab.preset)?;
+    let (corpus, corpus_name) = load_corpus(&args.lab)?;
+    let mut config = LabConfig::sweep(model, args.lab.batch, args.lab.spread, args.lab.seed);
+    config.optimizer =
+        OptimizerConfig { kind: args.optimizer.parse::<OptimizerKind>()?, lr: args.lr, ..Default::default() };
+    config.validate()?;
+    if args.steps == 0 {
+        return Err("--steps must be at least 1".into());
+    }
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("--out {}: {e}", args.out.display()))?;
+    let ctx = GpuContext::new_blocking()?;
+    let layout = ParamLayout::new(&model);
+    let mut lab = match &args.init {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|e| format!("--init {}: {e}", path.display()))?;
+            let weights = from_safetensors(&layout, &bytes).map_err(|e| format!("--init {}: {e}", path.display()))?;
+            Lab::with_weights(&ctx, config.clone(), corpus, &weights)?
+        }
+        None => Lab::new(&ctx, config.clone(), corpus)?,
+    };
+    eprintln!(
+        "gradlab sweep: {} ({} parameters) on {}; corpus {}; batch {} x {} positions, spread {}; {} runs, {} steps",
+        args.lab.preset,
+        layout.num_params,
+        ctx.adapter,
+        corpus_name,
+        config.batch,
+        config.seq_len,
+        config.spread,
+        lab.specs().len(),
+        args.steps
+    );
+    let bar = indicatif::ProgressBar::new(args.steps);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {per_sec}  eta {eta}  {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    let mut metrics: Vec<RunMetrics> = Vec::new();
+    for _ in 0..args.steps {
+        block_on(lab.step(&ctx))?;
+        let fresh = block_on(lab.poll(&ctx))?;
+        if let Some(m) = fresh.iter().rev().find(|m| m.run == 0) {
+            bar.set_message(format!("full-batch loss {:.3}", m.true_loss));
+        }
+        metrics.extend(fresh);
+        bar.inc(1);
+    }
+    metrics.extend(block_on(lab.flush(&ctx))?);
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    let tokens: usize = metrics.iter().filter(|m| m.run == 0).map(|m| m.tokens).sum();
+    let validation = block_on(lab.validation_loss(&ctx, 32))?;
+
+    let specs: Vec<RunSpec> = lab.specs().to_vec();
+    let tail = (args.steps as usize / 10).max(1);
+    let mut rows = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        let run: Vec<&RunMetrics> = metrics.iter().filter(|m| m.run == i).collect();
+        let last = &run[run.len() - tail.min(run.len())..];
+        let mean = |xs: &[&RunMetrics], f: fn(&RunMetrics) -> f64| {
+            xs.iter().map(|m| f(m)).sum::<f64>() / xs.len().max(1) as f64
+        };
+        rows.push(SweepRow {
+            strategy: spec.strategy,
+            micro_batch: spec.micro_batch,
+            micro_batches: config.batch / spec.micro_batch,
+            final_loss: mean(last, |m| m.logged_loss),
+            mean_loss: mean(&run, |m| m.logged_loss),
+            gap_to_full: 0.0,
+            final_true_loss: mean(last, |m| m.true_loss),
+            weight_distance: run.last().map(|m| m.weight_distance).unwrap_or(0.0),
+            validation_loss: validation[i],
+        });
+    }
+    let full_final = rows[0].final_loss;
+    for r in &mut rows {
+        r.gap_to_full = r.final_loss - full_final;
+    }
+
+    println!(
+        "{:<10} {:>3} {:>3} {:>11} {:>10} {:>12} {:>10} {:>12} {:>9}",
+        "strategy", "b", "G", "final loss", "mean loss", "gap to full", "true loss", "‖w − w_full‖", "val loss"
+    );
+    for r in &rows {
+        println!(
+            "{:<10} {:>3} {:>3} {:>11.4} {:>10.4} {:>+12.2e} {:>10.4} {:>12.3e} {:>9.4}",
+            r.strategy.name(),
+            r.micro_batch,
+            r.micro_batches,
+            r.final_loss,
+            r.mean_loss,
+            r.gap_to_full,
+            r.final_true_loss,
+            r.weight_distance,
+            r.validation_loss
+        );
+    }
+    eprintln!(
+        "gradlab sweep: {} lab steps in {:.1}s ({:.2} steps/s; {:.0} tokens/s per run, {:.0} across all runs)",
+        args.steps,
+        secs,
+        args.steps as f64 / secs,
+        tokens as f64 / secs,
+        tokens as f64 * specs.len() as f64 / secs
+    );
+
+    let mut csv = String::from("strategy,micro_batch,micro_batches,final_loss,mean_loss,gap_to_full,final_true_loss,weight_distance,validation_loss\n");
+    for r in &rows {
+        csv += &format!(
+            "{},{},{},{},{},{},{},{},{}\n",
+            r.strategy.name(),
+            r.micro_batch,
+            r.micro_batches,
+            r.final_loss,
+            r.mean_loss,
+            r.gap_to_full,
+            r.final_true_loss,
+            r.weight_distance,
+            r.validation_loss
+        );
+    }
+    write(&args.out.join("sweep.csv"), csv.as_bytes())?;
+    let json = serde_json::json!({ "config": config, "adapter": ctx.adapter, "corpus": corpus_name, "steps": args.steps, "rows": rows });
+    write(&args.out.join("sweep.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
+    let mut curves = String::from("step,run,strategy,micro_batch,logged_loss,true_loss,weight_distance,grad_norm\n");
+    for m in &metrics {
+        curves += &format!(
+            "{},{},{},{},{},{},{},{}\n",
+            m.step,
+            m.run,
+            m.strategy.name(),
+            m.micro_batch,
+            m.logged_loss,
+            m.true_loss,
+            m.weight_distance,
+            m.grad_norm
+        );
+    }
+    write(&args.out.join("curves.csv"), curves.as_bytes())?;
+    if args.save_weights {
+        for (i, spec) in specs.iter().enumerate() {
+            let w = block_on(lab.weights(&ctx, i))?;
+            let name = format!("weights_{}_b{}.safetensors", spec.strategy.name(), spec.micro_batch);
+            let meta = BTreeMap::from([
+                ("strategy".to_string(), spec.strategy.name().to_string()),
+                ("micro_batch".to_string(), spec.micro_batch.to_string()),
+            ]);
+            write(&args.out.join(name), &to_safetensors(&layout, &w, Some(meta.into_iter().collect()))?)?;
+        }
+    }
+    eprintln!("gradlab sweep: wrote sweep.csv, sweep.json, curves.csv to {}", args.out.display());
+    Ok(())
+}
+
+pub fn export_grads(args: ExportArgs) -> Result<(), AnyError> {
+    let model = ModelConfig::preset(&args.lab.preset)?;
+    let (corpus, _) = load_corpus(&args.lab)?;
+    let config = LabConfig::three_way(model, args.lab.batch, args.micro_batch, args.lab.spread, args.lab.seed);
+    config.validate()?;
+    std::fs::create_dir_all(&args.dir).map_err(|e| format!("{}: {e}", args.dir.display()))?;
+    let ctx = GpuContext::new_blocking()?;
+    let layout = ParamLayout::new(&model);
+    let mut lab = Lab::new(&ctx, config.clone(), corpus)?;
+    let sequences = lab.draw_batch();
+    let grads = block_on(lab.gradients(&ctx, &sequences))?;
+    let weights = block_on(lab.weights(&ctx, 0))?;
+    let dir = &args.dir;
+    write(&dir.join("config.json"), serde_json::to_string_pretty(&model)?.as_bytes())?;
+    write(&dir.join("model.safetensors"), &to_safetensors(&layout, &weights, None)?)?;
+    let batch = serde_json::json!({ "sequences": sequences, "micro_batch": args.micro_batch });
+    write(&dir.join("batch.json"), serde_json::to_string(&batch)?.as_bytes())?;
+    let mut loss = serde_json::Map::new();
+    for (spec, g) in lab.specs().iter().zip(&grads) {
+        loss.insert(spec.strategy.name().to_string(), serde_json::json!(g.logged_loss));
+        let name = format!("grads_{}.safetensors", spec.strategy.name());
+        write(&dir.join(name), &to_safetensors(&layout, &g.grads, None)?)?;
+    }
+    write(&dir.join("report.json"), serde_json::to_string_pretty(&serde_json::json!({ "loss": loss }))?.as_bytes())?;
+    eprintln!(
+        "gradlab export-grads: batch of {} sequences (lengths {:?}), micro-batch {}, on {}; wrote {}",
+        sequences.len(),
+        sequences.iter().map(Vec::len).collect::<Vec<_>>(),
+        args.micro_batch,
+        ctx.adapter,
+        dir.display()
+    );
+    Ok(())
+}
