@@ -1,5 +1,7 @@
-//! A text split into documents (paragraphs: blocks separated by blank lines),
-//! tokenised, with every tenth document held out for validation.
+//! A text split into documents, tokenised, with every tenth document held out
+//! for validation. Documents are blocks separated by blank lines; a text with
+//! few such blocks (one verse, line of verse or paragraph per line) is split
+//! into lines instead.
 //!
 //! Documents matter because the lab draws sequences that start where a
 //! document starts, the way a real training set is made of separate texts.
@@ -10,6 +12,8 @@ use crate::model::ConfigError;
 
 /// Fewer tokens than this cannot fill even a short training run.
 pub const MIN_TEXT_BYTES: usize = 256;
+/// Fewer blank-line blocks than this: split into lines instead.
+const MIN_BLOCKS: usize = 64;
 /// Texts are held in memory on the page too; refuse what would freeze it.
 pub const MAX_TEXT_BYTES: usize = 64 << 20;
 
@@ -56,7 +60,10 @@ impl Corpus {
                 reason: format!("is too large: {} bytes, at most {MAX_TEXT_BYTES} are accepted", text.len()),
             });
         }
-        let docs: Vec<&str> = text.split("\n\n").map(str::trim).filter(|d| !d.is_empty()).collect();
+        let mut docs: Vec<&str> = text.split("\n\n").map(str::trim).filter(|d| !d.is_empty()).collect();
+        if docs.len() < MIN_BLOCKS {
+            docs = text.lines().map(str::trim).filter(|d| !d.is_empty()).collect();
+        }
         let mut train_docs = Vec::new();
         let mut val_docs = Vec::new();
         for (i, d) in docs.iter().enumerate() {
@@ -130,5 +137,8 @@ mod tests {
         assert!(msg(Corpus::from_bytes(&[b'a', 0xff, 0xfe])).contains("UTF-8"));
         let c = Corpus::from_text(super::super::DEMO_TEXT).unwrap();
         assert!(c.train.tokens.len() > c.validation.tokens.len() && !c.validation.tokens.is_empty());
+        let kjv = Corpus::from_text(crate::data::CORPUS).unwrap();
+        assert_eq!(kjv.documents(), 7213, "one document per verse");
+        assert_eq!(kjv.validation.doc_starts.len(), 7213 / 10);
     }
 }

@@ -50,10 +50,11 @@ pub fn random_windows(tokens: &[u32], b: usize, t: usize, rng: &mut Rng) -> Resu
 /// long enough that a model has to learn spelling and word boundaries.
 pub const DEMO_TEXT: &str = include_str!("demo_text.txt");
 
-/// The bundled corpus the lab trains on by default (see data/corpus/SOURCE.md).
-pub const CORPUS: &str = DEMO_TEXT;
+/// The bundled corpus the lab trains on by default: the King James Version,
+/// Genesis to Ruth, one verse per line (public domain; see data/corpus/SOURCE.md).
+pub const CORPUS: &str = include_str!("../../data/corpus/kjv-genesis-ruth.txt");
 /// Its title, for reports.
-pub const CORPUS_NAME: &str = "gradlab demo text";
+pub const CORPUS_NAME: &str = "King James Version, Genesis-Ruth";
 
 #[cfg(test)]
 mod tests {
