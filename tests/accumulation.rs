@@ -110,3 +110,24 @@ fn logged_losses_follow_the_design_table() {
         );
     }
 }
+
+#[test]
+fn a_refused_lab_step_leaves_the_runs_going() {
+    let ctx = GpuContext::new_blocking().unwrap();
+    let mut lab = Lab::new(&ctx, LabConfig::three_way(ModelConfig::nano(), 8, 2, 1.0, 5), corpus()).unwrap();
+    pollster::block_on(lab.step(&ctx)).unwrap();
+    let mut batch = lab.draw_batch();
+    batch.pop();
+    let e = pollster::block_on(lab.step_on(&ctx, &batch)).unwrap_err().to_string();
+    assert!(e.contains("batch"), "{e}");
+    let mut too_long = lab.draw_batch();
+    too_long[0] = vec![1; 100];
+    let e = pollster::block_on(lab.step_on(&ctx, &too_long)).unwrap_err().to_string();
+    assert!(e.contains("longer than the context"), "{e}");
+    pollster::block_on(lab.step(&ctx)).unwrap();
+    let metrics = pollster::block_on(lab.flush(&ctx)).unwrap();
+    assert_eq!(metrics.len(), 2 * 3, "two good steps for three runs");
+    assert!(metrics.iter().all(|m| m.logged_loss.is_finite() && m.weight_distance.is_finite()));
+    let bad = LabConfig::three_way(ModelConfig::nano(), 8, 3, 1.0, 5);
+    assert!(Lab::new(&ctx, bad, corpus()).err().unwrap().to_string().contains("does not divide"));
+}

@@ -1,0 +1,107 @@
+//! The command-line tool end to end: export-grads writes files an independent
+//! implementation can check (here: the f64 CPU reference reads them back), and
+//! bad input gets a message naming the problem and a failing exit code.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::path::Path;
+use std::process::Command;
+
+use gradlab::checkpoint::from_safetensors;
+use gradlab::cpu::CpuModel;
+use gradlab::model::{ModelConfig, ParamLayout};
+use gradlab::train::MicroBatch;
+
+fn gradlab(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_gradlab"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .unwrap()
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("gradlab-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn read(dir: &Path, name: &str) -> Vec<u8> {
+    std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn export_grads_matches_the_f64_reference() {
+    let dir = tmp("export");
+    let out = gradlab(&["export-grads", dir.to_str().unwrap(), "--micro-batch", "4", "--seed", "3"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let config: ModelConfig = serde_json::from_slice(&read(&dir, "config.json")).unwrap();
+    let layout = ParamLayout::new(&config);
+    let weights = from_safetensors(&layout, &read(&dir, "model.safetensors")).unwrap();
+    let batch: serde_json::Value = serde_json::from_slice(&read(&dir, "batch.json")).unwrap();
+    let b = batch["micro_batch"].as_u64().unwrap() as usize;
+    let sequences: Vec<Vec<u32>> = serde_json::from_value(batch["sequences"].clone()).unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&read(&dir, "report.json")).unwrap();
+    let t = sequences.iter().map(|s| s.len() - 1).max().unwrap();
+
+    // f64 reference, from the files alone: per micro-batch sums and counts
+    let mut cpu = CpuModel::new(layout.clone(), &weights);
+    let micro: Vec<MicroBatch> = sequences.chunks(b).map(|c| MicroBatch::from_sequences(c, t).unwrap()).collect();
+    let g = micro.len() as f64;
+    let n: usize = micro.iter().map(MicroBatch::tokens).sum();
+    for strategy in ["full", "naive", "corrected"] {
+        cpu.zero_grad();
+        let mut loss = 0.0;
+        for mb in &micro {
+            let s: f64 = cpu.forward(&mb.inputs, &mb.targets, b, t).iter().sum();
+            let scale = if strategy == "naive" { 1.0 / (g * mb.tokens() as f64) } else { 1.0 / n as f64 };
+            loss += s * scale;
+            cpu.backward(scale);
+        }
+        let reported = report["loss"][strategy].as_f64().unwrap();
+        assert!((reported - loss).abs() < 1e-5 * loss, "{strategy}: reported {reported}, reference {loss}");
+        let grads = from_safetensors(&layout, &read(&dir, &format!("grads_{strategy}.safetensors"))).unwrap();
+        let (mut d, mut r) = (0.0, 0.0);
+        for (x, y) in grads.iter().zip(&cpu.grads) {
+            d += (*x as f64 - y).powi(2);
+            r += y * y;
+        }
+        let rel = (d / r).sqrt();
+        eprintln!("{strategy}: loss {loss:.6}, gradient rel error {rel:.2e}");
+        assert!(rel < 1e-3, "{strategy}: gradient differs from the reference by {rel:e}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_input_is_named_and_fails() {
+    let dir = tmp("bad");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["export-grads".into(), dir.display().to_string(), "--micro-batch".into(), "3".into()], "does not divide"),
+        (vec!["sweep".into(), "--spread".into(), "2".into()], "spread"),
+        (vec!["sweep".into(), "--lr".into(), "NaN".into()], "learning_rate"),
+        (vec!["sweep".into(), "--preset".into(), "huge".into()], "huge"),
+        (vec!["train".into(), "--optimizer".into(), "lion".into()], "optimizer"),
+    ];
+    for (args, expected) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = gradlab(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(err.contains(expected), "{args:?}: expected {expected:?} in {err}");
+        assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    let files = [
+        ("binary.txt", vec![b'a', 0xff, 0xfe, b'b']),
+        ("empty.txt", vec![]),
+        ("tiny.txt", b"just a few words".to_vec()),
+    ];
+    for (name, bytes, expected) in files.iter().zip(["UTF-8", "empty", "too short"]).map(|((n, b), e)| (n, b, e)) {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let out = gradlab(&["sweep", "--steps", "1", "--text", path.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(expected), "{name}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
