@@ -242,26 +242,7 @@ impl Lab {
     }
 
     fn metrics(&self, per_run: Vec<Vec<StepStats>>) -> Vec<RunMetrics> {
-        let mut out = Vec::new();
-        for (i, stats) in per_run.into_iter().enumerate() {
-            let spec = self.specs[i];
-            for s in stats {
-                out.push(RunMetrics {
-                    step: s.step,
-                    run: i,
-                    strategy: spec.strategy,
-                    micro_batch: spec.micro_batch,
-                    micro_batches: s.tokens.len(),
-                    logged_loss: accum::logged_loss(spec.strategy, &s.loss_sums, &s.tokens),
-                    true_loss: s.mean_loss(),
-                    weight_distance: s.weight_distance as f64,
-                    grad_norm: s.grad_norm as f64,
-                    tokens: s.tokens.iter().sum(),
-                });
-            }
-        }
-        out.sort_by_key(|m| (m.step, m.run));
-        out
+        metrics(&self.specs, per_run)
     }
 
     /// Metrics of finished steps, without waiting.
@@ -339,5 +320,152 @@ impl Lab {
     /// The sampler's next batch, without stepping (for tests and export).
     pub fn draw_batch(&mut self) -> Vec<Vec<u32>> {
         self.sampler.next_batch()
+    }
+}
+
+fn metrics(specs: &[RunSpec], per_run: Vec<Vec<StepStats>>) -> Vec<RunMetrics> {
+    let mut out = Vec::new();
+    for (i, stats) in per_run.into_iter().enumerate() {
+        let spec = specs[i];
+        for s in stats {
+            out.push(RunMetrics {
+                step: s.step,
+                run: i,
+                strategy: spec.strategy,
+                micro_batch: spec.micro_batch,
+                micro_batches: s.tokens.len(),
+                logged_loss: accum::logged_loss(spec.strategy, &s.loss_sums, &s.tokens),
+                true_loss: s.mean_loss(),
+                weight_distance: s.weight_distance as f64,
+                grad_norm: s.grad_norm as f64,
+                tokens: s.tokens.iter().sum(),
+            });
+        }
+    }
+    out.sort_by_key(|m| (m.step, m.run));
+    out
+}
+
+/// The same lab on the CPU reference (f64), for browsers without WebGPU.
+/// Slow: meant for the `nano` preset.
+pub struct CpuLab {
+    pub config: LabConfig,
+    specs: Vec<RunSpec>,
+    runs: Vec<crate::cpu::CpuRun>,
+    sampler: Sampler,
+    steps: u64,
+}
+
+impl CpuLab {
+    pub fn new(config: LabConfig, corpus: Arc<Corpus>) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let layout = ParamLayout::new(&config.model);
+        let init = layout.init(config.seed);
+        let sampler = Sampler::new(corpus, config.seed ^ 0x5EED_BA7C, config.batch, config.seq_len, config.spread)?;
+        let specs = config.all_runs();
+        let runs = specs
+            .iter()
+            .map(|spec| {
+                let rc = RunConfig {
+                    model: config.model,
+                    micro_batch: spec.micro_batch,
+                    grad_accum: config.batch / spec.micro_batch,
+                    seq_len: config.seq_len,
+                    optimizer: config.optimizer,
+                };
+                crate::cpu::CpuRun::new(rc, &init)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { config, specs, runs, sampler, steps: 0 })
+    }
+
+    pub fn specs(&self) -> &[RunSpec] {
+        &self.specs
+    }
+
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// One lockstep step on a fresh batch; returns every run's metrics.
+    pub fn step(&mut self) -> Result<Vec<RunMetrics>, ConfigError> {
+        let sequences = self.sampler.next_batch();
+        self.step_on(&sequences)
+    }
+
+    pub fn step_on(&mut self, sequences: &[Vec<u32>]) -> Result<Vec<RunMetrics>, ConfigError> {
+        if sequences.len() != self.config.batch {
+            return Err(ConfigError::Invalid {
+                field: "batch",
+                reason: format!("the lab takes {} sequences per step, got {}", self.config.batch, sequences.len()),
+            });
+        }
+        let mut cut = Vec::new();
+        for spec in &self.specs {
+            let mbs = split_micro_batches(sequences, spec.micro_batch, self.config.seq_len)?;
+            let tokens: Vec<usize> = mbs.iter().map(|mb| mb.tokens()).collect();
+            cut.push((mbs, accum::scales(spec.strategy, &tokens)));
+        }
+        let mut per_run = Vec::new();
+        for (run, (mbs, scales)) in self.runs.iter_mut().zip(&cut) {
+            per_run.push(vec![run.step(mbs, scales)?]);
+        }
+        let reference = self.runs[0].model.params.clone();
+        for (stats, run) in per_run.iter_mut().zip(&self.runs) {
+            stats[0].weight_distance = crate::cpu::squared_distance(&run.model.params, &reference).sqrt() as f32;
+        }
+        self.steps += 1;
+        Ok(metrics(&self.specs, per_run))
+    }
+
+    pub fn validation_loss(&mut self, sequences: usize) -> Result<Vec<f64>, ConfigError> {
+        let val = self.sampler.validation_sequences(sequences);
+        let t = self.config.seq_len;
+        let mb = crate::train::MicroBatch::from_sequences(&val, t)?;
+        let n = mb.tokens().max(1) as f64;
+        Ok(self
+            .runs
+            .iter_mut()
+            .map(|r| r.model.forward(&mb.inputs, &mb.targets, val.len(), t).iter().sum::<f64>() / n)
+            .collect())
+    }
+
+    pub fn sample(
+        &mut self,
+        run: usize,
+        prompt: &str,
+        new_tokens: usize,
+        temperature: f64,
+        seed: u64,
+    ) -> Result<String, ConfigError> {
+        let count = self.runs.len();
+        let r = self
+            .runs
+            .get_mut(run)
+            .ok_or(ConfigError::Invalid { field: "run", reason: format!("there are {count} runs") })?;
+        let (t, v) = (self.config.seq_len, self.config.model.vocab_size);
+        let mut rng = crate::rng::Rng::new(seed);
+        let mut context = crate::data::encode(prompt);
+        if context.is_empty() {
+            context.push(b'\n' as u32);
+        }
+        let mut out = Vec::new();
+        for _ in 0..new_tokens {
+            let window = context[context.len().saturating_sub(t)..].to_vec();
+            let n = window.len();
+            r.model.forward(&window, &vec![crate::IGNORE_INDEX; n], 1, n);
+            let logits: Vec<f32> = r.model.logits()[(n - 1) * v..n * v].iter().map(|&x| x as f32).collect();
+            let next = crate::train::sample_logits(&logits, temperature, &mut rng) as u32;
+            out.push(next);
+            context.push(next);
+        }
+        Ok(crate::data::decode(&out))
+    }
+
+    pub fn weights(&self, run: usize) -> Result<Vec<f32>, ConfigError> {
+        self.runs
+            .get(run)
+            .map(|r| r.params_f32())
+            .ok_or(ConfigError::Invalid { field: "run", reason: format!("there are {} runs", self.runs.len()) })
     }
 }

@@ -14,8 +14,11 @@ pub mod gpu;
 pub mod lab;
 pub mod model;
 pub mod optim;
+pub mod playground;
 pub mod rng;
 pub mod train;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 /// Target id meaning "no target here" (a padded position): no loss, no gradient.
 pub const IGNORE_INDEX: u32 = u32::MAX;

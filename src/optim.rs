@@ -78,6 +78,7 @@ impl Schedule {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct OptimizerConfig {
     pub kind: OptimizerKind,
     pub lr: f64,

@@ -3,6 +3,8 @@
 
 pub mod kernels;
 pub mod model;
+pub mod run;
 
 pub use kernels::*;
 pub use model::{Activations, CpuModel};
+pub use run::CpuRun;

@@ -1,0 +1,311 @@
+//! The JavaScript API the page uses (wasm32 only): a thin shell over `lab`,
+//! `playground` and `checkpoint`. The page draws and handles events; every
+//! number it shows is computed here.
+//!
+//! Errors cross into JavaScript as `Error`s whose message names the field and
+//! the problem, ready to show to the user.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+
+use crate::data::Corpus;
+use crate::gpu::GpuContext;
+use crate::lab::{CpuLab, Lab, LabConfig, RunMetrics, RunSpec};
+use crate::model::{ConfigError, ModelConfig, ParamLayout};
+use crate::optim::OptimizerConfig;
+use crate::playground::{Method, Playground, PlaygroundSettings, Surface};
+
+#[wasm_bindgen(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+fn js_err(e: impl std::fmt::Display) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+/// What the page asks for; missing fields take the defaults below.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct PageLabConfig {
+    preset: String,
+    batch: usize,
+    micro_batch: usize,
+    spread: f64,
+    optimizer: OptimizerConfig,
+    seed: u64,
+    /// Compare at every micro-batch size (the reference experiment) instead of one.
+    sweep: bool,
+    /// User text to train on instead of the bundled corpus.
+    text: Option<String>,
+}
+
+impl Default for PageLabConfig {
+    fn default() -> Self {
+        Self {
+            preset: "nano".into(),
+            batch: 16,
+            micro_batch: 4,
+            spread: 1.0,
+            optimizer: OptimizerConfig::default(),
+            seed: 1,
+            sweep: false,
+            text: None,
+        }
+    }
+}
+
+impl PageLabConfig {
+    fn parse(value: JsValue) -> Result<Self, ConfigError> {
+        serde_wasm_bindgen::from_value(value)
+            .map_err(|e| ConfigError::Invalid { field: "settings", reason: e.to_string() })
+    }
+
+    fn lab_config(&self, model: ModelConfig) -> LabConfig {
+        let mut c = if self.sweep {
+            LabConfig::sweep(model, self.batch, self.spread, self.seed)
+        } else {
+            LabConfig::three_way(model, self.batch, self.micro_batch, self.spread, self.seed)
+        };
+        c.optimizer = self.optimizer;
+        c
+    }
+
+    fn corpus(&self) -> Result<Arc<Corpus>, ConfigError> {
+        Ok(Arc::new(match &self.text {
+            Some(t) => Corpus::from_text(t)?,
+            None => Corpus::from_text(crate::data::CORPUS)?,
+        }))
+    }
+}
+
+/// Checks lab settings without building anything; returns the problem in
+/// words, or undefined when they are fine.
+#[wasm_bindgen(js_name = validateLabConfig)]
+pub fn validate_lab_config(config: JsValue) -> Option<String> {
+    let check = || -> Result<(), ConfigError> {
+        let c = PageLabConfig::parse(config)?;
+        let model = ModelConfig::preset(&c.preset)?;
+        c.lab_config(model).validate()
+    };
+    check().err().map(|e| e.to_string())
+}
+
+enum Backend {
+    Gpu(GpuContext, Lab),
+    Cpu(CpuLab),
+}
+
+/// A running accumulation lab.
+#[wasm_bindgen]
+pub struct WebLab {
+    backend: Backend,
+    /// Why the GPU was not used, when it was not.
+    gpu_problem: Option<String>,
+}
+
+fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsError> {
+    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(js_err)
+}
+
+#[wasm_bindgen]
+impl WebLab {
+    /// Builds the lab on WebGPU, or on the CPU reference with the nano preset
+    /// when `use_gpu` is false or WebGPU is unavailable.
+    pub async fn create(config: JsValue, use_gpu: bool) -> Result<WebLab, JsError> {
+        let page = PageLabConfig::parse(config).map_err(js_err)?;
+        let model = ModelConfig::preset(&page.preset).map_err(js_err)?;
+        let corpus = page.corpus().map_err(js_err)?;
+        let lab_config = page.lab_config(model);
+        lab_config.validate().map_err(js_err)?;
+        let mut gpu_problem = Some("WebGPU is not available in this browser".to_string());
+        if use_gpu {
+            match GpuContext::new().await {
+                Ok(ctx) => {
+                    let lab = Lab::new(&ctx, lab_config, corpus).map_err(js_err)?;
+                    return Ok(WebLab { backend: Backend::Gpu(ctx, lab), gpu_problem: None });
+                }
+                Err(e) => gpu_problem = Some(e.to_string()),
+            }
+        }
+        let mut cpu_config = page.lab_config(ModelConfig::nano());
+        cpu_config.seq_len = cpu_config.seq_len.min(ModelConfig::nano().block_size);
+        let lab = CpuLab::new(cpu_config, corpus).map_err(js_err)?;
+        Ok(WebLab { backend: Backend::Cpu(lab), gpu_problem })
+    }
+
+    /// The adapter (or "CPU") the lab runs on.
+    pub fn backend(&self) -> String {
+        match &self.backend {
+            Backend::Gpu(ctx, _) => format!("WebGPU: {}", ctx.adapter),
+            Backend::Cpu(_) => "CPU (f64 reference, nano preset)".to_string(),
+        }
+    }
+
+    #[wasm_bindgen(js_name = gpuProblem)]
+    pub fn gpu_problem(&self) -> Option<String> {
+        self.gpu_problem.clone()
+    }
+
+    /// The runs, in the order metrics use: [{strategy, micro_batch}], the
+    /// full-batch reference first.
+    pub fn runs(&self) -> Result<JsValue, JsError> {
+        let specs: &[RunSpec] = match &self.backend {
+            Backend::Gpu(_, lab) => lab.specs(),
+            Backend::Cpu(lab) => lab.specs(),
+        };
+        to_js(&specs)
+    }
+
+    /// Model and batch actually in use: {preset fields..., batch, seq_len}.
+    pub fn config(&self) -> Result<JsValue, JsError> {
+        let c = match &self.backend {
+            Backend::Gpu(_, lab) => &lab.config,
+            Backend::Cpu(lab) => &lab.config,
+        };
+        to_js(c)
+    }
+
+    /// Takes `n` lockstep steps; returns the metrics that are ready (on the
+    /// GPU they arrive a few steps late), oldest first.
+    pub async fn step(&mut self, n: u32) -> Result<JsValue, JsError> {
+        let metrics: Vec<RunMetrics> = match &mut self.backend {
+            Backend::Gpu(ctx, lab) => {
+                for _ in 0..n {
+                    lab.step(ctx).await.map_err(js_err)?;
+                }
+                lab.poll(ctx).await.map_err(js_err)?
+            }
+            Backend::Cpu(lab) => {
+                let mut all = Vec::new();
+                for _ in 0..n {
+                    all.extend(lab.step().map_err(js_err)?);
+                }
+                all
+            }
+        };
+        to_js(&metrics)
+    }
+
+    /// Waits for every submitted step and returns the metrics not yet taken.
+    pub async fn flush(&mut self) -> Result<JsValue, JsError> {
+        let metrics = match &mut self.backend {
+            Backend::Gpu(ctx, lab) => lab.flush(ctx).await.map_err(js_err)?,
+            Backend::Cpu(_) => Vec::new(),
+        };
+        to_js(&metrics)
+    }
+
+    pub fn steps(&self) -> f64 {
+        match &self.backend {
+            Backend::Gpu(_, lab) => lab.steps() as f64,
+            Backend::Cpu(lab) => lab.steps() as f64,
+        }
+    }
+
+    /// Validation loss of every run on the held-out text.
+    #[wasm_bindgen(js_name = validationLoss)]
+    pub async fn validation_loss(&mut self) -> Result<Vec<f64>, JsError> {
+        match &mut self.backend {
+            Backend::Gpu(ctx, lab) => lab.validation_loss(ctx, 16).await.map_err(js_err),
+            Backend::Cpu(lab) => lab.validation_loss(8).map_err(js_err),
+        }
+    }
+
+    /// Text generated by run `run` after `prompt`.
+    pub async fn sample(
+        &mut self,
+        run: u32,
+        prompt: String,
+        new_tokens: u32,
+        temperature: f64,
+        seed: u32,
+    ) -> Result<String, JsError> {
+        let new_tokens = (new_tokens as usize).min(400);
+        match &mut self.backend {
+            Backend::Gpu(ctx, lab) => {
+                lab.sample(ctx, run as usize, &prompt, new_tokens, temperature, seed as u64).await.map_err(js_err)
+            }
+            Backend::Cpu(lab) => {
+                lab.sample(run as usize, &prompt, new_tokens, temperature, seed as u64).map_err(js_err)
+            }
+        }
+    }
+
+    /// Run `run`'s weights as a safetensors file (GPT-2 names, float32).
+    #[wasm_bindgen(js_name = weightsSafetensors)]
+    pub async fn weights_safetensors(&self, run: u32) -> Result<Vec<u8>, JsError> {
+        let (weights, model) = match &self.backend {
+            Backend::Gpu(ctx, lab) => (lab.weights(ctx, run as usize).await.map_err(js_err)?, lab.config.model),
+            Backend::Cpu(lab) => (lab.weights(run as usize).map_err(js_err)?, lab.config.model),
+        };
+        crate::checkpoint::to_safetensors(&ParamLayout::new(&model), &weights, None).map_err(js_err)
+    }
+}
+
+/// Optimizer trajectories on a 2-D surface, for the playground panel.
+#[wasm_bindgen]
+pub struct WebPlayground {
+    inner: Playground,
+}
+
+#[wasm_bindgen]
+impl WebPlayground {
+    /// `settings`: {lr, momentum, beta1, beta2, noise}, missing fields default.
+    #[wasm_bindgen(constructor)]
+    pub fn new(surface: &str, settings: JsValue, x: f64, y: f64, seed: u32) -> Result<WebPlayground, JsError> {
+        let surface: Surface = surface.parse().map_err(js_err)?;
+        let settings: PlaygroundSettings = if settings.is_undefined() || settings.is_null() {
+            PlaygroundSettings::default()
+        } else {
+            serde_wasm_bindgen::from_value(settings).map_err(|e| js_err(format!("playground settings: {e}")))?
+        };
+        Ok(WebPlayground { inner: Playground::new(surface, settings, [x, y], seed as u64).map_err(js_err)? })
+    }
+
+    pub fn step(&mut self, n: u32) {
+        for _ in 0..n.min(10_000) {
+            self.inner.step();
+        }
+    }
+
+    /// Optimizer names, in trajectory order.
+    pub fn names() -> Vec<String> {
+        Method::ALL.iter().map(|m| m.name().to_string()).collect()
+    }
+
+    /// The path of trajectory `i` as [x0, y0, x1, y1, ...].
+    pub fn path(&self, i: usize) -> Vec<f64> {
+        self.inner.trajectories.get(i).map(|t| t.path.iter().flatten().copied().collect()).unwrap_or_default()
+    }
+
+    /// 1 for each trajectory that left the plot for good (learning rate too high).
+    pub fn diverged(&self) -> Vec<u8> {
+        self.inner.trajectories.iter().map(|t| u8::from(t.diverged)).collect()
+    }
+
+    /// Loss at each trajectory's current point.
+    pub fn losses(&self) -> Vec<f64> {
+        self.inner.trajectories.iter().map(|t| self.inner.surface.value(t.position[0], t.position[1])).collect()
+    }
+
+    /// f on an nx × ny grid over the surface's bounds, row-major from the bottom-left.
+    pub fn grid(surface: &str, nx: usize, ny: usize) -> Result<Vec<f64>, JsError> {
+        let s: Surface = surface.parse().map_err(js_err)?;
+        Ok(s.grid(nx.clamp(2, 400), ny.clamp(2, 400)))
+    }
+
+    /// [x_min, x_max, y_min, y_max]
+    pub fn bounds(surface: &str) -> Result<Vec<f64>, JsError> {
+        let s: Surface = surface.parse().map_err(js_err)?;
+        Ok(s.bounds().to_vec())
+    }
+
+    #[wasm_bindgen(js_name = defaultStart)]
+    pub fn default_start(surface: &str) -> Result<Vec<f64>, JsError> {
+        let s: Surface = surface.parse().map_err(js_err)?;
+        Ok(s.default_start().to_vec())
+    }
+}
