@@ -94,8 +94,8 @@ pub fn validate_lab_config(config: JsValue) -> Option<String> {
 }
 
 enum Backend {
-    Gpu(GpuContext, Lab),
-    Cpu(CpuLab),
+    Gpu(Box<GpuContext>, Box<Lab>),
+    Cpu(Box<CpuLab>),
 }
 
 /// A running accumulation lab.
@@ -125,7 +125,7 @@ impl WebLab {
             match GpuContext::new().await {
                 Ok(ctx) => {
                     let lab = Lab::new(&ctx, lab_config, corpus).map_err(js_err)?;
-                    return Ok(WebLab { backend: Backend::Gpu(ctx, lab), gpu_problem: None });
+                    return Ok(WebLab { backend: Backend::Gpu(Box::new(ctx), Box::new(lab)), gpu_problem: None });
                 }
                 Err(e) => gpu_problem = Some(e.to_string()),
             }
@@ -133,7 +133,7 @@ impl WebLab {
         let mut cpu_config = page.lab_config(ModelConfig::nano());
         cpu_config.seq_len = cpu_config.seq_len.min(ModelConfig::nano().block_size);
         let lab = CpuLab::new(cpu_config, corpus).map_err(js_err)?;
-        Ok(WebLab { backend: Backend::Cpu(lab), gpu_problem })
+        Ok(WebLab { backend: Backend::Cpu(Box::new(lab)), gpu_problem })
     }
 
     /// The adapter (or "CPU") the lab runs on.
