@@ -341,3 +341,286 @@ pub fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
 pub fn grad_norm(grads: &[f64]) -> f64 {
     grads.iter().map(|g| g * g).sum::<f64>().sqrt()
 }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    const B: usize = 2;
+    const T: usize = 5;
+    const C: usize = 6;
+    const NH: usize = 2;
+    const V: usize = 7;
+
+    fn randn(rng: &mut Rng, n: usize, scale: f64) -> Vec<f64> {
+        (0..n).map(|_| rng.normal() * scale).collect()
+    }
+
+    fn dot(a: &[f64], b: &[f64]) -> f64 {
+        a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    fn minus(a: &[f64], b: &[f64]) -> Vec<f64> {
+        a.iter().zip(b).map(|(x, y)| x - y).collect()
+    }
+
+    /// Central differences of `f` at `x` against the analytic gradient `grad`.
+    fn check_fd(name: &str, x: &[f64], grad: &[f64], f: impl Fn(&[f64]) -> f64) {
+        assert_eq!(x.len(), grad.len(), "{name}");
+        let eps = 1e-5;
+        let mut xp = x.to_vec();
+        for i in 0..x.len() {
+            xp[i] = x[i] + eps;
+            let up = f(&xp);
+            xp[i] = x[i] - eps;
+            let down = f(&xp);
+            xp[i] = x[i];
+            let numeric = (up - down) / (2.0 * eps);
+            let abs = (grad[i] - numeric).abs();
+            let rel = abs / (grad[i].abs() + numeric.abs()).max(1e-8);
+            assert!(rel < 1e-6 || abs < 1e-9, "{name}[{i}]: analytic {} numeric {numeric}", grad[i]);
+        }
+    }
+
+    #[test]
+    fn encoder_matches_finite_differences() {
+        let mut rng = Rng::new(1);
+        let inp: Vec<u32> = (0..B * T).map(|_| rng.below(V) as u32).collect();
+        // wpe has more rows than T, as the model's block_size usually exceeds T.
+        let (wte, wpe) = (randn(&mut rng, V * C, 1.0), randn(&mut rng, (T + 2) * C, 1.0));
+        let w = randn(&mut rng, B * T * C, 1.0);
+        let mut out = vec![0.0; B * T * C];
+        encoder_forward(&mut out, &inp, &wte, &wpe, B, T, C);
+        assert_eq!(out[C + 2], wte[inp[1] as usize * C + 2] + wpe[C + 2]);
+
+        // Start from non-zero gradients: backward must add to them.
+        let (prior_wte, prior_wpe) = (randn(&mut rng, V * C, 1.0), randn(&mut rng, (T + 2) * C, 1.0));
+        let (mut dwte, mut dwpe) = (prior_wte.clone(), prior_wpe.clone());
+        encoder_backward(&mut dwte, &mut dwpe, &w, &inp, B, T, C);
+        let loss = |wte: &[f64], wpe: &[f64]| {
+            let mut out = vec![0.0; B * T * C];
+            encoder_forward(&mut out, &inp, wte, wpe, B, T, C);
+            dot(&out, &w)
+        };
+        check_fd("dwte", &wte, &minus(&dwte, &prior_wte), |x| loss(x, &wpe));
+        check_fd("dwpe", &wpe, &minus(&dwpe, &prior_wpe), |x| loss(&wte, x));
+    }
+
+    #[test]
+    fn layernorm_matches_finite_differences() {
+        let mut rng = Rng::new(2);
+        let n = B * T;
+        let inp = randn(&mut rng, n * C, 2.0);
+        let weight: Vec<f64> = (0..C).map(|_| 1.0 + 0.3 * rng.normal()).collect();
+        let bias = randn(&mut rng, C, 0.5);
+        let w = randn(&mut rng, n * C, 1.0);
+        let forward = |inp: &[f64], weight: &[f64], bias: &[f64]| {
+            let (mut out, mut mean, mut rstd) = (vec![0.0; n * C], vec![0.0; n], vec![0.0; n]);
+            layernorm_forward(&mut out, &mut mean, &mut rstd, inp, weight, bias, n, C);
+            (out, mean, rstd)
+        };
+        let (out, mean, rstd) = forward(&inp, &weight, &bias);
+        // With unit gain and zero bias each row has mean 0 and (biased) variance ~1.
+        let (plain, _, _) = forward(&inp, &[1.0; C], &[0.0; C]);
+        let row = &plain[..C];
+        assert!(row.iter().sum::<f64>().abs() < 1e-12);
+        assert!((dot(row, row) / C as f64 - 1.0).abs() < 1e-4);
+        assert_eq!(out.len(), n * C);
+
+        let (p_inp, p_w, p_b) = (randn(&mut rng, n * C, 1.0), randn(&mut rng, C, 1.0), randn(&mut rng, C, 1.0));
+        let (mut dinp, mut dweight, mut dbias) = (p_inp.clone(), p_w.clone(), p_b.clone());
+        layernorm_backward(&mut dinp, &mut dweight, &mut dbias, &w, &inp, &weight, &mean, &rstd, n, C);
+        check_fd("dinp", &inp, &minus(&dinp, &p_inp), |x| dot(&forward(x, &weight, &bias).0, &w));
+        check_fd("dweight", &weight, &minus(&dweight, &p_w), |x| dot(&forward(&inp, x, &bias).0, &w));
+        check_fd("dbias", &bias, &minus(&dbias, &p_b), |x| dot(&forward(&inp, &weight, x).0, &w));
+    }
+
+    #[test]
+    fn matmul_matches_finite_differences() {
+        let mut rng = Rng::new(3);
+        let (n, oc) = (B * T, 5);
+        let inp = randn(&mut rng, n * C, 1.0);
+        let weight = randn(&mut rng, oc * C, 1.0);
+        let bias = randn(&mut rng, oc, 1.0);
+        let w = randn(&mut rng, n * oc, 1.0);
+        let loss = |inp: &[f64], weight: &[f64], bias: Option<&[f64]>| {
+            let mut out = vec![0.0; n * oc];
+            matmul_forward(&mut out, inp, weight, bias, n, C, oc);
+            dot(&out, &w)
+        };
+        let mut out = vec![0.0; n * oc];
+        matmul_forward(&mut out, &inp, &weight, Some(&bias), n, C, oc);
+        let expect = dot(&inp[C..2 * C], &weight[2 * C..3 * C]) + bias[2];
+        assert!((out[oc + 2] - expect).abs() < 1e-12);
+
+        let (p_inp, p_w, p_b) = (randn(&mut rng, n * C, 1.0), randn(&mut rng, oc * C, 1.0), randn(&mut rng, oc, 1.0));
+        let (mut dinp, mut dweight, mut dbias) = (p_inp.clone(), p_w.clone(), p_b.clone());
+        matmul_backward(&mut dinp, &mut dweight, Some(&mut dbias), &w, &inp, &weight, n, C, oc);
+        check_fd("dinp", &inp, &minus(&dinp, &p_inp), |x| loss(x, &weight, Some(&bias)));
+        check_fd("dweight", &weight, &minus(&dweight, &p_w), |x| loss(&inp, x, Some(&bias)));
+        check_fd("dbias", &bias, &minus(&dbias, &p_b), |x| loss(&inp, &weight, Some(x)));
+
+        // Without a bias the other two gradients are unchanged.
+        let (mut dinp2, mut dweight2) = (p_inp.clone(), p_w.clone());
+        matmul_backward(&mut dinp2, &mut dweight2, None, &w, &inp, &weight, n, C, oc);
+        assert_eq!((dinp2, dweight2), (dinp, dweight));
+    }
+
+    #[test]
+    fn attention_matches_finite_differences() {
+        let mut rng = Rng::new(4);
+        let qkv = randn(&mut rng, B * T * 3 * C, 1.0);
+        let w = randn(&mut rng, B * T * C, 1.0);
+        let forward = |qkv: &[f64]| {
+            let (mut out, mut att) = (vec![0.0; B * T * C], vec![0.0; B * NH * T * T]);
+            attention_forward(&mut out, &mut att, qkv, B, T, C, NH);
+            (out, att)
+        };
+        let (_, att) = forward(&qkv);
+        for row in 0..B * NH * T {
+            let (ti, r) = (row % T, &att[row * T..(row + 1) * T]);
+            assert!((r.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+            assert!(r[ti + 1..].iter().all(|&p| p == 0.0), "causal mask");
+            assert!(r[..=ti].iter().all(|&p| p > 0.0));
+        }
+        // The first position can only attend to itself, so it copies its own v.
+        let (out, _) = forward(&qkv);
+        assert!((out[0] - qkv[2 * C]).abs() < 1e-12);
+
+        let prior = randn(&mut rng, B * T * 3 * C, 1.0);
+        let mut dqkv = prior.clone();
+        attention_backward(&mut dqkv, &w, &qkv, &att, B, T, C, NH);
+        check_fd("dqkv", &qkv, &minus(&dqkv, &prior), |x| dot(&forward(x).0, &w));
+    }
+
+    #[test]
+    fn gelu_matches_finite_differences() {
+        let mut rng = Rng::new(5);
+        let mut inp = randn(&mut rng, 40, 2.5);
+        inp.extend([0.0, -6.0, 6.0]);
+        let w = randn(&mut rng, inp.len(), 1.0);
+        let mut out = vec![0.0; inp.len()];
+        gelu_forward(&mut out, &inp);
+        let n = inp.len();
+        // GELU(0) = 0, and far from 0 it is ~ReLU.
+        assert_eq!(out[n - 3], 0.0);
+        assert!(out[n - 2].abs() < 1e-6 && (out[n - 1] - 6.0).abs() < 1e-6);
+        // gelu(1), evaluated independently with Python's math module.
+        let mut one = [0.0];
+        gelu_forward(&mut one, &[1.0]);
+        assert!((one[0] - 0.841_191_990_608_276_8).abs() < 1e-12);
+
+        let prior = randn(&mut rng, inp.len(), 1.0);
+        let mut dinp = prior.clone();
+        gelu_backward(&mut dinp, &inp, &w);
+        check_fd("dinp", &inp, &minus(&dinp, &prior), |x| {
+            let mut out = vec![0.0; x.len()];
+            gelu_forward(&mut out, x);
+            dot(&out, &w)
+        });
+    }
+
+    #[test]
+    fn residual_adds_and_accumulates() {
+        let mut out = [0.0; 3];
+        residual_forward(&mut out, &[1.0, 2.0, 3.0], &[10.0, 20.0, 30.0]);
+        assert_eq!(out, [11.0, 22.0, 33.0]);
+        let (mut d1, mut d2) = ([1.0, 1.0, 1.0], [0.0, -1.0, 0.0]);
+        residual_backward(&mut d1, &mut d2, &[0.5, 0.25, 2.0]);
+        assert_eq!((d1, d2), ([1.5, 1.25, 3.0], [0.5, -0.75, 2.0]));
+    }
+
+    #[test]
+    fn crossentropy_matches_finite_differences_and_ignores_padding() {
+        let mut rng = Rng::new(6);
+        let n = B * T;
+        let logits = randn(&mut rng, n * V, 2.0);
+        let mut targets: Vec<u32> = (0..n).map(|_| rng.below(V) as u32).collect();
+        targets[3] = IGNORE_INDEX;
+        targets[n - 1] = IGNORE_INDEX;
+        let scale = 0.37;
+        let run = |logits: &[f64]| {
+            let (mut losses, mut dlogits) = (vec![9.0; n], vec![9.0; n * V]);
+            crossentropy_forward_backward(&mut losses, &mut dlogits, logits, &targets, scale, n, V);
+            (losses, dlogits)
+        };
+        let (losses, dlogits) = run(&logits);
+        for r in [3, n - 1] {
+            assert_eq!(losses[r], 0.0);
+            assert!(dlogits[r * V..(r + 1) * V].iter().all(|&d| d == 0.0), "row {r} must be written as zeros");
+        }
+        let row = &logits[..V];
+        let expect = -(row[targets[0] as usize].exp() / row.iter().map(|x| x.exp()).sum::<f64>()).ln();
+        assert!((losses[0] - expect).abs() < 1e-12);
+        // Each real row's gradient sums to zero (softmax minus a one-hot).
+        assert!(dlogits[..V].iter().sum::<f64>().abs() < 1e-12);
+        check_fd("dlogits", &logits, &dlogits, |x| scale * run(x).0.iter().sum::<f64>());
+    }
+
+    #[test]
+    fn crossentropy_survives_huge_logits() {
+        let (mut losses, mut dlogits) = ([0.0; 1], [0.0; 3]);
+        crossentropy_forward_backward(&mut losses, &mut dlogits, &[1000.0, 0.0, -1000.0], &[2], 1.0, 1, 3);
+        assert!((losses[0] - 2000.0).abs() < 1e-9);
+        assert!((dlogits[0] - 1.0).abs() < 1e-12 && (dlogits[2] + 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn adamw_with_constant_gradient_moves_by_lr() {
+        // With a constant gradient the bias-corrected moments are exactly g and g²
+        // at every step, so each step is lr * (g/(|g|+eps) + decay * p).
+        let (lr, b1, b2, eps, wd, s) = (0.1, 0.9, 0.95, 1e-8, 0.5, 2.0);
+        let grads = [0.1, -0.3, 0.2, 0.0];
+        let mut params = [1.0, -2.0, 0.5, 0.7];
+        let (mut m, mut v) = ([0.0; 4], [0.0; 4]);
+        let mut expect = params;
+        for step in 1..=3 {
+            adamw_update(&mut params, &grads, &mut m, &mut v, lr, b1, b2, eps, wd, step, 2, s);
+            for i in 0..4 {
+                let g = grads[i] * s;
+                let decay = if i < 2 { wd } else { 0.0 };
+                expect[i] -= lr * (g / (g.abs() + eps) + decay * expect[i]);
+            }
+            for i in 0..4 {
+                assert!((params[i] - expect[i]).abs() < 1e-12, "step {step} [{i}]: {} vs {}", params[i], expect[i]);
+            }
+        }
+        assert_eq!(params[3], 0.7, "no gradient and no decay past decay_end");
+    }
+
+    #[test]
+    fn sgd_momentum_and_coupled_decay() {
+        let (lr, mom, wd, s) = (0.1, 0.9, 0.01, 0.5);
+        let grads = [2.0, 2.0];
+        let mut params = [1.0, 1.0];
+        let mut vel = [0.0; 2];
+        sgd_update(&mut params, &grads, &mut vel, lr, mom, wd, 1, s);
+        sgd_update(&mut params, &grads, &mut vel, lr, mom, wd, 1, s);
+        // By hand: decayed element 0 and undecayed element 1.
+        let v1 = 1.0 + 0.01 * 1.0;
+        let p1 = 1.0 - 0.1 * v1;
+        let v2 = 0.9 * v1 + 1.0 + 0.01 * p1;
+        assert!((params[0] - (p1 - 0.1 * v2)).abs() < 1e-15);
+        assert!((params[1] - (1.0 - 0.1 * 1.0 - 0.1 * 1.9)).abs() < 1e-15);
+
+        let mut plain = [1.0];
+        sgd_update(&mut plain, &[3.0], &mut [0.0], 0.1, 0.0, 0.0, 0, 1.0);
+        assert!((plain[0] - 0.7).abs() < 1e-15);
+    }
+
+    #[test]
+    fn rmsprop_first_step() {
+        let (mut params, mut ms) = ([1.0, 1.0], [0.0, 0.0]);
+        rmsprop_update(&mut params, &[0.5, 0.0], &mut ms, 0.01, 0.99, 1e-8, 2.0);
+        // ms = 0.01 * 1² so sqrt(ms) = 0.1, update = 0.01 * 1 / 0.1.
+        assert!((ms[0] - 0.01).abs() < 1e-15 && ms[1] == 0.0);
+        assert!((params[0] - (1.0 - 0.01 / (0.1 + 1e-8))).abs() < 1e-12);
+        assert_eq!(params[1], 1.0);
+    }
+
+    #[test]
+    fn grad_norm_is_euclidean() {
+        assert_eq!(grad_norm(&[3.0, -4.0]), 5.0);
+        assert_eq!(grad_norm(&[]), 0.0);
+    }
+}
