@@ -92,6 +92,12 @@ impl LabConfig {
                 reason: format!("must be between 1 and 4096, got {}", self.batch),
             });
         }
+        if self.seq_len == 0 || self.seq_len > self.model.block_size {
+            return Err(ConfigError::Invalid {
+                field: "seq_len",
+                reason: format!("must be between 1 and block_size ({}), got {}", self.model.block_size, self.seq_len),
+            });
+        }
         if self.runs.len() > 32 {
             return Err(ConfigError::TooLarge { field: "runs", value: self.runs.len() as f64, max: 32.0 });
         }

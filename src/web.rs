@@ -34,6 +34,8 @@ struct PageLabConfig {
     batch: usize,
     micro_batch: usize,
     spread: f64,
+    /// Positions per sequence; 0 means the preset's block size.
+    seq_len: usize,
     optimizer: OptimizerConfig,
     seed: u64,
     /// Compare at every micro-batch size (the reference experiment) instead of one.
@@ -49,6 +51,7 @@ impl Default for PageLabConfig {
             batch: 16,
             micro_batch: 4,
             spread: 1.0,
+            seq_len: 0,
             optimizer: OptimizerConfig::default(),
             seed: 1,
             sweep: false,
@@ -70,6 +73,9 @@ impl PageLabConfig {
             LabConfig::three_way(model, self.batch, self.micro_batch, self.spread, self.seed)
         };
         c.optimizer = self.optimizer;
+        if self.seq_len > 0 {
+            c.seq_len = self.seq_len;
+        }
         c
     }
 
@@ -132,6 +138,7 @@ impl WebLab {
         }
         let mut cpu_config = page.lab_config(ModelConfig::nano());
         cpu_config.seq_len = cpu_config.seq_len.min(ModelConfig::nano().block_size);
+        cpu_config.validate().map_err(js_err)?;
         let lab = CpuLab::new(cpu_config, corpus).map_err(js_err)?;
         Ok(WebLab { backend: Backend::Cpu(Box::new(lab)), gpu_problem })
     }

@@ -1,0 +1,39 @@
+// Builds the static site into dist/: the wasm module and its JS glue
+// (wasm-bindgen, --target web), the page's modules and CSS, vendored charting
+// libraries from node_modules, and the example article. No server code; every
+// path is relative, so dist/ works from any static host and under a sub-path.
+// Not optimised with wasm-opt: Debian's binaryen 108 produced modules Chromium
+// refused to load (see DESIGN.md); the unoptimised module is correct.
+import { execFileSync } from "node:child_process";
+import { cpSync, mkdirSync, rmSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const dist = join(root, "dist");
+const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: "inherit" });
+
+run("cargo", ["build", "--release", "--target", "wasm32-unknown-unknown", "--lib"]);
+rmSync(dist, { recursive: true, force: true });
+mkdirSync(join(dist, "vendor"), { recursive: true });
+run("wasm-bindgen", ["--target", "web", "--out-dir", join(dist, "pkg"), join(root, "target/wasm32-unknown-unknown/release/gradlab.wasm")]);
+
+cpSync(join(root, "index.html"), join(dist, "index.html"));
+cpSync(join(root, "www"), join(dist, "www"), { recursive: true });
+const vendor = [
+  ["uplot/dist/uPlot.esm.js", "uPlot.esm.js"],
+  ["uplot/dist/uPlot.min.css", "uPlot.min.css"],
+  ["uplot/LICENSE", "uPlot.LICENSE"],
+  ["d3-array/dist/d3-array.min.js", "d3-array.min.js"],
+  ["d3-contour/dist/d3-contour.min.js", "d3-contour.min.js"],
+  ["d3-contour/LICENSE", "d3-contour.LICENSE"],
+];
+for (const [from, to] of vendor) {
+  const src = join(root, "node_modules", from);
+  if (!existsSync(src)) throw new Error(`missing ${src}: run npm ci first`);
+  cpSync(src, join(dist, "vendor", to));
+}
+// d3's UMD bundles attach to a global; wrap them as one ES module the page imports
+const d3 = ["d3-array.min.js", "d3-contour.min.js"].map((f) => readFileSync(join(dist, "vendor", f), "utf8")).join("\n");
+writeFileSync(join(dist, "vendor", "d3-contour.esm.js"), `const self = globalThis;\n${d3}\nexport const contours = globalThis.d3.contours;\n`);
+console.log(`site built in ${dist}`);

@@ -1,0 +1,184 @@
+// End-to-end tests of the built site (dist/) in Debian's headless Chromium,
+// served from a local static server under a sub-path, driven by playwright-core.
+// WebGPU runs on SwiftShader (--enable-unsafe-webgpu); one test launches
+// without that flag to check the CPU fallback. Screenshots go to test-artifacts/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, existsSync } from "node:fs";
+import { chromium } from "playwright-core";
+import { startServer } from "../../scripts/serve.mjs";
+
+const ARTIFACTS = new URL("../../test-artifacts/", import.meta.url).pathname;
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const QUIET = ["--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+// small and fast on a software adapter
+const FAST = "batch=4&micro=2&ctx=16&lr=0.01";
+
+let server, base;
+
+before(async () => {
+  assert.ok(existsSync(new URL("../../dist/index.html", import.meta.url)), "run `npm run build` first");
+  mkdirSync(ARTIFACTS, { recursive: true });
+  server = await startServer(0);
+  base = `http://127.0.0.1:${server.address().port}/gradlab/`;
+});
+
+after(() => server?.close());
+
+async function open(path, { webgpu = true } = {}) {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--no-sandbox", ...QUIET, ...(webgpu ? ["--enable-unsafe-webgpu"] : [])],
+  });
+  const page = await browser.newPage({ viewport: { width: 1200, height: 1600 } });
+  const errors = [];
+  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(base + path);
+  return { browser, page, errors };
+}
+
+const stepCount = (page) => page.$eval('[data-testid="step-count"]', (e) => Number(e.textContent));
+const curves = (page, sel = "gradlab-lab") => page.$eval(sel, (e) => e.curves());
+
+async function waitForSteps(page, n, timeout = 240_000) {
+  await page.waitForFunction((n) => Number(document.querySelector('[data-testid="step-count"]').textContent) >= n, n, { timeout, polling: 250 });
+}
+
+async function trainFor(page, n) {
+  await page.waitForFunction(() => /ready|steps\/s/.test(document.querySelector('[data-testid="status"]').textContent), null, { timeout: 120_000 });
+  await page.click('[data-testid="train-toggle"]');
+  await waitForSteps(page, n);
+  await page.click('[data-testid="train-toggle"]');
+  await page.waitForFunction((n) => document.querySelector("gradlab-lab").curves().step.length >= n, n, { timeout: 60_000 });
+}
+
+test("the page loads without console errors, trains, and the loss falls", async () => {
+  const { browser, page, errors } = await open(`?${FAST}&spread=1`);
+  try {
+    const status = await page.waitForFunction(() => document.querySelector('[data-testid="status"]').textContent.includes("WebGPU"), null, { timeout: 120_000 });
+    assert.ok(status);
+    await trainFor(page, 30);
+    const c = await curves(page);
+    assert.ok(c.step.length >= 30, `curves have ${c.step.length} points`);
+    const full = c.runs[0].true.filter((x) => x !== null);
+    const first = full[0], last = full.slice(-5).reduce((a, b) => a + b) / 5;
+    assert.ok(last < first - 0.5, `full-batch loss should fall: ${first} -> ${last}`);
+    assert.ok((await stepCount(page)) >= 30);
+    await page.screenshot({ path: ARTIFACTS + "lab-trained.png", fullPage: true });
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("spread 0: naive and corrected coincide; spread 1: they separate", async () => {
+  for (const [spread, apart] of [[0, false], [1, true]]) {
+    const { browser, page, errors } = await open(`?${FAST}&spread=${spread}`);
+    try {
+      await trainFor(page, 12);
+      const c = await curves(page);
+      const naive = c.runs.find((r) => r.strategy === "naive");
+      const corrected = c.runs.find((r) => r.strategy === "corrected");
+      const gap = Math.max(...naive.logged.map((x, i) => Math.abs(x - corrected.logged[i])));
+      const dist = Math.max(...naive.dist.map((x) => x ?? 0));
+      const distCorrected = Math.max(...corrected.dist.map((x) => x ?? 0));
+      if (apart) {
+        assert.ok(gap > 1e-3, `spread 1: logged losses should differ, max gap ${gap}`);
+        assert.ok(dist > 100 * distCorrected, `spread 1: naive weights far from full batch (${dist}) vs corrected (${distCorrected})`);
+      } else {
+        assert.ok(gap < 1e-6, `spread 0: naive and corrected should coincide, max gap ${gap}`);
+      }
+      await page.screenshot({ path: ARTIFACTS + `lab-spread-${spread}.png`, fullPage: true });
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+    }
+  }
+});
+
+test("moving a slider changes the run and the URL", async () => {
+  const { browser, page, errors } = await open(`?${FAST}`);
+  try {
+    await trainFor(page, 3);
+    const spread = page.locator('[data-testid="spread"]');
+    await spread.focus();
+    await spread.press("Home");
+    await spread.dispatchEvent("change");
+    await page.waitForFunction(() => new URL(location.href).searchParams.get("spread") === "0", null, { timeout: 10_000 });
+    await page.waitForFunction(() => document.querySelector('[data-testid="step-count"]').textContent === "0", null, { timeout: 30_000 });
+    const lr = page.locator('[data-testid="lr"]');
+    await lr.fill("-2.5");
+    await lr.dispatchEvent("change");
+    await page.waitForFunction(() => Math.abs(Number(new URL(location.href).searchParams.get("lr")) - 10 ** -2.5) < 1e-9, null, { timeout: 10_000 });
+    await page.screenshot({ path: ARTIFACTS + "lab-slider.png", fullPage: true });
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("nonsense in the URL is reported and replaced by defaults; user text is never HTML", async () => {
+  const { browser, page, errors } = await open(`?lr=banana&micro=7&spread=9&preset=<b>x</b>&${"ctx=16"}`);
+  try {
+    const msg = await page.waitForFunction(() => document.querySelector('[data-testid="error"]').textContent, null, { timeout: 30_000 });
+    const text = await msg.jsonValue();
+    for (const word of ["lr", "micro", "spread", "preset"]) assert.ok(text.includes(word), `error names ${word}: ${text}`);
+    assert.equal(await page.locator('[data-testid="error"] b').count(), 0, "no HTML injected");
+    await page.fill('[data-testid="user-text"]', "<img src=x onerror=alert(1)> too short");
+    await page.dispatchEvent('[data-testid="user-text"]', "change");
+    await page.waitForFunction(() => document.querySelector('[data-testid="error"]').textContent.includes("too short"), null, { timeout: 30_000 });
+    assert.equal(await page.locator('[data-testid="error"] img').count(), 0);
+    await page.screenshot({ path: ARTIFACTS + "lab-bad-input.png", fullPage: true });
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("the playground animates and a click moves the start", async () => {
+  const { browser, page, errors } = await open("");
+  try {
+    const surface = page.locator('[data-testid="surface"]');
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="surface"]').dataset.steps) > 20, null, { timeout: 60_000 });
+    const pathBefore = await surface.locator("polyline").first().getAttribute("points");
+    await surface.click({ position: { x: 100, y: 100 } });
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="surface"]').dataset.steps) > 10, null, { timeout: 30_000 });
+    const pathAfter = await surface.locator("polyline").first().getAttribute("points");
+    assert.notEqual(pathBefore.split(" ")[0], pathAfter.split(" ")[0], "the start point moved");
+    assert.ok((await surface.locator("path").count()) > 5, "contours are drawn");
+    await page.locator('[data-testid="playground"]').screenshot({ path: ARTIFACTS + "playground.png" });
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("without WebGPU the page says so and the lab trains on the CPU", async () => {
+  const { browser, page, errors } = await open(`?${FAST}&spread=1`, { webgpu: false });
+  try {
+    await page.waitForFunction(() => !document.querySelector('[data-testid="notice"]').hidden, null, { timeout: 60_000 });
+    const notice = await page.textContent('[data-testid="notice"]');
+    assert.match(notice, /WebGPU/);
+    await trainFor(page, 3);
+    assert.match(await page.textContent('[data-testid="status"]'), /CPU/);
+    await page.screenshot({ path: ARTIFACTS + "lab-no-webgpu.png", fullPage: true });
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("explainer.html shows both embedded widgets", async () => {
+  const { browser, page, errors } = await open("www/explainer.html");
+  try {
+    await page.waitForFunction(() => document.querySelector('gradlab-playground [data-testid="surface"] polyline'), null, { timeout: 60_000 });
+    await page.waitForFunction(() => /ready|steps\/s/.test(document.querySelector('gradlab-lab [data-testid="status"]')?.textContent ?? ""), null, { timeout: 120_000 });
+    assert.equal(await page.locator("gradlab-lab .uplot").count() >= 3, true);
+    await page.screenshot({ path: ARTIFACTS + "explainer.png", fullPage: true });
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});

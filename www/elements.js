@@ -1,0 +1,49 @@
+// <gradlab-lab> and <gradlab-playground>: the page's two panels as custom
+// elements, so a blog post embeds them with one script tag:
+//   <script type="module" src=".../www/elements.js"></script>
+//   <gradlab-lab lr="0.003" micro="4" spread="1"></gradlab-lab>
+// Attributes set the initial settings (same names as the URL query); with
+// `sync-url` the element also reads and writes the page's URL query.
+import { LabPanel } from "./lab.js";
+import { PlaygroundPanel } from "./playground.js";
+
+const css = new URL("./style.css", import.meta.url);
+const plotCss = new URL("../vendor/uPlot.min.css", import.meta.url);
+for (const href of [plotCss, css]) {
+  if (![...document.querySelectorAll("link[rel=stylesheet]")].some((l) => l.href === href.href)) {
+    document.head.append(Object.assign(document.createElement("link"), { rel: "stylesheet", href: href.href }));
+  }
+}
+
+function getter(element) {
+  const query = new URLSearchParams(location.search);
+  const fromUrl = element.hasAttribute("sync-url");
+  return {
+    get: (name) => (fromUrl && query.has(name) ? query.get(name) : element.getAttribute(name)),
+    where: fromUrl && [...query.keys()].length ? "URL/attribute" : "attribute",
+    syncUrl: fromUrl,
+  };
+}
+
+class GradlabLab extends HTMLElement {
+  connectedCallback() {
+    if (this.panel) return;
+    this.panel = new LabPanel(this, getter(this));
+    if (this.hasAttribute("autostart")) this.panel.reset().then(() => this.panel.start());
+  }
+  /** The plotted data, for tests and for readers who want the numbers. */
+  curves() {
+    return this.panel?.curves();
+  }
+}
+
+class GradlabPlayground extends HTMLElement {
+  connectedCallback() {
+    if (this.panel) return;
+    this.autoplay = this.hasAttribute("autoplay");
+    this.panel = new PlaygroundPanel(this, getter(this));
+  }
+}
+
+customElements.get("gradlab-lab") || customElements.define("gradlab-lab", GradlabLab);
+customElements.get("gradlab-playground") || customElements.define("gradlab-playground", GradlabPlayground);

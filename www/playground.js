@@ -1,0 +1,244 @@
+// The gradient-descent playground: contours of a 2-D loss surface (computed in
+// Rust, traced by d3-contour) and five optimizers' trajectories, each step made
+// by the project's Rust optimizer kernels. Click the surface to choose the start.
+import { contours } from "../vendor/d3-contour.esm.js";
+import { loadGradlab } from "./wasm.js";
+import { PLAYGROUND_FIELDS, parseSettings, reflectToUrl } from "./settings.js";
+
+const SVG = "http://www.w3.org/2000/svg";
+const COLORS = ["#111827", "#f59e0b", "#16a34a", "#9333ea", "#2563eb"];
+const GRID = 120;
+const MAX_STEPS = 600;
+
+function svg(tag, attrs = {}) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  return node;
+}
+
+export class PlaygroundPanel {
+  constructor(root, { get, where, syncUrl }) {
+    this.root = root;
+    this.syncUrl = syncUrl;
+    const { values, problems } = parseSettings(PLAYGROUND_FIELDS, get, where);
+    this.values = values;
+    const sx = Number(get("start-x")), sy = Number(get("start-y"));
+    this.start = get("start-x") !== null && Number.isFinite(sx) && Number.isFinite(sy) ? [sx, sy] : null;
+    this.playing = false;
+    this.build();
+    if (problems.length) this.showError(problems.join(" "));
+    this.init();
+  }
+
+  build() {
+    this.root.classList.add("gl-playground");
+    this.root.setAttribute("data-testid", "playground");
+    const controls = document.createElement("form");
+    controls.className = "gl-controls";
+    controls.setAttribute("aria-label", "Playground controls");
+    controls.addEventListener("submit", (e) => e.preventDefault());
+    const row = (label, input, name) => {
+      const id = `gp-${Math.random().toString(36).slice(2)}`;
+      input.id = id;
+      input.name = name;
+      const wrap = document.createElement("div");
+      wrap.className = "gl-row";
+      const l = document.createElement("label");
+      l.htmlFor = id;
+      l.textContent = label;
+      const out = document.createElement("small");
+      wrap.append(l, input, out);
+      controls.append(wrap);
+      input.addEventListener("change", () => this.changed());
+      input.addEventListener("input", () => this.describe());
+      return input;
+    };
+    this.surface = document.createElement("select");
+    for (const s of PLAYGROUND_FIELDS.surface.choices) this.surface.append(new Option(s, s));
+    this.surface.value = this.values.surface;
+    this.surface.setAttribute("data-testid", "surface-select");
+    row("Surface", this.surface, "surface");
+    const range = (label, name, min, max, step, testid) => {
+      const r = document.createElement("input");
+      Object.assign(r, { type: "range", min, max, step });
+      r.setAttribute("data-testid", testid);
+      r.value = name === "pglr" ? String(Math.log10(this.values[name])) : String(this.values[name]);
+      return row(label, r, name);
+    };
+    this.lr = range("Learning rate", "pglr", "-4", "0.3", "0.05", "pg-lr");
+    this.momentum = range("Momentum", "pgmomentum", "0", "0.99", "0.01", "pg-momentum");
+    this.beta1 = range("Adam β1", "pgbeta1", "0", "0.99", "0.01", "pg-beta1");
+    this.beta2 = range("Adam β2 / RMSProp α", "pgbeta2", "0.5", "0.9999", "0.0001", "pg-beta2");
+    this.noise = range("SGD gradient noise", "pgnoise", "0", "3", "0.05", "pg-noise");
+    const buttons = document.createElement("div");
+    buttons.className = "gl-buttons";
+    this.playBtn = document.createElement("button");
+    this.playBtn.type = "button";
+    this.playBtn.textContent = "Play";
+    this.playBtn.setAttribute("data-testid", "pg-play");
+    this.playBtn.addEventListener("click", () => (this.playing ? this.stop() : this.play()));
+    this.restartBtn = document.createElement("button");
+    this.restartBtn.type = "button";
+    this.restartBtn.textContent = "Restart";
+    this.restartBtn.addEventListener("click", () => this.restart(true));
+    buttons.append(this.playBtn, this.restartBtn);
+
+    this.error = document.createElement("p");
+    this.error.className = "gl-error";
+    this.error.setAttribute("role", "alert");
+    this.error.hidden = true;
+    this.plot = svg("svg", { viewBox: "0 0 400 400", "data-testid": "surface", role: "img", "aria-label": "Loss surface with optimizer paths; click to choose a start point", tabindex: "0" });
+    this.plot.addEventListener("click", (e) => this.clicked(e));
+    this.plot.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" || e.key === " ") {
+        e.preventDefault();
+        this.playing ? this.stop() : this.play();
+      }
+    });
+    this.legend = document.createElement("ul");
+    this.legend.className = "gl-legend";
+    this.legend.setAttribute("data-testid", "pg-legend");
+    const side = document.createElement("div");
+    side.className = "gl-side";
+    side.append(controls, buttons);
+    const main = document.createElement("div");
+    main.className = "gl-main";
+    main.append(this.error, this.plot, this.legend);
+    this.root.append(side, main);
+    this.describe();
+  }
+
+  describe() {
+    const out = (input) => input.parentElement.querySelector("small");
+    out(this.lr).textContent = (10 ** Number(this.lr.value)).toPrecision(2);
+    for (const r of [this.momentum, this.beta1, this.beta2, this.noise]) out(r).textContent = r.value;
+  }
+
+  showError(message) {
+    this.error.textContent = message;
+    this.error.hidden = !message;
+  }
+
+  async init() {
+    this.gl = await loadGradlab();
+    this.restart(false);
+  }
+
+  changed() {
+    this.values = {
+      surface: this.surface.value,
+      pglr: 10 ** Number(this.lr.value),
+      pgmomentum: Number(this.momentum.value),
+      pgbeta1: Number(this.beta1.value),
+      pgbeta2: Number(this.beta2.value),
+      pgnoise: Number(this.noise.value),
+    };
+    if (this.syncUrl) reflectToUrl(PLAYGROUND_FIELDS, this.values);
+    if (this.surfaceDrawn !== this.values.surface) this.start = null;
+    this.restart(true);
+  }
+
+  restart(autoplay) {
+    if (!this.gl) return;
+    const s = this.values.surface;
+    this.bounds = this.gl.WebPlayground.bounds(s);
+    if (this.surfaceDrawn !== s) this.drawSurface(s);
+    const start = this.start ?? Array.from(this.gl.WebPlayground.defaultStart(s));
+    this.pg?.free();
+    try {
+      this.pg = new this.gl.WebPlayground(s, { lr: this.values.pglr, momentum: this.values.pgmomentum, beta1: this.values.pgbeta1, beta2: this.values.pgbeta2, noise: this.values.pgnoise }, start[0], start[1], 1);
+      this.showError("");
+    } catch (e) {
+      this.pg = null;
+      return this.showError(String(e.message ?? e));
+    }
+    this.steps = 0;
+    this.drawPaths();
+    if (autoplay || this.root.autoplay) this.play();
+  }
+
+  toPx([x, y]) {
+    const [x0, x1, y0, y1] = this.bounds;
+    return [((x - x0) / (x1 - x0)) * 400, 400 - ((y - y0) / (y1 - y0)) * 400];
+  }
+
+  drawSurface(s) {
+    const values = Array.from(this.gl.WebPlayground.grid(s, GRID, GRID));
+    // log scale so the valley floor gets as many lines as the walls
+    const logv = values.map((v) => Math.log1p(Math.max(0, v)));
+    const lo = Math.min(...logv), hi = Math.max(...logv);
+    const levels = Array.from({ length: 18 }, (_, i) => lo + ((hi - lo) * (i + 0.5)) / 18);
+    const rings = contours().size([GRID, GRID]).thresholds(levels)(logv);
+    this.surfaceLayer?.remove();
+    this.surfaceLayer = svg("g", { class: "gl-contours" });
+    const scale = 400 / (GRID - 1);
+    rings.forEach((ring, k) => {
+      let d = "";
+      for (const polygon of ring.coordinates) {
+        for (const line of polygon) {
+          d += line.map(([gx, gy], i) => `${i ? "L" : "M"}${(gx * scale).toFixed(1)},${(400 - gy * scale).toFixed(1)}`).join("") + "Z";
+        }
+      }
+      const shade = Math.round(235 - (k / levels.length) * 120);
+      this.surfaceLayer.append(svg("path", { d, fill: `rgb(${shade},${shade + 8},255)`, "fill-opacity": "0.35", stroke: "currentColor", "stroke-opacity": "0.35", "stroke-width": "0.6" }));
+    });
+    this.plot.replaceChildren(this.surfaceLayer);
+    this.pathLayer = svg("g", { class: "gl-paths" });
+    this.plot.append(this.pathLayer);
+    this.surfaceDrawn = s;
+  }
+
+  drawPaths() {
+    if (!this.pg) return;
+    const names = this.gl.WebPlayground.names();
+    const diverged = this.pg.diverged();
+    const losses = this.pg.losses();
+    this.pathLayer.replaceChildren();
+    this.legend.replaceChildren();
+    names.forEach((name, i) => {
+      const flat = this.pg.path(i);
+      const pts = [];
+      for (let k = 0; k < flat.length; k += 2) pts.push(this.toPx([flat[k], flat[k + 1]]).map((v) => Math.max(-50, Math.min(450, v)).toFixed(1)).join(","));
+      this.pathLayer.append(svg("polyline", { points: pts.join(" "), fill: "none", stroke: COLORS[i], "stroke-width": "1.6", "data-optimizer": name }));
+      const last = pts[pts.length - 1].split(",");
+      this.pathLayer.append(svg("circle", { cx: last[0], cy: last[1], r: "4", fill: COLORS[i] }));
+      const li = document.createElement("li");
+      const sw = document.createElement("span");
+      sw.style.background = COLORS[i];
+      sw.className = "gl-swatch";
+      li.append(sw, `${name}: ${diverged[i] ? "diverged — lower the learning rate" : `loss ${losses[i].toPrecision(3)}`}`);
+      this.legend.append(li);
+    });
+    this.plot.dataset.steps = String(this.steps);
+  }
+
+  play() {
+    if (!this.pg || this.playing) return;
+    this.playing = true;
+    this.playBtn.textContent = "Pause";
+    const tick = () => {
+      if (!this.playing) return;
+      this.pg.step(2);
+      this.steps += 2;
+      this.drawPaths();
+      if (this.steps >= MAX_STEPS) return this.stop();
+      requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  }
+
+  stop() {
+    this.playing = false;
+    this.playBtn.textContent = "Play";
+  }
+
+  clicked(event) {
+    const rect = this.plot.getBoundingClientRect();
+    const [x0, x1, y0, y1] = this.bounds;
+    const fx = (event.clientX - rect.left) / rect.width;
+    const fy = (event.clientY - rect.top) / rect.height;
+    this.start = [x0 + fx * (x1 - x0), y1 - fy * (y1 - y0)];
+    this.stop();
+    this.restart(true);
+  }
+}

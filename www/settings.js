@@ -1,0 +1,82 @@
+// The lab's and the playground's settings: defaults, allowed ranges, and
+// parsing from URL queries and element attributes. Anything out of range or
+// malformed is replaced by the default and reported in words.
+
+export const LAB_FIELDS = {
+  lr: { label: "learning rate", def: 0.003, min: 1e-5, max: 1 },
+  batch: { label: "effective batch", def: 16, choices: [4, 8, 16, 32] },
+  micro: { label: "micro-batch size", def: 4, choices: [1, 2, 4, 8, 16, 32] },
+  spread: { label: "length spread", def: 1, min: 0, max: 1 },
+  opt: { label: "optimizer", def: "adamw", choices: ["sgd", "momentum", "adam", "adamw"] },
+  momentum: { label: "momentum", def: 0.9, min: 0, max: 0.999 },
+  beta1: { label: "β1", def: 0.9, min: 0, max: 0.999 },
+  beta2: { label: "β2", def: 0.99, min: 0, max: 0.9999 },
+  wd: { label: "weight decay", def: 0, min: 0, max: 1 },
+  sched: { label: "schedule", def: "constant", choices: ["constant", "warmup", "cosine"] },
+  preset: { label: "model", def: "nano", choices: ["nano", "micro", "small"] },
+  ctx: { label: "context length", def: 64, min: 8, max: 256, int: true },
+  seed: { label: "seed", def: 1, min: 0, max: 1e9, int: true },
+};
+
+export const PLAYGROUND_FIELDS = {
+  surface: { label: "surface", def: "quadratic", choices: ["quadratic", "rosenbrock", "saddle", "himmelblau"] },
+  pglr: { label: "learning rate", def: 0.02, min: 1e-4, max: 2 },
+  pgmomentum: { label: "momentum", def: 0.9, min: 0, max: 0.99 },
+  pgbeta1: { label: "β1", def: 0.9, min: 0, max: 0.99 },
+  pgbeta2: { label: "β2", def: 0.999, min: 0.5, max: 0.9999 },
+  pgnoise: { label: "SGD noise", def: 0.5, min: 0, max: 3 },
+};
+
+// Parses `get(name)` (URLSearchParams.get or getAttribute) for every field.
+// Returns { values, problems } with problems as sentences for the page.
+export function parseSettings(fields, get, where) {
+  const values = {};
+  const problems = [];
+  for (const [name, f] of Object.entries(fields)) {
+    const raw = get(name);
+    values[name] = f.def;
+    if (raw === null || raw === undefined || raw === "") continue;
+    const text = String(raw).slice(0, 40);
+    if (f.choices) {
+      const match = f.choices.find((c) => String(c) === text.trim().toLowerCase());
+      if (match === undefined) problems.push(`${where} ${name}="${text}" is not one of ${f.choices.join(", ")}; using ${f.def}.`);
+      else values[name] = match;
+      continue;
+    }
+    const x = Number(text);
+    if (!Number.isFinite(x)) problems.push(`${where} ${name}="${text}" is not a number; using ${f.def}.`);
+    else if (x < f.min || x > f.max) problems.push(`${where} ${name}=${text} is outside ${f.min}…${f.max}; using ${f.def}.`);
+    else if (f.int && !Number.isInteger(x)) problems.push(`${where} ${name}=${text} must be a whole number; using ${f.def}.`);
+    else values[name] = x;
+  }
+  return { values, problems };
+}
+
+export const BLOCK_SIZE = { nano: 64, micro: 128, small: 256 };
+
+// The lab settings as the wasm API expects them.
+export function labConfig(v, extra = {}) {
+  const schedule =
+    v.sched === "warmup" ? { kind: "warmup", warmup: 20 } :
+    v.sched === "cosine" ? { kind: "cosine", warmup: 20, total: 1000, min_ratio: 0.1 } : { kind: "constant" };
+  return {
+    preset: v.preset,
+    batch: v.batch,
+    micro_batch: v.micro,
+    spread: v.spread,
+    seq_len: Math.min(v.ctx, BLOCK_SIZE[v.preset] ?? 64),
+    seed: v.seed,
+    optimizer: { kind: v.opt, lr: v.lr, momentum: v.momentum, beta1: v.beta1, beta2: v.beta2, weight_decay: v.wd, schedule },
+    ...extra,
+  };
+}
+
+// Writes `values` that differ from the defaults into the page URL (replaceState).
+export function reflectToUrl(fields, values) {
+  const url = new URL(location.href);
+  for (const [name, f] of Object.entries(fields)) {
+    if (values[name] === f.def) url.searchParams.delete(name);
+    else url.searchParams.set(name, String(values[name]));
+  }
+  history.replaceState(null, "", url);
+}
