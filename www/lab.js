@@ -41,8 +41,9 @@ export class LabPanel {
     this.serial = new Serial();
     this.running = false;
     this.diverged = new Set();
+    // problems with the settings we were given stay visible until a control changes
+    this.settingsProblems = problems.join(" ");
     this.build();
-    if (problems.length) this.showError(problems.join(" "));
     this.reset();
   }
 
@@ -207,6 +208,7 @@ export class LabPanel {
   }
 
   settingsChanged() {
+    this.settingsProblems = "";
     this.describe();
     try {
       this.values = this.readControls();
@@ -226,7 +228,7 @@ export class LabPanel {
   async reset() {
     const wasRunning = this.running;
     this.running = false;
-    this.showError("");
+    this.showError(this.settingsProblems);
     this.diverged.clear();
     this.data = { step: [], runs: [] };
     this.lastSamples = -1;
@@ -236,7 +238,7 @@ export class LabPanel {
     const problem = gl.validateLabConfig(config);
     if (problem) {
       this.status.textContent = "Not running: fix the setting above.";
-      return this.showError(problem);
+      return this.showError([this.settingsProblems, problem].filter(Boolean).join(" "));
     }
     const token = (this.resetToken = {});
     await this.serial.run(async () => {
