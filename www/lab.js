@@ -2,10 +2,12 @@
 // It only draws and handles events: every number comes from the wasm lab.
 import uPlot from "../vendor/uPlot.esm.js";
 import { loadGradlab, Serial } from "./wasm.js";
-import { LAB_FIELDS, labConfig, parseSettings, reflectToUrl } from "./settings.js";
+import { LAB_FIELDS, MAX_TEXT_BYTES, labConfig, parseSettings, reflectToUrl } from "./settings.js";
 
 const COLORS = { full: "#6b7280", naive: "#dc2626", corrected: "#2563eb" };
 const SWEEP_STEPS = 40;
+// A loss far above a uniform guess over 256 bytes (ln 256 ≈ 5.5) means the run has blown up.
+const DIVERGED_LOSS = 2 * Math.log(256);
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -82,14 +84,15 @@ export class LabPanel {
     this.beta1 = row("β1", el("input", { type: "number", min: "0", max: "0.999", step: "0.01", "data-testid": "beta1" }));
     this.beta2 = row("β2", el("input", { type: "number", min: "0", max: "0.9999", step: "0.001", "data-testid": "beta2" }));
     this.wd = row("Weight decay", el("input", { type: "number", min: "0", max: "1", step: "0.01", "data-testid": "weight-decay" }));
-    for (const k of ["momentum", "beta1", "beta2", "wd"]) this[k].value = String(v[k]);
+    this.clip = row("Gradient clipping", el("input", { type: "number", min: "0", max: "100", step: "0.1", "data-testid": "clip" }), "max ‖g‖; 0 turns it off");
+    for (const k of ["momentum", "beta1", "beta2", "wd", "clip"]) this[k].value = String(v[k]);
     this.sched = row("LR schedule", select("sched", LAB_FIELDS.sched.choices, "schedule"));
     this.preset = row("Model", select("preset", LAB_FIELDS.preset.choices, "preset"), "nano: 2 layers, 64 channels");
     this.ctx = row("Context T", el("input", { type: "number", min: "8", max: "256", step: "8", "data-testid": "context" }));
     this.ctx.value = String(v.ctx);
     this.seed = row("Seed", el("input", { type: "number", min: "0", step: "1", "data-testid": "seed" }));
     this.seed.value = String(v.seed);
-    this.textArea = row("Your own text (optional)", el("textarea", { rows: "3", maxlength: "2000000", placeholder: "Paste at least a few paragraphs to train on them instead of the bundled King James text.", "data-testid": "user-text" }));
+    this.textArea = row("Your own text (optional)", el("textarea", { rows: "3", placeholder: "Paste at least a few paragraphs to train on them instead of the bundled King James text.", "data-testid": "user-text" }));
 
     const buttons = el("div", { class: "gl-buttons" });
     this.toggle = el("button", { type: "button", "data-testid": "train-toggle", text: "Start" });
@@ -156,7 +159,7 @@ export class LabPanel {
     this.root.append(side, main);
 
     const onChange = () => this.settingsChanged();
-    for (const input of [this.batch, this.micro, this.opt, this.sched, this.preset, this.ctx, this.seed, this.momentum, this.beta1, this.beta2, this.wd]) {
+    for (const input of [this.batch, this.micro, this.opt, this.sched, this.preset, this.ctx, this.seed, this.momentum, this.beta1, this.beta2, this.wd, this.clip]) {
       input.addEventListener("change", onChange);
     }
     this.lr.addEventListener("input", () => this.describe());
@@ -200,6 +203,7 @@ export class LabPanel {
       beta1: num(this.beta1, "beta1"),
       beta2: num(this.beta2, "beta2"),
       wd: num(this.wd, "wd"),
+      clip: num(this.clip, "clip"),
       sched: this.sched.value,
       preset: this.preset.value,
       ctx: Math.round(num(this.ctx, "ctx")),
@@ -233,7 +237,14 @@ export class LabPanel {
     this.data = { step: [], runs: [] };
     this.lastSamples = -1;
     const gl = await loadGradlab();
-    const text = this.textArea.value.trim();
+    const raw = this.textArea.value;
+    const text = raw.trim();
+    if (raw.length > 0 && !text) return this.showError("Your text is empty (only spaces); clear the box to use the bundled text.");
+    const bytes = new TextEncoder().encode(text).length;
+    if (bytes > MAX_TEXT_BYTES) {
+      this.status.textContent = "Not running: the pasted text is too large.";
+      return this.showError(`Your text is ${(bytes / 1048576).toFixed(1)} MB; the page accepts up to ${MAX_TEXT_BYTES / 1048576} MB. Nothing was lost: it is still in the box.`);
+    }
     const config = labConfig(this.values, text ? { text } : {});
     const problem = gl.validateLabConfig(config);
     if (problem) {
@@ -294,9 +305,12 @@ export class LabPanel {
       r.true.push(Number.isFinite(m.true_loss) ? m.true_loss : null);
       r.dist.push(m.weight_distance > 0 && Number.isFinite(m.weight_distance) ? m.weight_distance : null);
       r.norm.push(Number.isFinite(m.grad_norm) ? m.grad_norm : null);
-      if (!Number.isFinite(m.logged_loss) && !this.diverged.has(m.run)) {
+      const blewUp = !Number.isFinite(m.true_loss) || m.true_loss > DIVERGED_LOSS;
+      if (blewUp && !this.diverged.has(m.run)) {
         this.diverged.add(m.run);
-        this.showError(`The ${runLabel(this.specs[m.run])} run diverged at step ${m.step} (its loss is not a number). Lower the learning rate and press Reset; the other runs keep going.`);
+        const names = [...this.diverged].map((i) => runLabel(this.specs[i])).join(", ");
+        const what = Number.isFinite(m.true_loss) ? `loss ${m.true_loss.toFixed(1)}, far above a uniform guess` : "its loss is not a number";
+        this.showError(`Diverged: ${names} (at step ${m.step}, ${what}). The learning rate is too high for it — lower it and press Reset. Runs that have not diverged keep going.`);
       }
     }
     this.dirty = true;

@@ -25,8 +25,9 @@ export class PlaygroundPanel {
     const sx = Number(get("start-x")), sy = Number(get("start-y"));
     this.start = get("start-x") !== null && Number.isFinite(sx) && Number.isFinite(sy) ? [sx, sy] : null;
     this.playing = false;
+    this.settingsProblems = problems.join(" ");
     this.build();
-    if (problems.length) this.showError(problems.join(" "));
+    this.showError(this.settingsProblems);
     this.init();
   }
 
@@ -125,6 +126,7 @@ export class PlaygroundPanel {
   }
 
   changed() {
+    this.settingsProblems = "";
     this.values = {
       surface: this.surface.value,
       pglr: 10 ** Number(this.lr.value),
@@ -147,10 +149,10 @@ export class PlaygroundPanel {
     this.pg?.free();
     try {
       this.pg = new this.gl.WebPlayground(s, { lr: this.values.pglr, momentum: this.values.pgmomentum, beta1: this.values.pgbeta1, beta2: this.values.pgbeta2, noise: this.values.pgnoise }, start[0], start[1], 1);
-      this.showError("");
+      this.showError(this.settingsProblems);
     } catch (e) {
       this.pg = null;
-      return this.showError(String(e.message ?? e));
+      return this.showError([this.settingsProblems, String(e.message ?? e)].filter(Boolean).join(" "));
     }
     this.steps = 0;
     this.drawPaths();

@@ -12,6 +12,7 @@ export const LAB_FIELDS = {
   beta1: { label: "β1", def: 0.9, min: 0, max: 0.999 },
   beta2: { label: "β2", def: 0.99, min: 0, max: 0.9999 },
   wd: { label: "weight decay", def: 0, min: 0, max: 1 },
+  clip: { label: "gradient clipping", def: 1, min: 0, max: 100 },
   sched: { label: "schedule", def: "constant", choices: ["constant", "warmup", "cosine"] },
   preset: { label: "model", def: "nano", choices: ["nano", "micro", "small"] },
   ctx: { label: "context length", def: 64, min: 8, max: 256, int: true },
@@ -52,6 +53,9 @@ export function parseSettings(fields, get, where) {
   return { values, problems };
 }
 
+// The page refuses pasted text above this size rather than freeze the tab.
+export const MAX_TEXT_BYTES = 8 << 20;
+
 export const BLOCK_SIZE = { nano: 64, micro: 128, small: 256 };
 
 // The lab settings as the wasm API expects them.
@@ -66,7 +70,7 @@ export function labConfig(v, extra = {}) {
     spread: v.spread,
     seq_len: Math.min(v.ctx, BLOCK_SIZE[v.preset] ?? 64),
     seed: v.seed,
-    optimizer: { kind: v.opt, lr: v.lr, momentum: v.momentum, beta1: v.beta1, beta2: v.beta2, weight_decay: v.wd, schedule },
+    optimizer: { kind: v.opt, lr: v.lr, momentum: v.momentum, beta1: v.beta1, beta2: v.beta2, weight_decay: v.wd, max_grad_norm: v.clip, schedule },
     ...extra,
   };
 }

@@ -182,3 +182,78 @@ test("explainer.html shows both embedded widgets", async () => {
     await browser.close();
   }
 });
+
+test("a diverging run gets a clear message and training keeps going", async () => {
+  const { browser, page, errors } = await open(`?${FAST.replace("lr=0.01", "lr=1")}&clip=0&spread=1`);
+  try {
+    await page.waitForFunction(() => /ready/.test(document.querySelector('[data-testid="status"]').textContent), null, { timeout: 120_000 });
+    await page.click('[data-testid="train-toggle"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid="error"]').textContent.includes("Diverged"), null, { timeout: 240_000, polling: 250 });
+    const at = await stepCount(page);
+    await waitForSteps(page, at + 3);
+    await page.screenshot({ path: ARTIFACTS + "lab-diverged.png", fullPage: true });
+    await page.click('[data-testid="train-toggle"]');
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("out-of-range attributes and huge pasted text are refused in words", async () => {
+  const { browser, page, errors } = await open(`?${FAST}`);
+  try {
+    await page.evaluate(() => {
+      const pg = document.createElement("gradlab-playground");
+      pg.id = "bad-pg";
+      pg.setAttribute("pglr", "99");
+      pg.setAttribute("surface", "moon");
+      document.body.append(pg);
+      const lab = document.createElement("gradlab-lab");
+      lab.id = "bad-lab";
+      lab.setAttribute("micro", "-3");
+      lab.setAttribute("spread", "NaN");
+      lab.setAttribute("ctx", "16");
+      document.body.append(lab);
+    });
+    const pgError = await page.waitForFunction(() => document.querySelector("#bad-pg .gl-error")?.textContent, null, { timeout: 30_000 });
+    const pgText = await pgError.jsonValue();
+    assert.ok(pgText.includes("pglr") && pgText.includes("surface"), pgText);
+    const labError = await page.waitForFunction(() => document.querySelector('#bad-lab [data-testid="error"]')?.textContent, null, { timeout: 30_000 });
+    const labText = await labError.jsonValue();
+    assert.ok(labText.includes("micro") && labText.includes("spread"), labText);
+    const main = page.locator("gradlab-lab").first();
+    const huge = "To be or not to be. ".repeat(500_000);
+    await main.locator('[data-testid="user-text"]').fill(huge);
+    await main.locator('[data-testid="user-text"]').dispatchEvent("change");
+    await page.waitForFunction(() => document.querySelector('[data-testid="error"]').textContent.includes("accepts up to"), null, { timeout: 30_000 });
+    assert.equal((await main.locator('[data-testid="user-text"]').inputValue()).length, huge.length, "the pasted text is kept");
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("controls are labelled, keyboard-usable, and the page fits a phone in dark mode", async () => {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--enable-unsafe-webgpu", ...QUIET] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 }, colorScheme: "dark" });
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    await page.goto(`${base}?${FAST}`);
+    await page.waitForFunction(() => /ready/.test(document.querySelector('[data-testid="status"]').textContent), null, { timeout: 120_000 });
+    const unlabelled = await page.$$eval("input, select, textarea", (els) => els.filter((e) => !e.labels?.length && !e.getAttribute("aria-label")).map((e) => e.outerHTML.slice(0, 80)));
+    assert.deepEqual(unlabelled, []);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 1, `page is ${overflow}px wider than a phone`);
+    const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    assert.notEqual(bg, "rgb(255, 255, 255)", "dark scheme applies");
+    await page.focus('[data-testid="train-toggle"]');
+    await page.keyboard.press("Enter");
+    await waitForSteps(page, 2);
+    await page.keyboard.press("Enter");
+    await page.screenshot({ path: ARTIFACTS + "phone-dark.png", fullPage: true });
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});

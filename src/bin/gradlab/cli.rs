@@ -50,6 +50,9 @@ struct TrainArgs {
     /// sgd, momentum, adam or adamw.
     #[arg(long, default_value = "adamw")]
     optimizer: String,
+    /// Global gradient-norm clipping threshold; 0 turns clipping off.
+    #[arg(long, default_value_t = 1.0)]
+    max_grad_norm: f64,
     /// Seeds the weights and the batches.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -134,8 +137,12 @@ pub fn main() -> ExitCode {
 
 fn train(args: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
     let model = ModelConfig::preset(&args.preset)?;
-    let optimizer =
-        OptimizerConfig { kind: args.optimizer.parse::<OptimizerKind>()?, lr: args.lr, ..Default::default() };
+    let optimizer = OptimizerConfig {
+        kind: args.optimizer.parse::<OptimizerKind>()?,
+        lr: args.lr,
+        max_grad_norm: args.max_grad_norm,
+        ..Default::default()
+    };
     if args.batch == 0 {
         return Err("--batch must be at least 1".into());
     }
