@@ -10,6 +10,7 @@ need_apt=()
 for pkg in mesa-vulkan-drivers libvulkan1 chromium chromium-driver; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}"
   sudo_cmd=""
@@ -33,4 +34,6 @@ if ! wasm-pack --version 2>/dev/null | grep -q "0.15.1"; then
   echo "setup: installing wasm-pack 0.15.1"
   cargo install wasm-pack --version 0.15.1 --locked --force
 fi
+# the page's npm packages, exactly as locked
+npm ci --no-audit --no-fund --loglevel=error
 echo "setup: ok ($(wasm-bindgen --version), $(wasm-pack --version), $(chromium --version 2>/dev/null | head -1))"

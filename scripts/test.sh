@@ -25,3 +25,7 @@ CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 
 echo "== browser tests (wasm-pack)"
 wasm-pack test --headless --chrome --release --test web 2>&1
+
+echo "== the site, end to end in headless Chromium (screenshots in test-artifacts/)"
+npm run build
+npm run test:e2e
