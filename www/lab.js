@@ -5,7 +5,7 @@ import { loadGradlab, Serial } from "./wasm.js";
 import { LAB_FIELDS, MAX_TEXT_BYTES, labConfig, parseSettings, reflectToUrl } from "./settings.js";
 
 const COLORS = { full: "#6b7280", naive: "#dc2626", corrected: "#2563eb" };
-const SWEEP_STEPS = 40;
+const SWEEP_STEPS_DEFAULT = 40;
 // A loss far above a uniform guess over 256 bytes (ln 256 ≈ 5.5) means the run has blown up.
 const DIVERGED_LOSS = 2 * Math.log(256);
 
@@ -124,7 +124,7 @@ export class LabPanel {
     this.chartDist = el("div", { class: "gl-chart", "data-testid": "chart-distance", role: "img", "aria-label": "Weight distance to the full-batch run, log scale" });
     this.chartNorm = el("div", { class: "gl-chart", "data-testid": "chart-gradnorm", role: "img", "aria-label": "Gradient norm of each run" });
     this.chartSweep = el("div", { class: "gl-chart", "data-testid": "chart-sweep", role: "img", "aria-label": "Sweep over G: final loss gap and weight distance" });
-    this.sweepNote = el("p", { class: "gl-small", text: `“Sweep G” runs the reference experiment: effective batch 16, micro-batch 1, 2, 4, 8 and 16 (G = 16 … 1), naive and corrected, ${SWEEP_STEPS} steps from the same weights on the same data.` });
+    this.sweepNote = el("p", { class: "gl-small", text: `“Sweep G” runs the reference experiment: effective batch 16, micro-batch 1, 2, 4, 8 and 16 (G = 16 … 1), naive and corrected, ${this.sweepSteps()} steps from the same weights on the same data.` });
 
     this.samples = el("div", { class: "gl-samples", "data-testid": "samples" });
     const exports = el("div", { class: "gl-buttons" });
@@ -215,7 +215,7 @@ export class LabPanel {
     this.settingsProblems = "";
     this.describe();
     try {
-      this.values = this.readControls();
+      this.values = { ...this.values, ...this.readControls() };
     } catch (e) {
       return this.showError(e.message);
     }
@@ -235,7 +235,8 @@ export class LabPanel {
     this.showError(this.settingsProblems);
     this.diverged.clear();
     this.data = { step: [], runs: [] };
-    this.lastSamples = -1;
+    // first samples after a few steps, then every 25
+    this.lastSamples = -20;
     const gl = await loadGradlab();
     const raw = this.textArea.value;
     const text = raw.trim();
@@ -290,7 +291,16 @@ export class LabPanel {
         spanGaps: true,
       })),
     ];
-    const opts = (title, filter, extra = {}) => ({ width, height: 220, title, series: series(filter), axes: [{ label: "step" }, {}], legend: { live: false }, ...extra });
+    const opts = (title, filter, extra = {}) => ({
+      width,
+      height: 220,
+      title,
+      series: series(filter),
+      axes: [{ label: "step" }, {}],
+      legend: { live: false },
+      ...extra,
+      scales: { x: { time: false }, ...(extra.scales ?? {}) },
+    });
     const all = () => true;
     this.lossPlot = new uPlot(opts("loss (nats per token)", all), [[]], this.chartLoss);
     this.distPlot = new uPlot(opts("weight distance", (s) => s.strategy !== "fullbatch", { scales: { y: { distr: 3 } } }), [[]], this.chartDist);
@@ -337,7 +347,10 @@ export class LabPanel {
   pause() {
     this.running = false;
     this.toggle.textContent = "Start";
-    this.serial.run(async () => this.lab && this.ingest(await this.lab.flush())).then(() => this.redraw());
+    this.serial.run(async () => this.lab && this.ingest(await this.lab.flush())).then(() => {
+      this.redraw();
+      this.refreshSamples();
+    });
   }
 
   async stepOnce() {
@@ -378,6 +391,7 @@ export class LabPanel {
           steps0 = lab.steps();
         }
       }
+      // first samples early, then every 25 steps
       if (lab.steps() - this.lastSamples >= 25) this.refreshSamples();
       await nextFrame();
     }
@@ -409,6 +423,10 @@ export class LabPanel {
   }
 
   // ---- the reference experiment --------------------------------------------------
+  sweepSteps() {
+    return this.values.sweepsteps ?? SWEEP_STEPS_DEFAULT;
+  }
+
   async sweep() {
     const gl = await loadGradlab();
     this.pause();
@@ -419,10 +437,10 @@ export class LabPanel {
       lab = await gl.WebLab.create(config, "gpu" in navigator);
       const specs = lab.runs();
       const last = specs.map(() => null);
-      for (let i = 0; i < SWEEP_STEPS; i++) {
-        const got = [...(await lab.step(1)), ...(i === SWEEP_STEPS - 1 ? await lab.flush() : [])];
+      for (let i = 0; i < this.sweepSteps(); i++) {
+        const got = [...(await lab.step(1)), ...(i === this.sweepSteps() - 1 ? await lab.flush() : [])];
         for (const m of got) last[m.run] = m;
-        this.status.textContent = `Sweep over G: step ${i + 1} of ${SWEEP_STEPS}…`;
+        this.status.textContent = `Sweep over G: step ${i + 1} of ${this.sweepSteps()}…`;
         await nextFrame();
       }
       const gs = [16, 8, 4, 2, 1];
@@ -435,8 +453,9 @@ export class LabPanel {
         {
           width,
           height: 240,
-          title: `after ${SWEEP_STEPS} steps: true-loss gap to full batch (left) and ‖w − w_full‖ (right, log)`,
-          scales: { x: { time: false }, d: { distr: 3 } },
+          title: `after ${this.sweepSteps()} steps: true-loss gap to full batch (left) and ‖w − w_full‖ (right, log)`,
+          scales: { x: { time: false, distr: 3, log: 2 }, d: { distr: 3 } },
+          legend: { live: false },
           axes: [{ label: "G (micro-batches per step)" }, { label: "loss gap" }, { scale: "d", side: 1, label: "distance" }],
           series: [
             {},

@@ -17,6 +17,7 @@ export const LAB_FIELDS = {
   preset: { label: "model", def: "nano", choices: ["nano", "micro", "small"] },
   ctx: { label: "context length", def: 64, min: 8, max: 256, int: true },
   seed: { label: "seed", def: 1, min: 0, max: 1e9, int: true },
+  sweepsteps: { label: "sweep steps", def: 40, min: 2, max: 1000, int: true },
 };
 
 export const PLAYGROUND_FIELDS = {

@@ -257,3 +257,33 @@ test("controls are labelled, keyboard-usable, and the page fits a phone in dark 
     await browser.close();
   }
 });
+
+test("samples appear, the G sweep plots, and curves, charts and weights download", async () => {
+  const { browser, page, errors } = await open(`?${FAST}&sweepsteps=3`);
+  try {
+    await trainFor(page, 8);
+    await page.waitForFunction(() => document.querySelector('[data-testid="sample-naive"]').textContent.length > 10, null, { timeout: 120_000 });
+    const sample = await page.textContent('[data-testid="sample-naive"]');
+    assert.ok(sample.startsWith("And "), sample);
+    const [csv] = await Promise.all([page.waitForEvent("download"), page.click('[data-testid="export-csv"]')]);
+    const text = await (await csv.createReadStream()).toArray().then((c) => Buffer.concat(c).toString());
+    assert.ok(text.startsWith("step,run,strategy") && text.split("\n").length > 8 * 3, "CSV has every run's steps");
+    const [weights] = await Promise.all([page.waitForEvent("download"), page.click('[data-testid="download-weights"]')]);
+    const bytes = Buffer.concat(await (await weights.createReadStream()).toArray());
+    const headerLen = Number(bytes.readBigUInt64LE(0));
+    const header = JSON.parse(bytes.subarray(8, 8 + headerLen).toString());
+    assert.deepEqual(header["wte.weight"].shape, [256, 64], "safetensors with GPT-2 names");
+    const pngs = [];
+    page.on("download", (d) => pngs.push(d.suggestedFilename()));
+    await page.click('[data-testid="export-png"]');
+    await page.waitForFunction(() => true, null, { timeout: 2000 });
+    await page.waitForTimeout(1000);
+    assert.ok(pngs.includes("gradlab-loss.png"), `PNG downloads: ${pngs}`);
+    await page.click('[data-testid="sweep"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid="chart-sweep"] .uplot'), null, { timeout: 600_000, polling: 500 });
+    await page.locator('[data-testid="chart-sweep"]').screenshot({ path: ARTIFACTS + "sweep.png" });
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
