@@ -131,3 +131,41 @@ fn a_refused_lab_step_leaves_the_runs_going() {
     let bad = LabConfig::three_way(ModelConfig::nano(), 8, 3, 1.0, 5);
     assert!(Lab::new(&ctx, bad, corpus()).err().unwrap().to_string().contains("does not divide"));
 }
+
+#[test]
+fn the_cpu_fallback_lab_matches_the_gpu_lab() {
+    let ctx = GpuContext::new_blocking().unwrap();
+    let mut config = LabConfig::three_way(ModelConfig::nano(), 4, 2, 1.0, seed());
+    config.seq_len = 16;
+    let mut gpu = Lab::new(&ctx, config.clone(), corpus()).unwrap();
+    let mut cpu = gradlab::lab::CpuLab::new(config, corpus()).unwrap();
+    let mut cpu_metrics = Vec::new();
+    for _ in 0..3 {
+        pollster::block_on(gpu.step(&ctx)).unwrap();
+        cpu_metrics.extend(cpu.step().unwrap());
+    }
+    let gpu_metrics = pollster::block_on(gpu.flush(&ctx)).unwrap();
+    assert_eq!(gpu_metrics.len(), cpu_metrics.len());
+    for (g, c) in gpu_metrics.iter().zip(&cpu_metrics) {
+        assert_eq!((g.step, g.run, g.tokens), (c.step, c.run, c.tokens));
+        let close = |a: f64, b: f64, tol: f64| (a - b).abs() <= tol * b.abs().max(1e-12);
+        assert!(
+            close(g.logged_loss, c.logged_loss, 1e-4),
+            "step {} run {}: logged {} vs {}",
+            g.step,
+            g.run,
+            g.logged_loss,
+            c.logged_loss
+        );
+        assert!(close(g.true_loss, c.true_loss, 1e-4));
+        assert!(close(g.grad_norm, c.grad_norm, 1e-3), "grad norm {} vs {}", g.grad_norm, c.grad_norm);
+        if g.strategy == Strategy::Naive {
+            assert!(
+                close(g.weight_distance, c.weight_distance, 1e-2),
+                "distance {} vs {}",
+                g.weight_distance,
+                c.weight_distance
+            );
+        }
+    }
+}
