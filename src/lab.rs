@@ -131,6 +131,35 @@ pub struct RunMetrics {
     pub grad_norm: f64,
     /// N: real targets in the batch.
     pub tokens: usize,
+    /// Real tokens per second this run trained on, over the interval in which
+    /// these metrics arrived (wall clock; 0 when unknown).
+    pub tokens_per_second: f64,
+}
+
+/// Seconds on a monotonic-enough clock, natively and in the browser.
+pub fn now_seconds() -> f64 {
+    #[cfg(target_arch = "wasm32")]
+    {
+        js_sys::Date::now() / 1000.0
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use std::sync::OnceLock;
+        static START: OnceLock<std::time::Instant> = OnceLock::new();
+        START.get_or_init(std::time::Instant::now).elapsed().as_secs_f64()
+    }
+}
+
+/// Fills `tokens_per_second` of metrics that arrived over `seconds`.
+fn set_throughput(metrics: &mut [RunMetrics], seconds: f64) {
+    let runs = metrics.iter().map(|m| m.run).max().map_or(0, |r| r + 1);
+    for run in 0..runs {
+        let tokens: usize = metrics.iter().filter(|m| m.run == run).map(|m| m.tokens).sum();
+        let rate = if seconds > 0.0 { tokens as f64 / seconds } else { 0.0 };
+        for m in metrics.iter_mut().filter(|m| m.run == run) {
+            m.tokens_per_second = rate;
+        }
+    }
 }
 
 /// One run's accumulated gradient on a batch, and the loss its trainer would log.
@@ -148,6 +177,8 @@ pub struct Lab {
     sampler: Sampler,
     distances: Program,
     steps: u64,
+    /// When metrics were last handed out (for throughput).
+    last_report: f64,
 }
 
 impl Lab {
@@ -195,7 +226,7 @@ impl Lab {
                 layout.total,
             );
         }
-        Ok(Self { config, specs, runs, sampler, distances: pb.finish(), steps: 0 })
+        Ok(Self { config, specs, runs, sampler, distances: pb.finish(), steps: 0, last_report: now_seconds() })
     }
 
     pub fn specs(&self) -> &[RunSpec] {
@@ -247,8 +278,14 @@ impl Lab {
         Ok(())
     }
 
-    fn metrics(&self, per_run: Vec<Vec<StepStats>>) -> Vec<RunMetrics> {
-        metrics(&self.specs, per_run)
+    fn metrics(&mut self, per_run: Vec<Vec<StepStats>>) -> Vec<RunMetrics> {
+        let mut out = metrics(&self.specs, per_run);
+        if !out.is_empty() {
+            let now = now_seconds();
+            set_throughput(&mut out, now - self.last_report);
+            self.last_report = now;
+        }
+        out
     }
 
     /// Metrics of finished steps, without waiting.
@@ -345,6 +382,7 @@ fn metrics(specs: &[RunSpec], per_run: Vec<Vec<StepStats>>) -> Vec<RunMetrics> {
                 weight_distance: s.weight_distance as f64,
                 grad_norm: s.grad_norm as f64,
                 tokens: s.tokens.iter().sum(),
+                tokens_per_second: 0.0,
             });
         }
     }
@@ -406,6 +444,7 @@ impl CpuLab {
                 reason: format!("the lab takes {} sequences per step, got {}", self.config.batch, sequences.len()),
             });
         }
+        let started = now_seconds();
         let mut cut = Vec::new();
         for spec in &self.specs {
             let mbs = split_micro_batches(sequences, spec.micro_batch, self.config.seq_len)?;
@@ -416,12 +455,15 @@ impl CpuLab {
         for (run, (mbs, scales)) in self.runs.iter_mut().zip(&cut) {
             per_run.push(vec![run.step(mbs, scales)?]);
         }
+        let now = now_seconds();
         let reference = self.runs[0].model.params.clone();
         for (stats, run) in per_run.iter_mut().zip(&self.runs) {
             stats[0].weight_distance = crate::cpu::squared_distance(&run.model.params, &reference).sqrt() as f32;
         }
         self.steps += 1;
-        Ok(metrics(&self.specs, per_run))
+        let mut out = metrics(&self.specs, per_run);
+        set_throughput(&mut out, now - started);
+        Ok(out)
     }
 
     pub fn validation_loss(&mut self, sequences: usize) -> Result<Vec<f64>, ConfigError> {

@@ -48,8 +48,8 @@ impl Default for PageLabConfig {
     fn default() -> Self {
         Self {
             preset: "nano".into(),
-            batch: 16,
-            micro_batch: 4,
+            batch: 8,
+            micro_batch: 2,
             spread: 1.0,
             seq_len: 0,
             optimizer: OptimizerConfig::default(),

@@ -3,9 +3,10 @@
 // malformed is replaced by the default and reported in words.
 
 export const LAB_FIELDS = {
-  lr: { label: "learning rate", def: 0.003, min: 1e-5, max: 1 },
-  batch: { label: "effective batch", def: 16, choices: [4, 8, 16, 32] },
-  micro: { label: "micro-batch size", def: 4, choices: [1, 2, 4, 8, 16, 32] },
+  // defaults sized so a first visit on a slow (even software) adapter moves visibly
+  lr: { label: "learning rate", def: 0.01, min: 1e-5, max: 1 },
+  batch: { label: "effective batch", def: 8, choices: [4, 8, 16, 32] },
+  micro: { label: "micro-batch size", def: 2, choices: [1, 2, 4, 8, 16, 32] },
   spread: { label: "length spread", def: 1, min: 0, max: 1 },
   opt: { label: "optimizer", def: "adamw", choices: ["sgd", "momentum", "adam", "adamw"] },
   momentum: { label: "momentum", def: 0.9, min: 0, max: 0.999 },
@@ -15,7 +16,7 @@ export const LAB_FIELDS = {
   clip: { label: "gradient clipping", def: 1, min: 0, max: 100 },
   sched: { label: "schedule", def: "constant", choices: ["constant", "warmup", "cosine"] },
   preset: { label: "model", def: "nano", choices: ["nano", "micro", "small"] },
-  ctx: { label: "context length", def: 64, min: 8, max: 256, int: true },
+  ctx: { label: "context length", def: 32, min: 8, max: 256, int: true },
   seed: { label: "seed", def: 1, min: 0, max: 1e9, int: true },
   sweepsteps: { label: "sweep steps", def: 40, min: 2, max: 1000, int: true },
 };

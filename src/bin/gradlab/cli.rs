@@ -96,7 +96,10 @@ pub struct SweepArgs {
     /// sgd, momentum, adam or adamw.
     #[arg(long, default_value = "adamw")]
     pub optimizer: String,
-    /// Directory for sweep.csv, sweep.json and curves.csv.
+    /// Validation loss of every run every this many steps (0: only at the end).
+    #[arg(long, default_value_t = 50)]
+    pub eval_every: u64,
+    /// Directory for sweep.csv, sweep.json, curves.csv and validation.csv.
     #[arg(long, default_value = "sweep-out")]
     pub out: std::path::PathBuf,
     /// Also save every run's final weights there as safetensors.

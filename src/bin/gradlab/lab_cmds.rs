@@ -91,8 +91,19 @@ pub fn sweep(args: SweepArgs) -> Result<(), AnyError> {
     );
     let started = std::time::Instant::now();
     let mut metrics: Vec<RunMetrics> = Vec::new();
-    for _ in 0..args.steps {
+    let mut validation_rows = String::from("step,run,strategy,micro_batch,validation_loss\n");
+    let mut record_validation = |lab: &mut Lab, step: u64| -> Result<Vec<f64>, AnyError> {
+        let losses = block_on(lab.validation_loss(&ctx, 32))?;
+        for (i, (spec, loss)) in lab.specs().iter().zip(&losses).enumerate() {
+            validation_rows += &format!("{step},{i},{},{},{loss}\n", spec.strategy.name(), spec.micro_batch);
+        }
+        Ok(losses)
+    };
+    for step in 1..=args.steps {
         block_on(lab.step(&ctx))?;
+        if args.eval_every > 0 && step % args.eval_every == 0 && step != args.steps {
+            record_validation(&mut lab, step)?;
+        }
         let fresh = block_on(lab.poll(&ctx))?;
         if let Some(m) = fresh.iter().rev().find(|m| m.run == 0) {
             bar.set_message(format!("full-batch loss {:.3}", m.true_loss));
@@ -104,7 +115,7 @@ pub fn sweep(args: SweepArgs) -> Result<(), AnyError> {
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     let tokens: usize = metrics.iter().filter(|m| m.run == 0).map(|m| m.tokens).sum();
-    let validation = block_on(lab.validation_loss(&ctx, 32))?;
+    let validation = record_validation(&mut lab, args.steps)?;
 
     let specs: Vec<RunSpec> = lab.specs().to_vec();
     let tail = (args.steps as usize / 10).max(1);
@@ -177,10 +188,13 @@ pub fn sweep(args: SweepArgs) -> Result<(), AnyError> {
     write(&args.out.join("sweep.csv"), csv.as_bytes())?;
     let json = serde_json::json!({ "config": config, "adapter": ctx.adapter, "corpus": corpus_name, "steps": args.steps, "rows": rows });
     write(&args.out.join("sweep.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
-    let mut curves = String::from("step,run,strategy,micro_batch,logged_loss,true_loss,weight_distance,grad_norm\n");
+    write(&args.out.join("validation.csv"), validation_rows.as_bytes())?;
+    let mut curves = String::from(
+        "step,run,strategy,micro_batch,logged_loss,true_loss,weight_distance,grad_norm,tokens_per_second\n",
+    );
     for m in &metrics {
         curves += &format!(
-            "{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{}\n",
             m.step,
             m.run,
             m.strategy.name(),
@@ -188,7 +202,8 @@ pub fn sweep(args: SweepArgs) -> Result<(), AnyError> {
             m.logged_loss,
             m.true_loss,
             m.weight_distance,
-            m.grad_norm
+            m.grad_norm,
+            m.tokens_per_second
         );
     }
     write(&args.out.join("curves.csv"), curves.as_bytes())?;
@@ -203,7 +218,7 @@ pub fn sweep(args: SweepArgs) -> Result<(), AnyError> {
             write(&args.out.join(name), &to_safetensors(&layout, &w, Some(meta.into_iter().collect()))?)?;
         }
     }
-    eprintln!("gradlab sweep: wrote sweep.csv, sweep.json, curves.csv to {}", args.out.display());
+    eprintln!("gradlab sweep: wrote sweep.csv, sweep.json, curves.csv, validation.csv to {}", args.out.display());
     Ok(())
 }
 
