@@ -49,7 +49,11 @@ pub fn from_safetensors(layout: &ParamLayout, bytes: &[u8]) -> Result<Vec<f32>, 
     let file = SafeTensors::deserialize(bytes).map_err(|e| invalid(format!("not a safetensors file ({e})")))?;
     let mut flat = vec![0.0f32; layout.total];
     for t in &layout.tensors {
-        let view = file.tensor(&t.name).map_err(|_| invalid(format!("tensor {} is missing", t.name)))?;
+        // embeddings are also accepted under their module names ("wte", "wpe"), as DESIGN.md lists them
+        let view = file
+            .tensor(&t.name)
+            .or_else(|e| t.name.strip_suffix(".weight").filter(|m| !m.contains('.')).map_or(Err(e), |m| file.tensor(m)))
+            .map_err(|_| invalid(format!("tensor {} is missing", t.name)))?;
         if view.dtype() != Dtype::F32 {
             return Err(invalid(format!("tensor {} is {:?}, expected F32", t.name, view.dtype())));
         }
@@ -78,5 +82,17 @@ mod tests {
         let e = from_safetensors(&other, &bytes).unwrap_err().to_string();
         assert!(e.contains("shape"), "{e}");
         assert!(from_safetensors(&layout, b"garbage").unwrap_err().to_string().contains("not a safetensors"));
+        // the same file with the embeddings under their module names loads too
+        let file = SafeTensors::deserialize(&bytes).unwrap();
+        let renamed: Vec<(String, TensorView)> = file
+            .tensors()
+            .into_iter()
+            .map(|(name, view)| {
+                (name.strip_suffix(".weight").filter(|m| !m.contains('.')).unwrap_or(&name).to_string(), view)
+            })
+            .collect();
+        assert!(renamed.iter().any(|(n, _)| n == "wte"));
+        let aliased = safetensors::serialize(renamed, None).unwrap();
+        assert_eq!(from_safetensors(&layout, &aliased).unwrap(), w);
     }
 }
