@@ -17,7 +17,7 @@ use crate::gpu::{GpuContext, GpuError, Program, ProgramBuilder, View};
 use crate::model::config::ConfigError;
 use crate::model::{ModelConfig, ParamLayout};
 use crate::optim::OptimizerConfig;
-use crate::train::{Run, RunConfig, StepError, StepStats};
+use crate::train::{MicroBatch, Run, RunConfig, StepError, StepStats};
 
 /// One run of the lab besides the reference.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -246,19 +246,7 @@ impl Lab {
 
     /// A lockstep step on given sequences (the batch of B).
     pub async fn step_on(&mut self, ctx: &GpuContext, sequences: &[Vec<u32>]) -> Result<(), StepError> {
-        if sequences.len() != self.config.batch {
-            return Err(ConfigError::Invalid {
-                field: "batch",
-                reason: format!("the lab takes {} sequences per step, got {}", self.config.batch, sequences.len()),
-            }
-            .into());
-        }
-        let mut cut = Vec::new();
-        for spec in &self.specs {
-            let micro_batches = split_micro_batches(sequences, spec.micro_batch, self.config.seq_len)?;
-            let tokens: Vec<usize> = micro_batches.iter().map(|mb| mb.tokens()).collect();
-            cut.push((micro_batches, accum::scales(spec.strategy, &tokens)));
-        }
+        let cut = cut_for_runs(&self.config, &self.specs, sequences)?;
         for (run, (mbs, scales)) in self.runs.iter_mut().zip(&cut) {
             run.prepare(ctx, mbs, scales).await?;
         }
@@ -327,10 +315,7 @@ impl Lab {
         seed: u64,
     ) -> Result<String, StepError> {
         let count = self.runs.len();
-        let r = self
-            .runs
-            .get_mut(run)
-            .ok_or(ConfigError::Invalid { field: "run", reason: format!("there are {count} runs") })?;
+        let r = self.runs.get_mut(run).ok_or(no_such_run(run, count))?;
         let mut rng = crate::rng::Rng::new(seed);
         let tokens = r.sample(ctx, &crate::data::encode(prompt), new_tokens, temperature, &mut rng).await?;
         Ok(crate::data::decode(&tokens))
@@ -338,10 +323,7 @@ impl Lab {
 
     /// The current weights of run `run` (flat layout).
     pub async fn weights(&self, ctx: &GpuContext, run: usize) -> Result<Vec<f32>, StepError> {
-        let r = self
-            .runs
-            .get(run)
-            .ok_or(ConfigError::Invalid { field: "run", reason: format!("there are {} runs", self.runs.len()) })?;
+        let r = self.runs.get(run).ok_or(no_such_run(run, self.runs.len()))?;
         Ok(r.params(ctx).await?)
     }
 
@@ -349,12 +331,11 @@ impl Lab {
     /// current weights, without stepping (flat layout), with each run's
     /// logged loss.
     pub async fn gradients(&mut self, ctx: &GpuContext, sequences: &[Vec<u32>]) -> Result<Vec<RunGradient>, StepError> {
+        let cut = cut_for_runs(&self.config, &self.specs, sequences)?;
         let mut out = Vec::new();
-        for (spec, run) in self.specs.iter().zip(&mut self.runs) {
-            let mbs = split_micro_batches(sequences, spec.micro_batch, self.config.seq_len)?;
-            let tokens: Vec<usize> = mbs.iter().map(|mb| mb.tokens()).collect();
-            let scales = accum::scales(spec.strategy, &tokens);
-            let (grads, sums) = run.gradients(ctx, &mbs, &scales).await?;
+        for ((spec, run), (mbs, scales)) in self.specs.iter().zip(&mut self.runs).zip(&cut) {
+            let (grads, sums) = run.gradients(ctx, mbs, scales).await?;
+            let tokens: Vec<usize> = mbs.iter().map(MicroBatch::tokens).collect();
             out.push(RunGradient { grads, logged_loss: accum::logged_loss(spec.strategy, &sums, &tokens) });
         }
         Ok(out)
@@ -364,6 +345,32 @@ impl Lab {
     pub fn draw_batch(&mut self) -> Vec<Vec<u32>> {
         self.sampler.next_batch()
     }
+}
+
+/// One run's share of a lab step: its micro-batches and the dlogits scale of each.
+type RunBatch = (Vec<MicroBatch>, Vec<f32>);
+
+/// Cuts one batch of B sequences for every run: its micro-batches, and the
+/// dlogits scale its strategy gives each of them.
+fn cut_for_runs(config: &LabConfig, specs: &[RunSpec], sequences: &[Vec<u32>]) -> Result<Vec<RunBatch>, ConfigError> {
+    if sequences.len() != config.batch {
+        return Err(ConfigError::Invalid {
+            field: "batch",
+            reason: format!("the lab takes {} sequences per step, got {}", config.batch, sequences.len()),
+        });
+    }
+    specs
+        .iter()
+        .map(|spec| {
+            let micro_batches = split_micro_batches(sequences, spec.micro_batch, config.seq_len)?;
+            let tokens: Vec<usize> = micro_batches.iter().map(MicroBatch::tokens).collect();
+            Ok((micro_batches, accum::scales(spec.strategy, &tokens)))
+        })
+        .collect()
+}
+
+fn no_such_run(run: usize, count: usize) -> ConfigError {
+    ConfigError::Invalid { field: "run", reason: format!("run {run} does not exist; there are {count}") }
 }
 
 fn metrics(specs: &[RunSpec], per_run: Vec<Vec<StepStats>>) -> Vec<RunMetrics> {
@@ -438,19 +445,8 @@ impl CpuLab {
     }
 
     pub fn step_on(&mut self, sequences: &[Vec<u32>]) -> Result<Vec<RunMetrics>, ConfigError> {
-        if sequences.len() != self.config.batch {
-            return Err(ConfigError::Invalid {
-                field: "batch",
-                reason: format!("the lab takes {} sequences per step, got {}", self.config.batch, sequences.len()),
-            });
-        }
         let started = now_seconds();
-        let mut cut = Vec::new();
-        for spec in &self.specs {
-            let mbs = split_micro_batches(sequences, spec.micro_batch, self.config.seq_len)?;
-            let tokens: Vec<usize> = mbs.iter().map(|mb| mb.tokens()).collect();
-            cut.push((mbs, accum::scales(spec.strategy, &tokens)));
-        }
+        let cut = cut_for_runs(&self.config, &self.specs, sequences)?;
         let mut per_run = Vec::new();
         for (run, (mbs, scales)) in self.runs.iter_mut().zip(&cut) {
             per_run.push(vec![run.step(mbs, scales)?]);
@@ -487,10 +483,7 @@ impl CpuLab {
         seed: u64,
     ) -> Result<String, ConfigError> {
         let count = self.runs.len();
-        let r = self
-            .runs
-            .get_mut(run)
-            .ok_or(ConfigError::Invalid { field: "run", reason: format!("there are {count} runs") })?;
+        let r = self.runs.get_mut(run).ok_or(no_such_run(run, count))?;
         let (t, v) = (self.config.seq_len, self.config.model.vocab_size);
         let mut rng = crate::rng::Rng::new(seed);
         let mut context = crate::data::encode(prompt);
@@ -511,9 +504,6 @@ impl CpuLab {
     }
 
     pub fn weights(&self, run: usize) -> Result<Vec<f32>, ConfigError> {
-        self.runs
-            .get(run)
-            .map(|r| r.params_f32())
-            .ok_or(ConfigError::Invalid { field: "run", reason: format!("there are {} runs", self.runs.len()) })
+        self.runs.get(run).map(|r| r.params_f32()).ok_or(no_such_run(run, self.runs.len()))
     }
 }
