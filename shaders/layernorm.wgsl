@@ -85,19 +85,23 @@ fn layernorm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     }
 }
 
-@group(0) @binding(11) var<storage, read_write> dweight: array<f32>; // [C]
+@group(0) @binding(11) var<storage, read_write> partials: array<f32>; // [ceil(N/64), C]
 
-// dweight [C] += Σ_r dout[r,c] * norm[r,c]; one invocation per channel
+// First pass of dweight [C] += Σ_r dout[r,c] * norm[r,c]: block b of 64 rows
+// (workgroup row wid.y) writes its sum to partials[b, c]; reduce.wgsl's
+// column_sums adds the blocks into dweight in a fixed order.
 @compute @workgroup_size(64)
-fn layernorm_backward_dweight(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn layernorm_backward_dweight_partials(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let ch = gid.x;
     if (ch >= p.c) {
         return;
     }
+    let start = wid.y * 64u;
+    let end = min(p.n, start + 64u);
     var s = 0.0;
-    for (var r = 0u; r < p.n; r++) {
+    for (var r = start; r < end; r++) {
         let idx = r * p.c + ch;
         s += dout[idx] * (inp[idx] - mean_in[r]) * rstd_in[r];
     }
-    dweight[ch] += s;
+    partials[wid.y * p.c + ch] = s;
 }

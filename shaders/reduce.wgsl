@@ -5,28 +5,39 @@
 // Legend: R rows, K columns (a [R,K] matrix, e.g. N = B*T rows of C channels).
 
 struct Params {
-    n: u32,        // rows for reduce_columns; elements for sum_blocks / fill_zero
-    cols: u32,     // columns for reduce_columns; elements per workgroup for sum_blocks
-    square: u32,   // sum_blocks: 1 sums x², 0 sums x
-    out_index: u32,// sum_blocks: workgroup w writes out[out_index + w]
+    n: u32,        // rows for column_sums; elements for sum_blocks / fill_zero
+    cols: u32,     // columns for column_sums; elements per workgroup for sum_blocks
+    square: u32,   // sum_blocks: 1 sums x², 0 sums x; column_sums: rows per block
+    out_index: u32,// sum_blocks: workgroup w writes out[out_index + w]; column_sums: 1 = accumulate
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> inp: array<f32>;
 
-// out [K] += Σ_r inp [R,K]: the bias gradient of a Linear layer, and of LayerNorm.
+// Column sums of inp [R,K] by blocks of `square` rows: block b (workgroup row
+// wid.y) writes or adds Σ_{r in block b} inp[r, k] to out[b, k]. The bias
+// gradient is two passes: blocks of 64 rows into a scratch [R/64, K], then one
+// block over those partials added into dbias — parallel over rows, yet in a
+// fixed order.
 @compute @workgroup_size(64)
-fn reduce_columns(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn column_sums(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let col = gid.x;
     if (col >= p.cols) {
         return;
     }
+    let start = wid.y * p.square;
+    let end = min(p.n, start + p.square);
     var s = 0.0;
-    for (var r = 0u; r < p.n; r++) {
+    for (var r = start; r < end; r++) {
         s += inp[r * p.cols + col];
     }
-    out[col] += s;
+    let o = wid.y * p.cols + col;
+    if (p.out_index == 1u) {
+        out[o] += s;
+    } else {
+        out[o] = s;
+    }
 }
 
 var<workgroup> partial: array<f32, 256>;

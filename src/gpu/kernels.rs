@@ -49,7 +49,7 @@ pub(crate) struct KernelSpec {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Kernel {
     Matmul,
-    ReduceColumns,
+    ColumnSums,
     SumBlocks,
     SquaredDistanceBlocks,
     FillZero,
@@ -61,7 +61,7 @@ pub(crate) enum Kernel {
     EncoderBackwardWte,
     LayernormForward,
     LayernormBackward,
-    LayernormBackwardDweight,
+    LayernormBackwardDweightPartials,
     AttentionForward,
     AttentionBackwardDpreatt,
     AttentionBackwardDq,
@@ -73,7 +73,7 @@ pub(crate) enum Kernel {
 
 const ALL: [Kernel; 21] = [
     Kernel::Matmul,
-    Kernel::ReduceColumns,
+    Kernel::ColumnSums,
     Kernel::SumBlocks,
     Kernel::SquaredDistanceBlocks,
     Kernel::FillZero,
@@ -85,7 +85,7 @@ const ALL: [Kernel; 21] = [
     Kernel::EncoderBackwardWte,
     Kernel::LayernormForward,
     Kernel::LayernormBackward,
-    Kernel::LayernormBackwardDweight,
+    Kernel::LayernormBackwardDweightPartials,
     Kernel::AttentionForward,
     Kernel::AttentionBackwardDpreatt,
     Kernel::AttentionBackwardDq,
@@ -99,7 +99,7 @@ impl Kernel {
     pub(crate) fn spec(self) -> KernelSpec {
         let (source, entry, bindings): (usize, &'static str, &'static [(u32, Access)]) = match self {
             Kernel::Matmul => (0, "matmul", &[(1, W), (2, R), (3, R), (4, R)]),
-            Kernel::ReduceColumns => (1, "reduce_columns", &[(1, W), (2, R)]),
+            Kernel::ColumnSums => (1, "column_sums", &[(1, W), (2, R)]),
             Kernel::SumBlocks => (1, "sum_blocks", &[(1, W), (2, R)]),
             Kernel::SquaredDistanceBlocks => (1, "squared_distance_blocks", &[(1, W), (2, R), (3, R)]),
             Kernel::FillZero => (1, "fill_zero", &[(1, W)]),
@@ -111,8 +111,8 @@ impl Kernel {
             Kernel::EncoderBackwardWte => (4, "encoder_backward_wte", &[(7, W), (6, R), (8, R), (9, R)]),
             Kernel::LayernormForward => (5, "layernorm_forward", &[(1, W), (2, W), (3, W), (4, R), (5, R), (6, R)]),
             Kernel::LayernormBackward => (5, "layernorm_backward", &[(7, W), (8, R), (4, R), (5, R), (9, R), (10, R)]),
-            Kernel::LayernormBackwardDweight => {
-                (5, "layernorm_backward_dweight", &[(11, W), (8, R), (4, R), (9, R), (10, R)])
+            Kernel::LayernormBackwardDweightPartials => {
+                (5, "layernorm_backward_dweight_partials", &[(11, W), (8, R), (4, R), (9, R), (10, R)])
             }
             Kernel::AttentionForward => (6, "attention_forward", &[(1, W), (2, W), (3, R)]),
             Kernel::AttentionBackwardDpreatt => (6, "attention_backward_dpreatt", &[(4, W), (5, R), (3, R), (6, R)]),
@@ -288,9 +288,28 @@ impl ProgramBuilder {
         );
     }
 
-    /// out [K] += Σ_r inp [R,K]
+    /// out [K] += Σ_r inp [R,K], in a fixed order: blocks of 64 rows into a
+    /// scratch [ceil(R/64), K], then the blocks into `out`.
     pub fn reduce_columns(&mut self, out: &View, inp: &View, rows: usize, cols: usize) {
-        self.dispatch(Kernel::ReduceColumns, &[u(rows), u(cols), 0, 0], &[out, inp], groups64(cols));
+        let blocks = rows.div_ceil(ROW_BLOCK).max(1);
+        let partials = self.scratch(blocks * cols);
+        self.dispatch_grid(
+            Kernel::ColumnSums,
+            &[u(rows), u(cols), u(ROW_BLOCK), 0],
+            &[&partials, inp],
+            [groups64(cols), u(blocks), 1],
+        );
+        self.column_sums_into(out, &partials, blocks, cols);
+    }
+
+    /// out [K] += Σ_b partials [B,K] (one block of all rows).
+    fn column_sums_into(&mut self, out: &View, partials: &View, blocks: usize, cols: usize) {
+        self.dispatch_grid(
+            Kernel::ColumnSums,
+            &[u(blocks), u(cols), u(blocks), 1],
+            &[out, partials],
+            [groups64(cols), 1, 1],
+        );
     }
 
     /// out[out_index] = Σ inp[0..n], in a fixed order.
@@ -429,7 +448,15 @@ impl ProgramBuilder {
     ) {
         let uniform = [u(n), u(c), 0, 0];
         self.dispatch(Kernel::LayernormBackward, &uniform, &[dinp, dout, inp, weight, mean, rstd], groups64(n));
-        self.dispatch(Kernel::LayernormBackwardDweight, &uniform, &[dweight, dout, inp, mean, rstd], groups64(c));
+        let blocks = n.div_ceil(ROW_BLOCK).max(1);
+        let partials = self.scratch(blocks * c);
+        self.dispatch_grid(
+            Kernel::LayernormBackwardDweightPartials,
+            &uniform,
+            &[&partials, dout, inp, mean, rstd],
+            [groups64(c), u(blocks), 1],
+        );
+        self.column_sums_into(dweight, &partials, blocks, c);
         self.reduce_columns(dbias, dout, n, c);
     }
 
@@ -472,6 +499,9 @@ impl ProgramBuilder {
         self.dispatch(Kernel::ResidualForward, &[u(n), 0, 0, 0], &[out, inp1, inp2], groups64(n));
     }
 }
+
+/// Rows each block of a column reduction sums (fixed: it is baked into layernorm.wgsl).
+const ROW_BLOCK: usize = 64;
 
 /// Elements each workgroup of the first gradient-norm pass sums.
 pub const SUM_BLOCK: usize = 4096;

@@ -49,6 +49,9 @@ pub struct ProgramBuilder {
     uniforms: Vec<u8>,
     ops: Vec<PendingOp>,
     max_groups: u32,
+    /// Scratch for two-pass reductions, shared by every dispatch of the program
+    /// (they run in order); replaced by a larger one when a request outgrows it.
+    scratch: Option<wgpu::Buffer>,
 }
 
 /// WebGPU's largest allowed `minUniformBufferOffsetAlignment`.
@@ -63,7 +66,23 @@ impl ProgramBuilder {
             uniforms: Vec::new(),
             ops: Vec::new(),
             max_groups: ctx.limits.max_compute_workgroups_per_dimension,
+            scratch: None,
         }
+    }
+
+    /// `floats` words of scratch storage, made when the program is built.
+    pub(crate) fn scratch(&mut self, floats: usize) -> View {
+        let fits = self.scratch.as_ref().is_some_and(|b| b.size() >= (floats * 4) as u64);
+        if !fits {
+            self.scratch = Some(self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("reduction scratch"),
+                size: (floats.max(1024) * 4) as u64,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            }));
+        }
+        let buffer = self.scratch.as_ref().unwrap_or_else(|| unreachable!());
+        View::words(buffer, 0, floats)
     }
 
     /// Records one dispatch of `kernel` over `groups` workgroups laid out on a
