@@ -127,6 +127,7 @@ export class LabPanel {
     this.sweepNote = el("p", { class: "gl-small", text: `“Sweep G” runs the reference experiment: effective batch 16, micro-batch 1, 2, 4, 8 and 16 (G = 16 … 1), naive and corrected, ${this.sweepSteps()} steps from the same weights on the same data.` });
 
     this.samples = el("div", { class: "gl-samples", "data-testid": "samples" });
+    this.validation = el("p", { class: "gl-small", "data-testid": "validation", text: "Validation loss on held-out text: measured every 50 steps." });
     const exports = el("div", { class: "gl-buttons" });
     this.csvBtn = el("button", { type: "button", "data-testid": "export-csv", text: "Curves as CSV" });
     this.pngBtn = el("button", { type: "button", "data-testid": "export-png", text: "Charts as PNG" });
@@ -151,6 +152,7 @@ export class LabPanel {
       this.chartNorm,
       el("h3", { text: "Samples (refreshed as the models learn)" }),
       this.samples,
+      this.validation,
       el("h3", { text: "Sweep over G" }),
       this.sweepNote,
       this.chartSweep,
@@ -393,6 +395,7 @@ export class LabPanel {
       }
       // first samples early, then every 25 steps
       if (lab.steps() - this.lastSamples >= 25) this.refreshSamples();
+      if (lab.steps() % 50 === 0) this.refreshValidation(lab);
       await nextFrame();
     }
   }
@@ -411,6 +414,16 @@ export class LabPanel {
       this.showError(`Sampling failed: ${e.message ?? e}`);
     } finally {
       this.sampling = false;
+    }
+  }
+
+  async refreshValidation(lab) {
+    try {
+      const losses = await this.serial.run(() => lab.validationLoss());
+      const step = lab.steps();
+      this.validation.textContent = `Validation loss at step ${step}: ` + this.specs.map((s, i) => `${runLabel(s)} ${losses[i].toFixed(4)}`).join(" · ");
+    } catch (e) {
+      this.showError(`Validation failed: ${e.message ?? e}`);
     }
   }
 
