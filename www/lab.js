@@ -407,7 +407,8 @@ export class LabPanel {
     try {
       const texts = [];
       for (let i = 0; i < this.specs.length; i++) {
-        texts.push(await this.serial.run(() => this.lab.sample(i, "And ", 60, 0.8, 7)));
+        const lab = this.lab;
+        texts.push(await this.serial.run(() => (lab && lab === this.lab ? lab.sample(i, "And ", 60, 0.8, 7) : "")));
       }
       this.renderSamples(texts);
     } catch (e) {
@@ -419,7 +420,9 @@ export class LabPanel {
 
   async refreshValidation(lab) {
     try {
-      const losses = await this.serial.run(() => lab.validationLoss());
+      // the lab may have been replaced (Reset) while this call waited its turn
+      const losses = await this.serial.run(() => (lab === this.lab ? lab.validationLoss() : null));
+      if (!losses) return;
       const step = lab.steps();
       this.validation.textContent = `Validation loss at step ${step}: ` + this.specs.map((s, i) => `${runLabel(s)} ${losses[i].toFixed(4)}`).join(" · ");
     } catch (e) {
