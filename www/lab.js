@@ -311,7 +311,10 @@ export class LabPanel {
 
   ingest(metrics) {
     for (const m of metrics) {
-      if (m.run === 0) this.data.step.push(m.step);
+      if (m.run === 0) {
+        this.data.step.push(m.step);
+        if (m.tokens_per_second > 0) this.tokensPerSecond = m.tokens_per_second;
+      }
       const r = this.data.runs[m.run];
       r.logged.push(Number.isFinite(m.logged_loss) ? m.logged_loss : null);
       r.true.push(Number.isFinite(m.true_loss) ? m.true_loss : null);
@@ -387,8 +390,8 @@ export class LabPanel {
         const dt = (now - t0) / 1000;
         if (dt > 1) {
           const sps = (lab.steps() - steps0) / dt;
-          const cfg = lab.config();
-          this.status.textContent = `${lab.backend()} · ${sps.toFixed(2)} steps/s · ${Math.round(sps * cfg.batch * cfg.seq_len)} tokens/s per run`;
+          const tps = Math.round(this.tokensPerSecond ?? 0);
+          this.status.textContent = `${lab.backend()} · ${sps.toFixed(2)} steps/s · ${tps} tokens/s per run (real, unpadded tokens)`;
           t0 = now;
           steps0 = lab.steps();
         }
