@@ -169,7 +169,7 @@ export class LabPanel {
     this.spread.addEventListener("input", () => this.describe());
     this.spread.addEventListener("change", onChange);
     this.textArea.addEventListener("change", onChange);
-    this.toggle.addEventListener("click", () => (this.running ? this.pause() : this.start()));
+    this.toggle.addEventListener("click", () => (this.running || this.startWhenReady ? this.pause() : this.start()));
     this.stepBtn.addEventListener("click", () => this.stepOnce());
     this.resetBtn.addEventListener("click", () => this.reset());
     this.sweepBtn.addEventListener("click", () => this.sweep());
@@ -232,8 +232,11 @@ export class LabPanel {
 
   // ---- the run --------------------------------------------------------------
   async reset() {
-    const wasRunning = this.running;
+    const wasRunning = this.running || this.startWhenReady;
     this.running = false;
+    this.startWhenReady = false;
+    // until the new lab exists, Start only records the wish
+    this.building = true;
     this.showError(this.settingsProblems);
     this.diverged.clear();
     this.data = { step: [], runs: [] };
@@ -251,6 +254,9 @@ export class LabPanel {
     const config = labConfig(this.values, text ? { text } : {});
     const problem = gl.validateLabConfig(config);
     if (problem) {
+      this.building = false;
+      this.startWhenReady = false;
+      this.toggle.textContent = "Start";
       this.status.textContent = "Not running: fix the setting above.";
       return this.showError([this.settingsProblems, problem].filter(Boolean).join(" "));
     }
@@ -266,7 +272,13 @@ export class LabPanel {
         this.status.textContent = "Not running.";
       }
     });
-    if (token !== this.resetToken || !this.lab) return;
+    if (token !== this.resetToken) return;
+    this.building = false;
+    if (!this.lab) {
+      this.startWhenReady = false;
+      this.toggle.textContent = "Start";
+      return;
+    }
     this.specs = this.lab.runs();
     this.data.runs = this.specs.map(() => ({ logged: [], true: [], dist: [], norm: [] }));
     const problemGpu = this.lab.gpuProblem();
@@ -277,7 +289,7 @@ export class LabPanel {
     this.stepCount.textContent = "0";
     this.status.textContent = `${this.lab.backend()} · ready`;
     this.renderSamples(this.specs.map(() => ""));
-    if (wasRunning) this.start();
+    if (wasRunning || this.startWhenReady) this.start();
   }
 
   makeCharts() {
@@ -343,7 +355,14 @@ export class LabPanel {
   }
 
   start() {
-    if (!this.lab || this.running) return;
+    if (this.running) return;
+    if (!this.lab || this.building) {
+      // pressed while the lab is being built: start as soon as it is ready
+      this.startWhenReady = true;
+      this.toggle.textContent = "Pause";
+      return;
+    }
+    this.startWhenReady = false;
     this.running = true;
     this.toggle.textContent = "Pause";
     this.loop();
@@ -351,6 +370,7 @@ export class LabPanel {
 
   pause() {
     this.running = false;
+    this.startWhenReady = false;
     this.toggle.textContent = "Start";
     this.serial.run(async () => this.lab && this.ingest(await this.lab.flush())).then(() => {
       this.redraw();
@@ -359,7 +379,7 @@ export class LabPanel {
   }
 
   async stepOnce() {
-    if (this.running || !this.lab) return;
+    if (this.running || !this.lab || this.building) return;
     await this.serial.run(async () => {
       this.ingest(await this.lab.step(1));
       this.ingest(await this.lab.flush());

@@ -112,6 +112,10 @@ test("moving a slider changes the run and the URL", async () => {
     await lr.fill("-2.5");
     await lr.dispatchEvent("change");
     await page.waitForFunction(() => Math.abs(Number(new URL(location.href).searchParams.get("lr")) - 10 ** -2.5) < 1e-9, null, { timeout: 10_000 });
+    // Start pressed while the new lab is still being built starts it once ready
+    await page.click('[data-testid="train-toggle"]');
+    await waitForSteps(page, 2);
+    await page.click('[data-testid="train-toggle"]');
     await page.screenshot({ path: ARTIFACTS + "lab-slider.png", fullPage: true });
     assert.deepEqual(errors, []);
   } finally {
