@@ -102,6 +102,9 @@ pub struct SweepArgs {
     /// Directory for sweep.csv, sweep.json, curves.csv and validation.csv.
     #[arg(long, default_value = "sweep-out")]
     pub out: std::path::PathBuf,
+    /// Print the result as JSON on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
     /// Also save every run's final weights there as safetensors.
     #[arg(long)]
     pub save_weights: bool,

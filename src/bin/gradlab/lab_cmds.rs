@@ -143,23 +143,11 @@ pub fn sweep(args: SweepArgs) -> Result<(), AnyError> {
         r.gap_to_full = r.final_loss - full_final;
     }
 
-    println!(
-        "{:<10} {:>3} {:>3} {:>11} {:>10} {:>12} {:>10} {:>12} {:>9}",
-        "strategy", "b", "G", "final loss", "mean loss", "gap to full", "true loss", "‖w − w_full‖", "val loss"
-    );
-    for r in &rows {
-        println!(
-            "{:<10} {:>3} {:>3} {:>11.4} {:>10.4} {:>+12.2e} {:>10.4} {:>12.3e} {:>9.4}",
-            r.strategy.name(),
-            r.micro_batch,
-            r.micro_batches,
-            r.final_loss,
-            r.mean_loss,
-            r.gap_to_full,
-            r.final_true_loss,
-            r.weight_distance,
-            r.validation_loss
-        );
+    let json = serde_json::json!({ "config": config, "adapter": ctx.adapter, "corpus": corpus_name, "steps": args.steps, "rows": rows });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    } else {
+        print_table(&rows);
     }
     eprintln!(
         "gradlab sweep: {} lab steps in {:.1}s ({:.2} steps/s; {:.0} tokens/s per run, {:.0} across all runs)",
@@ -186,7 +174,6 @@ pub fn sweep(args: SweepArgs) -> Result<(), AnyError> {
         );
     }
     write(&args.out.join("sweep.csv"), csv.as_bytes())?;
-    let json = serde_json::json!({ "config": config, "adapter": ctx.adapter, "corpus": corpus_name, "steps": args.steps, "rows": rows });
     write(&args.out.join("sweep.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
     write(&args.out.join("validation.csv"), validation_rows.as_bytes())?;
     let mut curves = String::from(
@@ -220,6 +207,27 @@ pub fn sweep(args: SweepArgs) -> Result<(), AnyError> {
     }
     eprintln!("gradlab sweep: wrote sweep.csv, sweep.json, curves.csv, validation.csv to {}", args.out.display());
     Ok(())
+}
+
+fn print_table(rows: &[SweepRow]) {
+    println!(
+        "{:<10} {:>3} {:>3} {:>11} {:>10} {:>12} {:>10} {:>12} {:>9}",
+        "strategy", "b", "G", "final loss", "mean loss", "gap to full", "true loss", "‖w − w_full‖", "val loss"
+    );
+    for r in rows {
+        println!(
+            "{:<10} {:>3} {:>3} {:>11.4} {:>10.4} {:>+12.2e} {:>10.4} {:>12.3e} {:>9.4}",
+            r.strategy.name(),
+            r.micro_batch,
+            r.micro_batches,
+            r.final_loss,
+            r.mean_loss,
+            r.gap_to_full,
+            r.final_true_loss,
+            r.weight_distance,
+            r.validation_loss
+        );
+    }
 }
 
 pub fn export_grads(args: ExportArgs) -> Result<(), AnyError> {
