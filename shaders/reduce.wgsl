@@ -42,6 +42,19 @@ fn column_sums(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup
 
 var<workgroup> partial: array<f32, 256>;
 
+// Σ of `s` over the 256 invocations, by a fixed-shape tree (same order every run).
+fn workgroup_total(s: f32, li: u32) -> f32 {
+    partial[li] = s;
+    workgroupBarrier();
+    for (var stride = 128u; stride > 0u; stride >>= 1u) {
+        if (li < stride) {
+            partial[li] += partial[li + stride];
+        }
+        workgroupBarrier();
+    }
+    return partial[0];
+}
+
 // out[out_index + w] = Σ over inp[w*cols .. (w+1)*cols) of x or x², for workgroup w.
 // One workgroup over everything gives a loss sum; many workgroups then one
 // more pass over their partials give the global gradient norm.
@@ -54,16 +67,9 @@ fn sum_blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         let x = inp[i];
         s += select(x, x * x, p.square == 1u);
     }
-    partial[li] = s;
-    workgroupBarrier();
-    for (var stride = 128u; stride > 0u; stride >>= 1u) {
-        if (li < stride) {
-            partial[li] += partial[li + stride];
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_total(s, li);
     if (li == 0u) {
-        out[p.out_index + wid.x] = partial[0];
+        out[p.out_index + wid.x] = total;
     }
 }
 
@@ -80,16 +86,9 @@ fn squared_distance_blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local
         let d = inp[i] - inp2[i];
         s += d * d;
     }
-    partial[li] = s;
-    workgroupBarrier();
-    for (var stride = 128u; stride > 0u; stride >>= 1u) {
-        if (li < stride) {
-            partial[li] += partial[li + stride];
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_total(s, li);
     if (li == 0u) {
-        out[p.out_index + wid.x] = partial[0];
+        out[p.out_index + wid.x] = total;
     }
 }
 
