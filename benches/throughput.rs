@@ -58,7 +58,12 @@ fn main() {
 
     println!("adapter: {}", ctx.adapter);
     println!("nano, batch {b}x{t}, AdamW, one optimizer step:");
-    println!("  GPU run      {:>9.1} ms/step  {:>9.0} tokens/s", gpu_step * 1e3, tokens / gpu_step);
+    println!(
+        "  GPU run      {:>9.1} ms/step  {:>9.0} tokens/s  ({} dispatches in one submission)",
+        gpu_step * 1e3,
+        tokens / gpu_step,
+        gpu.dispatches_per_step()
+    );
     println!("  CPU f64 run  {:>9.1} ms/step  {:>9.0} tokens/s", cpu_step * 1e3, tokens / cpu_step);
     println!("  GPU / CPU speed-up: {:.1}x", cpu_step / gpu_step);
     println!("lab step (full batch + naive b=4 + corrected b=4, one submission):");

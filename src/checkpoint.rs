@@ -21,9 +21,7 @@ pub fn to_safetensors(
     flat: &[f32],
     metadata: Option<HashMap<String, String>>,
 ) -> Result<Vec<u8>, ConfigError> {
-    if flat.len() != layout.total {
-        return Err(invalid(format!("expected {} floats, got {}", layout.total, flat.len())));
-    }
+    layout.check_len(flat.len())?;
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = layout
         .tensors
         .iter()

@@ -202,12 +202,7 @@ impl Run {
     pub fn new(ctx: &GpuContext, config: RunConfig, init_params: &[f32]) -> Result<Self, ConfigError> {
         config.validate()?;
         let layout = ParamLayout::new(&config.model);
-        if init_params.len() != layout.total {
-            return Err(ConfigError::Invalid {
-                field: "params",
-                reason: format!("expected {} floats for this model, got {}", layout.total, init_params.len()),
-            });
-        }
+        layout.check_len(init_params.len())?;
         let (b, t, g) = (config.micro_batch, config.seq_len, config.grad_accum);
         let model = GpuModel::new(ctx, layout.clone(), b, t)?;
         ctx.queue.write_buffer(&model.params, 0, bytemuck::cast_slice(init_params));
@@ -328,8 +323,7 @@ impl Run {
         scales: &[f32],
         step: u64,
     ) -> Result<Vec<usize>, ConfigError> {
-        let (b, t, g) = (self.config.micro_batch, self.config.seq_len, self.config.grad_accum);
-        let v = self.config.model.vocab_size;
+        let g = self.config.grad_accum;
         if batch.len() != g || scales.len() != g {
             return Err(ConfigError::Invalid {
                 field: "batch",
@@ -340,7 +334,23 @@ impl Run {
                 ),
             });
         }
-        let mut words = vec![0u32; g * self.section.words()];
+        if let Some(bad) = scales.iter().find(|s| !s.is_finite()) {
+            return Err(ConfigError::NotFinite { field: "dlogits_scale", value: *bad as f64 });
+        }
+        self.write_tokens(ctx, batch)?;
+        let mut scalars = scales.to_vec();
+        scalars.extend_from_slice(&self.config.optimizer.step_scalars(step));
+        ctx.queue.write_buffer(&self.scalars, 0, bytemuck::cast_slice(&scalars));
+        Ok(batch.iter().map(MicroBatch::tokens).collect())
+    }
+
+    /// Checks micro-batches and writes them into the first `batch.len()` slots
+    /// of the token buffer (forward-only work uses slot 0 alone).
+    fn write_tokens(&self, ctx: &GpuContext, batch: &[MicroBatch]) -> Result<(), ConfigError> {
+        let (b, t) = (self.config.micro_batch, self.config.seq_len);
+        let v = self.config.model.vocab_size;
+        let w = self.section.words();
+        let mut words = vec![0u32; batch.len() * w];
         for (i, mb) in batch.iter().enumerate() {
             if mb.inputs.len() != b * t || mb.targets.len() != b * t {
                 return Err(ConfigError::Invalid {
@@ -364,17 +374,18 @@ impl Run {
                     reason: "an input position holds IGNORE_INDEX".into(),
                 });
             }
-            if !scales[i].is_finite() {
-                return Err(ConfigError::NotFinite { field: "dlogits_scale", value: scales[i] as f64 });
-            }
-            let w = self.section.words();
             self.section.fill(&mut words[i * w..(i + 1) * w], mb);
         }
         ctx.queue.write_buffer(&self.tokens, 0, bytemuck::cast_slice(&words));
-        let mut scalars = scales.to_vec();
-        scalars.extend_from_slice(&self.config.optimizer.step_scalars(step));
-        ctx.queue.write_buffer(&self.scalars, 0, bytemuck::cast_slice(&scalars));
-        Ok(batch.iter().map(MicroBatch::tokens).collect())
+        Ok(())
+    }
+
+    /// Submits the forward-only program on `mb` (slot 0): logits and token losses.
+    fn run_forward(&self, ctx: &GpuContext, mb: &MicroBatch) -> Result<(), ConfigError> {
+        self.write_tokens(ctx, std::slice::from_ref(mb))?;
+        ctx.queue.write_buffer(&self.scalars, 0, bytemuck::bytes_of(&1.0f32));
+        self.eval_program.run(ctx);
+        Ok(())
     }
 
     /// One optimizer step on `batch` (G micro-batches), micro-batch i's dlogits
@@ -454,12 +465,7 @@ impl Run {
             let mut mb = MicroBatch::from_sequences(&padded, t)?;
             mb.targets[real * t..].fill(IGNORE_INDEX);
             count += mb.tokens();
-            let mut scales = vec![0.0; self.config.grad_accum];
-            scales[0] = 1.0;
-            let mut batch = vec![mb.clone(); self.config.grad_accum];
-            batch[0] = mb;
-            self.upload(ctx, &batch, &scales, self.step.max(1))?;
-            self.eval_program.run(ctx);
+            self.run_forward(ctx, &mb)?;
             sum += ctx.read_f32(&self.eval_stats, 0, 1).await?[0] as f64;
         }
         Ok(sum / count.max(1) as f64)
@@ -490,9 +496,7 @@ impl Run {
             let mut inputs = vec![0u32; b * t];
             inputs[..window.len()].copy_from_slice(window);
             let mb = MicroBatch { inputs, targets: vec![IGNORE_INDEX; b * t] };
-            let batch = vec![mb; self.config.grad_accum];
-            self.upload(ctx, &batch, &vec![0.0; self.config.grad_accum], self.step.max(1))?;
-            self.eval_program.run(ctx);
+            self.run_forward(ctx, &mb)?;
             let logits = ctx.read_f32(&self.model.logits.buffer, (window.len() - 1) * v, v).await?;
             let next = sample_logits(&logits, temperature, rng) as u32;
             out.push(next);
@@ -586,12 +590,7 @@ impl Run {
 
     /// Overwrites the weights and resets optimizer state and step count.
     pub fn set_params(&mut self, ctx: &GpuContext, params: &[f32]) -> Result<(), ConfigError> {
-        if params.len() != self.model.layout.total {
-            return Err(ConfigError::Invalid {
-                field: "params",
-                reason: format!("expected {} floats, got {}", self.model.layout.total, params.len()),
-            });
-        }
+        self.model.layout.check_len(params.len())?;
         ctx.queue.write_buffer(&self.model.params, 0, bytemuck::cast_slice(params));
         let zeros = vec![0u8; self.model.layout.total * 4];
         ctx.queue.write_buffer(&self.state1, 0, &zeros);

@@ -19,12 +19,7 @@ impl CpuRun {
     pub fn new(config: RunConfig, init_params: &[f32]) -> Result<Self, ConfigError> {
         config.validate()?;
         let layout = ParamLayout::new(&config.model);
-        if init_params.len() != layout.total {
-            return Err(ConfigError::Invalid {
-                field: "params",
-                reason: format!("expected {} floats for this model, got {}", layout.total, init_params.len()),
-            });
-        }
+        layout.check_len(init_params.len())?;
         let n = layout.total;
         Ok(Self {
             config,

@@ -8,7 +8,7 @@
 //! WebGPU allows for `minStorageBufferOffsetAlignment`, so any tensor can be
 //! bound on its own on any adapter.
 
-use super::config::ModelConfig;
+use super::config::{ConfigError, ModelConfig};
 
 /// Offsets are multiples of this many f32s (256 bytes).
 pub const ALIGN_FLOATS: usize = 64;
@@ -96,6 +96,17 @@ impl ParamLayout {
             }
         }
         Self { config: *config, tensors, total: offset, decay_end, num_params }
+    }
+
+    /// Refuses a flat parameter (or gradient) vector of the wrong length.
+    pub fn check_len(&self, len: usize) -> Result<(), ConfigError> {
+        if len == self.total {
+            return Ok(());
+        }
+        Err(ConfigError::Invalid {
+            field: "params",
+            reason: format!("expected {} floats for this model, got {len}", self.total),
+        })
     }
 
     pub fn get(&self, name: &str) -> Option<&TensorView> {
