@@ -72,9 +72,10 @@ fn corrected_equals_full_batch_and_naive_does_not_with_ragged_lengths() {
                         e > 1e-5 && e > 100.0 * corrected_e,
                         "naive G={big_g} should differ from full batch far more than corrected: {e:e} vs {corrected_e:e}"
                     );
-                } else {
+                } else if imbalance == 0.0 {
                     assert!(e < 1e-5, "equal token counts: naive G={big_g} should equal full batch, rel {e:e}");
                 }
+                // a split within 1% of even moves naive by too little to tell from rounding reliably
             }
             Strategy::FullBatch => unreachable!(),
         }
