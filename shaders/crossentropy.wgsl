@@ -25,6 +25,7 @@ const IGNORE_INDEX: u32 = 0xffffffffu;
 @group(0) @binding(5) var<storage, read> scalars: array<f32>;
 
 var<workgroup> red: array<f32, 256>;
+var<workgroup> ties: array<f32, 256>;
 
 fn tree_max(li: u32) {
     for (var stride = 128u; stride > 0u; stride >>= 1u) {
@@ -35,13 +36,32 @@ fn tree_max(li: u32) {
     }
 }
 
-fn tree_sum(li: u32) {
+// Sums `red` and `ties` side by side.
+fn tree_sum2(li: u32) {
     for (var stride = 128u; stride > 0u; stride >>= 1u) {
         if (li < stride) {
             red[li] += red[li + stride];
+            ties[li] += ties[li + stride];
         }
         workgroupBarrier();
     }
+}
+
+// ln(1 + x) for x >= 0 without rounding 1 + x first: a confident prediction has
+// a loss far below 1e-3 and ln of a number near 1 would keep only its absolute
+// error (WGSL promises 2^-21 there). Below 0.5 use 2 atanh(z), z = x / (2 + x),
+// as its odd series in z (z <= 0.2, eight terms reach f32 precision).
+fn log1p(x: f32) -> f32 {
+    if (x >= 0.5) {
+        return log(1.0 + x);
+    }
+    let z = x / (2.0 + x);
+    let z2 = z * z;
+    var series = 1.0 / 15.0;
+    for (var k = 13.0; k > 0.0; k -= 2.0) {
+        series = 1.0 / k + z2 * series;
+    }
+    return 2.0 * z * series;
 }
 
 // One workgroup per row.
@@ -63,14 +83,24 @@ fn crossentropy_forward_backward(@builtin(workgroup_id) wid: vec3<u32>,
     tree_max(li);
     let row_max = red[0];
     workgroupBarrier();
-    var s = 0.0;
+    // denom = sum_j exp(x_j - max) = 1 + rest, where `rest` leaves out one
+    // maximal logit; kept apart so the loss of a confident row stays precise.
+    var below = 0.0;
+    var at_max = 0.0;
     for (var j = li; j < p.v; j += 256u) {
-        s += exp(logits[base + j] - row_max);
+        let x = logits[base + j];
+        if (x == row_max) {
+            at_max += 1.0;
+        } else {
+            below += exp(x - row_max);
+        }
     }
-    red[li] = s;
+    red[li] = below;
+    ties[li] = at_max;
     workgroupBarrier();
-    tree_sum(li);
-    let denom = red[0];
+    tree_sum2(li);
+    let rest = red[0] + (ties[0] - 1.0);
+    let denom = 1.0 + rest;
     let tgt = targets[row];
     // a target outside the vocabulary is refused on the CPU; treat it as padding here
     // rather than read out of bounds
@@ -80,14 +110,21 @@ fn crossentropy_forward_backward(@builtin(workgroup_id) wid: vec3<u32>,
         if (ignored) {
             losses[row] = 0.0;
         } else {
-            losses[row] = log(denom) + row_max - logits[base + tgt];
+            losses[row] = log1p(rest) + (row_max - logits[base + tgt]);
         }
     }
     for (var j = li; j < p.v; j += 256u) {
         var g = 0.0;
         if (!ignored) {
-            let prob = exp(logits[base + j] - row_max) / denom;
-            g = (prob - select(0.0, 1.0, j == tgt)) * scale;
+            let x = logits[base + j];
+            if (j != tgt) {
+                g = exp(x - row_max) / denom * scale;
+            } else if (x == row_max) {
+                // p - 1 = 1 / (1 + rest) - 1, without the cancellation
+                g = -rest / denom * scale;
+            } else {
+                g = (exp(x - row_max) / denom - 1.0) * scale;
+            }
         }
         dlogits[base + j] = g;
     }

@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use gradlab::checks::{self, Comparison, UpdateKind};
+use gradlab::checks::{self, Comparison, LogitRows, UpdateKind};
 use gradlab::gpu::GpuContext;
 use gradlab::model::ModelConfig;
 
@@ -58,7 +58,9 @@ fn matmul_matches_cpu_at_ragged_sizes() {
 fn crossentropy_matches_cpu() {
     let s = seed();
     for (i, (n, v)) in [(1, 2), (77, 257), (300, 65), (5, 1000)].into_iter().enumerate() {
-        assert_all_below(&block(checks::crossentropy(ctx(), s + i as u64, n, v)).unwrap(), KERNEL_TOL);
+        for rows in [LogitRows::Random, LogitRows::Confident, LogitRows::Tied] {
+            assert_all_below(&block(checks::crossentropy(ctx(), s + i as u64, n, v, rows)).unwrap(), KERNEL_TOL);
+        }
     }
 }
 

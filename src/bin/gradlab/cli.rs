@@ -225,7 +225,8 @@ fn check(seed: Option<u64>) -> Result<(), Box<dyn std::error::Error>> {
     use pollster::block_on as b;
     let mut all = Vec::new();
     all.extend(b(checks::matmul(&ctx, seed, 130, 67, 191))?);
-    all.extend(b(checks::crossentropy(&ctx, seed, 77, 257))?);
+    all.extend(b(checks::crossentropy(&ctx, seed, 77, 257, checks::LogitRows::Random))?);
+    all.extend(b(checks::crossentropy(&ctx, seed, 33, 65, checks::LogitRows::Confident))?);
     all.extend(b(checks::optimizer(&ctx, seed, checks::UpdateKind::AdamW, 10_007))?);
     all.extend(b(checks::optimizer(&ctx, seed, checks::UpdateKind::Sgd, 10_007))?);
     all.extend(b(checks::encoder(&ctx, seed, 3, 17, 19, 11))?);
