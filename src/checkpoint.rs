@@ -1,5 +1,6 @@
-//! Weights (or gradients) as safetensors, named as GPT-2 names them, so a run
-//! can be saved, loaded back, and opened by other tools.
+//! Weights (or gradients) as safetensors, named as DESIGN.md section 2 names
+//! them (GPT-2's module names), so a run can be saved, loaded back, and opened
+//! by other tools.
 //!
 //! The file holds each tensor on its own, in float32 and in PyTorch's shapes;
 //! the flat buffer's alignment gaps are not written.
@@ -41,17 +42,23 @@ pub fn to_safetensors(
     safetensors::serialize(views, metadata).map_err(|e| invalid(e.to_string()))
 }
 
+/// The names a tensor may have in a file written elsewhere: ours (DESIGN.md's
+/// `wte`, `h.0.ln_1.weight`), nanoGPT's state dict (`transformer.` in front,
+/// `.weight` after the embeddings), and the latter without its prefix.
+fn aliases(name: &str) -> impl Iterator<Item = String> + '_ {
+    let module = if name.contains('.') { name.to_string() } else { format!("{name}.weight") };
+    [name.to_string(), format!("transformer.{name}"), format!("transformer.{module}"), module].into_iter()
+}
+
 /// Reads weights for `layout` from safetensors bytes: every tensor must be
 /// present, float32, with the expected shape.
 pub fn from_safetensors(layout: &ParamLayout, bytes: &[u8]) -> Result<Vec<f32>, ConfigError> {
     let file = SafeTensors::deserialize(bytes).map_err(|e| invalid(format!("not a safetensors file ({e})")))?;
     let mut flat = vec![0.0f32; layout.total];
     for t in &layout.tensors {
-        // embeddings are also accepted under their module names ("wte", "wpe"), as DESIGN.md lists them
-        let view = file
-            .tensor(&t.name)
-            .or_else(|e| t.name.strip_suffix(".weight").filter(|m| !m.contains('.')).map_or(Err(e), |m| file.tensor(m)))
-            .map_err(|_| invalid(format!("tensor {} is missing", t.name)))?;
+        let view = aliases(&t.name)
+            .find_map(|name| file.tensor(&name).ok())
+            .ok_or_else(|| invalid(format!("tensor {} is missing", t.name)))?;
         if view.dtype() != Dtype::F32 {
             return Err(invalid(format!("tensor {} is {:?}, expected F32", t.name, view.dtype())));
         }
@@ -80,17 +87,24 @@ mod tests {
         let e = from_safetensors(&other, &bytes).unwrap_err().to_string();
         assert!(e.contains("shape"), "{e}");
         assert!(from_safetensors(&layout, b"garbage").unwrap_err().to_string().contains("not a safetensors"));
-        // the same file with the embeddings under their module names loads too
+        // the same file under nanoGPT's state-dict names loads too
         let file = SafeTensors::deserialize(&bytes).unwrap();
-        let renamed: Vec<(String, TensorView)> = file
-            .tensors()
-            .into_iter()
-            .map(|(name, view)| {
-                (name.strip_suffix(".weight").filter(|m| !m.contains('.')).unwrap_or(&name).to_string(), view)
-            })
-            .collect();
-        assert!(renamed.iter().any(|(n, _)| n == "wte"));
-        let aliased = safetensors::serialize(renamed, None).unwrap();
-        assert_eq!(from_safetensors(&layout, &aliased).unwrap(), w);
+        assert!(file.names().contains(&"wte") && file.names().contains(&"wpe"), "DESIGN.md's names");
+        for nanogpt in [true, false] {
+            let renamed: Vec<(String, TensorView)> = file
+                .tensors()
+                .into_iter()
+                .map(|(name, view)| {
+                    let module = if name.contains('.') { name } else { format!("{name}.weight") };
+                    (if nanogpt { format!("transformer.{module}") } else { module }, view)
+                })
+                .collect();
+            let aliased = safetensors::serialize(renamed, None).unwrap();
+            assert_eq!(from_safetensors(&layout, &aliased).unwrap(), w);
+        }
+        let mut missing = file.tensors();
+        missing.retain(|(name, _)| name != "ln_f.bias");
+        let e = from_safetensors(&layout, &safetensors::serialize(missing, None).unwrap()).unwrap_err().to_string();
+        assert!(e.contains("ln_f.bias is missing"), "{e}");
     }
 }

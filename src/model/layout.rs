@@ -60,8 +60,7 @@ fn align(x: usize) -> usize {
 impl ParamLayout {
     pub fn new(config: &ModelConfig) -> Self {
         let (v, t, c) = (config.vocab_size, config.block_size, config.n_embd);
-        let mut matrices: Vec<(String, Vec<usize>)> =
-            vec![("wte.weight".into(), vec![v, c]), ("wpe.weight".into(), vec![t, c])];
+        let mut matrices: Vec<(String, Vec<usize>)> = vec![("wte".into(), vec![v, c]), ("wpe".into(), vec![t, c])];
         let mut vectors: Vec<(String, Vec<usize>)> = Vec::new();
         for l in 0..config.n_layer {
             let p = format!("h.{l}.");
@@ -118,10 +117,10 @@ impl ParamLayout {
     }
 
     pub fn wte(&self) -> &TensorView {
-        self.named("wte.weight")
+        self.named("wte")
     }
     pub fn wpe(&self) -> &TensorView {
-        self.named("wpe.weight")
+        self.named("wpe")
     }
     pub fn ln_f_w(&self) -> &TensorView {
         self.named("ln_f.weight")
