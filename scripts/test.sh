@@ -19,6 +19,9 @@ cargo clippy --target wasm32-unknown-unknown --all-targets -- -D warnings
 echo "== native tests"
 cargo test --release 2>&1
 
+echo "== export-grads against an independent f64 model (JavaScript, from DESIGN.md)"
+npm run test:export
+
 echo "== browser tests (wasm-bindgen-test-runner)"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test --release --target wasm32-unknown-unknown --test web 2>&1

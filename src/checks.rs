@@ -477,6 +477,56 @@ pub struct ModelCase {
     pub t: usize,
 }
 
+/// `k` picks of `sample_next_token` in one submission from a window holding
+/// `start` of `t` tokens (so it fills and then slides), at `temperature`
+/// (0 = greedy). The logits stay fixed, so each pick reads the row of the
+/// window's current length. Token ids must agree exactly: `rel_error` is the
+/// fraction that differ.
+pub async fn sampling(
+    ctx: &GpuContext,
+    seed: u64,
+    t: usize,
+    v: usize,
+    k: usize,
+    start: usize,
+    temperature: f64,
+) -> Result<Vec<Comparison>, GpuError> {
+    let mut rng = Rng::new(seed);
+    let logits = rng.vec_f32(t * v, 3.0);
+    let mut window: Vec<u32> = (0..t).map(|i| if i < start { rng.below(v) as u32 } else { 0 }).collect();
+    let inv_temperature = if temperature > 0.0 { 1.0 / temperature } else { 0.0 };
+    let draws: Vec<f32> = std::iter::once(inv_temperature as f32).chain((0..k).map(|_| rng.uniform() as f32)).collect();
+    let (state_b, window_b, picked_b) =
+        (ctx.upload("state", &[start as u32, 0]), ctx.upload("window", &window), ctx.storage("picked", k));
+    let (logits_b, draws_b) = (ctx.upload("logits", &logits), ctx.upload("draws", &draws));
+    let w = View::whole;
+    let mut pb = ProgramBuilder::new(ctx);
+    for _ in 0..k {
+        pb.sample_next_token(&w(&state_b), &w(&window_b), &w(&picked_b), &w(&logits_b), &w(&draws_b), t, v);
+    }
+    let got =
+        run_and_read(ctx, pb, &[("state", &state_b, 2), ("window", &window_b, t), ("picked", &picked_b, k)]).await?;
+    let (mut state, mut picked) = ([start as u32, 0], vec![0u32; k]);
+    let (logits64, draws64) = (f64s(&logits), f64s(&draws));
+    for _ in 0..k {
+        cpu::sample_next_token(&mut state, &mut window, &mut picked, &logits64, &draws64, t, v);
+    }
+    let ids = |name: &str, gpu: &[f32], cpu: &[u32]| {
+        let differ: Vec<usize> = (0..cpu.len()).filter(|&i| gpu[i].to_bits() != cpu[i]).collect();
+        Comparison {
+            name: name.to_string(),
+            rel_error: differ.len() as f64 / cpu.len().max(1) as f64,
+            worst_abs: differ.first().map_or(0.0, |&i| (gpu[i].to_bits() as f64 - cpu[i] as f64).abs()),
+            worst_index: differ.first().copied().unwrap_or(0),
+        }
+    };
+    Ok(vec![
+        ids("sample_next_token picked", &got[2], &picked),
+        ids("sample_next_token window", &got[1], &window),
+        ids("sample_next_token state", &got[0], &state),
+    ])
+}
+
 /// A small model with perturbed GPT-2 init (so biases and gains matter) and a
 /// micro-batch of right-padded sequences of different lengths.
 pub fn model_case(seed: u64, config: ModelConfig, b: usize, t: usize) -> ModelCase {

@@ -485,6 +485,7 @@ impl CpuLab {
         let count = self.runs.len();
         let r = self.runs.get_mut(run).ok_or(no_such_run(run, count))?;
         let (t, v) = (self.config.seq_len, self.config.model.vocab_size);
+        let inv_temperature = crate::train::inverse_temperature(temperature)?;
         let mut rng = crate::rng::Rng::new(seed);
         let mut context = crate::data::encode(prompt);
         if context.is_empty() {
@@ -495,8 +496,9 @@ impl CpuLab {
             let window = context[context.len().saturating_sub(t)..].to_vec();
             let n = window.len();
             r.model.forward(&window, &vec![crate::IGNORE_INDEX; n], 1, n);
-            let logits: Vec<f32> = r.model.logits()[(n - 1) * v..n * v].iter().map(|&x| x as f32).collect();
-            let next = crate::train::sample_logits(&logits, temperature, &mut rng) as u32;
+            // the same f32 draws as the GPU path, so a seed gives the same text on both
+            let u = rng.uniform() as f32 as f64;
+            let next = crate::cpu::pick_token(&r.model.logits()[(n - 1) * v..n * v], inv_temperature, u) as u32;
             out.push(next);
             context.push(next);
         }

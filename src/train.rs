@@ -129,6 +129,22 @@ pub enum StepError {
 
 const RING: usize = 4;
 
+/// Tokens generated per submission: the forward pass and the pick alternate
+/// this many times inside one command buffer before the picks are read back.
+pub const SAMPLE_CHUNK: usize = 128;
+
+/// 1/temperature for the pick kernels, 0 meaning greedy; refuses what is not
+/// a temperature.
+pub fn inverse_temperature(temperature: f64) -> Result<f64, ConfigError> {
+    if !temperature.is_finite() || temperature < 0.0 {
+        return Err(ConfigError::Invalid {
+            field: "temperature",
+            reason: format!("must be a finite number >= 0 (0 picks the likeliest token), got {temperature}"),
+        });
+    }
+    Ok(if temperature == 0.0 { 0.0 } else { 1.0 / temperature })
+}
+
 struct ReadSlot {
     buffer: wgpu::Buffer,
     pending: Option<Pending>,
@@ -188,6 +204,14 @@ pub struct Run {
     grads_program: Program,
     eval_program: Program,
     eval_stats: wgpu::Buffer,
+    /// Forward of one sequence and one pick; see `sample`.
+    sample_program: Program,
+    /// [window length, tokens picked]
+    sample_state: wgpu::Buffer,
+    /// [1/temperature, SAMPLE_CHUNK uniforms]
+    sample_draws: wgpu::Buffer,
+    /// [SAMPLE_CHUNK] token ids
+    sample_picked: wgpu::Buffer,
     /// Token counts of the step uploaded but not yet submitted.
     staged: Option<Vec<usize>>,
     ring: Vec<ReadSlot>,
@@ -269,6 +293,24 @@ impl Run {
         pb.sum(&View::whole(&eval_stats), 0, &model.losses, b * t);
         let eval_program = pb.finish();
 
+        // generating text: one sequence forward, then the pick appends to its window
+        let sample_state = ctx.storage("sample state", 2);
+        let sample_draws = ctx.storage("sample draws", 1 + SAMPLE_CHUNK);
+        let sample_picked = ctx.storage("sampled tokens", SAMPLE_CHUNK);
+        let mut pb = ProgramBuilder::new(ctx);
+        let window = &token_views[0];
+        model.record_forward_first(&mut pb, window, 1);
+        pb.sample_next_token(
+            &View::whole(&sample_state),
+            &window.inputs,
+            &View::whole(&sample_picked),
+            &model.logits,
+            &View::whole(&sample_draws),
+            t,
+            config.model.vocab_size,
+        );
+        let sample_program = pb.finish();
+
         let ring = (0..RING)
             .map(|_| ReadSlot {
                 buffer: ctx.device.create_buffer(&wgpu::BufferDescriptor {
@@ -293,6 +335,10 @@ impl Run {
             grads_program,
             eval_program,
             eval_stats,
+            sample_program,
+            sample_state,
+            sample_draws,
+            sample_picked,
             staged: None,
             ring,
             next_slot: 0,
@@ -482,7 +528,8 @@ impl Run {
         rng: &mut crate::rng::Rng,
     ) -> Result<Vec<u32>, StepError> {
         let (b, t, v) = (self.config.micro_batch, self.config.seq_len, self.config.model.vocab_size);
-        let mut context: Vec<u32> = if prompt.is_empty() { vec![b'\n' as u32] } else { prompt.to_vec() };
+        let inv_temperature = inverse_temperature(temperature)?;
+        let context: Vec<u32> = if prompt.is_empty() { vec![b'\n' as u32] } else { prompt.to_vec() };
         if let Some(bad) = context.iter().find(|&&x| x as usize >= v) {
             return Err(ConfigError::Invalid {
                 field: "prompt",
@@ -490,17 +537,26 @@ impl Run {
             }
             .into());
         }
-        let mut out = Vec::new();
-        for _ in 0..new_tokens {
-            let window = &context[context.len().saturating_sub(t)..];
-            let mut inputs = vec![0u32; b * t];
-            inputs[..window.len()].copy_from_slice(window);
-            let mb = MicroBatch { inputs, targets: vec![IGNORE_INDEX; b * t] };
-            self.run_forward(ctx, &mb)?;
-            let logits = ctx.read_f32(&self.model.logits.buffer, (window.len() - 1) * v, v).await?;
-            let next = sample_logits(&logits, temperature, rng) as u32;
-            out.push(next);
-            context.push(next);
+        let window = &context[context.len().saturating_sub(t)..];
+        let mut inputs = vec![0u32; b * t];
+        inputs[..window.len()].copy_from_slice(window);
+        self.write_tokens(ctx, &[MicroBatch { inputs, targets: vec![IGNORE_INDEX; b * t] }])?;
+        ctx.queue.write_buffer(&self.sample_state, 0, bytemuck::cast_slice(&[window.len() as u32, 0]));
+        let mut out = Vec::with_capacity(new_tokens);
+        while out.len() < new_tokens {
+            let k = (new_tokens - out.len()).min(SAMPLE_CHUNK);
+            // the window carries over from the last chunk on the GPU; only the count restarts
+            ctx.queue.write_buffer(&self.sample_state, 4, bytemuck::bytes_of(&0u32));
+            let draws: Vec<f32> =
+                std::iter::once(inv_temperature as f32).chain((0..k).map(|_| rng.uniform() as f32)).collect();
+            ctx.queue.write_buffer(&self.sample_draws, 0, bytemuck::cast_slice(&draws));
+            let mut encoder = ctx.device.create_command_encoder(&Default::default());
+            for _ in 0..k {
+                self.sample_program.encode(&mut encoder);
+            }
+            ctx.queue.submit([encoder.finish()]);
+            let picked = ctx.read_f32(&self.sample_picked, 0, k).await?;
+            out.extend(picked.iter().map(|x| x.to_bits()));
         }
         Ok(out)
     }
@@ -598,23 +654,4 @@ impl Run {
         self.step = 0;
         Ok(())
     }
-}
-
-/// Draws an index from softmax(logits / temperature); temperature 0 is argmax.
-pub fn sample_logits(logits: &[f32], temperature: f64, rng: &mut crate::rng::Rng) -> usize {
-    let argmax = logits.iter().enumerate().fold(0, |best, (i, &x)| if x > logits[best] { i } else { best });
-    if temperature.is_nan() || temperature <= 0.0 {
-        return argmax;
-    }
-    let max = logits[argmax] as f64;
-    let weights: Vec<f64> = logits.iter().map(|&x| ((x as f64 - max) / temperature).exp()).collect();
-    let total: f64 = weights.iter().sum();
-    let mut u = rng.uniform() * total;
-    for (i, w) in weights.iter().enumerate() {
-        u -= w;
-        if u <= 0.0 {
-            return i;
-        }
-    }
-    argmax
 }

@@ -184,8 +184,11 @@ fn the_cpu_fallback_lab_matches_the_gpu_lab() {
         assert!(close(g.true_loss, c.true_loss, 1e-4));
         assert!(close(g.grad_norm, c.grad_norm, 1e-3), "grad norm {} vs {}", g.grad_norm, c.grad_norm);
         if g.strategy == Strategy::Naive {
+            // A draw can give both micro-batches the same token count, where naive
+            // is the full batch and the GPU's distance is f32 rounding alone.
+            let rounding = 1e-5;
             assert!(
-                close(g.weight_distance, c.weight_distance, 1e-2),
+                (g.weight_distance - c.weight_distance).abs() <= 1e-2 * c.weight_distance + rounding,
                 "distance {} vs {}",
                 g.weight_distance,
                 c.weight_distance

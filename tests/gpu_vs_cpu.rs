@@ -65,6 +65,21 @@ fn crossentropy_matches_cpu() {
 }
 
 #[test]
+fn sampling_matches_cpu() {
+    let s = seed();
+    // (t, v, picks, tokens in the window at the start, temperature)
+    for (i, (t, v, k, start, temperature)) in
+        [(7, 13, 20, 3, 0.0), (7, 13, 20, 1, 0.7), (64, 256, 100, 40, 1.0), (1, 5, 9, 1, 2.0), (5, 300, 4, 5, 0.0)]
+            .into_iter()
+            .enumerate()
+    {
+        let results = block(checks::sampling(ctx(), s + i as u64, t, v, k, start, temperature)).unwrap();
+        // token ids either agree or not
+        assert_all_below(&results, f64::MIN_POSITIVE);
+    }
+}
+
+#[test]
 fn optimizers_match_cpu() {
     let s = seed();
     for n in [1, 1000, 70_001] {

@@ -110,3 +110,49 @@ fn bad_configs_and_batches_are_refused_with_the_field_named() {
     pollster::block_on(run.step(&ctx, &[good], &[0.01])).unwrap();
     assert_eq!(pollster::block_on(run.flush(&ctx)).unwrap().len(), 1);
 }
+
+/// Text generated on the GPU (forward and pick alternating in one submission,
+/// window sliding past the context, across submissions) is what the f64 CPU
+/// model generates when fed the same context and the same random draws.
+#[test]
+fn generated_text_follows_the_cpu_model() {
+    let ctx = GpuContext::new_blocking().unwrap();
+    let (_, params) = train(&ctx, 5, 40);
+    let model = ModelConfig::nano();
+    let config = RunConfig { model, micro_batch: 3, grad_accum: 2, seq_len: 64, optimizer: OptimizerConfig::default() };
+    let mut run = Run::new(&ctx, config, &params).unwrap();
+    let mut cpu = gradlab::cpu::CpuModel::new(ParamLayout::new(&model), &params);
+    let prompt = gradlab::data::encode("And the LORD said unto ");
+    let new_tokens = gradlab::train::SAMPLE_CHUNK + 40;
+    let v = model.vocab_size;
+    for temperature in [0.0, 0.8] {
+        let out = pollster::block_on(run.sample(&ctx, &prompt, new_tokens, temperature, &mut Rng::new(9))).unwrap();
+        assert_eq!(out.len(), new_tokens);
+        let mut draws = Rng::new(9);
+        let mut context = prompt.clone();
+        let mut disagreements = Vec::new();
+        for (i, &token) in out.iter().enumerate() {
+            let window = &context[context.len().saturating_sub(64)..];
+            let n = window.len();
+            cpu.forward(window, &vec![gradlab::IGNORE_INDEX; n], 1, n);
+            let logits = &cpu.logits()[(n - 1) * v..n * v];
+            let u = draws.uniform() as f32 as f64;
+            let expected = gradlab::cpu::pick_token(logits, if temperature > 0.0 { 1.0 / temperature } else { 0.0 }, u);
+            if expected != token as usize {
+                // f32 against f64 may split a near tie the other way; anything else is a bug
+                let top = logits.iter().cloned().fold(f64::MIN, f64::max);
+                let gap = (logits[expected] - logits[token as usize]).abs();
+                assert!(
+                    gap < 1e-4 * top.abs().max(1.0),
+                    "token {i}: GPU picked {token}, CPU {expected} (logit gap {gap})"
+                );
+                disagreements.push(i);
+            }
+            context.push(token);
+        }
+        eprintln!("T={temperature}: {:?}", gradlab::data::decode(&out));
+        assert!(disagreements.len() <= 1, "GPU and CPU disagree at {disagreements:?}");
+    }
+    let e = pollster::block_on(run.sample(&ctx, &prompt, 5, f64::NAN, &mut Rng::new(1))).unwrap_err().to_string();
+    assert!(e.contains("temperature"), "{e}");
+}

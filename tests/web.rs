@@ -3,7 +3,7 @@
 //! Run by scripts/test.sh through wasm-bindgen-test-runner and wasm-pack.
 #![cfg(target_arch = "wasm32")]
 
-use gradlab::checks::{self, Comparison, UpdateKind};
+use gradlab::checks::{self, Comparison, LogitRows, UpdateKind};
 use gradlab::gpu::GpuContext;
 use gradlab::model::ModelConfig;
 use wasm_bindgen_test::*;
@@ -45,10 +45,20 @@ async fn matmul_matches_cpu() {
 #[wasm_bindgen_test]
 async fn crossentropy_matches_cpu() {
     let ctx = GpuContext::new().await.unwrap();
-    assert_all_below(
-        &checks::crossentropy(&ctx, seed(), 77, 257, checks::LogitRows::Confident).await.unwrap(),
-        KERNEL_TOL,
-    );
+    let s = seed();
+    for rows in [LogitRows::Random, LogitRows::Confident, LogitRows::Tied] {
+        assert_all_below(&checks::crossentropy(&ctx, s, 77, 257, rows).await.unwrap(), KERNEL_TOL);
+    }
+}
+
+#[wasm_bindgen_test]
+async fn sampling_matches_cpu() {
+    let ctx = GpuContext::new().await.unwrap();
+    let s = seed();
+    for (i, temperature) in [0.0, 0.9].into_iter().enumerate() {
+        // token ids either agree or not
+        assert_all_below(&checks::sampling(&ctx, s + i as u64, 64, 256, 100, 40, temperature).await.unwrap(), 1e-300);
+    }
 }
 
 #[wasm_bindgen_test]

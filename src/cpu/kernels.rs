@@ -270,6 +270,53 @@ pub fn crossentropy_forward_backward(
     }
 }
 
+/// The token drawn from one row of logits [V]: the argmax when
+/// `inv_temperature` is 0, else the inverse-CDF pick at `u` in [0, 1) from
+/// softmax(logits · inv_temperature), falling back to the argmax if rounding
+/// leaves the scan short of `u`.
+pub fn pick_token(logits: &[f64], inv_temperature: f64, u: f64) -> usize {
+    let best = (1..logits.len()).fold(0, |best, j| if logits[j] > logits[best] { j } else { best });
+    if inv_temperature <= 0.0 {
+        return best;
+    }
+    let weight = |x: f64| ((x - logits[best]) * inv_temperature).exp();
+    let total: f64 = logits.iter().map(|&x| weight(x)).sum();
+    let mut rest = u * total;
+    for (j, &x) in logits.iter().enumerate() {
+        rest -= weight(x);
+        if rest <= 0.0 {
+            return j;
+        }
+    }
+    best
+}
+
+/// state [2] = (tokens in the window, tokens picked so far); window [T];
+/// picked [K]. Picks from row state[0]-1 of logits [T,V] with draws [1+K]
+/// (1/temperature, then one uniform per token), appends to `picked` and to
+/// the window, sliding it left by one once it holds T tokens.
+pub fn sample_next_token(
+    state: &mut [u32; 2],
+    window: &mut [u32],
+    picked: &mut [u32],
+    logits: &[f64],
+    draws: &[f64],
+    t: usize,
+    v: usize,
+) {
+    let (len, k) = (state[0] as usize, state[1] as usize);
+    let pick = pick_token(&logits[(len - 1) * v..len * v], draws[0], draws[1 + k]) as u32;
+    picked[k] = pick;
+    state[1] += 1;
+    if len < t {
+        window[len] = pick;
+        state[0] += 1;
+    } else {
+        window.copy_within(1..t, 0);
+        window[t - 1] = pick;
+    }
+}
+
 /// AdamW over a flat buffer; decay applies to [0, decay_end); `step` is 1-based;
 /// `grad_scale` is the clipping factor.
 pub fn adamw_update(

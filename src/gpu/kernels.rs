@@ -18,8 +18,9 @@ const LAYERNORM: &str = include_str!("../../shaders/layernorm.wgsl");
 const ATTENTION: &str = include_str!("../../shaders/attention.wgsl");
 const GELU: &str = include_str!("../../shaders/gelu.wgsl");
 const RESIDUAL: &str = include_str!("../../shaders/residual.wgsl");
+const SAMPLING: &str = include_str!("../../shaders/sampling.wgsl");
 
-const SOURCES: [(&str, &str); 9] = [
+const SOURCES: [(&str, &str); 10] = [
     ("matmul.wgsl", MATMUL),
     ("reduce.wgsl", REDUCE),
     ("crossentropy.wgsl", CROSSENTROPY),
@@ -29,6 +30,7 @@ const SOURCES: [(&str, &str); 9] = [
     ("attention.wgsl", ATTENTION),
     ("gelu.wgsl", GELU),
     ("residual.wgsl", RESIDUAL),
+    ("sampling.wgsl", SAMPLING),
 ];
 
 /// Read-write or read-only storage.
@@ -69,9 +71,10 @@ pub(crate) enum Kernel {
     GeluForward,
     GeluBackward,
     ResidualForward,
+    SampleNextToken,
 }
 
-const ALL: [Kernel; 21] = [
+const ALL: [Kernel; 22] = [
     Kernel::Matmul,
     Kernel::ColumnSums,
     Kernel::SumBlocks,
@@ -93,6 +96,7 @@ const ALL: [Kernel; 21] = [
     Kernel::GeluForward,
     Kernel::GeluBackward,
     Kernel::ResidualForward,
+    Kernel::SampleNextToken,
 ];
 
 impl Kernel {
@@ -121,6 +125,7 @@ impl Kernel {
             Kernel::GeluForward => (7, "gelu_forward", &[(1, W), (2, R)]),
             Kernel::GeluBackward => (7, "gelu_backward", &[(3, W), (2, R), (4, R)]),
             Kernel::ResidualForward => (8, "residual_forward", &[(1, W), (2, R), (3, R)]),
+            Kernel::SampleNextToken => (9, "sample_next_token", &[(1, W), (2, W), (3, W), (4, R), (5, R)]),
         };
         KernelSpec { source, entry, bindings }
     }
@@ -357,6 +362,22 @@ impl ProgramBuilder {
             &[losses, dlogits, logits, targets, scalars],
             u(n),
         );
+    }
+
+    /// state [2] (window length, tokens picked), window [T], picked [K] updated
+    /// by one pick from row state[0]-1 of logits [T,V] with draws [1+K]
+    /// (1/temperature, then one uniform per token).
+    pub fn sample_next_token(
+        &mut self,
+        state: &View,
+        window: &View,
+        picked: &View,
+        logits: &View,
+        draws: &View,
+        t: usize,
+        v: usize,
+    ) {
+        self.dispatch(Kernel::SampleNextToken, &[u(t), u(v), 0, 0], &[state, window, picked, logits, draws], 1);
     }
 
     /// params, m, v [P] updated by AdamW from grads [P].

@@ -171,8 +171,15 @@ impl GpuModel {
 
     /// Records the forward pass up to the logits [B,T,V].
     pub fn record_forward(&self, pb: &mut ProgramBuilder, tokens: &TokenViews) {
+        self.record_forward_first(pb, tokens, self.b);
+    }
+
+    /// The forward pass of only the first `sequences` sequences of the
+    /// micro-batch (every activation is [B,T,..], so they are a prefix):
+    /// generating text needs one sequence, not B.
+    pub fn record_forward_first(&self, pb: &mut ProgramBuilder, tokens: &TokenViews, sequences: usize) {
         let cfg = self.layout.config;
-        let (b, t, c, nh) = (self.b, self.t, cfg.n_embd, cfg.n_head);
+        let (b, t, c, nh) = (sequences.min(self.b), self.t, cfg.n_embd, cfg.n_head);
         let n = b * t;
         let wte = self.param(self.layout.wte());
         pb.encoder_forward(&self.encoded, &tokens.inputs, &wte, &self.param(self.layout.wpe()), b, t, c);

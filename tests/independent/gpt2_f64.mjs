@@ -1,0 +1,119 @@
+// A second, independent float64 implementation of DESIGN.md section 2, written
+// in plain JavaScript straight from the text (not from src/cpu/), so that a
+// misreading shared by the WGSL kernels and their Rust twins cannot hide.
+// Only the forward pass: gradients are checked by central differences.
+import { readFileSync } from "node:fs";
+
+/** Tensors of a safetensors file as { name: { shape, data: Float64Array } }. */
+export function readSafetensors(path) {
+  const bytes = readFileSync(path);
+  const headerLen = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + headerLen).toString("utf8"));
+  const tensors = {};
+  for (const [name, info] of Object.entries(header)) {
+    if (name === "__metadata__") continue;
+    if (info.dtype !== "F32") throw new Error(`${path}: ${name} is ${info.dtype}, expected F32`);
+    const [start, end] = info.data_offsets.map((o) => bytes.byteOffset + 8 + headerLen + o);
+    tensors[name] = { shape: info.shape, data: Float64Array.from(new Float32Array(bytes.buffer.slice(start, end))) };
+  }
+  return tensors;
+}
+
+// y [n, out] = x [n, in] · wᵀ + b, with w [out, in] as nn.Linear stores it
+function linear(x, n, inDim, w, b, outDim) {
+  const y = new Float64Array(n * outDim);
+  for (let i = 0; i < n; i++) {
+    for (let o = 0; o < outDim; o++) {
+      let s = b ? b[o] : 0;
+      for (let j = 0; j < inDim; j++) s += x[i * inDim + j] * w[o * inDim + j];
+      y[i * outDim + o] = s;
+    }
+  }
+  return y;
+}
+
+function layerNorm(x, n, c, gain, bias) {
+  const y = new Float64Array(n * c);
+  for (let i = 0; i < n; i++) {
+    const row = x.subarray(i * c, (i + 1) * c);
+    const mean = row.reduce((a, v) => a + v, 0) / c;
+    const variance = row.reduce((a, v) => a + (v - mean) ** 2, 0) / c;
+    const inv = 1 / Math.sqrt(variance + 1e-5);
+    for (let j = 0; j < c; j++) y[i * c + j] = (row[j] - mean) * inv * gain[j] + bias[j];
+  }
+  return y;
+}
+
+const gelu = (u) => 0.5 * u * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (u + 0.044715 * u ** 3)));
+
+/** Per-position losses of one sequence: inputs s[0..n-1), targets s[1..n). */
+export function sequenceLosses(config, weights, seq) {
+  const { vocab_size: V, n_layer: L, n_head: H, n_embd: C } = config;
+  const w = (name) => {
+    if (!weights[name]) throw new Error(`model.safetensors has no tensor ${name}`);
+    return weights[name].data;
+  };
+  const n = seq.length - 1;
+  const hs = C / H;
+  const wte = w("wte");
+  const wpe = w("wpe");
+  const x = new Float64Array(n * C);
+  for (let t = 0; t < n; t++) for (let j = 0; j < C; j++) x[t * C + j] = wte[seq[t] * C + j] + wpe[t * C + j];
+  for (let l = 0; l < L; l++) {
+    const p = `h.${l}.`;
+    const a = layerNorm(x, n, C, w(p + "ln_1.weight"), w(p + "ln_1.bias"));
+    const qkv = linear(a, n, C, w(p + "attn.c_attn.weight"), w(p + "attn.c_attn.bias"), 3 * C);
+    const y = new Float64Array(n * C);
+    for (let h = 0; h < H; h++) {
+      const q = (t, d) => qkv[t * 3 * C + h * hs + d];
+      const k = (t, d) => qkv[t * 3 * C + C + h * hs + d];
+      const v = (t, d) => qkv[t * 3 * C + 2 * C + h * hs + d];
+      for (let t = 0; t < n; t++) {
+        const scores = [];
+        for (let u = 0; u <= t; u++) {
+          let s = 0;
+          for (let d = 0; d < hs; d++) s += q(t, d) * k(u, d);
+          scores.push(s / Math.sqrt(hs));
+        }
+        const top = Math.max(...scores);
+        const e = scores.map((s) => Math.exp(s - top));
+        const z = e.reduce((acc, v) => acc + v, 0);
+        for (let d = 0; d < hs; d++) {
+          let s = 0;
+          for (let u = 0; u <= t; u++) s += (e[u] / z) * v(u, d);
+          y[t * C + h * hs + d] = s;
+        }
+      }
+    }
+    const attn = linear(y, n, C, w(p + "attn.c_proj.weight"), w(p + "attn.c_proj.bias"), C);
+    attn.forEach((v, i) => (x[i] += v));
+    const b = layerNorm(x, n, C, w(p + "ln_2.weight"), w(p + "ln_2.bias"));
+    const hidden = linear(b, n, C, w(p + "mlp.c_fc.weight"), w(p + "mlp.c_fc.bias"), 4 * C).map(gelu);
+    const mlp = linear(hidden, n, 4 * C, w(p + "mlp.c_proj.weight"), w(p + "mlp.c_proj.bias"), C);
+    mlp.forEach((v, i) => (x[i] += v));
+  }
+  const logits = linear(layerNorm(x, n, C, w("ln_f.weight"), w("ln_f.bias")), n, C, wte, null, V);
+  const losses = [];
+  for (let t = 0; t < n; t++) {
+    const row = logits.subarray(t * V, (t + 1) * V);
+    const top = Math.max(...row);
+    const z = row.reduce((acc, v) => acc + Math.exp(v - top), 0);
+    losses.push(Math.log(z) + top - row[seq[t + 1]]);
+  }
+  return losses;
+}
+
+/** The loss each strategy's trainer reports for a batch cut into micro-batches of `micro` sequences. */
+export function strategyLosses(config, weights, sequences, micro) {
+  const perSequence = sequences.map((s) => sequenceLosses(config, weights, s));
+  const sum = (xs) => xs.reduce((a, v) => a + v, 0);
+  const all = perSequence.flat();
+  const full = sum(all) / all.length;
+  const groups = sequences.length / micro;
+  let naive = 0;
+  for (let g = 0; g < groups; g++) {
+    const tokens = perSequence.slice(g * micro, (g + 1) * micro).flat();
+    naive += sum(tokens) / tokens.length / groups;
+  }
+  return { full, naive, corrected: full };
+}
