@@ -24,11 +24,15 @@ const IGNORE_INDEX: u32 = 0xffffffffu;
 @group(0) @binding(4) var<storage, read> targets: array<u32>;        // [N], IGNORE_INDEX = padding
 @group(0) @binding(5) var<storage, read> scalars: array<f32>;
 
-var<workgroup> red: array<f32, 256>;
-var<workgroup> ties: array<f32, 256>;
+// 64 invocations per row: a vocabulary of a few hundred is four or so logits
+// each, and every halving of the tree is a barrier.
+const WG: u32 = 64u;
+
+var<workgroup> red: array<f32, WG>;
+var<workgroup> ties: array<f32, WG>;
 
 fn tree_max(li: u32) {
-    for (var stride = 128u; stride > 0u; stride >>= 1u) {
+    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
         if (li < stride) {
             red[li] = max(red[li], red[li + stride]);
         }
@@ -38,7 +42,7 @@ fn tree_max(li: u32) {
 
 // Sums `red` and `ties` side by side.
 fn tree_sum2(li: u32) {
-    for (var stride = 128u; stride > 0u; stride >>= 1u) {
+    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
         if (li < stride) {
             red[li] += red[li + stride];
             ties[li] += ties[li + stride];
@@ -65,7 +69,7 @@ fn log1p(x: f32) -> f32 {
 }
 
 // One workgroup per row.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn crossentropy_forward_backward(@builtin(workgroup_id) wid: vec3<u32>,
                                  @builtin(num_workgroups) nwg: vec3<u32>,
                                  @builtin(local_invocation_index) li: u32) {
@@ -75,7 +79,7 @@ fn crossentropy_forward_backward(@builtin(workgroup_id) wid: vec3<u32>,
     }
     let base = row * p.v;
     var m = -3.402823e38;
-    for (var j = li; j < p.v; j += 256u) {
+    for (var j = li; j < p.v; j += WG) {
         m = max(m, logits[base + j]);
     }
     red[li] = m;
@@ -87,7 +91,7 @@ fn crossentropy_forward_backward(@builtin(workgroup_id) wid: vec3<u32>,
     // maximal logit; kept apart so the loss of a confident row stays precise.
     var below = 0.0;
     var at_max = 0.0;
-    for (var j = li; j < p.v; j += 256u) {
+    for (var j = li; j < p.v; j += WG) {
         let x = logits[base + j];
         if (x == row_max) {
             at_max += 1.0;
@@ -113,7 +117,7 @@ fn crossentropy_forward_backward(@builtin(workgroup_id) wid: vec3<u32>,
             losses[row] = log1p(rest) + (row_max - logits[base + tgt]);
         }
     }
-    for (var j = li; j < p.v; j += 256u) {
+    for (var j = li; j < p.v; j += WG) {
         var g = 0.0;
         if (!ignored) {
             let x = logits[base + j];

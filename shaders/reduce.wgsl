@@ -40,13 +40,17 @@ fn column_sums(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup
     }
 }
 
-var<workgroup> partial: array<f32, 256>;
+// Invocations of a summing workgroup. Each halving of the tree is a barrier,
+// and software adapters pay dearly per barrier per invocation, so 64.
+const WG: u32 = 64u;
 
-// Σ of `s` over the 256 invocations, by a fixed-shape tree (same order every run).
+var<workgroup> partial: array<f32, WG>;
+
+// Σ of `s` over the WG invocations, by a fixed-shape tree (same order every run).
 fn workgroup_total(s: f32, li: u32) -> f32 {
     partial[li] = s;
     workgroupBarrier();
-    for (var stride = 128u; stride > 0u; stride >>= 1u) {
+    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
         if (li < stride) {
             partial[li] += partial[li + stride];
         }
@@ -58,12 +62,12 @@ fn workgroup_total(s: f32, li: u32) -> f32 {
 // out[out_index + w] = Σ over inp[w*cols .. (w+1)*cols) of x or x², for workgroup w.
 // One workgroup over everything gives a loss sum; many workgroups then one
 // more pass over their partials give the global gradient norm.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn sum_blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let start = wid.x * p.cols;
     let end = min(p.n, start + p.cols);
     var s = 0.0;
-    for (var i = start + li; i < end; i += 256u) {
+    for (var i = start + li; i < end; i += WG) {
         let x = inp[i];
         s += select(x, x * x, p.square == 1u);
     }
@@ -77,12 +81,12 @@ fn sum_blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
 
 // out[out_index + w] = Σ (inp − inp2)² over workgroup w's block: the squared
 // L2 distance between two runs' weights, first pass (the second is sum_blocks).
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn squared_distance_blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let start = wid.x * p.cols;
     let end = min(p.n, start + p.cols);
     var s = 0.0;
-    for (var i = start + li; i < end; i += 256u) {
+    for (var i = start + li; i < end; i += WG) {
         let d = inp[i] - inp2[i];
         s += d * d;
     }

@@ -208,6 +208,9 @@ impl Pipelines {
     }
 }
 
+/// Outputs per side of one matmul workgroup's tile (TILE in matmul.wgsl).
+const MATMUL_TILE: u32 = 32;
+
 fn u(x: usize) -> u32 {
     x as u32
 }
@@ -289,7 +292,7 @@ impl ProgramBuilder {
             super::kernels::Kernel::Matmul,
             uniform,
             &[c, a, b, bias],
-            [n.div_ceil(64), m.div_ceil(64), 1],
+            [n.div_ceil(MATMUL_TILE), m.div_ceil(MATMUL_TILE), 1],
         );
     }
 
