@@ -27,6 +27,9 @@ const vendor = [
   ["d3-array/dist/d3-array.min.js", "d3-array.min.js"],
   ["d3-contour/dist/d3-contour.min.js", "d3-contour.min.js"],
   ["d3-contour/LICENSE", "d3-contour.LICENSE"],
+  // the benchmark page's peer (www/bench.html), as ES modules tied together by an import map
+  ["@tensorflow/tfjs-core/dist/tf-core.fesm.min.js", "tf-core.fesm.min.js"],
+  ["@tensorflow/tfjs-backend-webgpu/dist/tf-backend-webgpu.fesm.min.js", "tf-backend-webgpu.fesm.min.js"],
 ];
 for (const [from, to] of vendor) {
   const src = join(root, "node_modules", from);

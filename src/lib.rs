@@ -6,6 +6,7 @@
 //! model, an optimizer and batches into a run.
 
 pub mod accum;
+pub mod bench;
 pub mod checkpoint;
 pub mod checks;
 pub mod cpu;

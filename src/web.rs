@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
+use crate::bench::MatmulCase;
 use crate::data::Corpus;
 use crate::gpu::GpuContext;
 use crate::lab::{CpuLab, Lab, LabConfig, RunMetrics, RunSpec};
@@ -314,5 +315,62 @@ impl WebPlayground {
     pub fn default_start(surface: &str) -> Result<Vec<f64>, JsError> {
         let s: Surface = surface.parse().map_err(js_err)?;
         Ok(s.default_start().to_vec())
+    }
+}
+
+/// gradlab's matmul kernel on this page's GPU, for the benchmark page
+/// (`www/bench.html`), which times it next to another library.
+#[wasm_bindgen]
+pub struct WebBench {
+    ctx: GpuContext,
+    cases: Vec<MatmulCase>,
+}
+
+#[wasm_bindgen]
+impl WebBench {
+    /// Opens a WebGPU device; fails with the reason when there is none.
+    pub async fn create() -> Result<WebBench, JsError> {
+        let ctx = GpuContext::new().await.map_err(js_err)?;
+        Ok(Self { ctx, cases: Vec::new() })
+    }
+
+    /// The adapter, as "name (backend, device type)".
+    pub fn adapter(&self) -> String {
+        self.ctx.adapter.to_string()
+    }
+
+    /// Records out [m,n] = inp [m,k] · weightᵀ + bias on these operands
+    /// (weight [n,k]) and returns the case's index for `run` and `output`.
+    #[wasm_bindgen(js_name = addMatmul)]
+    pub fn add_matmul(
+        &mut self,
+        m: u32,
+        k: u32,
+        n: u32,
+        inp: &[f32],
+        weight: &[f32],
+        bias: &[f32],
+    ) -> Result<u32, JsError> {
+        let case = MatmulCase::new(&self.ctx, m as usize, k as usize, n as usize, inp, weight, bias).map_err(js_err)?;
+        self.cases.push(case);
+        Ok(self.cases.len() as u32 - 1)
+    }
+
+    fn case(&self, index: u32) -> Result<&MatmulCase, JsError> {
+        self.cases.get(index as usize).ok_or_else(|| JsError::new(&format!("index: no matmul case {index}")))
+    }
+
+    /// Runs case `index` `times` times (1..=1000) in one submission; resolves
+    /// once the GPU has finished.
+    pub async fn run(&self, index: u32, times: u32) -> Result<(), JsError> {
+        if !(1..=1000).contains(&times) {
+            return Err(JsError::new(&format!("times: must be 1..=1000, got {times}")));
+        }
+        self.case(index)?.run(&self.ctx, times as usize).await.map_err(js_err)
+    }
+
+    /// The last result of case `index`, [m,n] row-major.
+    pub async fn output(&self, index: u32) -> Result<Vec<f32>, JsError> {
+        self.case(index)?.output(&self.ctx).await.map_err(js_err)
     }
 }

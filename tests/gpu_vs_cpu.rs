@@ -132,3 +132,23 @@ fn whole_model_loss_and_every_gradient_match_cpu() {
     let case = checks::model_case(s + 1, ModelConfig::nano(), 2, 64);
     assert_all_below(&block(checks::model_gradients(ctx(), &case)).unwrap(), MODEL_TOL);
 }
+
+#[test]
+fn the_benchmark_matmul_matches_cpu_and_refuses_bad_shapes() {
+    use gradlab::bench::MatmulCase;
+    let mut rng = gradlab::rng::Rng::new(seed());
+    let (m, k, n) = (37, 13, 29);
+    let (x, w, b) = (rng.vec_f32(m * k, 1.0), rng.vec_f32(n * k, 1.0), rng.vec_f32(n, 1.0));
+    let case = MatmulCase::new(ctx(), m, k, n, &x, &w, &b).unwrap();
+    assert_eq!(case.flops(), 2.0 * (m * k * n) as f64);
+    block(case.run(ctx(), 3)).unwrap();
+    let got = block(case.output(ctx())).unwrap();
+    let f = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
+    let mut want = vec![0.0; m * n];
+    gradlab::cpu::matmul_forward(&mut want, &f(&x), &f(&w), Some(&f(&b)), m, k, n);
+    assert_all_below(&[checks::compare("bench matmul", &got, &want)], KERNEL_TOL);
+    let err = |m, k, n, x: &[f32]| MatmulCase::new(ctx(), m, k, n, x, &w, &b).err().unwrap().to_string();
+    assert_eq!(err(0, k, n, &x), "m: must be 1..=4096, got 0");
+    assert_eq!(err(m, k, n, &x[1..]), format!("inp: expected {} floats, got {}", m * k, m * k - 1));
+    assert_eq!(err(m, k, 9999, &x), "n: must be 1..=4096, got 9999");
+}

@@ -321,13 +321,17 @@ export class LabPanel {
     this.normPlot = new uPlot(opts("‖g‖ before clipping", all), [[]], this.chartNorm);
   }
 
-  ingest(metrics) {
+  // Metrics of `lab`; dropped if a reset has replaced it (or is replacing it)
+  // since the step that produced them was queued.
+  ingest(metrics, lab) {
+    if (lab !== this.lab || this.building) return;
     for (const m of metrics) {
       if (m.run === 0) {
         this.data.step.push(m.step);
         if (m.tokens_per_second > 0) this.tokensPerSecond = m.tokens_per_second;
       }
       const r = this.data.runs[m.run];
+      if (!r) continue;
       r.logged.push(Number.isFinite(m.logged_loss) ? m.logged_loss : null);
       r.true.push(Number.isFinite(m.true_loss) ? m.true_loss : null);
       r.dist.push(m.weight_distance > 0 && Number.isFinite(m.weight_distance) ? m.weight_distance : null);
@@ -372,7 +376,8 @@ export class LabPanel {
     this.running = false;
     this.startWhenReady = false;
     this.toggle.textContent = "Start";
-    this.serial.run(async () => this.lab && this.ingest(await this.lab.flush())).then(() => {
+    const lab = this.lab;
+    this.serial.run(async () => lab && this.ingest(await lab.flush(), lab)).then(() => {
       this.redraw();
       this.refreshSamples();
     });
@@ -380,10 +385,12 @@ export class LabPanel {
 
   async stepOnce() {
     if (this.running || !this.lab || this.building) return;
+    const lab = this.lab;
     await this.serial.run(async () => {
-      this.ingest(await this.lab.step(1));
-      this.ingest(await this.lab.flush());
-      this.stepCount.textContent = String(this.lab.steps());
+      if (lab !== this.lab) return;
+      this.ingest(await lab.step(1), lab);
+      this.ingest(await lab.flush(), lab);
+      this.stepCount.textContent = String(lab.steps());
     });
     this.redraw();
     this.refreshSamples();
@@ -396,7 +403,9 @@ export class LabPanel {
     let lastDraw = 0;
     while (this.running && this.lab === lab) {
       try {
-        await this.serial.run(async () => this.ingest(await lab.step(1)));
+        await this.serial.run(async () => {
+          if (this.running && this.lab === lab) this.ingest(await lab.step(1), lab);
+        });
       } catch (e) {
         this.showError(`Training stopped: ${e.message ?? e}`);
         this.pause();

@@ -290,3 +290,26 @@ test("samples appear, the G sweep plots, and curves, charts and weights download
     await browser.close();
   }
 });
+
+test("the benchmark page times gradlab's matmul next to TensorFlow.js on the same operands", async () => {
+  const { browser, page, errors } = await open("www/bench.html?run&shapes=tiny");
+  try {
+    await page.waitForFunction(() => window.gradlabBench?.done, null, { timeout: 120_000, polling: 250 });
+    const bench = await page.evaluate(() => window.gradlabBench);
+    assert.equal(bench.error, undefined, `benchmark failed: ${bench.error}`);
+    assert.equal(bench.results.length, 2);
+    for (const r of bench.results) {
+      assert.ok(r.gradlabMs > 0 && r.tfjsMs > 0 && Number.isFinite(r.ratio), JSON.stringify(r));
+      assert.ok(r.relDiff < 1e-4, `gradlab and tfjs disagree on ${r.layer}: ${r.relDiff}`);
+      assert.ok(r.f64Diff < 1e-5, `gradlab is off the float64 product on ${r.layer}: ${r.f64Diff}`);
+    }
+    assert.equal(await page.locator('[data-testid="bench-table"] tbody tr').count(), 2);
+    await page.screenshot({ path: ARTIFACTS + "bench.png", fullPage: true });
+    await page.goto(base + "www/bench.html?shapes=huge");
+    const status = await page.textContent('[data-testid="bench-status"]');
+    assert.match(status, /shapes="huge" is not one of/);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});

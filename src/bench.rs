@@ -1,0 +1,85 @@
+//! Kernel timings for the benchmark page: a matmul shaped like one of the
+//! model's Linear layers, recorded once and replayed as often as asked, so the
+//! page can time it next to another library on the same inputs.
+//!
+//! Legend: M rows (B*T), K input channels, N output channels.
+
+use crate::gpu::model::check_buffer;
+use crate::gpu::{GpuContext, GpuError, Program, ProgramBuilder, View};
+use crate::model::ConfigError;
+
+/// Largest side the benchmark accepts: beyond it one multiply takes seconds
+/// on a software adapter.
+pub const MAX_SIDE: usize = 4096;
+
+/// out [M,N] = inp [M,K] · weightᵀ (weight [N,K]) + bias [N], recorded once.
+pub struct MatmulCase {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    program: Program,
+    out: wgpu::Buffer,
+}
+
+impl MatmulCase {
+    /// Uploads the operands and records one forward matmul. Refuses sides
+    /// outside 1..=MAX_SIDE and operands that do not match the sides.
+    pub fn new(
+        ctx: &GpuContext,
+        m: usize,
+        k: usize,
+        n: usize,
+        inp: &[f32],
+        weight: &[f32],
+        bias: &[f32],
+    ) -> Result<Self, ConfigError> {
+        for (field, side) in [("m", m), ("k", k), ("n", n)] {
+            if side == 0 || side > MAX_SIDE {
+                return Err(ConfigError::Invalid { field, reason: format!("must be 1..={MAX_SIDE}, got {side}") });
+            }
+        }
+        for (field, len, want) in [("inp", inp.len(), m * k), ("weight", weight.len(), n * k), ("bias", bias.len(), n)]
+        {
+            if len != want {
+                return Err(ConfigError::Invalid { field, reason: format!("expected {want} floats, got {len}") });
+            }
+        }
+        check_buffer(ctx, "matmul output", m * n)?;
+        check_buffer(ctx, "matmul input", m.max(n) * k)?;
+        let (inp, weight, bias) = (ctx.upload("inp", inp), ctx.upload("weight", weight), ctx.upload("bias", bias));
+        let out = ctx.storage("out", m * n);
+        let mut pb = ProgramBuilder::new(ctx);
+        pb.matmul_forward(
+            &View::whole(&out),
+            &View::whole(&inp),
+            &View::whole(&weight),
+            Some(&View::whole(&bias)),
+            m,
+            k,
+            n,
+        );
+        Ok(Self { m, k, n, program: pb.finish(), out })
+    }
+
+    /// Floating-point operations of one multiply.
+    pub fn flops(&self) -> f64 {
+        2.0 * (self.m * self.k * self.n) as f64
+    }
+
+    /// Submits the multiply `times` times in one command buffer and returns
+    /// once the GPU has finished them (a one-float readback waits for it).
+    pub async fn run(&self, ctx: &GpuContext, times: usize) -> Result<(), GpuError> {
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        for _ in 0..times.max(1) {
+            self.program.encode(&mut encoder);
+        }
+        ctx.queue.submit([encoder.finish()]);
+        ctx.read_f32(&self.out, 0, 1).await?;
+        Ok(())
+    }
+
+    /// The result [M,N].
+    pub async fn output(&self, ctx: &GpuContext) -> Result<Vec<f32>, GpuError> {
+        ctx.read_f32(&self.out, 0, self.m * self.n).await
+    }
+}

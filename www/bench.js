@@ -1,0 +1,132 @@
+// The benchmark page: gradlab's matmul kernel against TensorFlow.js's WebGPU
+// backend, on the same operands, timed side by side in one tab. Results go to
+// the table and to `window.gradlabBench` (for scripts/bench-browser.mjs).
+import { loadGradlab } from "./wasm.js";
+
+// (layer, M, K, N) for a Linear forward out[M,N] = inp[M,K] · Wᵀ + b
+const SHAPES = {
+  tiny: [["attn.c_attn", 64, 64, 192], ["mlp.c_proj", 64, 256, 64]],
+  nano: [["attn.c_attn", 1024, 64, 192], ["mlp.c_fc", 1024, 64, 256], ["mlp.c_proj", 1024, 256, 64], ["logits (tied wte)", 1024, 64, 256]],
+  micro: [["attn.c_attn", 2048, 128, 384], ["mlp.c_fc", 2048, 128, 512], ["mlp.c_proj", 2048, 512, 128]],
+  small: [["attn.c_attn", 4096, 192, 576], ["mlp.c_fc", 4096, 192, 768], ["mlp.c_proj", 4096, 768, 192]],
+};
+const BATCH_SECONDS = 0.33;
+const BATCHES = 5;
+
+const $ = (id) => document.getElementById(id);
+const status = (text) => ($("bench-status").textContent = text);
+
+function randomArray(n, seed) {
+  // xorshift, so both libraries get identical, reproducible operands
+  let s = seed >>> 0 || 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13; s ^= s >>> 17; s ^= s << 5;
+    out[i] = ((s >>> 0) / 4294967296 - 0.5) * 2;
+  }
+  return out;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+// Seconds per call of `once(times)` (which runs `times` multiplies and waits),
+// with `times` chosen so a batch lasts about BATCH_SECONDS.
+async function timePerCall(once) {
+  await once(1); // warm-up: pipelines compiled, buffers resident
+  const t0 = performance.now();
+  await once(1);
+  const single = Math.max((performance.now() - t0) / 1000, 1e-4);
+  const times = Math.max(1, Math.min(200, Math.round(BATCH_SECONDS / single)));
+  const samples = [];
+  for (let i = 0; i < BATCHES; i++) {
+    const start = performance.now();
+    await once(times);
+    samples.push((performance.now() - start) / 1000 / times);
+  }
+  return median(samples);
+}
+
+async function loadTf() {
+  const tf = await import("@tensorflow/tfjs-core");
+  await import("@tensorflow/tfjs-backend-webgpu");
+  if (!(await tf.setBackend("webgpu"))) throw new Error("TensorFlow.js could not start its WebGPU backend");
+  await tf.ready();
+  return tf;
+}
+
+function row(cells) {
+  const tr = document.createElement("tr");
+  for (const c of cells) {
+    const td = document.createElement("td");
+    td.textContent = c;
+    tr.append(td);
+  }
+  return tr;
+}
+
+async function run(size) {
+  const shapes = SHAPES[size];
+  if (!shapes) throw new Error(`shapes "${size}" is not one of ${Object.keys(SHAPES).join(", ")}`);
+  $("bench-run").disabled = true;
+  $("bench-rows").replaceChildren();
+  const results = [];
+  window.gradlabBench = { done: false, results };
+  try {
+    if (!navigator.gpu) throw new Error("This browser has no WebGPU (navigator.gpu is missing), so there is nothing to time.");
+    status("Starting WebGPU…");
+    const gl = await loadGradlab();
+    const bench = await gl.WebBench.create();
+    const tf = await loadTf();
+    const adapter = bench.adapter();
+    for (const [layer, m, k, n] of shapes) {
+      status(`Timing ${layer} (${m} × ${k} → ${n}) on ${adapter}…`);
+      const [x, w, b] = [randomArray(m * k, m + k), randomArray(n * k, n * 7 + k), randomArray(n, n)];
+      const index = bench.addMatmul(m, k, n, x, w, b);
+      const ours = await timePerCall((times) => bench.run(index, times));
+      const [tx, tw, tb] = [tf.tensor2d(x, [m, k]), tf.tensor2d(w, [n, k]), tf.tensor1d(b)];
+      const multiply = () => tf.fused.matMul({ a: tx, b: tw, transposeB: true, bias: tb });
+      const theirs = await timePerCall(async (times) => {
+        const outs = [];
+        for (let i = 0; i < times; i++) outs.push(multiply());
+        await outs[outs.length - 1].data();
+        outs.forEach((t) => t.dispose());
+      });
+      const ref = multiply();
+      const [want, got] = [await ref.data(), await bench.output(index)];
+      ref.dispose();
+      [tx, tw, tb].forEach((t) => t.dispose());
+      let diff = 0, scale = 0;
+      for (let i = 0; i < want.length; i++) {
+        diff = Math.max(diff, Math.abs(want[i] - got[i]));
+        scale = Math.max(scale, Math.abs(want[i]));
+      }
+      // and a third opinion: 64 entries recomputed in float64 here
+      let spot = 0;
+      for (let s = 0; s < 64; s++) {
+        const i = (s * 7919) % m, j = (s * 104729) % n;
+        let exact = b[j];
+        for (let q = 0; q < k; q++) exact += x[i * k + q] * w[j * k + q];
+        spot = Math.max(spot, Math.abs(got[i * n + j] - exact) / (scale || 1));
+      }
+      const flops = 2 * m * k * n;
+      const r = { layer, m, k, n, gradlabMs: ours * 1e3, tfjsMs: theirs * 1e3, gradlabGflops: flops / ours / 1e9, tfjsGflops: flops / theirs / 1e9, ratio: theirs / ours, relDiff: diff / (scale || 1), f64Diff: spot };
+      results.push(r);
+      $("bench-rows").append(row([layer, `${m} × ${k} → ${n}`, r.gradlabMs.toFixed(2), r.tfjsMs.toFixed(2), r.gradlabGflops.toFixed(2), r.tfjsGflops.toFixed(2), r.ratio.toFixed(2), r.relDiff.toExponential(1), r.f64Diff.toExponential(1)]));
+    }
+    status(`Done on ${adapter}.`);
+    window.gradlabBench.adapter = adapter;
+  } catch (e) {
+    window.gradlabBench.error = e.message ?? String(e);
+    status(`Could not run the benchmark: ${window.gradlabBench.error}`);
+  } finally {
+    window.gradlabBench.done = true;
+    $("bench-run").disabled = false;
+  }
+}
+
+const params = new URLSearchParams(location.search);
+const size = params.get("shapes") ?? "nano";
+if (SHAPES[size]) $("bench-size").value = size;
+$("bench-run").addEventListener("click", () => run($("bench-size").value));
+if (params.has("run")) run(size);
+else status(SHAPES[size] ? "Press Run." : `shapes="${size}" is not one of ${Object.keys(SHAPES).join(", ")}; pick one above.`);
