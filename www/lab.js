@@ -328,7 +328,8 @@ export class LabPanel {
     for (const m of metrics) {
       if (m.run === 0) {
         this.data.step.push(m.step);
-        if (m.tokens_per_second > 0) this.tokensPerSecond = m.tokens_per_second;
+        // real tokens of run 0 since the status line last counted them
+        this.tokensSinceStatus = (this.tokensSinceStatus ?? 0) + (m.tokens ?? 0);
       }
       const r = this.data.runs[m.run];
       if (!r) continue;
@@ -400,6 +401,7 @@ export class LabPanel {
     const lab = this.lab;
     let t0 = performance.now();
     let steps0 = lab.steps();
+    this.tokensSinceStatus = 0;
     let lastDraw = 0;
     while (this.running && this.lab === lab) {
       try {
@@ -419,7 +421,8 @@ export class LabPanel {
         const dt = (now - t0) / 1000;
         if (dt > 1) {
           const sps = (lab.steps() - steps0) / dt;
-          const tps = Math.round(this.tokensPerSecond ?? 0);
+          const tps = Math.round((this.tokensSinceStatus ?? 0) / dt);
+          this.tokensSinceStatus = 0;
           this.status.textContent = `${lab.backend()} · ${sps.toFixed(2)} steps/s · ${tps} tokens/s per run (real, unpadded tokens)`;
           t0 = now;
           steps0 = lab.steps();
