@@ -1,7 +1,7 @@
 // The benchmark page: gradlab's matmul kernel against TensorFlow.js's WebGPU
 // backend, on the same operands, timed side by side in one tab. Results go to
 // the table and to `window.gradlabBench` (for scripts/bench-browser.mjs).
-import { loadGradlab } from "./wasm.js";
+import { browserAdapterName, loadGradlab } from "./wasm.js";
 
 // (layer, M, K, N) for a Linear forward out[M,N] = inp[M,K] · Wᵀ + b
 const SHAPES = {
@@ -77,7 +77,7 @@ async function run(size) {
     const gl = await loadGradlab();
     const bench = await gl.WebBench.create();
     const tf = await loadTf();
-    const adapter = bench.adapter();
+    const adapter = bench.adapter().replace("unnamed adapter", (await browserAdapterName()) || "unnamed adapter");
     for (const [layer, m, k, n] of shapes) {
       status(`Timing ${layer} (${m} × ${k} → ${n}) on ${adapter}…`);
       const [x, w, b] = [randomArray(m * k, m + k), randomArray(n * k, n * 7 + k), randomArray(n, n)];

@@ -1,7 +1,7 @@
 // The accumulation lab panel: controls, live charts (uPlot), samples, status.
 // It only draws and handles events: every number comes from the wasm lab.
 import uPlot from "../vendor/uPlot.esm.js";
-import { loadGradlab, Serial } from "./wasm.js";
+import { backendLabel, loadGradlab, Serial } from "./wasm.js";
 import { LAB_FIELDS, MAX_TEXT_BYTES, labConfig, parseSettings, reflectToUrl } from "./settings.js";
 
 const COLORS = { full: "#6b7280", naive: "#dc2626", corrected: "#2563eb" };
@@ -272,6 +272,7 @@ export class LabPanel {
         this.status.textContent = "Not running.";
       }
     });
+    if (this.lab) this.backendName = await backendLabel(this.lab);
     if (token !== this.resetToken) return;
     this.building = false;
     if (!this.lab) {
@@ -287,7 +288,7 @@ export class LabPanel {
     this.weightsRun.replaceChildren(...this.specs.map((s, i) => el("option", { value: String(i), text: runLabel(s) })));
     this.makeCharts();
     this.stepCount.textContent = "0";
-    this.status.textContent = `${this.lab.backend()} · ready`;
+    this.status.textContent = `${this.backendName} · ready`;
     this.renderSamples(this.specs.map(() => ""));
     if (wasRunning || this.startWhenReady) this.start();
   }
@@ -423,7 +424,7 @@ export class LabPanel {
           const sps = (lab.steps() - steps0) / dt;
           const tps = Math.round((this.tokensSinceStatus ?? 0) / dt);
           this.tokensSinceStatus = 0;
-          this.status.textContent = `${lab.backend()} · ${sps.toFixed(2)} steps/s · ${tps} tokens/s per run (real, unpadded tokens)`;
+          this.status.textContent = `${this.backendName} · ${sps.toFixed(2)} steps/s · ${tps} tokens/s per run (real, unpadded tokens)`;
           t0 = now;
           steps0 = lab.steps();
         }
@@ -519,7 +520,7 @@ export class LabPanel {
         [gs, gap("naive"), gap("corrected"), dist("naive"), dist("corrected")],
         this.chartSweep,
       );
-      this.status.textContent = `${lab.backend()} · sweep done`;
+      this.status.textContent = `${this.backendName} · sweep done`;
     } catch (e) {
       this.showError(`Sweep failed: ${e.message ?? e}`);
     } finally {

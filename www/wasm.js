@@ -17,3 +17,25 @@ export class Serial {
     return next;
   }
 }
+
+// wgpu cannot read the adapter's name in a browser; WebGPU's adapter.info can
+// (e.g. "google swiftshader"). Empty when there is no WebGPU.
+let adapterName;
+export function browserAdapterName() {
+  adapterName ??= (async () => {
+    try {
+      const info = (await navigator.gpu?.requestAdapter())?.info;
+      return [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(" ");
+    } catch {
+      return "";
+    }
+  })();
+  return adapterName;
+}
+
+// `lab.backend()` with the browser's name for an adapter wgpu calls unnamed.
+export async function backendLabel(lab) {
+  const label = lab.backend();
+  const name = label.includes("unnamed adapter") ? await browserAdapterName() : "";
+  return name ? label.replace("unnamed adapter", name) : label;
+}

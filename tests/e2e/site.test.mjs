@@ -59,6 +59,8 @@ test("the page loads without console errors, trains, and the loss falls", async 
   try {
     const status = await page.waitForFunction(() => document.querySelector('[data-testid="status"]').textContent.includes("WebGPU"), null, { timeout: 120_000 });
     assert.ok(status);
+    const text = await page.textContent('[data-testid="status"]');
+    assert.doesNotMatch(text, /unnamed adapter/, "the adapter is named from WebGPU's adapter.info");
     await trainFor(page, 30);
     const c = await curves(page);
     assert.ok(c.step.length >= 30, `curves have ${c.step.length} points`);
