@@ -202,7 +202,9 @@ pub struct Run {
     stats: wgpu::Buffer,
     step_program: Program,
     grads_program: Program,
-    eval_program: Program,
+    /// Forward and loss sum on token slot i into eval_stats[i], one per slot,
+    /// so a validation pass fills every slot before one readback.
+    eval_programs: Vec<Program>,
     eval_stats: wgpu::Buffer,
     /// Forward of one sequence and one pick; see `sample`.
     sample_program: Program,
@@ -240,7 +242,7 @@ impl Run {
         // stats: [0, G) loss sums, then Σ g², then ‖w − w_ref‖² (written by a lab)
         let stats = ctx.storage("step stats", g + 2);
         let partials = ctx.storage("norm partials", layout.total.div_ceil(crate::gpu::kernels::SUM_BLOCK));
-        let eval_stats = ctx.storage("eval loss sum", 1);
+        let eval_stats = ctx.storage("eval loss sums", g);
         let token_views: Vec<TokenViews> = (0..g).map(|i| section.views(&tokens, i)).collect();
 
         let record_grads = |pb: &mut ProgramBuilder| {
@@ -286,12 +288,18 @@ impl Run {
         }
         let step_program = pb.finish();
 
-        // forward only, on the first micro-batch slot: validation loss and sampling
-        let mut pb = ProgramBuilder::new(ctx);
-        model.record_forward(&mut pb, &token_views[0]);
-        model.record_loss(&mut pb, &token_views[0], &View::whole(&scalars), 0);
-        pb.sum(&View::whole(&eval_stats), 0, &model.losses, b * t);
-        let eval_program = pb.finish();
+        // forward only, for validation: the dlogits they also write go unused
+        let eval_programs = token_views
+            .iter()
+            .enumerate()
+            .map(|(i, tv)| {
+                let mut pb = ProgramBuilder::new(ctx);
+                model.record_forward(&mut pb, tv);
+                model.record_loss(&mut pb, tv, &View::whole(&scalars), 0);
+                pb.sum(&View::whole(&eval_stats), i, &model.losses, b * t);
+                pb.finish()
+            })
+            .collect();
 
         // generating text: one sequence forward, then the pick appends to its window
         let sample_state = ctx.storage("sample state", 2);
@@ -333,7 +341,7 @@ impl Run {
             stats,
             step_program,
             grads_program,
-            eval_program,
+            eval_programs,
             eval_stats,
             sample_program,
             sample_state,
@@ -426,14 +434,6 @@ impl Run {
         Ok(())
     }
 
-    /// Submits the forward-only program on `mb` (slot 0): logits and token losses.
-    fn run_forward(&self, ctx: &GpuContext, mb: &MicroBatch) -> Result<(), ConfigError> {
-        self.write_tokens(ctx, std::slice::from_ref(mb))?;
-        ctx.queue.write_buffer(&self.scalars, 0, bytemuck::bytes_of(&1.0f32));
-        self.eval_program.run(ctx);
-        Ok(())
-    }
-
     /// One optimizer step on `batch` (G micro-batches), micro-batch i's dlogits
     /// scaled by `scales[i]`. Returns once the work is submitted; its stats
     /// arrive later through `poll` or `flush`. Waits only if the GPU is more
@@ -499,20 +499,30 @@ impl Run {
     }
 
     /// Mean loss over `sequences` (each at most T+1 tokens) without training:
-    /// forward passes of one micro-batch at a time. Awaits the GPU.
+    /// forward passes of one micro-batch per token slot, up to G of them per
+    /// submission and readback. Awaits the GPU.
     pub async fn eval_loss(&mut self, ctx: &GpuContext, sequences: &[Vec<u32>]) -> Result<f64, StepError> {
         let (b, t) = (self.config.micro_batch, self.config.seq_len);
         let (mut sum, mut count) = (0.0f64, 0usize);
-        for chunk in sequences.chunks(b) {
-            let mut padded: Vec<Vec<u32>> = chunk.to_vec();
-            // fill the micro-batch with copies; their targets are ignored below
-            let real = chunk.len();
-            padded.resize(b, chunk[0].clone());
-            let mut mb = MicroBatch::from_sequences(&padded, t)?;
-            mb.targets[real * t..].fill(IGNORE_INDEX);
-            count += mb.tokens();
-            self.run_forward(ctx, &mb)?;
-            sum += ctx.read_f32(&self.eval_stats, 0, 1).await?[0] as f64;
+        for group in sequences.chunks(b * self.eval_programs.len()) {
+            let mut batch = Vec::new();
+            for chunk in group.chunks(b) {
+                let mut padded: Vec<Vec<u32>> = chunk.to_vec();
+                // fill the micro-batch with copies; their targets are ignored below
+                padded.resize(b, chunk[0].clone());
+                let mut mb = MicroBatch::from_sequences(&padded, t)?;
+                mb.targets[chunk.len() * t..].fill(IGNORE_INDEX);
+                count += mb.tokens();
+                batch.push(mb);
+            }
+            self.write_tokens(ctx, &batch)?;
+            ctx.queue.write_buffer(&self.scalars, 0, bytemuck::bytes_of(&1.0f32));
+            let mut encoder = ctx.device.create_command_encoder(&Default::default());
+            for program in &self.eval_programs[..batch.len()] {
+                program.encode(&mut encoder);
+            }
+            ctx.queue.submit([encoder.finish()]);
+            sum += ctx.read_f32(&self.eval_stats, 0, batch.len()).await?.iter().map(|&x| x as f64).sum::<f64>();
         }
         Ok(sum / count.max(1) as f64)
     }

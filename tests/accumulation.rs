@@ -170,6 +170,12 @@ fn the_cpu_fallback_lab_matches_the_gpu_lab() {
     }
     let gpu_metrics = pollster::block_on(gpu.flush(&ctx)).unwrap();
     assert_eq!(gpu_metrics.len(), cpu_metrics.len());
+    // held-out loss: 13 sequences are 7 micro-batches of 2, in groups of G = 2 slots (the last alone, padded)
+    let (gpu_val, cpu_val) =
+        (pollster::block_on(gpu.validation_loss(&ctx, 13)).unwrap(), cpu.validation_loss(13).unwrap());
+    for (g, c) in gpu_val.iter().zip(&cpu_val) {
+        assert!((g - c).abs() < 1e-4 * c, "validation loss {g} vs {c}");
+    }
     for (g, c) in gpu_metrics.iter().zip(&cpu_metrics) {
         assert_eq!((g.step, g.run, g.tokens), (c.step, c.run, c.tokens));
         let close = |a: f64, b: f64, tol: f64| (a - b).abs() <= tol * b.abs().max(1e-12);
