@@ -88,6 +88,8 @@ export class LabPanel {
     for (const k of ["momentum", "beta1", "beta2", "wd", "clip"]) this[k].value = String(v[k]);
     this.sched = row("LR schedule", select("sched", LAB_FIELDS.sched.choices, "schedule"));
     this.preset = row("Model", select("preset", LAB_FIELDS.preset.choices, "preset"), "nano: 2 layers, 64 channels");
+    this.compute = row("Compute", select("compute", LAB_FIELDS.compute.choices, "compute"), "WebGPU where the browser has it, else the CPU");
+    this.computeText = this.compute.parentElement.querySelector("small");
     this.ctx = row("Context T", el("input", { type: "number", min: "8", max: "256", step: "8", "data-testid": "context" }));
     this.ctx.value = String(v.ctx);
     this.seed = row("Seed", el("input", { type: "number", min: "0", step: "1", "data-testid": "seed" }));
@@ -161,7 +163,7 @@ export class LabPanel {
     this.root.append(side, main);
 
     const onChange = () => this.settingsChanged();
-    for (const input of [this.batch, this.micro, this.opt, this.sched, this.preset, this.ctx, this.seed, this.momentum, this.beta1, this.beta2, this.wd, this.clip]) {
+    for (const input of [this.batch, this.micro, this.opt, this.sched, this.preset, this.compute, this.ctx, this.seed, this.momentum, this.beta1, this.beta2, this.wd, this.clip]) {
       input.addEventListener("change", onChange);
     }
     this.lr.addEventListener("input", () => this.describe());
@@ -208,6 +210,7 @@ export class LabPanel {
       clip: num(this.clip, "clip"),
       sched: this.sched.value,
       preset: this.preset.value,
+      compute: this.compute.value,
       ctx: Math.round(num(this.ctx, "ctx")),
       seed: Math.round(num(this.seed, "seed")),
     };
@@ -266,7 +269,7 @@ export class LabPanel {
       this.lab = null;
       this.status.textContent = "Building the lab…";
       try {
-        this.lab = await gl.WebLab.create(config, "gpu" in navigator);
+        this.lab = await gl.WebLab.create(config, "gpu" in navigator && this.values.compute !== "cpu");
       } catch (e) {
         this.showError(String(e.message ?? e));
         this.status.textContent = "Not running.";
@@ -282,8 +285,13 @@ export class LabPanel {
     }
     this.specs = this.lab.runs();
     this.data.runs = this.specs.map(() => ({ logged: [], true: [], dist: [], norm: [] }));
-    const problemGpu = this.lab.gpuProblem();
+    const problemGpu = this.values.compute === "cpu" ? null : this.lab.gpuProblem();
     this.notice.hidden = !problemGpu;
+    // a software WebGPU adapter (no GPU behind it) runs slower than gradlab's own CPU path
+    const software = /\(BrowserWebGpu, Cpu\)/.test(this.backendName);
+    this.computeText.textContent = this.values.compute === "cpu"
+      ? "the f64 CPU reference, nano preset"
+      : software ? "this WebGPU adapter is a software renderer; the CPU choice is usually faster here" : "WebGPU where the browser has it, else the CPU";
     if (problemGpu) this.notice.textContent = `No WebGPU here (${problemGpu}). The lab runs on the CPU reference instead, with the nano preset — slower, but the same maths.`;
     this.weightsRun.replaceChildren(...this.specs.map((s, i) => el("option", { value: String(i), text: runLabel(s) })));
     this.makeCharts();
@@ -486,7 +494,7 @@ export class LabPanel {
     const config = labConfig({ ...this.values, batch: 16 }, { sweep: true });
     let lab;
     try {
-      lab = await gl.WebLab.create(config, "gpu" in navigator);
+      lab = await gl.WebLab.create(config, "gpu" in navigator && this.values.compute !== "cpu");
       const specs = lab.runs();
       const last = specs.map(() => null);
       for (let i = 0; i < this.sweepSteps(); i++) {

@@ -19,6 +19,8 @@ export const LAB_FIELDS = {
   ctx: { label: "context length", def: 32, min: 8, max: 256, int: true },
   seed: { label: "seed", def: 1, min: 0, max: 1e9, int: true },
   sweepsteps: { label: "sweep steps", def: 40, min: 2, max: 1000, int: true },
+  // webgpu falls back to the CPU where there is none; cpu always uses the CPU reference (nano)
+  compute: { label: "compute", def: "webgpu", choices: ["webgpu", "cpu"] },
 };
 
 export const PLAYGROUND_FIELDS = {

@@ -176,6 +176,26 @@ test("without WebGPU the page says so and the lab trains on the CPU", async () =
   }
 });
 
+test("compute=cpu trains on the CPU reference although WebGPU is there", async () => {
+  const { browser, page, errors } = await open(`?${FAST}&compute=cpu`);
+  try {
+    await trainFor(page, 5);
+    assert.match(await page.textContent('[data-testid="status"]'), /^CPU/);
+    assert.equal(await page.locator('[data-testid="notice"]').isHidden(), true, "choosing the CPU is not a missing WebGPU");
+    assert.equal(await page.inputValue('[data-testid="compute"]'), "cpu");
+    await page.selectOption('[data-testid="compute"]', "webgpu");
+    await page.waitForFunction(() => !new URL(location.href).searchParams.has("compute"), null, { timeout: 10_000 });
+    await page.waitForFunction(() => /WebGPU/.test(document.querySelector('[data-testid="status"]').textContent), null, { timeout: 120_000 });
+    // SwiftShader here; on a machine with a real GPU the hint stays the plain one
+    if (/\(BrowserWebGpu, Cpu\)/.test(await page.textContent('[data-testid="status"]'))) {
+      assert.match(await page.textContent('[data-testid="compute"] + small'), /software renderer/);
+    }
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
 test("explainer.html shows both embedded widgets", async () => {
   const { browser, page, errors } = await open("www/explainer.html");
   try {
