@@ -4,6 +4,11 @@ import uPlot from "../vendor/uPlot.esm.js";
 import { backendLabel, loadGradlab, Serial } from "./wasm.js";
 import { LAB_FIELDS, MAX_TEXT_BYTES, labConfig, parseSettings, reflectToUrl } from "./settings.js";
 
+// whole steps (and whole G) on the x axes, never 2.5
+const STEP_TICKS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000];
+// log-scale tick labels as 1e-3, 0.01 … 100, not rounded to "0"
+const powersOfTen = (u, ticks) => ticks.map((v) => (v == null ? "" : v >= 0.01 && v < 1e4 ? String(+v.toPrecision(2)) : v.toExponential(0)));
+
 const COLORS = { full: "#6b7280", naive: "#dc2626", corrected: "#2563eb" };
 const SWEEP_STEPS_DEFAULT = 40;
 // A loss far above a uniform guess over 256 bytes (ln 256 ≈ 5.5) means the run has blown up.
@@ -314,19 +319,19 @@ export class LabPanel {
         spanGaps: true,
       })),
     ];
-    const opts = (title, filter, extra = {}) => ({
+    const opts = (title, filter, { yAxis = {}, ...extra } = {}) => ({
       width,
       height: 220,
       title,
       series: series(filter),
-      axes: [{ label: "step" }, {}],
+      axes: [{ label: "step", incrs: STEP_TICKS }, yAxis],
       legend: { live: false },
       ...extra,
       scales: { x: { time: false }, ...(extra.scales ?? {}) },
     });
     const all = () => true;
     this.lossPlot = new uPlot(opts("loss (nats per token)", all), [[]], this.chartLoss);
-    this.distPlot = new uPlot(opts("weight distance", (s) => s.strategy !== "fullbatch", { scales: { y: { distr: 3 } } }), [[]], this.chartDist);
+    this.distPlot = new uPlot(opts("weight distance", (s) => s.strategy !== "fullbatch", { scales: { y: { distr: 3 } }, yAxis: { values: powersOfTen } }), [[]], this.chartDist);
     this.normPlot = new uPlot(opts("‖g‖ before clipping", all), [[]], this.chartNorm);
   }
 
@@ -516,7 +521,7 @@ export class LabPanel {
           title: `after ${this.sweepSteps()} steps: true-loss gap to full batch (left) and ‖w − w_full‖ (right, log)`,
           scales: { x: { time: false, distr: 3, log: 2 }, d: { distr: 3 } },
           legend: { live: false },
-          axes: [{ label: "G (micro-batches per step)" }, { label: "loss gap" }, { scale: "d", side: 1, label: "distance" }],
+          axes: [{ label: "G (micro-batches per step)", incrs: STEP_TICKS }, { label: "loss gap" }, { scale: "d", side: 1, label: "distance", values: powersOfTen }],
           series: [
             {},
             { label: "naive gap", stroke: COLORS.naive, points: { show: true } },
