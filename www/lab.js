@@ -4,6 +4,11 @@ import uPlot from "../vendor/uPlot.esm.js";
 import { backendLabel, loadGradlab, Serial } from "./wasm.js";
 import { LAB_FIELDS, MAX_TEXT_BYTES, labConfig, parseSettings, reflectToUrl } from "./settings.js";
 
+// generated text per model and refresh: tokens, and the time one model's sample may take
+const SAMPLE_MIN = 12;
+const SAMPLE_MAX = 60;
+const SAMPLE_MS = 700;
+
 // whole steps (and whole G) on the x axes, never 2.5
 const STEP_TICKS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000];
 // log-scale tick labels as 1e-3, 0.01 … 100, not rounded to "0"
@@ -248,8 +253,9 @@ export class LabPanel {
     this.showError(this.settingsProblems);
     this.diverged.clear();
     this.data = { step: [], runs: [] };
-    // first samples after a few steps, then every 25
+    // first samples after a few steps, then every 25; short until the speed is known
     this.lastSamples = -20;
+    this.sampleTokens = SAMPLE_MIN;
     const gl = await loadGradlab();
     const raw = this.textArea.value;
     const text = raw.trim();
@@ -457,7 +463,19 @@ export class LabPanel {
       const texts = [];
       for (let i = 0; i < this.specs.length; i++) {
         const lab = this.lab;
-        texts.push(await this.serial.run(() => (lab && lab === this.lab ? lab.sample(i, "And ", 60, 0.8, 7) : "")));
+        texts.push(
+          await this.serial.run(async () => {
+            if (!lab || lab !== this.lab) return "";
+            // as many tokens as fit in about SAMPLE_MS, so a big model on a slow
+            // adapter does not hold training up for long
+            const n = this.sampleTokens;
+            const t0 = performance.now();
+            const text = await lab.sample(i, "And ", n, 0.8, 7);
+            const msPerToken = (performance.now() - t0) / n;
+            this.sampleTokens = Math.max(SAMPLE_MIN, Math.min(SAMPLE_MAX, Math.round(SAMPLE_MS / msPerToken)));
+            return text;
+          }),
+        );
       }
       this.renderSamples(texts);
     } catch (e) {
