@@ -209,7 +209,7 @@ impl Pipelines {
 }
 
 /// Outputs per side of one matmul workgroup's tile (TILE in matmul.wgsl).
-const MATMUL_TILE: u32 = 32;
+const MATMUL_TILE: u32 = 64;
 
 fn u(x: usize) -> u32 {
     x as u32
