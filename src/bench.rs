@@ -5,7 +5,7 @@
 //! Legend: M rows (B*T), K input channels, N output channels.
 
 use crate::gpu::model::check_buffer;
-use crate::gpu::{GpuContext, GpuError, Program, ProgramBuilder, View};
+use crate::gpu::{GpuContext, GpuError, Program, ProgramBuilder, Readback, View};
 use crate::model::ConfigError;
 
 /// Largest side the benchmark accepts: beyond it one multiply takes seconds
@@ -19,6 +19,8 @@ pub struct MatmulCase {
     pub n: usize,
     program: Program,
     out: wgpu::Buffer,
+    /// One output float read back after each batch: the GPU is done when it arrives.
+    probe: Readback,
 }
 
 impl MatmulCase {
@@ -58,7 +60,7 @@ impl MatmulCase {
             k,
             n,
         );
-        Ok(Self { m, k, n, program: pb.finish(), out })
+        Ok(Self { m, k, n, program: pb.finish(), out, probe: Readback::new(ctx, "matmul probe", 1) })
     }
 
     /// Floating-point operations of one multiply.
@@ -67,14 +69,16 @@ impl MatmulCase {
     }
 
     /// Submits the multiply `times` times in one command buffer and returns
-    /// once the GPU has finished them (a one-float readback waits for it).
+    /// once the GPU has finished them (a one-float readback, recorded in the same
+    /// submission, waits for it).
     pub async fn run(&self, ctx: &GpuContext, times: usize) -> Result<(), GpuError> {
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
         for _ in 0..times.max(1) {
             self.program.encode(&mut encoder);
         }
+        self.probe.record_copy(&mut encoder, &self.out, 0, 4);
         ctx.queue.submit([encoder.finish()]);
-        ctx.read_f32(&self.out, 0, 1).await?;
+        self.probe.read_bytes(ctx, 4).await?;
         Ok(())
     }
 

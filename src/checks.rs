@@ -494,8 +494,8 @@ pub async fn sampling(
     let mut rng = Rng::new(seed);
     let logits = rng.vec_f32(t * v, 3.0);
     let mut window: Vec<u32> = (0..t).map(|i| if i < start { rng.below(v) as u32 } else { 0 }).collect();
-    let inv_temperature = if temperature > 0.0 { 1.0 / temperature } else { 0.0 };
-    let draws: Vec<f32> = std::iter::once(inv_temperature as f32).chain((0..k).map(|_| rng.uniform() as f32)).collect();
+    let inv_temperature = crate::train::inverse_temperature(temperature).unwrap_or(0.0);
+    let draws = crate::train::sample_draws(inv_temperature, k, &mut rng);
     let (state_b, window_b, picked_b) =
         (ctx.upload("state", &[start as u32, 0]), ctx.upload("window", &window), ctx.storage("picked", k));
     let (logits_b, draws_b) = (ctx.upload("logits", &logits), ctx.upload("draws", &draws));

@@ -486,23 +486,22 @@ impl CpuLab {
         let r = self.runs.get_mut(run).ok_or(no_such_run(run, count))?;
         let (t, v) = (self.config.seq_len, self.config.model.vocab_size);
         let inv_temperature = crate::train::inverse_temperature(temperature)?;
-        let mut rng = crate::rng::Rng::new(seed);
-        let mut context = crate::data::encode(prompt);
-        if context.is_empty() {
-            context.push(b'\n' as u32);
-        }
-        let mut out = Vec::new();
+        let start = crate::train::prompt_window(&crate::data::encode(prompt), t, v)?;
+        // the GPU path's pick and draws, so a seed gives the same text on both
+        let draws: Vec<f64> = crate::train::sample_draws(inv_temperature, new_tokens, &mut crate::rng::Rng::new(seed))
+            .iter()
+            .map(|&x| x as f64)
+            .collect();
+        let mut state = [start.len() as u32, 0];
+        let mut window = start;
+        window.resize(t, 0);
+        let mut picked = vec![0u32; new_tokens];
         for _ in 0..new_tokens {
-            let window = context[context.len().saturating_sub(t)..].to_vec();
-            let n = window.len();
-            r.model.forward(&window, &vec![crate::IGNORE_INDEX; n], 1, n);
-            // the same f32 draws as the GPU path, so a seed gives the same text on both
-            let u = rng.uniform() as f32 as f64;
-            let next = crate::cpu::pick_token(&r.model.logits()[(n - 1) * v..n * v], inv_temperature, u) as u32;
-            out.push(next);
-            context.push(next);
+            let n = state[0] as usize;
+            r.model.forward(&window[..n], &vec![crate::IGNORE_INDEX; n], 1, n);
+            crate::cpu::sample_next_token(&mut state, &mut window, &mut picked, r.model.logits(), &draws, t, v);
         }
-        Ok(crate::data::decode(&out))
+        Ok(crate::data::decode(&picked))
     }
 
     pub fn weights(&self, run: usize) -> Result<Vec<f32>, ConfigError> {

@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use crate::gpu::model::{check_buffer, GpuModel, TokenViews};
-use crate::gpu::{token_positions, GpuContext, GpuError, Program, ProgramBuilder, UpdateShape, View};
+use crate::gpu::{token_positions, GpuContext, GpuError, Program, ProgramBuilder, Readback, UpdateShape, View};
 use crate::model::config::ConfigError;
 use crate::model::{ModelConfig, ParamLayout};
 use crate::optim::{OptimizerConfig, OptimizerKind};
@@ -145,6 +145,22 @@ pub fn inverse_temperature(temperature: f64) -> Result<f64, ConfigError> {
     Ok(if temperature == 0.0 { 0.0 } else { 1.0 / temperature })
 }
 
+/// The window a continuation of `prompt` starts from: its last `t` tokens (a
+/// newline for an empty prompt), refused if a token is outside `v`.
+pub fn prompt_window(prompt: &[u32], t: usize, v: usize) -> Result<Vec<u32>, ConfigError> {
+    if let Some(bad) = prompt.iter().find(|&&x| x as usize >= v) {
+        return Err(ConfigError::Invalid { field: "prompt", reason: format!("token {bad} is outside the vocabulary") });
+    }
+    let context = if prompt.is_empty() { &[b'\n' as u32][..] } else { prompt };
+    Ok(context[context.len().saturating_sub(t)..].to_vec())
+}
+
+/// The draws `sample_next_token` reads for `k` picks: 1/temperature, then one
+/// uniform per pick, in f32 so the GPU and the CPU twin see the same numbers.
+pub fn sample_draws(inv_temperature: f64, k: usize, rng: &mut crate::rng::Rng) -> Vec<f32> {
+    std::iter::once(inv_temperature as f32).chain((0..k).map(|_| rng.uniform() as f32)).collect()
+}
+
 struct ReadSlot {
     buffer: wgpu::Buffer,
     pending: Option<Pending>,
@@ -206,6 +222,7 @@ pub struct Run {
     /// so a validation pass fills every slot before one readback.
     eval_programs: Vec<Program>,
     eval_stats: wgpu::Buffer,
+    eval_readback: Readback,
     /// Forward of one sequence and one pick; see `sample`.
     sample_program: Program,
     /// [window length, tokens picked]
@@ -214,6 +231,7 @@ pub struct Run {
     sample_draws: wgpu::Buffer,
     /// [SAMPLE_CHUNK] token ids
     sample_picked: wgpu::Buffer,
+    sample_readback: Readback,
     /// Token counts of the step uploaded but not yet submitted.
     staged: Option<Vec<usize>>,
     ring: Vec<ReadSlot>,
@@ -342,10 +360,12 @@ impl Run {
             step_program,
             grads_program,
             eval_programs,
+            eval_readback: Readback::new(ctx, "eval loss sums readback", g),
             eval_stats,
             sample_program,
             sample_state,
             sample_draws,
+            sample_readback: Readback::new(ctx, "sampled tokens readback", SAMPLE_CHUNK),
             sample_picked,
             staged: None,
             ring,
@@ -521,8 +541,9 @@ impl Run {
             for program in &self.eval_programs[..batch.len()] {
                 program.encode(&mut encoder);
             }
+            self.eval_readback.record_copy(&mut encoder, &self.eval_stats, 0, (batch.len() * 4) as u64);
             ctx.queue.submit([encoder.finish()]);
-            sum += ctx.read_f32(&self.eval_stats, 0, batch.len()).await?.iter().map(|&x| x as f64).sum::<f64>();
+            sum += self.eval_readback.read_f32(ctx, batch.len()).await?.iter().map(|&x| x as f64).sum::<f64>();
         }
         Ok(sum / count.max(1) as f64)
     }
@@ -539,17 +560,9 @@ impl Run {
     ) -> Result<Vec<u32>, StepError> {
         let (b, t, v) = (self.config.micro_batch, self.config.seq_len, self.config.model.vocab_size);
         let inv_temperature = inverse_temperature(temperature)?;
-        let context: Vec<u32> = if prompt.is_empty() { vec![b'\n' as u32] } else { prompt.to_vec() };
-        if let Some(bad) = context.iter().find(|&&x| x as usize >= v) {
-            return Err(ConfigError::Invalid {
-                field: "prompt",
-                reason: format!("token {bad} is outside the vocabulary"),
-            }
-            .into());
-        }
-        let window = &context[context.len().saturating_sub(t)..];
+        let window = prompt_window(prompt, t, v)?;
         let mut inputs = vec![0u32; b * t];
-        inputs[..window.len()].copy_from_slice(window);
+        inputs[..window.len()].copy_from_slice(&window);
         self.write_tokens(ctx, &[MicroBatch { inputs, targets: vec![IGNORE_INDEX; b * t] }])?;
         ctx.queue.write_buffer(&self.sample_state, 0, bytemuck::cast_slice(&[window.len() as u32, 0]));
         let mut out = Vec::with_capacity(new_tokens);
@@ -557,16 +570,14 @@ impl Run {
             let k = (new_tokens - out.len()).min(SAMPLE_CHUNK);
             // the window carries over from the last chunk on the GPU; only the count restarts
             ctx.queue.write_buffer(&self.sample_state, 4, bytemuck::bytes_of(&0u32));
-            let draws: Vec<f32> =
-                std::iter::once(inv_temperature as f32).chain((0..k).map(|_| rng.uniform() as f32)).collect();
-            ctx.queue.write_buffer(&self.sample_draws, 0, bytemuck::cast_slice(&draws));
+            ctx.queue.write_buffer(&self.sample_draws, 0, bytemuck::cast_slice(&sample_draws(inv_temperature, k, rng)));
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
             for _ in 0..k {
                 self.sample_program.encode(&mut encoder);
             }
+            self.sample_readback.record_copy(&mut encoder, &self.sample_picked, 0, (k * 4) as u64);
             ctx.queue.submit([encoder.finish()]);
-            let picked = ctx.read_f32(&self.sample_picked, 0, k).await?;
-            out.extend(picked.iter().map(|x| x.to_bits()));
+            out.extend(self.sample_readback.read_u32(ctx, k).await?);
         }
         Ok(out)
     }

@@ -176,6 +176,11 @@ fn the_cpu_fallback_lab_matches_the_gpu_lab() {
     for (g, c) in gpu_val.iter().zip(&cpu_val) {
         assert!((g - c).abs() < 1e-4 * c, "validation loss {g} vs {c}");
     }
+    // the CPU lab samples through the kernel's twin: reproducible by seed, bad temperatures refused
+    let text = cpu.sample(1, "And ", 70, 0.8, 3).unwrap();
+    assert!(!text.is_empty());
+    assert_eq!(text, cpu.sample(1, "And ", 70, 0.8, 3).unwrap());
+    assert!(cpu.sample(1, "And ", 5, -1.0, 3).unwrap_err().to_string().contains("temperature"));
     for (g, c) in gpu_metrics.iter().zip(&cpu_metrics) {
         assert_eq!((g.step, g.run, g.tokens), (c.step, c.run, c.tokens));
         let close = |a: f64, b: f64, tol: f64| (a - b).abs() <= tol * b.abs().max(1e-12);

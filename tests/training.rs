@@ -137,7 +137,8 @@ fn generated_text_follows_the_cpu_model() {
             cpu.forward(window, &vec![gradlab::IGNORE_INDEX; n], 1, n);
             let logits = &cpu.logits()[(n - 1) * v..n * v];
             let u = draws.uniform() as f32 as f64;
-            let expected = gradlab::cpu::pick_token(logits, if temperature > 0.0 { 1.0 / temperature } else { 0.0 }, u);
+            let inv_temperature = gradlab::train::inverse_temperature(temperature).unwrap();
+            let expected = gradlab::cpu::pick_token(logits, inv_temperature, u);
             if expected != token as usize {
                 // f32 against f64 may land a draw on the other side of a boundary: a near
                 // tie when greedy, u within rounding of the cumulative probability otherwise

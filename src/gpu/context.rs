@@ -149,23 +149,67 @@ impl GpuContext {
         Ok(bytemuck::cast_slice(&bytes).to_vec())
     }
 
+    /// Copies `words` 32-bit words (token ids) starting at word `offset` of `buffer` to the CPU.
+    pub async fn read_u32(&self, buffer: &wgpu::Buffer, offset: usize, words: usize) -> Result<Vec<u32>, GpuError> {
+        let bytes = self.read_bytes(buffer, (offset * 4) as u64, (words * 4) as u64).await?;
+        Ok(bytemuck::cast_slice(&bytes).to_vec())
+    }
+
+    /// One-off readback through a staging buffer made for it; work that reads
+    /// the same result again and again keeps a `Readback` instead.
     pub async fn read_bytes(&self, buffer: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>, GpuError> {
         if size == 0 {
             return Ok(Vec::new());
         }
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size,
+        let staging = Readback::new(self, "readback", (size as usize).div_ceil(4));
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        staging.record_copy(&mut encoder, buffer, offset, size);
+        self.queue.submit([encoder.finish()]);
+        staging.read_bytes(self, size).await
+    }
+}
+
+/// A mappable buffer made once, for reading a small GPU result back again
+/// and again (sampled tokens, validation sums, a benchmark's completion probe)
+/// without creating a buffer per read. The copy into it is recorded in the
+/// caller's own submission.
+pub struct Readback {
+    buffer: wgpu::Buffer,
+}
+
+impl Readback {
+    pub fn new(ctx: &GpuContext, label: &str, words: usize) -> Self {
+        let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: (words.max(1) * 4) as u64,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let mut encoder = self.device.create_command_encoder(&Default::default());
-        encoder.copy_buffer_to_buffer(buffer, offset, &staging, 0, size);
-        self.queue.submit([encoder.finish()]);
-        map_and_wait(&self.device, &staging).await?;
-        let data = staging.slice(..).get_mapped_range().map_err(|e| GpuError::Readback(e.to_string()))?.to_vec();
-        staging.unmap();
+        Self { buffer }
+    }
+
+    /// Records a copy of `size` bytes of `src` from byte `offset` into this buffer.
+    pub fn record_copy(&self, encoder: &mut wgpu::CommandEncoder, src: &wgpu::Buffer, offset: u64, size: u64) {
+        encoder.copy_buffer_to_buffer(src, offset, &self.buffer, 0, size);
+    }
+
+    /// The first `size` bytes, once the GPU has written them.
+    pub async fn read_bytes(&self, ctx: &GpuContext, size: u64) -> Result<Vec<u8>, GpuError> {
+        map_and_wait(&ctx.device, &self.buffer).await?;
+        let data =
+            self.buffer.slice(..size).get_mapped_range().map_err(|e| GpuError::Readback(e.to_string()))?.to_vec();
+        self.buffer.unmap();
         Ok(data)
+    }
+
+    /// The first `words` 32-bit words as f32.
+    pub async fn read_f32(&self, ctx: &GpuContext, words: usize) -> Result<Vec<f32>, GpuError> {
+        Ok(bytemuck::cast_slice(&self.read_bytes(ctx, (words * 4) as u64).await?).to_vec())
+    }
+
+    /// The first `words` 32-bit words as u32.
+    pub async fn read_u32(&self, ctx: &GpuContext, words: usize) -> Result<Vec<u32>, GpuError> {
+        Ok(bytemuck::cast_slice(&self.read_bytes(ctx, (words * 4) as u64).await?).to_vec())
     }
 }
 

@@ -6,6 +6,6 @@ pub mod kernels;
 pub mod model;
 pub mod program;
 
-pub use context::{AdapterSummary, GpuContext, GpuError};
+pub use context::{AdapterSummary, GpuContext, GpuError, Readback};
 pub use kernels::{token_positions, UpdateShape};
 pub use program::{Program, ProgramBuilder, View};
