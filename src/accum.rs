@@ -14,9 +14,12 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Serialised by the same name it prints as (`full`, `naive`, `corrected`),
+/// so the page's CSV and the CLI's agree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
+    #[serde(rename = "full")]
     FullBatch,
     Naive,
     Corrected,
@@ -77,5 +80,13 @@ mod tests {
         let sums = [20.0f32, 30.0, 60.0];
         assert!((logged_loss(Strategy::FullBatch, &sums, &tokens) - 1.1).abs() < 1e-6);
         assert!((logged_loss(Strategy::Naive, &sums, &tokens) - (2.0 + 1.0 + 1.0) / 3.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn strategies_serialise_as_they_print() {
+        for s in Strategy::ALL {
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{}\"", s.name()));
+            assert_eq!(serde_json::from_str::<Strategy>(&format!("\"{}\"", s.name())).unwrap(), s);
+        }
     }
 }

@@ -100,6 +100,25 @@ pub fn validate_lab_config(config: JsValue) -> Option<String> {
     check().err().map(|e| e.to_string())
 }
 
+/// The model presets, smallest first: [{name, vocab_size, block_size,
+/// n_layer, n_head, n_embd, parameters}]. The page builds its choices from
+/// this list instead of repeating it.
+#[wasm_bindgen]
+pub fn presets() -> Result<JsValue, JsError> {
+    #[derive(serde::Serialize)]
+    struct Preset {
+        name: &'static str,
+        #[serde(flatten)]
+        config: ModelConfig,
+        parameters: usize,
+    }
+    let list: Vec<Preset> = ModelConfig::PRESETS
+        .iter()
+        .map(|(name, make)| Preset { name, config: make(), parameters: ParamLayout::new(&make()).num_params })
+        .collect();
+    to_js(&list)
+}
+
 enum Backend {
     Gpu(Box<GpuContext>, Box<Lab>),
     Cpu(Box<CpuLab>),

@@ -41,7 +41,7 @@ function download(name, blob) {
 const nextFrame = () => new Promise((r) => requestAnimationFrame(() => r()));
 
 function runLabel(spec) {
-  return spec.strategy === "fullbatch" ? "full batch" : `${spec.strategy} (b=${spec.micro_batch})`;
+  return spec.strategy === "full" ? "full batch" : `${spec.strategy} (b=${spec.micro_batch})`;
 }
 
 export class LabPanel {
@@ -319,7 +319,7 @@ export class LabPanel {
       {},
       ...this.specs.filter(filter).map((s) => ({
         label: runLabel(s),
-        stroke: COLORS[s.strategy === "fullbatch" ? "full" : s.strategy],
+        stroke: COLORS[s.strategy],
         width: s.strategy === "corrected" ? 2 : 1.5,
         dash: s.strategy === "corrected" ? [6, 4] : undefined,
         spanGaps: true,
@@ -337,7 +337,7 @@ export class LabPanel {
     });
     const all = () => true;
     this.lossPlot = new uPlot(opts("loss (nats per token)", all), [[]], this.chartLoss);
-    this.distPlot = new uPlot(opts("weight distance", (s) => s.strategy !== "fullbatch", { scales: { y: { distr: 3 } }, yAxis: { values: powersOfTen } }), [[]], this.chartDist);
+    this.distPlot = new uPlot(opts("weight distance", (s) => s.strategy !== "full", { scales: { y: { distr: 3 } }, yAxis: { values: powersOfTen } }), [[]], this.chartDist);
     this.normPlot = new uPlot(opts("‖g‖ before clipping", all), [[]], this.chartNorm);
   }
 

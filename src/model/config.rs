@@ -58,13 +58,17 @@ impl ModelConfig {
     pub fn small() -> Self {
         Self { vocab_size: BYTE_VOCAB, block_size: 256, n_layer: 6, n_head: 6, n_embd: 192 }
     }
+    /// Every preset by name, smallest first: the one list the CLI, the page
+    /// and the benchmark read (the page through `web::presets`).
+    pub const PRESETS: [(&'static str, fn() -> ModelConfig); 3] =
+        [("nano", Self::nano), ("micro", Self::micro), ("small", Self::small)];
+
     pub fn preset(name: &str) -> Result<Self, ConfigError> {
-        match name {
-            "nano" => Ok(Self::nano()),
-            "micro" => Ok(Self::micro()),
-            "small" => Ok(Self::small()),
-            other => Err(ConfigError::UnknownPreset(other.to_string())),
-        }
+        Self::PRESETS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, make)| make())
+            .ok_or_else(|| ConfigError::UnknownPreset(name.to_string()))
     }
 
     pub fn head_size(&self) -> usize {
@@ -125,8 +129,9 @@ mod tests {
 
     #[test]
     fn presets_are_valid() {
-        for name in ["nano", "micro", "small"] {
-            ModelConfig::preset(name).unwrap().validate().unwrap();
+        for (name, make) in ModelConfig::PRESETS {
+            assert_eq!(ModelConfig::preset(name).unwrap(), make());
+            make().validate().unwrap();
         }
     }
 
