@@ -3,7 +3,7 @@
 // libraries from node_modules, and the example article. No server code; every
 // path is relative, so dist/ works from any static host and under a sub-path.
 // Not optimised with wasm-opt: Debian's binaryen 108 produced modules Chromium
-// refused to load (see DESIGN.md); the unoptimised module is correct.
+// refused to load (see docs/DESIGN.md §5); the unoptimised module is correct.
 import { execFileSync } from "node:child_process";
 import { cpSync, mkdirSync, rmSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";

@@ -19,7 +19,7 @@ cargo clippy --target wasm32-unknown-unknown --all-targets -- -D warnings
 echo "== native tests"
 cargo test --release 2>&1
 
-echo "== export-grads against an independent f64 model (JavaScript, from DESIGN.md)"
+echo "== export-grads against an independent f64 model (JavaScript, from docs/DESIGN.md §2)"
 npm run test:export
 
 echo "== browser tests (wasm-bindgen-test-runner)"

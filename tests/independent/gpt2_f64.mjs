@@ -1,4 +1,4 @@
-// A second, independent float64 implementation of DESIGN.md section 2, written
+// A second, independent float64 implementation of docs/DESIGN.md §2, written
 // in plain JavaScript straight from the text (not from src/cpu/), so that a
 // misreading shared by the WGSL kernels and their Rust twins cannot hide.
 // Only the forward pass: gradients are checked by central differences.
