@@ -4,56 +4,59 @@
 //! submission) against three separate run steps.
 //! `cargo bench --bench throughput`
 
+/// Seconds per optimizer step of `run` on `work`, over `steps` steps after
+/// one warm-up step, stats drained at the end: the same code for every backend.
+#[cfg(not(target_arch = "wasm32"))]
+fn seconds_per_step<R: gradlab::train::Trainer>(run: &mut R, work: gradlab::train::StepWork, steps: usize) -> f64 {
+    use pollster::block_on;
+    block_on(run.step(work)).unwrap();
+    block_on(run.poll(true)).unwrap();
+    let start = std::time::Instant::now();
+    for _ in 0..steps {
+        block_on(run.step(work)).unwrap();
+    }
+    block_on(run.poll(true)).unwrap();
+    start.elapsed().as_secs_f64() / steps as f64
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
     use std::sync::Arc;
     use std::time::Instant;
 
     use gradlab::cpu::CpuRun;
-    use gradlab::data::{split_micro_batches, Corpus, Sampler};
-    use gradlab::gpu::GpuContext;
+    use gradlab::data::{split_micro_batches, BatchSampler, Corpus};
+    use gradlab::gpu::{GpuContext, GpuRun};
     use gradlab::lab::{Lab, LabConfig};
     use gradlab::model::{ModelConfig, ParamLayout};
-    use gradlab::train::{Run, RunConfig};
+    use gradlab::train::{RunConfig, StepWork, Trainer};
 
     let ctx = GpuContext::new_blocking().expect("a GPU adapter");
     let model = ModelConfig::nano();
     let (b, t) = (16, 64);
     let corpus = Arc::new(Corpus::from_text(gradlab::data::CORPUS).unwrap());
-    let mut sampler = Sampler::new(corpus.clone(), 1, b, t, 0.0).unwrap();
+    let mut sampler = BatchSampler::new(corpus.clone(), 1, b, t, 0.0).unwrap();
     let batch = split_micro_batches(&sampler.next_batch(), b, t).unwrap();
     let scale = [1.0 / batch[0].tokens() as f32];
+    let work = StepWork { micro_batches: &batch, scales: &scale };
     let config = RunConfig { model, micro_batch: b, grad_accum: 1, seq_len: t, optimizer: Default::default() };
     let init = ParamLayout::new(&model).init(1);
     let tokens = (b * t) as f64;
 
-    let mut gpu = Run::new(&ctx, config, &init).unwrap();
-    pollster::block_on(gpu.step(&ctx, &batch, &scale)).unwrap();
-    pollster::block_on(gpu.flush(&ctx)).unwrap();
+    let mut gpu = GpuRun::new(&ctx, config, &init).unwrap();
     let steps = 20;
+    let gpu_step = seconds_per_step(&mut gpu, work, steps);
+    let mut cpu = CpuRun::new(&(), config, &init).unwrap();
+    let cpu_step = seconds_per_step(&mut cpu, work, 2);
+
+    let mut lab = Lab::<GpuRun>::new(&ctx, LabConfig::three_way(model, b, 4, 0.0, 1), corpus).unwrap();
+    pollster::block_on(lab.step()).unwrap();
+    pollster::block_on(lab.flush()).unwrap();
     let start = Instant::now();
     for _ in 0..steps {
-        pollster::block_on(gpu.step(&ctx, &batch, &scale)).unwrap();
+        pollster::block_on(lab.step()).unwrap();
     }
-    pollster::block_on(gpu.flush(&ctx)).unwrap();
-    let gpu_step = start.elapsed().as_secs_f64() / steps as f64;
-
-    let mut cpu = CpuRun::new(config, &init).unwrap();
-    let cpu_steps = 2;
-    let start = Instant::now();
-    for _ in 0..cpu_steps {
-        cpu.step(&batch, &scale).unwrap();
-    }
-    let cpu_step = start.elapsed().as_secs_f64() / cpu_steps as f64;
-
-    let mut lab = Lab::new(&ctx, LabConfig::three_way(model, b, 4, 0.0, 1), corpus).unwrap();
-    pollster::block_on(lab.step(&ctx)).unwrap();
-    pollster::block_on(lab.flush(&ctx)).unwrap();
-    let start = Instant::now();
-    for _ in 0..steps {
-        pollster::block_on(lab.step(&ctx)).unwrap();
-    }
-    pollster::block_on(lab.flush(&ctx)).unwrap();
+    pollster::block_on(lab.flush()).unwrap();
     let lab_step = start.elapsed().as_secs_f64() / steps as f64;
 
     println!("adapter: {}", ctx.adapter);

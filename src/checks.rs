@@ -9,10 +9,11 @@
 #![allow(clippy::too_many_arguments)]
 
 use crate::cpu;
+use crate::gpu::GpuRun;
 use crate::gpu::{GpuContext, GpuError, ProgramBuilder, UpdateShape, View};
 use crate::model::{ModelConfig, ParamLayout};
 use crate::rng::Rng;
-use crate::train::{MicroBatch, Run, RunConfig};
+use crate::train::{MicroBatch, RunConfig, StepError, StepWork, Trainer};
 use crate::IGNORE_INDEX;
 
 /// Relative error of one output.
@@ -550,7 +551,7 @@ pub fn model_case(seed: u64, config: ModelConfig, b: usize, t: usize) -> ModelCa
 
 /// Whole model: per-token losses and every parameter's gradient, GPU against
 /// the CPU reference, for one micro-batch with dlogits scale 1/N.
-pub async fn model_gradients(ctx: &GpuContext, case: &ModelCase) -> Result<Vec<Comparison>, crate::train::StepError> {
+pub async fn model_gradients(ctx: &GpuContext, case: &ModelCase) -> Result<Vec<Comparison>, StepError> {
     let layout = ParamLayout::new(&case.config);
     let run_config = RunConfig {
         model: case.config,
@@ -559,10 +560,11 @@ pub async fn model_gradients(ctx: &GpuContext, case: &ModelCase) -> Result<Vec<C
         seq_len: case.t,
         optimizer: Default::default(),
     };
-    let mut run = Run::new(ctx, run_config, &case.params)?;
+    let mut run = GpuRun::new(ctx, run_config, &case.params)?;
     let n_tokens = case.batch.tokens();
     let scale = 1.0 / n_tokens as f32;
-    let (grads, loss_sums) = run.gradients(ctx, std::slice::from_ref(&case.batch), &[scale]).await?;
+    let work = StepWork { micro_batches: std::slice::from_ref(&case.batch), scales: &[scale] };
+    let (grads, loss_sums) = run.gradients(work).await?;
 
     let mut reference = cpu::CpuModel::new(layout.clone(), &case.params);
     let losses = reference.forward(&case.batch.inputs, &case.batch.targets, case.b, case.t);
@@ -573,4 +575,215 @@ pub async fn model_gradients(ctx: &GpuContext, case: &ModelCase) -> Result<Vec<C
         out.push(compare(&format!("grad {}", tv.name), &grads[r.clone()], &reference.grads[r]));
     }
     Ok(out)
+}
+
+/// f32 kernels against their f64 twins.
+pub const KERNEL_TOLERANCE: f64 = 1e-4;
+/// A whole model's loss and gradients: many f32 kernels in a row.
+pub const MODEL_TOLERANCE: f64 = 1e-3;
+/// Token ids agree exactly or not at all (`rel_error` is the fraction that differ).
+pub const EXACT: f64 = f64::MIN_POSITIVE;
+
+/// One GPU-versus-CPU comparison the suite runs: which kernel family, at
+/// what sizes (deliberately not multiples of any tile), within what tolerance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Case {
+    Matmul {
+        n: usize,
+        c: usize,
+        oc: usize,
+    },
+    CrossEntropy {
+        n: usize,
+        v: usize,
+        rows: LogitRows,
+    },
+    /// (t, v, picks, tokens in the window at the start, temperature)
+    Sampling {
+        t: usize,
+        v: usize,
+        k: usize,
+        start: usize,
+        temperature: f64,
+    },
+    Optimizer {
+        kind: UpdateKind,
+        n: usize,
+    },
+    Encoder {
+        b: usize,
+        t: usize,
+        c: usize,
+        v: usize,
+    },
+    Layernorm {
+        n: usize,
+        c: usize,
+    },
+    Attention {
+        b: usize,
+        t: usize,
+        c: usize,
+        nh: usize,
+    },
+    Elementwise {
+        n: usize,
+    },
+    Reductions {
+        n: usize,
+    },
+    Model {
+        config: ModelConfig,
+        b: usize,
+        t: usize,
+    },
+}
+
+/// A case with its tolerance, and whether the quick suite (browser tests and
+/// `gradlab check`, where SwiftShader or a user waits) includes it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Check {
+    pub case: Case,
+    pub tolerance: f64,
+    pub quick: bool,
+}
+
+impl Check {
+    /// The kernel family, for grouping: "matmul", "crossentropy", ...
+    pub fn family(&self) -> &'static str {
+        match self.case {
+            Case::Matmul { .. } => "matmul",
+            Case::CrossEntropy { .. } => "crossentropy",
+            Case::Sampling { .. } => "sampling",
+            Case::Optimizer { .. } => "optimizer",
+            Case::Encoder { .. } => "encoder",
+            Case::Layernorm { .. } => "layernorm",
+            Case::Attention { .. } => "attention",
+            Case::Elementwise { .. } => "elementwise",
+            Case::Reductions { .. } => "reductions",
+            Case::Model { .. } => "model",
+        }
+    }
+
+    /// Runs the case on `ctx` with inputs drawn from `seed`.
+    pub async fn run(&self, ctx: &GpuContext, seed: u64) -> Result<Vec<Comparison>, StepError> {
+        Ok(match self.case {
+            Case::Matmul { n, c, oc } => matmul(ctx, seed, n, c, oc).await?,
+            Case::CrossEntropy { n, v, rows } => crossentropy(ctx, seed, n, v, rows).await?,
+            Case::Sampling { t, v, k, start, temperature } => sampling(ctx, seed, t, v, k, start, temperature).await?,
+            Case::Optimizer { kind, n } => optimizer(ctx, seed, kind, n).await?,
+            Case::Encoder { b, t, c, v } => encoder(ctx, seed, b, t, c, v).await?,
+            Case::Layernorm { n, c } => layernorm(ctx, seed, n, c).await?,
+            Case::Attention { b, t, c, nh } => attention(ctx, seed, b, t, c, nh).await?,
+            Case::Elementwise { n } => elementwise(ctx, seed, n).await?,
+            Case::Reductions { n } => reductions(ctx, seed, n).await?,
+            Case::Model { config, b, t } => model_gradients(ctx, &model_case(seed, config, b, t)).await?,
+        })
+    }
+
+    /// The comparisons of a run at or above the tolerance.
+    pub fn failures<'a>(&self, results: &'a [Comparison]) -> Vec<&'a Comparison> {
+        results.iter().filter(|r| r.rel_error >= self.tolerance).collect()
+    }
+}
+
+/// Every check, in a fixed order (seeds are derived from the position).
+pub fn suite() -> Vec<Check> {
+    use Case::*;
+    let kernel = |case, quick| Check { case, tolerance: KERNEL_TOLERANCE, quick };
+    let mut all = Vec::new();
+    for (n, c, oc) in [(1, 1, 1), (67, 13, 29), (130, 65, 191), (64, 64, 64), (37, 200, 3)] {
+        all.push(kernel(Matmul { n, c, oc }, (n, c, oc) == (67, 13, 29) || (n, c, oc) == (130, 65, 191)));
+    }
+    for (n, v) in [(1, 2), (77, 257), (300, 65), (5, 1000)] {
+        for rows in [LogitRows::Random, LogitRows::Confident, LogitRows::Tied] {
+            all.push(kernel(CrossEntropy { n, v, rows }, (n, v) == (77, 257)));
+        }
+    }
+    for (t, v, k, start, temperature) in
+        [(7, 13, 20, 3, 0.0), (7, 13, 20, 1, 0.7), (64, 256, 100, 40, 1.0), (1, 5, 9, 1, 2.0), (5, 300, 4, 5, 0.0)]
+    {
+        let quick = (t, v) == (64, 256);
+        all.push(Check { case: Sampling { t, v, k, start, temperature }, tolerance: EXACT, quick });
+    }
+    for n in [1, 1000, 70_001, 10_007] {
+        for kind in [UpdateKind::AdamW, UpdateKind::Sgd] {
+            all.push(kernel(Optimizer { kind, n }, n == 10_007));
+        }
+    }
+    all.push(kernel(Encoder { b: 3, t: 17, c: 19, v: 11 }, true));
+    all.push(kernel(Encoder { b: 1, t: 1, c: 1, v: 1 }, false));
+    all.push(kernel(Layernorm { n: 131, c: 67 }, true));
+    all.push(kernel(Layernorm { n: 1, c: 3 }, false));
+    all.push(kernel(Attention { b: 3, t: 23, c: 12, nh: 3 }, true));
+    all.push(kernel(Attention { b: 1, t: 1, c: 4, nh: 1 }, false));
+    all.push(kernel(Elementwise { n: 1001 }, true));
+    for n in [1, 255, 4097, 100_003] {
+        all.push(kernel(Reductions { n }, n == 100_003));
+    }
+    let ragged = ModelConfig { vocab_size: 67, block_size: 19, n_layer: 2, n_head: 3, n_embd: 21 };
+    let model = |case, quick| Check { case, tolerance: MODEL_TOLERANCE, quick };
+    all.push(model(Model { config: ragged, b: 3, t: 17 }, true));
+    all.push(model(Model { config: ModelConfig::nano(), b: 2, t: 64 }, false));
+    all
+}
+
+/// The checks the browser tests and `gradlab check` run.
+pub fn quick_suite() -> Vec<Check> {
+    suite().into_iter().filter(|c| c.quick).collect()
+}
+
+/// A seed for fresh random inputs: `GRADLAB_SEED` when set (natively), the
+/// clock otherwise. Printed when made and again if the test holding it
+/// fails, so any failure can be replayed.
+pub struct Seed(pub u64);
+
+impl Seed {
+    pub fn fresh() -> Self {
+        #[cfg(not(target_arch = "wasm32"))]
+        let seed = std::env::var("GRADLAB_SEED").ok().and_then(|s| s.trim().parse().ok()).unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
+        });
+        #[cfg(target_arch = "wasm32")]
+        let seed = js_sys::Date::now() as u64;
+        log(&format!("seed {seed} (GRADLAB_SEED={seed} replays it)"));
+        Seed(seed)
+    }
+}
+
+impl Drop for Seed {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            log(&format!("FAILED with seed {0}: replay with GRADLAB_SEED={0}", self.0));
+        }
+    }
+}
+
+/// A line on stderr natively, on the console in a browser.
+pub fn log(line: &str) {
+    #[cfg(not(target_arch = "wasm32"))]
+    eprintln!("{line}");
+    #[cfg(target_arch = "wasm32")]
+    web_sys::console::log_1(&line.into());
+}
+
+/// Runs every check of `family` in `checks` with seeds seed+i (i its position
+/// in the suite), logs every comparison, and returns the failures in words.
+pub async fn run_family(ctx: &GpuContext, checks: &[Check], family: &str, seed: u64) -> Result<Vec<String>, StepError> {
+    let mut failed = Vec::new();
+    let mut ran = 0;
+    for (i, check) in checks.iter().enumerate().filter(|(_, c)| c.family() == family) {
+        let results = check.run(ctx, seed.wrapping_add(i as u64)).await?;
+        ran += 1;
+        for r in &results {
+            log(&r.to_string());
+        }
+        for bad in check.failures(&results) {
+            failed.push(format!("{:?}: {bad} (tolerance {:e})", check.case, check.tolerance));
+        }
+    }
+    if ran == 0 {
+        failed.push(format!("no check of family {family:?}"));
+    }
+    Ok(failed)
 }

@@ -3,21 +3,23 @@
 //!
 //! Run 0 is always the full-batch reference; every other run takes the same
 //! batch cut into micro-batches and differs only in `Strategy` (hence in the
-//! dlogits scales `accum::scales` gives it) and micro-batch size. A lab step
-//! records every run's step, then the distance of every run's weights to the
-//! reference, into one command buffer and submits it once.
+//! dlogits scales `accum::scales` gives it) and micro-batch size.
+//! `Lab<R>` is written once against `Trainer`: the same lab runs on the GPU
+//! (`Lab<GpuRun>`, one submission per lab step) and on the f64 reference
+//! (`Lab<CpuRun>`). Not here: anything that knows which backend it is on.
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::accum::{self, Strategy};
-use crate::data::{split_micro_batches, Corpus, Sampler};
-use crate::gpu::{GpuContext, GpuError, Program, ProgramBuilder, View};
+use crate::data::{split_micro_batches, BatchSampler, Corpus};
 use crate::model::config::ConfigError;
 use crate::model::{ModelConfig, ParamLayout};
 use crate::optim::OptimizerConfig;
-use crate::train::{MicroBatch, Run, RunConfig, StepError, StepStats};
+use crate::rng::Rng;
+use crate::train::{inverse_temperature, prompt_window, sample_draws};
+use crate::train::{MicroBatch, RunConfig, StepError, StepStats, StepWork, Trainer};
 
 /// One run of the lab besides the reference.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -170,63 +172,53 @@ pub struct RunGradient {
     pub logged_loss: f64,
 }
 
-pub struct Lab {
+/// Seeds the batch sampler apart from the weights, which `seed` seeds directly.
+const BATCH_SEED_SALT: u64 = 0x5EED_BA7C;
+
+/// Several runs of one backend in lockstep; see the module comment.
+pub struct Lab<R: Trainer> {
     pub config: LabConfig,
     specs: Vec<RunSpec>,
-    runs: Vec<Run>,
-    sampler: Sampler,
-    distances: Program,
+    runs: Vec<R>,
+    batches: BatchSampler,
     steps: u64,
     /// When metrics were last handed out (for throughput).
     last_report: f64,
 }
 
-impl Lab {
+impl<R: Trainer> Lab<R> {
     /// Builds every run from the same initial weights (`seed`).
-    pub fn new(ctx: &GpuContext, config: LabConfig, corpus: Arc<Corpus>) -> Result<Self, ConfigError> {
+    pub fn new(device: &R::Device, config: LabConfig, corpus: Arc<Corpus>) -> Result<Self, ConfigError> {
         config.validate()?;
-        let layout = ParamLayout::new(&config.model);
-        let init = layout.init(config.seed);
-        Self::with_weights(ctx, config, corpus, &init)
+        let init = ParamLayout::new(&config.model).init(config.seed);
+        Self::with_weights(device, config, corpus, &init)
     }
 
     /// Like `new`, starting every run from `weights`.
     pub fn with_weights(
-        ctx: &GpuContext,
+        device: &R::Device,
         config: LabConfig,
         corpus: Arc<Corpus>,
         weights: &[f32],
     ) -> Result<Self, ConfigError> {
         config.validate()?;
-        let layout = ParamLayout::new(&config.model);
-        let sampler = Sampler::new(corpus, config.seed ^ 0x5EED_BA7C, config.batch, config.seq_len, config.spread)?;
+        let batches =
+            BatchSampler::new(corpus, config.seed ^ BATCH_SEED_SALT, config.batch, config.seq_len, config.spread)?;
         let specs = config.all_runs();
-        let mut runs = Vec::new();
-        for spec in &specs {
-            let rc = RunConfig {
-                model: config.model,
-                micro_batch: spec.micro_batch,
-                grad_accum: config.batch / spec.micro_batch,
-                seq_len: config.seq_len,
-                optimizer: config.optimizer,
-            };
-            runs.push(Run::new(ctx, rc, weights)?);
-        }
-        let partials = ctx.storage("distance partials", layout.total.div_ceil(crate::gpu::kernels::SUM_BLOCK));
-        let mut pb = ProgramBuilder::new(ctx);
-        let reference = View::whole(runs[0].params_buffer());
-        for run in &runs[1..] {
-            let slot = run.config.grad_accum + 1;
-            pb.squared_distance(
-                &View::whole(run.stats_buffer()),
-                slot,
-                &View::whole(&partials),
-                &View::whole(run.params_buffer()),
-                &reference,
-                layout.total,
-            );
-        }
-        Ok(Self { config, specs, runs, sampler, distances: pb.finish(), steps: 0, last_report: now_seconds() })
+        let runs = specs
+            .iter()
+            .map(|spec| {
+                let rc = RunConfig {
+                    model: config.model,
+                    micro_batch: spec.micro_batch,
+                    grad_accum: config.batch / spec.micro_batch,
+                    seq_len: config.seq_len,
+                    optimizer: config.optimizer,
+                };
+                R::new(device, rc, weights)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { config, specs, runs, batches, steps: 0, last_report: now_seconds() })
     }
 
     pub fn specs(&self) -> &[RunSpec] {
@@ -237,77 +229,67 @@ impl Lab {
         self.steps
     }
 
-    /// One lockstep step: a fresh batch, cut for each run, scaled by its
-    /// strategy; one submission for everything.
-    pub async fn step(&mut self, ctx: &GpuContext) -> Result<(), StepError> {
-        let sequences = self.sampler.next_batch();
-        self.step_on(ctx, &sequences).await
+    /// The hardware the runs are on.
+    pub fn describe(&self) -> String {
+        self.runs[0].describe()
+    }
+
+    /// One lockstep step on a fresh batch, cut for each run and scaled by its
+    /// strategy. Metrics arrive through `poll` (on the GPU a few steps late).
+    pub async fn step(&mut self) -> Result<(), StepError> {
+        let sequences = self.batches.next_batch();
+        self.step_on(&sequences).await
     }
 
     /// A lockstep step on given sequences (the batch of B).
-    pub async fn step_on(&mut self, ctx: &GpuContext, sequences: &[Vec<u32>]) -> Result<(), StepError> {
+    pub async fn step_on(&mut self, sequences: &[Vec<u32>]) -> Result<(), StepError> {
         let cut = cut_for_runs(&self.config, &self.specs, sequences)?;
-        for (run, (mbs, scales)) in self.runs.iter_mut().zip(&cut) {
-            run.prepare(ctx, mbs, scales).await?;
-        }
-        let mut encoder = ctx.device.create_command_encoder(&Default::default());
-        for run in &self.runs {
-            run.encode_step(&mut encoder);
-        }
-        self.distances.encode(&mut encoder);
-        for run in &self.runs {
-            run.encode_readback(&mut encoder);
-        }
-        ctx.queue.submit([encoder.finish()]);
-        for run in &mut self.runs {
-            run.submitted(ctx)?;
-        }
+        let work: Vec<StepWork> =
+            cut.iter().map(|(micro_batches, scales)| StepWork { micro_batches, scales }).collect();
+        R::lockstep(&mut self.runs, &work).await?;
         self.steps += 1;
         Ok(())
     }
 
-    fn metrics(&mut self, per_run: Vec<Vec<StepStats>>) -> Vec<RunMetrics> {
+    async fn collect(&mut self, wait: bool) -> Result<Vec<RunMetrics>, StepError> {
+        let mut per_run = Vec::new();
+        for run in &mut self.runs {
+            per_run.push(run.poll(wait).await?);
+        }
         let mut out = metrics(&self.specs, per_run);
         if !out.is_empty() {
             let now = now_seconds();
             set_throughput(&mut out, now - self.last_report);
             self.last_report = now;
         }
-        out
+        Ok(out)
     }
 
     /// Metrics of finished steps, without waiting.
-    pub async fn poll(&mut self, ctx: &GpuContext) -> Result<Vec<RunMetrics>, GpuError> {
-        let mut per_run = Vec::new();
-        for run in &mut self.runs {
-            per_run.push(run.poll(ctx).await?);
-        }
-        Ok(self.metrics(per_run))
+    pub async fn poll(&mut self) -> Result<Vec<RunMetrics>, StepError> {
+        self.collect(false).await
     }
 
-    /// Waits for every submitted step.
-    pub async fn flush(&mut self, ctx: &GpuContext) -> Result<Vec<RunMetrics>, GpuError> {
-        let mut per_run = Vec::new();
-        for run in &mut self.runs {
-            per_run.push(run.flush(ctx).await?);
-        }
-        Ok(self.metrics(per_run))
+    /// Waits for every step taken and returns the metrics not yet taken.
+    pub async fn flush(&mut self) -> Result<Vec<RunMetrics>, StepError> {
+        self.collect(true).await
     }
 
-    /// Validation loss of every run on the same held-out sequences.
-    pub async fn validation_loss(&mut self, ctx: &GpuContext, sequences: usize) -> Result<Vec<f64>, StepError> {
-        let val = self.sampler.validation_sequences(sequences);
+    /// Validation loss of every run on the same `sequences` held-out sequences.
+    pub async fn validation_loss(&mut self, sequences: usize) -> Result<Vec<f64>, StepError> {
+        let val = self.batches.validation_sequences(sequences);
         let mut out = Vec::new();
         for run in &mut self.runs {
-            out.push(run.eval_loss(ctx, &val).await?);
+            out.push(run.eval_loss(&val).await?);
         }
         Ok(out)
     }
 
-    /// A text continuation of `prompt` by run `run`.
-    pub async fn sample(
+    /// Text run `run` generates after `prompt`: `new_tokens` tokens at
+    /// `temperature` (0 = greedy), the draws seeded by `seed` so both
+    /// backends give the same text.
+    pub async fn generate(
         &mut self,
-        ctx: &GpuContext,
         run: usize,
         prompt: &str,
         new_tokens: usize,
@@ -316,26 +298,27 @@ impl Lab {
     ) -> Result<String, StepError> {
         let count = self.runs.len();
         let r = self.runs.get_mut(run).ok_or(no_such_run(run, count))?;
-        let mut rng = crate::rng::Rng::new(seed);
-        let tokens = r.sample(ctx, &crate::data::encode(prompt), new_tokens, temperature, &mut rng).await?;
-        Ok(crate::data::decode(&tokens))
+        let inv_temperature = inverse_temperature(temperature)?;
+        let window = prompt_window(&crate::data::encode(prompt), self.config.seq_len, self.config.model.vocab_size)?;
+        let draws = sample_draws(inv_temperature, new_tokens, &mut Rng::new(seed));
+        Ok(crate::data::decode(&r.generate(&window, &draws).await?))
     }
 
     /// The current weights of run `run` (flat layout).
-    pub async fn weights(&self, ctx: &GpuContext, run: usize) -> Result<Vec<f32>, StepError> {
+    pub async fn weights(&self, run: usize) -> Result<Vec<f32>, StepError> {
         let r = self.runs.get(run).ok_or(no_such_run(run, self.runs.len()))?;
-        Ok(r.params(ctx).await?)
+        r.params().await
     }
 
     /// The accumulated gradient each run computes on `sequences` at its
     /// current weights, without stepping (flat layout), with each run's
     /// logged loss.
-    pub async fn gradients(&mut self, ctx: &GpuContext, sequences: &[Vec<u32>]) -> Result<Vec<RunGradient>, StepError> {
+    pub async fn gradients(&mut self, sequences: &[Vec<u32>]) -> Result<Vec<RunGradient>, StepError> {
         let cut = cut_for_runs(&self.config, &self.specs, sequences)?;
         let mut out = Vec::new();
-        for ((spec, run), (mbs, scales)) in self.specs.iter().zip(&mut self.runs).zip(&cut) {
-            let (grads, sums) = run.gradients(ctx, mbs, scales).await?;
-            let tokens: Vec<usize> = mbs.iter().map(MicroBatch::tokens).collect();
+        for ((spec, run), (micro_batches, scales)) in self.specs.iter().zip(&mut self.runs).zip(&cut) {
+            let (grads, sums) = run.gradients(StepWork { micro_batches, scales }).await?;
+            let tokens: Vec<usize> = micro_batches.iter().map(MicroBatch::tokens).collect();
             out.push(RunGradient { grads, logged_loss: accum::logged_loss(spec.strategy, &sums, &tokens) });
         }
         Ok(out)
@@ -343,7 +326,7 @@ impl Lab {
 
     /// The sampler's next batch, without stepping (for tests and export).
     pub fn draw_batch(&mut self) -> Vec<Vec<u32>> {
-        self.sampler.next_batch()
+        self.batches.next_batch()
     }
 }
 
@@ -397,114 +380,68 @@ fn metrics(specs: &[RunSpec], per_run: Vec<Vec<StepStats>>) -> Vec<RunMetrics> {
     out
 }
 
-/// The same lab on the CPU reference (f64), for browsers without WebGPU.
-/// Slow: meant for the `nano` preset.
-pub struct CpuLab {
-    pub config: LabConfig,
-    specs: Vec<RunSpec>,
-    runs: Vec<crate::cpu::CpuRun>,
-    sampler: Sampler,
-    steps: u64,
-}
+/// A future awaited on the thread that made it (the browser's, or pollster's).
+pub type LocalFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;
 
-impl CpuLab {
-    pub fn new(config: LabConfig, corpus: Arc<Corpus>) -> Result<Self, ConfigError> {
-        config.validate()?;
-        let layout = ParamLayout::new(&config.model);
-        let init = layout.init(config.seed);
-        let sampler = Sampler::new(corpus, config.seed ^ 0x5EED_BA7C, config.batch, config.seq_len, config.spread)?;
-        let specs = config.all_runs();
-        let runs = specs
-            .iter()
-            .map(|spec| {
-                let rc = RunConfig {
-                    model: config.model,
-                    micro_batch: spec.micro_batch,
-                    grad_accum: config.batch / spec.micro_batch,
-                    seq_len: config.seq_len,
-                    optimizer: config.optimizer,
-                };
-                crate::cpu::CpuRun::new(rc, &init)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { config, specs, runs, sampler, steps: 0 })
-    }
-
-    pub fn specs(&self) -> &[RunSpec] {
-        &self.specs
-    }
-
-    pub fn steps(&self) -> u64 {
-        self.steps
-    }
-
-    /// One lockstep step on a fresh batch; returns every run's metrics.
-    pub fn step(&mut self) -> Result<Vec<RunMetrics>, ConfigError> {
-        let sequences = self.sampler.next_batch();
-        self.step_on(&sequences)
-    }
-
-    pub fn step_on(&mut self, sequences: &[Vec<u32>]) -> Result<Vec<RunMetrics>, ConfigError> {
-        let started = now_seconds();
-        let cut = cut_for_runs(&self.config, &self.specs, sequences)?;
-        let mut per_run = Vec::new();
-        for (run, (mbs, scales)) in self.runs.iter_mut().zip(&cut) {
-            per_run.push(vec![run.step(mbs, scales)?]);
-        }
-        let now = now_seconds();
-        let reference = self.runs[0].model.params.clone();
-        for (stats, run) in per_run.iter_mut().zip(&self.runs) {
-            stats[0].weight_distance = crate::cpu::squared_distance(&run.model.params, &reference).sqrt() as f32;
-        }
-        self.steps += 1;
-        let mut out = metrics(&self.specs, per_run);
-        set_throughput(&mut out, now - started);
-        Ok(out)
-    }
-
-    pub fn validation_loss(&mut self, sequences: usize) -> Result<Vec<f64>, ConfigError> {
-        let val = self.sampler.validation_sequences(sequences);
-        let t = self.config.seq_len;
-        let mb = crate::train::MicroBatch::from_sequences(&val, t)?;
-        let n = mb.tokens().max(1) as f64;
-        Ok(self
-            .runs
-            .iter_mut()
-            .map(|r| r.model.forward(&mb.inputs, &mb.targets, val.len(), t).iter().sum::<f64>() / n)
-            .collect())
-    }
-
-    pub fn sample(
-        &mut self,
+/// A `Lab` of any backend behind one type, for a caller that picks the
+/// backend at run time (the page: WebGPU, or the CPU where there is none).
+/// Implemented once for every `Lab<R>`, so a new backend needs nothing here.
+pub trait AnyLab {
+    fn config(&self) -> &LabConfig;
+    fn specs(&self) -> &[RunSpec];
+    fn steps(&self) -> u64;
+    fn describe(&self) -> String;
+    fn step(&mut self) -> LocalFuture<'_, Result<(), StepError>>;
+    fn poll(&mut self) -> LocalFuture<'_, Result<Vec<RunMetrics>, StepError>>;
+    fn flush(&mut self) -> LocalFuture<'_, Result<Vec<RunMetrics>, StepError>>;
+    fn validation_loss(&mut self, sequences: usize) -> LocalFuture<'_, Result<Vec<f64>, StepError>>;
+    fn generate<'a>(
+        &'a mut self,
         run: usize,
-        prompt: &str,
+        prompt: &'a str,
         new_tokens: usize,
         temperature: f64,
         seed: u64,
-    ) -> Result<String, ConfigError> {
-        let count = self.runs.len();
-        let r = self.runs.get_mut(run).ok_or(no_such_run(run, count))?;
-        let (t, v) = (self.config.seq_len, self.config.model.vocab_size);
-        let inv_temperature = crate::train::inverse_temperature(temperature)?;
-        let start = crate::train::prompt_window(&crate::data::encode(prompt), t, v)?;
-        // the GPU path's pick and draws, so a seed gives the same text on both
-        let draws: Vec<f64> = crate::train::sample_draws(inv_temperature, new_tokens, &mut crate::rng::Rng::new(seed))
-            .iter()
-            .map(|&x| x as f64)
-            .collect();
-        let mut state = [start.len() as u32, 0];
-        let mut window = start;
-        window.resize(t, 0);
-        let mut picked = vec![0u32; new_tokens];
-        for _ in 0..new_tokens {
-            let n = state[0] as usize;
-            r.model.forward(&window[..n], &vec![crate::IGNORE_INDEX; n], 1, n);
-            crate::cpu::sample_next_token(&mut state, &mut window, &mut picked, r.model.logits(), &draws, t, v);
-        }
-        Ok(crate::data::decode(&picked))
-    }
+    ) -> LocalFuture<'a, Result<String, StepError>>;
+    fn weights(&self, run: usize) -> LocalFuture<'_, Result<Vec<f32>, StepError>>;
+}
 
-    pub fn weights(&self, run: usize) -> Result<Vec<f32>, ConfigError> {
-        self.runs.get(run).map(|r| r.params_f32()).ok_or(no_such_run(run, self.runs.len()))
+impl<R: Trainer> AnyLab for Lab<R> {
+    fn config(&self) -> &LabConfig {
+        &self.config
+    }
+    fn specs(&self) -> &[RunSpec] {
+        Lab::specs(self)
+    }
+    fn steps(&self) -> u64 {
+        Lab::steps(self)
+    }
+    fn describe(&self) -> String {
+        Lab::describe(self)
+    }
+    fn step(&mut self) -> LocalFuture<'_, Result<(), StepError>> {
+        Box::pin(Lab::step(self))
+    }
+    fn poll(&mut self) -> LocalFuture<'_, Result<Vec<RunMetrics>, StepError>> {
+        Box::pin(Lab::poll(self))
+    }
+    fn flush(&mut self) -> LocalFuture<'_, Result<Vec<RunMetrics>, StepError>> {
+        Box::pin(Lab::flush(self))
+    }
+    fn validation_loss(&mut self, sequences: usize) -> LocalFuture<'_, Result<Vec<f64>, StepError>> {
+        Box::pin(Lab::validation_loss(self, sequences))
+    }
+    fn generate<'a>(
+        &'a mut self,
+        run: usize,
+        prompt: &'a str,
+        new_tokens: usize,
+        temperature: f64,
+        seed: u64,
+    ) -> LocalFuture<'a, Result<String, StepError>> {
+        Box::pin(Lab::generate(self, run, prompt, new_tokens, temperature, seed))
+    }
+    fn weights(&self, run: usize) -> LocalFuture<'_, Result<Vec<f32>, StepError>> {
+        Box::pin(Lab::weights(self, run))
     }
 }

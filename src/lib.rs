@@ -1,9 +1,12 @@
 //! gradlab: a tiny GPT-2 trained by hand-written WGSL compute shaders through
 //! wgpu, natively and in the browser, with a CPU reference for every kernel.
 //!
-//! Layout: `model` describes shapes and parameters, `cpu` is the f64 reference,
-//! `gpu` holds the kernels and the programs that replay a step, `train` ties a
-//! model, an optimizer and batches into a run.
+//! Layout (docs/DESIGN.md §4): `model` describes shapes and parameters,
+//! `train` is the backend-neutral core (micro-batches, run settings, step
+//! stats and the `Trainer` trait), `cpu` (the f64 reference) and `gpu` (the
+//! WGSL kernels) each implement `Trainer`, `lab` steps several runs of any
+//! backend in lockstep, `accum` holds the one function where the
+//! accumulation strategies differ.
 
 pub mod accum;
 pub mod bench;

@@ -11,9 +11,11 @@ use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
 use crate::bench::MatmulCase;
+use crate::cpu::CpuRun;
 use crate::data::Corpus;
 use crate::gpu::GpuContext;
-use crate::lab::{CpuLab, Lab, LabConfig, RunMetrics, RunSpec};
+use crate::gpu::GpuRun;
+use crate::lab::{AnyLab, Lab, LabConfig};
 use crate::model::{ConfigError, ModelConfig, ParamLayout};
 use crate::optim::OptimizerConfig;
 use crate::playground::{Method, Playground, PlaygroundSettings, Surface};
@@ -119,15 +121,12 @@ pub fn presets() -> Result<JsValue, JsError> {
     to_js(&list)
 }
 
-enum Backend {
-    Gpu(Box<GpuContext>, Box<Lab>),
-    Cpu(Box<CpuLab>),
-}
-
-/// A running accumulation lab.
+/// A running accumulation lab, on WebGPU or on the f64 CPU reference.
 #[wasm_bindgen]
 pub struct WebLab {
-    backend: Backend,
+    lab: Box<dyn AnyLab>,
+    /// What the status line calls the backend.
+    label: String,
     /// Why the GPU was not used, when it was not.
     gpu_problem: Option<String>,
 }
@@ -135,6 +134,9 @@ pub struct WebLab {
 fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsError> {
     value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(js_err)
 }
+
+/// Held-out sequences each validation pass measures, on either backend.
+const VALIDATION_SEQUENCES: usize = 16;
 
 #[wasm_bindgen]
 impl WebLab {
@@ -150,8 +152,9 @@ impl WebLab {
         if use_gpu {
             match GpuContext::new().await {
                 Ok(ctx) => {
-                    let lab = Lab::new(&ctx, lab_config, corpus).map_err(js_err)?;
-                    return Ok(WebLab { backend: Backend::Gpu(Box::new(ctx), Box::new(lab)), gpu_problem: None });
+                    let lab = Lab::<GpuRun>::new(&ctx, lab_config, corpus).map_err(js_err)?;
+                    let label = format!("WebGPU: {}", lab.describe());
+                    return Ok(WebLab { lab: Box::new(lab), label, gpu_problem: None });
                 }
                 Err(e) => gpu_problem = Some(e.to_string()),
             }
@@ -159,16 +162,14 @@ impl WebLab {
         let mut cpu_config = page.lab_config(ModelConfig::nano());
         cpu_config.seq_len = cpu_config.seq_len.min(ModelConfig::nano().block_size);
         cpu_config.validate().map_err(js_err)?;
-        let lab = CpuLab::new(cpu_config, corpus).map_err(js_err)?;
-        Ok(WebLab { backend: Backend::Cpu(Box::new(lab)), gpu_problem })
+        let lab = Lab::<CpuRun>::new(&(), cpu_config, corpus).map_err(js_err)?;
+        let label = "CPU (f64 reference, nano preset)".to_string();
+        Ok(WebLab { lab: Box::new(lab), label, gpu_problem })
     }
 
     /// The adapter (or "CPU") the lab runs on.
     pub fn backend(&self) -> String {
-        match &self.backend {
-            Backend::Gpu(ctx, _) => format!("WebGPU: {}", ctx.adapter),
-            Backend::Cpu(_) => "CPU (f64 reference, nano preset)".to_string(),
-        }
+        self.label.clone()
     }
 
     #[wasm_bindgen(js_name = gpuProblem)]
@@ -179,66 +180,36 @@ impl WebLab {
     /// The runs, in the order metrics use: [{strategy, micro_batch}], the
     /// full-batch reference first.
     pub fn runs(&self) -> Result<JsValue, JsError> {
-        let specs: &[RunSpec] = match &self.backend {
-            Backend::Gpu(_, lab) => lab.specs(),
-            Backend::Cpu(lab) => lab.specs(),
-        };
-        to_js(&specs)
+        to_js(&self.lab.specs())
     }
 
     /// Model and batch actually in use: {preset fields..., batch, seq_len}.
     pub fn config(&self) -> Result<JsValue, JsError> {
-        let c = match &self.backend {
-            Backend::Gpu(_, lab) => &lab.config,
-            Backend::Cpu(lab) => &lab.config,
-        };
-        to_js(c)
+        to_js(self.lab.config())
     }
 
     /// Takes `n` lockstep steps; returns the metrics that are ready (on the
     /// GPU they arrive a few steps late), oldest first.
     pub async fn step(&mut self, n: u32) -> Result<JsValue, JsError> {
-        let metrics: Vec<RunMetrics> = match &mut self.backend {
-            Backend::Gpu(ctx, lab) => {
-                for _ in 0..n {
-                    lab.step(ctx).await.map_err(js_err)?;
-                }
-                lab.poll(ctx).await.map_err(js_err)?
-            }
-            Backend::Cpu(lab) => {
-                let mut all = Vec::new();
-                for _ in 0..n {
-                    all.extend(lab.step().map_err(js_err)?);
-                }
-                all
-            }
-        };
-        to_js(&metrics)
+        for _ in 0..n {
+            self.lab.step().await.map_err(js_err)?;
+        }
+        to_js(&self.lab.poll().await.map_err(js_err)?)
     }
 
     /// Waits for every submitted step and returns the metrics not yet taken.
     pub async fn flush(&mut self) -> Result<JsValue, JsError> {
-        let metrics = match &mut self.backend {
-            Backend::Gpu(ctx, lab) => lab.flush(ctx).await.map_err(js_err)?,
-            Backend::Cpu(_) => Vec::new(),
-        };
-        to_js(&metrics)
+        to_js(&self.lab.flush().await.map_err(js_err)?)
     }
 
     pub fn steps(&self) -> f64 {
-        match &self.backend {
-            Backend::Gpu(_, lab) => lab.steps() as f64,
-            Backend::Cpu(lab) => lab.steps() as f64,
-        }
+        self.lab.steps() as f64
     }
 
     /// Validation loss of every run on the held-out text.
     #[wasm_bindgen(js_name = validationLoss)]
     pub async fn validation_loss(&mut self) -> Result<Vec<f64>, JsError> {
-        match &mut self.backend {
-            Backend::Gpu(ctx, lab) => lab.validation_loss(ctx, 16).await.map_err(js_err),
-            Backend::Cpu(lab) => lab.validation_loss(8).map_err(js_err),
-        }
+        self.lab.validation_loss(VALIDATION_SEQUENCES).await.map_err(js_err)
     }
 
     /// Text generated by run `run` after `prompt`.
@@ -251,24 +222,15 @@ impl WebLab {
         seed: u32,
     ) -> Result<String, JsError> {
         let new_tokens = (new_tokens as usize).min(400);
-        match &mut self.backend {
-            Backend::Gpu(ctx, lab) => {
-                lab.sample(ctx, run as usize, &prompt, new_tokens, temperature, seed as u64).await.map_err(js_err)
-            }
-            Backend::Cpu(lab) => {
-                lab.sample(run as usize, &prompt, new_tokens, temperature, seed as u64).map_err(js_err)
-            }
-        }
+        self.lab.generate(run as usize, &prompt, new_tokens, temperature, seed as u64).await.map_err(js_err)
     }
 
     /// Run `run`'s weights as a safetensors file (GPT-2 names, float32).
     #[wasm_bindgen(js_name = weightsSafetensors)]
     pub async fn weights_safetensors(&self, run: u32) -> Result<Vec<u8>, JsError> {
-        let (weights, model) = match &self.backend {
-            Backend::Gpu(ctx, lab) => (lab.weights(ctx, run as usize).await.map_err(js_err)?, lab.config.model),
-            Backend::Cpu(lab) => (lab.weights(run as usize).map_err(js_err)?, lab.config.model),
-        };
-        crate::checkpoint::to_safetensors(&ParamLayout::new(&model), &weights, None).map_err(js_err)
+        let weights = self.lab.weights(run as usize).await.map_err(js_err)?;
+        let layout = ParamLayout::new(&self.lab.config().model);
+        crate::checkpoint::to_safetensors(&layout, &weights, None).map_err(js_err)
     }
 }
 

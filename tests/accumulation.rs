@@ -1,28 +1,26 @@
 //! The accumulation strategies on the GPU: corrected accumulation gives the
 //! full-batch gradient, naive does not (unless every micro-batch has the same
-//! number of tokens), and each strategy logs the loss DESIGN.md's table says.
+//! number of tokens), and each strategy logs the loss docs/DESIGN.md §1 says.
+//! And the lab, written once against `Trainer`, behaves the same on both
+//! backends.
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::sync::Arc;
 
 use gradlab::accum::Strategy;
-use gradlab::cpu::CpuModel;
+use gradlab::checks::Seed;
+use gradlab::cpu::{CpuModel, CpuRun};
 use gradlab::data::{split_micro_batches, Corpus};
-use gradlab::gpu::GpuContext;
-use gradlab::lab::{Lab, LabConfig, RunGradient};
+use gradlab::gpu::{GpuContext, GpuRun};
+use gradlab::lab::{Lab, LabConfig, RunGradient, RunMetrics};
 use gradlab::model::{ModelConfig, ParamLayout};
+use gradlab::train::Trainer;
+use pollster::block_on;
 
 fn rel(a: &[f32], b: &[f32]) -> f64 {
     let d: f64 = a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum();
     let n: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
     (d / n).sqrt()
-}
-
-fn seed() -> u64 {
-    let s =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
-    eprintln!("seed {s}");
-    s
 }
 
 fn corpus() -> Arc<Corpus> {
@@ -32,16 +30,17 @@ fn corpus() -> Arc<Corpus> {
 /// Gradients of full batch, and of naive/corrected for G = 16, 8, 4, 2 on one batch.
 fn sweep_gradients(ctx: &GpuContext, spread: f64, seed: u64) -> (Vec<Vec<u32>>, LabConfig, Vec<RunGradient>) {
     let config = LabConfig::sweep(ModelConfig::nano(), 16, spread, seed);
-    let mut lab = Lab::new(ctx, config.clone(), corpus()).unwrap();
+    let mut lab = Lab::<GpuRun>::new(ctx, config.clone(), corpus()).unwrap();
     let batch = lab.draw_batch();
-    let grads = pollster::block_on(lab.gradients(ctx, &batch)).unwrap();
+    let grads = block_on(lab.gradients(&batch)).unwrap();
     (batch, config, grads)
 }
 
 #[test]
 fn corrected_equals_full_batch_and_naive_does_not_with_ragged_lengths() {
     let ctx = GpuContext::new_blocking().unwrap();
-    let (batch, config, grads) = sweep_gradients(&ctx, 1.0, seed());
+    let seed = Seed::fresh();
+    let (batch, config, grads) = sweep_gradients(&ctx, 1.0, seed.0);
     let lens: Vec<usize> = batch.iter().map(Vec::len).collect();
     eprintln!("sequence lengths {lens:?}");
     assert!(lens.iter().min() < lens.iter().max());
@@ -85,7 +84,8 @@ fn corrected_equals_full_batch_and_naive_does_not_with_ragged_lengths() {
 #[test]
 fn equal_lengths_make_naive_equal_full_batch() {
     let ctx = GpuContext::new_blocking().unwrap();
-    let (batch, config, grads) = sweep_gradients(&ctx, 0.0, seed());
+    let seed = Seed::fresh();
+    let (batch, config, grads) = sweep_gradients(&ctx, 0.0, seed.0);
     assert!(batch.iter().all(|s| s.len() == 65));
     let full = &grads[0].grads;
     for (spec, r) in config.runs.iter().zip(&grads[1..]) {
@@ -106,7 +106,8 @@ fn equal_lengths_make_naive_equal_full_batch() {
 #[test]
 fn logged_losses_follow_the_design_table() {
     let ctx = GpuContext::new_blocking().unwrap();
-    let (batch, config, grads) = sweep_gradients(&ctx, 1.0, seed());
+    let seed = Seed::fresh();
+    let (batch, config, grads) = sweep_gradients(&ctx, 1.0, seed.0);
     // per-token losses from the f64 reference, cut into the same micro-batches
     let layout = ParamLayout::new(&config.model);
     let mut cpu = CpuModel::new(layout.clone(), &layout.init(config.seed));
@@ -138,50 +139,78 @@ fn logged_losses_follow_the_design_table() {
 #[test]
 fn a_refused_lab_step_leaves_the_runs_going() {
     let ctx = GpuContext::new_blocking().unwrap();
-    let mut lab = Lab::new(&ctx, LabConfig::three_way(ModelConfig::nano(), 8, 2, 1.0, 5), corpus()).unwrap();
-    pollster::block_on(lab.step(&ctx)).unwrap();
+    refused_steps_change_nothing::<GpuRun>(&ctx);
+    refused_steps_change_nothing::<CpuRun>(&());
+}
+
+/// A refused lab step (wrong count, too long, a token outside the
+/// vocabulary) leaves every run going, on any backend.
+fn refused_steps_change_nothing<R: Trainer>(device: &R::Device) {
+    let mut lab = Lab::<R>::new(device, LabConfig::three_way(ModelConfig::nano(), 8, 2, 1.0, 5), corpus()).unwrap();
+    block_on(lab.step()).unwrap();
     let mut batch = lab.draw_batch();
     batch.pop();
-    let e = pollster::block_on(lab.step_on(&ctx, &batch)).unwrap_err().to_string();
+    let e = block_on(lab.step_on(&batch)).unwrap_err().to_string();
     assert!(e.contains("batch"), "{e}");
     let mut too_long = lab.draw_batch();
     too_long[0] = vec![1; 100];
-    let e = pollster::block_on(lab.step_on(&ctx, &too_long)).unwrap_err().to_string();
+    let e = block_on(lab.step_on(&too_long)).unwrap_err().to_string();
     assert!(e.contains("longer than the context"), "{e}");
-    pollster::block_on(lab.step(&ctx)).unwrap();
-    let metrics = pollster::block_on(lab.flush(&ctx)).unwrap();
+    let mut outside = lab.draw_batch();
+    outside[3][1] = 256;
+    let e = block_on(lab.step_on(&outside)).unwrap_err().to_string();
+    assert!(e.contains("outside the vocabulary"), "{e}");
+    block_on(lab.step()).unwrap();
+    let metrics = block_on(lab.flush()).unwrap();
     assert_eq!(metrics.len(), 2 * 3, "two good steps for three runs");
     assert!(metrics.iter().all(|m| m.logged_loss.is_finite() && m.weight_distance.is_finite()));
+    assert_eq!(lab.steps(), 2);
     let bad = LabConfig::three_way(ModelConfig::nano(), 8, 3, 1.0, 5);
-    assert!(Lab::new(&ctx, bad, corpus()).err().unwrap().to_string().contains("does not divide"));
+    assert!(Lab::<R>::new(device, bad, corpus()).err().unwrap().to_string().contains("does not divide"));
+}
+
+/// What one lab scenario produced on one backend.
+struct Scenario {
+    metrics: Vec<RunMetrics>,
+    validation: Vec<f64>,
+    text: String,
+}
+
+/// The same scenario on any backend, only through `Lab<R>` and `Trainer`:
+/// three lockstep steps, a validation pass, generated text.
+fn scenario<R: Trainer>(device: &R::Device, config: &LabConfig) -> Scenario {
+    let mut lab = Lab::<R>::new(device, config.clone(), corpus()).unwrap();
+    for _ in 0..3 {
+        block_on(lab.step()).unwrap();
+    }
+    let metrics = block_on(lab.flush()).unwrap();
+    // 13 sequences are 7 micro-batches of 2, in groups of G = 2 slots on the GPU (the last alone, padded)
+    let validation = block_on(lab.validation_loss(13)).unwrap();
+    let text = block_on(lab.generate(1, "And ", 70, 0.0, 3)).unwrap();
+    // reproducible by seed, bad temperatures refused
+    assert_eq!(text, block_on(lab.generate(1, "And ", 70, 0.0, 3)).unwrap());
+    let e = block_on(lab.generate(1, "And ", 5, -1.0, 3)).unwrap_err().to_string();
+    assert!(e.contains("temperature"), "{e}");
+    Scenario { metrics, validation, text }
 }
 
 #[test]
-fn the_cpu_fallback_lab_matches_the_gpu_lab() {
+fn the_same_lab_scenario_agrees_on_the_gpu_and_the_cpu_backend() {
     let ctx = GpuContext::new_blocking().unwrap();
-    let mut config = LabConfig::three_way(ModelConfig::nano(), 4, 2, 1.0, seed());
+    let seed = Seed::fresh();
+    let mut config = LabConfig::three_way(ModelConfig::nano(), 4, 2, 1.0, seed.0);
     config.seq_len = 16;
-    let mut gpu = Lab::new(&ctx, config.clone(), corpus()).unwrap();
-    let mut cpu = gradlab::lab::CpuLab::new(config, corpus()).unwrap();
-    let mut cpu_metrics = Vec::new();
-    for _ in 0..3 {
-        pollster::block_on(gpu.step(&ctx)).unwrap();
-        cpu_metrics.extend(cpu.step().unwrap());
-    }
-    let gpu_metrics = pollster::block_on(gpu.flush(&ctx)).unwrap();
+    let gpu = scenario::<GpuRun>(&ctx, &config);
+    let cpu = scenario::<CpuRun>(&(), &config);
+    let (gpu_metrics, cpu_metrics) = (&gpu.metrics, &cpu.metrics);
     assert_eq!(gpu_metrics.len(), cpu_metrics.len());
-    // held-out loss: 13 sequences are 7 micro-batches of 2, in groups of G = 2 slots (the last alone, padded)
-    let (gpu_val, cpu_val) =
-        (pollster::block_on(gpu.validation_loss(&ctx, 13)).unwrap(), cpu.validation_loss(13).unwrap());
-    for (g, c) in gpu_val.iter().zip(&cpu_val) {
+    assert_eq!(gpu_metrics.len(), 3 * 3);
+    for (g, c) in gpu.validation.iter().zip(&cpu.validation) {
         assert!((g - c).abs() < 1e-4 * c, "validation loss {g} vs {c}");
     }
-    // the CPU lab samples through the kernel's twin: reproducible by seed, bad temperatures refused
-    let text = cpu.sample(1, "And ", 70, 0.8, 3).unwrap();
-    assert!(!text.is_empty());
-    assert_eq!(text, cpu.sample(1, "And ", 70, 0.8, 3).unwrap());
-    assert!(cpu.sample(1, "And ", 5, -1.0, 3).unwrap_err().to_string().contains("temperature"));
-    for (g, c) in gpu_metrics.iter().zip(&cpu_metrics) {
+    assert!(!gpu.text.is_empty() && !cpu.text.is_empty());
+    eprintln!("greedy text, GPU: {:?}\n             CPU: {:?}", gpu.text, cpu.text);
+    for (g, c) in gpu_metrics.iter().zip(cpu_metrics) {
         assert_eq!((g.step, g.run, g.tokens), (c.step, c.run, c.tokens));
         let close = |a: f64, b: f64, tol: f64| (a - b).abs() <= tol * b.abs().max(1e-12);
         assert!(

@@ -2,28 +2,29 @@
 //! run is bit-for-bit reproducible from its seed.
 #![cfg(not(target_arch = "wasm32"))]
 
-use gradlab::gpu::GpuContext;
+use gradlab::gpu::{GpuContext, GpuRun};
 use gradlab::model::{ModelConfig, ParamLayout};
 use gradlab::optim::OptimizerConfig;
 use gradlab::rng::Rng;
-use gradlab::train::{Run, RunConfig, StepStats};
+use gradlab::train::{MicroBatch, RunConfig, StepStats, StepWork, Trainer};
+use pollster::block_on;
 
 fn train(ctx: &GpuContext, seed: u64, steps: u64) -> (Vec<StepStats>, Vec<f32>) {
     let model = ModelConfig::nano();
     let config = RunConfig { model, micro_batch: 8, grad_accum: 1, seq_len: 64, optimizer: OptimizerConfig::default() };
     let layout = ParamLayout::new(&model);
-    let mut run = Run::new(ctx, config, &layout.init(seed)).unwrap();
+    let mut run = GpuRun::new(ctx, config, &layout.init(seed)).unwrap();
     let tokens = gradlab::data::encode(gradlab::data::DEMO_TEXT);
     let mut rng = Rng::new(seed);
     let mut stats = Vec::new();
     for _ in 0..steps {
         let batch = gradlab::data::random_windows(&tokens, 8, 64, &mut rng).unwrap();
         let scale = 1.0 / batch.tokens() as f32;
-        pollster::block_on(run.step(ctx, &[batch], &[scale])).unwrap();
-        stats.extend(pollster::block_on(run.poll(ctx)).unwrap());
+        block_on(run.step(StepWork { micro_batches: &[batch], scales: &[scale] })).unwrap();
+        stats.extend(block_on(run.poll(false)).unwrap());
     }
-    stats.extend(pollster::block_on(run.flush(ctx)).unwrap());
-    let params = pollster::block_on(run.params(ctx)).unwrap();
+    stats.extend(block_on(run.poll(true)).unwrap());
+    let params = block_on(run.params()).unwrap();
     (stats, params)
 }
 
@@ -66,7 +67,7 @@ fn bad_configs_and_batches_are_refused_with_the_field_named() {
         optimizer: OptimizerConfig::default(),
     };
     let init = ParamLayout::new(&base.model).init(1);
-    let err = |config: RunConfig, params: &[f32]| match Run::new(&ctx, config, params) {
+    let err = |config: RunConfig, params: &[f32]| match GpuRun::new(&ctx, config, params) {
         Ok(_) => panic!("accepted {config:?}"),
         Err(e) => e.to_string(),
     };
@@ -92,14 +93,14 @@ fn bad_configs_and_batches_are_refused_with_the_field_named() {
     assert!(e.contains("maxStorageBufferBindingSize") || e.contains("maxBufferSize"), "{e}");
     assert!(err(base, &init[1..]).contains("params"));
 
-    let mut run = Run::new(&ctx, base, &init).unwrap();
+    let mut run = GpuRun::new(&ctx, base, &init).unwrap();
     let tokens = gradlab::data::encode(gradlab::data::DEMO_TEXT);
     let mut rng = Rng::new(1);
     let good = gradlab::data::random_windows(&tokens, 2, 64, &mut rng).unwrap();
     let mut bad = good.clone();
     bad.targets[3] = 300;
-    let step_err = |batch, scale: f32, run: &mut Run| {
-        pollster::block_on(run.step(&ctx, &[batch], &[scale])).unwrap_err().to_string()
+    let step_err = |batch: MicroBatch, scale: f32, run: &mut GpuRun| {
+        block_on(run.step(StepWork { micro_batches: &[batch], scales: &[scale] })).unwrap_err().to_string()
     };
     assert!(step_err(bad, 0.1, &mut run).contains("outside the vocabulary"));
     assert!(step_err(good.clone(), f32::NAN, &mut run).contains("dlogits_scale"));
@@ -107,8 +108,8 @@ fn bad_configs_and_batches_are_refused_with_the_field_named() {
     short.inputs.pop();
     assert!(step_err(short, 0.1, &mut run).contains("micro-batch 0"));
     // refused steps leave the run usable
-    pollster::block_on(run.step(&ctx, &[good], &[0.01])).unwrap();
-    assert_eq!(pollster::block_on(run.flush(&ctx)).unwrap().len(), 1);
+    block_on(run.step(StepWork { micro_batches: &[good], scales: &[0.01] })).unwrap();
+    assert_eq!(block_on(run.poll(true)).unwrap().len(), 1);
 }
 
 /// Text generated on the GPU (forward and pick alternating in one submission,
@@ -120,13 +121,15 @@ fn generated_text_follows_the_cpu_model() {
     let (_, params) = train(&ctx, 5, 40);
     let model = ModelConfig::nano();
     let config = RunConfig { model, micro_batch: 3, grad_accum: 2, seq_len: 64, optimizer: OptimizerConfig::default() };
-    let mut run = Run::new(&ctx, config, &params).unwrap();
+    let mut run = GpuRun::new(&ctx, config, &params).unwrap();
     let mut cpu = gradlab::cpu::CpuModel::new(ParamLayout::new(&model), &params);
     let prompt = gradlab::data::encode("And the LORD said unto ");
     let new_tokens = gradlab::train::SAMPLE_CHUNK + 40;
     let v = model.vocab_size;
     for temperature in [0.0, 0.8] {
-        let out = pollster::block_on(run.sample(&ctx, &prompt, new_tokens, temperature, &mut Rng::new(9))).unwrap();
+        let inv_temperature = gradlab::train::inverse_temperature(temperature).unwrap();
+        let draws = gradlab::train::sample_draws(inv_temperature, new_tokens, &mut Rng::new(9));
+        let out = block_on(run.generate(&prompt, &draws)).unwrap();
         assert_eq!(out.len(), new_tokens);
         let mut draws = Rng::new(9);
         let mut context = prompt.clone();
@@ -159,6 +162,10 @@ fn generated_text_follows_the_cpu_model() {
         eprintln!("T={temperature}: {:?}", gradlab::data::decode(&out));
         assert!(disagreements.len() <= 1, "GPU and CPU disagree at {disagreements:?}");
     }
-    let e = pollster::block_on(run.sample(&ctx, &prompt, 5, f64::NAN, &mut Rng::new(1))).unwrap_err().to_string();
+    let e = gradlab::train::inverse_temperature(f64::NAN).unwrap_err().to_string();
     assert!(e.contains("temperature"), "{e}");
+    let e = block_on(run.generate(&[300], &[0.0, 0.5])).unwrap_err().to_string();
+    assert!(e.contains("outside the vocabulary"), "{e}");
+    let e = block_on(run.generate(&[1; 65], &[0.0, 0.5])).unwrap_err().to_string();
+    assert!(e.contains("1 to 64 tokens"), "{e}");
 }

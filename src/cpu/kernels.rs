@@ -1,5 +1,5 @@
 //! The CPU twin of every GPU kernel, in f64: the reference the kernels are
-//! tested against, and (later) the fallback when there is no WebGPU.
+//! tested against, and what `CpuRun` trains with where there is no WebGPU.
 //!
 //! Legend: B batch, T time, C channels, OC output channels, V vocabulary,
 //! NH heads, N = B*T rows. Arguments go outputs, inputs, dimensions (llm.c

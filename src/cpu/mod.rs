@@ -1,5 +1,6 @@
-//! The CPU reference: every GPU kernel's twin by the same name, and the whole
-//! model forward/backward, in f64.
+//! The CPU reference: every GPU kernel's twin by the same name, the whole
+//! model forward/backward, and `CpuRun` (a `Trainer`), in f64.
+//! Not here: anything from `gpu/`; this side must stand on its own.
 
 pub mod kernels;
 pub mod model;

@@ -1,11 +1,14 @@
-//! A training run on the CPU reference: the fallback when there is no WebGPU.
-//! Same steps, same optimizers and clipping as `train::Run`, in f64.
+//! A training run on the f64 reference: `Trainer` for browsers without
+//! WebGPU (and where a software adapter is slower than plain code), and the
+//! backend the GPU lab is compared with. Same steps, same optimizers and
+//! clipping as `gpu::GpuRun`, in f64; stats are ready as soon as a step returns.
 
-use super::kernels::{adamw_update, grad_norm, sgd_update};
+use super::kernels::{adamw_update, grad_norm, sample_next_token, sgd_update, squared_distance};
 use super::model::CpuModel;
 use crate::model::{ConfigError, ParamLayout};
 use crate::optim::OptimizerKind;
-use crate::train::{MicroBatch, RunConfig, StepStats};
+use crate::train::{check_window, MicroBatch, RunConfig, StepError, StepStats, StepWork, Trainer};
+use crate::IGNORE_INDEX;
 
 pub struct CpuRun {
     pub config: RunConfig,
@@ -13,47 +16,32 @@ pub struct CpuRun {
     state1: Vec<f64>,
     state2: Vec<f64>,
     step: u64,
+    /// Stats of steps taken, not yet handed out by `poll`.
+    ready: Vec<StepStats>,
 }
 
 impl CpuRun {
-    pub fn new(config: RunConfig, init_params: &[f32]) -> Result<Self, ConfigError> {
-        config.validate()?;
-        let layout = ParamLayout::new(&config.model);
-        layout.check_len(init_params.len())?;
-        let n = layout.total;
-        Ok(Self {
-            config,
-            model: CpuModel::new(layout, init_params),
-            state1: vec![0.0; n],
-            state2: vec![0.0; n],
-            step: 0,
-        })
+    /// The weights as the GPU stores them.
+    pub fn params_f32(&self) -> Vec<f32> {
+        self.model.params.iter().map(|&x| x as f32).collect()
     }
 
-    /// One optimizer step; `batch[i]`'s dlogits are scaled by `scales[i]`.
-    pub fn step(&mut self, batch: &[MicroBatch], scales: &[f32]) -> Result<StepStats, ConfigError> {
+    /// Zeroes the gradient, then forward and backward of every micro-batch
+    /// with its scale (`+=` into the gradient); returns each loss sum.
+    fn accumulate(&mut self, work: StepWork<'_>) -> Vec<f32> {
         let (b, t) = (self.config.micro_batch, self.config.seq_len);
-        if batch.len() != self.config.grad_accum || scales.len() != batch.len() {
-            return Err(ConfigError::Invalid {
-                field: "batch",
-                reason: format!("this run takes {} micro-batches", self.config.grad_accum),
-            });
-        }
-        let v = self.config.model.vocab_size as u32;
-        for mb in batch {
-            if mb.inputs.len() != b * t || mb.targets.len() != b * t || mb.inputs.iter().any(|&x| x >= v) {
-                return Err(ConfigError::Invalid {
-                    field: "batch",
-                    reason: "a micro-batch has the wrong size or a token outside the vocabulary".into(),
-                });
-            }
-        }
         self.model.zero_grad();
         let mut loss_sums = Vec::new();
-        for (mb, &scale) in batch.iter().zip(scales) {
+        for (mb, &scale) in work.micro_batches.iter().zip(work.scales) {
             loss_sums.push(self.model.forward(&mb.inputs, &mb.targets, b, t).iter().sum::<f64>() as f32);
             self.model.backward(scale as f64);
         }
+        loss_sums
+    }
+
+    /// One optimizer step on already checked input.
+    fn step_checked(&mut self, work: StepWork<'_>, tokens: Vec<usize>) -> StepStats {
+        let loss_sums = self.accumulate(work);
         let norm = grad_norm(&self.model.grads);
         self.step += 1;
         let opt = &self.config.optimizer;
@@ -83,16 +71,117 @@ impl CpuRun {
                 grad_scale,
             ),
         }
-        Ok(StepStats {
-            step: self.step,
-            loss_sums,
-            tokens: batch.iter().map(MicroBatch::tokens).collect(),
-            grad_norm: norm as f32,
-            weight_distance: 0.0,
+        StepStats { step: self.step, loss_sums, tokens, grad_norm: norm as f32, weight_distance: 0.0 }
+    }
+}
+
+impl Trainer for CpuRun {
+    type Device = ();
+
+    fn new(_: &(), config: RunConfig, weights: &[f32]) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let layout = ParamLayout::new(&config.model);
+        layout.check_len(weights.len())?;
+        let n = layout.total;
+        Ok(Self {
+            config,
+            model: CpuModel::new(layout, weights),
+            state1: vec![0.0; n],
+            state2: vec![0.0; n],
+            step: 0,
+            ready: Vec::new(),
         })
     }
 
-    pub fn params_f32(&self) -> Vec<f32> {
-        self.model.params.iter().map(|&x| x as f32).collect()
+    fn describe(&self) -> String {
+        "CPU (f64 reference)".to_string()
+    }
+
+    fn config(&self) -> &RunConfig {
+        &self.config
+    }
+
+    fn steps(&self) -> u64 {
+        self.step
+    }
+
+    async fn lockstep(runs: &mut [Self], work: &[StepWork<'_>]) -> Result<(), StepError> {
+        if runs.len() != work.len() {
+            return Err(ConfigError::Invalid {
+                field: "batch",
+                reason: format!("{} runs were given {} shares of work", runs.len(), work.len()),
+            }
+            .into());
+        }
+        // check everything before any run moves, so a refused step changes none
+        let tokens = runs
+            .iter()
+            .zip(work)
+            .map(|(r, w)| r.config.check_step(w.micro_batches, w.scales))
+            .collect::<Result<Vec<_>, _>>()?;
+        for ((run, w), tokens) in runs.iter_mut().zip(work).zip(tokens) {
+            let stats = run.step_checked(*w, tokens);
+            run.ready.push(stats);
+        }
+        if let Some((reference, others)) = runs.split_first_mut() {
+            for run in others {
+                let d = squared_distance(&run.model.params, &reference.model.params).sqrt() as f32;
+                if let Some(last) = run.ready.last_mut() {
+                    last.weight_distance = d;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn poll(&mut self, _wait: bool) -> Result<Vec<StepStats>, StepError> {
+        Ok(std::mem::take(&mut self.ready))
+    }
+
+    async fn eval_loss(&mut self, sequences: &[Vec<u32>]) -> Result<f64, StepError> {
+        let t = self.config.seq_len;
+        if sequences.is_empty() {
+            return Ok(0.0);
+        }
+        let mb = MicroBatch::from_sequences(sequences, t)?;
+        mb.check(0, sequences.len(), t, self.config.model.vocab_size)?;
+        let n = mb.tokens().max(1) as f64;
+        Ok(self.model.forward(&mb.inputs, &mb.targets, sequences.len(), t).iter().sum::<f64>() / n)
+    }
+
+    async fn generate(&mut self, window: &[u32], draws: &[f32]) -> Result<Vec<u32>, StepError> {
+        let (t, v) = (self.config.seq_len, self.config.model.vocab_size);
+        check_window(window, t, v)?;
+        let new_tokens = draws.len().saturating_sub(1);
+        let draws: Vec<f64> = draws.iter().map(|&x| x as f64).collect();
+        let mut state = [window.len() as u32, 0];
+        let mut window = window.to_vec();
+        window.resize(t, 0);
+        let mut picked = vec![0u32; new_tokens];
+        for _ in 0..new_tokens {
+            let n = state[0] as usize;
+            self.model.forward(&window[..n], &vec![IGNORE_INDEX; n], 1, n);
+            sample_next_token(&mut state, &mut window, &mut picked, self.model.logits(), &draws, t, v);
+        }
+        Ok(picked)
+    }
+
+    async fn params(&self) -> Result<Vec<f32>, StepError> {
+        Ok(self.params_f32())
+    }
+
+    fn set_params(&mut self, params: &[f32]) -> Result<(), ConfigError> {
+        self.model.layout.check_len(params.len())?;
+        self.model.params = params.iter().map(|&x| x as f64).collect();
+        self.state1.fill(0.0);
+        self.state2.fill(0.0);
+        self.step = 0;
+        Ok(())
+    }
+
+    async fn gradients(&mut self, work: StepWork<'_>) -> Result<(Vec<f32>, Vec<f32>), StepError> {
+        self.config.check_step(work.micro_batches, work.scales)?;
+        let sums = self.accumulate(work);
+        Ok((self.model.grads.iter().map(|&g| g as f32).collect(), sums))
     }
 }

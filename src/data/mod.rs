@@ -9,7 +9,7 @@ pub mod corpus;
 pub mod sampler;
 
 pub use corpus::Corpus;
-pub use sampler::{split_micro_batches, Sampler};
+pub use sampler::{split_micro_batches, BatchSampler};
 
 use crate::model::ConfigError;
 use crate::rng::Rng;

@@ -14,7 +14,7 @@ use crate::rng::Rng;
 use crate::train::MicroBatch;
 
 #[derive(Debug, Clone)]
-pub struct Sampler {
+pub struct BatchSampler {
     corpus: Arc<Corpus>,
     rng: Rng,
     /// B: sequences per step.
@@ -24,7 +24,7 @@ pub struct Sampler {
     pub spread: f64,
 }
 
-impl Sampler {
+impl BatchSampler {
     pub fn new(corpus: Arc<Corpus>, seed: u64, batch: usize, seq_len: usize, spread: f64) -> Result<Self, ConfigError> {
         check_range("spread", spread, 0.0, 1.0)?;
         if batch == 0 {
@@ -105,20 +105,20 @@ mod tests {
 
     #[test]
     fn same_seed_same_batches_and_spread_controls_padding() {
-        let mut a = Sampler::new(corpus(), 9, 16, 64, 1.0).unwrap();
-        let mut b = Sampler::new(corpus(), 9, 16, 64, 1.0).unwrap();
+        let mut a = BatchSampler::new(corpus(), 9, 16, 64, 1.0).unwrap();
+        let mut b = BatchSampler::new(corpus(), 9, 16, 64, 1.0).unwrap();
         for _ in 0..5 {
             assert_eq!(a.next_batch(), b.next_batch());
         }
         let lens: Vec<usize> = a.next_batch().iter().map(Vec::len).collect();
         assert!(lens.iter().min() < lens.iter().max(), "spread 1 varies lengths: {lens:?}");
-        let mut flat = Sampler::new(corpus(), 9, 16, 64, 0.0).unwrap();
+        let mut flat = BatchSampler::new(corpus(), 9, 16, 64, 0.0).unwrap();
         assert!(flat.next_batch().iter().all(|s| s.len() == 65));
     }
 
     #[test]
     fn micro_batches_cover_exactly_the_batch() {
-        let mut s = Sampler::new(corpus(), 3, 16, 64, 0.7).unwrap();
+        let mut s = BatchSampler::new(corpus(), 3, 16, 64, 0.7).unwrap();
         let batch = s.next_batch();
         for b in [1, 2, 4, 8, 16] {
             let mbs = split_micro_batches(&batch, b, 64).unwrap();
@@ -133,6 +133,6 @@ mod tests {
             }
         }
         assert!(split_micro_batches(&batch, 3, 64).unwrap_err().to_string().contains("does not divide"));
-        assert!(Sampler::new(corpus(), 1, 4, 64, 1.5).unwrap_err().to_string().contains("spread"));
+        assert!(BatchSampler::new(corpus(), 1, 4, 64, 1.5).unwrap_err().to_string().contains("spread"));
     }
 }

@@ -41,7 +41,9 @@ impl std::fmt::Display for AdapterSummary {
     }
 }
 
-/// A device, its queue, and every compute pipeline, made once.
+/// A device, its queue, and every compute pipeline, made once. Cloning is
+/// cheap (handles and shared pointers): each run keeps its own clone.
+#[derive(Clone)]
 pub struct GpuContext {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
@@ -213,18 +215,54 @@ impl Readback {
     }
 }
 
-/// Maps `buffer` for reading and waits for it: natively by polling the device,
-/// on the web by awaiting the callback the browser fires.
+/// A read-map of a buffer, started and not yet taken: the ring of step-stats
+/// buffers keeps a few in flight and takes each once it has finished.
+pub struct PendingMap {
+    mapped: futures_channel::oneshot::Receiver<Result<(), wgpu::BufferAsyncError>>,
+}
+
+impl PendingMap {
+    /// Starts mapping all of `buffer` for reading.
+    pub fn start(buffer: &wgpu::Buffer) -> Self {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        buffer.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        Self { mapped: rx }
+    }
+
+    /// True once the map has finished, false while the GPU is still busy;
+    /// never waits. Natively the device must have been polled for it to move.
+    pub fn is_done(&mut self) -> Result<bool, GpuError> {
+        match self.mapped.try_recv() {
+            Ok(None) => Ok(false),
+            Ok(Some(result)) => {
+                result.map_err(|e| GpuError::Readback(e.to_string()))?;
+                // the result is taken: answer "done" from now on
+                let (tx, rx) = futures_channel::oneshot::channel();
+                let _ = tx.send(Ok(()));
+                self.mapped = rx;
+                Ok(true)
+            }
+            Err(_) => Err(GpuError::Readback("the map callback was dropped".into())),
+        }
+    }
+
+    /// Waits for the map: natively by polling the device, on the web by
+    /// awaiting the callback the browser fires.
+    pub async fn wait(self, device: &wgpu::Device) -> Result<(), GpuError> {
+        #[cfg(not(target_arch = "wasm32"))]
+        device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Readback(e.to_string()))?;
+        #[cfg(target_arch = "wasm32")]
+        let _ = device;
+        self.mapped
+            .await
+            .map_err(|_| GpuError::Readback("the map callback was dropped".into()))?
+            .map_err(|e| GpuError::Readback(e.to_string()))
+    }
+}
+
+/// Maps `buffer` for reading and waits for it.
 pub async fn map_and_wait(device: &wgpu::Device, buffer: &wgpu::Buffer) -> Result<(), GpuError> {
-    let (tx, rx) = futures_channel::oneshot::channel();
-    buffer.slice(..).map_async(wgpu::MapMode::Read, move |r| {
-        let _ = tx.send(r);
-    });
-    #[cfg(not(target_arch = "wasm32"))]
-    device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Readback(e.to_string()))?;
-    #[cfg(target_arch = "wasm32")]
-    let _ = device;
-    rx.await
-        .map_err(|_| GpuError::Readback("the map callback was dropped".into()))?
-        .map_err(|e| GpuError::Readback(e.to_string()))
+    PendingMap::start(buffer).wait(device).await
 }

@@ -4,7 +4,8 @@
 //! L layers. Parameters, gradients and optimizer state are four flat buffers
 //! sharing `ParamLayout`; activations are one buffer each, sized once for
 //! (B, T) and reused by every micro-batch of every step.
-//! Not here: which scale a micro-batch's loss gets (see `train`), or batching.
+//! Not here: which scale a micro-batch's loss gets (see `accum`), or batching
+//! and stepping (see `run`).
 
 use crate::model::{BlockTensor, ConfigError, ParamLayout};
 

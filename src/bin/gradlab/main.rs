@@ -1,15 +1,62 @@
 //! gradlab on the command line: train a tiny GPT on the GPU and watch the
-//! loss, or check every kernel against the CPU reference on this machine.
+//! loss, run the accumulation lab, export gradients, or check every kernel
+//! against the CPU reference on this machine. One module per command, each
+//! owning its arguments; `common` holds what several share.
 //! Native only; in the browser the page drives the library instead.
 
 #[cfg(not(target_arch = "wasm32"))]
-mod cli;
+mod check;
 #[cfg(not(target_arch = "wasm32"))]
-mod lab_cmds;
+mod common;
+#[cfg(not(target_arch = "wasm32"))]
+mod export;
+#[cfg(not(target_arch = "wasm32"))]
+mod sweep;
+#[cfg(not(target_arch = "wasm32"))]
+mod train;
+
+#[cfg(not(target_arch = "wasm32"))]
+mod cli {
+    use clap::{Parser, Subcommand};
+
+    #[derive(Parser)]
+    #[command(name = "gradlab", version, about = "Watch a tiny GPT learn on your GPU (WGSL kernels through wgpu).")]
+    pub struct Cli {
+        #[command(subcommand)]
+        pub command: Command,
+    }
+
+    #[derive(Subcommand)]
+    pub enum Command {
+        /// Train a model on a text and print the loss of every step.
+        Train(super::train::Args),
+        /// The reference experiment: full batch vs naive vs corrected accumulation
+        /// at micro-batch 1, 2, 4, 8, 16 (effective batch 16), in lockstep.
+        Sweep(super::sweep::Args),
+        /// Write one batch, the weights and the GPU gradients of every strategy to DIR.
+        ExportGrads(super::export::Args),
+        /// Compare every GPU kernel and a whole model step with the CPU reference.
+        Check(super::check::Args),
+    }
+}
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
-    cli::main()
+    use clap::Parser;
+    use cli::{Cli, Command};
+    let result = match Cli::parse().command {
+        Command::Train(args) => train::run(args),
+        Command::Sweep(args) => sweep::run(args),
+        Command::ExportGrads(args) => export::run(args),
+        Command::Check(args) => check::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 #[cfg(target_arch = "wasm32")]

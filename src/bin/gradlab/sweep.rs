@@ -1,35 +1,48 @@
-//! `sweep` and `export-grads`: the accumulation lab from the command line.
+//! `sweep`: the reference experiment — full batch, naive and corrected
+//! accumulation at every micro-batch size, in lockstep on the GPU — with its
+//! table, CSV/JSON files and optional weights.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use gradlab::accum::Strategy;
 use gradlab::checkpoint::{from_safetensors, to_safetensors};
-use gradlab::data::Corpus;
-use gradlab::gpu::GpuContext;
+use gradlab::gpu::{GpuContext, GpuRun};
 use gradlab::lab::{Lab, LabConfig, RunMetrics, RunSpec};
 use gradlab::model::{ModelConfig, ParamLayout};
 use gradlab::optim::{OptimizerConfig, OptimizerKind};
 use pollster::block_on;
 use serde::Serialize;
 
-use crate::cli::{ExportArgs, LabArgs, SweepArgs};
+use crate::common::{write, AnyError, LabArgs};
 
-type AnyError = Box<dyn std::error::Error>;
-
-fn load_corpus(args: &LabArgs) -> Result<(Arc<Corpus>, String), AnyError> {
-    match &args.text {
-        Some(path) => {
-            let bytes = std::fs::read(path).map_err(|e| format!("--text {}: {e}", path.display()))?;
-            let corpus = Corpus::from_bytes(&bytes).map_err(|e| format!("--text {}: {e}", path.display()))?;
-            Ok((Arc::new(corpus), path.display().to_string()))
-        }
-        None => Ok((Arc::new(Corpus::from_text(gradlab::data::CORPUS)?), gradlab::data::CORPUS_NAME.to_string())),
-    }
-}
-
-fn write(path: &std::path::Path, bytes: &[u8]) -> Result<(), AnyError> {
-    std::fs::write(path, bytes).map_err(|e| format!("writing {}: {e}", path.display()).into())
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub lab: LabArgs,
+    /// Optimizer steps.
+    #[arg(long, default_value_t = 100)]
+    pub steps: u64,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 3e-3)]
+    pub lr: f64,
+    /// sgd, momentum, adam or adamw.
+    #[arg(long, default_value = "adamw")]
+    pub optimizer: String,
+    /// Validation loss of every run every this many steps (0: only at the end).
+    #[arg(long, default_value_t = 50)]
+    pub eval_every: u64,
+    /// Directory for sweep.csv, sweep.json, curves.csv and validation.csv.
+    #[arg(long, default_value = "sweep-out")]
+    pub out: std::path::PathBuf,
+    /// Print the result as JSON on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also save every run's final weights there as safetensors.
+    #[arg(long)]
+    pub save_weights: bool,
+    /// Start every run from these weights (safetensors) instead of a fresh init.
+    #[arg(long)]
+    pub init: Option<std::path::PathBuf>,
 }
 
 /// One row of the sweep table.
@@ -51,9 +64,9 @@ struct SweepRow {
     validation_loss: f64,
 }
 
-pub fn sweep(args: SweepArgs) -> Result<(), AnyError> {
+pub fn run(args: Args) -> Result<(), AnyError> {
     let model = ModelConfig::preset(&args.lab.preset)?;
-    let (corpus, corpus_name) = load_corpus(&args.lab)?;
+    let (corpus, corpus_name) = args.lab.corpus()?;
     let mut config = LabConfig::sweep(model, args.lab.batch, args.lab.spread, args.lab.seed);
     config.optimizer =
         OptimizerConfig { kind: args.optimizer.parse::<OptimizerKind>()?, lr: args.lr, ..Default::default() };
@@ -68,9 +81,9 @@ pub fn sweep(args: SweepArgs) -> Result<(), AnyError> {
         Some(path) => {
             let bytes = std::fs::read(path).map_err(|e| format!("--init {}: {e}", path.display()))?;
             let weights = from_safetensors(&layout, &bytes).map_err(|e| format!("--init {}: {e}", path.display()))?;
-            Lab::with_weights(&ctx, config.clone(), corpus, &weights)?
+            Lab::<GpuRun>::with_weights(&ctx, config.clone(), corpus, &weights)?
         }
-        None => Lab::new(&ctx, config.clone(), corpus)?,
+        None => Lab::<GpuRun>::new(&ctx, config.clone(), corpus)?,
     };
     eprintln!(
         "gradlab sweep: {} ({} parameters) on {}; corpus {}; batch {} x {} positions, spread {}; {} runs, {} steps",
@@ -92,26 +105,26 @@ pub fn sweep(args: SweepArgs) -> Result<(), AnyError> {
     let started = std::time::Instant::now();
     let mut metrics: Vec<RunMetrics> = Vec::new();
     let mut validation_rows = String::from("step,run,strategy,micro_batch,validation_loss\n");
-    let mut record_validation = |lab: &mut Lab, step: u64| -> Result<Vec<f64>, AnyError> {
-        let losses = block_on(lab.validation_loss(&ctx, 32))?;
+    let mut record_validation = |lab: &mut Lab<GpuRun>, step: u64| -> Result<Vec<f64>, AnyError> {
+        let losses = block_on(lab.validation_loss(32))?;
         for (i, (spec, loss)) in lab.specs().iter().zip(&losses).enumerate() {
             validation_rows += &format!("{step},{i},{},{},{loss}\n", spec.strategy.name(), spec.micro_batch);
         }
         Ok(losses)
     };
     for step in 1..=args.steps {
-        block_on(lab.step(&ctx))?;
+        block_on(lab.step())?;
         if args.eval_every > 0 && step % args.eval_every == 0 && step != args.steps {
             record_validation(&mut lab, step)?;
         }
-        let fresh = block_on(lab.poll(&ctx))?;
+        let fresh = block_on(lab.poll())?;
         if let Some(m) = fresh.iter().rev().find(|m| m.run == 0) {
             bar.set_message(format!("full-batch loss {:.3}", m.true_loss));
         }
         metrics.extend(fresh);
         bar.inc(1);
     }
-    metrics.extend(block_on(lab.flush(&ctx))?);
+    metrics.extend(block_on(lab.flush())?);
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     let tokens: usize = metrics.iter().filter(|m| m.run == 0).map(|m| m.tokens).sum();
@@ -196,7 +209,7 @@ pub fn sweep(args: SweepArgs) -> Result<(), AnyError> {
     write(&args.out.join("curves.csv"), curves.as_bytes())?;
     if args.save_weights {
         for (i, spec) in specs.iter().enumerate() {
-            let w = block_on(lab.weights(&ctx, i))?;
+            let w = block_on(lab.weights(i))?;
             let name = format!("weights_{}_b{}.safetensors", spec.strategy.name(), spec.micro_batch);
             let meta = BTreeMap::from([
                 ("strategy".to_string(), spec.strategy.name().to_string()),
@@ -228,39 +241,4 @@ fn print_table(rows: &[SweepRow]) {
             r.validation_loss
         );
     }
-}
-
-pub fn export_grads(args: ExportArgs) -> Result<(), AnyError> {
-    let model = ModelConfig::preset(&args.lab.preset)?;
-    let (corpus, _) = load_corpus(&args.lab)?;
-    let config = LabConfig::three_way(model, args.lab.batch, args.micro_batch, args.lab.spread, args.lab.seed);
-    config.validate()?;
-    std::fs::create_dir_all(&args.dir).map_err(|e| format!("{}: {e}", args.dir.display()))?;
-    let ctx = GpuContext::new_blocking()?;
-    let layout = ParamLayout::new(&model);
-    let mut lab = Lab::new(&ctx, config.clone(), corpus)?;
-    let sequences = lab.draw_batch();
-    let grads = block_on(lab.gradients(&ctx, &sequences))?;
-    let weights = block_on(lab.weights(&ctx, 0))?;
-    let dir = &args.dir;
-    write(&dir.join("config.json"), serde_json::to_string_pretty(&model)?.as_bytes())?;
-    write(&dir.join("model.safetensors"), &to_safetensors(&layout, &weights, None)?)?;
-    let batch = serde_json::json!({ "sequences": sequences, "micro_batch": args.micro_batch });
-    write(&dir.join("batch.json"), serde_json::to_string(&batch)?.as_bytes())?;
-    let mut loss = serde_json::Map::new();
-    for (spec, g) in lab.specs().iter().zip(&grads) {
-        loss.insert(spec.strategy.name().to_string(), serde_json::json!(g.logged_loss));
-        let name = format!("grads_{}.safetensors", spec.strategy.name());
-        write(&dir.join(name), &to_safetensors(&layout, &g.grads, None)?)?;
-    }
-    write(&dir.join("report.json"), serde_json::to_string_pretty(&serde_json::json!({ "loss": loss }))?.as_bytes())?;
-    eprintln!(
-        "gradlab export-grads: batch of {} sequences (lengths {:?}), micro-batch {}, on {}; wrote {}",
-        sequences.len(),
-        sequences.iter().map(Vec::len).collect::<Vec<_>>(),
-        args.micro_batch,
-        ctx.adapter,
-        dir.display()
-    );
-    Ok(())
 }

@@ -1,0 +1,170 @@
+//! `GpuRun`: one model with its optimizer state, trained on the GPU — the
+//! wgpu implementation of `Trainer`. Split by job over one shared model,
+//! token buffer and scalars buffer: `step` (the recorded step and its
+//! readback ring), `eval` (validation), `generate` (text), `tokens` (the
+//! buffer they share).
+//!
+//! A lockstep step of several runs records every run's step, then each run's
+//! distance to the reference, into one command buffer and submits it once.
+
+mod eval;
+mod generate;
+mod step;
+mod tokens;
+
+use crate::gpu::model::GpuModel;
+use crate::gpu::{GpuContext, GpuError};
+use crate::model::{ConfigError, ParamLayout};
+use crate::train::{check_window, RunConfig, StepError, StepStats, StepWork, Trainer};
+
+use eval::Evaluator;
+use generate::Generator;
+use step::Stepper;
+use tokens::TokenBuffer;
+
+impl From<GpuError> for StepError {
+    fn from(e: GpuError) -> Self {
+        match e {
+            GpuError::Config(c) => StepError::Config(c),
+            other => StepError::Backend(Box::new(other)),
+        }
+    }
+}
+
+/// What every job of a run reads and writes.
+struct Shared {
+    ctx: GpuContext,
+    config: RunConfig,
+    model: GpuModel,
+    tokens: TokenBuffer,
+    /// [0, G) dlogits scales, then lr, 1-β1^t, 1-β2^t
+    scalars: wgpu::Buffer,
+}
+
+pub struct GpuRun {
+    shared: Shared,
+    stepper: Stepper,
+    evaluator: Evaluator,
+    generator: Generator,
+}
+
+impl GpuRun {
+    pub fn layout(&self) -> &ParamLayout {
+        &self.shared.model.layout
+    }
+
+    /// Number of dispatches one step records (for the curious and for benchmarks).
+    pub fn dispatches_per_step(&self) -> usize {
+        self.stepper.dispatches_per_step()
+    }
+}
+
+impl Trainer for GpuRun {
+    type Device = GpuContext;
+
+    /// Builds every buffer and program once.
+    fn new(ctx: &GpuContext, config: RunConfig, weights: &[f32]) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let layout = ParamLayout::new(&config.model);
+        layout.check_len(weights.len())?;
+        let (b, t, g) = (config.micro_batch, config.seq_len, config.grad_accum);
+        let model = GpuModel::new(ctx, layout, b, t)?;
+        ctx.queue.write_buffer(&model.params, 0, bytemuck::cast_slice(weights));
+        let tokens = TokenBuffer::new(ctx, b * t, config.model.vocab_size, g)?;
+        let scalars = ctx.storage("step scalars", g + 3);
+        let shared = Shared { ctx: ctx.clone(), config, model, tokens, scalars };
+        Ok(Self {
+            stepper: Stepper::new(&shared),
+            evaluator: Evaluator::new(&shared),
+            generator: Generator::new(&shared),
+            shared,
+        })
+    }
+
+    fn describe(&self) -> String {
+        self.shared.ctx.adapter.to_string()
+    }
+
+    fn config(&self) -> &RunConfig {
+        &self.shared.config
+    }
+
+    fn steps(&self) -> u64 {
+        self.stepper.step
+    }
+
+    async fn lockstep(runs: &mut [Self], work: &[StepWork<'_>]) -> Result<(), StepError> {
+        if runs.len() != work.len() {
+            return Err(ConfigError::Invalid {
+                field: "batch",
+                reason: format!("{} runs were given {} shares of work", runs.len(), work.len()),
+            }
+            .into());
+        }
+        let Some(ctx) = runs.first().map(|r| r.shared.ctx.clone()) else {
+            return Ok(());
+        };
+        // check everything before any run moves, so a refused step changes none
+        let tokens = runs
+            .iter()
+            .zip(work)
+            .map(|(r, w)| r.shared.config.check_step(w.micro_batches, w.scales))
+            .collect::<Result<Vec<_>, _>>()?;
+        for ((run, w), tokens) in runs.iter_mut().zip(work).zip(tokens) {
+            run.stepper.prepare(&run.shared, *w, tokens).await?;
+        }
+        if let Some((reference, others)) = runs.split_first_mut() {
+            for run in others {
+                run.stepper.distance_to(&run.shared, &reference.shared.model.params);
+            }
+        }
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        for run in runs.iter() {
+            run.stepper.encode_step(&mut encoder);
+        }
+        for run in runs.iter().skip(1) {
+            run.stepper.encode_distance(&mut encoder);
+        }
+        for run in runs.iter() {
+            run.stepper.encode_readback(&mut encoder);
+        }
+        ctx.queue.submit([encoder.finish()]);
+        ctx.check_errors()?;
+        for run in runs.iter_mut() {
+            run.stepper.submitted();
+        }
+        Ok(())
+    }
+
+    async fn poll(&mut self, wait: bool) -> Result<Vec<StepStats>, StepError> {
+        Ok(self.stepper.poll(&self.shared, wait).await?)
+    }
+
+    async fn eval_loss(&mut self, sequences: &[Vec<u32>]) -> Result<f64, StepError> {
+        self.evaluator.eval_loss(&self.shared, sequences).await
+    }
+
+    async fn generate(&mut self, window: &[u32], draws: &[f32]) -> Result<Vec<u32>, StepError> {
+        let c = &self.shared.config;
+        check_window(window, c.seq_len, c.model.vocab_size)?;
+        self.generator.generate(&self.shared, window, draws).await
+    }
+
+    async fn params(&self) -> Result<Vec<f32>, StepError> {
+        let s = &self.shared;
+        Ok(s.ctx.read_f32(&s.model.params, 0, s.model.layout.total).await?)
+    }
+
+    fn set_params(&mut self, params: &[f32]) -> Result<(), ConfigError> {
+        let s = &self.shared;
+        s.model.layout.check_len(params.len())?;
+        s.ctx.queue.write_buffer(&s.model.params, 0, bytemuck::cast_slice(params));
+        self.stepper.restart(s);
+        Ok(())
+    }
+
+    async fn gradients(&mut self, work: StepWork<'_>) -> Result<(Vec<f32>, Vec<f32>), StepError> {
+        self.shared.config.check_step(work.micro_batches, work.scales)?;
+        Ok(self.stepper.gradients(&self.shared, work).await?)
+    }
+}

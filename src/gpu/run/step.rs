@@ -1,0 +1,265 @@
+//! Stepping: the recorded optimizer step (forward, loss, backward of every
+//! micro-batch into one gradient, its norm, the update), the gradients-only
+//! variant, the distance to a lab's reference run, and the ring of readback
+//! buffers that hands step stats back a few steps late, so neither the CLI
+//! nor the page waits for the GPU on every step.
+//! Not here: which scale each micro-batch gets (`accum`), or where batches
+//! come from.
+
+use std::collections::VecDeque;
+
+use super::Shared;
+use crate::gpu::{GpuError, PendingMap, Program, ProgramBuilder, UpdateShape, View};
+use crate::optim::OptimizerKind;
+use crate::train::{StepError, StepStats, StepWork};
+
+/// Steps whose stats may be in flight at once.
+const RING: usize = 4;
+
+struct ReadSlot {
+    buffer: wgpu::Buffer,
+    pending: Option<Pending>,
+}
+
+struct Pending {
+    step: u64,
+    tokens: Vec<usize>,
+    map: PendingMap,
+}
+
+pub(super) struct Stepper {
+    state1: wgpu::Buffer,
+    state2: wgpu::Buffer,
+    /// [0, G) loss sums, then Σ g², then ‖w − w_ref‖² (written by a lockstep)
+    pub(super) stats: wgpu::Buffer,
+    step_program: Program,
+    grads_program: Program,
+    /// Squared distance of this run's weights to a reference run's, into
+    /// stats[G+1], built the first time a lockstep names that reference.
+    distance: Option<(wgpu::Buffer, Program)>,
+    ring: Vec<ReadSlot>,
+    next_slot: usize,
+    pub(super) step: u64,
+    /// Token counts of the step uploaded but not yet submitted.
+    staged: Option<Vec<usize>>,
+    /// Step stats read back but not yet taken.
+    ready: VecDeque<StepStats>,
+}
+
+impl Stepper {
+    pub(super) fn new(s: &Shared) -> Self {
+        let (ctx, layout) = (&s.ctx, &s.model.layout);
+        let (b, t, g) = (s.config.micro_batch, s.config.seq_len, s.config.grad_accum);
+        let state1 = ctx.storage("optimizer state 1", layout.total);
+        let state2 = ctx.storage("optimizer state 2", layout.total);
+        let stats = ctx.storage("step stats", g + 2);
+        let partials = ctx.storage("norm partials", layout.total.div_ceil(crate::gpu::kernels::SUM_BLOCK));
+        let model = &s.model;
+        let record_grads = |pb: &mut ProgramBuilder| {
+            let (scalars, stats, grads) = (View::whole(&s.scalars), View::whole(&stats), View::whole(&model.grads));
+            // zeroing the gradient is the step's job: backward only ever adds
+            pb.clear(&grads);
+            for (i, tv) in s.tokens.slots().iter().enumerate() {
+                model.record_forward(pb, tv);
+                model.record_loss(pb, tv, &scalars, i);
+                pb.sum(&stats, i, &model.losses, b * t);
+                model.record_backward(pb, tv);
+            }
+            pb.sum_squares(&stats, g, &View::whole(&partials), &grads, layout.total);
+        };
+        let mut pb = ProgramBuilder::new(ctx);
+        record_grads(&mut pb);
+        let grads_program = pb.finish();
+
+        let mut pb = ProgramBuilder::new(ctx);
+        record_grads(&mut pb);
+        let opt = &s.config.optimizer;
+        let shape = UpdateShape {
+            n: layout.total,
+            decay_end: layout.decay_end,
+            scalars_index: g,
+            norm_index: g,
+            beta1: match opt.kind {
+                OptimizerKind::Sgd => 0.0,
+                OptimizerKind::Momentum => opt.momentum as f32,
+                OptimizerKind::Adam | OptimizerKind::AdamW => opt.beta1 as f32,
+            },
+            beta2: opt.beta2 as f32,
+            eps: opt.eps as f32,
+            weight_decay: opt.effective_weight_decay() as f32,
+            max_grad_norm: opt.max_grad_norm as f32,
+        };
+        let (p, gr, s1, s2) =
+            (View::whole(&model.params), View::whole(&model.grads), View::whole(&state1), View::whole(&state2));
+        let (sc, st) = (View::whole(&s.scalars), View::whole(&stats));
+        match opt.kind {
+            OptimizerKind::Sgd | OptimizerKind::Momentum => pb.sgd_update(&p, &gr, &s1, &sc, &st, &shape),
+            OptimizerKind::Adam | OptimizerKind::AdamW => pb.adamw_update(&p, &gr, &s1, &s2, &sc, &st, &shape),
+        }
+        let step_program = pb.finish();
+
+        let ring = (0..RING)
+            .map(|_| ReadSlot {
+                buffer: ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("stats readback"),
+                    size: ((g + 2) * 4) as u64,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                }),
+                pending: None,
+            })
+            .collect();
+        Self {
+            state1,
+            state2,
+            stats,
+            step_program,
+            grads_program,
+            distance: None,
+            ring,
+            next_slot: 0,
+            step: 0,
+            staged: None,
+            ready: VecDeque::new(),
+        }
+    }
+
+    pub(super) fn dispatches_per_step(&self) -> usize {
+        self.step_program.dispatch_count()
+    }
+
+    /// Writes tokens, dlogits scales and this step's optimizer scalars.
+    fn upload(s: &Shared, work: StepWork<'_>, step: u64) {
+        s.tokens.write(&s.ctx, work.micro_batches);
+        let mut scalars = work.scales.to_vec();
+        scalars.extend_from_slice(&s.config.optimizer.step_scalars(step));
+        s.ctx.queue.write_buffer(&s.scalars, 0, bytemuck::cast_slice(&scalars));
+    }
+
+    /// First part of a step on checked input: frees the readback slot this
+    /// step will use, then uploads its tokens and scalars.
+    pub(super) async fn prepare(
+        &mut self,
+        s: &Shared,
+        work: StepWork<'_>,
+        tokens: Vec<usize>,
+    ) -> Result<(), StepError> {
+        if self.ring[self.next_slot].pending.is_some() {
+            self.collect_slot(s, self.next_slot, true).await?;
+        }
+        Self::upload(s, work, self.step + 1);
+        self.step += 1;
+        self.staged = Some(tokens);
+        Ok(())
+    }
+
+    /// Makes sure the distance program measures against `reference` (built
+    /// once per reference, not per step).
+    pub(super) fn distance_to(&mut self, s: &Shared, reference: &wgpu::Buffer) {
+        if self.distance.as_ref().is_some_and(|(r, _)| r == reference) {
+            return;
+        }
+        let total = s.model.layout.total;
+        let partials = s.ctx.storage("distance partials", total.div_ceil(crate::gpu::kernels::SUM_BLOCK));
+        let mut pb = ProgramBuilder::new(&s.ctx);
+        pb.squared_distance(
+            &View::whole(&self.stats),
+            s.config.grad_accum + 1,
+            &View::whole(&partials),
+            &View::whole(&s.model.params),
+            &View::whole(reference),
+            total,
+        );
+        self.distance = Some((reference.clone(), pb.finish()));
+    }
+
+    /// Records the step's forward, backward and update.
+    pub(super) fn encode_step(&self, encoder: &mut wgpu::CommandEncoder) {
+        self.step_program.encode(encoder);
+    }
+
+    /// Records the distance to the reference (after every run's update).
+    pub(super) fn encode_distance(&self, encoder: &mut wgpu::CommandEncoder) {
+        if let Some((_, program)) = &self.distance {
+            program.encode(encoder);
+        }
+    }
+
+    /// Records the copy of the step's stats into its readback slot.
+    pub(super) fn encode_readback(&self, encoder: &mut wgpu::CommandEncoder) {
+        let dst = &self.ring[self.next_slot].buffer;
+        encoder.copy_buffer_to_buffer(&self.stats, 0, dst, 0, dst.size());
+    }
+
+    /// After the submission: starts mapping the readback slot.
+    pub(super) fn submitted(&mut self) {
+        let slot = self.next_slot;
+        let tokens = self.staged.take().unwrap_or_default();
+        let map = PendingMap::start(&self.ring[slot].buffer);
+        self.ring[slot].pending = Some(Pending { step: self.step, tokens, map });
+        self.next_slot = (slot + 1) % RING;
+    }
+
+    /// Reads back slot `slot` if its map finished (or, with `wait`, once it has).
+    async fn collect_slot(&mut self, s: &Shared, slot: usize, wait: bool) -> Result<bool, GpuError> {
+        let Some(mut pending) = self.ring[slot].pending.take() else {
+            return Ok(false);
+        };
+        if wait {
+            pending.map.wait(&s.ctx.device).await?;
+        } else if !pending.map.is_done()? {
+            self.ring[slot].pending = Some(pending);
+            return Ok(false);
+        }
+        let buffer = &self.ring[slot].buffer;
+        let values: Vec<f32> = {
+            let view = buffer.slice(..).get_mapped_range().map_err(|e| GpuError::Readback(e.to_string()))?;
+            bytemuck::cast_slice(&view).to_vec()
+        };
+        buffer.unmap();
+        let g = s.config.grad_accum;
+        self.ready.push_back(StepStats {
+            step: pending.step,
+            loss_sums: values[..g].to_vec(),
+            tokens: pending.tokens,
+            grad_norm: values[g].sqrt(),
+            weight_distance: values[g + 1].sqrt(),
+        });
+        Ok(true)
+    }
+
+    /// Stats of finished steps, oldest first; with `wait`, of all of them.
+    pub(super) async fn poll(&mut self, s: &Shared, wait: bool) -> Result<Vec<StepStats>, GpuError> {
+        #[cfg(not(target_arch = "wasm32"))]
+        if !wait {
+            s.ctx.device.poll(wgpu::PollType::Poll).map_err(|e| GpuError::Readback(e.to_string()))?;
+        }
+        loop {
+            // the oldest pending slot is the one the next step would reuse first
+            let oldest = (0..RING).map(|k| (self.next_slot + k) % RING).find(|&i| self.ring[i].pending.is_some());
+            let Some(slot) = oldest else { break };
+            if !self.collect_slot(s, slot, wait).await? {
+                break;
+            }
+        }
+        Ok(self.ready.drain(..).collect())
+    }
+
+    /// The accumulated gradient of checked `work`, without updating the
+    /// weights: (gradient, loss sum of each micro-batch). Awaits the GPU.
+    pub(super) async fn gradients(&self, s: &Shared, work: StepWork<'_>) -> Result<(Vec<f32>, Vec<f32>), GpuError> {
+        Self::upload(s, work, self.step.max(1));
+        self.grads_program.run(&s.ctx);
+        let grads = s.ctx.read_f32(&s.model.grads, 0, s.model.layout.total).await?;
+        let sums = s.ctx.read_f32(&self.stats, 0, s.config.grad_accum).await?;
+        Ok((grads, sums))
+    }
+
+    /// Zeroes the optimizer state and the step count (new weights).
+    pub(super) fn restart(&mut self, s: &Shared) {
+        let zeros = vec![0u8; s.model.layout.total * 4];
+        s.ctx.queue.write_buffer(&self.state1, 0, &zeros);
+        s.ctx.queue.write_buffer(&self.state2, 0, &zeros);
+        self.step = 0;
+    }
+}

@@ -1,0 +1,78 @@
+//! `Trainer`: a model that takes accumulation steps. The wgpu run
+//! (`gpu::GpuRun`) and the f64 reference (`cpu::CpuRun`) implement it; the lab
+//! (`lab::Lab<R>`) and everything above it are written once against it.
+//!
+//! Adding a backend means implementing this trait for its run type and
+//! nothing else (docs/DESIGN.md §4).
+
+use crate::model::ConfigError;
+
+use super::batch::MicroBatch;
+use super::run::{RunConfig, StepError, StepStats};
+
+/// One run's share of a lockstep step: its G micro-batches and the dlogits
+/// scale of each (`accum::scales`).
+#[derive(Debug, Clone, Copy)]
+pub struct StepWork<'a> {
+    pub micro_batches: &'a [MicroBatch],
+    pub scales: &'a [f32],
+}
+
+/// A model with its optimizer state that takes accumulation steps: for each
+/// micro-batch a forward pass, the fused loss with that micro-batch's dlogits
+/// scale and a backward pass that adds into one gradient, then the optimizer.
+///
+/// The futures are awaited on one thread (pollster natively, the browser's
+/// event loop in wasm, where wgpu's objects are not `Send`), so the trait
+/// asks for no `Send` bound.
+#[allow(async_fn_in_trait)]
+pub trait Trainer: Sized {
+    /// What runs are built on: a GPU context, or `()` for the CPU.
+    type Device;
+
+    /// A run of `config` starting from `weights` (flat `ParamLayout` order);
+    /// makes every buffer it will ever need.
+    fn new(device: &Self::Device, config: RunConfig, weights: &[f32]) -> Result<Self, ConfigError>;
+
+    /// The hardware this run is on, for status lines and reports.
+    fn describe(&self) -> String;
+
+    fn config(&self) -> &RunConfig;
+
+    /// Optimizer steps taken so far.
+    fn steps(&self) -> u64;
+
+    /// One optimizer step of every run in `runs` on its `work` (same length),
+    /// then each run's weight distance ‖w − w_0‖ to `runs[0]` into that step's
+    /// stats. Input is checked first (`RunConfig::check_step`); a refused
+    /// step changes no run. Stats arrive through `poll`.
+    async fn lockstep(runs: &mut [Self], work: &[StepWork<'_>]) -> Result<(), StepError>;
+
+    /// Stats of finished steps, oldest first; with `wait`, of every step
+    /// taken so far. A backend may return them a few steps late.
+    async fn poll(&mut self, wait: bool) -> Result<Vec<StepStats>, StepError>;
+
+    /// Mean token loss over `sequences` (each at most T+1 tokens) without
+    /// training.
+    async fn eval_loss(&mut self, sequences: &[Vec<u32>]) -> Result<f64, StepError>;
+
+    /// Continues `window` (at most T tokens, ids inside V) by one token per
+    /// uniform in `draws` = [1/temperature, u_1 .. u_k] (`sample_draws`),
+    /// each picked by `sample_next_token` from the model's distribution.
+    async fn generate(&mut self, window: &[u32], draws: &[f32]) -> Result<Vec<u32>, StepError>;
+
+    /// The current weights, flat.
+    async fn params(&self) -> Result<Vec<f32>, StepError>;
+
+    /// Overwrites the weights and resets optimizer state and step count.
+    fn set_params(&mut self, params: &[f32]) -> Result<(), ConfigError>;
+
+    /// The accumulated gradient of `work` at the current weights, without
+    /// updating them: (gradient [flat], loss sum of each micro-batch).
+    async fn gradients(&mut self, work: StepWork<'_>) -> Result<(Vec<f32>, Vec<f32>), StepError>;
+
+    /// One optimizer step of this run alone.
+    async fn step(&mut self, work: StepWork<'_>) -> Result<(), StepError> {
+        Self::lockstep(std::slice::from_mut(self), &[work]).await
+    }
+}
