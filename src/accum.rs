@@ -1,6 +1,6 @@
 //! The three ways of taking one step on a batch split into micro-batches, and
 //! the one function where they differ: the scale handed to the cross-entropy
-//! backward of each micro-batch (see DESIGN.md section 1).
+//! backward of each micro-batch (see docs/DESIGN.md §1).
 //!
 //! With ℓ_t a token's loss, N_g the real targets of micro-batch g, N = Σ N_g
 //! and G micro-batches:

@@ -1,4 +1,4 @@
-//! Weights (or gradients) as safetensors, named as DESIGN.md section 2 names
+//! Weights (or gradients) as safetensors, named as docs/DESIGN.md §2 names
 //! them (GPT-2's module names), so a run can be saved, loaded back, and opened
 //! by other tools.
 //!
@@ -11,8 +11,19 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::model::{ConfigError, ParamLayout};
 
-fn invalid(reason: String) -> ConfigError {
-    ConfigError::Invalid { field: "safetensors", reason }
+/// Why weights could not be written or read: they do not fit the model's
+/// layout, or the file is not what the model needs (each message names the
+/// tensor).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CheckpointError {
+    #[error(transparent)]
+    Layout(#[from] ConfigError),
+    #[error("safetensors: {0}")]
+    File(String),
+}
+
+fn invalid(reason: String) -> CheckpointError {
+    CheckpointError::File(reason)
 }
 
 /// Serialises the tensors of `flat` (laid out by `layout`) with optional
@@ -21,7 +32,7 @@ pub fn to_safetensors(
     layout: &ParamLayout,
     flat: &[f32],
     metadata: Option<HashMap<String, String>>,
-) -> Result<Vec<u8>, ConfigError> {
+) -> Result<Vec<u8>, CheckpointError> {
     layout.check_len(flat.len())?;
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = layout
         .tensors
@@ -42,7 +53,7 @@ pub fn to_safetensors(
     safetensors::serialize(views, metadata).map_err(|e| invalid(e.to_string()))
 }
 
-/// The names a tensor may have in a file written elsewhere: ours (DESIGN.md's
+/// The names a tensor may have in a file written elsewhere: ours (docs/DESIGN.md's
 /// `wte`, `h.0.ln_1.weight`), nanoGPT's state dict (`transformer.` in front,
 /// `.weight` after the embeddings), and the latter without its prefix.
 fn aliases(name: &str) -> impl Iterator<Item = String> + '_ {
@@ -52,7 +63,7 @@ fn aliases(name: &str) -> impl Iterator<Item = String> + '_ {
 
 /// Reads weights for `layout` from safetensors bytes: every tensor must be
 /// present, float32, with the expected shape.
-pub fn from_safetensors(layout: &ParamLayout, bytes: &[u8]) -> Result<Vec<f32>, ConfigError> {
+pub fn from_safetensors(layout: &ParamLayout, bytes: &[u8]) -> Result<Vec<f32>, CheckpointError> {
     let file = SafeTensors::deserialize(bytes).map_err(|e| invalid(format!("not a safetensors file ({e})")))?;
     let mut flat = vec![0.0f32; layout.total];
     for t in &layout.tensors {
@@ -89,7 +100,7 @@ mod tests {
         assert!(from_safetensors(&layout, b"garbage").unwrap_err().to_string().contains("not a safetensors"));
         // the same file under nanoGPT's state-dict names loads too
         let file = SafeTensors::deserialize(&bytes).unwrap();
-        assert!(file.names().contains(&"wte") && file.names().contains(&"wpe"), "DESIGN.md's names");
+        assert!(file.names().contains(&"wte") && file.names().contains(&"wpe"), "docs/DESIGN.md's names");
         for nanogpt in [true, false] {
             let renamed: Vec<(String, TensorView)> = file
                 .tensors()

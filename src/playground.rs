@@ -1,10 +1,11 @@
 //! The gradient-descent playground: 2-D loss surfaces and optimizer
 //! trajectories across them.
 //!
-//! Every update is made by the same CPU optimizer kernels that are the GPU
-//! kernels' twins (`cpu::sgd_update`, `cpu::rmsprop_update`,
-//! `cpu::adamw_update`), applied to a two-element parameter vector, so the
-//! page animates the project's own optimizers, not a JavaScript copy.
+//! Every update is made by the project's CPU optimizer code, applied to a
+//! two-element parameter vector: `cpu::sgd_update` and `cpu::adamw_update`
+//! are the twins of the GPU's update kernels; `cpu::rmsprop_update` exists
+//! only here (training offers no RMSProp, so it has no GPU kernel). The page
+//! animates the project's own optimizers, not a JavaScript copy.
 
 use serde::{Deserialize, Serialize};
 

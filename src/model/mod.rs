@@ -1,5 +1,6 @@
-//! The model's description: shape (config), parameter layout, and the
-//! activation buffers a forward/backward pass needs.
+//! The model's description: shape (config and presets) and the flat
+//! parameter layout with its initialisation. Not here: activations, which
+//! each backend's model (`cpu::model`, `gpu::model`) sizes for itself.
 
 pub mod config;
 pub mod layout;
