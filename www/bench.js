@@ -1,15 +1,40 @@
 // The benchmark page: gradlab's matmul kernel against TensorFlow.js's WebGPU
 // backend, on the same operands, timed side by side in one tab. Results go to
 // the table and to `window.gradlabBench` (for scripts/bench-browser.mjs).
-import { browserAdapterName, loadGradlab } from "./wasm.js";
+import { browserAdapterName, loadGradlab, loadPresets } from "./wasm.js";
+import { el, errorText } from "./ui.js";
 
-// (layer, M, K, N) for a Linear forward out[M,N] = inp[M,K] · Wᵀ + b
-const SHAPES = {
-  tiny: [["attn.c_attn", 64, 64, 192], ["mlp.c_proj", 64, 256, 64]],
-  nano: [["attn.c_attn", 1024, 64, 192], ["mlp.c_fc", 1024, 64, 256], ["mlp.c_proj", 1024, 256, 64], ["logits (tied wte)", 1024, 64, 256]],
-  micro: [["attn.c_attn", 2048, 128, 384], ["mlp.c_fc", 2048, 128, 512], ["mlp.c_proj", 2048, 512, 128]],
-  small: [["attn.c_attn", 4096, 192, 576], ["mlp.c_fc", 4096, 192, 768], ["mlp.c_proj", 4096, 768, 192]],
-};
+// Sequences per batch the shapes assume: M = B·T = 16 × the preset's block size.
+const SEQUENCES = 16;
+
+// Per choice of the page, (layer, M, K, N) for a Linear forward
+// out[M,N] = inp[M,K] · Wᵀ + b, from the model presets (wasm `presets()`,
+// smallest first): "tiny", a quick check on one sequence of the smallest
+// model, then every preset at B = 16; the smallest also times the logits
+// (tied wte), the larger ones leave it out to keep the run short.
+function shapeSets(presets) {
+  const linears = (p, m, logits) => {
+    const c = p.n_embd;
+    return [
+      ["attn.c_attn", m, c, 3 * c],
+      ["mlp.c_fc", m, c, 4 * c],
+      ["mlp.c_proj", m, 4 * c, c],
+      ...(logits ? [["logits (tied wte)", m, c, p.vocab_size]] : []),
+    ];
+  };
+  const [smallest] = presets;
+  const [cAttn, , cProj] = linears(smallest, smallest.block_size, false);
+  return {
+    tiny: { label: "tiny (a quick check)", shapes: [cAttn, cProj] },
+    ...Object.fromEntries(
+      presets.map((p, i) => {
+        const m = SEQUENCES * p.block_size;
+        return [p.name, { label: `${p.name} (B·T = ${m}, C = ${p.n_embd})`, shapes: linears(p, m, i === 0) }];
+      }),
+    ),
+  };
+}
+
 const BATCH_SECONDS = 0.33;
 const BATCHES = 5;
 
@@ -54,18 +79,10 @@ async function loadTf() {
   return tf;
 }
 
-function row(cells) {
-  const tr = document.createElement("tr");
-  for (const c of cells) {
-    const td = document.createElement("td");
-    td.textContent = c;
-    tr.append(td);
-  }
-  return tr;
-}
+const row = (cells) => el("tr", {}, ...cells.map((c) => el("td", { text: c })));
 
 async function run(size) {
-  const shapes = SHAPES[size];
+  const shapes = SHAPES[size]?.shapes;
   if (!shapes) throw new Error(`shapes "${size}" is not one of ${Object.keys(SHAPES).join(", ")}`);
   $("bench-run").disabled = true;
   $("bench-rows").replaceChildren();
@@ -116,7 +133,7 @@ async function run(size) {
     status(`Done on ${adapter}.`);
     window.gradlabBench.adapter = adapter;
   } catch (e) {
-    window.gradlabBench.error = e.message ?? String(e);
+    window.gradlabBench.error = errorText(e);
     status(`Could not run the benchmark: ${window.gradlabBench.error}`);
   } finally {
     window.gradlabBench.done = true;
@@ -124,9 +141,20 @@ async function run(size) {
   }
 }
 
-const params = new URLSearchParams(location.search);
-const size = params.get("shapes") ?? "nano";
-if (SHAPES[size]) $("bench-size").value = size;
-$("bench-run").addEventListener("click", () => run($("bench-size").value));
-if (params.has("run")) run(size);
-else status(SHAPES[size] ? "Press Run." : `shapes="${size}" is not one of ${Object.keys(SHAPES).join(", ")}; pick one above.`);
+let SHAPES;
+try {
+  const presets = await loadPresets();
+  SHAPES = shapeSets(presets);
+  const params = new URLSearchParams(location.search);
+  const size = params.get("shapes") ?? presets[0].name;
+  // the presets in size order, the quick check last
+  const choices = [...Object.keys(SHAPES).filter((k) => k !== "tiny"), "tiny"];
+  $("bench-size").replaceChildren(...choices.map((k) => el("option", { value: k, text: SHAPES[k].label })));
+  if (SHAPES[size]) $("bench-size").value = size;
+  $("bench-run").addEventListener("click", () => run($("bench-size").value));
+  if (params.has("run")) run(size);
+  else status(SHAPES[size] ? "Press Run." : `shapes="${size}" is not one of ${Object.keys(SHAPES).join(", ")}; pick one above.`);
+} catch (e) {
+  window.gradlabBench = { done: true, results: [], error: errorText(e) };
+  status(`Could not run the benchmark: ${window.gradlabBench.error}`);
+}

@@ -4,6 +4,7 @@
 import { contours } from "../vendor/d3-contour.esm.js";
 import { loadGradlab } from "./wasm.js";
 import { PLAYGROUND_FIELDS, parseSettings, reflectToUrl } from "./settings.js";
+import { button, columns, controlsForm, el, errorLine, errorText, formatLogSlider, formRow, fromLogSlider, hintOf, selectInput, sentences, showMessage, toLogSlider } from "./ui.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const COLORS = ["#111827", "#f59e0b", "#16a34a", "#9333ea", "#2563eb"];
@@ -34,36 +35,18 @@ export class PlaygroundPanel {
   build() {
     this.root.classList.add("gl-playground");
     this.root.setAttribute("data-testid", "playground");
-    const controls = document.createElement("form");
-    controls.className = "gl-controls";
-    controls.setAttribute("aria-label", "Playground controls");
-    controls.addEventListener("submit", (e) => e.preventDefault());
+    const controls = controlsForm("Playground controls");
     const row = (label, input, name) => {
-      const id = `gp-${Math.random().toString(36).slice(2)}`;
-      input.id = id;
       input.name = name;
-      const wrap = document.createElement("div");
-      wrap.className = "gl-row";
-      const l = document.createElement("label");
-      l.htmlFor = id;
-      l.textContent = label;
-      const out = document.createElement("small");
-      wrap.append(l, input, out);
-      controls.append(wrap);
+      formRow(controls, label, input);
       input.addEventListener("change", () => this.changed());
       input.addEventListener("input", () => this.describe());
       return input;
     };
-    this.surface = document.createElement("select");
-    for (const s of PLAYGROUND_FIELDS.surface.choices) this.surface.append(new Option(s, s));
-    this.surface.value = this.values.surface;
-    this.surface.setAttribute("data-testid", "surface-select");
-    row("Surface", this.surface, "surface");
+    this.surface = row("Surface", selectInput(PLAYGROUND_FIELDS.surface.choices, this.values.surface, { "data-testid": "surface-select" }), "surface");
     const range = (label, name, min, max, step, testid) => {
-      const r = document.createElement("input");
-      Object.assign(r, { type: "range", min, max, step });
-      r.setAttribute("data-testid", testid);
-      r.value = name === "pglr" ? String(Math.log10(this.values[name])) : String(this.values[name]);
+      const r = el("input", { type: "range", min, max, step, "data-testid": testid });
+      r.value = name === "pglr" ? toLogSlider(this.values[name]) : String(this.values[name]);
       return row(label, r, name);
     };
     this.lr = range("Learning rate", "pglr", "-4", "0.3", "0.05", "pg-lr");
@@ -71,23 +54,13 @@ export class PlaygroundPanel {
     this.beta1 = range("Adam β1", "pgbeta1", "0", "0.99", "0.01", "pg-beta1");
     this.beta2 = range("Adam β2 / RMSProp α", "pgbeta2", "0.5", "0.9999", "0.0001", "pg-beta2");
     this.noise = range("SGD gradient noise", "pgnoise", "0", "3", "0.05", "pg-noise");
-    const buttons = document.createElement("div");
-    buttons.className = "gl-buttons";
-    this.playBtn = document.createElement("button");
-    this.playBtn.type = "button";
-    this.playBtn.textContent = "Play";
-    this.playBtn.setAttribute("data-testid", "pg-play");
+    this.playBtn = button("Play", "pg-play");
     this.playBtn.addEventListener("click", () => (this.playing ? this.stop() : this.play()));
-    this.restartBtn = document.createElement("button");
-    this.restartBtn.type = "button";
-    this.restartBtn.textContent = "Restart";
+    this.restartBtn = button("Restart");
     this.restartBtn.addEventListener("click", () => this.restart(true));
-    buttons.append(this.playBtn, this.restartBtn);
+    const buttons = el("div", { class: "gl-buttons" }, this.playBtn, this.restartBtn);
 
-    this.error = document.createElement("p");
-    this.error.className = "gl-error";
-    this.error.setAttribute("role", "alert");
-    this.error.hidden = true;
+    this.error = errorLine();
     this.plot = svg("svg", { viewBox: "0 0 400 400", "data-testid": "surface", role: "img", "aria-label": "Loss surface with optimizer paths; click to choose a start point", tabindex: "0" });
     this.plot.addEventListener("click", (e) => this.clicked(e));
     this.plot.addEventListener("keydown", (e) => {
@@ -96,28 +69,18 @@ export class PlaygroundPanel {
         this.playing ? this.stop() : this.play();
       }
     });
-    this.legend = document.createElement("ul");
-    this.legend.className = "gl-legend";
-    this.legend.setAttribute("data-testid", "pg-legend");
-    const side = document.createElement("div");
-    side.className = "gl-side";
-    side.append(controls, buttons);
-    const main = document.createElement("div");
-    main.className = "gl-main";
-    main.append(this.error, this.plot, this.legend);
-    this.root.append(side, main);
+    this.legend = el("ul", { class: "gl-legend", "data-testid": "pg-legend" });
+    columns(this.root, [controls, buttons], [this.error, this.plot, this.legend]);
     this.describe();
   }
 
   describe() {
-    const out = (input) => input.parentElement.querySelector("small");
-    out(this.lr).textContent = (10 ** Number(this.lr.value)).toPrecision(2);
-    for (const r of [this.momentum, this.beta1, this.beta2, this.noise]) out(r).textContent = r.value;
+    hintOf(this.lr).textContent = formatLogSlider(this.lr);
+    for (const r of [this.momentum, this.beta1, this.beta2, this.noise]) hintOf(r).textContent = r.value;
   }
 
   showError(message) {
-    this.error.textContent = message;
-    this.error.hidden = !message;
+    showMessage(this.error, message);
   }
 
   async init() {
@@ -129,7 +92,7 @@ export class PlaygroundPanel {
     this.settingsProblems = "";
     this.values = {
       surface: this.surface.value,
-      pglr: 10 ** Number(this.lr.value),
+      pglr: fromLogSlider(this.lr),
       pgmomentum: Number(this.momentum.value),
       pgbeta1: Number(this.beta1.value),
       pgbeta2: Number(this.beta2.value),
@@ -152,7 +115,7 @@ export class PlaygroundPanel {
       this.showError(this.settingsProblems);
     } catch (e) {
       this.pg = null;
-      return this.showError([this.settingsProblems, String(e.message ?? e)].filter(Boolean).join(" "));
+      return this.showError(sentences(this.settingsProblems, errorText(e)));
     }
     this.steps = 0;
     this.drawPaths();
@@ -204,12 +167,9 @@ export class PlaygroundPanel {
       this.pathLayer.append(svg("polyline", { points: pts.join(" "), fill: "none", stroke: COLORS[i], "stroke-width": "1.6", "data-optimizer": name }));
       const last = pts[pts.length - 1].split(",");
       this.pathLayer.append(svg("circle", { cx: last[0], cy: last[1], r: "4", fill: COLORS[i] }));
-      const li = document.createElement("li");
-      const sw = document.createElement("span");
+      const sw = el("span", { class: "gl-swatch" });
       sw.style.background = COLORS[i];
-      sw.className = "gl-swatch";
-      li.append(sw, `${name}: ${diverged[i] ? "diverged — lower the learning rate" : `loss ${losses[i].toPrecision(3)}`}`);
-      this.legend.append(li);
+      this.legend.append(el("li", {}, sw, `${name}: ${diverged[i] ? "diverged — lower the learning rate" : `loss ${losses[i].toPrecision(3)}`}`));
     });
     this.plot.dataset.steps = String(this.steps);
   }

@@ -1,8 +1,11 @@
 // The lab's and the playground's settings: defaults, allowed ranges, and
 // parsing from URL queries and element attributes. Anything out of range or
 // malformed is replaced by the default and reported in words.
+// It holds no model presets: those come from the wasm module (`presets()`,
+// see wasm.js loadPresets) and are passed in. It builds no DOM.
 
-export const LAB_FIELDS = {
+// The lab's fields without the ones the presets decide; see labFields.
+const LAB_FIELDS = {
   // defaults sized so a first visit on a slow (even software) adapter moves visibly
   lr: { label: "learning rate", def: 0.01, min: 1e-5, max: 1 },
   batch: { label: "effective batch", def: 8, choices: [4, 8, 16, 32] },
@@ -15,13 +18,27 @@ export const LAB_FIELDS = {
   wd: { label: "weight decay", def: 0, min: 0, max: 1 },
   clip: { label: "gradient clipping", def: 1, min: 0, max: 100 },
   sched: { label: "schedule", def: "constant", choices: ["constant", "warmup", "cosine"] },
-  preset: { label: "model", def: "nano", choices: ["nano", "micro", "small"] },
-  ctx: { label: "context length", def: 32, min: 8, max: 256, int: true },
+  // choices and default (the smallest) from the presets: labFields
+  preset: { label: "model" },
+  // max: the longest block size of any preset, from labFields
+  ctx: { label: "context length", def: 32, min: 8, int: true },
   seed: { label: "seed", def: 1, min: 0, max: 1e9, int: true },
   sweepsteps: { label: "sweep steps", def: 40, min: 2, max: 1000, int: true },
-  // webgpu falls back to the CPU where there is none; cpu always uses the CPU reference (nano)
+  // webgpu falls back to the CPU where there is none; cpu always uses the CPU reference (the smallest preset)
   compute: { label: "compute", def: "webgpu", choices: ["webgpu", "cpu"] },
 };
+
+// The lab's fields, given the presets from wasm ([{name, block_size, …}],
+// smallest first): the preset is one of their names, the smallest by default
+// (as in web.rs), and no context is longer than the longest block size.
+// Without presets (null: not loaded yet) no preset is valid and any context is.
+export function labFields(presets) {
+  return {
+    ...LAB_FIELDS,
+    preset: { ...LAB_FIELDS.preset, def: presets?.[0].name, choices: presets?.map((p) => p.name) ?? [] },
+    ctx: { ...LAB_FIELDS.ctx, max: presets ? Math.max(...presets.map((p) => p.block_size)) : Infinity },
+  };
+}
 
 export const PLAYGROUND_FIELDS = {
   surface: { label: "surface", def: "quadratic", choices: ["quadratic", "rosenbrock", "saddle", "himmelblau"] },
@@ -60,10 +77,9 @@ export function parseSettings(fields, get, where) {
 // The page refuses pasted text above this size rather than freeze the tab.
 export const MAX_TEXT_BYTES = 8 << 20;
 
-export const BLOCK_SIZE = { nano: 64, micro: 128, small: 256 };
-
-// The lab settings as the wasm API expects them.
-export function labConfig(v, extra = {}) {
+// The lab settings as the wasm API expects them; `presets` as for labFields.
+export function labConfig(v, presets, extra = {}) {
+  const blockSize = presets.find((p) => p.name === v.preset)?.block_size ?? v.ctx;
   const schedule =
     v.sched === "warmup" ? { kind: "warmup", warmup: 20 } :
     v.sched === "cosine" ? { kind: "cosine", warmup: 20, total: 1000, min_ratio: 0.1 } : { kind: "constant" };
@@ -72,7 +88,7 @@ export function labConfig(v, extra = {}) {
     batch: v.batch,
     micro_batch: v.micro,
     spread: v.spread,
-    seq_len: Math.min(v.ctx, BLOCK_SIZE[v.preset] ?? 64),
+    seq_len: Math.min(v.ctx, blockSize),
     seed: v.seed,
     optimizer: { kind: v.opt, lr: v.lr, momentum: v.momentum, beta1: v.beta1, beta2: v.beta2, weight_decay: v.wd, max_grad_norm: v.clip, schedule },
     ...extra,

@@ -8,6 +8,14 @@ export function loadGradlab() {
   return ready;
 }
 
+// The model presets, from the one list in Rust (web.rs `presets()`), smallest
+// first: [{name, vocab_size, block_size, n_layer, n_head, n_embd, parameters}].
+let presetList;
+export function loadPresets() {
+  presetList ??= loadGradlab().then((gl) => gl.presets());
+  return presetList;
+}
+
 // wasm-bindgen objects allow one call at a time; chain every call through this.
 export class Serial {
   #tail = Promise.resolve();

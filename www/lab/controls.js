@@ -1,0 +1,187 @@
+// The lab's settings side: builds the form and its buttons, parses the
+// initial settings (URL query / element attributes, see settings.js), reads
+// the controls back into settings, writes them to the URL, and keeps the
+// hints under the controls current. The model presets come from wasm
+// (loadPresets), never from here. It does not train, draw or export: the
+// panel (www/lab.js) wires the buttons and the change event to those.
+import { labConfig, labFields, MAX_TEXT_BYTES, parseSettings, reflectToUrl } from "../settings.js";
+import { button, controlsForm, el, formatLogSlider, formRow, fromLogSlider, hintOf, selectInput, setChoices, toLogSlider } from "../ui.js";
+import { loadPresets } from "../wasm.js";
+
+const SWEEP_STEPS_DEFAULT = 40;
+const COMPUTE_HINT = "WebGPU where the browser has it, else the CPU";
+
+// "nano: 2 layers, 64 channels"
+const presetHint = (p) => `${p.name}: ${p.n_layer} layers, ${p.n_embd} channels`;
+
+export class Controls {
+  // `source`: {get, where, syncUrl} as elements.js makes it; `onChange()`
+  // after a control changed.
+  //
+  // The form is built at once, but the model presets come with the wasm
+  // module: until `ready` resolves, the Model choice is empty, `values` lacks
+  // the model and the context, and `problems`, `read()`, `apply()` and
+  // `config()` are not to be used. Everything that needs them awaits `ready`.
+  constructor({ get, where, syncUrl }, onChange) {
+    this.source = { get, where };
+    this.syncUrl = syncUrl;
+    // every field but the model's, to fill the form with now
+    this.values = parseSettings(labFields(null), get, where).values;
+    this.build(onChange);
+    this.ready = loadPresets().then((presets) => this.usePresets(presets));
+  }
+
+  // Parses the settings again, now with the presets' names and block sizes,
+  // and fills in the Model choice and the context's limit.
+  usePresets(presets) {
+    this.presets = presets;
+    this.fields = labFields(presets);
+    const { values, problems } = parseSettings(this.fields, this.source.get, this.source.where);
+    // problems with the settings we were given stay visible until a control changes
+    this.problems = problems.join(" ");
+    const f = this.fields;
+    setChoices(this.preset, f.preset.choices, values.preset);
+    // the default (smallest) preset's shape
+    hintOf(this.preset).textContent = presetHint(this.presetNamed(f.preset.def));
+    this.ctx.max = String(f.ctx.max);
+    // a context longer than any block size was shown until now; it is not taken
+    if (values.ctx !== this.values.ctx) this.ctx.value = String(values.ctx);
+    this.values = values;
+  }
+
+  build(onChange) {
+    const v = this.values;
+    const f = labFields(null);
+    const form = (this.form = controlsForm("Lab controls"));
+    const row = (label, input, help) => formRow(form, label, input, help);
+    const select = (name, testid) => selectInput(f[name].choices, v[name], { "data-testid": testid, name });
+    const number = (name, testid, attrs) => {
+      const input = el("input", { type: "number", ...attrs, "data-testid": testid });
+      input.value = String(v[name]);
+      return input;
+    };
+    this.lr = row("Learning rate", el("input", { type: "range", min: "-5", max: "0", step: "0.05", "data-testid": "lr", name: "lr" }));
+    this.lr.value = toLogSlider(v.lr);
+    this.batch = row("Effective batch B", select("batch", "batch"), "sequences per optimizer step");
+    this.micro = row("Micro-batch b", select("micro", "micro-batch"));
+    this.spread = row("Length spread", el("input", { type: "range", min: "0", max: "1", step: "0.05", "data-testid": "spread", name: "spread" }));
+    this.spread.value = String(v.spread);
+    this.opt = row("Optimizer", select("opt", "optimizer"));
+    this.momentum = row("Momentum", number("momentum", "momentum", { min: "0", max: "0.999", step: "0.01" }));
+    this.beta1 = row("β1", number("beta1", "beta1", { min: "0", max: "0.999", step: "0.01" }));
+    this.beta2 = row("β2", number("beta2", "beta2", { min: "0", max: "0.9999", step: "0.001" }));
+    this.wd = row("Weight decay", number("wd", "weight-decay", { min: "0", max: "1", step: "0.01" }));
+    this.clip = row("Gradient clipping", number("clip", "clip", { min: "0", max: "100", step: "0.1" }), "max ‖g‖; 0 turns it off");
+    this.sched = row("LR schedule", select("sched", "schedule"));
+    // choices and hint: usePresets
+    this.preset = row("Model", select("preset", "preset"));
+    this.compute = row("Compute", select("compute", "compute"), COMPUTE_HINT);
+    // max: usePresets
+    this.ctx = row("Context T", number("ctx", "context", { min: String(f.ctx.min), step: "8" }));
+    this.seed = row("Seed", number("seed", "seed", { min: "0", step: "1" }));
+    this.textArea = row("Your own text (optional)", el("textarea", { rows: "3", placeholder: "Paste at least a few paragraphs to train on them instead of the bundled King James text.", "data-testid": "user-text" }));
+
+    this.buttons = el("div", { class: "gl-buttons" });
+    this.toggle = button("Start", "train-toggle");
+    this.stepBtn = button("Step once", "step-once");
+    this.resetBtn = button("Reset", "reset");
+    this.sweepBtn = button("Sweep G", "sweep");
+    this.buttons.append(this.toggle, this.stepBtn, this.resetBtn, this.sweepBtn);
+
+    for (const input of [this.batch, this.micro, this.opt, this.sched, this.preset, this.compute, this.ctx, this.seed, this.momentum, this.beta1, this.beta2, this.wd, this.clip, this.lr, this.spread, this.textArea]) {
+      input.addEventListener("change", onChange);
+    }
+    this.lr.addEventListener("input", () => this.describe());
+    this.spread.addEventListener("input", () => this.describe());
+    this.describe();
+  }
+
+  // The hints that follow the controls: learning rate, G, spread.
+  describe() {
+    hintOf(this.lr).textContent = formatLogSlider(this.lr);
+    const g = Number(this.batch.value) / Number(this.micro.value);
+    hintOf(this.micro).textContent = Number.isInteger(g) ? `G = ${g} micro-batches per step` : "must divide the batch";
+    const s = Number(this.spread.value);
+    hintOf(this.spread).textContent = s === 0 ? "0: all sequences full length, no padding" : `${s.toFixed(2)}: lengths vary, short ones padded`;
+  }
+
+  // The hint under Compute, once the lab knows what it runs on.
+  computeHint(text = COMPUTE_HINT) {
+    hintOf(this.compute).textContent = text;
+  }
+
+  // Settings from the controls; throws an Error in words for a number out of range.
+  read() {
+    const num = (input, name) => {
+      const f = this.fields[name];
+      const x = Number(input.value);
+      if (!Number.isFinite(x) || x < f.min || x > f.max) throw new Error(`${f.label} must be between ${f.min} and ${f.max}, got "${String(input.value).slice(0, 20)}"`);
+      return x;
+    };
+    return {
+      lr: fromLogSlider(this.lr),
+      batch: Number(this.batch.value),
+      micro: Number(this.micro.value),
+      spread: Number(this.spread.value),
+      opt: this.opt.value,
+      momentum: num(this.momentum, "momentum"),
+      beta1: num(this.beta1, "beta1"),
+      beta2: num(this.beta2, "beta2"),
+      wd: num(this.wd, "wd"),
+      clip: num(this.clip, "clip"),
+      sched: this.sched.value,
+      preset: this.preset.value,
+      compute: this.compute.value,
+      ctx: Math.round(num(this.ctx, "ctx")),
+      seed: Math.round(num(this.seed, "seed")),
+    };
+  }
+
+  // After a control changed (and `ready`): takes the new settings (and writes
+  // them to the URL). Returns the problem in words when they cannot be taken, else "".
+  apply() {
+    this.problems = "";
+    this.describe();
+    try {
+      this.values = { ...this.values, ...this.read() };
+    } catch (e) {
+      return e.message;
+    }
+    if (this.syncUrl) reflectToUrl(this.fields, this.values);
+    return "";
+  }
+
+  // The pasted text: {text} ("" for the bundled one), or {problem, status}
+  // when it cannot be used (status: what the status line should say, if anything).
+  pastedText() {
+    const raw = this.textArea.value;
+    const text = raw.trim();
+    if (raw.length > 0 && !text) return { problem: "Your text is empty (only spaces); clear the box to use the bundled text." };
+    const bytes = new TextEncoder().encode(text).length;
+    if (bytes > MAX_TEXT_BYTES) {
+      return {
+        problem: `Your text is ${(bytes / 1048576).toFixed(1)} MB; the page accepts up to ${MAX_TEXT_BYTES / 1048576} MB. Nothing was lost: it is still in the box.`,
+        status: "Not running: the pasted text is too large.",
+      };
+    }
+    return { text };
+  }
+
+  // The wasm lab config for these settings, `overrides` applied, `extra` added.
+  config(overrides = {}, extra = {}) {
+    return labConfig({ ...this.values, ...overrides }, this.presets, extra);
+  }
+
+  presetNamed(name) {
+    return this.presets.find((p) => p.name === name);
+  }
+
+  // The CPU reference always runs the smallest preset (web.rs builds it with nano).
+  cpuPreset() {
+    return this.presets[0].name;
+  }
+
+  sweepSteps() {
+    return this.values.sweepsteps ?? SWEEP_STEPS_DEFAULT;
+  }
+}

@@ -1,0 +1,70 @@
+// What the reader can take away from the lab: the curves as CSV (and as data,
+// for the element's curves()), the charts as PNG, a run's weights as
+// safetensors (written by the wasm lab). It builds the export buttons; it
+// does not train (training.js) or draw (charts.js).
+import { button, el, errorText } from "../ui.js";
+import { runLabel } from "./charts.js";
+
+function download(name, blob) {
+  const a = el("a", { href: URL.createObjectURL(blob), download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
+export class Exports {
+  // `training`: the lab and its data; `charts`: the drawn charts; `showError` as the panel has it.
+  constructor({ training, charts, showError }) {
+    Object.assign(this, { training, charts, showError });
+    this.csvBtn = button("Curves as CSV", "export-csv");
+    this.pngBtn = button("Charts as PNG", "export-png");
+    this.weightsRun = el("select", { "aria-label": "Run whose weights to download", "data-testid": "weights-run" });
+    this.weightsBtn = button("Download weights (.safetensors)", "download-weights");
+    this.buttons = el("div", { class: "gl-buttons" }, this.csvBtn, this.pngBtn, this.weightsRun, this.weightsBtn);
+    this.csvBtn.addEventListener("click", () => this.csv());
+    this.pngBtn.addEventListener("click", () => this.png());
+    this.weightsBtn.addEventListener("click", () => this.weights());
+  }
+
+  // A new lab with these runs: they are the ones whose weights can be downloaded.
+  setRuns(specs) {
+    this.weightsRun.replaceChildren(...specs.map((s, i) => el("option", { value: String(i), text: runLabel(s) })));
+  }
+
+  // The plotted data: {step: [], runs: [{strategy, micro_batch, logged, true, dist, norm}]}.
+  curves() {
+    const { data, specs } = this.training;
+    return { step: [...data.step], runs: specs.map((s, i) => ({ ...s, ...data.runs[i] })) };
+  }
+
+  csv() {
+    const { data, specs } = this.training;
+    const lines = ["step,run,strategy,micro_batch,logged_loss,true_loss,weight_distance,grad_norm"];
+    data.step.forEach((step, k) => {
+      specs.forEach((s, i) => {
+        const r = data.runs[i];
+        lines.push([step, i, s.strategy, s.micro_batch, r.logged[k], r.true[k], r.dist[k] ?? 0, r.norm[k]].join(","));
+      });
+    });
+    download("gradlab-curves.csv", new Blob([lines.join("\n") + "\n"], { type: "text/csv" }));
+  }
+
+  png() {
+    for (const [name, plot] of this.charts.plots()) {
+      plot.ctx.canvas.toBlob((blob) => blob && download(`gradlab-${name}.png`, blob));
+    }
+  }
+
+  async weights() {
+    const { training } = this;
+    if (!training.lab) return;
+    const run = Number(this.weightsRun.value) || 0;
+    try {
+      const bytes = await training.serial.run(() => training.lab.weightsSafetensors(run));
+      download(`gradlab-${training.specs[run].strategy}-b${training.specs[run].micro_batch}.safetensors`, new Blob([bytes]));
+    } catch (e) {
+      this.showError(`Download failed: ${errorText(e)}`);
+    }
+  }
+}

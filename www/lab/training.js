@@ -1,0 +1,286 @@
+// The lab's training loop: builds the wasm lab from the settings (Reset),
+// steps it (Start/Pause, Step once), collects its metrics, keeps the status
+// line, the step count and the divergence warning current, measures the
+// validation loss every 50 steps and refreshes the generated samples. Every
+// number comes from the wasm lab. It does not build the settings form
+// (controls.js), draw (charts.js), sweep (sweep.js) or export (exports.js).
+import { backendLabel, loadGradlab, Serial } from "../wasm.js";
+import { el, errorText, nextFrame, sentences } from "../ui.js";
+import { runLabel } from "./charts.js";
+
+// generated text per model and refresh: tokens, and the time one model's sample may take
+const SAMPLE_MIN = 12;
+const SAMPLE_MAX = 60;
+const SAMPLE_MS = 700;
+
+// Whether a lab for `values` should try WebGPU (it falls back to the CPU itself).
+export const useGpu = (values) => "gpu" in navigator && values.compute !== "cpu";
+
+export class Training {
+  // `controls`: the settings (controls.js); `charts`: where curves go;
+  // `showError(message)`: the panel's error line; `onReady(specs)`: a new
+  // lab with these runs is built.
+  constructor({ controls, charts, showError, onReady }) {
+    this.controls = controls;
+    this.charts = charts;
+    this.showError = showError;
+    this.onReady = onReady;
+    this.serial = new Serial();
+    this.running = false;
+    this.diverged = new Set();
+    this.data = { step: [], runs: [] };
+    this.notice = el("p", { class: "gl-notice", "data-testid": "notice", hidden: "" });
+    this.status = el("p", { class: "gl-status", "data-testid": "status", "aria-live": "polite", text: "Loading…" });
+    this.stepCount = el("span", { "data-testid": "step-count", text: "0" });
+    this.stepLine = el("p", { class: "gl-step" }, "Step ", this.stepCount);
+    this.samples = el("div", { class: "gl-samples", "data-testid": "samples" });
+    this.validation = el("p", { class: "gl-small", "data-testid": "validation", text: "Validation loss on held-out text: measured every 50 steps." });
+  }
+
+  setStatus(text) {
+    this.status.textContent = text;
+  }
+
+  // The Start/Pause button's label.
+  set toggleLabel(text) {
+    this.controls.toggle.textContent = text;
+  }
+
+  // Throws away the lab and builds one for the current settings; starts it
+  // again if it was running (or Start was pressed meanwhile).
+  async reset() {
+    const controls = this.controls;
+    const wasRunning = this.running || this.startWhenReady;
+    this.running = false;
+    this.startWhenReady = false;
+    // until the new lab exists, Start only records the wish
+    this.building = true;
+    this.diverged.clear();
+    this.data = { step: [], runs: [] };
+    // first samples after a few steps, then every 25; short until the speed is known
+    this.lastSamples = -20;
+    this.sampleTokens = SAMPLE_MIN;
+    // the settings are complete once the presets have come with the wasm module
+    await controls.ready;
+    this.showError(controls.problems);
+    const gl = await loadGradlab();
+    const { text, problem: textProblem, status } = controls.pastedText();
+    if (textProblem) {
+      if (status) this.setStatus(status);
+      return this.showError(textProblem);
+    }
+    const values = controls.values;
+    const config = controls.config({}, text ? { text } : {});
+    const problem = gl.validateLabConfig(config);
+    if (problem) {
+      this.building = false;
+      this.startWhenReady = false;
+      this.toggleLabel = "Start";
+      this.setStatus("Not running: fix the setting above.");
+      return this.showError(sentences(controls.problems, problem));
+    }
+    const token = (this.resetToken = {});
+    await this.serial.run(async () => {
+      this.lab?.free();
+      this.lab = null;
+      this.setStatus("Building the lab…");
+      try {
+        this.lab = await gl.WebLab.create(config, useGpu(values));
+      } catch (e) {
+        this.showError(errorText(e));
+        this.setStatus("Not running.");
+      }
+    });
+    if (this.lab) this.backendName = await backendLabel(this.lab);
+    if (token !== this.resetToken) return;
+    this.building = false;
+    if (!this.lab) {
+      this.startWhenReady = false;
+      this.toggleLabel = "Start";
+      return;
+    }
+    this.specs = this.lab.runs();
+    this.data.runs = this.specs.map(() => ({ logged: [], true: [], dist: [], norm: [] }));
+    // A loss far above a uniform guess over the vocabulary (ln 256 ≈ 5.5 for bytes) means the run has blown up.
+    this.divergedLoss = 2 * Math.log(controls.presetNamed(values.preset).vocab_size);
+    const problemGpu = values.compute === "cpu" ? null : this.lab.gpuProblem();
+    this.notice.hidden = !problemGpu;
+    // a software WebGPU adapter (no GPU behind it) runs slower than gradlab's own CPU path
+    const software = /\(BrowserWebGpu, Cpu\)/.test(this.backendName);
+    const cpu = controls.cpuPreset();
+    controls.computeHint(
+      values.compute === "cpu"
+        ? `the f64 CPU reference, ${cpu} preset`
+        : software ? "this WebGPU adapter is a software renderer; the CPU choice is usually faster here" : undefined,
+    );
+    if (problemGpu) this.notice.textContent = `No WebGPU here (${problemGpu}). The lab runs on the CPU reference instead, with the ${cpu} preset — slower, but the same maths.`;
+    this.onReady(this.specs);
+    this.charts.make(this.specs);
+    this.stepCount.textContent = "0";
+    this.setStatus(`${this.backendName} · ready`);
+    this.renderSamples(this.specs.map(() => ""));
+    if (wasRunning || this.startWhenReady) this.start();
+  }
+
+  // Metrics of `lab`; dropped if a reset has replaced it (or is replacing it)
+  // since the step that produced them was queued.
+  ingest(metrics, lab) {
+    if (lab !== this.lab || this.building) return;
+    for (const m of metrics) {
+      if (m.run === 0) {
+        this.data.step.push(m.step);
+        // real tokens of run 0 since the status line last counted them
+        this.tokensSinceStatus = (this.tokensSinceStatus ?? 0) + (m.tokens ?? 0);
+      }
+      const r = this.data.runs[m.run];
+      if (!r) continue;
+      r.logged.push(Number.isFinite(m.logged_loss) ? m.logged_loss : null);
+      r.true.push(Number.isFinite(m.true_loss) ? m.true_loss : null);
+      r.dist.push(m.weight_distance > 0 && Number.isFinite(m.weight_distance) ? m.weight_distance : null);
+      r.norm.push(Number.isFinite(m.grad_norm) ? m.grad_norm : null);
+      const blewUp = !Number.isFinite(m.true_loss) || m.true_loss > this.divergedLoss;
+      if (blewUp && !this.diverged.has(m.run)) {
+        this.diverged.add(m.run);
+        const names = [...this.diverged].map((i) => runLabel(this.specs[i])).join(", ");
+        const what = Number.isFinite(m.true_loss) ? `loss ${m.true_loss.toFixed(1)}, far above a uniform guess` : "its loss is not a number";
+        this.showError(`Diverged: ${names} (at step ${m.step}, ${what}). The learning rate is too high for it — lower it and press Reset. Runs that have not diverged keep going.`);
+      }
+    }
+  }
+
+  redraw() {
+    this.charts.draw(this.data);
+  }
+
+  start() {
+    if (this.running) return;
+    if (!this.lab || this.building) {
+      // pressed while the lab is being built: start as soon as it is ready
+      this.startWhenReady = true;
+      this.toggleLabel = "Pause";
+      return;
+    }
+    this.startWhenReady = false;
+    this.running = true;
+    this.toggleLabel = "Pause";
+    this.loop();
+  }
+
+  pause() {
+    this.running = false;
+    this.startWhenReady = false;
+    this.toggleLabel = "Start";
+    const lab = this.lab;
+    this.serial.run(async () => lab && this.ingest(await lab.flush(), lab)).then(() => {
+      this.redraw();
+      this.refreshSamples();
+    });
+  }
+
+  // Start when paused, pause when running (or about to run).
+  toggle() {
+    if (this.running || this.startWhenReady) this.pause();
+    else this.start();
+  }
+
+  async stepOnce() {
+    if (this.running || !this.lab || this.building) return;
+    const lab = this.lab;
+    await this.serial.run(async () => {
+      if (lab !== this.lab) return;
+      this.ingest(await lab.step(1), lab);
+      this.ingest(await lab.flush(), lab);
+      this.stepCount.textContent = String(lab.steps());
+    });
+    this.redraw();
+    this.refreshSamples();
+  }
+
+  async loop() {
+    const lab = this.lab;
+    let t0 = performance.now();
+    let steps0 = lab.steps();
+    this.tokensSinceStatus = 0;
+    let lastDraw = 0;
+    while (this.running && this.lab === lab) {
+      try {
+        await this.serial.run(async () => {
+          if (this.running && this.lab === lab) this.ingest(await lab.step(1), lab);
+        });
+      } catch (e) {
+        this.showError(`Training stopped: ${errorText(e)}`);
+        this.pause();
+        break;
+      }
+      const now = performance.now();
+      this.stepCount.textContent = String(lab.steps());
+      if (now - lastDraw > 150) {
+        this.redraw();
+        lastDraw = now;
+        const dt = (now - t0) / 1000;
+        if (dt > 1) {
+          const sps = (lab.steps() - steps0) / dt;
+          const tps = Math.round((this.tokensSinceStatus ?? 0) / dt);
+          this.tokensSinceStatus = 0;
+          this.setStatus(`${this.backendName} · ${sps.toFixed(2)} steps/s · ${tps} tokens/s per run (real, unpadded tokens)`);
+          t0 = now;
+          steps0 = lab.steps();
+        }
+      }
+      // first samples early, then every 25 steps
+      if (lab.steps() - this.lastSamples >= 25) this.refreshSamples();
+      if (lab.steps() % 50 === 0) this.refreshValidation(lab);
+      await nextFrame();
+    }
+  }
+
+  async refreshSamples() {
+    if (!this.lab || this.sampling) return;
+    this.sampling = true;
+    this.lastSamples = this.lab.steps();
+    try {
+      const texts = [];
+      for (let i = 0; i < this.specs.length; i++) {
+        const lab = this.lab;
+        texts.push(
+          await this.serial.run(async () => {
+            if (!lab || lab !== this.lab) return "";
+            // as many tokens as fit in about SAMPLE_MS, so a big model on a slow
+            // adapter does not hold training up for long
+            const n = this.sampleTokens;
+            const t0 = performance.now();
+            const text = await lab.sample(i, "And ", n, 0.8, 7);
+            const msPerToken = (performance.now() - t0) / n;
+            this.sampleTokens = Math.max(SAMPLE_MIN, Math.min(SAMPLE_MAX, Math.round(SAMPLE_MS / msPerToken)));
+            return text;
+          }),
+        );
+      }
+      this.renderSamples(texts);
+    } catch (e) {
+      this.showError(`Sampling failed: ${errorText(e)}`);
+    } finally {
+      this.sampling = false;
+    }
+  }
+
+  async refreshValidation(lab) {
+    try {
+      // the lab may have been replaced (Reset) while this call waited its turn
+      const losses = await this.serial.run(() => (lab === this.lab ? lab.validationLoss() : null));
+      if (!losses) return;
+      const step = lab.steps();
+      this.validation.textContent = `Validation loss at step ${step}: ` + this.specs.map((s, i) => `${runLabel(s)} ${losses[i].toFixed(4)}`).join(" · ");
+    } catch (e) {
+      this.showError(`Validation failed: ${errorText(e)}`);
+    }
+  }
+
+  renderSamples(texts) {
+    this.samples.replaceChildren(
+      ...this.specs.map((s, i) =>
+        el("figure", {}, el("figcaption", { text: runLabel(s) }), el("pre", { "data-testid": `sample-${s.strategy}`, text: texts[i] ? `And ${texts[i]}` : "…" })),
+      ),
+    );
+  }
+}
