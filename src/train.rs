@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use crate::gpu::model::{check_buffer, GpuModel, TokenViews};
-use crate::gpu::{token_positions, GpuContext, GpuError, Program, ProgramBuilder, Readback, UpdateShape, View};
+use crate::gpu::{token_positions, GpuContext, GpuError, Program, ProgramBuilder, Readback, UpdateSettings, View};
 use crate::model::config::ConfigError;
 use crate::model::{ModelConfig, ParamLayout};
 use crate::optim::{OptimizerConfig, OptimizerKind};
@@ -282,7 +282,7 @@ impl Run {
         let mut pb = ProgramBuilder::new(ctx);
         record_grads(&mut pb);
         let opt = &config.optimizer;
-        let shape = UpdateShape {
+        let settings = UpdateSettings {
             n: layout.total,
             decay_end: layout.decay_end,
             scalars_index: g,
@@ -301,8 +301,8 @@ impl Run {
             (View::whole(&model.params), View::whole(&model.grads), View::whole(&state1), View::whole(&state2));
         let (sc, st) = (View::whole(&scalars), View::whole(&stats));
         match opt.kind {
-            OptimizerKind::Sgd | OptimizerKind::Momentum => pb.sgd_update(&p, &gr, &s1, &sc, &st, &shape),
-            OptimizerKind::Adam | OptimizerKind::AdamW => pb.adamw_update(&p, &gr, &s1, &s2, &sc, &st, &shape),
+            OptimizerKind::Sgd | OptimizerKind::Momentum => pb.sgd_update(&p, &gr, &s1, &sc, &st, &settings),
+            OptimizerKind::Adam | OptimizerKind::AdamW => pb.adamw_update(&p, &gr, &s1, &s2, &sc, &st, &settings),
         }
         let step_program = pb.finish();
 

@@ -42,6 +42,9 @@ pub struct ModelConfig {
     pub n_embd: usize,
 }
 
+/// Builds one preset's config.
+pub type PresetFn = fn() -> ModelConfig;
+
 /// Byte-level tokens: every UTF-8 text is representable, nothing to train.
 pub const BYTE_VOCAB: usize = 256;
 
@@ -60,7 +63,7 @@ impl ModelConfig {
     }
     /// Every preset by name, smallest first: the one list the CLI, the page
     /// and the benchmark read (the page through `web::presets`).
-    pub const PRESETS: [(&'static str, fn() -> ModelConfig); 3] =
+    pub const PRESETS: [(&'static str, PresetFn); 3] =
         [("nano", Self::nano), ("micro", Self::micro), ("small", Self::small)];
 
     pub fn preset(name: &str) -> Result<Self, ConfigError> {
