@@ -25,7 +25,7 @@ fn main() {
     use std::time::Instant;
 
     use gradlab::cpu::CpuRun;
-    use gradlab::data::{split_micro_batches, BatchSampler, Corpus};
+    use gradlab::data::{shipped_corpus, BatchSampler, DataConfig, Packing};
     use gradlab::gpu::{GpuContext, GpuRun};
     use gradlab::lab::{Lab, LabConfig};
     use gradlab::model::{ModelConfig, ParamLayout};
@@ -34,9 +34,10 @@ fn main() {
     let ctx = GpuContext::new_blocking().expect("a GPU adapter");
     let model = ModelConfig::nano();
     let (b, t) = (16, 64);
-    let corpus = Arc::new(Corpus::from_text(gradlab::data::CORPUS).unwrap());
-    let mut sampler = BatchSampler::new(corpus.clone(), 1, b, t, 0.0).unwrap();
-    let batch = split_micro_batches(&sampler.next_batch(), b, t).unwrap();
+    let corpus = Arc::new(shipped_corpus("kjv").unwrap());
+    let full_windows = DataConfig { packing: Packing::Packed, ..Default::default() };
+    let mut sampler = BatchSampler::new(corpus.clone(), 1, b, t, full_windows).unwrap();
+    let batch = sampler.next_batch().micro_batches(b, t).unwrap();
     let scale = [1.0 / batch[0].tokens() as f32];
     let work = StepWork { micro_batches: &batch, scales: &scale };
     let config = RunConfig { model, micro_batch: b, grad_accum: 1, seq_len: t, optimizer: Default::default() };

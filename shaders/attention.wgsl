@@ -11,14 +11,14 @@
 // Padding needs no mask: sequences are right-padded and attention is causal,
 // so padded positions never feed real ones.
 
-struct Params {
+struct AttentionParams {
     b: u32,
     t: u32,
     c: u32,
     nh: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: AttentionParams;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;      // [B,T,C]
 @group(0) @binding(2) var<storage, read_write> att: array<f32>;      // [B,NH,T,T]
 @group(0) @binding(3) var<storage, read> qkv: array<f32>;            // [B,T,3C]
@@ -38,6 +38,7 @@ fn qkv_at(b: u32, t: u32, part: u32, h: u32) -> u32 {
     return (b * p.t + t) * 3u * p.c + part * p.c + h * hs;
 }
 
+// out [B,T,C], att [B,NH,T,T] from qkv [B,T,3C];
 // one invocation per (b, h, t): the attention row of query t
 @compute @workgroup_size(64)
 fn attention_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -84,6 +85,7 @@ fn attention_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
     }
 }
 
+// dpreatt [B,NH,T,T] from dout [B,T,C], qkv [B,T,3C], att [B,NH,T,T];
 // one invocation per (b, h, t): gradient of the pre-softmax scores of row t,
 // scale included: dpreatt = att ⊙ (datt − Σ att ⊙ datt) / sqrt(hs)
 @compute @workgroup_size(64)
@@ -115,6 +117,7 @@ fn attention_backward_dpreatt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(nu
     }
 }
 
+// dqkv [B,T,3C] (its q part) += from dpreatt [B,NH,T,T], qkv [B,T,3C];
 // one invocation per (b, h, t, i): dq[b,t,h,i] += Σ_{t2<=t} dpreatt[t,t2] k[t2,i]
 @compute @workgroup_size(64)
 fn attention_backward_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -136,6 +139,7 @@ fn attention_backward_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     dqkv[qkv_at(b, t, 0u, h) + i] += acc;
 }
 
+// dqkv [B,T,3C] (its k and v parts) += from dpreatt, att [B,NH,T,T], qkv [B,T,3C], dout [B,T,C];
 // one invocation per (b, h, t2, i): dk[t2] += Σ_{t>=t2} dpreatt[t,t2] q[t];
 // dv[t2] += Σ_{t>=t2} att[t,t2] dout[t]
 @compute @workgroup_size(64)

@@ -8,16 +8,16 @@
 // Not here: the mean over tokens (the caller sums `losses` and divides by the
 // count it knows), and any averaging over micro-batches.
 
-struct Params {
+struct CrossEntropyParams {
     n: u32,
     v: u32,
     scale_index: u32,   // scalars[scale_index] is dlogits_scale
-    _pad: u32,
+    _pad0: u32,
 }
 
 const IGNORE_INDEX: u32 = 0xffffffffu;
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: CrossEntropyParams;
 @group(0) @binding(1) var<storage, read_write> losses: array<f32>;   // [N]
 @group(0) @binding(2) var<storage, read_write> dlogits: array<f32>;  // [N,V]
 @group(0) @binding(3) var<storage, read> logits: array<f32>;         // [N,V]
@@ -68,7 +68,7 @@ fn log1p(x: f32) -> f32 {
     return 2.0 * z * series;
 }
 
-// One workgroup per row.
+// losses [N], dlogits [N,V] from logits [N,V], targets [N], scalars; one workgroup per row.
 @compute @workgroup_size(WG)
 fn crossentropy_forward_backward(@builtin(workgroup_id) wid: vec3<u32>,
                                  @builtin(num_workgroups) nwg: vec3<u32>,

@@ -7,14 +7,14 @@
 // (positions[offsets[v] .. offsets[v+1]], in increasing order), so each
 // (v, c) sums its own list in a fixed order and the result is deterministic.
 
-struct Params {
+struct EncoderParams {
     b: u32,
     t: u32,
     c: u32,
     v: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: EncoderParams;
 
 fn index(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
     return (wid.y * nwg.x + wid.x) * 64u + li;

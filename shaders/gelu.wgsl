@@ -1,7 +1,7 @@
 // GELU (tanh form, as GPT-2), forward and backward, elementwise.
 // Legend: N = B*T rows of 4C channels, flattened to n elements.
 
-struct Params {
+struct GeluParams {
     n: u32,
     _pad0: u32,
     _pad1: u32,
@@ -10,7 +10,7 @@ struct Params {
 
 const SQRT_2_OVER_PI: f32 = 0.7978845608028654;
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: GeluParams;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;    // [n]
 @group(0) @binding(2) var<storage, read> inp: array<f32>;          // [n]
 @group(0) @binding(3) var<storage, read_write> dinp: array<f32>;   // [n]
@@ -26,6 +26,7 @@ fn tanh_stable(u: f32) -> f32 {
     return sign(u) * (1.0 - e) / (1.0 + e);
 }
 
+// out [n] = gelu(inp [n])
 @compute @workgroup_size(64)
 fn gelu_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) li: u32) {

@@ -5,14 +5,14 @@
 // short (C <= a few hundred here) and this keeps every sum in a fixed order.
 // Not here: the bias gradient, which is a plain column sum (reduce.wgsl).
 
-struct Params {
+struct LayernormParams {
     n: u32,
     c: u32,
     _pad0: u32,
     _pad1: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: LayernormParams;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;    // [N,C]
 @group(0) @binding(2) var<storage, read_write> mean: array<f32>;   // [N]
 @group(0) @binding(3) var<storage, read_write> rstd: array<f32>;   // [N]
@@ -87,7 +87,8 @@ fn layernorm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
 
 @group(0) @binding(11) var<storage, read_write> partials: array<f32>; // [ceil(N/64), C]
 
-// First pass of dweight [C] += Σ_r dout[r,c] * norm[r,c]: block b of 64 rows
+// partials [ceil(N/64), C] from dout [N,C], inp [N,C], mean [N], rstd [N]:
+// first pass of dweight [C] += Σ_r dout[r,c] * norm[r,c]. Block b of 64 rows
 // (workgroup row wid.y) writes its sum to partials[b, c]; reduce.wgsl's
 // column_sums adds the blocks into dweight in a fixed order.
 @compute @workgroup_size(64)

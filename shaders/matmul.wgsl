@@ -12,14 +12,13 @@
 // workgroup memory; each of the 8x8 invocations owns an 8x8 block of outputs,
 // kept as sixteen vec4 registers (no private array indexed at run time, which
 // software adapters keep in memory); each step along K reads 16 values from
-// the tiles for 64 multiply-adds. Measured on SwiftShader's WebGPU (forward,
-// one dispatch): 64x64->256 1.2 ms, 256x192->768 29 ms, 1024x64->256 19 ms,
-// 1.6-1.8x faster than 4x4 vec4 blocks on 8x8 invocations (64x256->64 even at
-// 1.3 ms), which in turn were 3-7x faster than the first version's 4x4 blocks
-// in a private array on 16x16 invocations.
+// the tiles for 64 multiply-adds. The bigger the block an invocation owns, the
+// fewer tile reads per multiply-add (a 4x4 block needs 8 for 16), so 8x8 blocks
+// were measured faster than 4x4 ones, and blocks in registers faster than
+// blocks in a private array; the timings belong with the benchmarks.
 // Not here: the bias gradient, which is a column sum (reduce.wgsl).
 
-struct Params {
+struct MatmulParams {
     m: u32,
     n: u32,
     k: u32,
@@ -31,7 +30,7 @@ struct Params {
     flags: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: MatmulParams;
 @group(0) @binding(1) var<storage, read_write> c: array<f32>;   // [M,N]
 @group(0) @binding(2) var<storage, read> a: array<f32>;         // op(a) [M,K]
 @group(0) @binding(3) var<storage, read> b: array<f32>;         // op(b) [K,N]
@@ -69,6 +68,7 @@ fn store4(gm: u32, gn: u32, v: vec4<f32>) {
     }
 }
 
+// c [M,N] (+)= op(a) [M,K] · op(b) [K,N] (+ bias [N]); one workgroup per 64x64 tile of c
 @compute @workgroup_size(8, 8)
 fn matmul(@builtin(workgroup_id) wid: vec3<u32>,
           @builtin(local_invocation_id) lid: vec3<u32>,

@@ -8,7 +8,7 @@
 // Weight decay applies to the prefix [0, decay_end): the layout puts every
 // matrix before every bias and LayerNorm gain.
 
-struct Params {
+struct UpdateParams {
     n: u32,
     decay_end: u32,
     scalars_index: u32,   // scalars[i] = lr, [i+1] = 1 - beta1^t, [i+2] = 1 - beta2^t
@@ -23,7 +23,7 @@ struct Params {
     _pad2: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: UpdateParams;
 @group(0) @binding(1) var<storage, read_write> params: array<f32>;  // [P]
 @group(0) @binding(2) var<storage, read> grads: array<f32>;         // [P]
 @group(0) @binding(3) var<storage, read_write> state1: array<f32>;  // [P] Adam m, or SGD velocity
@@ -44,7 +44,8 @@ fn grad_scale() -> f32 {
     return 1.0;
 }
 
-// AdamW (decoupled weight decay); Adam is weight_decay = 0.
+// params, state1 (m), state2 (v) [P] from grads [P]: AdamW (decoupled weight
+// decay); Adam is weight_decay = 0.
 @compute @workgroup_size(64)
 fn adamw_update(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) li: u32) {
@@ -65,7 +66,8 @@ fn adamw_update(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     params[i] = x - lr * ((m / bc1) / (sqrt(v / bc2) + p.eps) + decay * x);
 }
 
-// SGD with heavy-ball momentum (beta1) and L2 weight decay; momentum 0 is plain SGD.
+// params, state1 (velocity) [P] from grads [P]: SGD with heavy-ball momentum
+// (beta1) and L2 weight decay; momentum 0 is plain SGD.
 @compute @workgroup_size(64)
 fn sgd_update(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) li: u32) {

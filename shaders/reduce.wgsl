@@ -2,38 +2,66 @@
 // seed to give bit-identical runs, so every sum has a fixed order: one
 // invocation per output walking its inputs in sequence, or a fixed-shape tree
 // inside one workgroup.
-// Legend: R rows, K columns (a [R,K] matrix, e.g. N = B*T rows of C channels).
+// Legend: R rows, K columns (a [R,K] matrix, e.g. N = B*T rows of C channels);
+// n elements of a flat buffer.
+//
+// Each entry point has its own params struct, all at binding 0: WGSL allows
+// several variables at one binding as long as no entry point uses two of them.
 
-struct Params {
-    n: u32,        // rows for column_sums; elements for sum_blocks / fill_zero
-    cols: u32,     // columns for column_sums; elements per workgroup for sum_blocks
-    square: u32,   // sum_blocks: 1 sums x², 0 sums x; column_sums: rows per block
-    out_index: u32,// sum_blocks: workgroup w writes out[out_index + w]; column_sums: 1 = accumulate
+struct ColumnSumsParams {
+    rows: u32,
+    cols: u32,
+    block_rows: u32,   // rows each output row sums
+    accumulate: u32,   // 1 adds into out, 0 overwrites it
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+struct SumBlocksParams {
+    n: u32,
+    block_len: u32,    // elements per workgroup
+    square: u32,       // 1 sums x², 0 sums x
+    out_index: u32,    // workgroup w writes out[out_index + w]
+}
+
+struct SquaredDistanceBlocksParams {
+    n: u32,
+    block_len: u32,    // elements per workgroup
+    out_index: u32,    // workgroup w writes out[out_index + w]
+    _pad0: u32,
+}
+
+struct FillZeroParams {
+    n: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> column_p: ColumnSumsParams;
+@group(0) @binding(0) var<uniform> sum_p: SumBlocksParams;
+@group(0) @binding(0) var<uniform> distance_p: SquaredDistanceBlocksParams;
+@group(0) @binding(0) var<uniform> zero_p: FillZeroParams;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> inp: array<f32>;
 
-// Column sums of inp [R,K] by blocks of `square` rows: block b (workgroup row
-// wid.y) writes or adds Σ_{r in block b} inp[r, k] to out[b, k]. The bias
-// gradient is two passes: blocks of 64 rows into a scratch [R/64, K], then one
-// block over those partials added into dbias — parallel over rows, yet in a
-// fixed order.
+// out [ceil(R/block_rows), K] from inp [R,K]: block b of block_rows rows
+// (workgroup row wid.y) writes, or adds when accumulate, Σ_{r in block b}
+// inp[r, k] to out[b, k]. The bias gradient is two passes: blocks of 64 rows
+// into a scratch [R/64, K], then one block over those partials added into
+// dbias — parallel over rows, yet in a fixed order.
 @compute @workgroup_size(64)
 fn column_sums(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let col = gid.x;
-    if (col >= p.cols) {
+    if (col >= column_p.cols) {
         return;
     }
-    let start = wid.y * p.square;
-    let end = min(p.n, start + p.square);
+    let start = wid.y * column_p.block_rows;
+    let end = min(column_p.rows, start + column_p.block_rows);
     var s = 0.0;
     for (var r = start; r < end; r++) {
-        s += inp[r * p.cols + col];
+        s += inp[r * column_p.cols + col];
     }
-    let o = wid.y * p.cols + col;
-    if (p.out_index == 1u) {
+    let o = wid.y * column_p.cols + col;
+    if (column_p.accumulate == 1u) {
         out[o] += s;
     } else {
         out[o] = s;
@@ -59,32 +87,34 @@ fn workgroup_total(s: f32, li: u32) -> f32 {
     return partial[0];
 }
 
-// out[out_index + w] = Σ over inp[w*cols .. (w+1)*cols) of x or x², for workgroup w.
+// out[out_index + w] = Σ over inp[w*block_len .. (w+1)*block_len) of x or x²,
+// for workgroup w; inp [n].
 // One workgroup over everything gives a loss sum; many workgroups then one
 // more pass over their partials give the global gradient norm.
 @compute @workgroup_size(WG)
 fn sum_blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let start = wid.x * p.cols;
-    let end = min(p.n, start + p.cols);
+    let start = wid.x * sum_p.block_len;
+    let end = min(sum_p.n, start + sum_p.block_len);
     var s = 0.0;
     for (var i = start + li; i < end; i += WG) {
         let x = inp[i];
-        s += select(x, x * x, p.square == 1u);
+        s += select(x, x * x, sum_p.square == 1u);
     }
     let total = workgroup_total(s, li);
     if (li == 0u) {
-        out[p.out_index + wid.x] = total;
+        out[sum_p.out_index + wid.x] = total;
     }
 }
 
 @group(0) @binding(3) var<storage, read> inp2: array<f32>;
 
-// out[out_index + w] = Σ (inp − inp2)² over workgroup w's block: the squared
-// L2 distance between two runs' weights, first pass (the second is sum_blocks).
+// out[out_index + w] = Σ (inp − inp2)² over workgroup w's block of inp, inp2
+// [n]: the squared L2 distance between two runs' weights, first pass (the
+// second is sum_blocks).
 @compute @workgroup_size(WG)
 fn squared_distance_blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let start = wid.x * p.cols;
-    let end = min(p.n, start + p.cols);
+    let start = wid.x * distance_p.block_len;
+    let end = min(distance_p.n, start + distance_p.block_len);
     var s = 0.0;
     for (var i = start + li; i < end; i += WG) {
         let d = inp[i] - inp2[i];
@@ -92,7 +122,7 @@ fn squared_distance_blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local
     }
     let total = workgroup_total(s, li);
     if (li == 0u) {
-        out[p.out_index + wid.x] = total;
+        out[distance_p.out_index + wid.x] = total;
     }
 }
 
@@ -102,7 +132,7 @@ fn squared_distance_blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local
 fn fill_zero(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) li: u32) {
     let i = (wid.y * nwg.x + wid.x) * 64u + li;
-    if (i < p.n) {
+    if (i < zero_p.n) {
         out[i] = 0.0;
     }
 }

@@ -7,22 +7,22 @@
 // nothing next to the forward pass that wrote them, and a sequential scan keeps
 // the choice identical to the CPU twin's.
 
-struct Params {
+struct SamplingParams {
     t: u32,
     v: u32,
     _pad0: u32,
     _pad1: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: SamplingParams;
 @group(0) @binding(1) var<storage, read_write> state: array<u32>;   // [2]: tokens in the window (1..=T), tokens picked so far
 @group(0) @binding(2) var<storage, read_write> window: array<u32>;  // [T] the model's input sequence
 @group(0) @binding(3) var<storage, read_write> picked: array<u32>;  // [K]
 @group(0) @binding(4) var<storage, read> logits: array<f32>;        // [T,V], row state[0]-1 is read
 @group(0) @binding(5) var<storage, read> draws: array<f32>;         // [1+K]: 1/temperature (0 = greedy), then a uniform in [0,1) per token
 
-// state, window, picked: the pick appends to the window (sliding it left by
-// one once it holds T tokens) and to `picked`.
+// state [2], window [T], picked [K] from logits [T,V], draws [1+K]: the pick
+// appends to the window (sliding it left by one once it holds T tokens) and to `picked`.
 @compute @workgroup_size(1)
 fn sample_next_token() {
     let len = state[0];

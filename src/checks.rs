@@ -10,7 +10,7 @@
 
 use crate::cpu;
 use crate::gpu::GpuRun;
-use crate::gpu::{GpuContext, GpuError, ProgramBuilder, UpdateShape, View};
+use crate::gpu::{GpuContext, GpuError, ProgramBuilder, UpdateSettings, View};
 use crate::model::{ModelConfig, ParamLayout};
 use crate::rng::Rng;
 use crate::train::{MicroBatch, RunConfig, StepError, StepWork, Trainer};
@@ -219,7 +219,7 @@ pub async fn optimizer(ctx: &GpuContext, seed: u64, kind: UpdateKind, n: usize) 
         b("scalars", &scalars),
         b("stats", &stats),
     );
-    let shape = UpdateShape {
+    let settings = UpdateSettings {
         n,
         decay_end,
         scalars_index: 0,
@@ -233,8 +233,8 @@ pub async fn optimizer(ctx: &GpuContext, seed: u64, kind: UpdateKind, n: usize) 
     let w = View::whole;
     let mut pb = ProgramBuilder::new(ctx);
     match kind {
-        UpdateKind::AdamW => pb.adamw_update(&w(&p_b), &w(&g_b), &w(&m_b), &w(&v_b), &w(&sc_b), &w(&st_b), &shape),
-        UpdateKind::Sgd => pb.sgd_update(&w(&p_b), &w(&g_b), &w(&m_b), &w(&sc_b), &w(&st_b), &shape),
+        UpdateKind::AdamW => pb.adamw_update(&w(&p_b), &w(&g_b), &w(&m_b), &w(&v_b), &w(&sc_b), &w(&st_b), &settings),
+        UpdateKind::Sgd => pb.sgd_update(&w(&p_b), &w(&g_b), &w(&m_b), &w(&sc_b), &w(&st_b), &settings),
     }
     let got = run_and_read(ctx, pb, &[("params", &p_b, n), ("m", &m_b, n), ("v", &v_b, n)]).await?;
     let grad_scale = max_norm as f64 / (norm2 as f32 as f64).sqrt();

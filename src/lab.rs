@@ -13,13 +13,13 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::accum::{self, Strategy};
-use crate::data::{split_micro_batches, BatchSampler, Corpus};
+use crate::data::{BatchSampler, Corpus, DataConfig, Packing};
 use crate::model::config::ConfigError;
 use crate::model::{ModelConfig, ParamLayout};
 use crate::optim::OptimizerConfig;
 use crate::rng::Rng;
 use crate::train::{inverse_temperature, prompt_window, sample_draws};
-use crate::train::{MicroBatch, RunConfig, StepError, StepStats, StepWork, Trainer};
+use crate::train::{Batch, MicroBatch, RunConfig, StepError, StepStats, StepWork, Trainer};
 
 /// One run of the lab besides the reference.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -36,13 +36,31 @@ pub struct LabConfig {
     pub batch: usize,
     /// T: positions per sequence.
     pub seq_len: usize,
-    /// 0 = all sequences T+1 tokens, 1 = widely varying lengths.
+    /// Which documents: 0 = only the longest, 1 = all (widely varying lengths).
     pub spread: f64,
+    /// One document per sequence, padded (fine-tuning), or packed windows (pretraining).
+    #[serde(default = "padded")]
+    pub packing: Packing,
+    /// Fine-tuning: prompt tokens are not targets.
+    #[serde(default)]
+    pub mask_prompt: bool,
+    /// R: simulated data-parallel ranks, each accumulating its share of the
+    /// micro-batches; gradients averaged across ranks.
+    #[serde(default = "one")]
+    pub ranks: usize,
     pub optimizer: OptimizerConfig,
     /// Decides the initial weights and every batch.
     pub seed: u64,
     /// Runs compared with the full-batch reference (which is added first).
     pub runs: Vec<RunSpec>,
+}
+
+fn padded() -> Packing {
+    Packing::Padded
+}
+
+fn one() -> usize {
+    1
 }
 
 impl LabConfig {
@@ -53,6 +71,9 @@ impl LabConfig {
             batch,
             seq_len: model.block_size,
             spread,
+            packing: Packing::Padded,
+            mask_prompt: false,
+            ranks: 1,
             optimizer: OptimizerConfig::default(),
             seed,
             runs: vec![
@@ -60,6 +81,32 @@ impl LabConfig {
                 RunSpec { strategy: Strategy::Corrected, micro_batch },
             ],
         }
+    }
+
+    /// The same lab on `ranks` simulated data-parallel ranks, with a `local`
+    /// run (each rank normalising by its own count) beside each naive one
+    /// when there is more than one rank.
+    /// Runs whose micro-batches the ranks cannot share evenly are dropped.
+    pub fn with_ranks(mut self, ranks: usize) -> Self {
+        self.ranks = ranks;
+        if ranks > 1 {
+            let batch = self.batch;
+            let mut runs = Vec::new();
+            let shared = |r: &RunSpec| r.micro_batch > 0 && (batch / r.micro_batch).is_multiple_of(ranks);
+            for r in self.runs.iter().filter(|r| shared(r)) {
+                runs.push(*r);
+                if r.strategy == Strategy::Naive {
+                    runs.push(RunSpec { strategy: Strategy::Local, micro_batch: r.micro_batch });
+                }
+            }
+            self.runs = runs;
+        }
+        self
+    }
+
+    /// How the sampler turns documents into sequences.
+    pub fn data(&self) -> DataConfig {
+        DataConfig { packing: self.packing, spread: self.spread, mask_prompt: self.mask_prompt }
     }
 
     /// The reference experiment: naive and corrected at every micro-batch size
@@ -74,7 +121,18 @@ impl LabConfig {
             }
             b *= 2;
         }
-        Self { model, batch, seq_len: model.block_size, spread, optimizer: OptimizerConfig::default(), seed, runs }
+        Self {
+            model,
+            batch,
+            seq_len: model.block_size,
+            spread,
+            packing: Packing::Padded,
+            mask_prompt: false,
+            ranks: 1,
+            optimizer: OptimizerConfig::default(),
+            seed,
+            runs,
+        }
     }
 
     /// Every run including the reference, in lab order.
@@ -87,7 +145,19 @@ impl LabConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.model.validate()?;
         self.optimizer.validate()?;
-        crate::model::config::check_range("spread", self.spread, 0.0, 1.0)?;
+        self.data().validate()?;
+        if self.ranks == 0 || self.ranks > 64 {
+            return Err(ConfigError::Invalid {
+                field: "ranks",
+                reason: format!("must be between 1 and 64, got {}", self.ranks),
+            });
+        }
+        if !self.batch.is_multiple_of(self.ranks) {
+            return Err(ConfigError::Invalid {
+                field: "ranks",
+                reason: format!("{} ranks cannot share a batch of {} sequences", self.ranks, self.batch),
+            });
+        }
         if self.batch == 0 || self.batch > 4096 {
             return Err(ConfigError::Invalid {
                 field: "batch",
@@ -108,6 +178,18 @@ impl LabConfig {
                 return Err(ConfigError::Invalid {
                     field: "micro_batch",
                     reason: format!("{} does not divide the batch of {}", r.micro_batch, self.batch),
+                });
+            }
+            if r.strategy != Strategy::FullBatch && !(self.batch / r.micro_batch).is_multiple_of(self.ranks) {
+                return Err(ConfigError::Invalid {
+                    field: "ranks",
+                    reason: format!(
+                        "{} ranks cannot share the {} micro-batches of {} (batch {})",
+                        self.ranks,
+                        self.batch / r.micro_batch,
+                        r.micro_batch,
+                        self.batch
+                    ),
                 });
             }
         }
@@ -172,6 +254,25 @@ pub struct RunGradient {
     pub logged_loss: f64,
 }
 
+/// How much each target token of a batch weighs in each run's step: its
+/// micro-batch's dlogits scale (the bug in one picture: under naive a token
+/// of a short micro-batch weighs more).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenWeights {
+    pub sequences: Vec<Vec<u32>>,
+    pub prompt_lengths: Vec<usize>,
+    pub runs: Vec<RunTokenWeights>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunTokenWeights {
+    pub strategy: Strategy,
+    pub micro_batch: usize,
+    /// weights[i][j]: the weight of token j+1 of sequence i as a target (0
+    /// where it is none: a prompt token).
+    pub weights: Vec<Vec<f32>>,
+}
+
 /// Seeds the batch sampler apart from the weights, which `seed` seeds directly.
 const BATCH_SEED_SALT: u64 = 0x5EED_BA7C;
 
@@ -184,6 +285,8 @@ pub struct Lab<R: Trainer> {
     steps: u64,
     /// When metrics were last handed out (for throughput).
     last_report: f64,
+    /// The batch of the last step.
+    last_batch: Option<Batch>,
 }
 
 impl<R: Trainer> Lab<R> {
@@ -203,7 +306,7 @@ impl<R: Trainer> Lab<R> {
     ) -> Result<Self, ConfigError> {
         config.validate()?;
         let batches =
-            BatchSampler::new(corpus, config.seed ^ BATCH_SEED_SALT, config.batch, config.seq_len, config.spread)?;
+            BatchSampler::new(corpus, config.seed ^ BATCH_SEED_SALT, config.batch, config.seq_len, config.data())?;
         let specs = config.all_runs();
         let runs = specs
             .iter()
@@ -218,7 +321,7 @@ impl<R: Trainer> Lab<R> {
                 R::new(device, rc, weights)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { config, specs, runs, batches, steps: 0, last_report: now_seconds() })
+        Ok(Self { config, specs, runs, batches, steps: 0, last_report: now_seconds(), last_batch: None })
     }
 
     pub fn specs(&self) -> &[RunSpec] {
@@ -237,18 +340,44 @@ impl<R: Trainer> Lab<R> {
     /// One lockstep step on a fresh batch, cut for each run and scaled by its
     /// strategy. Metrics arrive through `poll` (on the GPU a few steps late).
     pub async fn step(&mut self) -> Result<(), StepError> {
-        let sequences = self.batches.next_batch();
-        self.step_on(&sequences).await
+        let batch = self.batches.next_batch();
+        self.step_on(&batch).await
     }
 
-    /// A lockstep step on given sequences (the batch of B).
-    pub async fn step_on(&mut self, sequences: &[Vec<u32>]) -> Result<(), StepError> {
-        let cut = cut_for_runs(&self.config, &self.specs, sequences)?;
+    /// A lockstep step on a given batch of B sequences.
+    pub async fn step_on(&mut self, batch: &Batch) -> Result<(), StepError> {
+        let cut = cut_for_runs(&self.config, &self.specs, batch)?;
         let work: Vec<StepWork> =
             cut.iter().map(|(micro_batches, scales)| StepWork { micro_batches, scales }).collect();
         R::lockstep(&mut self.runs, &work).await?;
         self.steps += 1;
+        self.last_batch = Some(batch.clone());
         Ok(())
+    }
+
+    /// Each run's weight for every target token of the last step's batch.
+    pub fn token_weights(&self) -> Option<TokenWeights> {
+        let batch = self.last_batch.as_ref()?;
+        let cut = cut_for_runs(&self.config, &self.specs, batch).ok()?;
+        let runs = self
+            .specs
+            .iter()
+            .zip(&cut)
+            .map(|(spec, (_, scales))| {
+                let weights = batch
+                    .sequences
+                    .iter()
+                    .zip(&batch.prompt_lengths)
+                    .enumerate()
+                    .map(|(i, (s, &p))| {
+                        let scale = scales[i / spec.micro_batch];
+                        (1..s.len()).map(|j| if j >= p { scale } else { 0.0 }).collect()
+                    })
+                    .collect();
+                RunTokenWeights { strategy: spec.strategy, micro_batch: spec.micro_batch, weights }
+            })
+            .collect();
+        Some(TokenWeights { sequences: batch.sequences.clone(), prompt_lengths: batch.prompt_lengths.clone(), runs })
     }
 
     async fn collect(&mut self, wait: bool) -> Result<Vec<RunMetrics>, StepError> {
@@ -256,7 +385,7 @@ impl<R: Trainer> Lab<R> {
         for run in &mut self.runs {
             per_run.push(run.poll(wait).await?);
         }
-        let mut out = metrics(&self.specs, per_run);
+        let mut out = metrics(&self.specs, per_run, self.config.ranks);
         if !out.is_empty() {
             let now = now_seconds();
             set_throughput(&mut out, now - self.last_report);
@@ -275,9 +404,10 @@ impl<R: Trainer> Lab<R> {
         self.collect(true).await
     }
 
-    /// Validation loss of every run on the same `sequences` held-out sequences.
+    /// Validation loss of every run on the same `sequences` held-out
+    /// sequences, drawn like training batches (documents, packing, mask).
     pub async fn validation_loss(&mut self, sequences: usize) -> Result<Vec<f64>, StepError> {
-        let val = self.batches.validation_sequences(sequences);
+        let val = self.batches.validation_batch(sequences);
         let mut out = Vec::new();
         for run in &mut self.runs {
             out.push(run.eval_loss(&val).await?);
@@ -313,19 +443,20 @@ impl<R: Trainer> Lab<R> {
     /// The accumulated gradient each run computes on `sequences` at its
     /// current weights, without stepping (flat layout), with each run's
     /// logged loss.
-    pub async fn gradients(&mut self, sequences: &[Vec<u32>]) -> Result<Vec<RunGradient>, StepError> {
-        let cut = cut_for_runs(&self.config, &self.specs, sequences)?;
+    pub async fn gradients(&mut self, batch: &Batch) -> Result<Vec<RunGradient>, StepError> {
+        let ranks = self.config.ranks;
+        let cut = cut_for_runs(&self.config, &self.specs, batch)?;
         let mut out = Vec::new();
         for ((spec, run), (micro_batches, scales)) in self.specs.iter().zip(&mut self.runs).zip(&cut) {
             let (grads, sums) = run.gradients(StepWork { micro_batches, scales }).await?;
             let tokens: Vec<usize> = micro_batches.iter().map(MicroBatch::tokens).collect();
-            out.push(RunGradient { grads, logged_loss: accum::logged_loss(spec.strategy, &sums, &tokens) });
+            out.push(RunGradient { grads, logged_loss: accum::logged_loss(spec.strategy, &sums, &tokens, ranks) });
         }
         Ok(out)
     }
 
     /// The sampler's next batch, without stepping (for tests and export).
-    pub fn draw_batch(&mut self) -> Vec<Vec<u32>> {
+    pub fn draw_batch(&mut self) -> Batch {
         self.batches.next_batch()
     }
 }
@@ -335,19 +466,19 @@ type RunBatch = (Vec<MicroBatch>, Vec<f32>);
 
 /// Cuts one batch of B sequences for every run: its micro-batches, and the
 /// dlogits scale its strategy gives each of them.
-fn cut_for_runs(config: &LabConfig, specs: &[RunSpec], sequences: &[Vec<u32>]) -> Result<Vec<RunBatch>, ConfigError> {
-    if sequences.len() != config.batch {
+fn cut_for_runs(config: &LabConfig, specs: &[RunSpec], batch: &Batch) -> Result<Vec<RunBatch>, ConfigError> {
+    if batch.len() != config.batch {
         return Err(ConfigError::Invalid {
             field: "batch",
-            reason: format!("the lab takes {} sequences per step, got {}", config.batch, sequences.len()),
+            reason: format!("the lab takes {} sequences per step, got {}", config.batch, batch.len()),
         });
     }
     specs
         .iter()
         .map(|spec| {
-            let micro_batches = split_micro_batches(sequences, spec.micro_batch, config.seq_len)?;
+            let micro_batches = batch.micro_batches(spec.micro_batch, config.seq_len)?;
             let tokens: Vec<usize> = micro_batches.iter().map(MicroBatch::tokens).collect();
-            Ok((micro_batches, accum::scales(spec.strategy, &tokens)))
+            Ok((micro_batches, accum::scales(spec.strategy, &tokens, config.ranks)))
         })
         .collect()
 }
@@ -356,7 +487,7 @@ fn no_such_run(run: usize, count: usize) -> ConfigError {
     ConfigError::Invalid { field: "run", reason: format!("run {run} does not exist; there are {count}") }
 }
 
-fn metrics(specs: &[RunSpec], per_run: Vec<Vec<StepStats>>) -> Vec<RunMetrics> {
+fn metrics(specs: &[RunSpec], per_run: Vec<Vec<StepStats>>, ranks: usize) -> Vec<RunMetrics> {
     let mut out = Vec::new();
     for (i, stats) in per_run.into_iter().enumerate() {
         let spec = specs[i];
@@ -367,7 +498,7 @@ fn metrics(specs: &[RunSpec], per_run: Vec<Vec<StepStats>>) -> Vec<RunMetrics> {
                 strategy: spec.strategy,
                 micro_batch: spec.micro_batch,
                 micro_batches: s.tokens.len(),
-                logged_loss: accum::logged_loss(spec.strategy, &s.loss_sums, &s.tokens),
+                logged_loss: accum::logged_loss(spec.strategy, &s.loss_sums, &s.tokens, ranks),
                 true_loss: s.mean_loss(),
                 weight_distance: s.weight_distance as f64,
                 grad_norm: s.grad_norm as f64,
@@ -404,6 +535,7 @@ pub trait AnyLab {
         seed: u64,
     ) -> LocalFuture<'a, Result<String, StepError>>;
     fn weights(&self, run: usize) -> LocalFuture<'_, Result<Vec<f32>, StepError>>;
+    fn token_weights(&self) -> Option<TokenWeights>;
 }
 
 impl<R: Trainer> AnyLab for Lab<R> {
@@ -443,5 +575,8 @@ impl<R: Trainer> AnyLab for Lab<R> {
     }
     fn weights(&self, run: usize) -> LocalFuture<'_, Result<Vec<f32>, StepError>> {
         Box::pin(Lab::weights(self, run))
+    }
+    fn token_weights(&self) -> Option<TokenWeights> {
+        Lab::token_weights(self)
     }
 }

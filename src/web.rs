@@ -12,7 +12,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::bench::MatmulCase;
 use crate::cpu::CpuRun;
-use crate::data::Corpus;
+use crate::data::{Corpus, Packing};
 use crate::gpu::GpuContext;
 use crate::gpu::GpuRun;
 use crate::lab::{AnyLab, Lab, LabConfig};
@@ -43,8 +43,16 @@ struct PageLabConfig {
     seed: u64,
     /// Compare at every micro-batch size (the reference experiment) instead of one.
     sweep: bool,
-    /// User text to train on instead of the bundled corpus.
+    /// A shipped corpus by name (`presets`-like list: `corpora()`).
+    corpus: String,
+    /// User text to train on instead of a shipped corpus.
     text: Option<String>,
+    /// "padded" (one document per sequence) or "packed" (full windows).
+    packing: Packing,
+    /// Fine-tuning: prompts are not targets.
+    mask_prompt: bool,
+    /// Simulated data-parallel ranks.
+    ranks: usize,
 }
 
 impl Default for PageLabConfig {
@@ -58,7 +66,11 @@ impl Default for PageLabConfig {
             optimizer: OptimizerConfig::default(),
             seed: 1,
             sweep: false,
+            corpus: "kjv".into(),
             text: None,
+            packing: Packing::Padded,
+            mask_prompt: false,
+            ranks: 1,
         }
     }
 }
@@ -79,13 +91,15 @@ impl PageLabConfig {
         if self.seq_len > 0 {
             c.seq_len = self.seq_len;
         }
-        c
+        c.packing = self.packing;
+        c.mask_prompt = self.mask_prompt;
+        c.with_ranks(self.ranks)
     }
 
     fn corpus(&self) -> Result<Arc<Corpus>, ConfigError> {
         Ok(Arc::new(match &self.text {
             Some(t) => Corpus::from_text(t)?,
-            None => Corpus::from_text(crate::data::CORPUS)?,
+            None => crate::data::shipped_corpus(&self.corpus)?,
         }))
     }
 }
@@ -118,6 +132,20 @@ pub fn presets() -> Result<JsValue, JsError> {
         .iter()
         .map(|(name, make)| Preset { name, config: make(), parameters: ParamLayout::new(&make()).num_params })
         .collect();
+    to_js(&list)
+}
+
+/// The shipped corpora, the default first: [{name, title, documents}].
+#[wasm_bindgen]
+pub fn corpora() -> Result<JsValue, JsError> {
+    #[derive(serde::Serialize)]
+    struct Shipped {
+        name: &'static str,
+        title: &'static str,
+        documents: &'static str,
+    }
+    let list: Vec<Shipped> =
+        crate::data::CORPORA.iter().map(|c| Shipped { name: c.name, title: c.title, documents: c.documents }).collect();
     to_js(&list)
 }
 
@@ -223,6 +251,18 @@ impl WebLab {
     ) -> Result<String, JsError> {
         let new_tokens = (new_tokens as usize).min(400);
         self.lab.generate(run as usize, &prompt, new_tokens, temperature, seed as u64).await.map_err(js_err)
+    }
+
+    /// The last step's batch and the weight each run gives each of its target
+    /// tokens: {sequences, prompt_lengths, runs: [{strategy, micro_batch,
+    /// weights[i][j] (token j+1 of sequence i; 0 = not a target)}]}, or
+    /// undefined before the first step.
+    #[wasm_bindgen(js_name = tokenWeights)]
+    pub fn token_weights(&self) -> Result<JsValue, JsError> {
+        match self.lab.token_weights() {
+            Some(w) => to_js(&w),
+            None => Ok(JsValue::UNDEFINED),
+        }
     }
 
     /// Run `run`'s weights as a safetensors file (GPT-2 names, float32).

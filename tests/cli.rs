@@ -29,36 +29,51 @@ fn read(dir: &Path, name: &str) -> Vec<u8> {
     std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-#[test]
-fn export_grads_matches_the_f64_reference() {
-    let dir = tmp("export");
-    let out = gradlab(&["export-grads", dir.to_str().unwrap(), "--micro-batch", "4", "--seed", "3"]);
+/// Runs `export-grads` with `extra` flags and checks every strategy's loss
+/// and gradient against the f64 reference computed from the files alone,
+/// with each strategy's scale written out here from docs/DESIGN.md §1.
+fn export_matches_the_reference(name: &str, extra: &[&str], expect: &[&str]) {
+    let dir = tmp(name);
+    let mut args = vec!["export-grads", dir.to_str().unwrap(), "--seed", "3"];
+    args.extend_from_slice(extra);
+    let out = gradlab(&args);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let config: ModelConfig = serde_json::from_slice(&read(&dir, "config.json")).unwrap();
     let layout = ParamLayout::new(&config);
     let weights = from_safetensors(&layout, &read(&dir, "model.safetensors")).unwrap();
     let batch: serde_json::Value = serde_json::from_slice(&read(&dir, "batch.json")).unwrap();
     let b = batch["micro_batch"].as_u64().unwrap() as usize;
+    let ranks = batch["ranks"].as_u64().unwrap() as usize;
     let sequences: Vec<Vec<u32>> = serde_json::from_value(batch["sequences"].clone()).unwrap();
+    let prompts: Vec<usize> = serde_json::from_value(batch["prompt_lengths"].clone()).unwrap();
     let report: serde_json::Value = serde_json::from_slice(&read(&dir, "report.json")).unwrap();
+    let reported: Vec<&String> = report["loss"].as_object().unwrap().keys().collect();
+    assert_eq!(reported.len(), expect.len(), "strategies reported: {reported:?}");
     let t = sequences.iter().map(|s| s.len() - 1).max().unwrap();
 
     // f64 reference, from the files alone: per micro-batch sums and counts
     let mut cpu = CpuModel::new(layout.clone(), &weights);
-    let micro: Vec<MicroBatch> = sequences.chunks(b).map(|c| MicroBatch::from_sequences(c, t).unwrap()).collect();
-    let g = micro.len() as f64;
+    let micro: Vec<MicroBatch> =
+        sequences.chunks(b).zip(prompts.chunks(b)).map(|(c, p)| MicroBatch::from_prompted(c, p, t).unwrap()).collect();
+    let per_rank = micro.len() / ranks;
     let n: usize = micro.iter().map(MicroBatch::tokens).sum();
-    for strategy in ["full", "naive", "corrected"] {
+    let rank_tokens =
+        |g: usize| micro[g / per_rank * per_rank..][..per_rank].iter().map(MicroBatch::tokens).sum::<usize>();
+    for &strategy in expect {
         cpu.zero_grad();
         let mut loss = 0.0;
-        for mb in &micro {
+        for (g, mb) in micro.iter().enumerate() {
             let s: f64 = cpu.forward(&mb.inputs, &mb.targets, b, t).iter().sum();
-            let scale = if strategy == "naive" { 1.0 / (g * mb.tokens() as f64) } else { 1.0 / n as f64 };
+            let scale = match strategy {
+                "naive" => 1.0 / (micro.len() * mb.tokens()) as f64,
+                "local" => 1.0 / (ranks * rank_tokens(g)) as f64,
+                _ => 1.0 / n as f64,
+            };
             loss += s * scale;
             cpu.backward(scale);
         }
         let reported = report["loss"][strategy].as_f64().unwrap();
-        assert!((reported - loss).abs() < 1e-5 * loss, "{strategy}: reported {reported}, reference {loss}");
+        assert!((reported - loss).abs() < 1e-5 * loss, "{name} {strategy}: reported {reported}, reference {loss}");
         let grads = from_safetensors(&layout, &read(&dir, &format!("grads_{strategy}.safetensors"))).unwrap();
         let (mut d, mut r) = (0.0, 0.0);
         for (x, y) in grads.iter().zip(&cpu.grads) {
@@ -66,10 +81,24 @@ fn export_grads_matches_the_f64_reference() {
             r += y * y;
         }
         let rel = (d / r).sqrt();
-        eprintln!("{strategy}: loss {loss:.6}, gradient rel error {rel:.2e}");
-        assert!(rel < 1e-3, "{strategy}: gradient differs from the reference by {rel:e}");
+        eprintln!("{name} {strategy}: loss {loss:.6}, gradient rel error {rel:.2e}");
+        assert!(rel < 1e-3, "{name} {strategy}: gradient differs from the reference by {rel:e}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn export_grads_matches_the_f64_reference() {
+    export_matches_the_reference("export", &["--micro-batch", "4"], &["full", "naive", "corrected"]);
+}
+
+#[test]
+fn export_grads_of_masked_prompts_on_ranks_matches_the_f64_reference() {
+    export_matches_the_reference(
+        "export-modes",
+        &["--micro-batch", "2", "--batch", "8", "--mask-prompt", "--ranks", "2", "--corpus", "devil"],
+        &["full", "naive", "local", "corrected"],
+    );
 }
 
 #[test]
@@ -81,6 +110,15 @@ fn bad_input_is_named_and_fails() {
         (vec!["sweep".into(), "--lr".into(), "NaN".into()], "learning_rate"),
         (vec!["sweep".into(), "--preset".into(), "huge".into()], "huge"),
         (vec!["train".into(), "--optimizer".into(), "lion".into()], "optimizer"),
+        (vec!["sweep".into(), "--packing".into(), "zipped".into()], "packing: \"zipped\""),
+        (vec!["sweep".into(), "--ranks".into(), "3".into()], "ranks: 3 ranks"),
+        (vec!["sweep".into(), "--corpus".into(), "nope".into()], "corpus: \"nope\""),
+        (
+            vec!["sweep".into(), "--mask-prompt".into(), "--packing".into(), "packed".into()],
+            "mask_prompt: needs one document",
+        ),
+        (vec!["sweep".into(), "--seeds".into(), "0".into()], "--seeds"),
+        (vec!["sweep".into(), "--backend".into(), "tpu".into()], "--backend"),
     ];
     for (args, expected) in cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -7,7 +7,7 @@ use super::kernels::{adamw_update, grad_norm, sample_next_token, sgd_update, squ
 use super::model::CpuModel;
 use crate::model::{ConfigError, ParamLayout};
 use crate::optim::OptimizerKind;
-use crate::train::{check_window, MicroBatch, RunConfig, StepError, StepStats, StepWork, Trainer};
+use crate::train::{check_window, Batch, MicroBatch, RunConfig, StepError, StepStats, StepWork, Trainer};
 use crate::IGNORE_INDEX;
 
 pub struct CpuRun {
@@ -138,15 +138,15 @@ impl Trainer for CpuRun {
         Ok(std::mem::take(&mut self.ready))
     }
 
-    async fn eval_loss(&mut self, sequences: &[Vec<u32>]) -> Result<f64, StepError> {
+    async fn eval_loss(&mut self, batch: &Batch) -> Result<f64, StepError> {
         let t = self.config.seq_len;
-        if sequences.is_empty() {
+        if batch.is_empty() {
             return Ok(0.0);
         }
-        let mb = MicroBatch::from_sequences(sequences, t)?;
-        mb.check(0, sequences.len(), t, self.config.model.vocab_size)?;
+        let mb = MicroBatch::from_prompted(&batch.sequences, &batch.prompt_lengths, t)?;
+        mb.check(0, batch.len(), t, self.config.model.vocab_size)?;
         let n = mb.tokens().max(1) as f64;
-        Ok(self.model.forward(&mb.inputs, &mb.targets, sequences.len(), t).iter().sum::<f64>() / n)
+        Ok(self.model.forward(&mb.inputs, &mb.targets, batch.len(), t).iter().sum::<f64>() / n)
     }
 
     async fn generate(&mut self, window: &[u32], draws: &[f32]) -> Result<Vec<u32>, StepError> {

@@ -1,10 +1,11 @@
 //! A text split into documents, tokenised, with every tenth document held out
 //! for validation. Documents are blocks separated by blank lines; a text with
 //! few such blocks (one verse, line of verse or paragraph per line) is split
-//! into lines instead.
+//! into lines instead. A document may open with a prompt (a verse reference,
+//! a dictionary headword) whose targets a fine-tuning run ignores.
 //!
-//! Documents matter because the lab draws sequences that start where a
-//! document starts, the way a real training set is made of separate texts.
+//! Documents matter because the lab trains on whole documents, the way a real
+//! training set is made of separate texts of their own lengths.
 
 use std::ops::Range;
 
@@ -23,6 +24,10 @@ pub struct Split {
     pub tokens: Vec<u32>,
     /// Where each document starts in `tokens`.
     pub doc_starts: Vec<usize>,
+    /// Where each document ends (exclusive).
+    pub doc_ends: Vec<usize>,
+    /// Tokens of each document's prompt (0: none).
+    pub prompt_lens: Vec<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -31,6 +36,15 @@ pub struct Corpus {
     pub validation: Split,
     /// Byte length of each document, in order (for statistics).
     pub doc_lengths: Vec<usize>,
+    /// Whether documents carry prompts a fine-tuning run can mask.
+    pub has_prompts: bool,
+}
+
+/// One document: its text and how many of its leading bytes are a prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Document<'a> {
+    pub text: &'a str,
+    pub prompt_bytes: usize,
 }
 
 impl Corpus {
@@ -43,6 +57,7 @@ impl Corpus {
         Self::from_text(text)
     }
 
+    /// A user's text: documents split on blank lines (or lines), no prompts.
     pub fn from_text(text: &str) -> Result<Self, ConfigError> {
         let text = text.replace("\r\n", "\n");
         if text.trim().is_empty() {
@@ -64,6 +79,13 @@ impl Corpus {
         if docs.len() < MIN_BLOCKS {
             docs = text.lines().map(str::trim).filter(|d| !d.is_empty()).collect();
         }
+        let docs: Vec<Document> = docs.into_iter().map(|text| Document { text, prompt_bytes: 0 }).collect();
+        Self::from_documents(&docs)
+    }
+
+    /// Documents with their prompts (a shipped corpus); every tenth is held out.
+    pub fn from_documents(docs: &[Document]) -> Result<Self, ConfigError> {
+        let has_prompts = docs.iter().any(|d| d.prompt_bytes > 0);
         let mut train_docs = Vec::new();
         let mut val_docs = Vec::new();
         for (i, d) in docs.iter().enumerate() {
@@ -76,19 +98,21 @@ impl Corpus {
         }
         if val_docs.is_empty() {
             // a text with few paragraphs: hold out its last tenth instead
-            let joined = train_docs.join("\n\n");
+            let joined = train_docs.iter().map(|d| d.text).collect::<Vec<_>>().join("\n\n");
             let cut = floor_char_boundary(&joined, joined.len() * 9 / 10);
             let (head, tail) = joined.split_at(cut);
             return Ok(Self {
-                train: Split::new(&[head]),
-                validation: Split::new(&[tail]),
-                doc_lengths: docs.iter().map(|d| d.len()).collect(),
+                train: Split::new(&[Document { text: head, prompt_bytes: 0 }]),
+                validation: Split::new(&[Document { text: tail, prompt_bytes: 0 }]),
+                doc_lengths: docs.iter().map(|d| d.text.len()).collect(),
+                has_prompts: false,
             });
         }
         Ok(Self {
             train: Split::new(&train_docs),
             validation: Split::new(&val_docs),
-            doc_lengths: docs.iter().map(|d| d.len()).collect(),
+            doc_lengths: docs.iter().map(|d| d.text.len()).collect(),
+            has_prompts,
         })
     }
 
@@ -105,17 +129,29 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 }
 
 impl Split {
-    fn new(docs: &[&str]) -> Self {
+    fn new(docs: &[Document]) -> Self {
         let mut tokens = Vec::new();
-        let mut doc_starts = Vec::new();
+        let (mut doc_starts, mut doc_ends, mut prompt_lens) = (Vec::new(), Vec::new(), Vec::new());
         for (i, d) in docs.iter().enumerate() {
             if i > 0 {
                 tokens.extend(super::encode("\n\n"));
             }
             doc_starts.push(tokens.len());
-            tokens.extend(super::encode(d));
+            tokens.extend(super::encode(d.text));
+            doc_ends.push(tokens.len());
+            prompt_lens.push(d.prompt_bytes.min(d.text.len()));
         }
-        Self { tokens, doc_starts }
+        Self { tokens, doc_starts, doc_ends, prompt_lens }
+    }
+
+    /// Number of documents.
+    pub fn documents(&self) -> usize {
+        self.doc_starts.len()
+    }
+
+    /// Document `doc`'s tokens.
+    pub fn document(&self, doc: usize) -> &[u32] {
+        &self.tokens[self.doc_starts[doc]..self.doc_ends[doc]]
     }
 
     /// `len` tokens starting at document `doc`, moved earlier if the text ends first.
@@ -137,8 +173,27 @@ mod tests {
         assert!(msg(Corpus::from_bytes(&[b'a', 0xff, 0xfe])).contains("UTF-8"));
         let c = Corpus::from_text(super::super::DEMO_TEXT).unwrap();
         assert!(c.train.tokens.len() > c.validation.tokens.len() && !c.validation.tokens.is_empty());
-        let kjv = Corpus::from_text(crate::data::CORPUS).unwrap();
+        assert!(!c.has_prompts);
+    }
+
+    #[test]
+    fn shipped_corpora_have_documents_and_prompts() {
+        let kjv = crate::data::shipped_corpus("kjv").unwrap();
         assert_eq!(kjv.documents(), 7213, "one document per verse");
-        assert_eq!(kjv.validation.doc_starts.len(), 7213 / 10);
+        assert_eq!(kjv.validation.documents(), 7213 / 10);
+        assert!(kjv.has_prompts);
+        let first = crate::data::decode(kjv.train.document(0));
+        assert!(first.starts_with("Genesis 1:1 In the beginning"), "{first}");
+        assert_eq!(&first[..kjv.train.prompt_lens[0]], "Genesis 1:1 ");
+        let devil = crate::data::shipped_corpus("devil").unwrap();
+        assert_eq!(devil.documents(), 999, "one document per entry");
+        let entry = crate::data::decode(devil.train.document(0));
+        assert_eq!(&entry[..devil.train.prompt_lens[0]], "ABASEMENT, n. ");
+        for split in [&devil.train, &devil.validation, &kjv.train] {
+            for d in 0..split.documents() {
+                assert!(split.prompt_lens[d] > 0 && split.prompt_lens[d] < split.document(d).len(), "doc {d}");
+            }
+        }
+        assert!(crate::data::shipped_corpus("nope").unwrap_err().to_string().contains("corpus"));
     }
 }

@@ -8,8 +8,8 @@
 pub mod corpus;
 pub mod sampler;
 
-pub use corpus::Corpus;
-pub use sampler::{split_micro_batches, BatchSampler};
+pub use corpus::{Corpus, Document};
+pub use sampler::{BatchSampler, DataConfig, Packing};
 
 use crate::model::ConfigError;
 use crate::rng::Rng;
@@ -50,11 +50,80 @@ pub fn random_windows(tokens: &[u32], b: usize, t: usize, rng: &mut Rng) -> Resu
 /// long enough that a model has to learn spelling and word boundaries.
 pub const DEMO_TEXT: &str = include_str!("demo_text.txt");
 
-/// The bundled corpus the lab trains on by default: the King James Version,
-/// Genesis to Ruth, one verse per line (public domain; see data/corpus/SOURCE.md).
-pub const CORPUS: &str = include_str!("../../data/corpus/kjv-genesis-ruth.txt");
-/// Its title, for reports.
-pub const CORPUS_NAME: &str = "King James Version, Genesis-Ruth";
+/// The King James Version, Genesis to Ruth, one verse per line (public
+/// domain; see data/corpus/SOURCE.md), and each verse's reference.
+const KJV_VERSES: &str = include_str!("../../data/corpus/kjv-genesis-ruth.txt");
+const KJV_REFERENCES: &str = include_str!("../../data/corpus/kjv-genesis-ruth.refs");
+/// Ambrose Bierce's The Devil's Dictionary (1911), one entry per line.
+const DEVILS_DICTIONARY: &str = include_str!("../../data/corpus/devils-dictionary.txt");
+
+/// A corpus shipped with gradlab.
+#[derive(Debug, Clone, Copy)]
+pub struct ShippedCorpus {
+    /// What `--corpus` and the page's `corpus` setting call it.
+    pub name: &'static str,
+    pub title: &'static str,
+    /// What a document is and what its prompt is.
+    pub documents: &'static str,
+}
+
+/// Every shipped corpus, the default first.
+pub const CORPORA: [ShippedCorpus; 2] = [
+    ShippedCorpus {
+        name: "kjv",
+        title: "King James Version, Genesis-Ruth",
+        documents: "a verse, its reference (\"Genesis 1:1 \") as the prompt",
+    },
+    ShippedCorpus {
+        name: "devil",
+        title: "The Devil's Dictionary (Bierce, 1911)",
+        documents: "an entry, its headword (\"ABASEMENT, n. \") as the prompt",
+    },
+];
+
+/// The shipped corpus called `name`, tokenised and split.
+pub fn shipped_corpus(name: &str) -> Result<Corpus, ConfigError> {
+    match name {
+        "kjv" => {
+            let texts: Vec<String> = KJV_REFERENCES
+                .lines()
+                .zip(KJV_VERSES.lines())
+                .map(|(reference, verse)| format!("{reference} {verse}"))
+                .collect();
+            let docs: Vec<Document> = KJV_REFERENCES
+                .lines()
+                .zip(&texts)
+                .map(|(reference, text)| Document { text, prompt_bytes: reference.len() + 1 })
+                .collect();
+            Corpus::from_documents(&docs)
+        }
+        "devil" => {
+            let docs: Vec<Document> =
+                DEVILS_DICTIONARY.lines().map(|text| Document { text, prompt_bytes: headword_bytes(text) }).collect();
+            Corpus::from_documents(&docs)
+        }
+        other => Err(ConfigError::Invalid {
+            field: "corpus",
+            reason: format!(
+                "{other:?} is not a shipped corpus; choose one of {}",
+                CORPORA.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
+            ),
+        }),
+    }
+}
+
+/// A dictionary entry's headword and part of speech: everything up to the
+/// first ". ", "? " or "] " ("ABASEMENT, n. ", "CUI BONO? "), never the
+/// whole entry.
+fn headword_bytes(entry: &str) -> usize {
+    let end = entry
+        .match_indices(". ")
+        .chain(entry.match_indices("? "))
+        .chain(entry.match_indices("] "))
+        .map(|(i, _)| i + 2)
+        .min();
+    end.filter(|&e| e < entry.len()).unwrap_or(0)
+}
 
 #[cfg(test)]
 mod tests {
@@ -69,5 +138,12 @@ mod tests {
         let mb = random_windows(&tokens, 4, 16, &mut rng).unwrap();
         assert_eq!(mb.tokens(), 64);
         assert!(random_windows(&tokens[..5], 1, 16, &mut rng).unwrap_err().to_string().contains("text"));
+    }
+
+    #[test]
+    fn headwords_end_at_the_first_sentence_mark() {
+        assert_eq!(headword_bytes("ABATIS, n. Rubbish in front of a fort."), "ABATIS, n. ".len());
+        assert_eq!(headword_bytes("CUI BONO? [Latin] What good would that do _me_?"), "CUI BONO? ".len());
+        assert_eq!(headword_bytes("no mark here"), 0);
     }
 }

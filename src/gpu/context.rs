@@ -1,12 +1,14 @@
 //! Device acquisition, shared by native and web: one async path, awaited by
-//! `pollster` natively and by the browser's event loop in wasm.
+//! `pollster` natively and by the browser's event loop in wasm; plus buffers
+//! and reading them back.
 //!
 //! Acquisition is split from execution (as in wgpu's examples) so tests and the
 //! page can hold one `GpuContext` and build many runs on it.
+//! Not here: recording work (`program`) or the kernels themselves.
 
 use std::sync::Arc;
 
-use super::kernels::Pipelines;
+use super::pipelines::Pipelines;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GpuError {

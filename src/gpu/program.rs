@@ -1,15 +1,18 @@
 //! A recorded sequence of GPU work, built once per run and replayed every step.
 //!
-//! Bind groups and the uniform arena (each dispatch's fixed shape numbers) are
+//! Bind groups and the uniform arena (each dispatch's params struct) are
 //! created when the program is built; a step only writes the batch and its
 //! scalars into existing buffers, encodes the program and submits once.
 //! Creating WebGPU objects per step is slow in browsers, so nothing here is
 //! made twice.
+//! Not here: the dispatch function of each kernel (`kernels`), which call the
+//! typed `dispatch` below.
 
 use std::sync::Arc;
 
 use super::context::GpuContext;
-use super::kernels::{Kernel, Pipelines};
+use super::pipelines::Pipelines;
+use super::table::{KernelDecl, KernelId};
 
 /// A range of a buffer, in bytes, as a kernel sees it.
 #[derive(Clone, Debug)]
@@ -30,13 +33,13 @@ impl View {
 }
 
 enum PendingOp {
-    Dispatch { kernel: Kernel, uniform_offset: u64, uniform_size: u64, views: Vec<View>, groups: [u32; 3] },
+    Dispatch { kernel: KernelId, uniform_offset: u64, views: Vec<View>, groups: [u32; 3] },
     Clear(View),
     Copy { src: View, dst: View },
 }
 
 enum Op {
-    Dispatch { kernel: Kernel, bind_group: wgpu::BindGroup, groups: [u32; 3] },
+    Dispatch { kernel: KernelId, bind_group: wgpu::BindGroup, groups: [u32; 3] },
     Clear(View),
     Copy { src: View, dst: View },
 }
@@ -88,24 +91,24 @@ impl ProgramBuilder {
     /// Records one dispatch of `kernel` over `groups` workgroups laid out on a
     /// grid of at most `max_compute_workgroups_per_dimension` columns; kernels
     /// recover the linear index as `wid.y * num_workgroups.x + wid.x`.
-    pub(crate) fn dispatch(&mut self, kernel: Kernel, uniform: &[u32], views: &[&View], groups: u32) {
+    pub(crate) fn dispatch<K: KernelDecl>(&mut self, kernel: K, params: &K::Params, views: &[&View], groups: u32) {
         let groups = groups.max(1);
         let x = groups.min(self.max_groups);
         let y = groups.div_ceil(x);
-        self.dispatch_grid(kernel, uniform, views, [x, y, 1]);
+        self.dispatch_grid(kernel, params, views, [x, y, 1]);
     }
 
-    pub(crate) fn dispatch_grid(&mut self, kernel: Kernel, uniform: &[u32], views: &[&View], groups: [u32; 3]) {
+    /// Records one dispatch of `kernel` over a `groups` grid. The kernel is a
+    /// marker type (`table::kernel::*`), so only its own params struct compiles.
+    pub(crate) fn dispatch_grid<K: KernelDecl>(&mut self, _: K, params: &K::Params, views: &[&View], groups: [u32; 3]) {
+        let kernel = K::ID;
         debug_assert_eq!(views.len(), kernel.spec().bindings.len(), "{kernel:?}: wrong number of views");
         let uniform_offset = self.uniforms.len() as u64;
-        let bytes: &[u8] = bytemuck::cast_slice(uniform);
-        self.uniforms.extend_from_slice(bytes);
-        let uniform_size = bytes.len().div_ceil(16).max(1) * 16;
-        self.uniforms.resize(uniform_offset as usize + uniform_size.next_multiple_of(UNIFORM_ALIGN), 0);
+        self.uniforms.extend_from_slice(bytemuck::bytes_of(params));
+        self.uniforms.resize(self.uniforms.len().next_multiple_of(UNIFORM_ALIGN), 0);
         self.ops.push(PendingOp::Dispatch {
             kernel,
             uniform_offset,
-            uniform_size: uniform_size as u64,
             views: views.iter().map(|v| (*v).clone()).collect(),
             groups,
         });
@@ -132,14 +135,14 @@ impl ProgramBuilder {
             .ops
             .into_iter()
             .map(|op| match op {
-                PendingOp::Dispatch { kernel, uniform_offset, uniform_size, views, groups } => {
+                PendingOp::Dispatch { kernel, uniform_offset, views, groups } => {
                     let spec = kernel.spec();
                     let mut entries = vec![wgpu::BindGroupEntry {
                         binding: 0,
                         resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                             buffer: &uniforms,
                             offset: uniform_offset,
-                            size: wgpu::BufferSize::new(uniform_size),
+                            size: wgpu::BufferSize::new(spec.params_size),
                         }),
                     }];
                     for ((binding, _), view) in spec.bindings.iter().zip(&views) {

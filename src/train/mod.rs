@@ -11,7 +11,7 @@ pub mod run;
 pub mod sampling;
 pub mod trainer;
 
-pub use batch::MicroBatch;
+pub use batch::{Batch, MicroBatch};
 pub use run::{RunConfig, StepError, StepStats};
 pub use sampling::{check_window, inverse_temperature, prompt_window, sample_draws, SAMPLE_CHUNK};
 pub use trainer::{StepWork, Trainer};

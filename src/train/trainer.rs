@@ -7,7 +7,7 @@
 
 use crate::model::ConfigError;
 
-use super::batch::MicroBatch;
+use super::batch::{Batch, MicroBatch};
 use super::run::{RunConfig, StepError, StepStats};
 
 /// One run's share of a lockstep step: its G micro-batches and the dlogits
@@ -52,9 +52,9 @@ pub trait Trainer: Sized {
     /// taken so far. A backend may return them a few steps late.
     async fn poll(&mut self, wait: bool) -> Result<Vec<StepStats>, StepError>;
 
-    /// Mean token loss over `sequences` (each at most T+1 tokens) without
-    /// training.
-    async fn eval_loss(&mut self, sequences: &[Vec<u32>]) -> Result<f64, StepError>;
+    /// Mean loss over the targets of `batch` (each sequence at most T+1
+    /// tokens, prompts masked) without training.
+    async fn eval_loss(&mut self, batch: &Batch) -> Result<f64, StepError>;
 
     /// Continues `window` (at most T tokens, ids inside V) by one token per
     /// uniform in `draws` = [1/temperature, u_1 .. u_k] (`sample_draws`),

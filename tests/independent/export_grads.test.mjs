@@ -9,14 +9,23 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readSafetensors, strategyLosses } from "./gpt2_f64.mjs";
 
-const STRATEGIES = ["full", "naive", "corrected"];
+// each case: export-grads flags, and the strategies it must write
+const CASES = [
+  { name: "micro-batch 4", flags: ["--micro-batch", "4"], strategies: ["full", "naive", "corrected"] },
+  { name: "micro-batch 1", flags: ["--micro-batch", "1"], strategies: ["full", "naive", "corrected"] },
+  {
+    name: "masked prompts on 2 ranks (devil corpus)",
+    flags: ["--micro-batch", "2", "--batch", "8", "--mask-prompt", "--ranks", "2", "--corpus", "devil"],
+    strategies: ["full", "naive", "local", "corrected"],
+  },
+];
 // tensors whose gradients are probed: every kind of layer, both blocks
 const PROBED = ["wte", "wpe", "h.0.ln_1.weight", "h.0.attn.c_attn.weight", "h.0.attn.c_attn.bias", "h.1.attn.c_proj.weight",
   "h.1.ln_2.bias", "h.1.mlp.c_fc.weight", "h.0.mlp.c_proj.weight", "ln_f.weight", "ln_f.bias"];
 
-function exportGrads(microBatch, seed) {
+function exportGrads(flags, seed, STRATEGIES) {
   const dir = mkdtempSync(join(tmpdir(), "gradlab-export-"));
-  const args = ["run", "--release", "--quiet", "--", "export-grads", dir, "--micro-batch", String(microBatch), "--seed", String(seed)];
+  const args = ["run", "--release", "--quiet", "--", "export-grads", dir, ...flags, "--seed", String(seed)];
   const run = spawnSync("cargo", args, { encoding: "utf8" });
   assert.equal(run.status, 0, `cargo ${args.join(" ")} failed:\n${run.stderr}`);
   const json = (f) => JSON.parse(readFileSync(join(dir, f), "utf8"));
@@ -24,16 +33,19 @@ function exportGrads(microBatch, seed) {
   return { config: json("config.json"), batch: json("batch.json"), report: json("report.json"), weights: readSafetensors(join(dir, "model.safetensors")), grads };
 }
 
-for (const microBatch of [4, 1]) {
-  test(`export-grads at micro-batch ${microBatch} agrees with an independent f64 model`, () => {
-    const seed = Date.now() % 1_000_000;
-    console.log(`seed ${seed}`);
-    const { config, batch, report, weights, grads } = exportGrads(microBatch, seed);
-    assert.equal(batch.micro_batch, microBatch);
+for (const { name: caseName, flags, strategies: STRATEGIES } of CASES) {
+  test(`export-grads (${caseName}) agrees with an independent f64 model`, () => {
+    const seed = Number(process.env.GRADLAB_SEED ?? Date.now() % 1_000_000);
+    console.log(`seed ${seed} (GRADLAB_SEED replays it)`);
+    const { config, batch, report, weights, grads } = exportGrads(flags, seed, STRATEGIES);
+    const microBatch = batch.micro_batch;
+    assert.deepEqual(Object.keys(report.loss).sort(), [...STRATEGIES].sort(), "report.json has every strategy run");
+    assert.equal(batch.prompt_lengths.length, batch.sequences.length);
     const names = Object.keys(weights).sort();
     for (const s of STRATEGIES) assert.deepEqual(Object.keys(grads[s]).sort(), names, `grads_${s} names the same tensors as the model`);
 
-    const losses = strategyLosses(config, weights, batch.sequences, microBatch);
+    const lossesOf = () => strategyLosses(config, weights, batch.sequences, microBatch, batch.prompt_lengths, batch.ranks);
+    const losses = lossesOf();
     for (const s of STRATEGIES) {
       const rel = Math.abs(report.loss[s] - losses[s]) / losses[s];
       assert.ok(rel < 1e-5, `${s}: reported loss ${report.loss[s]} vs f64 ${losses[s]} (rel ${rel})`);
@@ -52,9 +64,9 @@ for (const microBatch of [4, 1]) {
         const i = name === "wte" ? batch.sequences[probe][0] * config.n_embd + below(config.n_embd) : below(w.length);
         const original = w[i];
         w[i] = original + h;
-        const up = strategyLosses(config, weights, batch.sequences, microBatch);
+        const up = lossesOf();
         w[i] = original - h;
-        const down = strategyLosses(config, weights, batch.sequences, microBatch);
+        const down = lossesOf();
         w[i] = original;
         for (const s of STRATEGIES) {
           const fd = (up[s] - down[s]) / (2 * h);

@@ -103,17 +103,36 @@ export function sequenceLosses(config, weights, seq) {
   return losses;
 }
 
-/** The loss each strategy's trainer reports for a batch cut into micro-batches of `micro` sequences. */
-export function strategyLosses(config, weights, sequences, micro) {
-  const perSequence = sequences.map((s) => sequenceLosses(config, weights, s));
+/**
+ * The loss each strategy's trainer reports for a batch cut into micro-batches
+ * of `micro` sequences, spread over `ranks` data-parallel ranks in order.
+ * Token j of sequence i is a target only when j >= prompts[i] (a masked
+ * fine-tuning prompt; 0 = no mask). naive averages micro-batch means over all
+ * micro-batches; local averages each rank's token mean over ranks; corrected
+ * and full divide every token by the whole batch's count.
+ */
+export function strategyLosses(config, weights, sequences, micro, prompts = null, ranks = 1) {
+  const perSequence = sequences.map((s, i) => {
+    const p = prompts ? prompts[i] : 0;
+    // losses[t] is the loss of target token t+1
+    return sequenceLosses(config, weights, s).filter((_, t) => t + 1 >= p);
+  });
   const sum = (xs) => xs.reduce((a, v) => a + v, 0);
   const all = perSequence.flat();
   const full = sum(all) / all.length;
   const groups = sequences.length / micro;
+  const perRank = groups / ranks;
   let naive = 0;
+  let local = 0;
   for (let g = 0; g < groups; g++) {
     const tokens = perSequence.slice(g * micro, (g + 1) * micro).flat();
     naive += sum(tokens) / tokens.length / groups;
   }
-  return { full, naive, corrected: full };
+  for (let r = 0; r < ranks; r++) {
+    const tokens = perSequence.slice(r * perRank * micro, (r + 1) * perRank * micro).flat();
+    local += sum(tokens) / tokens.length / ranks;
+  }
+  const out = { full, naive, corrected: full };
+  if (ranks > 1) out.local = local;
+  return out;
 }

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use gradlab::data::Corpus;
+use gradlab::data::{Corpus, Packing};
+use gradlab::lab::LabConfig;
 
 pub type AnyError = Box<dyn std::error::Error>;
 
@@ -22,9 +23,24 @@ pub struct LabArgs {
     /// Seeds the weights and every batch.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Train on this UTF-8 file instead of the bundled corpus.
-    #[arg(long)]
+    /// A shipped corpus: kjv (verses, reference as prompt) or devil (The
+    /// Devil's Dictionary, headword as prompt).
+    #[arg(long, default_value = "kjv")]
+    pub corpus: String,
+    /// Train on this UTF-8 file instead (documents split on blank lines).
+    #[arg(long, conflicts_with = "corpus")]
     pub text: Option<std::path::PathBuf>,
+    /// padded: one document per sequence, right-padded (fine-tuning);
+    /// packed: documents concatenated into full windows (pretraining).
+    #[arg(long, default_value = "padded")]
+    pub packing: String,
+    /// Fine-tuning: the documents' prompts are not targets.
+    #[arg(long)]
+    pub mask_prompt: bool,
+    /// Simulated data-parallel ranks, each accumulating its share of the
+    /// micro-batches (adds a `local` run when above 1).
+    #[arg(long, default_value_t = 1)]
+    pub ranks: usize,
 }
 
 impl LabArgs {
@@ -36,8 +52,23 @@ impl LabArgs {
                 let corpus = Corpus::from_bytes(&bytes).map_err(|e| format!("--text {}: {e}", path.display()))?;
                 Ok((Arc::new(corpus), path.display().to_string()))
             }
-            None => Ok((Arc::new(Corpus::from_text(gradlab::data::CORPUS)?), gradlab::data::CORPUS_NAME.to_string())),
+            None => {
+                let shipped = gradlab::data::CORPORA
+                    .iter()
+                    .find(|c| c.name == self.corpus)
+                    .ok_or_else(|| format!("--corpus: {}", gradlab::data::shipped_corpus(&self.corpus).unwrap_err()))?;
+                Ok((Arc::new(gradlab::data::shipped_corpus(shipped.name)?), shipped.title.to_string()))
+            }
         }
+    }
+
+    /// `base` (runs and model) with this lab's data, ranks and seed settings.
+    pub fn apply(&self, mut base: LabConfig) -> Result<LabConfig, AnyError> {
+        base.packing = self.packing.parse::<Packing>()?;
+        base.mask_prompt = self.mask_prompt;
+        let config = base.with_ranks(self.ranks);
+        config.validate()?;
+        Ok(config)
     }
 }
 

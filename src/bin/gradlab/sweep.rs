@@ -1,15 +1,21 @@
-//! `sweep`: the reference experiment — full batch, naive and corrected
-//! accumulation at every micro-batch size, in lockstep on the GPU — with its
-//! table, CSV/JSON files and optional weights.
+//! `sweep`: the reference experiment — full batch, naive and corrected (and,
+//! with ranks, local) accumulation at every micro-batch size, in lockstep —
+//! over one or more seeds, on the GPU or the f64 CPU backend, with its table
+//! (mean ± sample standard deviation over seeds), CSV/JSON files and
+//! optional weights.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use gradlab::accum::Strategy;
 use gradlab::checkpoint::{from_safetensors, to_safetensors};
+use gradlab::cpu::CpuRun;
+use gradlab::data::Corpus;
 use gradlab::gpu::{GpuContext, GpuRun};
 use gradlab::lab::{Lab, LabConfig, RunMetrics, RunSpec};
 use gradlab::model::{ModelConfig, ParamLayout};
 use gradlab::optim::{OptimizerConfig, OptimizerKind};
+use gradlab::train::Trainer;
 use pollster::block_on;
 use serde::Serialize;
 
@@ -28,10 +34,19 @@ pub struct Args {
     /// sgd, momentum, adam or adamw.
     #[arg(long, default_value = "adamw")]
     pub optimizer: String,
+    /// Seeds --seed, --seed+1, ...: every figure is reported as mean ± sd.
+    #[arg(long, default_value_t = 1)]
+    pub seeds: u64,
+    /// gpu (WGSL kernels, f32) or cpu (the f64 reference; seeds run in parallel).
+    #[arg(long, default_value = "gpu")]
+    pub backend: String,
+    /// Held-out sequences each validation pass measures.
+    #[arg(long, default_value_t = 128)]
+    pub val_sequences: usize,
     /// Validation loss of every run every this many steps (0: only at the end).
     #[arg(long, default_value_t = 50)]
     pub eval_every: u64,
-    /// Directory for sweep.csv, sweep.json, curves.csv and validation.csv.
+    /// Directory for sweep.csv, summary.csv, sweep.json, curves.csv and validation.csv.
     #[arg(long, default_value = "sweep-out")]
     pub out: std::path::PathBuf,
     /// Print the result as JSON on stdout instead of a table.
@@ -45,9 +60,10 @@ pub struct Args {
     pub init: Option<std::path::PathBuf>,
 }
 
-/// One row of the sweep table.
-#[derive(Debug, Serialize)]
+/// One run of one seed.
+#[derive(Debug, Clone, Serialize)]
 struct SweepRow {
+    seed: u64,
     strategy: Strategy,
     micro_batch: usize,
     micro_batches: usize,
@@ -59,56 +75,71 @@ struct SweepRow {
     gap_to_full: f64,
     /// Mean true token-mean loss over the last tenth of the steps.
     final_true_loss: f64,
+    /// final_true_loss minus the full-batch run's.
+    true_gap_to_full: f64,
     /// ‖w − w_full‖ after the last step.
     weight_distance: f64,
     validation_loss: f64,
 }
 
-pub fn run(args: Args) -> Result<(), AnyError> {
-    let model = ModelConfig::preset(&args.lab.preset)?;
-    let (corpus, corpus_name) = args.lab.corpus()?;
-    let mut config = LabConfig::sweep(model, args.lab.batch, args.lab.spread, args.lab.seed);
-    config.optimizer =
-        OptimizerConfig { kind: args.optimizer.parse::<OptimizerKind>()?, lr: args.lr, ..Default::default() };
-    config.validate()?;
-    if args.steps == 0 {
-        return Err("--steps must be at least 1".into());
-    }
-    std::fs::create_dir_all(&args.out).map_err(|e| format!("--out {}: {e}", args.out.display()))?;
-    let ctx = GpuContext::new_blocking()?;
-    let layout = ParamLayout::new(&model);
-    let mut lab = match &args.init {
-        Some(path) => {
-            let bytes = std::fs::read(path).map_err(|e| format!("--init {}: {e}", path.display()))?;
-            let weights = from_safetensors(&layout, &bytes).map_err(|e| format!("--init {}: {e}", path.display()))?;
-            Lab::<GpuRun>::with_weights(&ctx, config.clone(), corpus, &weights)?
-        }
-        None => Lab::<GpuRun>::new(&ctx, config.clone(), corpus)?,
+/// A figure over seeds.
+#[derive(Debug, Clone, Copy, Serialize)]
+struct Spread {
+    mean: f64,
+    sd: f64,
+}
+
+fn spread(xs: &[f64]) -> Spread {
+    let n = xs.len().max(1) as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = if xs.len() > 1 { xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    Spread { mean, sd: var.sqrt() }
+}
+
+/// One run over all seeds.
+#[derive(Debug, Serialize)]
+struct SummaryRow {
+    strategy: Strategy,
+    micro_batch: usize,
+    micro_batches: usize,
+    final_loss: Spread,
+    gap_to_full: Spread,
+    final_true_loss: Spread,
+    true_gap_to_full: Spread,
+    weight_distance: Spread,
+    validation_loss: Spread,
+}
+
+/// What one seed produced.
+struct SeedResult {
+    rows: Vec<SweepRow>,
+    metrics: Vec<RunMetrics>,
+    validation_rows: String,
+    weights: Vec<Vec<f32>>,
+    seconds: f64,
+}
+
+/// The lab of one seed on backend `R`, start to finish.
+fn run_seed<R: Trainer>(
+    device: &R::Device,
+    config: LabConfig,
+    corpus: Arc<Corpus>,
+    init: Option<&[f32]>,
+    args: &Args,
+    bar: &indicatif::ProgressBar,
+) -> Result<SeedResult, AnyError> {
+    let seed = config.seed;
+    let mut lab = match init {
+        Some(weights) => Lab::<R>::with_weights(device, config.clone(), corpus, weights)?,
+        None => Lab::<R>::new(device, config.clone(), corpus)?,
     };
-    eprintln!(
-        "gradlab sweep: {} ({} parameters) on {}; corpus {}; batch {} x {} positions, spread {}; {} runs, {} steps",
-        args.lab.preset,
-        layout.num_params,
-        ctx.adapter,
-        corpus_name,
-        config.batch,
-        config.seq_len,
-        config.spread,
-        lab.specs().len(),
-        args.steps
-    );
-    let bar = indicatif::ProgressBar::new(args.steps);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {per_sec}  eta {eta}  {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
     let started = std::time::Instant::now();
     let mut metrics: Vec<RunMetrics> = Vec::new();
-    let mut validation_rows = String::from("step,run,strategy,micro_batch,validation_loss\n");
-    let mut record_validation = |lab: &mut Lab<GpuRun>, step: u64| -> Result<Vec<f64>, AnyError> {
-        let losses = block_on(lab.validation_loss(32))?;
+    let mut validation_rows = String::new();
+    let mut record_validation = |lab: &mut Lab<R>, step: u64| -> Result<Vec<f64>, AnyError> {
+        let losses = block_on(lab.validation_loss(args.val_sequences))?;
         for (i, (spec, loss)) in lab.specs().iter().zip(&losses).enumerate() {
-            validation_rows += &format!("{step},{i},{},{},{loss}\n", spec.strategy.name(), spec.micro_batch);
+            validation_rows += &format!("{seed},{step},{i},{},{},{loss}\n", spec.strategy.name(), spec.micro_batch);
         }
         Ok(losses)
     };
@@ -119,27 +150,25 @@ pub fn run(args: Args) -> Result<(), AnyError> {
         }
         let fresh = block_on(lab.poll())?;
         if let Some(m) = fresh.iter().rev().find(|m| m.run == 0) {
-            bar.set_message(format!("full-batch loss {:.3}", m.true_loss));
+            bar.set_message(format!("seed {seed}: full-batch loss {:.3}", m.true_loss));
         }
         metrics.extend(fresh);
         bar.inc(1);
     }
     metrics.extend(block_on(lab.flush())?);
-    bar.finish_and_clear();
-    let secs = started.elapsed().as_secs_f64();
-    let tokens: usize = metrics.iter().filter(|m| m.run == 0).map(|m| m.tokens).sum();
+    let seconds = started.elapsed().as_secs_f64();
     let validation = record_validation(&mut lab, args.steps)?;
 
-    let specs: Vec<RunSpec> = lab.specs().to_vec();
     let tail = (args.steps as usize / 10).max(1);
     let mut rows = Vec::new();
-    for (i, spec) in specs.iter().enumerate() {
+    for (i, spec) in lab.specs().iter().enumerate() {
         let run: Vec<&RunMetrics> = metrics.iter().filter(|m| m.run == i).collect();
         let last = &run[run.len() - tail.min(run.len())..];
         let mean = |xs: &[&RunMetrics], f: fn(&RunMetrics) -> f64| {
             xs.iter().map(|m| f(m)).sum::<f64>() / xs.len().max(1) as f64
         };
         rows.push(SweepRow {
+            seed,
             strategy: spec.strategy,
             micro_batch: spec.micro_batch,
             micro_batches: config.batch / spec.micro_batch,
@@ -147,34 +176,146 @@ pub fn run(args: Args) -> Result<(), AnyError> {
             mean_loss: mean(&run, |m| m.logged_loss),
             gap_to_full: 0.0,
             final_true_loss: mean(last, |m| m.true_loss),
+            true_gap_to_full: 0.0,
             weight_distance: run.last().map(|m| m.weight_distance).unwrap_or(0.0),
             validation_loss: validation[i],
         });
     }
-    let full_final = rows[0].final_loss;
+    let (full_final, full_true) = (rows[0].final_loss, rows[0].final_true_loss);
     for r in &mut rows {
         r.gap_to_full = r.final_loss - full_final;
+        r.true_gap_to_full = r.final_true_loss - full_true;
     }
+    let mut weights = Vec::new();
+    if args.save_weights {
+        for i in 0..lab.specs().len() {
+            weights.push(block_on(lab.weights(i))?);
+        }
+    }
+    Ok(SeedResult { rows, metrics, validation_rows, weights, seconds })
+}
 
-    let json = serde_json::json!({ "config": config, "adapter": ctx.adapter, "corpus": corpus_name, "steps": args.steps, "rows": rows });
+pub fn run(args: Args) -> Result<(), AnyError> {
+    let model = ModelConfig::preset(&args.lab.preset)?;
+    let (corpus, corpus_name) = args.lab.corpus()?;
+    let mut base = LabConfig::sweep(model, args.lab.batch, args.lab.spread, args.lab.seed);
+    base.optimizer =
+        OptimizerConfig { kind: args.optimizer.parse::<OptimizerKind>()?, lr: args.lr, ..Default::default() };
+    let config = args.lab.apply(base)?;
+    if args.steps == 0 {
+        return Err("--steps must be at least 1".into());
+    }
+    if args.seeds == 0 || args.seeds > 100 {
+        return Err(format!("--seeds must be between 1 and 100, got {}", args.seeds).into());
+    }
+    if args.backend != "gpu" && args.backend != "cpu" {
+        return Err(format!("--backend must be gpu or cpu, got {:?}", args.backend).into());
+    }
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("--out {}: {e}", args.out.display()))?;
+    let layout = ParamLayout::new(&model);
+    let init = match &args.init {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|e| format!("--init {}: {e}", path.display()))?;
+            Some(from_safetensors(&layout, &bytes).map_err(|e| format!("--init {}: {e}", path.display()))?)
+        }
+        None => None,
+    };
+    let seeds: Vec<u64> = (0..args.seeds).map(|i| args.lab.seed + i).collect();
+    let bar = indicatif::ProgressBar::new(args.steps * args.seeds);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {per_sec}  eta {eta}  {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let seed_config = |seed: u64| LabConfig { seed, ..config.clone() };
+    let started = std::time::Instant::now();
+    let (hardware, results): (String, Vec<SeedResult>) = if args.backend == "gpu" {
+        let ctx = GpuContext::new_blocking()?;
+        announce(&args, &layout, &ctx.adapter.to_string(), &corpus_name, &config);
+        let results = seeds
+            .iter()
+            .map(|&s| run_seed::<GpuRun>(&ctx, seed_config(s), corpus.clone(), init.as_deref(), &args, &bar))
+            .collect::<Result<Vec<_>, _>>()?;
+        (ctx.adapter.to_string(), results)
+    } else {
+        let hardware = "CPU (f64 reference)".to_string();
+        announce(&args, &layout, &hardware, &corpus_name, &config);
+        let jobs = std::thread::available_parallelism().map_or(1, |n| n.get()).min(seeds.len());
+        // seeds are independent: one thread per seed, `jobs` at a time
+        let mut results: Vec<Option<Result<SeedResult, String>>> = (0..seeds.len()).map(|_| None).collect();
+        for chunk in seeds.iter().enumerate().collect::<Vec<_>>().chunks(jobs) {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = chunk
+                    .iter()
+                    .map(|&(i, &s)| {
+                        let (corpus, init, args, bar, cfg) =
+                            (corpus.clone(), init.as_deref(), &args, &bar, seed_config(s));
+                        (
+                            i,
+                            scope.spawn(move || {
+                                run_seed::<CpuRun>(&(), cfg, corpus, init, args, bar).map_err(|e| e.to_string())
+                            }),
+                        )
+                    })
+                    .collect();
+                for (i, h) in handles {
+                    results[i] = Some(h.join().unwrap_or_else(|_| Err("a seed's thread panicked".into())));
+                }
+            });
+        }
+        let results = results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err("seed not run".into())))
+            .collect::<Result<Vec<_>, _>>()?;
+        (hardware, results)
+    };
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+
+    let specs: Vec<RunSpec> = config.all_runs();
+    let rows: Vec<SweepRow> = results.iter().flat_map(|r| r.rows.iter().cloned()).collect();
+    let summary: Vec<SummaryRow> = specs
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| {
+            let of = |f: fn(&SweepRow) -> f64| spread(&results.iter().map(|r| f(&r.rows[i])).collect::<Vec<_>>());
+            SummaryRow {
+                strategy: spec.strategy,
+                micro_batch: spec.micro_batch,
+                micro_batches: config.batch / spec.micro_batch,
+                final_loss: of(|r| r.final_loss),
+                gap_to_full: of(|r| r.gap_to_full),
+                final_true_loss: of(|r| r.final_true_loss),
+                true_gap_to_full: of(|r| r.true_gap_to_full),
+                weight_distance: of(|r| r.weight_distance),
+                validation_loss: of(|r| r.validation_loss),
+            }
+        })
+        .collect();
+
+    let json = serde_json::json!({
+        "config": config, "backend": hardware, "corpus": corpus_name, "steps": args.steps,
+        "seeds": seeds, "summary": summary, "rows": rows,
+    });
     if args.json {
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
-        print_table(&rows);
+        print_table(&summary, seeds.len());
     }
+    let tokens: usize = results.iter().flat_map(|r| r.metrics.iter()).filter(|m| m.run == 0).map(|m| m.tokens).sum();
+    let busy: f64 = results.iter().map(|r| r.seconds).sum();
     eprintln!(
-        "gradlab sweep: {} lab steps in {:.1}s ({:.2} steps/s; {:.0} tokens/s per run, {:.0} across all runs)",
+        "gradlab sweep: {} seed(s) x {} lab steps in {:.1}s on {hardware} ({:.0} tokens/s per run while stepping)",
+        seeds.len(),
         args.steps,
         secs,
-        args.steps as f64 / secs,
-        tokens as f64 / secs,
-        tokens as f64 * specs.len() as f64 / secs
+        tokens as f64 / busy.max(1e-9)
     );
 
-    let mut csv = String::from("strategy,micro_batch,micro_batches,final_loss,mean_loss,gap_to_full,final_true_loss,weight_distance,validation_loss\n");
+    let mut csv = String::from("seed,strategy,micro_batch,micro_batches,final_loss,mean_loss,gap_to_full,final_true_loss,true_gap_to_full,weight_distance,validation_loss\n");
     for r in &rows {
         csv += &format!(
-            "{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{}\n",
+            r.seed,
             r.strategy.name(),
             r.micro_batch,
             r.micro_batches,
@@ -182,63 +323,131 @@ pub fn run(args: Args) -> Result<(), AnyError> {
             r.mean_loss,
             r.gap_to_full,
             r.final_true_loss,
+            r.true_gap_to_full,
             r.weight_distance,
             r.validation_loss
         );
     }
     write(&args.out.join("sweep.csv"), csv.as_bytes())?;
-    write(&args.out.join("sweep.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
-    write(&args.out.join("validation.csv"), validation_rows.as_bytes())?;
-    let mut curves = String::from(
-        "step,run,strategy,micro_batch,logged_loss,true_loss,weight_distance,grad_norm,tokens_per_second\n",
-    );
-    for m in &metrics {
-        curves += &format!(
-            "{},{},{},{},{},{},{},{},{}\n",
-            m.step,
-            m.run,
-            m.strategy.name(),
-            m.micro_batch,
-            m.logged_loss,
-            m.true_loss,
-            m.weight_distance,
-            m.grad_norm,
-            m.tokens_per_second
-        );
+    let mut summary_csv = String::from("strategy,micro_batch,micro_batches,seeds");
+    for f in ["final_loss", "gap_to_full", "final_true_loss", "true_gap_to_full", "weight_distance", "validation_loss"]
+    {
+        summary_csv += &format!(",{f}_mean,{f}_sd");
     }
+    summary_csv.push('\n');
+    for s in &summary {
+        summary_csv += &format!("{},{},{},{}", s.strategy.name(), s.micro_batch, s.micro_batches, seeds.len());
+        for v in
+            [s.final_loss, s.gap_to_full, s.final_true_loss, s.true_gap_to_full, s.weight_distance, s.validation_loss]
+        {
+            summary_csv += &format!(",{},{}", v.mean, v.sd);
+        }
+        summary_csv.push('\n');
+    }
+    write(&args.out.join("summary.csv"), summary_csv.as_bytes())?;
+    write(&args.out.join("sweep.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
+    let mut validation = String::from("seed,step,run,strategy,micro_batch,validation_loss\n");
+    let mut curves = String::from(
+        "seed,step,run,strategy,micro_batch,logged_loss,true_loss,weight_distance,grad_norm,tokens_per_second\n",
+    );
+    for (seed, r) in seeds.iter().zip(&results) {
+        validation += &r.validation_rows;
+        for m in &r.metrics {
+            curves += &format!(
+                "{seed},{},{},{},{},{},{},{},{},{}\n",
+                m.step,
+                m.run,
+                m.strategy.name(),
+                m.micro_batch,
+                m.logged_loss,
+                m.true_loss,
+                m.weight_distance,
+                m.grad_norm,
+                m.tokens_per_second
+            );
+        }
+    }
+    write(&args.out.join("validation.csv"), validation.as_bytes())?;
     write(&args.out.join("curves.csv"), curves.as_bytes())?;
-    if args.save_weights {
-        for (i, spec) in specs.iter().enumerate() {
-            let w = block_on(lab.weights(i))?;
-            let name = format!("weights_{}_b{}.safetensors", spec.strategy.name(), spec.micro_batch);
+    for (seed, r) in seeds.iter().zip(&results) {
+        for (spec, w) in specs.iter().zip(&r.weights) {
+            let suffix = if seeds.len() > 1 { format!("_seed{seed}") } else { String::new() };
+            let name = format!("weights_{}_b{}{suffix}.safetensors", spec.strategy.name(), spec.micro_batch);
             let meta = BTreeMap::from([
                 ("strategy".to_string(), spec.strategy.name().to_string()),
                 ("micro_batch".to_string(), spec.micro_batch.to_string()),
+                ("seed".to_string(), seed.to_string()),
             ]);
-            write(&args.out.join(name), &to_safetensors(&layout, &w, Some(meta.into_iter().collect()))?)?;
+            write(&args.out.join(name), &to_safetensors(&layout, w, Some(meta.into_iter().collect()))?)?;
         }
     }
-    eprintln!("gradlab sweep: wrote sweep.csv, sweep.json, curves.csv, validation.csv to {}", args.out.display());
+    eprintln!(
+        "gradlab sweep: wrote sweep.csv, summary.csv, sweep.json, curves.csv, validation.csv to {}",
+        args.out.display()
+    );
     Ok(())
 }
 
-fn print_table(rows: &[SweepRow]) {
+fn announce(args: &Args, layout: &ParamLayout, hardware: &str, corpus: &str, config: &LabConfig) {
+    eprintln!(
+        "gradlab sweep: {} ({} parameters) on {hardware}; corpus {corpus}; batch {} x {} positions, {:?}, spread {}, mask_prompt {}, {} rank(s); {} runs, {} steps, {} seed(s)",
+        args.lab.preset,
+        layout.num_params,
+        config.batch,
+        config.seq_len,
+        config.packing,
+        config.spread,
+        config.mask_prompt,
+        config.ranks,
+        config.all_runs().len(),
+        args.steps,
+        args.seeds
+    );
+}
+
+/// `value` or `mean ± sd` when there is more than one seed.
+fn cell(v: Spread, seeds: usize, digits: usize, signed: bool, sci: bool) -> String {
+    let f = |x: f64| match (sci, signed) {
+        (true, true) => format!("{x:+.2e}"),
+        (true, false) => format!("{x:.2e}"),
+        (false, true) => format!("{x:+.digits$}"),
+        (false, false) => format!("{x:.digits$}"),
+    };
+    if seeds > 1 {
+        format!(
+            "{} ± {}",
+            f(v.mean),
+            match sci {
+                true => format!("{:.1e}", v.sd),
+                false => format!("{:.digits$}", v.sd),
+            }
+        )
+    } else {
+        f(v.mean)
+    }
+}
+
+fn print_table(rows: &[SummaryRow], seeds: usize) {
+    let w = if seeds > 1 { 20 } else { 11 };
     println!(
-        "{:<10} {:>3} {:>3} {:>11} {:>10} {:>12} {:>10} {:>12} {:>9}",
-        "strategy", "b", "G", "final loss", "mean loss", "gap to full", "true loss", "‖w − w_full‖", "val loss"
+        "{:<10} {:>3} {:>3} {:>w$} {:>w$} {:>w$} {:>w$} {:>w$} {:>w$}",
+        "strategy", "b", "G", "final loss", "gap to full", "true loss", "true gap", "‖w − w_full‖", "val loss"
     );
     for r in rows {
         println!(
-            "{:<10} {:>3} {:>3} {:>11.4} {:>10.4} {:>+12.2e} {:>10.4} {:>12.3e} {:>9.4}",
+            "{:<10} {:>3} {:>3} {:>w$} {:>w$} {:>w$} {:>w$} {:>w$} {:>w$}",
             r.strategy.name(),
             r.micro_batch,
             r.micro_batches,
-            r.final_loss,
-            r.mean_loss,
-            r.gap_to_full,
-            r.final_true_loss,
-            r.weight_distance,
-            r.validation_loss
+            cell(r.final_loss, seeds, 4, false, false),
+            cell(r.gap_to_full, seeds, 2, true, true),
+            cell(r.final_true_loss, seeds, 4, false, false),
+            cell(r.true_gap_to_full, seeds, 2, true, true),
+            cell(r.weight_distance, seeds, 3, false, true),
+            cell(r.validation_loss, seeds, 4, false, false),
         );
+    }
+    if seeds > 1 {
+        println!("(mean ± sample standard deviation over {seeds} seeds)");
     }
 }

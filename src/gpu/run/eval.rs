@@ -4,7 +4,7 @@
 
 use super::Shared;
 use crate::gpu::{Program, ProgramBuilder, Readback, View};
-use crate::train::{MicroBatch, StepError};
+use crate::train::{Batch, MicroBatch, StepError};
 use crate::IGNORE_INDEX;
 
 pub(super) struct Evaluator {
@@ -36,17 +36,20 @@ impl Evaluator {
         Self { programs, sums, readback: Readback::new(&s.ctx, "eval loss sums readback", g) }
     }
 
-    /// Mean token loss over `sequences` (each at most T+1 tokens). Awaits the GPU.
-    pub(super) async fn eval_loss(&self, s: &Shared, sequences: &[Vec<u32>]) -> Result<f64, StepError> {
+    /// Mean loss over the targets of `batch`. Awaits the GPU.
+    pub(super) async fn eval_loss(&self, s: &Shared, whole: &Batch) -> Result<f64, StepError> {
         let (b, t) = (s.config.micro_batch, s.config.seq_len);
         let (mut sum, mut count) = (0.0f64, 0usize);
-        for group in sequences.chunks(b * self.programs.len()) {
+        let per_group = b * self.programs.len();
+        for (group, prompts) in whole.sequences.chunks(per_group).zip(whole.prompt_lengths.chunks(per_group)) {
             let mut batch = Vec::new();
-            for chunk in group.chunks(b) {
+            for (chunk, chunk_prompts) in group.chunks(b).zip(prompts.chunks(b)) {
                 let mut padded: Vec<Vec<u32>> = chunk.to_vec();
+                let mut padded_prompts = chunk_prompts.to_vec();
                 // fill the micro-batch with copies; their targets are ignored below
                 padded.resize(b, chunk[0].clone());
-                let mut mb = MicroBatch::from_sequences(&padded, t)?;
+                padded_prompts.resize(b, chunk_prompts[0]);
+                let mut mb = MicroBatch::from_prompted(&padded, &padded_prompts, t)?;
                 mb.targets[chunk.len() * t..].fill(IGNORE_INDEX);
                 count += mb.tokens();
                 batch.push(mb);

@@ -15,7 +15,7 @@ mod tokens;
 use crate::gpu::model::GpuModel;
 use crate::gpu::{GpuContext, GpuError};
 use crate::model::{ConfigError, ParamLayout};
-use crate::train::{check_window, RunConfig, StepError, StepStats, StepWork, Trainer};
+use crate::train::{check_window, Batch, RunConfig, StepError, StepStats, StepWork, Trainer};
 
 use eval::Evaluator;
 use generate::Generator;
@@ -140,8 +140,8 @@ impl Trainer for GpuRun {
         Ok(self.stepper.poll(&self.shared, wait).await?)
     }
 
-    async fn eval_loss(&mut self, sequences: &[Vec<u32>]) -> Result<f64, StepError> {
-        self.evaluator.eval_loss(&self.shared, sequences).await
+    async fn eval_loss(&mut self, batch: &Batch) -> Result<f64, StepError> {
+        self.evaluator.eval_loss(&self.shared, batch).await
     }
 
     async fn generate(&mut self, window: &[u32], draws: &[f32]) -> Result<Vec<u32>, StepError> {

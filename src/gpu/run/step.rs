@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 
 use super::Shared;
-use crate::gpu::{GpuError, PendingMap, Program, ProgramBuilder, UpdateShape, View};
+use crate::gpu::{GpuError, PendingMap, Program, ProgramBuilder, UpdateSettings, View};
 use crate::optim::OptimizerKind;
 use crate::train::{StepError, StepStats, StepWork};
 
@@ -74,7 +74,7 @@ impl Stepper {
         let mut pb = ProgramBuilder::new(ctx);
         record_grads(&mut pb);
         let opt = &s.config.optimizer;
-        let shape = UpdateShape {
+        let settings = UpdateSettings {
             n: layout.total,
             decay_end: layout.decay_end,
             scalars_index: g,
@@ -93,8 +93,8 @@ impl Stepper {
             (View::whole(&model.params), View::whole(&model.grads), View::whole(&state1), View::whole(&state2));
         let (sc, st) = (View::whole(&s.scalars), View::whole(&stats));
         match opt.kind {
-            OptimizerKind::Sgd | OptimizerKind::Momentum => pb.sgd_update(&p, &gr, &s1, &sc, &st, &shape),
-            OptimizerKind::Adam | OptimizerKind::AdamW => pb.adamw_update(&p, &gr, &s1, &s2, &sc, &st, &shape),
+            OptimizerKind::Sgd | OptimizerKind::Momentum => pb.sgd_update(&p, &gr, &s1, &sc, &st, &settings),
+            OptimizerKind::Adam | OptimizerKind::AdamW => pb.adamw_update(&p, &gr, &s1, &s2, &sc, &st, &settings),
         }
         let step_program = pb.finish();
 
