@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use gradlab::data::{Corpus, Packing};
 use gradlab::lab::LabConfig;
+use gradlab::model::ModelConfig;
 
 pub type AnyError = Box<dyn std::error::Error>;
 
@@ -14,6 +15,10 @@ pub struct LabArgs {
     /// Model size: nano, micro or small.
     #[arg(long, default_value = "nano")]
     pub preset: String,
+    /// T: the model's context (its position table), instead of the preset's;
+    /// whole documents are cut only past T+1 tokens.
+    #[arg(long)]
+    pub ctx: Option<usize>,
     /// Effective batch B (sequences per optimizer step).
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
@@ -44,6 +49,16 @@ pub struct LabArgs {
 }
 
 impl LabArgs {
+    /// The preset, with `--ctx` as its context when given.
+    pub fn model(&self) -> Result<ModelConfig, AnyError> {
+        let mut model = ModelConfig::preset(&self.preset)?;
+        if let Some(ctx) = self.ctx {
+            model.block_size = ctx;
+            model.validate().map_err(|e| format!("--ctx: {e}"))?;
+        }
+        Ok(model)
+    }
+
     /// The corpus to train on and its name for reports.
     pub fn corpus(&self) -> Result<(Arc<Corpus>, String), AnyError> {
         match &self.text {

@@ -5,7 +5,7 @@
 use gradlab::checkpoint::to_safetensors;
 use gradlab::gpu::{GpuContext, GpuRun};
 use gradlab::lab::{Lab, LabConfig};
-use gradlab::model::{ModelConfig, ParamLayout};
+use gradlab::model::ParamLayout;
 use pollster::block_on;
 
 use crate::common::{write, AnyError, LabArgs};
@@ -22,7 +22,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<(), AnyError> {
-    let model = ModelConfig::preset(&args.lab.preset)?;
+    let model = args.lab.model()?;
     let (corpus, _) = args.lab.corpus()?;
     let config = args.lab.apply(LabConfig::three_way(
         model,

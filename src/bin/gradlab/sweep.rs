@@ -13,7 +13,7 @@ use gradlab::cpu::CpuRun;
 use gradlab::data::Corpus;
 use gradlab::gpu::{GpuContext, GpuRun};
 use gradlab::lab::{Lab, LabConfig, RunMetrics, RunSpec};
-use gradlab::model::{ModelConfig, ParamLayout};
+use gradlab::model::ParamLayout;
 use gradlab::optim::{OptimizerConfig, OptimizerKind};
 use gradlab::train::Trainer;
 use pollster::block_on;
@@ -196,7 +196,7 @@ fn run_seed<R: Trainer>(
 }
 
 pub fn run(args: Args) -> Result<(), AnyError> {
-    let model = ModelConfig::preset(&args.lab.preset)?;
+    let model = args.lab.model()?;
     let (corpus, corpus_name) = args.lab.corpus()?;
     let mut base = LabConfig::sweep(model, args.lab.batch, args.lab.spread, args.lab.seed);
     base.optimizer =
