@@ -96,6 +96,21 @@ impl PageLabConfig {
         c.with_ranks(self.ranks)
     }
 
+    /// What can be said of the data without loading it: a shipped corpus
+    /// that exists, and prompts to mask only where there are some.
+    fn check_data(&self) -> Result<(), ConfigError> {
+        if self.text.is_none() && !crate::data::CORPORA.iter().any(|c| c.name == self.corpus) {
+            return crate::data::shipped_corpus(&self.corpus).map(|_| ());
+        }
+        if self.text.is_some() && self.mask_prompt {
+            return Err(ConfigError::Invalid {
+                field: "mask_prompt",
+                reason: "pasted text has no prompts to mask; use a shipped corpus".into(),
+            });
+        }
+        Ok(())
+    }
+
     fn corpus(&self) -> Result<Arc<Corpus>, ConfigError> {
         Ok(Arc::new(match &self.text {
             Some(t) => Corpus::from_text(t)?,
@@ -111,7 +126,8 @@ pub fn validate_lab_config(config: JsValue) -> Option<String> {
     let check = || -> Result<(), ConfigError> {
         let c = PageLabConfig::parse(config)?;
         let model = ModelConfig::preset(&c.preset)?;
-        c.lab_config(model).validate()
+        c.lab_config(model).validate()?;
+        c.check_data()
     };
     check().err().map(|e| e.to_string())
 }
