@@ -35,6 +35,10 @@ class GradlabLab extends HTMLElement {
   curves() {
     return this.panel?.curves();
   }
+  /** The last G sweep's result, or undefined. */
+  sweepResult() {
+    return this.panel?.sweepResult();
+  }
 }
 
 class GradlabPlayground extends HTMLElement {

@@ -1,12 +1,17 @@
 // The accumulation lab panel that <gradlab-lab> (elements.js) holds: lays out
 // the parts in www/lab/ and wires them together. The parts do the work:
 // controls.js the settings form, training.js the wasm lab and its loop,
-// charts.js the uPlot charts, sweep.js the G sweep, exports.js the downloads.
+// charts.js the live uPlot charts, tokens.js the token-weight strip,
+// sweep.js and sweepcharts.js the G sweep, exports.js the downloads,
+// history.js where the bug came from.
 // Nothing here computes, draws or parses settings.
 import { Charts, explanation } from "./lab/charts.js";
 import { Controls } from "./lab/controls.js";
 import { Exports } from "./lab/exports.js";
+import { history } from "./lab/history.js";
 import { Sweep } from "./lab/sweep.js";
+import { SweepCharts } from "./lab/sweepcharts.js";
+import { TokenStrip } from "./lab/tokens.js";
 import { Training } from "./lab/training.js";
 import { columns, el, errorLine, showMessage } from "./ui.js";
 
@@ -18,9 +23,11 @@ export class LabPanel {
     const showError = (message) => showMessage(this.error, message);
     const controls = (this.controls = new Controls(source, () => this.settingsChanged()));
     const charts = (this.charts = new Charts());
-    const training = (this.training = new Training({ controls, charts, showError, onReady: (specs) => this.exports.setRuns(specs) }));
-    this.sweep = new Sweep({ controls, training, charts, showError });
-    this.exports = new Exports({ training, charts, showError });
+    const tokens = (this.tokens = new TokenStrip());
+    const sweepCharts = (this.sweepCharts = new SweepCharts());
+    const training = (this.training = new Training({ controls, charts, tokens, showError, onReady: (specs) => this.exports.setRuns(specs) }));
+    this.sweep = new Sweep({ controls, training, charts, sweepCharts, showError });
+    this.exports = new Exports({ training, charts, sweepCharts, showError });
     this.showError = showError;
 
     root.classList.add("gl-lab");
@@ -30,7 +37,7 @@ export class LabPanel {
       training.status,
       training.stepLine,
       el("h3", { text: "Loss" }),
-      charts.trueLabel,
+      charts.kindLine,
       charts.loss,
       el("h3", { text: "‖w − w_full‖: distance to the full-batch weights (log scale)" }),
       charts.dist,
@@ -39,23 +46,33 @@ export class LabPanel {
       el("h3", { text: "Samples (refreshed as the models learn)" }),
       training.samples,
       training.validation,
+      el("h3", { text: "How much each token counts" }),
+      tokens.node,
       el("h3", { text: "Sweep over G" }),
       this.sweep.note,
-      charts.sweep,
+      this.sweep.form,
+      sweepCharts.summary,
+      sweepCharts.curves,
+      sweepCharts.table,
       this.exports.buttons,
+      history(),
     ]);
 
     controls.toggle.addEventListener("click", () => training.toggle());
     controls.stepBtn.addEventListener("click", () => training.stepOnce());
     controls.resetBtn.addEventListener("click", () => this.reset());
     controls.sweepBtn.addEventListener("click", () => this.sweep.run());
-    charts.trueToggle.addEventListener("change", () => training.redraw());
+    charts.onLossKind((kind) => {
+      training.redraw();
+      sweepCharts.setKind(kind);
+    });
     this.reset();
   }
 
   async settingsChanged() {
     await this.controls.ready;
     const problem = this.controls.apply();
+    this.sweep.describe();
     if (problem) return this.showError(problem);
     this.reset();
   }
@@ -71,5 +88,10 @@ export class LabPanel {
   /** The plotted data, for tests and for readers who want the numbers. */
   curves() {
     return this.exports.curves();
+  }
+
+  /** The last G sweep's result (finals and curves), or undefined. */
+  sweepResult() {
+    return this.sweepCharts.result;
   }
 }

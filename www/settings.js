@@ -24,18 +24,36 @@ const LAB_FIELDS = {
   ctx: { label: "context length", def: 32, min: 8, int: true },
   seed: { label: "seed", def: 1, min: 0, max: 1e9, int: true },
   sweepsteps: { label: "sweep steps", def: 40, min: 2, max: 1000, int: true },
-  // webgpu falls back to the CPU where there is none; cpu always uses the CPU reference (the smallest preset)
-  compute: { label: "compute", def: "webgpu", choices: ["webgpu", "cpu"] },
+  // choices and default (the first) from the shipped corpora: labFields
+  corpus: { label: "corpus" },
+  // padded: one whole document per sequence (fine-tuning); packed: full windows (pretraining)
+  packing: { label: "packing", def: "padded", choices: ["padded", "packed"] },
+  // 1: a document's prompt (verse reference, headword) is not a target, as in
+  // fine-tuning. On by default: whole verses rarely fit the short default
+  // context, so without the mask most sequences would hold the same count and
+  // the strategies would agree; the prompts' lengths make the counts differ.
+  mask: { label: "prompt mask", def: 1, choices: [0, 1] },
+  // simulated data-parallel ranks; above 1 the lab adds a "local" run
+  ranks: { label: "ranks", def: 1, choices: [1, 2, 4, 8] },
+  // f32: the lab on WebGPU (the CPU where there is none); f64: on the CPU
+  // reference (the smallest preset); both: the two side by side
+  precision: { label: "precision", def: "f32", choices: ["f32", "f64", "both"] },
 };
+
+// Older links say compute=webgpu|cpu; it stands for precision f32|f64 when
+// precision itself is not given.
+const COMPUTE_ALIAS = { webgpu: "f32", cpu: "f64" };
 
 // The lab's fields, given the presets from wasm ([{name, block_size, …}],
 // smallest first): the preset is one of their names, the smallest by default
 // (as in web.rs), and no context is longer than the longest block size.
 // Without presets (null: not loaded yet) no preset is valid and any context is.
-export function labFields(presets) {
+// `corpora` ([{name, title, documents}], the default first) likewise.
+export function labFields(presets, corpora = null) {
   return {
     ...LAB_FIELDS,
     preset: { ...LAB_FIELDS.preset, def: presets?.[0].name, choices: presets?.map((p) => p.name) ?? [] },
+    corpus: { ...LAB_FIELDS.corpus, def: corpora?.[0].name, choices: corpora?.map((c) => c.name) ?? [] },
     ctx: { ...LAB_FIELDS.ctx, max: presets ? Math.max(...presets.map((p) => p.block_size)) : Infinity },
   };
 }
@@ -55,7 +73,14 @@ export function parseSettings(fields, get, where) {
   const values = {};
   const problems = [];
   for (const [name, f] of Object.entries(fields)) {
-    const raw = get(name);
+    let raw = get(name);
+    if (name === "precision" && (raw === null || raw === undefined || raw === "")) {
+      const compute = get("compute");
+      if (compute !== null && compute !== undefined && compute !== "") {
+        raw = COMPUTE_ALIAS[String(compute).trim().toLowerCase()];
+        if (raw === undefined) problems.push(`${where} compute="${String(compute).slice(0, 40)}" is not one of ${Object.keys(COMPUTE_ALIAS).join(", ")}; using ${f.def}.`);
+      }
+    }
     values[name] = f.def;
     if (raw === null || raw === undefined || raw === "") continue;
     const text = String(raw).slice(0, 40);
@@ -90,14 +115,20 @@ export function labConfig(v, presets, extra = {}) {
     spread: v.spread,
     seq_len: Math.min(v.ctx, blockSize),
     seed: v.seed,
+    ...(v.corpus ? { corpus: v.corpus } : {}),
+    packing: v.packing,
+    mask_prompt: v.mask === 1,
+    ranks: v.ranks,
     optimizer: { kind: v.opt, lr: v.lr, momentum: v.momentum, beta1: v.beta1, beta2: v.beta2, weight_decay: v.wd, max_grad_norm: v.clip, schedule },
     ...extra,
   };
 }
 
-// Writes `values` that differ from the defaults into the page URL (replaceState).
+// Writes `values` that differ from the defaults into the page URL
+// (replaceState); the old `compute` alias gives way to `precision`.
 export function reflectToUrl(fields, values) {
   const url = new URL(location.href);
+  url.searchParams.delete("compute");
   for (const [name, f] of Object.entries(fields)) {
     if (values[name] === f.def) url.searchParams.delete(name);
     else url.searchParams.set(name, String(values[name]));

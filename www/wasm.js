@@ -16,6 +16,14 @@ export function loadPresets() {
   return presetList;
 }
 
+// The shipped corpora (web.rs `corpora()`), the default first:
+// [{name, title, documents}]. The page builds its corpus choice from this.
+let corpusList;
+export function loadCorpora() {
+  corpusList ??= loadGradlab().then((gl) => gl.corpora());
+  return corpusList;
+}
+
 // wasm-bindgen objects allow one call at a time; chain every call through this.
 export class Serial {
   #tail = Promise.resolve();

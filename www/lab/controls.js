@@ -1,15 +1,22 @@
 // The lab's settings side: builds the form and its buttons, parses the
 // initial settings (URL query / element attributes, see settings.js), reads
 // the controls back into settings, writes them to the URL, and keeps the
-// hints under the controls current. The model presets come from wasm
-// (loadPresets), never from here. It does not train, draw or export: the
+// hints under the controls current. The model presets and the corpora come
+// from wasm (loadPresets, loadCorpora), never from here. It does not train, draw or export: the
 // panel (www/lab.js) wires the buttons and the change event to those.
 import { labConfig, labFields, MAX_TEXT_BYTES, parseSettings, reflectToUrl } from "../settings.js";
 import { button, controlsForm, el, formatLogSlider, formRow, fromLogSlider, hintOf, selectInput, setChoices, toLogSlider } from "../ui.js";
-import { loadPresets } from "../wasm.js";
+import { loadCorpora, loadPresets } from "../wasm.js";
 
-const SWEEP_STEPS_DEFAULT = 40;
-const COMPUTE_HINT = "WebGPU where the browser has it, else the CPU";
+const PRECISION_HINTS = {
+  f32: "f32 on WebGPU where the browser has it, else the f64 CPU reference",
+  f64: "the f64 CPU reference (smallest model)",
+  both: "f32 on WebGPU and f64 on the CPU, side by side (smallest model); f64 curves dotted",
+};
+const PACKING_HINTS = {
+  padded: "one whole document per sequence, padded (fine-tuning)",
+  packed: "documents run together in full windows (pretraining): every micro-batch has the same count",
+};
 
 // "nano: 2 layers, 64 channels"
 const presetHint = (p) => `${p.name}: ${p.n_layer} layers, ${p.n_embd} channels`;
@@ -18,9 +25,9 @@ export class Controls {
   // `source`: {get, where, syncUrl} as elements.js makes it; `onChange()`
   // after a control changed.
   //
-  // The form is built at once, but the model presets come with the wasm
-  // module: until `ready` resolves, the Model choice is empty, `values` lacks
-  // the model and the context, and `problems`, `read()`, `apply()` and
+  // The form is built at once, but the model presets and corpora come with
+  // the wasm module: until `ready` resolves, the Model and Corpus choices are
+  // empty, `values` lacks the model, the corpus and the context, and `problems`, `read()`, `apply()` and
   // `config()` are not to be used. Everything that needs them awaits `ready`.
   constructor({ get, where, syncUrl }, onChange) {
     this.source = { get, where };
@@ -28,14 +35,16 @@ export class Controls {
     // every field but the model's, to fill the form with now
     this.values = parseSettings(labFields(null), get, where).values;
     this.build(onChange);
-    this.ready = loadPresets().then((presets) => this.usePresets(presets));
+    this.ready = Promise.all([loadPresets(), loadCorpora()]).then(([presets, corpora]) => this.usePresets(presets, corpora));
   }
 
-  // Parses the settings again, now with the presets' names and block sizes,
-  // and fills in the Model choice and the context's limit.
-  usePresets(presets) {
+  // Parses the settings again, now with the presets' names and block sizes
+  // and the corpora's names, and fills in the Model and Corpus choices and
+  // the context's limit.
+  usePresets(presets, corpora) {
     this.presets = presets;
-    this.fields = labFields(presets);
+    this.corpora = corpora;
+    this.fields = labFields(presets, corpora);
     const { values, problems } = parseSettings(this.fields, this.source.get, this.source.where);
     // problems with the settings we were given stay visible until a control changes
     this.problems = problems.join(" ");
@@ -44,9 +53,11 @@ export class Controls {
     // the default (smallest) preset's shape
     hintOf(this.preset).textContent = presetHint(this.presetNamed(f.preset.def));
     this.ctx.max = String(f.ctx.max);
+    setChoices(this.corpus, f.corpus.choices, values.corpus);
     // a context longer than any block size was shown until now; it is not taken
     if (values.ctx !== this.values.ctx) this.ctx.value = String(values.ctx);
     this.values = values;
+    this.describe();
   }
 
   build(onChange) {
@@ -75,10 +86,16 @@ export class Controls {
     this.sched = row("LR schedule", select("sched", "schedule"));
     // choices and hint: usePresets
     this.preset = row("Model", select("preset", "preset"));
-    this.compute = row("Compute", select("compute", "compute"), COMPUTE_HINT);
+    this.precision = row("Precision", select("precision", "precision"), PRECISION_HINTS[v.precision]);
     // max: usePresets
     this.ctx = row("Context T", number("ctx", "context", { min: String(f.ctx.min), step: "8" }));
     this.seed = row("Seed", number("seed", "seed", { min: "0", step: "1" }));
+    // choices: usePresets
+    this.corpus = row("Corpus", select("corpus", "corpus"));
+    this.packing = row("Packing", select("packing", "packing"), PACKING_HINTS[v.packing]);
+    this.mask = row("Mask the prompt", el("input", { type: "checkbox", "data-testid": "mask-prompt", name: "mask" }));
+    this.mask.checked = v.mask === 1;
+    this.ranks = row("Data-parallel ranks", select("ranks", "ranks"));
     this.textArea = row("Your own text (optional)", el("textarea", { rows: "3", placeholder: "Paste at least a few paragraphs to train on them instead of the bundled King James text.", "data-testid": "user-text" }));
 
     this.buttons = el("div", { class: "gl-buttons" });
@@ -88,7 +105,7 @@ export class Controls {
     this.sweepBtn = button("Sweep G", "sweep");
     this.buttons.append(this.toggle, this.stepBtn, this.resetBtn, this.sweepBtn);
 
-    for (const input of [this.batch, this.micro, this.opt, this.sched, this.preset, this.compute, this.ctx, this.seed, this.momentum, this.beta1, this.beta2, this.wd, this.clip, this.lr, this.spread, this.textArea]) {
+    for (const input of [this.batch, this.micro, this.opt, this.sched, this.preset, this.precision, this.corpus, this.packing, this.mask, this.ranks, this.ctx, this.seed, this.momentum, this.beta1, this.beta2, this.wd, this.clip, this.lr, this.spread, this.textArea]) {
       input.addEventListener("change", onChange);
     }
     this.lr.addEventListener("input", () => this.describe());
@@ -102,12 +119,29 @@ export class Controls {
     const g = Number(this.batch.value) / Number(this.micro.value);
     hintOf(this.micro).textContent = Number.isInteger(g) ? `G = ${g} micro-batches per step` : "must divide the batch";
     const s = Number(this.spread.value);
-    hintOf(this.spread).textContent = s === 0 ? "0: all sequences full length, no padding" : `${s.toFixed(2)}: lengths vary, short ones padded`;
+    hintOf(this.spread).textContent = s === 0 ? "0: only the longest documents" : `${s.toFixed(2)}: ${s === 1 ? "every document" : "longer documents"}, lengths vary`;
+    hintOf(this.packing).textContent = PACKING_HINTS[this.packing.value] ?? "";
+    const corpus = this.corpora?.find((c) => c.name === this.corpus.value);
+    hintOf(this.corpus).textContent = corpus ? `${corpus.title}; a document is ${corpus.documents}` : "";
+    hintOf(this.mask).textContent = "fine-tuning: the prompt (verse reference, headword) is no target; not with packing";
+    const r = Number(this.ranks.value);
+    hintOf(this.ranks).textContent = r > 1 ? `adds a "local" run: each rank divides by its own token count` : "one device";
+    this.precisionHint();
   }
 
-  // The hint under Compute, once the lab knows what it runs on.
-  computeHint(text = COMPUTE_HINT) {
-    hintOf(this.compute).textContent = text;
+  // The hint under Precision; `text` once the lab knows what it runs on.
+  precisionHint(text) {
+    hintOf(this.precision).textContent = text ?? PRECISION_HINTS[this.precision.value] ?? "";
+  }
+
+  // A problem with how the settings combine that the wasm validation would
+  // not word for this page, or "".
+  combinationProblem(v = this.values) {
+    const g = v.batch / v.micro;
+    if (v.ranks > 1 && Number.isInteger(g) && g % v.ranks !== 0) {
+      return `${v.ranks} ranks cannot share the ${g} micro-batch${g === 1 ? "" : "es"} of a step (B = ${v.batch}, b = ${v.micro}): choose fewer ranks or a smaller micro-batch.`;
+    }
+    return "";
   }
 
   // Settings from the controls; throws an Error in words for a number out of range.
@@ -131,7 +165,11 @@ export class Controls {
       clip: num(this.clip, "clip"),
       sched: this.sched.value,
       preset: this.preset.value,
-      compute: this.compute.value,
+      precision: this.precision.value,
+      corpus: this.corpus.value,
+      packing: this.packing.value,
+      mask: this.mask.checked ? 1 : 0,
+      ranks: Number(this.ranks.value),
       ctx: Math.round(num(this.ctx, "ctx")),
       seed: Math.round(num(this.seed, "seed")),
     };
@@ -181,7 +219,9 @@ export class Controls {
     return this.presets[0].name;
   }
 
-  sweepSteps() {
-    return this.values.sweepsteps ?? SWEEP_STEPS_DEFAULT;
+  // The G sweep's step count (its input lives with the sweep, sweep.js).
+  setSweepSteps(steps) {
+    this.values = { ...this.values, sweepsteps: steps };
+    if (this.syncUrl && this.fields) reflectToUrl(this.fields, this.values);
   }
 }

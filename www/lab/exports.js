@@ -14,9 +14,9 @@ function download(name, blob) {
 }
 
 export class Exports {
-  // `training`: the lab and its data; `charts`: the drawn charts; `showError` as the panel has it.
-  constructor({ training, charts, showError }) {
-    Object.assign(this, { training, charts, showError });
+  // `training`: the lab and its data; `charts`, `sweepCharts`: the drawn charts; `showError` as the panel has it.
+  constructor({ training, charts, sweepCharts, showError }) {
+    Object.assign(this, { training, charts, sweepCharts, showError });
     this.csvBtn = button("Curves as CSV", "export-csv");
     this.pngBtn = button("Charts as PNG", "export-png");
     this.weightsRun = el("select", { "aria-label": "Run whose weights to download", "data-testid": "weights-run" });
@@ -32,26 +32,31 @@ export class Exports {
     this.weightsRun.replaceChildren(...specs.map((s, i) => el("option", { value: String(i), text: runLabel(s) })));
   }
 
-  // The plotted data: {step: [], runs: [{strategy, micro_batch, logged, true, dist, norm}]}.
+  // The plotted data: {step: [], runs: [{strategy, micro_batch, logged, true, dist, norm}]},
+  // and with precision "both" the f64 twin's as `twin` of the same shape.
   curves() {
-    const { data, specs } = this.training;
-    return { step: [...data.step], runs: specs.map((s, i) => ({ ...s, ...data.runs[i] })) };
+    const { data, specs, twin, twinData, twinSpecs } = this.training;
+    const of = (d, sp) => ({ step: [...d.step], runs: (sp ?? []).map((s, i) => ({ ...s, ...d.runs[i] })) });
+    return { ...of(data, specs), ...(twin ? { twin: of(twinData, twinSpecs) } : {}) };
   }
 
   csv() {
-    const { data, specs } = this.training;
-    const lines = ["step,run,strategy,micro_batch,logged_loss,true_loss,weight_distance,grad_norm"];
-    data.step.forEach((step, k) => {
-      specs.forEach((s, i) => {
-        const r = data.runs[i];
-        lines.push([step, i, s.strategy, s.micro_batch, r.logged[k], r.true[k], r.dist[k] ?? 0, r.norm[k]].join(","));
+    const { data, specs, twin, twinData, twinSpecs } = this.training;
+    const lines = ["step,run,strategy,micro_batch,logged_loss,true_loss,weight_distance,grad_norm,precision"];
+    const rows = (d, sp, precision) =>
+      d.step.forEach((step, k) => {
+        sp.forEach((s, i) => {
+          const r = d.runs[i];
+          lines.push([step, i, s.strategy, s.micro_batch, r.logged[k], r.true[k], r.dist[k] ?? 0, r.norm[k], precision].join(","));
+        });
       });
-    });
+    rows(data, specs, /CPU/.test(this.training.backendName ?? "") ? "f64" : "f32");
+    if (twin) rows(twinData, twinSpecs, "f64");
     download("gradlab-curves.csv", new Blob([lines.join("\n") + "\n"], { type: "text/csv" }));
   }
 
   png() {
-    for (const [name, plot] of this.charts.plots()) {
+    for (const [name, plot] of [...this.charts.plots(), ...this.sweepCharts.plots()]) {
       plot.ctx.canvas.toBlob((blob) => blob && download(`gradlab-${name}.png`, blob));
     }
   }

@@ -1,50 +1,102 @@
-// The G sweep ("Sweep G"), the reference experiment: a separate wasm lab with
-// effective batch 16 at micro-batch 16, 8, 4, 2 and 1, naive and corrected,
-// run for a number of steps from the same weights on the same data; then the
-// final true-loss gap and weight distance to the full batch per G go to the
-// sweep chart. It pauses the training lab but does not touch it otherwise.
+// The G sweep ("Sweep G"): the CLI's reference experiment (`gradlab sweep`:
+// nano, effective batch 16, context 64, spread 1, AdamW lr 3e-3, naive and
+// corrected at micro-batch 1, 2, 4, 8, final = mean of the last tenth of the
+// steps) in a separate wasm lab, with this lab's corpus, packing, mask, ranks,
+// seed and precision, for as many steps as the reader asks (a quick version
+// unless 200). It collects every run's curves, works out the finals and hands
+// them to sweepcharts.js. It pauses the training lab but does not touch it
+// otherwise; it draws nothing itself.
 import { loadGradlab } from "../wasm.js";
-import { el, errorText, nextFrame } from "../ui.js";
+import { el, errorText, formRow, nextFrame } from "../ui.js";
 import { useGpu } from "./training.js";
 
-const BATCH = 16;
-const GS = [16, 8, 4, 2, 1];
+// The reference experiment's settings (src/bin/gradlab/sweep.rs and common.rs defaults).
+const REFERENCE = { batch: 16, ctx: 64, spread: 1, opt: "adamw", lr: 3e-3, beta1: 0.9, beta2: 0.99, wd: 0, clip: 1, sched: "constant" };
+const REFERENCE_STEPS = 200;
 
 export class Sweep {
-  // `controls`, `training`, `charts`, `showError` as the panel has them.
-  constructor({ controls, training, charts, showError }) {
-    Object.assign(this, { controls, training, charts, showError });
-    this.note = el("p", {
-      class: "gl-small",
-      text: `“Sweep G” runs the reference experiment: effective batch ${BATCH}, micro-batch 1, 2, 4, 8 and 16 (G = 16 … 1), naive and corrected, ${controls.sweepSteps()} steps from the same weights on the same data.`,
+  // `controls`, `training`, `charts` (the live ones, for the loss kind),
+  // `sweepCharts`, `showError` as the panel has them.
+  constructor({ controls, training, charts, sweepCharts, showError }) {
+    Object.assign(this, { controls, training, charts, sweepCharts, showError });
+    this.note = el("p", { class: "gl-small", "data-testid": "sweep-note" });
+    const form = el("div", { class: "gl-sweep-form" });
+    this.stepsInput = formRow(form, "Sweep steps", el("input", { type: "number", min: "2", max: "1000", step: "10", "data-testid": "sweep-steps" }), `${REFERENCE_STEPS} = the reference experiment`);
+    this.stepsInput.value = String(controls.values.sweepsteps);
+    this.stepsInput.addEventListener("change", () => this.takeSteps());
+    this.form = form;
+    controls.ready.then(() => {
+      this.stepsInput.value = String(controls.values.sweepsteps);
+      this.describe();
     });
+    this.describe();
+  }
+
+  // The sweep's step count from its input; false (and the problem shown) when out of range.
+  takeSteps() {
+    const x = Number(this.stepsInput.value);
+    if (!Number.isInteger(x) || x < 2 || x > 1000) {
+      this.showError(`sweep steps must be a whole number between 2 and 1000, got "${String(this.stepsInput.value).slice(0, 20)}"`);
+      this.stepsInput.value = String(this.controls.values.sweepsteps);
+      return false;
+    }
+    this.controls.setSweepSteps(x);
+    this.describe();
+    return true;
+  }
+
+  // Whether the sweep runs on the CPU in f64 (else WebGPU in f32 where there is one).
+  onCpu() {
+    return this.controls.values.precision === "f64" || !useGpu(this.controls.values);
+  }
+
+  describe() {
+    const v = this.controls.values;
+    const steps = v.sweepsteps;
+    const quick = steps === REFERENCE_STEPS ? `${steps} steps, as the reference does.` : `A quick version: ${steps} steps, where the reference runs ${REFERENCE_STEPS}.`;
+    const corpus = v.corpus ?? "kjv";
+    const precision = this.onCpu() ? "f64 on the CPU" : `f32 on WebGPU${v.precision === "both" ? " (choose precision f64 for the f64 sweep)" : ""}`;
+    this.note.textContent =
+      `“Sweep G” runs the command line's reference experiment (gradlab sweep): the nano model, effective batch 16, context 64, spread 1, ` +
+      `AdamW lr 3e-3 (β 0.9/0.99, clip 1), naive and corrected at micro-batch 1, 2, 4, 8 (G = 16, 8, 4, 2) beside the full batch, all from the same weights ` +
+      `on the same batches; “final” is the mean of the last tenth of the steps. ${quick} ` +
+      `From this lab: corpus ${corpus}, packing ${v.packing}, prompt mask ${v.mask ? "on" : "off"}, ${v.ranks} rank${v.ranks > 1 ? "s (adds local runs; G must divide among them)" : ""}, seed ${v.seed}; ${precision}. ` +
+      `The lab's other settings (learning rate, batch, context, model) do not apply.`;
   }
 
   async run() {
     const { controls, training } = this;
     await controls.ready;
+    if (!this.takeSteps()) return;
     const gl = await loadGradlab();
     training.pause();
     controls.sweepBtn.disabled = true;
-    const steps = controls.sweepSteps();
-    const config = controls.config({ batch: BATCH }, { sweep: true });
+    const steps = controls.values.sweepsteps;
+    const cpu = controls.cpuPreset();
+    const config = controls.config({ ...REFERENCE, preset: cpu, micro: REFERENCE.batch }, { sweep: true });
     let lab;
     try {
-      lab = await gl.WebLab.create(config, useGpu(controls.values));
+      lab = await gl.WebLab.create(config, !this.onCpu());
       const specs = lab.runs();
-      const last = specs.map(() => null);
+      const runs = specs.map((s) => ({ ...s, G: REFERENCE.batch / s.micro_batch, true: new Array(steps).fill(null), logged: new Array(steps).fill(null), dist: null }));
+      const take = (metrics) => {
+        for (const m of metrics) {
+          const r = runs[m.run];
+          const k = m.step - 1;
+          if (!r || k < 0 || k >= steps) continue;
+          r.true[k] = Number.isFinite(m.true_loss) ? m.true_loss : null;
+          r.logged[k] = Number.isFinite(m.logged_loss) ? m.logged_loss : null;
+          if (k === steps - 1) r.dist = m.weight_distance;
+        }
+      };
       for (let i = 0; i < steps; i++) {
-        const got = [...(await lab.step(1)), ...(i === steps - 1 ? await lab.flush() : [])];
-        for (const m of got) last[m.run] = m;
+        take(await lab.step(1));
         training.setStatus(`Sweep over G: step ${i + 1} of ${steps}…`);
         await nextFrame();
       }
-      // run 0 is the full batch; G = 1 is the full batch too, so it has no distance
-      const pick = (strategy, G) => last.find((m, i) => specs[i].strategy === strategy && BATCH / specs[i].micro_batch === G) ?? last[0];
-      const gap = (strategy) => GS.map((G) => pick(strategy, G).true_loss - last[0].true_loss);
-      const dist = (strategy) => GS.map((G) => (G === 1 ? null : pick(strategy, G).weight_distance || null));
-      this.charts.drawSweep(steps, GS, { naive: gap("naive"), corrected: gap("corrected") }, { naive: dist("naive"), corrected: dist("corrected") });
-      training.setStatus(`${training.backendName} · sweep done`);
+      take(await lab.flush());
+      this.sweepCharts.draw(finals(runs, steps), this.charts.lossKind);
+      training.setStatus(`${training.backendName} · sweep done (${steps} steps${this.onCpu() ? ", f64 CPU" : ", f32 WebGPU"})`);
     } catch (e) {
       this.showError(`Sweep failed: ${errorText(e)}`);
     } finally {
@@ -52,4 +104,22 @@ export class Sweep {
       controls.sweepBtn.disabled = false;
     }
   }
+}
+
+// Each run's finals as the CLI computes them: the mean over the last tenth
+// of the steps (at least one), the true-loss gap to the full batch (run 0),
+// the weight distance after the last step.
+export function finals(runs, steps) {
+  const tail = Math.max(1, Math.floor(steps / 10));
+  const mean = (xs) => {
+    const ok = xs.slice(-tail).filter((x) => x !== null);
+    return ok.length ? ok.reduce((a, b) => a + b, 0) / ok.length : NaN;
+  };
+  for (const r of runs) {
+    r.finalTrue = mean(r.true);
+    r.finalLogged = mean(r.logged);
+  }
+  for (const r of runs) r.gap = r.finalTrue - runs[0].finalTrue;
+  const gs = [...new Set(runs.filter((r) => r.strategy !== "full").map((r) => r.G))].sort((a, b) => a - b);
+  return { steps, tail, gs, runs };
 }

@@ -1,9 +1,11 @@
-// The lab's training loop: builds the wasm lab from the settings (Reset),
-// steps it (Start/Pause, Step once), collects its metrics, keeps the status
+// The lab's training loop: builds the wasm lab from the settings (Reset) —
+// and, with precision "both", its f64 twin on the CPU — steps them in
+// lockstep (Start/Pause, Step once), collects their metrics, keeps the status
 // line, the step count and the divergence warning current, measures the
-// validation loss every 50 steps and refreshes the generated samples. Every
-// number comes from the wasm lab. It does not build the settings form
-// (controls.js), draw (charts.js), sweep (sweep.js) or export (exports.js).
+// validation loss every 50 steps, refreshes the generated samples and, every
+// few steps, the token-weight strip. Every number comes from the wasm labs.
+// It does not build the settings form (controls.js), draw (charts.js,
+// tokens.js), sweep (sweep.js) or export (exports.js).
 import { backendLabel, loadGradlab, Serial } from "../wasm.js";
 import { el, errorText, nextFrame, sentences } from "../ui.js";
 import { runLabel } from "./charts.js";
@@ -13,22 +15,31 @@ const SAMPLE_MIN = 12;
 const SAMPLE_MAX = 60;
 const SAMPLE_MS = 700;
 
+// the token-weight strip is redrawn at most every this many steps while running
+const TOKEN_EVERY = 10;
+
 // Whether a lab for `values` should try WebGPU (it falls back to the CPU itself).
-export const useGpu = (values) => "gpu" in navigator && values.compute !== "cpu";
+export const useGpu = (values) => "gpu" in navigator && values.precision !== "f64";
+
+const emptyData = () => ({ step: [], runs: [] });
+const runData = (specs) => specs.map(() => ({ logged: [], true: [], dist: [], norm: [] }));
 
 export class Training {
   // `controls`: the settings (controls.js); `charts`: where curves go;
   // `showError(message)`: the panel's error line; `onReady(specs)`: a new
   // lab with these runs is built.
-  constructor({ controls, charts, showError, onReady }) {
+  // `tokens`: the token-weight strip (tokens.js).
+  constructor({ controls, charts, tokens, showError, onReady }) {
     this.controls = controls;
     this.charts = charts;
+    this.tokens = tokens;
     this.showError = showError;
     this.onReady = onReady;
     this.serial = new Serial();
     this.running = false;
     this.diverged = new Set();
-    this.data = { step: [], runs: [] };
+    this.data = emptyData();
+    this.twinData = emptyData();
     this.notice = el("p", { class: "gl-notice", "data-testid": "notice", hidden: "" });
     this.status = el("p", { class: "gl-status", "data-testid": "status", "aria-live": "polite", text: "Loading…" });
     this.stepCount = el("span", { "data-testid": "step-count", text: "0" });
@@ -56,7 +67,10 @@ export class Training {
     // until the new lab exists, Start only records the wish
     this.building = true;
     this.diverged.clear();
-    this.data = { step: [], runs: [] };
+    this.data = emptyData();
+    this.twinData = emptyData();
+    this.tokens.clear();
+    this.lastTokens = -TOKEN_EVERY;
     // first samples after a few steps, then every 25; short until the speed is known
     this.lastSamples = -20;
     this.sampleTokens = SAMPLE_MIN;
@@ -70,8 +84,12 @@ export class Training {
       return this.showError(textProblem);
     }
     const values = controls.values;
-    const config = controls.config({}, text ? { text } : {});
-    const problem = gl.validateLabConfig(config);
+    // both precisions on the same model: the CPU reference's (the smallest preset)
+    const both = values.precision === "both";
+    const overrides = both ? { preset: controls.cpuPreset() } : {};
+    // pasted text has no prompts to mask
+    const config = controls.config(overrides, text ? { text, mask_prompt: false } : {});
+    const problem = controls.combinationProblem() || gl.validateLabConfig(config);
     if (problem) {
       this.building = false;
       this.startWhenReady = false;
@@ -82,10 +100,14 @@ export class Training {
     const token = (this.resetToken = {});
     await this.serial.run(async () => {
       this.lab?.free();
+      this.twin?.free();
       this.lab = null;
+      this.twin = null;
       this.setStatus("Building the lab…");
       try {
         this.lab = await gl.WebLab.create(config, useGpu(values));
+        // the f64 twin only beside a lab that did get WebGPU
+        if (both && !this.lab.gpuProblem()) this.twin = await gl.WebLab.create(config, false);
       } catch (e) {
         this.showError(errorText(e));
         this.setStatus("Not running.");
@@ -100,22 +122,29 @@ export class Training {
       return;
     }
     this.specs = this.lab.runs();
-    this.data.runs = this.specs.map(() => ({ logged: [], true: [], dist: [], norm: [] }));
+    this.data.runs = runData(this.specs);
+    this.twinSpecs = this.twin ? this.twin.runs() : null;
+    this.twinData.runs = this.twinSpecs ? runData(this.twinSpecs) : [];
+    this.seqLen = this.lab.config().seq_len;
     // A loss far above a uniform guess over the vocabulary (ln 256 ≈ 5.5 for bytes) means the run has blown up.
     this.divergedLoss = 2 * Math.log(controls.presetNamed(values.preset).vocab_size);
-    const problemGpu = values.compute === "cpu" ? null : this.lab.gpuProblem();
+    const problemGpu = values.precision === "f64" ? null : this.lab.gpuProblem();
     this.notice.hidden = !problemGpu;
     // a software WebGPU adapter (no GPU behind it) runs slower than gradlab's own CPU path
     const software = /\(BrowserWebGpu, Cpu\)/.test(this.backendName);
     const cpu = controls.cpuPreset();
-    controls.computeHint(
-      values.compute === "cpu"
+    controls.precisionHint(
+      values.precision === "f64"
         ? `the f64 CPU reference, ${cpu} preset`
-        : software ? "this WebGPU adapter is a software renderer; the CPU choice is usually faster here" : undefined,
+        : this.twin
+          ? `f32 on WebGPU and f64 on the CPU, both ${cpu}; f64 curves dotted`
+          : software ? "this WebGPU adapter is a software renderer; f64 on the CPU is usually faster here" : undefined,
     );
-    if (problemGpu) this.notice.textContent = `No WebGPU here (${problemGpu}). The lab runs on the CPU reference instead, with the ${cpu} preset — slower, but the same maths.`;
+    if (problemGpu) {
+      this.notice.textContent = `No WebGPU here (${problemGpu}). The lab runs on the CPU reference instead, with the ${cpu} preset, in f64 — slower, but the same maths.${both ? " With no f32 lab to set beside it, only the f64 one runs." : ""}`;
+    }
     this.onReady(this.specs);
-    this.charts.make(this.specs);
+    this.charts.make(this.specs, this.twinSpecs);
     this.stepCount.textContent = "0";
     this.setStatus(`${this.backendName} · ready`);
     this.renderSamples(this.specs.map(() => ""));
@@ -125,23 +154,27 @@ export class Training {
   // Metrics of `lab`; dropped if a reset has replaced it (or is replacing it)
   // since the step that produced them was queued.
   ingest(metrics, lab) {
-    if (lab !== this.lab || this.building) return;
+    if (this.building || !lab || (lab !== this.lab && lab !== this.twin)) return;
+    const twin = lab === this.twin;
+    const data = twin ? this.twinData : this.data;
+    const specs = twin ? this.twinSpecs : this.specs;
     for (const m of metrics) {
       if (m.run === 0) {
-        this.data.step.push(m.step);
+        data.step.push(m.step);
         // real tokens of run 0 since the status line last counted them
-        this.tokensSinceStatus = (this.tokensSinceStatus ?? 0) + (m.tokens ?? 0);
+        if (!twin) this.tokensSinceStatus = (this.tokensSinceStatus ?? 0) + (m.tokens ?? 0);
       }
-      const r = this.data.runs[m.run];
+      const r = data.runs[m.run];
       if (!r) continue;
       r.logged.push(Number.isFinite(m.logged_loss) ? m.logged_loss : null);
       r.true.push(Number.isFinite(m.true_loss) ? m.true_loss : null);
       r.dist.push(m.weight_distance > 0 && Number.isFinite(m.weight_distance) ? m.weight_distance : null);
       r.norm.push(Number.isFinite(m.grad_norm) ? m.grad_norm : null);
       const blewUp = !Number.isFinite(m.true_loss) || m.true_loss > this.divergedLoss;
-      if (blewUp && !this.diverged.has(m.run)) {
-        this.diverged.add(m.run);
-        const names = [...this.diverged].map((i) => runLabel(this.specs[i])).join(", ");
+      const key = `${twin ? "f64 " : ""}${runLabel(specs[m.run])}`;
+      if (blewUp && !this.diverged.has(key)) {
+        this.diverged.add(key);
+        const names = [...this.diverged].join(", ");
         const what = Number.isFinite(m.true_loss) ? `loss ${m.true_loss.toFixed(1)}, far above a uniform guess` : "its loss is not a number";
         this.showError(`Diverged: ${names} (at step ${m.step}, ${what}). The learning rate is too high for it — lower it and press Reset. Runs that have not diverged keep going.`);
       }
@@ -149,7 +182,26 @@ export class Training {
   }
 
   redraw() {
-    this.charts.draw(this.data);
+    this.charts.draw(this.data, this.twin ? this.twinData : null);
+  }
+
+  // The token-weight strip for the lab's last step (at most every
+  // TOKEN_EVERY steps unless `now`).
+  refreshTokens(now = false) {
+    const lab = this.lab;
+    if (!lab || this.building) return;
+    const step = lab.steps();
+    if (step === 0 || (!now && step - this.lastTokens < TOKEN_EVERY)) return;
+    this.lastTokens = step;
+    this.serial.run(() => (lab === this.lab ? lab.tokenWeights() : undefined)).then((tw) => {
+      if (lab === this.lab && tw) this.tokens.draw(tw, step, this.seqLen);
+    }, (e) => this.showError(`Token weights failed: ${errorText(e)}`));
+  }
+
+  // One lockstep step of the lab and its twin (inside the serial queue).
+  async stepBoth(lab, twin) {
+    this.ingest(await lab.step(1), lab);
+    if (twin && twin === this.twin) this.ingest(await twin.step(1), twin);
   }
 
   start() {
@@ -171,8 +223,13 @@ export class Training {
     this.startWhenReady = false;
     this.toggleLabel = "Start";
     const lab = this.lab;
-    this.serial.run(async () => lab && this.ingest(await lab.flush(), lab)).then(() => {
+    const twin = this.twin;
+    this.serial.run(async () => {
+      if (lab) this.ingest(await lab.flush(), lab);
+      if (twin) this.ingest(await twin.flush(), twin);
+    }).then(() => {
       this.redraw();
+      this.refreshTokens(true);
       this.refreshSamples();
     });
   }
@@ -186,18 +243,22 @@ export class Training {
   async stepOnce() {
     if (this.running || !this.lab || this.building) return;
     const lab = this.lab;
+    const twin = this.twin;
     await this.serial.run(async () => {
       if (lab !== this.lab) return;
-      this.ingest(await lab.step(1), lab);
+      await this.stepBoth(lab, twin);
       this.ingest(await lab.flush(), lab);
+      if (twin) this.ingest(await twin.flush(), twin);
       this.stepCount.textContent = String(lab.steps());
     });
     this.redraw();
+    this.refreshTokens(true);
     this.refreshSamples();
   }
 
   async loop() {
     const lab = this.lab;
+    const twin = this.twin;
     let t0 = performance.now();
     let steps0 = lab.steps();
     this.tokensSinceStatus = 0;
@@ -205,7 +266,7 @@ export class Training {
     while (this.running && this.lab === lab) {
       try {
         await this.serial.run(async () => {
-          if (this.running && this.lab === lab) this.ingest(await lab.step(1), lab);
+          if (this.running && this.lab === lab) await this.stepBoth(lab, twin);
         });
       } catch (e) {
         this.showError(`Training stopped: ${errorText(e)}`);
@@ -229,6 +290,7 @@ export class Training {
       }
       // first samples early, then every 25 steps
       if (lab.steps() - this.lastSamples >= 25) this.refreshSamples();
+      this.refreshTokens();
       if (lab.steps() % 50 === 0) this.refreshValidation(lab);
       await nextFrame();
     }

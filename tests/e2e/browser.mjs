@@ -1,0 +1,62 @@
+// Shared by the end-to-end test files (not a test file itself): serves the
+// built site (dist/) under a sub-path, opens pages in Debian's headless
+// Chromium through playwright-core (WebGPU on SwiftShader unless asked not
+// to), and waits on the lab. Screenshots go to ARTIFACTS (test-artifacts/).
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync } from "node:fs";
+import { before, after } from "node:test";
+import { chromium } from "playwright-core";
+import { startServer } from "../../scripts/serve.mjs";
+
+export const ARTIFACTS = new URL("../../test-artifacts/", import.meta.url).pathname;
+export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+export const QUIET = ["--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+// small and fast on a software adapter
+export const FAST = "batch=4&micro=2&ctx=16&lr=0.01";
+
+let server;
+export const site = { base: "" };
+
+// Starts the site's server before the file's tests and stops it after.
+export function serveSite() {
+  before(async () => {
+    assert.ok(existsSync(new URL("../../dist/index.html", import.meta.url)), "run `npm run build` first");
+    mkdirSync(ARTIFACTS, { recursive: true });
+    server = await startServer(0);
+    site.base = `http://127.0.0.1:${server.address().port}/gradlab/`;
+  });
+  after(() => server?.close());
+}
+
+export async function open(path, { webgpu = true } = {}) {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--no-sandbox", ...QUIET, ...(webgpu ? ["--enable-unsafe-webgpu"] : [])],
+  });
+  const page = await browser.newPage({ viewport: { width: 1200, height: 1600 } });
+  const errors = [];
+  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(site.base + path);
+  return { browser, page, errors };
+}
+
+export const stepCount = (page) => page.$eval('[data-testid="step-count"]', (e) => Number(e.textContent));
+export const curves = (page, sel = "gradlab-lab") => page.$eval(sel, (e) => e.curves());
+
+export async function waitForSteps(page, n, timeout = 240_000) {
+  await page.waitForFunction((n) => Number(document.querySelector('[data-testid="step-count"]').textContent) >= n, n, { timeout, polling: 250 });
+}
+
+export async function waitReady(page) {
+  await page.waitForFunction(() => /ready|steps\/s/.test(document.querySelector('[data-testid="status"]').textContent), null, { timeout: 120_000 });
+}
+
+export async function trainFor(page, n) {
+  await waitReady(page);
+  await page.click('[data-testid="train-toggle"]');
+  await waitForSteps(page, n);
+  await page.click('[data-testid="train-toggle"]');
+  await page.waitForFunction((n) => document.querySelector("gradlab-lab").curves().step.length >= n, n, { timeout: 60_000 });
+}

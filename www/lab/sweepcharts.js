@@ -1,0 +1,118 @@
+// The G sweep's figures (uPlot) and table: the final true-loss gap and
+// weight distance to the full batch per G, only for runs that were trained;
+// one loss curve per run over the steps (naive's fanning out with G,
+// corrected's on top of each other and of the full batch), laid out like the
+// seed write-up's figure; and the finals as a table. It only draws a sweep
+// result it is given (sweep.js runs the sweep).
+import uPlot from "../../vendor/uPlot.esm.js";
+import { el } from "../ui.js";
+import { COLORS, powersOfTen, STEP_TICKS, widthOf } from "./charts.js";
+
+// per-G shades, light for small G, dark for large: naive reds, corrected blues, local ambers
+const SHADES = {
+  naive: ["#fca5a5", "#f87171", "#dc2626", "#991b1b", "#450a0a"],
+  corrected: ["#93c5fd", "#60a5fa", "#2563eb", "#1e40af", "#172554"],
+  local: ["#fcd34d", "#f59e0b", "#d97706", "#92400e", "#451a03"],
+};
+const STRATEGIES = ["naive", "local", "corrected"];
+
+// The shade of `strategy` at G among `gs` (ascending).
+const shade = (strategy, G, gs) => {
+  const list = SHADES[strategy];
+  const k = gs.indexOf(G);
+  return list[Math.round((k * (list.length - 1)) / Math.max(1, gs.length - 1))] ?? COLORS[strategy];
+};
+
+export class SweepCharts {
+  constructor() {
+    this.summary = el("div", { class: "gl-chart", "data-testid": "chart-sweep", role: "img", "aria-label": "Sweep over G: final true-loss gap and weight distance to the full batch" });
+    this.curves = el("div", { class: "gl-chart", "data-testid": "chart-sweep-curves", role: "img", "aria-label": "Sweep over G: loss per step of every run" });
+    this.table = el("div", { class: "gl-sweep-table", "data-testid": "sweep-table" });
+  }
+
+  // `result`: {steps, tail, gs, runs: [{strategy, micro_batch, G, true[], logged[], finalTrue, finalLogged, gap, dist}]}
+  // (runs[0] the full batch); `kind`: "true" or "logged" for the curves.
+  draw(result, kind) {
+    this.result = result;
+    this.drawSummary(result);
+    this.drawCurves(result, kind);
+    this.drawTable(result);
+  }
+
+  drawSummary({ steps, tail, gs, runs }) {
+    this.summaryPlot?.destroy();
+    const present = STRATEGIES.filter((s) => runs.some((r) => r.strategy === s));
+    // a G whose run was not trained has no point (null), never 0 or the full batch's
+    const at = (strategy, key) => gs.map((G) => runs.find((r) => r.strategy === strategy && r.G === G)?.[key] ?? null);
+    const positive = (xs) => xs.map((x) => (x > 0 && Number.isFinite(x) ? x : null));
+    this.summaryPlot = new uPlot(
+      {
+        width: widthOf(this.summary),
+        height: 240,
+        title: `after ${steps} steps: true-loss gap to the full batch (left; mean of the last ${tail}) and ‖w − w_full‖ (right, log)`,
+        scales: { x: { time: false, distr: 3, log: 2 }, d: { distr: 3 } },
+        legend: { live: false },
+        axes: [{ label: "G (micro-batches per step)", incrs: STEP_TICKS }, { label: "true-loss gap" }, { scale: "d", side: 1, label: "distance", values: powersOfTen }],
+        series: [
+          {},
+          ...present.map((s) => ({ label: `${s} gap`, stroke: COLORS[s], dash: s === "corrected" ? [6, 4] : undefined, points: { show: true } })),
+          ...present.map((s) => ({ label: `${s} distance`, stroke: COLORS[s], scale: "d", width: 1, points: { show: true }, dash: [2, 2] })),
+        ],
+      },
+      [gs, ...present.map((s) => at(s, "gap")), ...present.map((s) => positive(at(s, "dist")))],
+      this.summary,
+    );
+  }
+
+  drawCurves({ steps, gs, runs }, kind) {
+    this.curvesPlot?.destroy();
+    const x = Array.from({ length: steps }, (_, i) => i + 1);
+    const label = (r) => (r.strategy === "full" ? "full batch (G = 1)" : `${r.strategy} G = ${r.G}`);
+    this.curvesPlot = new uPlot(
+      {
+        width: widthOf(this.curves),
+        height: 260,
+        title: `${kind === "true" ? "true loss Σℓ/N" : "logged loss"} per step, one curve per G: naive fans out, corrected stays on the full batch`,
+        scales: { x: { time: false } },
+        legend: { live: false },
+        axes: [{ label: "step", incrs: STEP_TICKS }, {}],
+        series: [
+          {},
+          ...runs.map((r) => ({
+            label: label(r),
+            stroke: r.strategy === "full" ? COLORS.full : shade(r.strategy, r.G, gs),
+            width: r.strategy === "full" ? 2.5 : 1.5,
+            dash: r.strategy === "corrected" ? [6, 4] : undefined,
+            spanGaps: true,
+          })),
+        ],
+      },
+      [x, ...runs.map((r) => r[kind])],
+      this.curves,
+    );
+  }
+
+  drawTable({ tail, runs }) {
+    const fmt = (x, d = 4) => (Number.isFinite(x) ? x.toFixed(d) : "—");
+    const sci = (x) => (Number.isFinite(x) && x !== 0 ? x.toExponential(2) : "0");
+    const head = ["strategy", "b", "G", `final logged (last ${tail})`, `final true (last ${tail})`, "true gap to full", "‖w − w_full‖"];
+    const rows = runs.map((r) => [r.strategy, r.micro_batch, r.G, fmt(r.finalLogged), fmt(r.finalTrue), r.strategy === "full" ? "0" : sci(r.gap), r.strategy === "full" ? "0" : sci(r.dist)]);
+    this.table.replaceChildren(
+      el(
+        "table",
+        { class: "gl-table" },
+        el("thead", {}, el("tr", {}, ...head.map((h) => el("th", { text: h })))),
+        el("tbody", {}, ...rows.map((cells) => el("tr", {}, ...cells.map((c) => el("td", { text: String(c) }))))),
+      ),
+    );
+  }
+
+  // Redraws the curves with the other loss kind.
+  setKind(kind) {
+    if (this.result) this.drawCurves(this.result, kind);
+  }
+
+  plots() {
+    return [["sweep", this.summaryPlot], ["sweep-curves", this.curvesPlot]].filter(([, p]) => p);
+  }
+}
