@@ -37,7 +37,9 @@ struct PageLabConfig {
     batch: usize,
     micro_batch: usize,
     spread: f64,
-    /// Positions per sequence; 0 means the preset's block size.
+    /// Positions per sequence; 0 means the preset's block size. Above it,
+    /// the model's context (its position table) grows to match, as the
+    /// CLI's `--ctx` does: whole documents only fit a long enough context.
     seq_len: usize,
     optimizer: OptimizerConfig,
     seed: u64,
@@ -76,6 +78,15 @@ impl Default for PageLabConfig {
 }
 
 impl PageLabConfig {
+    /// `preset` with its context grown to `seq_len` when that is longer.
+    fn model(&self, mut preset: ModelConfig) -> Result<ModelConfig, ConfigError> {
+        if self.seq_len > preset.block_size {
+            preset.block_size = self.seq_len;
+            preset.validate()?;
+        }
+        Ok(preset)
+    }
+
     fn parse(value: JsValue) -> Result<Self, ConfigError> {
         serde_wasm_bindgen::from_value(value)
             .map_err(|e| ConfigError::Invalid { field: "settings", reason: e.to_string() })
@@ -125,7 +136,7 @@ impl PageLabConfig {
 pub fn validate_lab_config(config: JsValue) -> Option<String> {
     let check = || -> Result<(), ConfigError> {
         let c = PageLabConfig::parse(config)?;
-        let model = ModelConfig::preset(&c.preset)?;
+        let model = c.model(ModelConfig::preset(&c.preset)?)?;
         c.lab_config(model).validate()?;
         c.check_data()
     };
@@ -188,7 +199,7 @@ impl WebLab {
     /// when `use_gpu` is false or WebGPU is unavailable.
     pub async fn create(config: JsValue, use_gpu: bool) -> Result<WebLab, JsError> {
         let page = PageLabConfig::parse(config).map_err(js_err)?;
-        let model = ModelConfig::preset(&page.preset).map_err(js_err)?;
+        let model = ModelConfig::preset(&page.preset).and_then(|p| page.model(p)).map_err(js_err)?;
         let corpus = page.corpus().map_err(js_err)?;
         let lab_config = page.lab_config(model);
         lab_config.validate().map_err(js_err)?;
@@ -203,8 +214,7 @@ impl WebLab {
                 Err(e) => gpu_problem = Some(e.to_string()),
             }
         }
-        let mut cpu_config = page.lab_config(ModelConfig::nano());
-        cpu_config.seq_len = cpu_config.seq_len.min(ModelConfig::nano().block_size);
+        let cpu_config = page.lab_config(page.model(ModelConfig::nano()).map_err(js_err)?);
         cpu_config.validate().map_err(js_err)?;
         let lab = Lab::<CpuRun>::new(&(), cpu_config, corpus).map_err(js_err)?;
         let label = "CPU (f64 reference, nano preset)".to_string();
