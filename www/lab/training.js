@@ -193,8 +193,9 @@ export class Training {
     const step = lab.steps();
     if (step === 0 || (!now && step - this.lastTokens < TOKEN_EVERY)) return;
     this.lastTokens = step;
-    this.serial.run(() => (lab === this.lab ? lab.tokenWeights() : undefined)).then((tw) => {
-      if (lab === this.lab && tw) this.tokens.draw(tw, step, this.seqLen);
+    // the batch and its step number read together: more steps may be queued before this runs
+    this.serial.run(() => (lab === this.lab ? { tw: lab.tokenWeights(), at: lab.steps() } : {})).then(({ tw, at }) => {
+      if (lab === this.lab && tw) this.tokens.draw(tw, at, this.seqLen);
     }, (e) => this.showError(`Token weights failed: ${errorText(e)}`));
   }
 
