@@ -5,19 +5,15 @@
 //! Errors cross into JavaScript as `Error`s whose message names the field and
 //! the problem, ready to show to the user.
 
-use std::sync::Arc;
-
-use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
 use crate::bench::MatmulCase;
 use crate::cpu::CpuRun;
-use crate::data::{Corpus, Packing};
 use crate::gpu::GpuContext;
 use crate::gpu::GpuRun;
-use crate::lab::{AnyLab, Lab, LabConfig};
+use crate::lab::settings::{steps_per_call, Compute, LabSettings};
+use crate::lab::{AnyLab, Lab};
 use crate::model::{ConfigError, ModelConfig, ParamLayout};
-use crate::optim::OptimizerConfig;
 use crate::playground::{Method, Playground, PlaygroundSettings, Surface};
 
 #[wasm_bindgen(start)]
@@ -29,117 +25,15 @@ fn js_err(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
 }
 
-/// What the page asks for; missing fields take the defaults below.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct PageLabConfig {
-    preset: String,
-    batch: usize,
-    micro_batch: usize,
-    spread: f64,
-    /// Positions per sequence; 0 means the preset's block size. Above it,
-    /// the model's context (its position table) grows to match, as the
-    /// CLI's `--ctx` does: whole documents only fit a long enough context.
-    seq_len: usize,
-    optimizer: OptimizerConfig,
-    seed: u64,
-    /// Compare at every micro-batch size (the reference experiment) instead of one.
-    sweep: bool,
-    /// A shipped corpus by name (`presets`-like list: `corpora()`).
-    corpus: String,
-    /// User text to train on instead of a shipped corpus.
-    text: Option<String>,
-    /// "padded" (one document per sequence) or "packed" (full windows).
-    packing: Packing,
-    /// Fine-tuning: prompts are not targets.
-    mask_prompt: bool,
-    /// Simulated data-parallel ranks.
-    ranks: usize,
-}
-
-impl Default for PageLabConfig {
-    fn default() -> Self {
-        Self {
-            preset: "nano".into(),
-            batch: 8,
-            micro_batch: 2,
-            spread: 1.0,
-            seq_len: 0,
-            optimizer: OptimizerConfig::default(),
-            seed: 1,
-            sweep: false,
-            corpus: "kjv".into(),
-            text: None,
-            packing: Packing::Padded,
-            mask_prompt: false,
-            ranks: 1,
-        }
-    }
-}
-
-impl PageLabConfig {
-    /// `preset` with its context grown to `seq_len` when that is longer.
-    fn model(&self, mut preset: ModelConfig) -> Result<ModelConfig, ConfigError> {
-        if self.seq_len > preset.block_size {
-            preset.block_size = self.seq_len;
-            preset.validate()?;
-        }
-        Ok(preset)
-    }
-
-    fn parse(value: JsValue) -> Result<Self, ConfigError> {
-        serde_wasm_bindgen::from_value(value)
-            .map_err(|e| ConfigError::Invalid { field: "settings", reason: e.to_string() })
-    }
-
-    fn lab_config(&self, model: ModelConfig) -> LabConfig {
-        let mut c = if self.sweep {
-            LabConfig::sweep(model, self.batch, self.spread, self.seed)
-        } else {
-            LabConfig::three_way(model, self.batch, self.micro_batch, self.spread, self.seed)
-        };
-        c.optimizer = self.optimizer;
-        if self.seq_len > 0 {
-            c.seq_len = self.seq_len;
-        }
-        c.packing = self.packing;
-        c.mask_prompt = self.mask_prompt;
-        c.with_ranks(self.ranks)
-    }
-
-    /// What can be said of the data without loading it: a shipped corpus
-    /// that exists, and prompts to mask only where there are some.
-    fn check_data(&self) -> Result<(), ConfigError> {
-        if self.text.is_none() && !crate::data::CORPORA.iter().any(|c| c.name == self.corpus) {
-            return crate::data::shipped_corpus(&self.corpus).map(|_| ());
-        }
-        if self.text.is_some() && self.mask_prompt {
-            return Err(ConfigError::Invalid {
-                field: "mask_prompt",
-                reason: "pasted text has no prompts to mask; use a shipped corpus".into(),
-            });
-        }
-        Ok(())
-    }
-
-    fn corpus(&self) -> Result<Arc<Corpus>, ConfigError> {
-        Ok(Arc::new(match &self.text {
-            Some(t) => Corpus::from_text(t)?,
-            None => crate::data::shipped_corpus(&self.corpus)?,
-        }))
-    }
+fn parse_settings(value: JsValue) -> Result<LabSettings, ConfigError> {
+    LabSettings::deserialize_named(serde_wasm_bindgen::Deserializer::from(value))
 }
 
 /// Checks lab settings without building anything; returns the problem in
 /// words, or undefined when they are fine.
 #[wasm_bindgen(js_name = validateLabConfig)]
 pub fn validate_lab_config(config: JsValue) -> Option<String> {
-    let check = || -> Result<(), ConfigError> {
-        let c = PageLabConfig::parse(config)?;
-        let model = c.model(ModelConfig::preset(&c.preset)?)?;
-        c.lab_config(model).validate()?;
-        c.check_data()
-    };
+    let check = || -> Result<(), ConfigError> { parse_settings(config)?.resolve(Compute::Gpu).map(|_| ()) };
     check().err().map(|e| e.to_string())
 }
 
@@ -198,11 +92,9 @@ impl WebLab {
     /// Builds the lab on WebGPU, or on the CPU reference with the nano preset
     /// when `use_gpu` is false or WebGPU is unavailable.
     pub async fn create(config: JsValue, use_gpu: bool) -> Result<WebLab, JsError> {
-        let page = PageLabConfig::parse(config).map_err(js_err)?;
-        let model = ModelConfig::preset(&page.preset).and_then(|p| page.model(p)).map_err(js_err)?;
+        let page = parse_settings(config).map_err(js_err)?;
+        let lab_config = page.resolve(Compute::Gpu).map_err(js_err)?;
         let corpus = page.corpus().map_err(js_err)?;
-        let lab_config = page.lab_config(model);
-        lab_config.validate().map_err(js_err)?;
         let mut gpu_problem = Some("WebGPU is not available in this browser".to_string());
         if use_gpu {
             match GpuContext::new().await {
@@ -214,8 +106,7 @@ impl WebLab {
                 Err(e) => gpu_problem = Some(e.to_string()),
             }
         }
-        let cpu_config = page.lab_config(page.model(ModelConfig::nano()).map_err(js_err)?);
-        cpu_config.validate().map_err(js_err)?;
+        let cpu_config = page.resolve(Compute::Cpu).map_err(js_err)?;
         let lab = Lab::<CpuRun>::new(&(), cpu_config, corpus).map_err(js_err)?;
         let label = "CPU (f64 reference, nano preset)".to_string();
         Ok(WebLab { lab: Box::new(lab), label, gpu_problem })
@@ -242,9 +133,11 @@ impl WebLab {
         to_js(self.lab.config())
     }
 
-    /// Takes `n` lockstep steps; returns the metrics that are ready (on the
-    /// GPU they arrive a few steps late), oldest first.
-    pub async fn step(&mut self, n: u32) -> Result<JsValue, JsError> {
+    /// Takes `n` lockstep steps (a whole number, 1..=1000); returns the
+    /// metrics that are ready (on the GPU they arrive a few steps late),
+    /// oldest first.
+    pub async fn step(&mut self, n: f64) -> Result<JsValue, JsError> {
+        let n = steps_per_call(n).map_err(js_err)?;
         for _ in 0..n {
             self.lab.step().await.map_err(js_err)?;
         }

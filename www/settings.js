@@ -104,7 +104,6 @@ export const MAX_TEXT_BYTES = 8 << 20;
 
 // The lab settings as the wasm API expects them; `presets` as for labFields.
 export function labConfig(v, presets, extra = {}) {
-  const blockSize = presets.find((p) => p.name === v.preset)?.block_size ?? v.ctx;
   const schedule =
     v.sched === "warmup" ? { kind: "warmup", warmup: 20 } :
     v.sched === "cosine" ? { kind: "cosine", warmup: 20, total: 1000, min_ratio: 0.1 } : { kind: "constant" };
@@ -113,7 +112,8 @@ export function labConfig(v, presets, extra = {}) {
     batch: v.batch,
     micro_batch: v.micro,
     spread: v.spread,
-    seq_len: Math.min(v.ctx, blockSize),
+    // a context past the preset's grows the model's position table (the CLI's --ctx)
+    seq_len: v.ctx,
     seed: v.seed,
     ...(v.corpus ? { corpus: v.corpus } : {}),
     packing: v.packing,

@@ -11,11 +11,11 @@ use serde::{Deserialize, Serialize};
 /// cannot work. Each names the field and says why.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{field} must be at least {min}, got {value}")]
+    #[error("{field} must be at least {}, got {}", short(*min), short(*value))]
     TooSmall { field: &'static str, value: f64, min: f64 },
-    #[error("{field} must be at most {max}, got {value}")]
+    #[error("{field} must be at most {}, got {}", short(*max), short(*value))]
     TooLarge { field: &'static str, value: f64, max: f64 },
-    #[error("{field} must be a finite number, got {value}")]
+    #[error("{field} must be a finite number, got {}", short(*value))]
     NotFinite { field: &'static str, value: f64 },
     #[error("n_embd ({n_embd}) must be divisible by n_head ({n_head})")]
     HeadsDoNotDivide { n_embd: usize, n_head: usize },
@@ -106,6 +106,30 @@ impl ModelConfig {
     }
 }
 
+/// A number as a person reads it in an error: at most 6 significant digits,
+/// powers of ten for the very large and very small (1e308, not 309 digits).
+pub fn short(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let a = x.abs();
+    if !(1e-4..1e9).contains(&a) {
+        let s = format!("{x:.5e}");
+        // trim zeros of the mantissa: 1.00000e308 -> 1e308
+        let (mantissa, exponent) = s.split_once('e').unwrap_or((&s, "0"));
+        let mantissa =
+            if mantissa.contains('.') { mantissa.trim_end_matches('0').trim_end_matches('.') } else { mantissa };
+        return format!("{mantissa}e{exponent}");
+    }
+    let digits = (5 - a.log10().floor() as i32).clamp(0, 10) as usize;
+    let s = format!("{x:.digits$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
 /// Helpers for numeric fields typed by users (CLI, URL, page).
 pub fn check_finite(field: &'static str, value: f64) -> Result<f64, ConfigError> {
     if value.is_finite() {
@@ -150,5 +174,17 @@ mod tests {
         let e = check_finite("learning_rate", f64::NAN).unwrap_err().to_string();
         assert!(e.contains("learning_rate") && e.contains("finite"), "{e}");
         assert!(ModelConfig::preset("huge").unwrap_err().to_string().contains("huge"));
+        let e = check_range("lr", 1e308, 0.0, 100.0).unwrap_err().to_string();
+        assert_eq!(e, "lr must be at most 100, got 1e308");
+        for (x, s) in [
+            (0.001, "0.001"),
+            (3e-3, "0.003"),
+            (123456.7, "123457"),
+            (2.5e-7, "2.5e-7"),
+            (-1.0, "-1"),
+            (0.1 + 0.2, "0.3"),
+        ] {
+            assert_eq!(short(x), s);
+        }
     }
 }

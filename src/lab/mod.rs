@@ -1,0 +1,244 @@
+//! The accumulation lab: several runs stepped in lockstep from the same
+//! initial weights on the same sequences, each with its own optimizer state.
+//!
+//! Run 0 is always the full-batch reference; every other run takes the same
+//! batch cut into micro-batches and differs only in `Strategy` (hence in the
+//! dlogits scales `accum::scales` gives it) and micro-batch size.
+//! `Lab<R>` is written once against `Trainer`: the same lab runs on the GPU
+//! (`Lab<GpuRun>`, one submission per lab step) and on the f64 reference
+//! (`Lab<CpuRun>`). Not here: anything that knows which backend it is on.
+
+mod any;
+mod config;
+mod metrics;
+pub mod settings;
+
+pub use any::{AnyLab, LocalFuture};
+pub use config::{LabConfig, RunSpec};
+pub use metrics::{now_seconds, RunGradient, RunMetrics, RunTokenWeights, TokenWeights};
+
+use std::sync::Arc;
+
+use crate::accum;
+use crate::data::{BatchSampler, Corpus};
+use crate::model::config::ConfigError;
+use crate::model::ParamLayout;
+use crate::rng::Rng;
+use crate::train::{inverse_temperature, prompt_window, sample_draws};
+use crate::train::{Batch, MicroBatch, RunConfig, StepError, StepWork, Trainer};
+
+use metrics::{metrics, set_throughput};
+
+/// Seeds the batch sampler apart from the weights, which `seed` seeds directly.
+const BATCH_SEED_SALT: u64 = 0x5EED_BA7C;
+
+/// Several runs of one backend in lockstep; see the module comment.
+pub struct Lab<R: Trainer> {
+    pub config: LabConfig,
+    specs: Vec<RunSpec>,
+    runs: Vec<R>,
+    batches: BatchSampler,
+    steps: u64,
+    /// When metrics were last handed out (for throughput).
+    last_report: f64,
+    /// The batch of the last step.
+    last_batch: Option<Batch>,
+}
+
+impl<R: Trainer> Lab<R> {
+    /// Builds every run from the same initial weights (`seed`).
+    pub fn new(device: &R::Device, config: LabConfig, corpus: Arc<Corpus>) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let init = ParamLayout::new(&config.model).init(config.seed);
+        Self::with_weights(device, config, corpus, &init)
+    }
+
+    /// Like `new`, starting every run from `weights`.
+    pub fn with_weights(
+        device: &R::Device,
+        config: LabConfig,
+        corpus: Arc<Corpus>,
+        weights: &[f32],
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let batches =
+            BatchSampler::new(corpus, config.seed ^ BATCH_SEED_SALT, config.batch, config.seq_len, config.data())?;
+        let specs = config.all_runs();
+        let runs = specs
+            .iter()
+            .map(|spec| {
+                let rc = RunConfig {
+                    model: config.model,
+                    micro_batch: spec.micro_batch,
+                    grad_accum: config.batch / spec.micro_batch,
+                    seq_len: config.seq_len,
+                    optimizer: config.optimizer,
+                };
+                R::new(device, rc, weights)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { config, specs, runs, batches, steps: 0, last_report: now_seconds(), last_batch: None })
+    }
+
+    pub fn specs(&self) -> &[RunSpec] {
+        &self.specs
+    }
+
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// The hardware the runs are on.
+    pub fn describe(&self) -> String {
+        self.runs[0].describe()
+    }
+
+    /// One lockstep step on a fresh batch, cut for each run and scaled by its
+    /// strategy. Metrics arrive through `poll` (on the GPU a few steps late).
+    pub async fn step(&mut self) -> Result<(), StepError> {
+        let batch = self.batches.next_batch();
+        self.step_on(&batch).await
+    }
+
+    /// A lockstep step on a given batch of B sequences.
+    pub async fn step_on(&mut self, batch: &Batch) -> Result<(), StepError> {
+        let cut = cut_for_runs(&self.config, &self.specs, batch)?;
+        let work: Vec<StepWork> =
+            cut.iter().map(|(micro_batches, scales)| StepWork { micro_batches, scales }).collect();
+        R::lockstep(&mut self.runs, &work).await?;
+        self.steps += 1;
+        self.last_batch = Some(batch.clone());
+        Ok(())
+    }
+
+    /// Each run's weight for every target token of the last step's batch.
+    pub fn token_weights(&self) -> Option<TokenWeights> {
+        let batch = self.last_batch.as_ref()?;
+        let cut = cut_for_runs(&self.config, &self.specs, batch).ok()?;
+        let runs = self
+            .specs
+            .iter()
+            .zip(&cut)
+            .map(|(spec, (_, scales))| {
+                let weights = batch
+                    .sequences
+                    .iter()
+                    .zip(&batch.prompt_lengths)
+                    .enumerate()
+                    .map(|(i, (s, &p))| {
+                        let scale = scales[i / spec.micro_batch];
+                        (1..s.len()).map(|j| if j >= p { scale } else { 0.0 }).collect()
+                    })
+                    .collect();
+                RunTokenWeights { strategy: spec.strategy, micro_batch: spec.micro_batch, weights }
+            })
+            .collect();
+        Some(TokenWeights { sequences: batch.sequences.clone(), prompt_lengths: batch.prompt_lengths.clone(), runs })
+    }
+
+    async fn collect(&mut self, wait: bool) -> Result<Vec<RunMetrics>, StepError> {
+        let mut per_run = Vec::new();
+        for run in &mut self.runs {
+            per_run.push(run.poll(wait).await?);
+        }
+        let mut out = metrics(&self.specs, per_run, self.config.ranks);
+        if !out.is_empty() {
+            let now = now_seconds();
+            set_throughput(&mut out, now - self.last_report);
+            self.last_report = now;
+        }
+        Ok(out)
+    }
+
+    /// Metrics of finished steps, without waiting.
+    pub async fn poll(&mut self) -> Result<Vec<RunMetrics>, StepError> {
+        self.collect(false).await
+    }
+
+    /// Waits for every step taken and returns the metrics not yet taken.
+    pub async fn flush(&mut self) -> Result<Vec<RunMetrics>, StepError> {
+        self.collect(true).await
+    }
+
+    /// Validation loss of every run on the same `sequences` held-out
+    /// sequences, drawn like training batches (documents, packing, mask).
+    pub async fn validation_loss(&mut self, sequences: usize) -> Result<Vec<f64>, StepError> {
+        let val = self.batches.validation_batch(sequences);
+        let mut out = Vec::new();
+        for run in &mut self.runs {
+            out.push(run.eval_loss(&val).await?);
+        }
+        Ok(out)
+    }
+
+    /// Text run `run` generates after `prompt`: `new_tokens` tokens at
+    /// `temperature` (0 = greedy), the draws seeded by `seed` so both
+    /// backends give the same text.
+    pub async fn generate(
+        &mut self,
+        run: usize,
+        prompt: &str,
+        new_tokens: usize,
+        temperature: f64,
+        seed: u64,
+    ) -> Result<String, StepError> {
+        let count = self.runs.len();
+        let r = self.runs.get_mut(run).ok_or(no_such_run(run, count))?;
+        let inv_temperature = inverse_temperature(temperature)?;
+        let window = prompt_window(&crate::data::encode(prompt), self.config.seq_len, self.config.model.vocab_size)?;
+        let draws = sample_draws(inv_temperature, new_tokens, &mut Rng::new(seed));
+        Ok(crate::data::decode(&r.generate(&window, &draws).await?))
+    }
+
+    /// The current weights of run `run` (flat layout).
+    pub async fn weights(&self, run: usize) -> Result<Vec<f32>, StepError> {
+        let r = self.runs.get(run).ok_or(no_such_run(run, self.runs.len()))?;
+        r.params().await
+    }
+
+    /// The accumulated gradient each run computes on `sequences` at its
+    /// current weights, without stepping (flat layout), with each run's
+    /// logged loss.
+    pub async fn gradients(&mut self, batch: &Batch) -> Result<Vec<RunGradient>, StepError> {
+        let ranks = self.config.ranks;
+        let cut = cut_for_runs(&self.config, &self.specs, batch)?;
+        let mut out = Vec::new();
+        for ((spec, run), (micro_batches, scales)) in self.specs.iter().zip(&mut self.runs).zip(&cut) {
+            let (grads, sums) = run.gradients(StepWork { micro_batches, scales }).await?;
+            let tokens: Vec<usize> = micro_batches.iter().map(MicroBatch::tokens).collect();
+            out.push(RunGradient { grads, logged_loss: accum::logged_loss(spec.strategy, &sums, &tokens, ranks) });
+        }
+        Ok(out)
+    }
+
+    /// The sampler's next batch, without stepping (for tests and export).
+    pub fn draw_batch(&mut self) -> Batch {
+        self.batches.next_batch()
+    }
+}
+
+/// One run's share of a lab step: its micro-batches and the dlogits scale of each.
+type RunBatch = (Vec<MicroBatch>, Vec<f32>);
+
+/// Cuts one batch of B sequences for every run: its micro-batches, and the
+/// dlogits scale its strategy gives each of them.
+fn cut_for_runs(config: &LabConfig, specs: &[RunSpec], batch: &Batch) -> Result<Vec<RunBatch>, ConfigError> {
+    if batch.len() != config.batch {
+        return Err(ConfigError::Invalid {
+            field: "batch",
+            reason: format!("the lab takes {} sequences per step, got {}", config.batch, batch.len()),
+        });
+    }
+    specs
+        .iter()
+        .map(|spec| {
+            let micro_batches = batch.micro_batches(spec.micro_batch, config.seq_len)?;
+            let tokens: Vec<usize> = micro_batches.iter().map(MicroBatch::tokens).collect();
+            Ok((micro_batches, accum::scales(spec.strategy, &tokens, config.ranks)))
+        })
+        .collect()
+}
+
+fn no_such_run(run: usize, count: usize) -> ConfigError {
+    ConfigError::Invalid { field: "run", reason: format!("run {run} does not exist; there are {count}") }
+}

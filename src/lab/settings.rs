@@ -1,0 +1,201 @@
+//! Lab settings as they arrive from JavaScript (the wasm API, element
+//! attributes, the URL — all turned into one object by the page): the one
+//! place they are parsed and checked, with a bound on the work one lab step
+//! may ask for. Native code builds `LabConfig` directly; this layer exists so
+//! a page cannot ask for a lab that would freeze the tab, and so it can be
+//! tested natively (tests/settings.rs fuzzes it).
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::config::LabConfig;
+use crate::data::{Corpus, Packing};
+use crate::model::{ConfigError, ModelConfig, ParamLayout};
+use crate::optim::OptimizerConfig;
+
+/// What the page asks for; missing fields take the defaults below, unknown
+/// fields are refused by name.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LabSettings {
+    pub preset: String,
+    pub batch: usize,
+    pub micro_batch: usize,
+    pub spread: f64,
+    /// Positions per sequence; 0 means the preset's block size. Above it,
+    /// the model's context (its position table) grows to match, as the
+    /// CLI's `--ctx` does: whole documents only fit a long enough context.
+    pub seq_len: usize,
+    pub optimizer: OptimizerConfig,
+    pub seed: u64,
+    /// Compare at every micro-batch size (the reference experiment) instead of one.
+    pub sweep: bool,
+    /// A shipped corpus by name (`data::CORPORA`).
+    pub corpus: String,
+    /// User text to train on instead of a shipped corpus.
+    pub text: Option<String>,
+    /// One document per sequence, padded, or packed full windows.
+    pub packing: Packing,
+    /// Fine-tuning: prompts are not targets.
+    pub mask_prompt: bool,
+    /// Simulated data-parallel ranks.
+    pub ranks: usize,
+}
+
+impl Default for LabSettings {
+    fn default() -> Self {
+        Self {
+            preset: "nano".into(),
+            batch: 8,
+            micro_batch: 2,
+            spread: 1.0,
+            seq_len: 0,
+            optimizer: OptimizerConfig::default(),
+            seed: 1,
+            sweep: false,
+            corpus: "kjv".into(),
+            text: None,
+            packing: Packing::Padded,
+            mask_prompt: false,
+            ranks: 1,
+        }
+    }
+}
+
+/// Where a lab will run, for its work budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compute {
+    Gpu,
+    /// The f64 reference, always with the `nano` preset.
+    Cpu,
+}
+
+/// Floating-point operations one lab step may ask for: a few seconds of a
+/// software adapter on the GPU, about a second of the f64 reference in wasm.
+pub const GPU_WORK_BUDGET: f64 = 2e12;
+pub const CPU_WORK_BUDGET: f64 = 1e10;
+
+/// Lab steps one call may take: each is awaited, but a call is one
+/// uninterrupted stretch for the page.
+pub const MAX_STEPS_PER_CALL: u32 = 1000;
+
+/// Estimated floating-point operations of one lab step: forward and
+/// backward (about 6 per parameter per position) of every run over every
+/// position of the batch.
+pub fn work_per_step(config: &LabConfig) -> f64 {
+    let params = ParamLayout::new(&config.model).num_params as f64;
+    let runs = config.all_runs().len() as f64;
+    runs * config.batch as f64 * config.seq_len as f64 * params * 6.0
+}
+
+/// A step count from JavaScript: a whole number from 1 to `MAX_STEPS_PER_CALL`.
+pub fn steps_per_call(n: f64) -> Result<u32, ConfigError> {
+    if !(n.is_finite() && n.fract() == 0.0 && (1.0..=MAX_STEPS_PER_CALL as f64).contains(&n)) {
+        return Err(ConfigError::Invalid {
+            field: "steps",
+            reason: format!(
+                "must be a whole number from 1 to {MAX_STEPS_PER_CALL}, got {}",
+                crate::model::config::short(n)
+            ),
+        });
+    }
+    Ok(n as u32)
+}
+
+impl LabSettings {
+    /// Parses settings from JSON (natively; the page parses the same struct
+    /// from a JavaScript object). Errors name the field.
+    pub fn from_json(value: serde_json::Value) -> Result<Self, ConfigError> {
+        Self::deserialize_named(value)
+    }
+
+    /// Deserialises from any serde source (a JSON value, a JavaScript
+    /// object), naming the field a problem is in.
+    pub fn deserialize_named<'de, D: serde::Deserializer<'de>>(source: D) -> Result<Self, ConfigError>
+    where
+        D::Error: std::fmt::Display,
+    {
+        serde_path_to_error::deserialize(source).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            let reason = if path == "." { inner } else { format!("{path}: {inner}") };
+            ConfigError::Invalid { field: "settings", reason }
+        })
+    }
+
+    /// The model: the preset (nano on the CPU), its context grown to
+    /// `seq_len` when that is longer.
+    pub fn model(&self, compute: Compute) -> Result<ModelConfig, ConfigError> {
+        let mut model = match compute {
+            Compute::Gpu => ModelConfig::preset(&self.preset)?,
+            Compute::Cpu => ModelConfig::nano(),
+        };
+        if self.seq_len > model.block_size {
+            model.block_size = self.seq_len;
+            model.validate()?;
+        }
+        Ok(model)
+    }
+
+    /// The lab to build on `compute`, checked: every field in range, the data
+    /// as asked for possible, and one step within the work budget.
+    pub fn resolve(&self, compute: Compute) -> Result<LabConfig, ConfigError> {
+        let model = self.model(compute)?;
+        let mut c = if self.sweep {
+            LabConfig::sweep(model, self.batch, self.spread, self.seed)
+        } else {
+            LabConfig::three_way(model, self.batch, self.micro_batch, self.spread, self.seed)
+        };
+        c.optimizer = self.optimizer;
+        if self.seq_len > 0 {
+            c.seq_len = self.seq_len;
+        }
+        c.packing = self.packing;
+        c.mask_prompt = self.mask_prompt;
+        let c = c.with_ranks(self.ranks);
+        c.validate()?;
+        self.check_data()?;
+        let (work, budget) =
+            (work_per_step(&c), if compute == Compute::Gpu { GPU_WORK_BUDGET } else { CPU_WORK_BUDGET });
+        if work > budget {
+            return Err(ConfigError::Invalid {
+                field: "batch",
+                reason: format!(
+                    "{} runs of {} sequences x {} positions of a {}-parameter model is about {:.1e} operations per step, over the {:.0e} this page allows on {}; use a smaller batch, context or model",
+                    c.all_runs().len(),
+                    c.batch,
+                    c.seq_len,
+                    ParamLayout::new(&c.model).num_params,
+                    work,
+                    budget,
+                    if compute == Compute::Gpu { "the GPU" } else { "the CPU" }
+                ),
+            });
+        }
+        Ok(c)
+    }
+
+    /// What can be said of the data without loading it: a shipped corpus
+    /// that exists, and prompts to mask only where there are some.
+    fn check_data(&self) -> Result<(), ConfigError> {
+        if self.text.is_none() && !crate::data::CORPORA.iter().any(|c| c.name == self.corpus) {
+            return crate::data::shipped_corpus(&self.corpus).map(|_| ());
+        }
+        if self.text.is_some() && self.mask_prompt {
+            return Err(ConfigError::Invalid {
+                field: "mask_prompt",
+                reason: "pasted text has no prompts to mask; use a shipped corpus".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The text to train on: the pasted one, or the shipped corpus.
+    pub fn corpus(&self) -> Result<Arc<Corpus>, ConfigError> {
+        Ok(Arc::new(match &self.text {
+            Some(t) => Corpus::from_text(t)?,
+            None => crate::data::shipped_corpus(&self.corpus)?,
+        }))
+    }
+}
