@@ -286,7 +286,10 @@ test("the benchmark page times gradlab's matmul next to TensorFlow.js on the sam
     assert.equal(await page.locator('[data-testid="bench-table"] tbody tr').count(), 2);
     await page.screenshot({ path: ARTIFACTS + "bench.png", fullPage: true });
     await page.goto(site.base + "www/bench.html?shapes=huge");
-    const status = await page.textContent('[data-testid="bench-status"]');
+    // the shapes come from the wasm module's presets: the status says "Loading…" until it has loaded
+    const statusBox = '[data-testid="bench-status"]';
+    await page.waitForFunction((sel) => !/Loading/.test(document.querySelector(sel)?.textContent ?? "Loading"), statusBox, { timeout: 60_000 });
+    const status = await page.textContent(statusBox);
     assert.match(status, /shapes="huge" is not one of/);
     assert.deepEqual(errors, []);
   } finally {
