@@ -1,9 +1,9 @@
 // The G sweep ("Sweep G"): the CLI's reference experiment (`gradlab sweep`:
-// nano, effective batch 16, context 64, spread 1, AdamW lr 3e-3, naive and
+// nano, effective batch 16, context 128, spread 1, AdamW lr 3e-3, naive and
 // corrected at micro-batch 1, 2, 4, 8, final = mean of the last tenth of the
 // steps) in a separate wasm lab, with this lab's corpus, packing, mask, ranks,
 // seed and precision, for as many steps as the reader asks (a quick version
-// unless 200). It collects every run's curves, works out the finals and hands
+// unless 100; the README's table is 5 seeds of it). It collects every run's curves, works out the finals and hands
 // them to sweepcharts.js. It pauses the training lab but does not touch it
 // otherwise; it draws nothing itself.
 import { loadGradlab } from "../wasm.js";
@@ -11,8 +11,8 @@ import { el, errorText, formRow, nextFrame } from "../ui.js";
 import { useGpu } from "./training.js";
 
 // The reference experiment's settings (src/bin/gradlab/sweep.rs and common.rs defaults).
-const REFERENCE = { batch: 16, ctx: 64, spread: 1, opt: "adamw", lr: 3e-3, beta1: 0.9, beta2: 0.99, wd: 0, clip: 1, sched: "constant" };
-const REFERENCE_STEPS = 200;
+const REFERENCE = { batch: 16, ctx: 128, spread: 1, opt: "adamw", lr: 3e-3, beta1: 0.9, beta2: 0.99, wd: 0, clip: 1, sched: "constant" };
+const REFERENCE_STEPS = 100;
 
 export class Sweep {
   // `controls`, `training`, `charts` (the live ones, for the loss kind),
@@ -57,7 +57,7 @@ export class Sweep {
     const corpus = v.corpus ?? "kjv";
     const precision = this.onCpu() ? "f64 on the CPU" : `f32 on WebGPU${v.precision === "both" ? " (choose precision f64 for the f64 sweep)" : ""}`;
     this.note.textContent =
-      `“Sweep G” runs the command line's reference experiment (gradlab sweep): the nano model, effective batch 16, context 64, spread 1, ` +
+      `“Sweep G” runs the command line's reference experiment (gradlab sweep): the nano model, effective batch 16, context 128, spread 1, ` +
       `AdamW lr 3e-3 (β 0.9/0.99, clip 1), naive and corrected at micro-batch 1, 2, 4, 8 (G = 16, 8, 4, 2) beside the full batch, all from the same weights ` +
       `on the same batches; “final” is the mean of the last tenth of the steps. ${quick} ` +
       `From this lab: corpus ${corpus}, packing ${v.packing}, prompt mask ${v.mask ? "on" : "off"}, ${v.ranks} rank${v.ranks > 1 ? "s (adds local runs; G must divide among them)" : ""}, seed ${v.seed}; ${precision}. ` +
