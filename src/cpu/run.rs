@@ -106,19 +106,7 @@ impl Trainer for CpuRun {
     }
 
     async fn lockstep(runs: &mut [Self], work: &[StepWork<'_>]) -> Result<(), StepError> {
-        if runs.len() != work.len() {
-            return Err(ConfigError::Invalid {
-                field: "batch",
-                reason: format!("{} runs were given {} shares of work", runs.len(), work.len()),
-            }
-            .into());
-        }
-        // check everything before any run moves, so a refused step changes none
-        let tokens = runs
-            .iter()
-            .zip(work)
-            .map(|(r, w)| r.config.check_step(w.micro_batches, w.scales))
-            .collect::<Result<Vec<_>, _>>()?;
+        let tokens = Self::check_lockstep(runs, work)?;
         for ((run, w), tokens) in runs.iter_mut().zip(work).zip(tokens) {
             let stats = run.step_checked(*w, tokens);
             run.ready.push(stats);

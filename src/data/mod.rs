@@ -81,9 +81,20 @@ pub const CORPORA: [ShippedCorpus; 2] = [
     },
 ];
 
+/// The shipped corpus called `name`, or why there is none.
+pub fn shipped(name: &str) -> Result<&'static ShippedCorpus, ConfigError> {
+    CORPORA.iter().find(|c| c.name == name).ok_or_else(|| ConfigError::Invalid {
+        field: "corpus",
+        reason: format!(
+            "{name:?} is not a shipped corpus; choose one of {}",
+            CORPORA.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
+        ),
+    })
+}
+
 /// The shipped corpus called `name`, tokenised and split.
 pub fn shipped_corpus(name: &str) -> Result<Corpus, ConfigError> {
-    match name {
+    match shipped(name)?.name {
         "kjv" => {
             let texts: Vec<String> = KJV_REFERENCES
                 .lines()
@@ -102,13 +113,7 @@ pub fn shipped_corpus(name: &str) -> Result<Corpus, ConfigError> {
                 DEVILS_DICTIONARY.lines().map(|text| Document { text, prompt_bytes: headword_bytes(text) }).collect();
             Corpus::from_documents(&docs)
         }
-        other => Err(ConfigError::Invalid {
-            field: "corpus",
-            reason: format!(
-                "{other:?} is not a shipped corpus; choose one of {}",
-                CORPORA.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
-            ),
-        }),
+        other => unreachable!("{other} is in CORPORA but has no documents"),
     }
 }
 

@@ -98,6 +98,7 @@ pub struct BatchSampler {
     corpus: Arc<Corpus>,
     rng: Rng,
     train_pool: Pool,
+    validation_pool: Pool,
     /// B: sequences per step.
     pub batch: usize,
     /// T: positions per sequence (a sequence has at most T+1 tokens).
@@ -146,7 +147,8 @@ impl BatchSampler {
                 reason: "has no document of at least 2 tokens to train on".into(),
             });
         }
-        Ok(Self { corpus, rng: Rng::new(seed), train_pool, batch, seq_len, data })
+        let validation_pool = Pool::new(&corpus.validation, seq_len + 1, data.spread);
+        Ok(Self { corpus, rng: Rng::new(seed), train_pool, validation_pool, batch, seq_len, data })
     }
 
     /// The next B sequences.
@@ -158,11 +160,10 @@ impl BatchSampler {
     /// the same every call.
     pub fn validation_batch(&self, count: usize) -> Batch {
         let split = &self.corpus.validation;
-        let pool = Pool::new(split, self.seq_len + 1, self.data.spread);
-        if pool.docs.is_empty() || split.tokens.len() < 2 {
+        if self.validation_pool.docs.is_empty() || split.tokens.len() < 2 {
             return Batch::unmasked(Vec::new());
         }
-        draw(split, &pool, &mut Rng::new(VALIDATION_SEED), count, self.seq_len, self.data)
+        draw(split, &self.validation_pool, &mut Rng::new(VALIDATION_SEED), count, self.seq_len, self.data)
     }
 }
 

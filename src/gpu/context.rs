@@ -235,15 +235,12 @@ impl PendingMap {
 
     /// True once the map has finished, false while the GPU is still busy;
     /// never waits. Natively the device must have been polled for it to move.
+    /// Once it has answered true the map is the caller's: don't ask again.
     pub fn is_done(&mut self) -> Result<bool, GpuError> {
         match self.mapped.try_recv() {
             Ok(None) => Ok(false),
             Ok(Some(result)) => {
                 result.map_err(|e| GpuError::Readback(e.to_string()))?;
-                // the result is taken: answer "done" from now on
-                let (tx, rx) = futures_channel::oneshot::channel();
-                let _ = tx.send(Ok(()));
-                self.mapped = rx;
                 Ok(true)
             }
             Err(_) => Err(GpuError::Readback("the map callback was dropped".into())),

@@ -54,6 +54,16 @@ fn one() -> usize {
 impl LabConfig {
     /// Full batch, naive and corrected at one micro-batch size.
     pub fn three_way(model: ModelConfig, batch: usize, micro_batch: usize, spread: f64, seed: u64) -> Self {
+        let runs = vec![
+            RunSpec { strategy: Strategy::Naive, micro_batch },
+            RunSpec { strategy: Strategy::Corrected, micro_batch },
+        ];
+        Self::with_runs(model, batch, spread, seed, runs)
+    }
+
+    /// `runs` beside the reference, with the defaults every lab starts from:
+    /// the preset's context, whole documents padded, no mask, one rank, AdamW.
+    fn with_runs(model: ModelConfig, batch: usize, spread: f64, seed: u64, runs: Vec<RunSpec>) -> Self {
         Self {
             model,
             batch,
@@ -64,10 +74,7 @@ impl LabConfig {
             ranks: 1,
             optimizer: OptimizerConfig::default(),
             seed,
-            runs: vec![
-                RunSpec { strategy: Strategy::Naive, micro_batch },
-                RunSpec { strategy: Strategy::Corrected, micro_batch },
-            ],
+            runs,
         }
     }
 
@@ -109,18 +116,7 @@ impl LabConfig {
             }
             b *= 2;
         }
-        Self {
-            model,
-            batch,
-            seq_len: model.block_size,
-            spread,
-            packing: Packing::Padded,
-            mask_prompt: false,
-            ranks: 1,
-            optimizer: OptimizerConfig::default(),
-            seed,
-            runs,
-        }
+        Self::with_runs(model, batch, spread, seed, runs)
     }
 
     /// Every run including the reference, in lab order.

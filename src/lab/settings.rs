@@ -71,8 +71,13 @@ pub enum Compute {
     Cpu,
 }
 
-/// Floating-point operations one lab step may ask for: a few seconds of a
-/// software adapter on the GPU, about a second of the f64 reference in wasm.
+/// Floating-point operations one lab step may ask for (`work_per_step`). The
+/// GPU's admits the largest preset at the page's largest batch and context
+/// (`small`, 32 x 256, as a sweep of 9 runs: about 1.2e12) and refuses what no
+/// adapter steps interactively. The CPU's admits the page's `nano` labs (a
+/// three-way lab at batch 32 and context 256 is about 4.9e9) and refuses
+/// thousands of sequences of the f64 reference, which took the page seconds
+/// per step at a fraction of that.
 pub const GPU_WORK_BUDGET: f64 = 2e12;
 pub const CPU_WORK_BUDGET: f64 = 1e10;
 
@@ -179,8 +184,8 @@ impl LabSettings {
     /// What can be said of the data without loading it: a shipped corpus
     /// that exists, and prompts to mask only where there are some.
     fn check_data(&self) -> Result<(), ConfigError> {
-        if self.text.is_none() && !crate::data::CORPORA.iter().any(|c| c.name == self.corpus) {
-            return crate::data::shipped_corpus(&self.corpus).map(|_| ());
+        if self.text.is_none() {
+            crate::data::shipped(&self.corpus)?;
         }
         if self.text.is_some() && self.mask_prompt {
             return Err(ConfigError::Invalid {

@@ -23,7 +23,7 @@ pub enum ConfigError {
     Invalid { field: &'static str, reason: String },
     #[error("{what} needs {bytes} bytes in one GPU buffer, but this adapter allows at most {limit} ({limit_name}); choose a smaller model or batch")]
     BufferTooLarge { what: String, bytes: u64, limit: u64, limit_name: &'static str },
-    #[error("unknown preset {0:?}; choose one of nano, micro, small")]
+    #[error("unknown preset {0:?}; choose one of {names}", names = preset_names())]
     UnknownPreset(String),
 }
 
@@ -40,6 +40,11 @@ pub struct ModelConfig {
     pub n_head: usize,
     /// C: channels.
     pub n_embd: usize,
+}
+
+/// The presets' names, for messages.
+fn preset_names() -> String {
+    ModelConfig::PRESETS.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ")
 }
 
 /// Builds one preset's config.

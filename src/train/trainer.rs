@@ -71,6 +71,24 @@ pub trait Trainer: Sized {
     /// updating them: (gradient [flat], loss sum of each micro-batch).
     async fn gradients(&mut self, work: StepWork<'_>) -> Result<(Vec<f32>, Vec<f32>), StepError>;
 
+    /// The checks every `lockstep` makes before any run moves, so a refused
+    /// step changes none: one share of work per run, each share valid for its
+    /// run (`RunConfig::check_step`). Returns each run's N_g.
+    fn check_lockstep(runs: &[Self], work: &[StepWork<'_>]) -> Result<Vec<Vec<usize>>, StepError> {
+        if runs.len() != work.len() {
+            return Err(ConfigError::Invalid {
+                field: "batch",
+                reason: format!("{} runs were given {} shares of work", runs.len(), work.len()),
+            }
+            .into());
+        }
+        Ok(runs
+            .iter()
+            .zip(work)
+            .map(|(r, w)| r.config().check_step(w.micro_batches, w.scales))
+            .collect::<Result<_, _>>()?)
+    }
+
     /// One optimizer step of this run alone.
     async fn step(&mut self, work: StepWork<'_>) -> Result<(), StepError> {
         Self::lockstep(std::slice::from_mut(self), &[work]).await

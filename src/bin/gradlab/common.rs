@@ -68,10 +68,7 @@ impl LabArgs {
                 Ok((Arc::new(corpus), path.display().to_string()))
             }
             None => {
-                let shipped = gradlab::data::CORPORA
-                    .iter()
-                    .find(|c| c.name == self.corpus)
-                    .ok_or_else(|| format!("--corpus: {}", gradlab::data::shipped_corpus(&self.corpus).unwrap_err()))?;
+                let shipped = gradlab::data::shipped(&self.corpus).map_err(|e| format!("--corpus: {e}"))?;
                 Ok((Arc::new(gradlab::data::shipped_corpus(shipped.name)?), shipped.title.to_string()))
             }
         }

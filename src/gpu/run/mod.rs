@@ -94,22 +94,10 @@ impl Trainer for GpuRun {
     }
 
     async fn lockstep(runs: &mut [Self], work: &[StepWork<'_>]) -> Result<(), StepError> {
-        if runs.len() != work.len() {
-            return Err(ConfigError::Invalid {
-                field: "batch",
-                reason: format!("{} runs were given {} shares of work", runs.len(), work.len()),
-            }
-            .into());
-        }
+        let tokens = Self::check_lockstep(runs, work)?;
         let Some(ctx) = runs.first().map(|r| r.shared.ctx.clone()) else {
             return Ok(());
         };
-        // check everything before any run moves, so a refused step changes none
-        let tokens = runs
-            .iter()
-            .zip(work)
-            .map(|(r, w)| r.shared.config.check_step(w.micro_batches, w.scales))
-            .collect::<Result<Vec<_>, _>>()?;
         for ((run, w), tokens) in runs.iter_mut().zip(work).zip(tokens) {
             run.stepper.prepare(&run.shared, *w, tokens).await?;
         }
