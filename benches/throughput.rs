@@ -40,7 +40,8 @@ fn main() {
     let batch = sampler.next_batch().micro_batches(b, t).unwrap();
     let scale = [1.0 / batch[0].tokens() as f32];
     let work = StepWork { micro_batches: &batch, scales: &scale };
-    let config = RunConfig { model, micro_batch: b, grad_accum: 1, seq_len: t, optimizer: Default::default() };
+    let config =
+        RunConfig { model, micro_batch: b, grad_accum: 1, seq_len: t, optimizer: Default::default(), lora: None };
     let init = ParamLayout::new(&model).init(1);
     let tokens = (b * t) as f64;
 

@@ -1,12 +1,14 @@
 // Matrix multiply for every Linear layer, forward and backward.
 // Legend: B batch, T time, C channels, OC output channels, V vocab; N = B*T rows.
 //
-// One generic kernel, c[M,N] (+)= op(a)[M,K] · op(b)[K,N] (+ bias[N]), where op
-// is given by strides, so the three forms a Linear layer needs share one tiled
-// loop:
+// One generic kernel, c[M,N] (+)= alpha · op(a)[M,K] · op(b)[K,N] (+ bias[N]),
+// where op is given by strides, so the three forms a Linear layer needs share
+// one tiled loop:
 //   forward   out[N,OC]   = inp[N,C] · weightᵀ      (A·Bᵀ; b is weight [OC,C])
 //   dinp      dinp[N,C]  += dout[N,OC] · weight     (A·B)
 //   dweight   dweight[OC,C] += doutᵀ · inp          (Aᵀ·B)
+// and so do LoRA's: the merge W += (α/r)·B·A and the adapters' backward, with
+// alpha carrying α/r (rank r is the K or N of those products; see kernels.rs).
 // Element (m,k) of op(a) is a[m*a_rs + k*a_cs]; element (k,n) of op(b) is
 // b[k*b_rs + n*b_cs]. Tiles of 64x64 outputs, 16 deep along K, go through
 // workgroup memory; each of the 8x8 invocations owns an 8x8 block of outputs,
@@ -28,6 +30,11 @@ struct MatmulParams {
     b_cs: u32,
     // bit 0: accumulate into c (backward); bit 1: add bias
     flags: u32,
+    // factor on the product, before the bias
+    alpha: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;
@@ -55,7 +62,7 @@ fn store4(gm: u32, gn: u32, v: vec4<f32>) {
         if (col >= p.n) {
             return;
         }
-        var x = v[j];
+        var x = p.alpha * v[j];
         if ((p.flags & 2u) != 0u) {
             x += bias[col];
         }
@@ -68,7 +75,7 @@ fn store4(gm: u32, gn: u32, v: vec4<f32>) {
     }
 }
 
-// c [M,N] (+)= op(a) [M,K] · op(b) [K,N] (+ bias [N]); one workgroup per 64x64 tile of c
+// c [M,N] (+)= alpha · op(a) [M,K] · op(b) [K,N] (+ bias [N]); one workgroup per 64x64 tile of c
 @compute @workgroup_size(8, 8)
 fn matmul(@builtin(workgroup_id) wid: vec3<u32>,
           @builtin(local_invocation_id) lid: vec3<u32>,

@@ -11,7 +11,8 @@
 use crate::cpu;
 use crate::gpu::GpuRun;
 use crate::gpu::{GpuContext, GpuError, ProgramBuilder, UpdateSettings, View};
-use crate::model::{ModelConfig, ParamLayout};
+use crate::model::{AdapterLayout, LoraConfig, ModelConfig, ParamLayout};
+use crate::optim::{OptimizerConfig, OptimizerKind};
 use crate::rng::Rng;
 use crate::train::{MicroBatch, RunConfig, StepError, StepWork, Trainer};
 use crate::IGNORE_INDEX;
@@ -113,7 +114,7 @@ pub async fn matmul(ctx: &GpuContext, seed: u64, n: usize, c: usize, oc: usize) 
     let (mut dinp, mut dweight, mut dbias) = (f64s(&dinp0), f64s(&dweight0), f64s(&dbias0));
     cpu::matmul_backward(
         &mut dinp,
-        &mut dweight,
+        Some(&mut dweight),
         Some(&mut dbias),
         &f64s(&dout),
         &f64s(&inp),
@@ -127,6 +128,58 @@ pub async fn matmul(ctx: &GpuContext, seed: u64, n: usize, c: usize, oc: usize) 
         compare("matmul_backward dinp", &got[1], &dinp),
         compare("matmul_backward dweight", &got[2], &dweight),
         compare("matmul_backward dbias", &got[3], &dbias),
+    ])
+}
+
+/// LoRA's kernels on an adapter of rank r: the merge W + s·B·A and the
+/// backward into dinp, dA and dB (which start non-zero to check that they
+/// accumulate).
+pub async fn lora(
+    ctx: &GpuContext,
+    seed: u64,
+    n: usize,
+    c: usize,
+    oc: usize,
+    r: usize,
+) -> Result<Vec<Comparison>, GpuError> {
+    let mut rng = Rng::new(seed);
+    let scale = 0.5 + rng.uniform() as f32 * 4.0;
+    let (inp, dout) = (rng.vec_f32(n * c, 1.0), rng.vec_f32(n * oc, 1.0));
+    let (a, b_, w0) = (rng.vec_f32(r * c, 1.0), rng.vec_f32(oc * r, 1.0), rng.vec_f32(oc * c, 1.0));
+    let (dinp0, da0, db0) = (rng.vec_f32(n * c, 1.0), rng.vec_f32(r * c, 1.0), rng.vec_f32(oc * r, 1.0));
+    let up = |name, data: &[f32]| ctx.upload(name, data);
+    let (inp_b, dout_b, a_b, b_b, w_b) = (up("inp", &inp), up("dout", &dout), up("a", &a), up("b", &b_), up("w", &w0));
+    let (dinp_b, da_b, db_b) = (up("dinp", &dinp0), up("da", &da0), up("db", &db0));
+    let (h_b, dh_b) = (ctx.storage("h", n * r), ctx.storage("dh", n * r));
+    let v = View::whole;
+    let mut pb = ProgramBuilder::new(ctx);
+    pb.lora_merge(&v(&w_b), &v(&a_b), &v(&b_b), scale, oc, c, r);
+    let (dinp_v, scratch) = (v(&dinp_b), (&v(&h_b), &v(&dh_b)));
+    pb.lora_backward(
+        Some(&dinp_v),
+        &v(&da_b),
+        &v(&db_b),
+        &v(&dout_b),
+        &v(&inp_b),
+        &v(&a_b),
+        &v(&b_b),
+        scale,
+        scratch,
+        [n, c, oc, r],
+    );
+    let outputs = [("w", &w_b, oc * c), ("dinp", &dinp_b, n * c), ("da", &da_b, r * c), ("db", &db_b, oc * r)];
+    let got = run_and_read(ctx, pb, &outputs).await?;
+
+    let (a, b_, s) = (f64s(&a), f64s(&b_), scale as f64);
+    let mut w = f64s(&w0);
+    cpu::lora_merge(&mut w, &a, &b_, s, oc, c, r);
+    let (mut dinp, mut da, mut db) = (f64s(&dinp0), f64s(&da0), f64s(&db0));
+    cpu::lora_backward(Some(&mut dinp), &mut da, &mut db, &f64s(&dout), &f64s(&inp), &a, &b_, s, n, c, oc, r);
+    Ok(vec![
+        compare("lora_merge w", &got[0], &w),
+        compare("lora_backward dinp", &got[1], &dinp),
+        compare("lora_backward da", &got[2], &da),
+        compare("lora_backward db", &got[3], &db),
     ])
 }
 
@@ -549,6 +602,45 @@ pub fn model_case(seed: u64, config: ModelConfig, b: usize, t: usize) -> ModelCa
     ModelCase { config, params, batch, b, t }
 }
 
+/// A whole LoRA step and gradient, GPU against the CPU reference: one SGD
+/// step from fresh adapters (B = 0, so only B moves), then the adapters'
+/// gradient at the moved adapters, where A's is no longer zero. The GPU
+/// merges the adapters into the weights; the CPU applies them unmerged.
+pub async fn lora_model_gradients(
+    ctx: &GpuContext,
+    case: &ModelCase,
+    lora: LoraConfig,
+) -> Result<Vec<Comparison>, StepError> {
+    let optimizer = OptimizerConfig { kind: OptimizerKind::Sgd, lr: 0.5, ..Default::default() };
+    let run_config = RunConfig {
+        model: case.config,
+        micro_batch: case.b,
+        grad_accum: 1,
+        seq_len: case.t,
+        optimizer,
+        lora: Some(lora),
+    };
+    let mut gpu = GpuRun::new(ctx, run_config, &case.params)?;
+    let mut cpu = cpu::CpuRun::new(&(), run_config, &case.params)?;
+    let scale = 1.0 / case.batch.tokens() as f32;
+    let work = StepWork { micro_batches: std::slice::from_ref(&case.batch), scales: &[scale] };
+    gpu.step(work).await?;
+    cpu.step(work).await?;
+    let (gpu_grads, gpu_sums) = gpu.gradients(work).await?;
+    let (cpu_grads, cpu_sums) = cpu.gradients(work).await?;
+    let (gpu_weights, cpu_weights) = (gpu.params().await?, cpu.params().await?);
+    let adapters = AdapterLayout::new(&ParamLayout::new(&case.config), lora)?;
+    let mut out = vec![
+        compare("lora loss sum after a step", &gpu_sums, &f64s(&cpu_sums)),
+        compare("merged weights after a step", &gpu_weights, &f64s(&cpu_weights)),
+    ];
+    for tv in adapters.tensors() {
+        let r = tv.offset..tv.offset + tv.len;
+        out.push(compare(&format!("grad {}", tv.name), &gpu_grads[r.clone()], &f64s(&cpu_grads[r])));
+    }
+    Ok(out)
+}
+
 /// Whole model: per-token losses and every parameter's gradient, GPU against
 /// the CPU reference, for one micro-batch with dlogits scale 1/N.
 pub async fn model_gradients(ctx: &GpuContext, case: &ModelCase) -> Result<Vec<Comparison>, StepError> {
@@ -559,6 +651,7 @@ pub async fn model_gradients(ctx: &GpuContext, case: &ModelCase) -> Result<Vec<C
         grad_accum: 1,
         seq_len: case.t,
         optimizer: Default::default(),
+        lora: None,
     };
     let mut run = GpuRun::new(ctx, run_config, &case.params)?;
     let n_tokens = case.batch.tokens();
@@ -629,6 +722,12 @@ pub enum Case {
     Elementwise {
         n: usize,
     },
+    Lora {
+        n: usize,
+        c: usize,
+        oc: usize,
+        r: usize,
+    },
     Reductions {
         n: usize,
     },
@@ -636,6 +735,13 @@ pub enum Case {
         config: ModelConfig,
         b: usize,
         t: usize,
+    },
+    /// A LoRA step and gradient of the whole model.
+    LoraModel {
+        config: ModelConfig,
+        b: usize,
+        t: usize,
+        lora: LoraConfig,
     },
 }
 
@@ -660,8 +766,10 @@ impl Check {
             Case::Layernorm { .. } => "layernorm",
             Case::Attention { .. } => "attention",
             Case::Elementwise { .. } => "elementwise",
+            Case::Lora { .. } => "lora",
             Case::Reductions { .. } => "reductions",
             Case::Model { .. } => "model",
+            Case::LoraModel { .. } => "lora_model",
         }
     }
 
@@ -677,7 +785,11 @@ impl Check {
             Case::Attention { b, t, c, nh } => attention(ctx, seed, b, t, c, nh).await?,
             Case::Elementwise { n } => elementwise(ctx, seed, n).await?,
             Case::Reductions { n } => reductions(ctx, seed, n).await?,
+            Case::Lora { n, c, oc, r } => lora(ctx, seed, n, c, oc, r).await?,
             Case::Model { config, b, t } => model_gradients(ctx, &model_case(seed, config, b, t)).await?,
+            Case::LoraModel { config, b, t, lora } => {
+                lora_model_gradients(ctx, &model_case(seed, config, b, t), lora).await?
+            }
         })
     }
 
@@ -718,6 +830,9 @@ pub fn suite() -> Vec<Check> {
     all.push(kernel(Attention { b: 3, t: 23, c: 12, nh: 3 }, true));
     all.push(kernel(Attention { b: 1, t: 1, c: 4, nh: 1 }, false));
     all.push(kernel(Elementwise { n: 1001 }, true));
+    for (n, c, oc, r) in [(67, 13, 29, 3), (130, 65, 191, 8), (1, 1, 1, 1), (45, 84, 21, 21)] {
+        all.push(kernel(Lora { n, c, oc, r }, r == 8));
+    }
     for n in [1, 255, 4097, 100_003] {
         all.push(kernel(Reductions { n }, n == 100_003));
     }
@@ -725,6 +840,9 @@ pub fn suite() -> Vec<Check> {
     let model = |case, quick| Check { case, tolerance: MODEL_TOLERANCE, quick };
     all.push(model(Model { config: ragged, b: 3, t: 17 }, true));
     all.push(model(Model { config: ModelConfig::nano(), b: 2, t: 64 }, false));
+    let two_layers = LoraConfig { rank: 5, alpha: 7.0, targets: 0b1101, seed: 3 };
+    all.push(model(LoraModel { config: ragged, b: 3, t: 17, lora: two_layers }, true));
+    all.push(model(LoraModel { config: ModelConfig::nano(), b: 2, t: 64, lora: LoraConfig::all_layers(8, 1) }, false));
     all
 }
 

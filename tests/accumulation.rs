@@ -13,7 +13,7 @@ use gradlab::cpu::{CpuModel, CpuRun};
 use gradlab::data::{shipped_corpus, Corpus, Packing};
 use gradlab::gpu::{GpuContext, GpuRun};
 use gradlab::lab::{Lab, LabConfig, RunGradient, RunMetrics};
-use gradlab::model::{ModelConfig, ParamLayout};
+use gradlab::model::{AdapterLayout, LoraConfig, ModelConfig, ParamLayout};
 use gradlab::train::{Batch, Trainer};
 use pollster::block_on;
 
@@ -212,7 +212,15 @@ fn modes(seed: u64) -> Vec<(&'static str, LabConfig)> {
     let base = |b, micro| LabConfig::three_way(ModelConfig::nano(), b, micro, 1.0, seed);
     let packed = LabConfig { packing: Packing::Packed, ..base(4, 2) };
     let masked = LabConfig { mask_prompt: true, spread: 0.0, ..base(4, 1) };
-    vec![("padded", base(4, 2)), ("packed", packed), ("masked", masked), ("two ranks", base(4, 1).with_ranks(2))]
+    // LoRA on two of the four Linears, rank 3: the weights frozen, the adapters trained
+    let lora = LabConfig { lora: Some(LoraConfig { rank: 3, alpha: 6.0, targets: 0b0110, seed }), ..base(4, 2) };
+    vec![
+        ("padded", base(4, 2)),
+        ("packed", packed),
+        ("masked", masked),
+        ("two ranks", base(4, 1).with_ranks(2)),
+        ("lora", lora),
+    ]
 }
 
 #[test]
@@ -339,5 +347,49 @@ fn ranks_give_the_data_parallel_forms() {
     if imbalance(&batch, 4, 256) > 0.01 {
         let e = rel(by(Strategy::Local), by(Strategy::FullBatch));
         assert!(e > 1e-5, "local over unequal ranks differs from the full batch, rel {e:e}");
+    }
+}
+
+#[test]
+fn lora_trains_only_adapters_and_corrected_equals_full_batch() {
+    let ctx = GpuContext::new_blocking().unwrap();
+    let seed = Seed::fresh();
+    let lora = LoraConfig::all_layers(4, seed.0);
+    let config = LabConfig { lora: Some(lora), ..LabConfig::sweep(long_context(), 16, 1.0, seed.0) };
+    let base = ParamLayout::new(&config.model).init(seed.0 ^ 1);
+    let mut lab = Lab::<GpuRun>::with_weights(&ctx, config.clone(), corpus(), &base).unwrap();
+    for _ in 0..3 {
+        block_on(lab.step()).unwrap();
+    }
+    let metrics = block_on(lab.flush()).unwrap();
+    let adapters = AdapterLayout::new(&ParamLayout::new(&config.model), lora).unwrap();
+    let weights = block_on(lab.weights(0)).unwrap();
+    // only the adapted matrices moved: every other weight is the base, bit for bit
+    let layout = ParamLayout::new(&config.model);
+    for tv in &layout.tensors {
+        let r = tv.offset..tv.offset + tv.len;
+        let adapted = adapters.linears.iter().any(|l| l.weight.name == tv.name);
+        let moved = weights[r.clone()] != base[r];
+        assert_eq!(moved, adapted, "{}: moved {moved}, adapted {adapted}", tv.name);
+    }
+    let after = |step: u64| metrics.iter().filter(move |m| m.step == step);
+    for m in after(3) {
+        let big_g = 16 / m.micro_batch;
+        eprintln!("{:?} G={big_g:>2}: ‖ΔW − ΔW_full‖ = {:.3e}", m.strategy, m.weight_distance);
+        match m.strategy {
+            Strategy::Corrected => assert!(m.weight_distance < 1e-5, "corrected G={big_g}: {}", m.weight_distance),
+            Strategy::Naive => assert!(m.weight_distance > 1e-4, "naive G={big_g}: {}", m.weight_distance),
+            _ => {}
+        }
+    }
+    // the gradient is the adapters' (A's is zero while B is: B starts at zero)
+    let batch = lab.draw_batch();
+    let grads = block_on(lab.gradients(&batch)).unwrap();
+    assert_eq!(grads[0].grads.len(), adapters.total);
+    for (spec, r) in config.all_runs().iter().zip(&grads).skip(1) {
+        let e = rel(&r.grads, &grads[0].grads);
+        if spec.strategy == Strategy::Corrected {
+            assert!(e < 1e-5, "corrected b={}: adapter gradient {e:e} from the full batch's", spec.micro_batch);
+        }
     }
 }

@@ -78,6 +78,16 @@ fn whole_model_loss_and_every_gradient_match_cpu() {
 }
 
 #[test]
+fn lora_kernels_match_cpu() {
+    family_matches_cpu("lora");
+}
+
+#[test]
+fn lora_step_and_adapter_gradients_match_cpu() {
+    family_matches_cpu("lora_model");
+}
+
+#[test]
 fn every_check_belongs_to_a_tested_family_and_the_quick_suite_covers_each() {
     let families = [
         "matmul",
@@ -90,6 +100,8 @@ fn every_check_belongs_to_a_tested_family_and_the_quick_suite_covers_each() {
         "elementwise",
         "reductions",
         "model",
+        "lora",
+        "lora_model",
     ];
     for check in checks::suite() {
         assert!(families.contains(&check.family()), "{:?} has no test above", check.case);

@@ -11,7 +11,14 @@ use pollster::block_on;
 
 fn train(ctx: &GpuContext, seed: u64, steps: u64) -> (Vec<StepStats>, Vec<f32>) {
     let model = ModelConfig::nano();
-    let config = RunConfig { model, micro_batch: 8, grad_accum: 1, seq_len: 64, optimizer: OptimizerConfig::default() };
+    let config = RunConfig {
+        model,
+        micro_batch: 8,
+        grad_accum: 1,
+        seq_len: 64,
+        optimizer: OptimizerConfig::default(),
+        lora: None,
+    };
     let layout = ParamLayout::new(&model);
     let mut run = GpuRun::new(ctx, config, &layout.init(seed)).unwrap();
     let tokens = gradlab::data::encode(gradlab::data::DEMO_TEXT);
@@ -65,6 +72,7 @@ fn bad_configs_and_batches_are_refused_with_the_field_named() {
         grad_accum: 1,
         seq_len: 64,
         optimizer: OptimizerConfig::default(),
+        lora: None,
     };
     let init = ParamLayout::new(&base.model).init(1);
     let err = |config: RunConfig, params: &[f32]| match GpuRun::new(&ctx, config, params) {
@@ -120,7 +128,14 @@ fn generated_text_follows_the_cpu_model() {
     let ctx = GpuContext::new_blocking().unwrap();
     let (_, params) = train(&ctx, 5, 40);
     let model = ModelConfig::nano();
-    let config = RunConfig { model, micro_batch: 3, grad_accum: 2, seq_len: 64, optimizer: OptimizerConfig::default() };
+    let config = RunConfig {
+        model,
+        micro_batch: 3,
+        grad_accum: 2,
+        seq_len: 64,
+        optimizer: OptimizerConfig::default(),
+        lora: None,
+    };
     let mut run = GpuRun::new(&ctx, config, &params).unwrap();
     let mut cpu = gradlab::cpu::CpuModel::new(ParamLayout::new(&model), &params);
     let prompt = gradlab::data::encode("And the LORD said unto ");

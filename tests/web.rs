@@ -55,3 +55,9 @@ async fn encoder_layernorm_attention_and_elementwise_match_cpu() {
 async fn whole_model_step_matches_cpu() {
     family_matches_cpu("model").await;
 }
+
+#[wasm_bindgen_test]
+async fn lora_kernels_and_step_match_cpu() {
+    family_matches_cpu("lora").await;
+    family_matches_cpu("lora_model").await;
+}

@@ -100,10 +100,11 @@ pub fn matmul_forward(
     }
 }
 
-/// dinp [N,C] += dout [N,OC] · weight [OC,C]; dweight [OC,C] += doutᵀ · inp; dbias [OC] += Σ_rows dout
+/// dinp [N,C] += dout [N,OC] · weight [OC,C]; dweight [OC,C] += doutᵀ · inp; dbias [OC] += Σ_rows dout.
+/// A frozen weight (LoRA) passes no `dweight` and gets no gradient.
 pub fn matmul_backward(
     dinp: &mut [f64],
-    dweight: &mut [f64],
+    mut dweight: Option<&mut [f64]>,
     dbias: Option<&mut [f64]>,
     dout: &[f64],
     inp: &[f64],
@@ -117,7 +118,9 @@ pub fn matmul_backward(
             let d = dout[r * oc + o];
             for i in 0..c {
                 dinp[r * c + i] += d * weight[o * c + i];
-                dweight[o * c + i] += d * inp[r * c + i];
+                if let Some(dw) = dweight.as_deref_mut() {
+                    dw[o * c + i] += d * inp[r * c + i];
+                }
             }
         }
     }
@@ -128,6 +131,75 @@ pub fn matmul_backward(
             }
         }
     }
+}
+
+/// LoRA forward, unmerged: out [N,OC] += scale · (inp [N,C] · aᵀ) · bᵀ with
+/// a [R,C], b [OC,R]; `out` already holds the frozen layer's output. (The GPU
+/// merges instead, `lora_merge`; this is the form the merge is checked against.)
+pub fn lora_forward(
+    out: &mut [f64],
+    inp: &[f64],
+    a: &[f64],
+    b: &[f64],
+    scale: f64,
+    n: usize,
+    c: usize,
+    oc: usize,
+    r: usize,
+) {
+    let mut h = vec![0.0; n * r];
+    matmul_forward(&mut h, inp, a, None, n, c, r);
+    for row in 0..n {
+        for o in 0..oc {
+            let up: f64 = (0..r).map(|k| h[row * r + k] * b[o * r + k]).sum();
+            out[row * oc + o] += scale * up;
+        }
+    }
+}
+
+/// LoRA merge: w [OC,C] += scale · b [OC,R] · a [R,C].
+pub fn lora_merge(w: &mut [f64], a: &[f64], b: &[f64], scale: f64, oc: usize, c: usize, r: usize) {
+    for o in 0..oc {
+        for i in 0..c {
+            let delta: f64 = (0..r).map(|k| b[o * r + k] * a[k * c + i]).sum();
+            w[o * c + i] += scale * delta;
+        }
+    }
+}
+
+/// LoRA backward of dout [N,OC] through the adapter (a [R,C], b [OC,R]) of a
+/// Linear with input inp [N,C]: h = inp·aᵀ, dh = scale·dout·b [N,R];
+/// db [OC,R] += scale·doutᵀ·h; da [R,C] += dhᵀ·inp; dinp [N,C] += dh·a (left
+/// out when `None`: a merged weight already carries it). The frozen weight
+/// gets no gradient.
+pub fn lora_backward(
+    dinp: Option<&mut [f64]>,
+    da: &mut [f64],
+    db: &mut [f64],
+    dout: &[f64],
+    inp: &[f64],
+    a: &[f64],
+    b: &[f64],
+    scale: f64,
+    n: usize,
+    c: usize,
+    oc: usize,
+    r: usize,
+) {
+    let mut h = vec![0.0; n * r];
+    matmul_forward(&mut h, inp, a, None, n, c, r);
+    let scaled: Vec<f64> = dout.iter().map(|d| scale * d).collect();
+    let mut dh = vec![0.0; n * r];
+    matmul_backward(&mut dh, Some(db), None, &scaled, &h, b, n, r, oc);
+    let mut unused = Vec::new();
+    let dinp = match dinp {
+        Some(d) => d,
+        None => {
+            unused.resize(n * c, 0.0);
+            &mut unused[..]
+        }
+    };
+    matmul_backward(dinp, Some(da), None, &dh, inp, a, n, c, r);
 }
 
 /// out [B,T,C], att [B,NH,T,T] = causal self-attention over qkv [B,T,3C]; scale 1/sqrt(C/NH)
@@ -502,15 +574,56 @@ mod tests {
 
         let (p_inp, p_w, p_b) = (randn(&mut rng, n * C, 1.0), randn(&mut rng, oc * C, 1.0), randn(&mut rng, oc, 1.0));
         let (mut dinp, mut dweight, mut dbias) = (p_inp.clone(), p_w.clone(), p_b.clone());
-        matmul_backward(&mut dinp, &mut dweight, Some(&mut dbias), &w, &inp, &weight, n, C, oc);
+        matmul_backward(&mut dinp, Some(&mut dweight), Some(&mut dbias), &w, &inp, &weight, n, C, oc);
         check_fd("dinp", &inp, &minus(&dinp, &p_inp), |x| loss(x, &weight, Some(&bias)));
         check_fd("dweight", &weight, &minus(&dweight, &p_w), |x| loss(&inp, x, Some(&bias)));
         check_fd("dbias", &bias, &minus(&dbias, &p_b), |x| loss(&inp, &weight, Some(x)));
 
         // Without a bias the other two gradients are unchanged.
         let (mut dinp2, mut dweight2) = (p_inp.clone(), p_w.clone());
-        matmul_backward(&mut dinp2, &mut dweight2, None, &w, &inp, &weight, n, C, oc);
+        matmul_backward(&mut dinp2, Some(&mut dweight2), None, &w, &inp, &weight, n, C, oc);
         assert_eq!((dinp2, dweight2), (dinp, dweight));
+    }
+
+    #[test]
+    fn lora_matches_finite_differences() {
+        let mut rng = Rng::new(11);
+        let (n, oc, r, scale) = (B * T, 5, 3, 0.75);
+        let inp = randn(&mut rng, n * C, 1.0);
+        let (a, b) = (randn(&mut rng, r * C, 1.0), randn(&mut rng, oc * r, 1.0));
+        let base = randn(&mut rng, n * oc, 1.0);
+        let w = randn(&mut rng, n * oc, 1.0);
+        let forward = |inp: &[f64], a: &[f64], b: &[f64]| {
+            let mut out = base.clone();
+            lora_forward(&mut out, inp, a, b, scale, n, C, oc, r);
+            (out, ())
+        };
+        // The update adds scale · (B·A) applied to each row, on top of what was there.
+        let (out, ()) = forward(&inp, &a, &b);
+        let ba_2_3: f64 = (0..r).map(|k| b[2 * r + k] * a[k * C + 3]).sum();
+        let zero_a_out = forward(&inp, &vec![0.0; r * C], &b).0;
+        assert_eq!(zero_a_out, base);
+        let mut one_hot = vec![0.0; n * C];
+        one_hot[C + 3] = 1.0;
+        assert!((forward(&one_hot, &a, &b).0[oc + 2] - base[oc + 2] - scale * ba_2_3).abs() < 1e-12);
+
+        let (p_inp, p_a, p_b) =
+            (randn(&mut rng, n * C, 1.0), randn(&mut rng, r * C, 1.0), randn(&mut rng, oc * r, 1.0));
+        let (mut dinp, mut da, mut db) = (p_inp.clone(), p_a.clone(), p_b.clone());
+        lora_backward(Some(&mut dinp), &mut da, &mut db, &w, &inp, &a, &b, scale, n, C, oc, r);
+        check_fd("dinp", &inp, &minus(&dinp, &p_inp), |x| dot(&forward(x, &a, &b).0, &w));
+        check_fd("da", &a, &minus(&da, &p_a), |x| dot(&forward(&inp, x, &b).0, &w));
+        check_fd("db", &b, &minus(&db, &p_b), |x| dot(&forward(&inp, &a, x).0, &w));
+        assert!(out.iter().zip(&base).any(|(o, b)| o != b));
+        // Merged, the same update is a change of weight: W + scale·B·A.
+        let mut merged = randn(&mut rng, oc * C, 1.0);
+        let frozen = merged.clone();
+        lora_merge(&mut merged, &a, &b, scale, oc, C, r);
+        let (mut via_weight, mut via_adapter) = (vec![0.0; n * oc], vec![0.0; n * oc]);
+        matmul_forward(&mut via_weight, &inp, &merged, None, n, C, oc);
+        matmul_forward(&mut via_adapter, &inp, &frozen, None, n, C, oc);
+        lora_forward(&mut via_adapter, &inp, &a, &b, scale, n, C, oc, r);
+        assert!(via_weight.iter().zip(&via_adapter).all(|(x, y)| (x - y).abs() < 1e-12));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! Legend: B batch, T time, C channels, V vocabulary, NH heads, L layers.
 
 use super::kernels::*;
-use crate::model::{BlockTensor, ParamLayout, TensorView};
+use crate::model::{AdapterLayout, BlockTensor, ParamLayout, TensorView};
 
 /// Activations of one layer, kept for backward.
 #[derive(Debug, Clone, Default)]
@@ -42,11 +42,23 @@ pub struct Activations {
     pub losses: Vec<f64>,   // [B,T]
 }
 
-/// Parameters, gradients (same flat layout as the GPU) and the last forward's activations.
+/// LoRA adapters on a frozen model: their values and gradients, flat in
+/// `AdapterLayout` order.
+#[derive(Debug, Clone)]
+pub struct CpuAdapters {
+    pub layout: AdapterLayout,
+    pub params: Vec<f64>,
+    pub grads: Vec<f64>,
+}
+
+/// Parameters, gradients (same flat layout as the GPU) and the last forward's
+/// activations; with `lora`, the parameters are frozen and only the adapters
+/// get gradients.
 pub struct CpuModel {
     pub layout: ParamLayout,
     pub params: Vec<f64>,
     pub grads: Vec<f64>,
+    pub lora: Option<CpuAdapters>,
     acts: Activations,
 }
 
@@ -62,7 +74,38 @@ impl CpuModel {
     pub fn from_f64(layout: ParamLayout, params: Vec<f64>) -> Self {
         assert_eq!(params.len(), layout.total, "params must follow the layout");
         let grads = vec![0.0; layout.total];
-        Self { layout, params, grads, acts: Activations::default() }
+        Self { layout, params, grads, lora: None, acts: Activations::default() }
+    }
+
+    /// Freezes the weights and trains LoRA adapters (`adapters` flat in
+    /// `layout` order) on them instead.
+    pub fn with_adapters(mut self, layout: AdapterLayout, adapters: &[f32]) -> Self {
+        assert_eq!(adapters.len(), layout.total, "adapters must follow their layout");
+        let grads = vec![0.0; layout.total];
+        self.lora = Some(CpuAdapters { layout, params: adapters.iter().map(|&x| x as f64).collect(), grads });
+        self
+    }
+
+    /// The weights the model computes with: the base, plus s·B·A on every adapted Linear.
+    pub fn effective_params(&self) -> Vec<f64> {
+        let mut out = self.params.clone();
+        if let Some(lora) = &self.lora {
+            let (r, s) = (lora.layout.lora.rank, lora.layout.lora.scale());
+            for l in &lora.layout.linears {
+                let (a, b) = (&lora.params[range(&l.a)], &lora.params[range(&l.b)]);
+                lora_merge(&mut out[range(&l.weight)], a, b, s, l.out_features(), l.in_features(), r);
+            }
+        }
+        out
+    }
+
+    /// out += s·(inp·Aᵀ)·Bᵀ if `which` of `layer` carries an adapter.
+    fn adapter_forward(&self, layer: usize, which: BlockTensor, out: &mut [f64], inp: &[f64], n: usize) {
+        let Some(lora) = &self.lora else { return };
+        let Some(l) = lora.layout.find(layer, which) else { return };
+        let (r, s) = (lora.layout.lora.rank, lora.layout.lora.scale());
+        let (a, b) = (&lora.params[range(&l.a)], &lora.params[range(&l.b)]);
+        lora_forward(out, inp, a, b, s, n, l.in_features(), l.out_features(), r);
     }
 
     fn p(&self, v: &TensorView) -> &[f64] {
@@ -79,6 +122,9 @@ impl CpuModel {
 
     pub fn zero_grad(&mut self) {
         self.grads.fill(0.0);
+        if let Some(a) = &mut self.lora {
+            a.grads.fill(0.0);
+        }
     }
 
     /// Forward over B sequences of T positions; returns per-token losses [B*T]
@@ -114,13 +160,17 @@ impl CpuModel {
             };
             layernorm_forward(&mut la.ln1, &mut la.ln1_mean, &mut la.ln1_rstd, x, pw(Ln1W), pw(Ln1B), n, c);
             matmul_forward(&mut la.qkv, &la.ln1, pw(AttnW), Some(pw(AttnB)), n, c, 3 * c);
+            self.adapter_forward(layer, AttnW, &mut la.qkv, &la.ln1, n);
             attention_forward(&mut la.atty, &mut la.att, &la.qkv, b, t, c, nh);
             matmul_forward(&mut la.attproj, &la.atty, pw(AttnProjW), Some(pw(AttnProjB)), n, c, c);
+            self.adapter_forward(layer, AttnProjW, &mut la.attproj, &la.atty, n);
             residual_forward(&mut la.residual2, x, &la.attproj);
             layernorm_forward(&mut la.ln2, &mut la.ln2_mean, &mut la.ln2_rstd, &la.residual2, pw(Ln2W), pw(Ln2B), n, c);
             matmul_forward(&mut la.fch, &la.ln2, pw(FcW), Some(pw(FcB)), n, c, 4 * c);
+            self.adapter_forward(layer, FcW, &mut la.fch, &la.ln2, n);
             gelu_forward(&mut la.fch_gelu, &la.fch);
             matmul_forward(&mut la.fcproj, &la.fch_gelu, pw(FcProjW), Some(pw(FcProjB)), n, 4 * c, c);
+            self.adapter_forward(layer, FcProjW, &mut la.fcproj, &la.fch_gelu, n);
             residual_forward(&mut la.residual3, &la.residual2, &la.fcproj);
             a.layers.push(la);
         }
@@ -138,7 +188,8 @@ impl CpuModel {
         losses
     }
 
-    /// grads += d(dlogits_scale · Σ_tokens loss)/dparams for the last forward.
+    /// grads += d(dlogits_scale · Σ_tokens loss)/dparams for the last forward
+    /// (with LoRA: the adapters' grads, the frozen weights' matrices get none).
     pub fn backward(&mut self, dlogits_scale: f64) {
         let cfg = self.layout.config;
         let (c, v, nh) = (cfg.n_embd, cfg.vocab_size, cfg.n_head);
@@ -148,14 +199,15 @@ impl CpuModel {
         let l = &self.layout;
         let params = &self.params;
         let grads = &mut self.grads;
+        let lora = &mut self.lora;
         let p = |tv: &TensorView| &params[range(tv)];
 
         let mut losses = vec![0.0; n];
         let mut dlogits = vec![0.0; n * v];
         crossentropy_forward_backward(&mut losses, &mut dlogits, &a.logits, &a.targets, dlogits_scale, n, v);
         let mut dlnf = vec![0.0; n * c];
-        // wte and ln_f are disjoint ranges of `grads`: borrow them one at a time
-        matmul_backward(&mut dlnf, &mut grads[range(l.wte())], None, &dlogits, &a.lnf, p(l.wte()), n, c, v);
+        let dwte = if lora.is_some() { None } else { Some(&mut grads[range(l.wte())]) };
+        matmul_backward(&mut dlnf, dwte, None, &dlogits, &a.lnf, p(l.wte()), n, c, v);
         let last = if cfg.n_layer == 0 { &a.encoded } else { &a.layers[cfg.n_layer - 1].residual3 };
         let mut dresidual = vec![0.0; n * c];
         let (mut dw, mut db) = (vec![0.0; c], vec![0.0; c]);
@@ -179,29 +231,16 @@ impl CpuModel {
             let la = &a.layers[layer];
             let x = if layer == 0 { &a.encoded } else { &a.layers[layer - 1].residual3 };
             let tv = |w: BlockTensor| l.block(layer, w);
+            let mut linear = |dinp: &mut [f64], w: BlockTensor, bias: BlockTensor, dout: &[f64], inp: &[f64]| {
+                linear_backward(grads, lora.as_mut(), params, l, (layer, w, bias), (dinp, dout, inp, n));
+            };
             // MLP branch: the residual passes dresidual straight to fcproj
             let mut dfch_gelu = vec![0.0; n * 4 * c];
-            let (mut dwm, mut dbm) = (vec![0.0; c * 4 * c], vec![0.0; c]);
-            matmul_backward(
-                &mut dfch_gelu,
-                &mut dwm,
-                Some(&mut dbm),
-                &dresidual,
-                &la.fch_gelu,
-                p(tv(FcProjW)),
-                n,
-                4 * c,
-                c,
-            );
-            add(&mut grads[range(tv(FcProjW))], &dwm);
-            add(&mut grads[range(tv(FcProjB))], &dbm);
+            linear(&mut dfch_gelu, FcProjW, FcProjB, &dresidual, &la.fch_gelu);
             let mut dfch = vec![0.0; n * 4 * c];
             gelu_backward(&mut dfch, &la.fch, &dfch_gelu);
             let mut dln2 = vec![0.0; n * c];
-            let (mut dwf, mut dbf) = (vec![0.0; 4 * c * c], vec![0.0; 4 * c]);
-            matmul_backward(&mut dln2, &mut dwf, Some(&mut dbf), &dfch, &la.ln2, p(tv(FcW)), n, c, 4 * c);
-            add(&mut grads[range(tv(FcW))], &dwf);
-            add(&mut grads[range(tv(FcB))], &dbf);
+            linear(&mut dln2, FcW, FcB, &dfch, &la.ln2);
             let (mut dw, mut db) = (vec![0.0; c], vec![0.0; c]);
             layernorm_backward(
                 &mut dresidual,
@@ -219,17 +258,14 @@ impl CpuModel {
             add(&mut grads[range(tv(Ln2B))], &db);
             // attention branch
             let mut datty = vec![0.0; n * c];
-            let (mut dwp, mut dbp) = (vec![0.0; c * c], vec![0.0; c]);
-            matmul_backward(&mut datty, &mut dwp, Some(&mut dbp), &dresidual, &la.atty, p(tv(AttnProjW)), n, c, c);
-            add(&mut grads[range(tv(AttnProjW))], &dwp);
-            add(&mut grads[range(tv(AttnProjB))], &dbp);
+            let mut linear = |dinp: &mut [f64], w: BlockTensor, bias: BlockTensor, dout: &[f64], inp: &[f64]| {
+                linear_backward(grads, lora.as_mut(), params, l, (layer, w, bias), (dinp, dout, inp, n));
+            };
+            linear(&mut datty, AttnProjW, AttnProjB, &dresidual, &la.atty);
             let mut dqkv = vec![0.0; n * 3 * c];
             attention_backward(&mut dqkv, &datty, &la.qkv, &la.att, b, t, c, nh);
             let mut dln1 = vec![0.0; n * c];
-            let (mut dwa, mut dba) = (vec![0.0; 3 * c * c], vec![0.0; 3 * c]);
-            matmul_backward(&mut dln1, &mut dwa, Some(&mut dba), &dqkv, &la.ln1, p(tv(AttnW)), n, c, 3 * c);
-            add(&mut grads[range(tv(AttnW))], &dwa);
-            add(&mut grads[range(tv(AttnB))], &dba);
+            linear(&mut dln1, AttnW, AttnB, &dqkv, &la.ln1);
             let (mut dw, mut db) = (vec![0.0; c], vec![0.0; c]);
             layernorm_backward(
                 &mut dresidual,
@@ -246,12 +282,44 @@ impl CpuModel {
             add(&mut grads[range(tv(Ln1W))], &dw);
             add(&mut grads[range(tv(Ln1B))], &db);
         }
-        let mut dwpe = vec![0.0; l.wpe().len];
-        let mut dwte = vec![0.0; l.wte().len];
-        encoder_backward(&mut dwte, &mut dwpe, &dresidual, &a.inputs, b, t, c);
-        add(&mut grads[range(l.wte())], &dwte);
-        add(&mut grads[range(l.wpe())], &dwpe);
+        if lora.is_none() {
+            let mut dwpe = vec![0.0; l.wpe().len];
+            let mut dwte = vec![0.0; l.wte().len];
+            encoder_backward(&mut dwte, &mut dwpe, &dresidual, &a.inputs, b, t, c);
+            add(&mut grads[range(l.wte())], &dwte);
+            add(&mut grads[range(l.wpe())], &dwpe);
+        }
     }
+}
+
+/// Backward of one Linear (weight `w`, bias `bias` of `layer`) from dout [N,OC]:
+/// dinp [N,C] += dout·W, then dW and dbias (full training) or, when the
+/// Linear carries an adapter, its dA and dB (LoRA; the weight is frozen).
+fn linear_backward(
+    grads: &mut [f64],
+    lora: Option<&mut CpuAdapters>,
+    params: &[f64],
+    layout: &ParamLayout,
+    (layer, w, bias): (usize, BlockTensor, BlockTensor),
+    (dinp, dout, inp, n): (&mut [f64], &[f64], &[f64], usize),
+) {
+    let weight = layout.block(layer, w);
+    let (oc, c) = (weight.shape[0], weight.shape[1]);
+    let Some(adapters) = lora else {
+        let db = &mut vec![0.0; oc];
+        matmul_backward(dinp, Some(&mut grads[range(weight)]), Some(db), dout, inp, &params[range(weight)], n, c, oc);
+        add(&mut grads[range(layout.block(layer, bias))], db);
+        return;
+    };
+    matmul_backward(dinp, None, None, dout, inp, &params[range(weight)], n, c, oc);
+    let Some(lin) = adapters.layout.find(layer, w) else { return };
+    let (r, s) = (adapters.layout.lora.rank, adapters.layout.lora.scale());
+    let (ra, rb) = (range(&lin.a), range(&lin.b));
+    let (mut da, mut db) = (vec![0.0; lin.a.len], vec![0.0; lin.b.len]);
+    let (pa, pb) = (&adapters.params[ra.clone()], &adapters.params[rb.clone()]);
+    lora_backward(Some(dinp), &mut da, &mut db, dout, inp, pa, pb, s, n, c, oc, r);
+    add(&mut adapters.grads[ra], &da);
+    add(&mut adapters.grads[rb], &db);
 }
 
 fn add(dst: &mut [f64], src: &[f64]) {
@@ -321,6 +389,60 @@ mod tests {
             }
         }
         eprintln!("worst finite-difference mismatch {worst:e} over {} parameters", layout.num_params);
+    }
+
+    #[test]
+    fn lora_backward_matches_central_differences_and_freezes_the_base() {
+        use crate::model::{AdapterLayout, LoraConfig};
+        let (layout, params, inputs, targets) = tiny();
+        // two of the four Linears, so an unadapted one sits between adapted ones
+        let lora = LoraConfig { rank: 3, alpha: 4.5, targets: 0b1010, seed: 3 };
+        let adapters = AdapterLayout::new(&layout, lora).unwrap();
+        // B = 0 would make every dA zero: start from a trained-looking adapter
+        let mut rng = Rng::new(8);
+        let values: Vec<f64> = adapters.init().iter().map(|&x| x as f64 + (rng.uniform() - 0.5) * 0.6).collect();
+        let scale = 1.0 / 10.0;
+        let model = |a: &[f64]| {
+            let mut m =
+                CpuModel::from_f64(layout.clone(), params.clone()).with_adapters(adapters.clone(), &adapters.init());
+            m.lora.as_mut().unwrap().params = a.to_vec();
+            m
+        };
+        let mut m = model(&values);
+        m.forward(&inputs, &targets, 2, 6);
+        m.backward(scale);
+        let vector =
+            |i: usize| layout.tensors.iter().any(|t| t.shape.len() == 1 && (t.offset..t.offset + t.len).contains(&i));
+        assert!(
+            m.grads.iter().enumerate().all(|(i, &g)| g == 0.0 || vector(i)),
+            "no matrix of the frozen model gets a gradient"
+        );
+        let grads = m.lora.as_ref().unwrap().grads.clone();
+        let eps = 1e-5;
+        for tv in adapters.tensors() {
+            for i in tv.offset..tv.offset + tv.len {
+                let at = |d: f64| {
+                    let mut v = values.clone();
+                    v[i] += d;
+                    model(&v).forward(&inputs, &targets, 2, 6).iter().sum::<f64>() * scale
+                };
+                let fd = (at(eps) - at(-eps)) / (2.0 * eps);
+                let an = grads[i];
+                assert!(
+                    (fd - an).abs() < 1e-9 + 1e-5 * an.abs(),
+                    "{} [{}]: analytic {an:e} vs numeric {fd:e}",
+                    tv.name,
+                    i - tv.offset
+                );
+            }
+        }
+        // The adapted model is the merged model: its forward is the base forward at W + s·B·A.
+        let mut merged = CpuModel::from_f64(layout.clone(), m.effective_params());
+        let direct = model(&values).forward(&inputs, &targets, 2, 6);
+        let via_merge = merged.forward(&inputs, &targets, 2, 6);
+        for (x, y) in direct.iter().zip(&via_merge) {
+            assert!((x - y).abs() < 1e-12, "{x} vs {y}");
+        }
     }
 
     #[test]

@@ -2,10 +2,12 @@
 //! WebGPU (and where a software adapter is slower than plain code), and the
 //! backend the GPU lab is compared with. Same steps, same optimizers and
 //! clipping as `gpu::GpuRun`, in f64; stats are ready as soon as a step returns.
+//! With LoRA the optimizer steps the adapters (`CpuModel::lora`) and the
+//! weights stay frozen; `params` hands out the merged weights W + s·B·A.
 
 use super::kernels::{adamw_update, grad_norm, sample_next_token, sgd_update, squared_distance};
 use super::model::CpuModel;
-use crate::model::{ConfigError, ParamLayout};
+use crate::model::{AdapterLayout, ConfigError, ParamLayout};
 use crate::optim::OptimizerKind;
 use crate::train::{check_window, Batch, MicroBatch, RunConfig, StepError, StepStats, StepWork, Trainer};
 use crate::IGNORE_INDEX;
@@ -21,9 +23,25 @@ pub struct CpuRun {
 }
 
 impl CpuRun {
-    /// The weights as the GPU stores them.
+    /// The weights the model computes with (merged with its adapters), as
+    /// the GPU stores them.
     pub fn params_f32(&self) -> Vec<f32> {
-        self.model.params.iter().map(|&x| x as f32).collect()
+        self.model.effective_params().iter().map(|&x| x as f32).collect()
+    }
+
+    /// What the optimizer steps: (values, gradient, end of the decayed
+    /// prefix) — the adapters with LoRA, every weight without.
+    fn trainable(&mut self) -> (&mut Vec<f64>, &Vec<f64>, usize) {
+        let m = &mut self.model;
+        match &mut m.lora {
+            Some(a) => (&mut a.params, &a.grads, a.layout.total),
+            None => (&mut m.params, &m.grads, m.layout.decay_end),
+        }
+    }
+
+    /// Fresh adapters from the run's LoRA seed (B = 0: the base model).
+    fn fresh_adapters(config: &RunConfig, layout: &ParamLayout) -> Result<Option<AdapterLayout>, ConfigError> {
+        config.lora.map(|lora| AdapterLayout::new(layout, lora)).transpose()
     }
 
     /// Zeroes the gradient, then forward and backward of every micro-batch
@@ -42,35 +60,36 @@ impl CpuRun {
     /// One optimizer step on already checked input.
     fn step_checked(&mut self, work: StepWork<'_>, tokens: Vec<usize>) -> StepStats {
         let loss_sums = self.accumulate(work);
-        let norm = grad_norm(&self.model.grads);
         self.step += 1;
-        let opt = &self.config.optimizer;
+        let (step, opt) = (self.step, self.config.optimizer);
+        let (mut state1, mut state2) = (std::mem::take(&mut self.state1), std::mem::take(&mut self.state2));
+        let (params, grads, decay_end) = self.trainable();
+        let norm = grad_norm(grads);
         let grad_scale =
             if opt.max_grad_norm > 0.0 && norm > opt.max_grad_norm { opt.max_grad_norm / norm } else { 1.0 };
-        let [lr, _, _] = opt.step_scalars(self.step);
-        let decay_end = self.model.layout.decay_end;
+        let [lr, _, _] = opt.step_scalars(step);
         let wd = opt.effective_weight_decay();
-        let m = &mut self.model;
         match opt.kind {
             OptimizerKind::Sgd | OptimizerKind::Momentum => {
                 let momentum = if opt.kind == OptimizerKind::Sgd { 0.0 } else { opt.momentum };
-                sgd_update(&mut m.params, &m.grads, &mut self.state1, lr as f64, momentum, wd, decay_end, grad_scale)
+                sgd_update(params, grads, &mut state1, lr as f64, momentum, wd, decay_end, grad_scale)
             }
             OptimizerKind::Adam | OptimizerKind::AdamW => adamw_update(
-                &mut m.params,
-                &m.grads,
-                &mut self.state1,
-                &mut self.state2,
+                params,
+                grads,
+                &mut state1,
+                &mut state2,
                 lr as f64,
                 opt.beta1,
                 opt.beta2,
                 opt.eps,
                 wd,
-                self.step.min(u32::MAX as u64) as u32,
+                step.min(u32::MAX as u64) as u32,
                 decay_end,
                 grad_scale,
             ),
         }
+        (self.state1, self.state2) = (state1, state2);
         StepStats { step: self.step, loss_sums, tokens, grad_norm: norm as f32, weight_distance: 0.0 }
     }
 }
@@ -82,15 +101,14 @@ impl Trainer for CpuRun {
         config.validate()?;
         let layout = ParamLayout::new(&config.model);
         layout.check_len(weights.len())?;
-        let n = layout.total;
-        Ok(Self {
-            config,
-            model: CpuModel::new(layout, weights),
-            state1: vec![0.0; n],
-            state2: vec![0.0; n],
-            step: 0,
-            ready: Vec::new(),
-        })
+        let adapters = Self::fresh_adapters(&config, &layout)?;
+        let n = adapters.as_ref().map_or(layout.total, |a| a.total);
+        let mut model = CpuModel::new(layout, weights);
+        if let Some(a) = adapters {
+            let init = a.init();
+            model = model.with_adapters(a, &init);
+        }
+        Ok(Self { config, model, state1: vec![0.0; n], state2: vec![0.0; n], step: 0, ready: Vec::new() })
     }
 
     fn describe(&self) -> String {
@@ -112,8 +130,9 @@ impl Trainer for CpuRun {
             run.ready.push(stats);
         }
         if let Some((reference, others)) = runs.split_first_mut() {
+            let reference = reference.model.effective_params();
             for run in others {
-                let d = squared_distance(&run.model.params, &reference.model.params).sqrt() as f32;
+                let d = squared_distance(&run.model.effective_params(), &reference).sqrt() as f32;
                 if let Some(last) = run.ready.last_mut() {
                     last.weight_distance = d;
                 }
@@ -161,6 +180,9 @@ impl Trainer for CpuRun {
     fn set_params(&mut self, params: &[f32]) -> Result<(), ConfigError> {
         self.model.layout.check_len(params.len())?;
         self.model.params = params.iter().map(|&x| x as f64).collect();
+        if let Some(a) = &mut self.model.lora {
+            a.params = a.layout.init().iter().map(|&x| x as f64).collect();
+        }
         self.state1.fill(0.0);
         self.state2.fill(0.0);
         self.step = 0;
@@ -170,6 +192,7 @@ impl Trainer for CpuRun {
     async fn gradients(&mut self, work: StepWork<'_>) -> Result<(Vec<f32>, Vec<f32>), StepError> {
         self.config.check_step(work.micro_batches, work.scales)?;
         let sums = self.accumulate(work);
-        Ok((self.model.grads.iter().map(|&g| g as f32).collect(), sums))
+        let (_, grads, _) = self.trainable();
+        Ok((grads.iter().map(|&g| g as f32).collect(), sums))
     }
 }

@@ -25,6 +25,20 @@ fn groups64(n: usize) -> u32 {
     u(n.div_ceil(64))
 }
 
+/// The matmul kernel's params for c [M,N] (+)= alpha · op(a) [M,K] · op(b) [K,N]:
+/// `[m, n, k]`, element (m,k) of op(a) at a[m·a_rs + k·a_cs] given as
+/// `[a_rs, a_cs]`, element (k,n) of op(b) at b[k·b_rs + n·b_cs] as `[b_rs, b_cs]`.
+fn product(
+    [m, n, k]: [usize; 3],
+    [a_rs, a_cs]: [usize; 2],
+    [b_rs, b_cs]: [usize; 2],
+    flags: u32,
+    alpha: f32,
+) -> MatmulParams {
+    let (m, n, k, a_rs, a_cs, b_rs, b_cs) = (u(m), u(n), u(k), u(a_rs), u(a_cs), u(b_rs), u(b_cs));
+    MatmulParams { m, n, k, a_rs, a_cs, b_rs, b_cs, flags, alpha, ..Default::default() }
+}
+
 /// What an optimizer dispatch is told once for a run: where it works in the
 /// flat buffers and its hyperparameters. Per-step values (learning rate, bias
 /// corrections) come from the scalars buffer instead.
@@ -77,7 +91,7 @@ impl ProgramBuilder {
         oc: usize,
     ) {
         let flags = if bias.is_some() { MatmulParams::ADD_BIAS } else { 0 };
-        let p = MatmulParams { m: u(n), n: u(oc), k: u(c), a_rs: u(c), a_cs: 1, b_rs: 1, b_cs: u(c), flags };
+        let p = product([n, oc, c], [c, 1], [1, c], flags, 1.0);
         self.matmul_generic(out, inp, weight, bias, &p);
     }
 
@@ -95,17 +109,59 @@ impl ProgramBuilder {
         c: usize,
         oc: usize,
     ) {
-        let flags = MatmulParams::ACCUMULATE;
-        let p = MatmulParams { m: u(n), n: u(c), k: u(oc), a_rs: u(oc), a_cs: 1, b_rs: u(c), b_cs: 1, flags };
-        self.matmul_generic(dinp, dout, weight, None, &p);
-        let p = MatmulParams { m: u(oc), n: u(c), k: u(n), a_rs: 1, a_cs: u(oc), b_rs: u(c), b_cs: 1, flags };
+        self.matmul_backward_input(dinp, dout, weight, n, c, oc);
+        let p = product([oc, c, n], [1, oc], [c, 1], MatmulParams::ACCUMULATE, 1.0);
         self.matmul_generic(dweight, dout, inp, None, &p);
         if let Some(dbias) = dbias {
             self.reduce_columns(dbias, dout, n, oc);
         }
     }
 
-    /// c [M,N] (+)= op(a) [M,K] · op(b) [K,N], with op given by the strides in `p`.
+    /// dinp [N,C] += dout [N,OC] · weight [OC,C] alone: the backward of a
+    /// frozen Linear (LoRA), whose weight and bias get no gradient.
+    pub fn matmul_backward_input(&mut self, dinp: &View, dout: &View, weight: &View, n: usize, c: usize, oc: usize) {
+        let p = product([n, c, oc], [oc, 1], [c, 1], MatmulParams::ACCUMULATE, 1.0);
+        self.matmul_generic(dinp, dout, weight, None, &p);
+    }
+
+    /// LoRA merge: w [OC,C] += scale · b [OC,R] · a [R,C]. Run on a copy of
+    /// the frozen weight, it gives the weight the adapted layer computes with,
+    /// so forward and dinp need no extra work: merging costs OC·C·R
+    /// multiply-adds per step where the unmerged forward costs N·(C+OC)·R.
+    pub fn lora_merge(&mut self, w: &View, a: &View, b: &View, scale: f32, oc: usize, c: usize, r: usize) {
+        let p = product([oc, c, r], [r, 1], [c, 1], MatmulParams::ACCUMULATE, scale);
+        self.matmul_generic(w, b, a, None, &p);
+    }
+
+    /// LoRA backward of dout [N,OC] through the adapter (a [R,C], b [OC,R])
+    /// of a Linear with input inp [N,C]: h = inp·aᵀ and dh = scale·dout·b
+    /// into scratch [N,R]; db [OC,R] += scale·doutᵀ·h; da [R,C] += dhᵀ·inp;
+    /// dinp [N,C] += dh·a (left out when dinp is `None`: a merged weight
+    /// already carries the adapter's share of it).
+    pub fn lora_backward(
+        &mut self,
+        dinp: Option<&View>,
+        da: &View,
+        db: &View,
+        dout: &View,
+        inp: &View,
+        a: &View,
+        b: &View,
+        scale: f32,
+        (h, dh): (&View, &View),
+        [n, c, oc, r]: [usize; 4],
+    ) {
+        const ACC: u32 = MatmulParams::ACCUMULATE;
+        self.matmul_generic(h, inp, a, None, &product([n, r, c], [c, 1], [1, c], 0, 1.0));
+        self.matmul_generic(dh, dout, b, None, &product([n, r, oc], [oc, 1], [r, 1], 0, scale));
+        self.matmul_generic(db, dout, h, None, &product([oc, r, n], [1, oc], [r, 1], ACC, scale));
+        self.matmul_generic(da, dh, inp, None, &product([r, c, n], [1, r], [c, 1], ACC, 1.0));
+        if let Some(dinp) = dinp {
+            self.matmul_generic(dinp, dh, a, None, &product([n, c, r], [r, 1], [c, 1], ACC, 1.0));
+        }
+    }
+
+    /// c [M,N] (+)= alpha · op(a) [M,K] · op(b) [K,N], with op given by the strides in `p`.
     fn matmul_generic(&mut self, c: &View, a: &View, b: &View, bias: Option<&View>, p: &MatmulParams) {
         // bias is bound either way; the kernel reads it only when flags say so
         let bias = bias.unwrap_or(a);

@@ -4,10 +4,14 @@
 //! L layers. Parameters, gradients and optimizer state are four flat buffers
 //! sharing `ParamLayout`; activations are one buffer each, sized once for
 //! (B, T) and reused by every micro-batch of every step.
+//! With LoRA (r the rank) the weights are frozen: `params` holds them merged
+//! with the adapters (W + s·B·A, `record_merge`), so forward and every
+//! activation gradient run unchanged, and backward computes the adapters'
+//! gradients in place of the weights'.
 //! Not here: which scale a micro-batch's loss gets (see `accum`), or batching
 //! and stepping (see `run`).
 
-use crate::model::{BlockTensor, ConfigError, ParamLayout};
+use crate::model::{AdapterLayout, BlockTensor, ConfigError, LoraConfig, ParamLayout, TensorView};
 
 use super::context::GpuContext;
 use super::program::{ProgramBuilder, View};
@@ -49,8 +53,30 @@ pub struct TokenViews {
     pub positions: View, // [B*T]
 }
 
+/// LoRA's buffers: the frozen weights, the adapters (flat in
+/// `AdapterLayout` order), their gradient, and the backward's scratch.
+pub struct GpuAdapters {
+    pub layout: AdapterLayout,
+    /// The weights as loaded; `GpuModel::params` is these merged with the adapters.
+    pub base: wgpu::Buffer,
+    pub values: wgpu::Buffer,
+    pub grads: wgpu::Buffer,
+    h: View,  // [B,T,r]
+    dh: View, // [B,T,r]
+}
+
+impl GpuAdapters {
+    fn value(&self, v: &TensorView) -> View {
+        View::words(&self.values, v.offset, v.len)
+    }
+    fn grad(&self, v: &TensorView) -> View {
+        View::words(&self.grads, v.offset, v.len)
+    }
+}
+
 pub struct GpuModel {
     pub layout: ParamLayout,
+    pub lora: Option<GpuAdapters>,
     /// Micro-batch size the activations are sized for.
     pub b: usize,
     /// Positions per sequence the activations are sized for.
@@ -88,7 +114,13 @@ pub fn check_buffer(ctx: &GpuContext, what: &str, floats: usize) -> Result<(), C
 impl GpuModel {
     /// Allocates every buffer of a model for micro-batches of `b` sequences of
     /// `t` positions, after checking each against the adapter's limits.
-    pub fn new(ctx: &GpuContext, layout: ParamLayout, b: usize, t: usize) -> Result<Self, ConfigError> {
+    pub fn new(
+        ctx: &GpuContext,
+        layout: ParamLayout,
+        b: usize,
+        t: usize,
+        lora: Option<LoraConfig>,
+    ) -> Result<Self, ConfigError> {
         let cfg = layout.config;
         cfg.validate()?;
         if b == 0 {
@@ -112,6 +144,20 @@ impl GpuModel {
             check_buffer(ctx, what, floats)?;
         }
         let buf = |label: &str, floats: usize| View::whole(&ctx.storage(label, floats));
+        let lora = match lora {
+            Some(config) => {
+                let adapters = AdapterLayout::new(&layout, config)?;
+                Some(GpuAdapters {
+                    base: ctx.storage("frozen weights", layout.total),
+                    values: ctx.storage("adapters", adapters.total),
+                    grads: ctx.storage("adapter grads", adapters.total),
+                    h: buf("lora h", bt * config.rank),
+                    dh: buf("lora dh", bt * config.rank),
+                    layout: adapters,
+                })
+            }
+            None => None,
+        };
         let layers = (0..cfg.n_layer)
             .map(|_| LayerActs {
                 ln1: buf("ln1", bt * c),
@@ -130,6 +176,7 @@ impl GpuModel {
             })
             .collect();
         Ok(Self {
+            lora,
             b,
             t,
             params: ctx.storage("params", layout.total),
@@ -168,6 +215,62 @@ impl GpuModel {
     }
     fn g(&self, l: usize, which: BlockTensor) -> View {
         self.grad(self.layout.block(l, which))
+    }
+
+    /// What the optimizer steps: (values, gradient, floats, end of the
+    /// decayed prefix) — the adapters with LoRA, the weights without.
+    pub fn trainable(&self) -> (&wgpu::Buffer, &wgpu::Buffer, usize, usize) {
+        match &self.lora {
+            Some(a) => (&a.values, &a.grads, a.layout.total, a.layout.total),
+            None => (&self.params, &self.grads, self.layout.total, self.layout.decay_end),
+        }
+    }
+
+    /// With LoRA, records params = base + s·B·A on every adapted weight
+    /// (after each update of the adapters); nothing without.
+    pub fn record_merge(&self, pb: &mut ProgramBuilder) {
+        let Some(a) = &self.lora else { return };
+        pb.copy(&View::whole(&a.base), &View::whole(&self.params));
+        let (r, s) = (a.layout.lora.rank, a.layout.lora.scale() as f32);
+        for l in &a.layout.linears {
+            pb.lora_merge(
+                &self.param(&l.weight),
+                &a.value(&l.a),
+                &a.value(&l.b),
+                s,
+                l.out_features(),
+                l.in_features(),
+                r,
+            );
+        }
+    }
+
+    /// Backward of Linear `w` (bias `bias`) of layer `l`: dinp [N,C] += dout [N,OC]·W,
+    /// then W's and the bias's gradients, or with LoRA the adapter's (the
+    /// merged W already carries the adapter's share of dinp).
+    #[allow(clippy::too_many_arguments)]
+    fn record_linear_backward(
+        &self,
+        pb: &mut ProgramBuilder,
+        (l, w, bias): (usize, BlockTensor, BlockTensor),
+        dinp: &View,
+        dout: &View,
+        inp: &View,
+        n: usize,
+    ) {
+        let tv = self.layout.block(l, w);
+        let (oc, c) = (tv.shape[0], tv.shape[1]);
+        let Some(a) = &self.lora else {
+            pb.matmul_backward(dinp, &self.g(l, w), Some(&self.g(l, bias)), dout, inp, &self.p(l, w), n, c, oc);
+            return;
+        };
+        pb.matmul_backward_input(dinp, dout, &self.p(l, w), n, c, oc);
+        if let Some(lin) = a.layout.find(l, w) {
+            let (r, s) = (a.layout.lora.rank, a.layout.lora.scale() as f32);
+            let (da, db) = (a.grad(&lin.a), a.grad(&lin.b));
+            let (av, bv) = (a.value(&lin.a), a.value(&lin.b));
+            pb.lora_backward(None, &da, &db, dout, inp, &av, &bv, s, (&a.h, &a.dh), [n, c, oc, r]);
+        }
     }
 
     /// Records the forward pass up to the logits [B,T,V].
@@ -231,7 +334,9 @@ impl GpuModel {
         );
     }
 
-    /// Records the backward pass from dlogits, accumulating into `grads`.
+    /// Records the backward pass from dlogits, accumulating into `grads`
+    /// (with LoRA: into the adapters' grads; the frozen weights' matrices get
+    /// none, and LayerNorm's go to `grads`, which nothing reads).
     pub fn record_backward(&self, pb: &mut ProgramBuilder, tokens: &TokenViews) {
         let cfg = self.layout.config;
         let (b, t, c, nh, v) = (self.b, self.t, cfg.n_embd, cfg.n_head, cfg.vocab_size);
@@ -242,7 +347,11 @@ impl GpuModel {
         // activation gradients accumulate like parameter gradients, so each starts at zero
         pb.fill_zero(&g.dln, n * c);
         pb.fill_zero(&g.dresidual, n * c);
-        pb.matmul_backward(&g.dln, &dwte, None, &self.dlogits, &self.lnf, &wte, n, c, v);
+        if self.lora.is_some() {
+            pb.matmul_backward_input(&g.dln, &self.dlogits, &wte, n, c, v);
+        } else {
+            pb.matmul_backward(&g.dln, &dwte, None, &self.dlogits, &self.lnf, &wte, n, c, v);
+        }
         let last = &self.layers[cfg.n_layer - 1].residual3;
         let (lnf_w, dlnf_w, dlnf_b) =
             (self.param(self.layout.ln_f_w()), self.grad(self.layout.ln_f_w()), self.grad(self.layout.ln_f_b()));
@@ -266,29 +375,9 @@ impl GpuModel {
             pb.fill_zero(&g.dfch_gelu, n * 4 * c);
             pb.fill_zero(&g.dfch, n * 4 * c);
             pb.fill_zero(&g.dln, n * c);
-            pb.matmul_backward(
-                &g.dfch_gelu,
-                &self.g(l, FcProjW),
-                Some(&self.g(l, FcProjB)),
-                &g.dresidual,
-                &a.fch_gelu,
-                &self.p(l, FcProjW),
-                n,
-                4 * c,
-                c,
-            );
+            self.record_linear_backward(pb, (l, FcProjW, FcProjB), &g.dfch_gelu, &g.dresidual, &a.fch_gelu, n);
             pb.gelu_backward(&g.dfch, &a.fch, &g.dfch_gelu, n * 4 * c);
-            pb.matmul_backward(
-                &g.dln,
-                &self.g(l, FcW),
-                Some(&self.g(l, FcB)),
-                &g.dfch,
-                &a.ln2,
-                &self.p(l, FcW),
-                n,
-                c,
-                4 * c,
-            );
+            self.record_linear_backward(pb, (l, FcW, FcB), &g.dln, &g.dfch, &a.ln2, n);
             pb.layernorm_backward(
                 &g.dresidual,
                 &self.g(l, Ln2W),
@@ -305,29 +394,9 @@ impl GpuModel {
             pb.fill_zero(&g.datty, n * c);
             pb.fill_zero(&g.dqkv, n * 3 * c);
             pb.fill_zero(&g.dln, n * c);
-            pb.matmul_backward(
-                &g.datty,
-                &self.g(l, AttnProjW),
-                Some(&self.g(l, AttnProjB)),
-                &g.dresidual,
-                &a.atty,
-                &self.p(l, AttnProjW),
-                n,
-                c,
-                c,
-            );
+            self.record_linear_backward(pb, (l, AttnProjW, AttnProjB), &g.datty, &g.dresidual, &a.atty, n);
             pb.attention_backward(&g.dqkv, &g.dpreatt, &g.datty, &a.qkv, &a.att, b, t, c, nh);
-            pb.matmul_backward(
-                &g.dln,
-                &self.g(l, AttnW),
-                Some(&self.g(l, AttnB)),
-                &g.dqkv,
-                &a.ln1,
-                &self.p(l, AttnW),
-                n,
-                c,
-                3 * c,
-            );
+            self.record_linear_backward(pb, (l, AttnW, AttnB), &g.dln, &g.dqkv, &a.ln1, n);
             pb.layernorm_backward(
                 &g.dresidual,
                 &self.g(l, Ln1W),
@@ -341,7 +410,9 @@ impl GpuModel {
                 c,
             );
         }
-        let dwpe = self.grad(self.layout.wpe());
-        pb.encoder_backward(&dwte, &dwpe, &g.dresidual, &tokens.offsets, &tokens.positions, b, t, c, v);
+        if self.lora.is_none() {
+            let dwpe = self.grad(self.layout.wpe());
+            pb.encoder_backward(&dwte, &dwpe, &g.dresidual, &tokens.offsets, &tokens.positions, b, t, c, v);
+        }
     }
 }

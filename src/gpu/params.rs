@@ -46,6 +46,11 @@ params! {
         b_cs: u32,
         /// `ACCUMULATE` | `ADD_BIAS`
         flags: u32,
+        /// factor on op(a)·op(b), before the bias (LoRA's α/r; 1 elsewhere)
+        alpha: f32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32,
     }
 
     /// reduce.wgsl, column_sums: out [ceil(rows/block_rows), cols] from inp [rows, cols].

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::accum::Strategy;
 use crate::data::{DataConfig, Packing};
 use crate::model::config::ConfigError;
-use crate::model::ModelConfig;
+use crate::model::{LoraConfig, ModelConfig};
 use crate::optim::OptimizerConfig;
 
 /// One run of the lab besides the reference.
@@ -37,6 +37,9 @@ pub struct LabConfig {
     #[serde(default = "one")]
     pub ranks: usize,
     pub optimizer: OptimizerConfig,
+    /// Fine-tune LoRA adapters on the starting weights, which stay frozen.
+    #[serde(default)]
+    pub lora: Option<LoraConfig>,
     /// Decides the initial weights and every batch.
     pub seed: u64,
     /// Runs compared with the full-batch reference (which is added first).
@@ -73,6 +76,7 @@ impl LabConfig {
             mask_prompt: false,
             ranks: 1,
             optimizer: OptimizerConfig::default(),
+            lora: None,
             seed,
             runs,
         }
@@ -130,6 +134,9 @@ impl LabConfig {
         self.model.validate()?;
         self.optimizer.validate()?;
         self.data().validate()?;
+        if let Some(lora) = &self.lora {
+            lora.validate(self.model.n_embd)?;
+        }
         if self.ranks == 0 || self.ranks > 64 {
             return Err(ConfigError::Invalid {
                 field: "ranks",

@@ -73,6 +73,7 @@ impl<R: Trainer> Lab<R> {
                     grad_accum: config.batch / spec.micro_batch,
                     seq_len: config.seq_len,
                     optimizer: config.optimizer,
+                    lora: config.lora,
                 };
                 R::new(device, rc, weights)
             })

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ConfigError, ModelConfig};
+use crate::model::{ConfigError, LoraConfig, ModelConfig};
 use crate::optim::OptimizerConfig;
 
 use super::batch::MicroBatch;
@@ -19,12 +19,18 @@ pub struct RunConfig {
     /// T: positions per sequence (at most block_size).
     pub seq_len: usize,
     pub optimizer: OptimizerConfig,
+    /// Train LoRA adapters on frozen weights instead of the weights themselves.
+    #[serde(default)]
+    pub lora: Option<LoraConfig>,
 }
 
 impl RunConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.model.validate()?;
         self.optimizer.validate()?;
+        if let Some(lora) = &self.lora {
+            lora.validate(self.model.n_embd)?;
+        }
         if self.micro_batch == 0 {
             return Err(ConfigError::TooSmall { field: "micro_batch", value: 0.0, min: 1.0 });
         }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use gradlab::data::{Corpus, Packing};
 use gradlab::lab::LabConfig;
-use gradlab::model::ModelConfig;
+use gradlab::model::{LoraConfig, LoraTarget, ModelConfig};
 
 pub type AnyError = Box<dyn std::error::Error>;
 
@@ -46,6 +46,16 @@ pub struct LabArgs {
     /// micro-batches (adds a `local` run when above 1).
     #[arg(long, default_value_t = 1)]
     pub ranks: usize,
+    /// Fine-tune LoRA adapters of this rank on the starting weights, which stay frozen.
+    #[arg(long, value_name = "R")]
+    pub lora: Option<usize>,
+    /// LoRA's α (the update is scaled by α/r); default 2r.
+    #[arg(long, requires = "lora")]
+    pub lora_alpha: Option<f64>,
+    /// The Linear layers that get adapters, comma-separated from attn,
+    /// attn_proj, fc, fc_proj.
+    #[arg(long, requires = "lora", default_value = "attn,attn_proj,fc,fc_proj")]
+    pub lora_targets: String,
 }
 
 impl LabArgs {
@@ -78,9 +88,26 @@ impl LabArgs {
     pub fn apply(&self, mut base: LabConfig) -> Result<LabConfig, AnyError> {
         base.packing = self.packing.parse::<Packing>()?;
         base.mask_prompt = self.mask_prompt;
+        base.lora = self.lora_config()?;
         let config = base.with_ranks(self.ranks);
         config.validate()?;
         Ok(config)
+    }
+}
+
+impl LabArgs {
+    /// `--lora`, `--lora-alpha` and `--lora-targets` as a config (A's init seeded by `--seed`).
+    pub fn lora_config(&self) -> Result<Option<LoraConfig>, AnyError> {
+        let Some(rank) = self.lora else { return Ok(None) };
+        let targets = self
+            .lora_targets
+            .split(',')
+            .map(|t| LoraTarget::parse(t.trim()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("--lora-targets: {e}"))?;
+        let alpha = self.lora_alpha.unwrap_or(2.0 * rank as f64);
+        let lora = LoraConfig { rank, alpha, targets: LoraConfig::target_bits(&targets), seed: self.seed };
+        Ok(Some(lora))
     }
 }
 

@@ -11,6 +11,8 @@ mod common;
 #[cfg(not(target_arch = "wasm32"))]
 mod export;
 #[cfg(not(target_arch = "wasm32"))]
+mod pretrain;
+#[cfg(not(target_arch = "wasm32"))]
 mod sweep;
 #[cfg(not(target_arch = "wasm32"))]
 mod train;
@@ -33,6 +35,9 @@ mod cli {
         /// The reference experiment: full batch vs naive vs corrected accumulation
         /// at micro-batch 1, 2, 4, 8, 16 (effective batch 16), in lockstep.
         Sweep(super::sweep::Args),
+        /// Pretrain a model on packed windows of a corpus and write its weights
+        /// (the base a LoRA lab adapts).
+        Pretrain(super::pretrain::Args),
         /// Write one batch, the weights and the GPU gradients of every strategy to DIR.
         ExportGrads(super::export::Args),
         /// Compare every GPU kernel and a whole model step with the CPU reference.
@@ -47,6 +52,7 @@ fn main() -> std::process::ExitCode {
     let result = match Cli::parse().command {
         Command::Train(args) => train::run(args),
         Command::Sweep(args) => sweep::run(args),
+        Command::Pretrain(args) => pretrain::run(args),
         Command::ExportGrads(args) => export::run(args),
         Command::Check(args) => check::run(args),
     };

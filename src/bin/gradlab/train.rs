@@ -59,7 +59,8 @@ pub fn run(args: Args) -> Result<(), AnyError> {
         None => gradlab::data::DEMO_TEXT.to_string(),
     };
     let tokens = gradlab::data::encode(&text);
-    let config = RunConfig { model, micro_batch: args.batch, grad_accum: 1, seq_len: model.block_size, optimizer };
+    let config =
+        RunConfig { model, micro_batch: args.batch, grad_accum: 1, seq_len: model.block_size, optimizer, lora: None };
     config.validate()?;
     if tokens.len() <= model.block_size {
         return Err(

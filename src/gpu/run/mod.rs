@@ -59,6 +59,16 @@ impl GpuRun {
     }
 }
 
+/// Writes the starting weights; with LoRA they become the frozen base and the
+/// adapters start afresh (B = 0, so the merged weights are the base exactly).
+fn write_weights(ctx: &GpuContext, model: &GpuModel, weights: &[f32]) {
+    ctx.queue.write_buffer(&model.params, 0, bytemuck::cast_slice(weights));
+    if let Some(a) = &model.lora {
+        ctx.queue.write_buffer(&a.base, 0, bytemuck::cast_slice(weights));
+        ctx.queue.write_buffer(&a.values, 0, bytemuck::cast_slice(&a.layout.init()));
+    }
+}
+
 impl Trainer for GpuRun {
     type Device = GpuContext;
 
@@ -68,8 +78,8 @@ impl Trainer for GpuRun {
         let layout = ParamLayout::new(&config.model);
         layout.check_len(weights.len())?;
         let (b, t, g) = (config.micro_batch, config.seq_len, config.grad_accum);
-        let model = GpuModel::new(ctx, layout, b, t)?;
-        ctx.queue.write_buffer(&model.params, 0, bytemuck::cast_slice(weights));
+        let model = GpuModel::new(ctx, layout, b, t, config.lora)?;
+        write_weights(ctx, &model, weights);
         let tokens = TokenBuffer::new(ctx, b * t, config.model.vocab_size, g)?;
         let scalars = ctx.storage("step scalars", g + 3);
         let shared = Shared { ctx: ctx.clone(), config, model, tokens, scalars };
@@ -146,7 +156,7 @@ impl Trainer for GpuRun {
     fn set_params(&mut self, params: &[f32]) -> Result<(), ConfigError> {
         let s = &self.shared;
         s.model.layout.check_len(params.len())?;
-        s.ctx.queue.write_buffer(&s.model.params, 0, bytemuck::cast_slice(params));
+        write_weights(&s.ctx, &s.model, params);
         self.stepper.restart(s);
         Ok(())
     }

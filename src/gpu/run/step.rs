@@ -48,24 +48,30 @@ pub(super) struct Stepper {
 
 impl Stepper {
     pub(super) fn new(s: &Shared) -> Self {
-        let (ctx, layout) = (&s.ctx, &s.model.layout);
+        let ctx = &s.ctx;
         let (b, t, g) = (s.config.micro_batch, s.config.seq_len, s.config.grad_accum);
-        let state1 = ctx.storage("optimizer state 1", layout.total);
-        let state2 = ctx.storage("optimizer state 2", layout.total);
-        let stats = ctx.storage("step stats", g + 2);
-        let partials = ctx.storage("norm partials", layout.total.div_ceil(crate::gpu::kernels::SUM_BLOCK));
         let model = &s.model;
+        // what the optimizer steps: the weights, or with LoRA the adapters
+        let (values, gradient, total, decay_end) = model.trainable();
+        let state1 = ctx.storage("optimizer state 1", total);
+        let state2 = ctx.storage("optimizer state 2", total);
+        let stats = ctx.storage("step stats", g + 2);
+        let partials = ctx.storage("norm partials", total.div_ceil(crate::gpu::kernels::SUM_BLOCK));
         let record_grads = |pb: &mut ProgramBuilder| {
-            let (scalars, stats, grads) = (View::whole(&s.scalars), View::whole(&stats), View::whole(&model.grads));
+            let (scalars, stats, grads) = (View::whole(&s.scalars), View::whole(&stats), View::whole(gradient));
             // zeroing the gradient is the step's job: backward only ever adds
             pb.clear(&grads);
+            if model.lora.is_some() {
+                // LayerNorm's kernel still writes its (unused) weight gradients there
+                pb.clear(&View::whole(&model.grads));
+            }
             for (i, tv) in s.tokens.slots().iter().enumerate() {
                 model.record_forward(pb, tv);
                 model.record_loss(pb, tv, &scalars, i);
                 pb.sum(&stats, i, &model.losses, b * t);
                 model.record_backward(pb, tv);
             }
-            pb.sum_squares(&stats, g, &View::whole(&partials), &grads, layout.total);
+            pb.sum_squares(&stats, g, &View::whole(&partials), &grads, total);
         };
         let mut pb = ProgramBuilder::new(ctx);
         record_grads(&mut pb);
@@ -75,8 +81,8 @@ impl Stepper {
         record_grads(&mut pb);
         let opt = &s.config.optimizer;
         let settings = UpdateSettings {
-            n: layout.total,
-            decay_end: layout.decay_end,
+            n: total,
+            decay_end,
             scalars_index: g,
             norm_index: g,
             beta1: match opt.kind {
@@ -89,13 +95,13 @@ impl Stepper {
             weight_decay: opt.effective_weight_decay() as f32,
             max_grad_norm: opt.max_grad_norm as f32,
         };
-        let (p, gr, s1, s2) =
-            (View::whole(&model.params), View::whole(&model.grads), View::whole(&state1), View::whole(&state2));
+        let (p, gr, s1, s2) = (View::whole(values), View::whole(gradient), View::whole(&state1), View::whole(&state2));
         let (sc, st) = (View::whole(&s.scalars), View::whole(&stats));
         match opt.kind {
             OptimizerKind::Sgd | OptimizerKind::Momentum => pb.sgd_update(&p, &gr, &s1, &sc, &st, &settings),
             OptimizerKind::Adam | OptimizerKind::AdamW => pb.adamw_update(&p, &gr, &s1, &s2, &sc, &st, &settings),
         }
+        model.record_merge(&mut pb);
         let step_program = pb.finish();
 
         let ring = (0..RING)
@@ -250,14 +256,15 @@ impl Stepper {
     pub(super) async fn gradients(&self, s: &Shared, work: StepWork<'_>) -> Result<(Vec<f32>, Vec<f32>), GpuError> {
         Self::upload(s, work, self.step.max(1));
         self.grads_program.run(&s.ctx);
-        let grads = s.ctx.read_f32(&s.model.grads, 0, s.model.layout.total).await?;
+        let (_, gradient, total, _) = s.model.trainable();
+        let grads = s.ctx.read_f32(gradient, 0, total).await?;
         let sums = s.ctx.read_f32(&self.stats, 0, s.config.grad_accum).await?;
         Ok((grads, sums))
     }
 
     /// Zeroes the optimizer state and the step count (new weights).
     pub(super) fn restart(&mut self, s: &Shared) {
-        let zeros = vec![0u8; s.model.layout.total * 4];
+        let zeros = vec![0u8; s.model.trainable().2 * 4];
         s.ctx.queue.write_buffer(&self.state1, 0, &zeros);
         s.ctx.queue.write_buffer(&self.state2, 0, &zeros);
         self.step = 0;
