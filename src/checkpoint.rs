@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
-use crate::model::{ConfigError, ParamLayout};
+use crate::model::{AdapterLayout, ConfigError, ParamLayout, TensorView as Tensor};
 
 /// Why weights could not be written or read: they do not fit the model's
 /// layout, or the file is not what the model needs (each message names the
@@ -34,9 +34,33 @@ pub fn to_safetensors(
     metadata: Option<HashMap<String, String>>,
 ) -> Result<Vec<u8>, CheckpointError> {
     layout.check_len(flat.len())?;
-    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = layout
-        .tensors
-        .iter()
+    write_tensors(layout.tensors.iter(), flat, metadata)
+}
+
+/// Serialises LoRA adapters (or their gradients) of `flat` (laid out by
+/// `layout`) under `h.{i}.<module>.lora_A` / `lora_B`, with their rank, α and
+/// targets in the metadata.
+pub fn adapters_to_safetensors(
+    layout: &AdapterLayout,
+    flat: &[f32],
+    metadata: Option<HashMap<String, String>>,
+) -> Result<Vec<u8>, CheckpointError> {
+    layout.check_len(flat.len())?;
+    let lora = &layout.lora;
+    let mut metadata = metadata.unwrap_or_default();
+    metadata.insert("lora_rank".into(), lora.rank.to_string());
+    metadata.insert("lora_alpha".into(), lora.alpha.to_string());
+    let targets: Vec<&str> = lora.targets().iter().map(|t| t.key()).collect();
+    metadata.insert("lora_targets".into(), targets.join(","));
+    write_tensors(layout.tensors().into_iter(), flat, Some(metadata))
+}
+
+fn write_tensors<'a>(
+    tensors: impl Iterator<Item = &'a Tensor>,
+    flat: &[f32],
+    metadata: Option<HashMap<String, String>>,
+) -> Result<Vec<u8>, CheckpointError> {
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .map(|t| {
             let data: Vec<u8> = flat[t.offset..t.offset + t.len].iter().flat_map(|x| x.to_le_bytes()).collect();
             (t.name.clone(), t.shape.clone(), data)
@@ -62,7 +86,11 @@ fn aliases(name: &str) -> impl Iterator<Item = String> + '_ {
 }
 
 /// Reads weights for `layout` from safetensors bytes: every tensor must be
-/// present, float32, with the expected shape.
+/// present, float32, with the expected shape — except that a position table
+/// (`wpe`) longer than the model's context is cut to its first T rows, as
+/// nanoGPT's `crop_block_size` does, so a base pretrained at a long context
+/// serves every shorter one. Extra tensors (nanoGPT's tied `lm_head`) are
+/// ignored.
 pub fn from_safetensors(layout: &ParamLayout, bytes: &[u8]) -> Result<Vec<f32>, CheckpointError> {
     let file = SafeTensors::deserialize(bytes).map_err(|e| invalid(format!("not a safetensors file ({e})")))?;
     let mut flat = vec![0.0f32; layout.total];
@@ -73,9 +101,20 @@ pub fn from_safetensors(layout: &ParamLayout, bytes: &[u8]) -> Result<Vec<f32>, 
         if view.dtype() != Dtype::F32 {
             return Err(invalid(format!("tensor {} is {:?}, expected F32", t.name, view.dtype())));
         }
-        if view.shape() != t.shape.as_slice() {
-            return Err(invalid(format!("tensor {} has shape {:?}, expected {:?}", t.name, view.shape(), t.shape)));
+        let shape = view.shape();
+        let positions_to_crop = t.name == "wpe" && shape.len() == 2 && shape[1] == t.shape[1] && shape[0] > t.shape[0];
+        if shape != t.shape.as_slice() && !positions_to_crop {
+            let hint = if t.name == "wpe" && shape.len() == 2 && shape[1] == t.shape[1] {
+                format!(
+                    ": the file's model has a context of {} positions, shorter than the {} asked for",
+                    shape[0], t.shape[0]
+                )
+            } else {
+                String::new()
+            };
+            return Err(invalid(format!("tensor {} has shape {:?}, expected {:?}{hint}", t.name, shape, t.shape)));
         }
+        // row-major: the first T rows of wpe are its first T·C floats
         for (dst, chunk) in flat[t.offset..t.offset + t.len].iter_mut().zip(view.data().chunks_exact(4)) {
             *dst = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
         }
@@ -117,5 +156,39 @@ mod tests {
         missing.retain(|(name, _)| name != "ln_f.bias");
         let e = from_safetensors(&layout, &safetensors::serialize(missing, None).unwrap()).unwrap_err().to_string();
         assert!(e.contains("ln_f.bias is missing"), "{e}");
+    }
+
+    #[test]
+    fn a_longer_position_table_is_cropped_and_a_shorter_one_named() {
+        let long = ModelConfig { block_size: 40, ..ModelConfig::nano() };
+        let short = ModelConfig { block_size: 24, ..ModelConfig::nano() };
+        let (long_layout, short_layout) = (ParamLayout::new(&long), ParamLayout::new(&short));
+        let w = long_layout.init(9);
+        let bytes = to_safetensors(&long_layout, &w, None).unwrap();
+        let cropped = from_safetensors(&short_layout, &bytes).unwrap();
+        let (wpe_long, wpe_short) = (&long_layout.tensors[1], &short_layout.tensors[1]);
+        assert_eq!(wpe_short.name, "wpe");
+        assert_eq!(
+            cropped[wpe_short.offset..wpe_short.offset + wpe_short.len],
+            w[wpe_long.offset..wpe_long.offset + wpe_short.len]
+        );
+        let short_bytes = to_safetensors(&short_layout, &cropped, None).unwrap();
+        let e = from_safetensors(&long_layout, &short_bytes).unwrap_err().to_string();
+        assert!(e.contains("wpe") && e.contains("context of 24 positions"), "{e}");
+    }
+
+    #[test]
+    fn adapters_are_written_under_their_peft_names() {
+        let layout = ParamLayout::new(&ModelConfig::nano());
+        let adapters = AdapterLayout::new(&layout, crate::model::LoraConfig::all_layers(4, 3)).unwrap();
+        let flat = adapters.init();
+        let bytes = adapters_to_safetensors(&adapters, &flat, None).unwrap();
+        let file = SafeTensors::deserialize(&bytes).unwrap();
+        let a = file.tensor("h.1.mlp.c_fc.lora_A").unwrap();
+        assert_eq!(a.shape(), &[4, 64]);
+        assert_eq!(file.tensor("h.0.attn.c_attn.lora_B").unwrap().shape(), &[192, 4]);
+        assert_eq!(file.names().len(), 2 * 4 * 2, "2 layers x 4 Linears x (A, B)");
+        let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
+        assert_eq!(meta.metadata().as_ref().unwrap()["lora_rank"], "4");
     }
 }

@@ -8,11 +8,12 @@
 use wasm_bindgen::prelude::*;
 
 use crate::bench::MatmulCase;
+use crate::checkpoint::from_safetensors;
 use crate::cpu::CpuRun;
 use crate::gpu::GpuContext;
 use crate::gpu::GpuRun;
 use crate::lab::settings::{steps_per_call, Compute, LabSettings};
-use crate::lab::{AnyLab, Lab};
+use crate::lab::{AnyLab, Lab, LabConfig};
 use crate::model::{ConfigError, ModelConfig, ParamLayout};
 use crate::playground::{Method, Playground, PlaygroundSettings, Surface};
 
@@ -90,16 +91,26 @@ const VALIDATION_SEQUENCES: usize = 16;
 #[wasm_bindgen]
 impl WebLab {
     /// Builds the lab on WebGPU, or on the CPU reference with the nano preset
-    /// when `use_gpu` is false or WebGPU is unavailable.
-    pub async fn create(config: JsValue, use_gpu: bool) -> Result<WebLab, JsError> {
+    /// when `use_gpu` is false or WebGPU is unavailable. Every run starts
+    /// from `weights` (safetensors bytes, see `checkWeights`) when given,
+    /// else from a fresh init of `seed`.
+    pub async fn create(config: JsValue, use_gpu: bool, weights: Option<Vec<u8>>) -> Result<WebLab, JsError> {
         let page = parse_settings(config).map_err(js_err)?;
         let lab_config = page.resolve(Compute::Gpu).map_err(js_err)?;
         let corpus = page.corpus().map_err(js_err)?;
+        let start = |config: &LabConfig| -> Result<Vec<f32>, JsError> {
+            let layout = ParamLayout::new(&config.model);
+            match &weights {
+                Some(bytes) => from_safetensors(&layout, bytes).map_err(|e| js_err(format!("weights: {e}"))),
+                None => Ok(layout.init(config.seed)),
+            }
+        };
         let mut gpu_problem = Some("WebGPU is not available in this browser".to_string());
         if use_gpu {
             match GpuContext::new().await {
                 Ok(ctx) => {
-                    let lab = Lab::<GpuRun>::new(&ctx, lab_config, corpus).map_err(js_err)?;
+                    let init = start(&lab_config)?;
+                    let lab = Lab::<GpuRun>::with_weights(&ctx, lab_config, corpus, &init).map_err(js_err)?;
                     let label = format!("WebGPU: {}", lab.describe());
                     return Ok(WebLab { lab: Box::new(lab), label, gpu_problem: None });
                 }
@@ -107,9 +118,25 @@ impl WebLab {
             }
         }
         let cpu_config = page.resolve(Compute::Cpu).map_err(js_err)?;
-        let lab = Lab::<CpuRun>::new(&(), cpu_config, corpus).map_err(js_err)?;
+        let init = start(&cpu_config)?;
+        let lab = Lab::<CpuRun>::with_weights(&(), cpu_config, corpus, &init).map_err(js_err)?;
         let label = "CPU (f64 reference, nano preset)".to_string();
         Ok(WebLab { lab: Box::new(lab), label, gpu_problem })
+    }
+
+    /// Whether safetensors `bytes` (our names or nanoGPT's) fit the model a
+    /// lab of `config` builds on the GPU (`on_gpu`) or the CPU reference:
+    /// the problem in words (the tensor and its shapes), or undefined. A
+    /// longer position table than the context is fine: it is cropped.
+    #[wasm_bindgen(js_name = checkWeights)]
+    pub fn check_weights(config: JsValue, bytes: &[u8], on_gpu: bool) -> Option<String> {
+        let check = || -> Result<(), String> {
+            let page = parse_settings(config).map_err(|e| e.to_string())?;
+            let compute = if on_gpu { Compute::Gpu } else { Compute::Cpu };
+            let model = page.model(compute).map_err(|e| e.to_string())?;
+            from_safetensors(&ParamLayout::new(&model), bytes).map(|_| ()).map_err(|e| e.to_string())
+        };
+        check().err()
     }
 
     /// The adapter (or "CPU") the lab runs on.
@@ -184,7 +211,16 @@ impl WebLab {
         }
     }
 
-    /// Run `run`'s weights as a safetensors file (GPT-2 names, float32).
+    /// ‖W − W_full‖ of each trained tensor for every run (under LoRA each
+    /// adapted Linear's merged weight): [{name, distances: [per run]}]. Reads
+    /// every run's weights back, so the page asks now and then, not per step.
+    #[wasm_bindgen(js_name = tensorDistances)]
+    pub async fn tensor_distances(&self) -> Result<JsValue, JsError> {
+        to_js(&self.lab.tensor_distances().await.map_err(js_err)?)
+    }
+
+    /// Run `run`'s weights as a safetensors file (GPT-2 names, float32;
+    /// under LoRA the base with the adapters merged in).
     #[wasm_bindgen(js_name = weightsSafetensors)]
     pub async fn weights_safetensors(&self, run: u32) -> Result<Vec<u8>, JsError> {
         let weights = self.lab.weights(run as usize).await.map_err(js_err)?;

@@ -355,7 +355,9 @@ fn lora_trains_only_adapters_and_corrected_equals_full_batch() {
     let ctx = GpuContext::new_blocking().unwrap();
     let seed = Seed::fresh();
     let lora = LoraConfig::all_layers(4, seed.0);
-    let config = LabConfig { lora: Some(lora), ..LabConfig::sweep(long_context(), 16, 1.0, seed.0) };
+    // G = 16, the seed's largest: full batch, naive and corrected
+    let model = ModelConfig { block_size: 96, ..ModelConfig::nano() };
+    let config = LabConfig { lora: Some(lora), ..LabConfig::three_way(model, 16, 1, 1.0, seed.0) };
     let base = ParamLayout::new(&config.model).init(seed.0 ^ 1);
     let mut lab = Lab::<GpuRun>::with_weights(&ctx, config.clone(), corpus(), &base).unwrap();
     for _ in 0..3 {
@@ -381,6 +383,16 @@ fn lora_trains_only_adapters_and_corrected_equals_full_batch() {
             Strategy::Naive => assert!(m.weight_distance > 1e-4, "naive G={big_g}: {}", m.weight_distance),
             _ => {}
         }
+    }
+    // per adapted matrix: the chart's total is their root sum of squares
+    let tensors = block_on(lab.tensor_distances()).unwrap();
+    let names: Vec<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
+    let adapted: Vec<&str> = adapters.linears.iter().map(|l| l.weight.name.as_str()).collect();
+    assert_eq!(names, adapted);
+    for m in after(3) {
+        let total = tensors.iter().map(|t| t.distances[m.run].powi(2)).sum::<f64>().sqrt();
+        let e = (total - m.weight_distance).abs() / m.weight_distance.max(1e-6);
+        assert!(e < 1e-2, "run {}: per-matrix {total:e} vs total {:e}", m.run, m.weight_distance);
     }
     // the gradient is the adapters' (A's is zero while B is: B starts at zero)
     let batch = lab.draw_batch();

@@ -25,6 +25,7 @@ const FIELDS: &[&str] = &[
     "packing",
     "mask_prompt",
     "ranks",
+    "lora_rank",
     "runs",
     "learning_rate",
     "momentum",
@@ -74,6 +75,7 @@ fn key() -> impl Strategy<Value = String> {
             "packing",
             "mask_prompt",
             "ranks",
+            "lora_rank",
         ])
         .prop_map(String::from),
         // mistyped and made-up names
@@ -119,6 +121,7 @@ proptest! {
         mask in any::<bool>(),
         ranks_pow in 0u32..3,
         sweep in any::<bool>(),
+        lora_rank in prop::sample::select(vec![0usize, 1, 4, 16]),
     ) {
         let micro_batch = (1usize << micro_pow).min(batch);
         let ranks = (1usize << ranks_pow).min(batch / micro_batch);
@@ -126,7 +129,7 @@ proptest! {
             "preset": preset, "batch": batch, "micro_batch": micro_batch, "spread": spread, "seq_len": seq_len,
             "optimizer": {"lr": lr}, "seed": seed, "corpus": corpus,
             "packing": if packed { "packed" } else { "padded" }, "mask_prompt": mask && !packed, "ranks": ranks,
-            "sweep": sweep,
+            "sweep": sweep, "lora_rank": lora_rank,
         });
         let parsed = LabSettings::from_json(settings.clone());
         prop_assert!(parsed.is_ok(), "{settings}: {:?}", parsed.err());
@@ -166,6 +169,9 @@ fn the_defects_found_are_refused_by_name() {
     assert_eq!(steps_per_call(-1.0).unwrap_err().to_string(), "steps: must be a whole number from 1 to 1000, got -1");
     assert!(steps_per_call(1e9).is_err() && steps_per_call(2.5).is_err() && steps_per_call(f64::NAN).is_err());
     assert_eq!(steps_per_call(7.0).unwrap(), 7);
+    // a LoRA rank wider than the model's channels adds nothing a full update could not
+    let e = refuse(json!({"lora_rank": 65}));
+    assert!(e.starts_with("lora_rank") && e.contains("64"), "{e}");
     // missing fields default
     let defaults = LabSettings::from_json(json!({})).unwrap();
     assert_eq!(defaults, LabSettings::default());

@@ -1,7 +1,7 @@
 //! The lab behind one type, whatever its backend.
 
 use super::config::{LabConfig, RunSpec};
-use super::metrics::{RunMetrics, TokenWeights};
+use super::metrics::{RunMetrics, TensorDistance, TokenWeights};
 use super::Lab;
 use crate::train::{StepError, Trainer};
 
@@ -30,6 +30,7 @@ pub trait AnyLab {
     ) -> LocalFuture<'a, Result<String, StepError>>;
     fn weights(&self, run: usize) -> LocalFuture<'_, Result<Vec<f32>, StepError>>;
     fn token_weights(&self) -> Option<TokenWeights>;
+    fn tensor_distances(&self) -> LocalFuture<'_, Result<Vec<TensorDistance>, StepError>>;
 }
 
 impl<R: Trainer> AnyLab for Lab<R> {
@@ -72,5 +73,8 @@ impl<R: Trainer> AnyLab for Lab<R> {
     }
     fn token_weights(&self) -> Option<TokenWeights> {
         Lab::token_weights(self)
+    }
+    fn tensor_distances(&self) -> LocalFuture<'_, Result<Vec<TensorDistance>, StepError>> {
+        Box::pin(Lab::tensor_distances(self))
     }
 }

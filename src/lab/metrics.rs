@@ -66,6 +66,15 @@ pub struct RunGradient {
     pub logged_loss: f64,
 }
 
+/// One trained tensor's L2 distance to the full-batch run's, per run (run 0,
+/// the full batch itself, at 0).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TensorDistance {
+    /// GPT-2 name, e.g. `h.0.attn.c_attn.weight`.
+    pub name: String,
+    pub distances: Vec<f64>,
+}
+
 /// How much each target token of a batch weighs in each run's step: its
 /// micro-batch's dlogits scale (the bug in one picture: under naive a token
 /// of a short micro-batch weighs more).

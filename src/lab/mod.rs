@@ -15,14 +15,14 @@ pub mod settings;
 
 pub use any::{AnyLab, LocalFuture};
 pub use config::{LabConfig, RunSpec};
-pub use metrics::{now_seconds, RunGradient, RunMetrics, RunTokenWeights, TokenWeights};
+pub use metrics::{now_seconds, RunGradient, RunMetrics, RunTokenWeights, TensorDistance, TokenWeights};
 
 use std::sync::Arc;
 
 use crate::accum;
 use crate::data::{BatchSampler, Corpus};
 use crate::model::config::ConfigError;
-use crate::model::ParamLayout;
+use crate::model::{AdapterLayout, ParamLayout, TensorView};
 use crate::rng::Rng;
 use crate::train::{inverse_temperature, prompt_window, sample_draws};
 use crate::train::{Batch, MicroBatch, RunConfig, StepError, StepWork, Trainer};
@@ -195,6 +195,34 @@ impl<R: Trainer> Lab<R> {
     pub async fn weights(&self, run: usize) -> Result<Vec<f32>, StepError> {
         let r = self.runs.get(run).ok_or(no_such_run(run, self.runs.len()))?;
         r.params().await
+    }
+
+    /// ‖W − W_full‖ of every run for each tensor the runs train, from their
+    /// current weights: under LoRA each adapted Linear's merged weight, where
+    /// it is (α/r)·‖B·A − B_full·A_full‖ (the base is shared and frozen);
+    /// otherwise every tensor of the model. Reads every run's weights back.
+    pub async fn tensor_distances(&self) -> Result<Vec<TensorDistance>, StepError> {
+        let layout = ParamLayout::new(&self.config.model);
+        let tensors: Vec<TensorView> = match self.config.lora {
+            Some(lora) => AdapterLayout::new(&layout, lora)?.linears.into_iter().map(|l| l.weight).collect(),
+            None => layout.tensors,
+        };
+        let mut weights = Vec::new();
+        for run in &self.runs {
+            weights.push(run.params().await?);
+        }
+        Ok(tensors
+            .iter()
+            .map(|t| {
+                let of = |w: &[f32]| w[t.offset..t.offset + t.len].to_vec();
+                let full = of(&weights[0]);
+                let distances = weights
+                    .iter()
+                    .map(|w| of(w).iter().zip(&full).map(|(a, b)| (*a as f64 - *b as f64).powi(2)).sum::<f64>().sqrt())
+                    .collect();
+                TensorDistance { name: t.name.clone(), distances }
+            })
+            .collect())
     }
 
     /// The accumulated gradient each run computes on `sequences` at its

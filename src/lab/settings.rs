@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::config::LabConfig;
 use crate::data::{Corpus, Packing};
-use crate::model::{ConfigError, ModelConfig, ParamLayout};
+use crate::model::{ConfigError, LoraConfig, ModelConfig, ParamLayout};
 use crate::optim::OptimizerConfig;
 
 /// What the page asks for; missing fields take the defaults below, unknown
@@ -41,6 +41,9 @@ pub struct LabSettings {
     pub mask_prompt: bool,
     /// Simulated data-parallel ranks.
     pub ranks: usize,
+    /// LoRA rank r: 0 trains every weight; above 0 the starting weights are
+    /// frozen and adapters of this rank (α = 2r, on all four Linears) train.
+    pub lora_rank: usize,
 }
 
 impl Default for LabSettings {
@@ -59,6 +62,7 @@ impl Default for LabSettings {
             packing: Packing::Padded,
             mask_prompt: false,
             ranks: 1,
+            lora_rank: 0,
         }
     }
 }
@@ -158,6 +162,7 @@ impl LabSettings {
         }
         c.packing = self.packing;
         c.mask_prompt = self.mask_prompt;
+        c.lora = (self.lora_rank > 0).then(|| LoraConfig::all_layers(self.lora_rank, self.seed));
         let c = c.with_ranks(self.ranks);
         c.validate()?;
         self.check_data()?;

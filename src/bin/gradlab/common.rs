@@ -46,16 +46,8 @@ pub struct LabArgs {
     /// micro-batches (adds a `local` run when above 1).
     #[arg(long, default_value_t = 1)]
     pub ranks: usize,
-    /// Fine-tune LoRA adapters of this rank on the starting weights, which stay frozen.
-    #[arg(long, value_name = "R")]
-    pub lora: Option<usize>,
-    /// LoRA's α (the update is scaled by α/r); default 2r.
-    #[arg(long, requires = "lora")]
-    pub lora_alpha: Option<f64>,
-    /// The Linear layers that get adapters, comma-separated from attn,
-    /// attn_proj, fc, fc_proj.
-    #[arg(long, requires = "lora", default_value = "attn,attn_proj,fc,fc_proj")]
-    pub lora_targets: String,
+    #[command(flatten)]
+    pub lora: LoraArgs,
 }
 
 impl LabArgs {
@@ -88,27 +80,50 @@ impl LabArgs {
     pub fn apply(&self, mut base: LabConfig) -> Result<LabConfig, AnyError> {
         base.packing = self.packing.parse::<Packing>()?;
         base.mask_prompt = self.mask_prompt;
-        base.lora = self.lora_config()?;
+        base.lora = self.lora.config(self.seed)?;
         let config = base.with_ranks(self.ranks);
         config.validate()?;
         Ok(config)
     }
 }
 
-impl LabArgs {
-    /// `--lora`, `--lora-alpha` and `--lora-targets` as a config (A's init seeded by `--seed`).
-    pub fn lora_config(&self) -> Result<Option<LoraConfig>, AnyError> {
-        let Some(rank) = self.lora else { return Ok(None) };
+/// LoRA's settings, shared by every command that trains.
+#[derive(clap::Args)]
+pub struct LoraArgs {
+    /// Fine-tune LoRA adapters of this rank on the starting weights, which stay frozen.
+    #[arg(long = "lora", value_name = "R")]
+    pub rank: Option<usize>,
+    /// LoRA's α (the update is scaled by α/r); default 2r.
+    #[arg(long = "lora-alpha", requires = "rank")]
+    pub alpha: Option<f64>,
+    /// The Linear layers that get adapters, comma-separated from attn,
+    /// attn_proj, fc, fc_proj.
+    #[arg(long = "lora-targets", requires = "rank", default_value = "attn,attn_proj,fc,fc_proj")]
+    pub targets: String,
+}
+
+impl LoraArgs {
+    /// The adapters asked for, A's init seeded by `seed`; None without `--lora`.
+    pub fn config(&self, seed: u64) -> Result<Option<LoraConfig>, AnyError> {
+        let Some(rank) = self.rank else { return Ok(None) };
         let targets = self
-            .lora_targets
+            .targets
             .split(',')
             .map(|t| LoraTarget::parse(t.trim()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("--lora-targets: {e}"))?;
-        let alpha = self.lora_alpha.unwrap_or(2.0 * rank as f64);
-        let lora = LoraConfig { rank, alpha, targets: LoraConfig::target_bits(&targets), seed: self.seed };
+        let alpha = self.alpha.unwrap_or(2.0 * rank as f64);
+        let lora = LoraConfig { rank, alpha, targets: LoraConfig::target_bits(&targets), seed };
         Ok(Some(lora))
     }
+}
+
+/// Weights from a safetensors file (ours or nanoGPT's names) for `model`,
+/// the file and `--init` named in any error.
+pub fn read_weights(path: &std::path::Path, model: &ModelConfig) -> Result<Vec<f32>, AnyError> {
+    let bytes = std::fs::read(path).map_err(|e| format!("--init {}: {e}", path.display()))?;
+    let layout = gradlab::model::ParamLayout::new(model);
+    Ok(gradlab::checkpoint::from_safetensors(&layout, &bytes).map_err(|e| format!("--init {}: {e}", path.display()))?)
 }
 
 pub fn write(path: &std::path::Path, bytes: &[u8]) -> Result<(), AnyError> {

@@ -1,14 +1,16 @@
 //! `export-grads`: one batch, the weights, and the GPU gradient of every
 //! strategy on it, as files an independent implementation can check
-//! (tests/independent/ does, in float64 JavaScript).
+//! (tests/independent/ does, in float64 JavaScript). With `--lora` the
+//! gradients are the adapters' (`h.{i}.<module>.lora_A` / `lora_B`), and the
+//! adapters' starting values are written beside the frozen base.
 
-use gradlab::checkpoint::to_safetensors;
+use gradlab::checkpoint::{adapters_to_safetensors, to_safetensors};
 use gradlab::gpu::{GpuContext, GpuRun};
 use gradlab::lab::{Lab, LabConfig};
-use gradlab::model::ParamLayout;
+use gradlab::model::{AdapterLayout, ParamLayout};
 use pollster::block_on;
 
-use crate::common::{write, AnyError, LabArgs};
+use crate::common::{read_weights, write, AnyError, LabArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -19,6 +21,9 @@ pub struct Args {
     /// Sequences per micro-batch for the naive and corrected gradients.
     #[arg(long, default_value_t = 4)]
     pub micro_batch: usize,
+    /// Start from these weights (safetensors) instead of a fresh init.
+    #[arg(long)]
+    pub init: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<(), AnyError> {
@@ -34,13 +39,27 @@ pub fn run(args: Args) -> Result<(), AnyError> {
     std::fs::create_dir_all(&args.dir).map_err(|e| format!("{}: {e}", args.dir.display()))?;
     let ctx = GpuContext::new_blocking()?;
     let layout = ParamLayout::new(&model);
-    let mut lab = Lab::<GpuRun>::new(&ctx, config.clone(), corpus)?;
+    let init = match &args.init {
+        Some(path) => read_weights(path, &model)?,
+        None => layout.init(config.seed),
+    };
+    let mut lab = Lab::<GpuRun>::with_weights(&ctx, config.clone(), corpus, &init)?;
+    let adapters = config.lora.map(|lora| AdapterLayout::new(&layout, lora)).transpose()?;
+    // the gradient's file: the model's tensors, or under LoRA the adapters'
+    let grads_file = |grads: &[f32]| match &adapters {
+        Some(a) => adapters_to_safetensors(a, grads, None),
+        None => to_safetensors(&layout, grads, None),
+    };
     let batch = lab.draw_batch();
     let grads = block_on(lab.gradients(&batch))?;
     let weights = block_on(lab.weights(0))?;
     let dir = &args.dir;
     write(&dir.join("config.json"), serde_json::to_string_pretty(&model)?.as_bytes())?;
     write(&dir.join("model.safetensors"), &to_safetensors(&layout, &weights, None)?)?;
+    if let Some(a) = &adapters {
+        // B starts at zero, so the merged weights above are the base's
+        write(&dir.join("adapters.safetensors"), &adapters_to_safetensors(a, &a.init(), None)?)?;
+    }
     let batch_json = serde_json::json!({
         "sequences": batch.sequences,
         "micro_batch": args.micro_batch,
@@ -52,7 +71,7 @@ pub fn run(args: Args) -> Result<(), AnyError> {
     for (spec, g) in lab.specs().iter().zip(&grads) {
         loss.insert(spec.strategy.name().to_string(), serde_json::json!(g.logged_loss));
         let name = format!("grads_{}.safetensors", spec.strategy.name());
-        write(&dir.join(name), &to_safetensors(&layout, &g.grads, None)?)?;
+        write(&dir.join(name), &grads_file(&g.grads)?)?;
     }
     write(&dir.join("report.json"), serde_json::to_string_pretty(&serde_json::json!({ "loss": loss }))?.as_bytes())?;
     eprintln!(

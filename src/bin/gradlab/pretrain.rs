@@ -37,7 +37,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<(), AnyError> {
-    if args.lab.lora.is_some() {
+    if args.lab.lora.rank.is_some() {
         return Err("--lora: pretraining trains every weight; LoRA adapts a pretrained model".into());
     }
     let model = args.lab.model()?;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use gradlab::accum::Strategy;
-use gradlab::checkpoint::{from_safetensors, to_safetensors};
+use gradlab::checkpoint::to_safetensors;
 use gradlab::cpu::CpuRun;
 use gradlab::data::Corpus;
 use gradlab::gpu::{GpuContext, GpuRun};
@@ -19,7 +19,7 @@ use gradlab::train::Trainer;
 use pollster::block_on;
 use serde::Serialize;
 
-use crate::common::{write, AnyError, LabArgs};
+use crate::common::{read_weights, write, AnyError, LabArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -46,7 +46,9 @@ pub struct Args {
     /// Validation loss of every run every this many steps (0: only at the end).
     #[arg(long, default_value_t = 50)]
     pub eval_every: u64,
-    /// Directory for sweep.csv, summary.csv, sweep.json, curves.csv and validation.csv.
+    /// Directory for sweep.csv, summary.csv, sweep.json, curves.csv,
+    /// validation.csv and tensors.csv (each trained matrix's final distance
+    /// to the full batch's; under LoRA each adapted Linear's).
     #[arg(long, default_value = "sweep-out")]
     pub out: std::path::PathBuf,
     /// Print the result as JSON on stdout instead of a table.
@@ -123,6 +125,8 @@ struct SeedResult {
     rows: Vec<SweepRow>,
     metrics: Vec<RunMetrics>,
     validation_rows: String,
+    /// seed,run,strategy,micro_batch,tensor,distance rows of the final weights.
+    tensor_rows: String,
     weights: Vec<Vec<f32>>,
     seconds: f64,
 }
@@ -196,13 +200,19 @@ fn run_seed<R: Trainer>(
         r.gap_to_full = r.final_loss - full_final;
         r.true_gap_to_full = r.final_true_loss - full_true;
     }
+    let mut tensor_rows = String::new();
+    for t in block_on(lab.tensor_distances())? {
+        for (i, (spec, d)) in lab.specs().iter().zip(&t.distances).enumerate() {
+            tensor_rows += &format!("{seed},{i},{},{},{},{d}\n", spec.strategy.name(), spec.micro_batch, t.name);
+        }
+    }
     let mut weights = Vec::new();
     if args.save_weights {
         for i in 0..lab.specs().len() {
             weights.push(block_on(lab.weights(i))?);
         }
     }
-    Ok(SeedResult { rows, metrics, validation_rows, weights, seconds })
+    Ok(SeedResult { rows, metrics, validation_rows, tensor_rows, weights, seconds })
 }
 
 pub fn run(args: Args) -> Result<(), AnyError> {
@@ -223,13 +233,7 @@ pub fn run(args: Args) -> Result<(), AnyError> {
     }
     std::fs::create_dir_all(&args.out).map_err(|e| format!("--out {}: {e}", args.out.display()))?;
     let layout = ParamLayout::new(&model);
-    let init = match &args.init {
-        Some(path) => {
-            let bytes = std::fs::read(path).map_err(|e| format!("--init {}: {e}", path.display()))?;
-            Some(from_safetensors(&layout, &bytes).map_err(|e| format!("--init {}: {e}", path.display()))?)
-        }
-        None => None,
-    };
+    let init = args.init.as_deref().map(|path| read_weights(path, &model)).transpose()?;
     let seeds: Vec<u64> = (0..args.seeds).map(|i| args.lab.seed + i).collect();
     let bar = indicatif::ProgressBar::new(args.steps * args.seeds);
     bar.set_style(
@@ -397,6 +401,11 @@ pub fn run(args: Args) -> Result<(), AnyError> {
         }
     }
     write(&args.out.join("validation.csv"), validation.as_bytes())?;
+    let mut tensors = String::from("seed,run,strategy,micro_batch,tensor,distance\n");
+    for r in &results {
+        tensors += &r.tensor_rows;
+    }
+    write(&args.out.join("tensors.csv"), tensors.as_bytes())?;
     write(&args.out.join("curves.csv"), curves.as_bytes())?;
     for (seed, r) in seeds.iter().zip(&results) {
         for (spec, w) in specs.iter().zip(&r.weights) {
@@ -411,7 +420,7 @@ pub fn run(args: Args) -> Result<(), AnyError> {
         }
     }
     eprintln!(
-        "gradlab sweep: wrote sweep.csv, summary.csv, sweep.json, curves.csv, validation.csv to {}",
+        "gradlab sweep: wrote sweep.csv, summary.csv, sweep.json, curves.csv, validation.csv, tensors.csv to {}",
         args.out.display()
     );
     Ok(())
@@ -419,9 +428,14 @@ pub fn run(args: Args) -> Result<(), AnyError> {
 
 fn announce(args: &Args, layout: &ParamLayout, hardware: &str, corpus: &str, config: &LabConfig) {
     eprintln!(
-        "gradlab sweep: {} ({} parameters) on {hardware}; corpus {corpus}; batch {} x {} positions, {:?}, spread {}, mask_prompt {}, {} rank(s); {} runs, {} steps, {} seed(s)",
+        "gradlab sweep: {} ({} parameters{}) from {} on {hardware}; corpus {corpus}; batch {} x {} positions, {:?}, spread {}, mask_prompt {}, {} rank(s); {} runs, {} steps, {} seed(s)",
         args.lab.preset,
         layout.num_params,
+        match config.lora {
+            Some(l) => format!(", frozen; LoRA r={} α={} on {}", l.rank, l.alpha, l.targets().iter().map(|t| t.key()).collect::<Vec<_>>().join(",")),
+            None => String::new(),
+        },
+        args.init.as_ref().map_or("a fresh init".to_string(), |p| p.display().to_string()),
         config.batch,
         config.seq_len,
         config.packing,

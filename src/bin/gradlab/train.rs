@@ -1,13 +1,14 @@
-//! `train`: one model on the GPU on a text, the loss of every step.
+//! `train`: one model on the GPU on a text, the loss of every step — from a
+//! fresh init or `--init` weights, every weight or (`--lora`) adapters only.
 
 use gradlab::gpu::{GpuContext, GpuRun};
-use gradlab::model::{ModelConfig, ParamLayout};
+use gradlab::model::{AdapterLayout, ModelConfig, ParamLayout};
 use gradlab::optim::{OptimizerConfig, OptimizerKind};
 use gradlab::rng::Rng;
 use gradlab::train::{RunConfig, StepStats, StepWork, Trainer};
 use pollster::block_on;
 
-use crate::common::AnyError;
+use crate::common::{read_weights, AnyError, LoraArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -38,6 +39,12 @@ pub struct Args {
     /// Print one JSON object per step instead of a table.
     #[arg(long)]
     json: bool,
+    /// Start from these weights (safetensors, ours or nanoGPT's names)
+    /// instead of a fresh init.
+    #[arg(long)]
+    init: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    lora: LoraArgs,
 }
 
 pub fn run(args: Args) -> Result<(), AnyError> {
@@ -59,8 +66,9 @@ pub fn run(args: Args) -> Result<(), AnyError> {
         None => gradlab::data::DEMO_TEXT.to_string(),
     };
     let tokens = gradlab::data::encode(&text);
+    let lora = args.lora.config(args.seed)?;
     let config =
-        RunConfig { model, micro_batch: args.batch, grad_accum: 1, seq_len: model.block_size, optimizer, lora: None };
+        RunConfig { model, micro_batch: args.batch, grad_accum: 1, seq_len: model.block_size, optimizer, lora };
     config.validate()?;
     if tokens.len() <= model.block_size {
         return Err(
@@ -69,11 +77,26 @@ pub fn run(args: Args) -> Result<(), AnyError> {
     }
     let ctx = GpuContext::new_blocking()?;
     let layout = ParamLayout::new(&model);
+    let weights = match &args.init {
+        Some(path) => read_weights(path, &model)?,
+        None => layout.init(args.seed),
+    };
+    let what = match lora {
+        Some(l) => format!(
+            "LoRA r={} α={} adapters ({} parameters; the {} of the model frozen)",
+            l.rank,
+            l.alpha,
+            AdapterLayout::new(&layout, l)?.num_params,
+            layout.num_params
+        ),
+        None => format!("{} parameters", layout.num_params),
+    };
+    let from = args.init.as_ref().map_or("a fresh init".to_string(), |p| p.display().to_string());
     eprintln!(
-        "gradlab: training {} ({} parameters) on {} with {:?}, lr {}, batch {}x{}",
-        args.preset, layout.num_params, ctx.adapter, optimizer.kind, optimizer.lr, args.batch, model.block_size
+        "gradlab: training {} ({what}) from {from} on {} with {:?}, lr {}, batch {}x{}",
+        args.preset, ctx.adapter, optimizer.kind, optimizer.lr, args.batch, model.block_size
     );
-    let mut run = GpuRun::new(&ctx, config, &layout.init(args.seed))?;
+    let mut run = GpuRun::new(&ctx, config, &weights)?;
     let mut rng = Rng::new(args.seed ^ 0xBA7C4);
     let started = std::time::Instant::now();
     let print = |s: &StepStats| {
