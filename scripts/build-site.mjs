@@ -1,6 +1,6 @@
 // Builds the static site into dist/: the wasm module and its JS glue
 // (wasm-bindgen, --target web), the page's modules and CSS, vendored charting
-// libraries from node_modules, and the example article. No server code; every
+// libraries from node_modules, the shipped base model, and the example article. No server code; every
 // path is relative, so dist/ works from any static host and under a sub-path.
 // Not optimised with wasm-opt: Debian's binaryen 108 produced modules Chromium
 // refused to load (see docs/DESIGN.md §5); the unoptimised module is correct.
@@ -20,6 +20,8 @@ run("wasm-bindgen", ["--target", "web", "--out-dir", join(dist, "pkg"), join(roo
 
 cpSync(join(root, "index.html"), join(dist, "index.html"));
 cpSync(join(root, "www"), join(dist, "www"), { recursive: true });
+// the shipped base model, for the lab's "load weights" (data/base/SOURCE.md)
+cpSync(join(root, "data/base"), join(dist, "data/base"), { recursive: true });
 const vendor = [
   ["uplot/dist/uPlot.esm.js", "uPlot.esm.js"],
   ["uplot/dist/uPlot.min.css", "uPlot.min.css"],

@@ -2,6 +2,7 @@
 // the parts in www/lab/ and wires them together. The parts do the work:
 // controls.js the settings form, training.js the wasm lab and its loop,
 // charts.js the live uPlot charts, tokens.js the token-weight strip,
+// weights.js where the runs start (a fresh init, a loaded file),
 // sweep.js and sweepcharts.js the G sweep, exports.js the downloads,
 // history.js where the bug came from.
 // Nothing here computes, draws or parses settings.
@@ -13,6 +14,7 @@ import { Sweep } from "./lab/sweep.js";
 import { SweepCharts } from "./lab/sweepcharts.js";
 import { TokenStrip } from "./lab/tokens.js";
 import { Training } from "./lab/training.js";
+import { StartWeights } from "./lab/weights.js";
 import { columns, el, errorLine, showMessage } from "./ui.js";
 
 export class LabPanel {
@@ -26,12 +28,14 @@ export class LabPanel {
     const tokens = (this.tokens = new TokenStrip());
     const sweepCharts = (this.sweepCharts = new SweepCharts());
     const training = (this.training = new Training({ controls, charts, tokens, showError, onReady: (specs) => this.exports.setRuns(specs) }));
+    const weights = (this.weights = new StartWeights({ controls, training, showError, onChange: () => this.reset() }));
+    training.startWeights = weights;
     this.sweep = new Sweep({ controls, training, charts, sweepCharts, showError });
     this.exports = new Exports({ training, charts, sweepCharts, showError });
     this.showError = showError;
 
     root.classList.add("gl-lab");
-    columns(root, [controls.form, controls.buttons, explanation()], [
+    columns(root, [controls.form, weights.node, controls.buttons, explanation()], [
       training.notice,
       this.error,
       training.status,
@@ -41,6 +45,7 @@ export class LabPanel {
       charts.loss,
       el("h3", { text: "‖w − w_full‖: distance to the full-batch weights (log scale)" }),
       charts.dist,
+      training.matrices,
       el("h3", { text: "Gradient norm" }),
       charts.norm,
       el("h3", { text: "Samples (refreshed as the models learn)" }),
@@ -73,6 +78,7 @@ export class LabPanel {
     await this.controls.ready;
     const problem = this.controls.apply();
     this.sweep.describe();
+    this.weights.describe();
     if (problem) return this.showError(problem);
     this.reset();
   }

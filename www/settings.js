@@ -35,6 +35,10 @@ const LAB_FIELDS = {
   mask: { label: "prompt mask", def: 1, choices: [0, 1] },
   // simulated data-parallel ranks; above 1 the lab adds a "local" run
   ranks: { label: "ranks", def: 1, choices: [1, 2, 4, 8] },
+  // 1: the starting weights are frozen and LoRA adapters of rank `lorarank`
+  // (α = 2r, on all four Linears of every block) train instead
+  lora: { label: "LoRA", def: 0, choices: [0, 1] },
+  lorarank: { label: "LoRA rank", def: 8, choices: [1, 2, 4, 8, 16] },
   // f32: the lab on WebGPU (the CPU where there is none); f64: on the CPU
   // reference (the smallest preset); both: the two side by side
   precision: { label: "precision", def: "f32", choices: ["f32", "f64", "both"] },
@@ -119,6 +123,7 @@ export function labConfig(v, presets, extra = {}) {
     packing: v.packing,
     mask_prompt: v.mask === 1,
     ranks: v.ranks,
+    lora_rank: v.lora === 1 ? v.lorarank : 0,
     optimizer: { kind: v.opt, lr: v.lr, momentum: v.momentum, beta1: v.beta1, beta2: v.beta2, weight_decay: v.wd, max_grad_norm: v.clip, schedule },
     ...extra,
   };

@@ -103,8 +103,9 @@ export class Charts {
   }
 
   // Fresh, empty live charts for the runs `specs` (run 0 is the full batch)
-  // and, when precision is "both", `twinSpecs` of the f64 lab.
-  make(specs, twinSpecs = null) {
+  // and, when precision is "both", `twinSpecs` of the f64 lab; `loraRank`
+  // above 0 when only LoRA adapters train.
+  make(specs, twinSpecs = null, loraRank = 0) {
     for (const c of [this.lossPlot, this.distPlot, this.normPlot]) c?.destroy();
     this.twin = !!twinSpecs;
     const width = widthOf(this.loss);
@@ -121,7 +122,8 @@ export class Charts {
     });
     const all = () => true;
     this.lossPlot = new uPlot(opts(LOSS_KINDS[this.lossKind].title, all), [[]], this.loss);
-    this.distPlot = new uPlot(opts("weight distance", (s) => s.strategy !== "full", { scales: { y: { distr: 3 } }, yAxis: { values: powersOfTen } }), [[]], this.dist);
+    const distTitle = loraRank ? `LoRA: ‖ΔW − ΔW_full‖, ΔW = (α/r)·B·A, r = ${loraRank}` : "weight distance";
+    this.distPlot = new uPlot(opts(distTitle, (s) => s.strategy !== "full", { scales: { y: { distr: 3 } }, yAxis: { values: powersOfTen } }), [[]], this.dist);
     this.normPlot = new uPlot(opts("‖g‖ before clipping", all), [[]], this.norm);
   }
 

@@ -96,6 +96,9 @@ export class Controls {
     this.mask = row("Mask the prompt", el("input", { type: "checkbox", "data-testid": "mask-prompt", name: "mask" }));
     this.mask.checked = v.mask === 1;
     this.ranks = row("Data-parallel ranks", select("ranks", "ranks"));
+    this.lora = row("LoRA fine-tuning", el("input", { type: "checkbox", "data-testid": "lora", name: "lora" }));
+    this.lora.checked = v.lora === 1;
+    this.loraRank = row("LoRA rank r", select("lorarank", "lora-rank"));
     this.textArea = row("Your own text (optional)", el("textarea", { rows: "3", placeholder: "Paste at least a few paragraphs to train on them instead of the bundled King James text.", "data-testid": "user-text" }));
 
     this.buttons = el("div", { class: "gl-buttons" });
@@ -105,7 +108,7 @@ export class Controls {
     this.sweepBtn = button("Sweep G", "sweep");
     this.buttons.append(this.toggle, this.stepBtn, this.resetBtn, this.sweepBtn);
 
-    for (const input of [this.batch, this.micro, this.opt, this.sched, this.preset, this.precision, this.corpus, this.packing, this.mask, this.ranks, this.ctx, this.seed, this.momentum, this.beta1, this.beta2, this.wd, this.clip, this.lr, this.spread, this.textArea]) {
+    for (const input of [this.batch, this.micro, this.opt, this.sched, this.preset, this.precision, this.corpus, this.packing, this.mask, this.ranks, this.lora, this.loraRank, this.ctx, this.seed, this.momentum, this.beta1, this.beta2, this.wd, this.clip, this.lr, this.spread, this.textArea]) {
       input.addEventListener("change", onChange);
     }
     this.lr.addEventListener("input", () => this.describe());
@@ -125,6 +128,12 @@ export class Controls {
     hintOf(this.corpus).textContent = corpus ? `${corpus.title}; a document is ${corpus.documents}` : "";
     hintOf(this.mask).textContent = "fine-tuning: the prompt (verse reference, headword) is no target; not with packing";
     const r = Number(this.ranks.value);
+    hintOf(this.lora).textContent = this.lora.checked
+      ? "the starting weights are frozen; adapters B·A train on every Linear (load a base model below)"
+      : "off: every weight trains";
+    const rank = Number(this.loraRank.value);
+    hintOf(this.loraRank).textContent = `the update is (α/r)·B·A with α = ${2 * rank}; B [out, ${rank}] starts at zero`;
+    this.loraRank.disabled = !this.lora.checked;
     hintOf(this.ranks).textContent = r > 1 ? `adds a "local" run: each rank divides by its own token count` : "one device";
     this.precisionHint();
   }
@@ -170,6 +179,8 @@ export class Controls {
       packing: this.packing.value,
       mask: this.mask.checked ? 1 : 0,
       ranks: Number(this.ranks.value),
+      lora: this.lora.checked ? 1 : 0,
+      lorarank: Number(this.loraRank.value),
       ctx: Math.round(num(this.ctx, "ctx")),
       seed: Math.round(num(this.seed, "seed")),
     };

@@ -76,7 +76,7 @@ export class Sweep {
     const config = controls.config({ ...REFERENCE, preset: cpu, micro: REFERENCE.batch }, { sweep: true });
     let lab;
     try {
-      lab = await gl.WebLab.create(config, !this.onCpu());
+      lab = await gl.WebLab.create(config, !this.onCpu(), training.startWeights?.bytes);
       const specs = lab.runs();
       const runs = specs.map((s) => ({ ...s, G: REFERENCE.batch / s.micro_batch, true: new Array(steps).fill(null), logged: new Array(steps).fill(null), dist: null }));
       const take = (metrics) => {

@@ -28,8 +28,10 @@ export class Training {
   // `controls`: the settings (controls.js); `charts`: where curves go;
   // `showError(message)`: the panel's error line; `onReady(specs)`: a new
   // lab with these runs is built.
-  // `tokens`: the token-weight strip (tokens.js).
+  // `tokens`: the token-weight strip (tokens.js). `startWeights`: where the
+  // runs start (weights.js; its `bytes`, undefined for a fresh init), set later.
   constructor({ controls, charts, tokens, showError, onReady }) {
+    this.startWeights = null;
     this.controls = controls;
     this.charts = charts;
     this.tokens = tokens;
@@ -46,6 +48,7 @@ export class Training {
     this.stepLine = el("p", { class: "gl-step" }, "Step ", this.stepCount);
     this.samples = el("div", { class: "gl-samples", "data-testid": "samples" });
     this.validation = el("p", { class: "gl-small", "data-testid": "validation", text: "Validation loss on held-out text: measured every 50 steps." });
+    this.matrices = el("div", { class: "gl-matrices", "data-testid": "matrix-distances" });
   }
 
   setStatus(text) {
@@ -105,9 +108,10 @@ export class Training {
       this.twin = null;
       this.setStatus("Building the lab…");
       try {
-        this.lab = await gl.WebLab.create(config, useGpu(values));
+        const weights = this.startWeights?.bytes;
+        this.lab = await gl.WebLab.create(config, useGpu(values), weights);
         // the f64 twin only beside a lab that did get WebGPU
-        if (both && !this.lab.gpuProblem()) this.twin = await gl.WebLab.create(config, false);
+        if (both && !this.lab.gpuProblem()) this.twin = await gl.WebLab.create(config, false, weights);
       } catch (e) {
         this.showError(errorText(e));
         this.setStatus("Not running.");
@@ -128,6 +132,8 @@ export class Training {
     this.seqLen = this.lab.config().seq_len;
     // A loss far above a uniform guess over the vocabulary (ln 256 ≈ 5.5 for bytes) means the run has blown up.
     this.divergedLoss = 2 * Math.log(controls.presetNamed(values.preset).vocab_size);
+    // read once here: a call on the lab while another is in flight throws
+    this.onGpu = !this.lab.gpuProblem();
     const problemGpu = values.precision === "f64" ? null : this.lab.gpuProblem();
     this.notice.hidden = !problemGpu;
     // a software WebGPU adapter (no GPU behind it) runs slower than gradlab's own CPU path
@@ -144,7 +150,9 @@ export class Training {
       this.notice.textContent = `No WebGPU here (${problemGpu}). The lab runs on the CPU reference instead, with the ${cpu} preset, in f64 — slower, but the same maths.${both ? " With no f32 lab to set beside it, only the f64 one runs." : ""}`;
     }
     this.onReady(this.specs);
-    this.charts.make(this.specs, this.twinSpecs);
+    this.lora = config.lora_rank > 0 ? config.lora_rank : 0;
+    this.charts.make(this.specs, this.twinSpecs, this.lora);
+    this.matrices.replaceChildren();
     this.stepCount.textContent = "0";
     this.setStatus(`${this.backendName} · ready`);
     this.renderSamples(this.specs.map(() => ""));
@@ -232,6 +240,7 @@ export class Training {
       this.redraw();
       this.refreshTokens(true);
       this.refreshSamples();
+      this.refreshMatrices(lab);
     });
   }
 
@@ -255,6 +264,7 @@ export class Training {
     this.redraw();
     this.refreshTokens(true);
     this.refreshSamples();
+    this.refreshMatrices(lab);
   }
 
   async loop() {
@@ -292,7 +302,10 @@ export class Training {
       // first samples early, then every 25 steps
       if (lab.steps() - this.lastSamples >= 25) this.refreshSamples();
       this.refreshTokens();
-      if (lab.steps() % 50 === 0) this.refreshValidation(lab);
+      if (lab.steps() % 50 === 0) {
+        this.refreshValidation(lab);
+        this.refreshMatrices(lab);
+      }
       await nextFrame();
     }
   }
@@ -336,6 +349,28 @@ export class Training {
       this.validation.textContent = `Validation loss at step ${step}: ` + this.specs.map((s, i) => `${runLabel(s)} ${losses[i].toFixed(4)}`).join(" · ");
     } catch (e) {
       this.showError(`Validation failed: ${errorText(e)}`);
+    }
+  }
+
+  // The table of each trained matrix's distance to the full batch's (under
+  // LoRA each adapted Linear's), read back from every run: on pause, after
+  // Step once and with every validation.
+  async refreshMatrices(lab) {
+    try {
+      const got = await this.serial.run(async () => (lab && lab === this.lab && lab.steps() > 0 ? { at: lab.steps(), rows: await lab.tensorDistances() } : null));
+      if (!got || lab !== this.lab) return;
+      const rows = got.rows;
+      // full training: the matrices and embeddings, not every bias and norm
+      const shown = this.lora ? rows : rows.filter((r) => /^(wte|wpe)$|\.(c_attn|c_proj|c_fc)\.weight$/.test(r.name));
+      const runs = this.specs.slice(1);
+      const what = this.lora
+        ? `each adapted Linear's merged weight, ‖W − W_full‖ = (α/r)·‖B·A − B_full·A_full‖ (r = ${this.lora}, α = ${2 * this.lora})`
+        : "each weight matrix, ‖W − W_full‖";
+      const head = el("tr", {}, el("th", { text: "tensor" }), ...runs.map((s) => el("th", { text: runLabel(s) })));
+      const body = shown.map((r) => el("tr", {}, el("td", { text: r.name }), ...runs.map((_, i) => el("td", { text: r.distances[i + 1].toExponential(2) }))));
+      this.matrices.replaceChildren(el("p", { class: "gl-small", text: `Per matrix at step ${got.at}: ${what}.` }), el("table", {}, el("thead", {}, head), el("tbody", {}, ...body)));
+    } catch (e) {
+      this.showError(`Per-matrix distances failed: ${errorText(e)}`);
     }
   }
 

@@ -1,0 +1,58 @@
+// LoRA in the page: the shipped base loaded through the file picker, LoRA
+// switched on, the three strategies trained on the same adapter init, and the
+// distance chart and per-matrix table showing naive apart from corrected; a
+// corrupt file is refused in words while the lab keeps its weights.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { ARTIFACTS, FAST, curves, open, serveSite, stepCount, trainFor, waitReady } from "./browser.mjs";
+
+serveSite();
+
+const BASE = fileURLToPath(new URL("../../data/base/nano-kjv.safetensors", import.meta.url));
+const source = (page) => page.textContent('[data-testid="weights-source"]');
+
+test("load the shipped base, switch LoRA on, train: naive's adapters leave the full batch's, corrected's do not", async () => {
+  const { browser, page, errors } = await open(`?${FAST}`);
+  try {
+    await waitReady(page);
+    assert.match(await source(page), /fresh init/);
+    await page.setInputFiles('[data-testid="load-weights"]', BASE);
+    await page.waitForFunction(() => document.querySelector('[data-testid="weights-source"]').textContent.includes("nano-kjv.safetensors"), null, { timeout: 30_000 });
+    await page.click('[data-testid="lora"]');
+    await page.waitForFunction(() => new URL(location.href).searchParams.get("lora") === "1", null, { timeout: 10_000 });
+    await page.selectOption('[data-testid="lora-rank"]', "4");
+    await page.waitForFunction(() => new URL(location.href).searchParams.get("lorarank") === "4", null, { timeout: 10_000 });
+    await trainFor(page, 8);
+    const c = await curves(page);
+    // the base is pretrained: its loss starts far below a fresh model's ln 256 ≈ 5.5
+    const firstLoss = c.runs[0].true.find((x) => x !== null);
+    assert.ok(firstLoss < 3.5, `the loaded base starts at loss ${firstLoss}`);
+    const maxDist = (r) => Math.max(...r.dist.map((x) => x ?? 0));
+    const naive = maxDist(c.runs.find((r) => r.strategy === "naive"));
+    const corrected = maxDist(c.runs.find((r) => r.strategy === "corrected"));
+    assert.ok(naive > 10 * corrected && naive > 1e-5, `LoRA: naive ${naive} should be far from the full batch, corrected ${corrected} at rounding`);
+    const title = await page.textContent('[data-testid="chart-distance"] .u-title');
+    assert.match(title, /ΔW − ΔW_full.*r = 4/);
+    // one row per adapted Linear: 2 blocks x 4
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="matrix-distances"] tbody tr').length === 8, null, { timeout: 60_000 });
+    const names = await page.$$eval('[data-testid="matrix-distances"] tbody td:first-child', (tds) => tds.map((t) => t.textContent));
+    assert.ok(names.includes("h.0.attn.c_attn.weight") && names.includes("h.1.mlp.c_proj.weight"), names.join(" "));
+    await page.screenshot({ path: ARTIFACTS + "lab-lora.png", fullPage: true });
+
+    // a corrupt file: a clear error, and the lab goes on from the weights it had
+    const steps = await stepCount(page);
+    await page.setInputFiles('[data-testid="load-weights"]', { name: "corrupt.safetensors", mimeType: "application/octet-stream", buffer: Buffer.from("this is not a model") });
+    await page.waitForFunction(() => !document.querySelector('[data-testid="error"]').hidden, null, { timeout: 30_000 });
+    const error = await page.textContent('[data-testid="error"]');
+    assert.match(error, /corrupt\.safetensors: .*not a safetensors file/);
+    assert.match(error, /keeps the weights it had/);
+    assert.match(await source(page), /nano-kjv\.safetensors/);
+    assert.equal(await stepCount(page), steps, "the lab was not rebuilt");
+    await page.click('[data-testid="step-once"]');
+    await page.waitForFunction((n) => Number(document.querySelector('[data-testid="step-count"]').textContent) > n, steps, { timeout: 60_000 });
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});

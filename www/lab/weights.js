@@ -1,0 +1,103 @@
+// Where the lab's runs start: a fresh init (the seed's), a safetensors file
+// the reader picks (our tensor names or nanoGPT's), or the weights the lab
+// has just trained (its full-batch run's) — the base a LoRA lab adapts. A
+// picked file is checked against the model in wasm (checkWeights) before it
+// is taken: a bad one is refused in words and the lab keeps running on the
+// weights it had. It does not build or step the lab (training.js); it hands
+// the bytes to it and asks for a reset.
+import { button, el, errorText } from "../ui.js";
+import { loadGradlab } from "../wasm.js";
+import { useGpu } from "./training.js";
+
+// The shipped base: nano pretrained on the King James text (data/base/SOURCE.md).
+export const SHIPPED_BASE = { file: "nano-kjv.safetensors", path: "../../data/base/nano-kjv.safetensors" };
+
+// Larger files are refused before they are read: the small preset is 44 MB in f32.
+const MAX_WEIGHT_BYTES = 256 << 20;
+
+export class StartWeights {
+  // `controls`: the settings; `training`: the lab (for its backend and its
+  // trained weights); `showError` as the panel has it; `onChange()`: the
+  // starting weights changed, the lab must be rebuilt.
+  constructor({ controls, training, showError, onChange }) {
+    Object.assign(this, { controls, training, showError, onChange });
+    // {name, bytes} or null for a fresh init
+    this.current = null;
+    this.source = el("span", { "data-testid": "weights-source" });
+    this.picker = el("input", { type: "file", accept: ".safetensors,application/octet-stream", "data-testid": "load-weights", "aria-label": "Load weights (.safetensors)" });
+    this.adaptBtn = button("Start from the trained full-batch weights", "adapt-trained");
+    this.freshBtn = button("Fresh init", "fresh-weights");
+    const shipped = el("a", { href: new URL(SHIPPED_BASE.path, import.meta.url).href, download: SHIPPED_BASE.file, text: "the shipped nano base" });
+    this.node = el(
+      "div",
+      { class: "gl-weights" },
+      el("p", { class: "gl-small" }, "Start from: ", this.source),
+      el("label", { class: "gl-small" }, "Load weights (.safetensors, ours or nanoGPT's names): ", this.picker),
+      el("div", { class: "gl-buttons" }, this.adaptBtn, this.freshBtn),
+      el("p", { class: "gl-small" }, "For LoRA, download ", shipped, " (pretrained on the King James text) and load it here."),
+    );
+    this.picker.addEventListener("change", () => this.pick());
+    this.adaptBtn.addEventListener("click", () => this.adaptTrained());
+    this.freshBtn.addEventListener("click", () => this.take(null));
+    this.describe();
+  }
+
+  // The bytes every run starts from, or undefined for a fresh init.
+  get bytes() {
+    return this.current?.bytes;
+  }
+
+  describe() {
+    this.source.textContent = this.current ? this.current.name : `a fresh init (seed ${this.controls.values.seed})`;
+    this.freshBtn.disabled = !this.current;
+  }
+
+  take(weights) {
+    this.current = weights;
+    this.describe();
+    this.onChange();
+  }
+
+  // The file in the picker: checked, then taken, or refused with the lab untouched.
+  async pick() {
+    const file = this.picker.files?.[0];
+    if (!file) return;
+    const refuse = (problem) => {
+      this.picker.value = "";
+      this.showError(`${file.name}: ${problem} The lab keeps the weights it had (${this.source.textContent}).`);
+    };
+    if (file.size > MAX_WEIGHT_BYTES) return refuse(`${(file.size / 1048576).toFixed(0)} MB is more than the ${MAX_WEIGHT_BYTES / 1048576} MB this page reads.`);
+    let bytes;
+    try {
+      bytes = new Uint8Array(await file.arrayBuffer());
+    } catch (e) {
+      return refuse(`could not be read (${errorText(e)}).`);
+    }
+    await this.controls.ready;
+    const gl = await loadGradlab();
+    // the model the next lab is built with: the current lab's backend where there is one
+    const onGpu = this.training.lab ? this.training.onGpu : useGpu(this.controls.values);
+    let problem;
+    try {
+      problem = gl.WebLab.checkWeights(this.controls.config(), bytes, onGpu);
+    } catch (e) {
+      problem = errorText(e);
+    }
+    if (problem) return refuse(`${problem}.`);
+    this.picker.value = "";
+    this.take({ name: file.name, bytes });
+  }
+
+  // The full-batch run's weights as they are now, as the next lab's start.
+  async adaptTrained() {
+    const { training } = this;
+    if (!training.lab) return;
+    try {
+      const at = training.lab.steps();
+      const bytes = await training.serial.run(() => training.lab.weightsSafetensors(0));
+      this.take({ name: `the lab's full-batch weights after ${at} steps`, bytes });
+    } catch (e) {
+      this.showError(`Could not take the trained weights: ${errorText(e)}`);
+    }
+  }
+}
