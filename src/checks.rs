@@ -387,8 +387,7 @@ pub async fn layernorm(ctx: &GpuContext, seed: u64, n: usize, c: usize) -> Resul
     pb.layernorm_forward(&w(&out_b), &w(&mean_b), &w(&rstd_b), &w(&inp_b), &w(&w_b), &w(&b_b), n, c);
     pb.layernorm_backward(
         &w(&dinp_b),
-        &w(&dw_b),
-        &w(&db_b),
+        Some((&w(&dw_b), &w(&db_b))),
         &w(&dout_b),
         &w(&inp_b),
         &w(&w_b),

@@ -317,12 +317,12 @@ impl ProgramBuilder {
         self.dispatch(kernel::LayernormForward, &p, &[out, mean, rstd, inp, weight, bias], groups64(n));
     }
 
-    /// dinp [N,C], dweight [C], dbias [C] += LayerNorm backward of dout [N,C]
+    /// dinp [N,C], dweight [C], dbias [C] += LayerNorm backward of dout [N,C];
+    /// `dparams` None (a frozen LayerNorm, under LoRA) computes dinp alone.
     pub fn layernorm_backward(
         &mut self,
         dinp: &View,
-        dweight: &View,
-        dbias: &View,
+        dparams: Option<(&View, &View)>,
         dout: &View,
         inp: &View,
         weight: &View,
@@ -333,6 +333,7 @@ impl ProgramBuilder {
     ) {
         let p = LayernormParams { n: u(n), c: u(c), ..Default::default() };
         self.dispatch(kernel::LayernormBackward, &p, &[dinp, dout, inp, weight, mean, rstd], groups64(n));
+        let Some((dweight, dbias)) = dparams else { return };
         let blocks = n.div_ceil(ROW_BLOCK).max(1);
         let partials = self.scratch(blocks * c);
         self.dispatch_grid(

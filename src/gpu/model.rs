@@ -347,7 +347,9 @@ impl GpuModel {
         // activation gradients accumulate like parameter gradients, so each starts at zero
         pb.fill_zero(&g.dln, n * c);
         pb.fill_zero(&g.dresidual, n * c);
-        if self.lora.is_some() {
+        // under LoRA the base is frozen: none of its gradients is computed
+        let trains_base = self.lora.is_none();
+        if !trains_base {
             pb.matmul_backward_input(&g.dln, &self.dlogits, &wte, n, c, v);
         } else {
             pb.matmul_backward(&g.dln, &dwte, None, &self.dlogits, &self.lnf, &wte, n, c, v);
@@ -357,8 +359,7 @@ impl GpuModel {
             (self.param(self.layout.ln_f_w()), self.grad(self.layout.ln_f_w()), self.grad(self.layout.ln_f_b()));
         pb.layernorm_backward(
             &g.dresidual,
-            &dlnf_w,
-            &dlnf_b,
+            trains_base.then_some((&dlnf_w, &dlnf_b)),
             &g.dln,
             last,
             &lnf_w,
@@ -378,10 +379,10 @@ impl GpuModel {
             self.record_linear_backward(pb, (l, FcProjW, FcProjB), &g.dfch_gelu, &g.dresidual, &a.fch_gelu, n);
             pb.gelu_backward(&g.dfch, &a.fch, &g.dfch_gelu, n * 4 * c);
             self.record_linear_backward(pb, (l, FcW, FcB), &g.dln, &g.dfch, &a.ln2, n);
+            let (dln2_w, dln2_b) = (self.g(l, Ln2W), self.g(l, Ln2B));
             pb.layernorm_backward(
                 &g.dresidual,
-                &self.g(l, Ln2W),
-                &self.g(l, Ln2B),
+                trains_base.then_some((&dln2_w, &dln2_b)),
                 &g.dln,
                 &a.residual2,
                 &self.p(l, Ln2W),
@@ -397,10 +398,10 @@ impl GpuModel {
             self.record_linear_backward(pb, (l, AttnProjW, AttnProjB), &g.datty, &g.dresidual, &a.atty, n);
             pb.attention_backward(&g.dqkv, &g.dpreatt, &g.datty, &a.qkv, &a.att, b, t, c, nh);
             self.record_linear_backward(pb, (l, AttnW, AttnB), &g.dln, &g.dqkv, &a.ln1, n);
+            let (dln1_w, dln1_b) = (self.g(l, Ln1W), self.g(l, Ln1B));
             pb.layernorm_backward(
                 &g.dresidual,
-                &self.g(l, Ln1W),
-                &self.g(l, Ln1B),
+                trains_base.then_some((&dln1_w, &dln1_b)),
                 &g.dln,
                 x,
                 &self.p(l, Ln1W),
@@ -410,7 +411,7 @@ impl GpuModel {
                 c,
             );
         }
-        if self.lora.is_none() {
+        if trains_base {
             let dwpe = self.grad(self.layout.wpe());
             pb.encoder_backward(&dwte, &dwpe, &g.dresidual, &tokens.offsets, &tokens.positions, b, t, c, v);
         }

@@ -61,14 +61,17 @@ pub trait Trainer: Sized {
     /// each picked by `sample_next_token` from the model's distribution.
     async fn generate(&mut self, window: &[u32], draws: &[f32]) -> Result<Vec<u32>, StepError>;
 
-    /// The current weights, flat.
+    /// The current weights, flat (`ParamLayout`); under LoRA the frozen base
+    /// with every adapter merged in, W + (α/r)·B·A — the model the run is.
     async fn params(&self) -> Result<Vec<f32>, StepError>;
 
-    /// Overwrites the weights and resets optimizer state and step count.
+    /// Overwrites the weights (under LoRA: the frozen base, the adapters back
+    /// at their init) and resets optimizer state and step count.
     fn set_params(&mut self, params: &[f32]) -> Result<(), ConfigError>;
 
     /// The accumulated gradient of `work` at the current weights, without
-    /// updating them: (gradient [flat], loss sum of each micro-batch).
+    /// updating them: (gradient of what trains — flat `ParamLayout`, or under
+    /// LoRA flat `AdapterLayout` — and the loss sum of each micro-batch).
     async fn gradients(&mut self, work: StepWork<'_>) -> Result<(Vec<f32>, Vec<f32>), StepError>;
 
     /// The checks every `lockstep` makes before any run moves, so a refused
