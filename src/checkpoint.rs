@@ -122,6 +122,30 @@ pub fn from_safetensors(layout: &ParamLayout, bytes: &[u8]) -> Result<Vec<f32>, 
     Ok(flat)
 }
 
+/// Reads LoRA adapters (or their gradients) for `layout` from safetensors
+/// bytes written by `adapters_to_safetensors`: every `lora_A` / `lora_B` of
+/// the layout present, float32, of its shape.
+pub fn adapters_from_safetensors(layout: &AdapterLayout, bytes: &[u8]) -> Result<Vec<f32>, CheckpointError> {
+    let file = SafeTensors::deserialize(bytes).map_err(|e| invalid(format!("not a safetensors file ({e})")))?;
+    let mut flat = vec![0.0f32; layout.total];
+    for t in layout.tensors() {
+        let view = file.tensor(&t.name).map_err(|_| invalid(format!("tensor {} is missing", t.name)))?;
+        if view.dtype() != Dtype::F32 || view.shape() != t.shape.as_slice() {
+            return Err(invalid(format!(
+                "tensor {} is {:?} {:?}, expected F32 {:?}",
+                t.name,
+                view.dtype(),
+                view.shape(),
+                t.shape
+            )));
+        }
+        for (dst, chunk) in flat[t.offset..t.offset + t.len].iter_mut().zip(view.data().chunks_exact(4)) {
+            *dst = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        }
+    }
+    Ok(flat)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,5 +214,9 @@ mod tests {
         assert_eq!(file.names().len(), 2 * 4 * 2, "2 layers x 4 Linears x (A, B)");
         let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
         assert_eq!(meta.metadata().as_ref().unwrap()["lora_rank"], "4");
+        assert_eq!(adapters_from_safetensors(&adapters, &bytes).unwrap(), flat);
+        let other = AdapterLayout::new(&layout, crate::model::LoraConfig::all_layers(2, 3)).unwrap();
+        let e = adapters_from_safetensors(&other, &bytes).unwrap_err().to_string();
+        assert!(e.contains("h.0.attn.c_attn.lora_A") && e.contains("[2, 64]"), "{e}");
     }
 }

@@ -6,9 +6,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use gradlab::checkpoint::from_safetensors;
+use gradlab::checkpoint::{adapters_from_safetensors, from_safetensors};
 use gradlab::cpu::CpuModel;
-use gradlab::model::{ModelConfig, ParamLayout};
+use gradlab::model::{AdapterLayout, LoraConfig, LoraTarget, ModelConfig, ParamLayout};
 use gradlab::train::MicroBatch;
 
 fn gradlab(args: &[&str]) -> std::process::Output {
@@ -32,7 +32,14 @@ fn read(dir: &Path, name: &str) -> Vec<u8> {
 /// Runs `export-grads` with `extra` flags and checks every strategy's loss
 /// and gradient against the f64 reference computed from the files alone,
 /// with each strategy's scale written out here from docs/DESIGN.md §1.
+///
+/// With `lora`, the adapters (read back from `adapters.safetensors`) sit on
+/// the frozen base and the gradients compared are the adapters'.
 fn export_matches_the_reference(name: &str, extra: &[&str], expect: &[&str]) {
+    export_matches(name, extra, expect, None)
+}
+
+fn export_matches(name: &str, extra: &[&str], expect: &[&str], lora: Option<LoraConfig>) {
     let dir = tmp(name);
     let mut args = vec!["export-grads", dir.to_str().unwrap(), "--seed", "3"];
     args.extend_from_slice(extra);
@@ -53,6 +60,12 @@ fn export_matches_the_reference(name: &str, extra: &[&str], expect: &[&str]) {
 
     // f64 reference, from the files alone: per micro-batch sums and counts
     let mut cpu = CpuModel::new(layout.clone(), &weights);
+    let adapters = lora.map(|lora| AdapterLayout::new(&layout, lora).unwrap());
+    if let Some(a) = &adapters {
+        let init = adapters_from_safetensors(a, &read(&dir, "adapters.safetensors")).unwrap();
+        assert_eq!(init, a.init(), "the adapters start at their seeded init");
+        cpu = cpu.with_adapters(a.clone(), &init);
+    }
     let micro: Vec<MicroBatch> =
         sequences.chunks(b).zip(prompts.chunks(b)).map(|(c, p)| MicroBatch::from_prompted(c, p, t).unwrap()).collect();
     let per_rank = micro.len() / ranks;
@@ -74,9 +87,13 @@ fn export_matches_the_reference(name: &str, extra: &[&str], expect: &[&str]) {
         }
         let reported = report["loss"][strategy].as_f64().unwrap();
         assert!((reported - loss).abs() < 1e-5 * loss, "{name} {strategy}: reported {reported}, reference {loss}");
-        let grads = from_safetensors(&layout, &read(&dir, &format!("grads_{strategy}.safetensors"))).unwrap();
+        let file = read(&dir, &format!("grads_{strategy}.safetensors"));
+        let (grads, reference) = match (&adapters, &cpu.lora) {
+            (Some(a), Some(c)) => (adapters_from_safetensors(a, &file).unwrap(), &c.grads),
+            _ => (from_safetensors(&layout, &file).unwrap(), &cpu.grads),
+        };
         let (mut d, mut r) = (0.0, 0.0);
-        for (x, y) in grads.iter().zip(&cpu.grads) {
+        for (x, y) in grads.iter().zip(reference) {
             d += (*x as f64 - y).powi(2);
             r += y * y;
         }
@@ -102,6 +119,45 @@ fn export_grads_of_masked_prompts_on_ranks_matches_the_f64_reference() {
 }
 
 #[test]
+fn export_grads_under_lora_writes_adapter_gradients_that_match_the_f64_reference() {
+    let targets = LoraConfig::target_bits(&[LoraTarget::Attn, LoraTarget::FcProj]);
+    let lora = LoraConfig { rank: 4, alpha: 8.0, targets, seed: 3 };
+    export_matches(
+        "export-lora",
+        &["--micro-batch", "2", "--batch", "8", "--mask-prompt", "--lora", "4", "--lora-targets", "attn,fc_proj"],
+        &["full", "naive", "corrected"],
+        Some(lora),
+    );
+}
+
+#[test]
+fn pretrain_writes_a_base_and_train_adapts_the_shipped_one_with_lora() {
+    let dir = tmp("pretrain");
+    std::fs::create_dir_all(&dir).unwrap();
+    let base = dir.join("base.safetensors");
+    let out = gradlab(&["pretrain", "--ctx", "32", "--steps", "2", "--out", base.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let layout = ParamLayout::new(&ModelConfig { block_size: 32, ..ModelConfig::nano() });
+    from_safetensors(&layout, &std::fs::read(&base).unwrap()).unwrap();
+    // nano's own context is 64: a base of 32 positions is too short for it, and says so
+    let out = gradlab(&["train", "--init", base.to_str().unwrap(), "--steps", "1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("context of 32 positions"), "{err}");
+    // the shipped base (context 128, cropped to 64) adapted with LoRA starts where pretraining ended
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/data/base/nano-kjv.safetensors");
+    let out = gradlab(&["train", "--init", shipped, "--lora", "2", "--steps", "3", "--json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.contains("LoRA r=2"), "{err}");
+    let losses: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"].as_f64().unwrap())
+        .collect();
+    assert_eq!(losses.len(), 3);
+    assert!(losses[0] < 3.0, "a pretrained base starts well below ln 256: {losses:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn bad_input_is_named_and_fails() {
     let dir = tmp("bad");
     let cases: Vec<(Vec<String>, &str)> = vec![
@@ -119,6 +175,14 @@ fn bad_input_is_named_and_fails() {
         ),
         (vec!["sweep".into(), "--seeds".into(), "0".into()], "--seeds"),
         (vec!["sweep".into(), "--backend".into(), "tpu".into()], "--backend"),
+        (vec!["sweep".into(), "--lora".into(), "0".into()], "lora_rank"),
+        (
+            vec!["sweep".into(), "--lora".into(), "4".into(), "--lora-targets".into(), "attn,mlp".into()],
+            "--lora-targets",
+        ),
+        (vec!["sweep".into(), "--lora".into(), "4".into(), "--lora-alpha".into(), "0".into()], "lora_alpha"),
+        (vec!["train".into(), "--init".into(), "/nonexistent.safetensors".into()], "--init /nonexistent.safetensors"),
+        (vec!["pretrain".into(), "--out".into(), "x.safetensors".into(), "--lora".into(), "2".into()], "--lora"),
     ];
     for (args, expected) in cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
