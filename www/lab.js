@@ -28,7 +28,10 @@ export class LabPanel {
     const tokens = (this.tokens = new TokenStrip());
     const sweepCharts = (this.sweepCharts = new SweepCharts());
     const training = (this.training = new Training({ controls, charts, tokens, showError, onReady: (specs) => this.exports.setRuns(specs) }));
-    const weights = (this.weights = new StartWeights({ controls, training, showError, onChange: () => this.reset() }));
+    const weights = (this.weights = new StartWeights({ controls, training, showError, onChange: () => {
+      this.sweep.describe();
+      this.reset();
+    } }));
     training.startWeights = weights;
     this.sweep = new Sweep({ controls, training, charts, sweepCharts, showError });
     this.exports = new Exports({ training, charts, sweepCharts, showError });
@@ -77,8 +80,8 @@ export class LabPanel {
   async settingsChanged() {
     await this.controls.ready;
     const problem = this.controls.apply();
-    this.sweep.describe();
     this.weights.describe();
+    this.sweep.describe();
     if (problem) return this.showError(problem);
     this.reset();
   }

@@ -60,7 +60,8 @@ export class Sweep {
       `“Sweep G” runs the command line's reference experiment (gradlab sweep): the nano model, effective batch 16, context 128, spread 1, ` +
       `AdamW lr 3e-3 (β 0.9/0.99, clip 1), naive and corrected at micro-batch 1, 2, 4, 8 (G = 16, 8, 4, 2) beside the full batch, all from the same weights ` +
       `on the same batches; “final” is the mean of the last tenth of the steps. ${quick} ` +
-      `From this lab: corpus ${corpus}, packing ${v.packing}, prompt mask ${v.mask ? "on" : "off"}, ${v.ranks} rank${v.ranks > 1 ? "s (adds local runs; G must divide among them)" : ""}, seed ${v.seed}; ${precision}. ` +
+      `From this lab: corpus ${corpus}, packing ${v.packing}, prompt mask ${v.mask ? "on" : "off"}, ${v.ranks} rank${v.ranks > 1 ? "s (adds local runs; G must divide among them)" : ""}, seed ${v.seed}, ` +
+      `${v.lora ? `LoRA r = ${v.lorarank} on the starting weights (the distance is then ‖ΔW − ΔW_full‖, as the seed measured it)` : "every weight trained"}, starting from ${this.training.startWeights?.current?.name ?? "a fresh init"}; ${precision}. ` +
       `The lab's other settings (learning rate, batch, context, model) do not apply.`;
   }
 
