@@ -51,6 +51,12 @@ test("load the shipped base, switch LoRA on, train: naive's adapters leave the f
     assert.equal(await stepCount(page), steps, "the lab was not rebuilt");
     await page.click('[data-testid="step-once"]');
     await page.waitForFunction((n) => Number(document.querySelector('[data-testid="step-count"]').textContent) > n, steps, { timeout: 60_000 });
+
+    // the weights the lab just trained become the next lab's start
+    await page.click('[data-testid="adapt-trained"]');
+    await page.waitForFunction(() => /full-batch weights after \d+ steps/.test(document.querySelector('[data-testid="weights-source"]').textContent), null, { timeout: 30_000 });
+    await waitReady(page);
+    assert.equal(await stepCount(page), 0, "a new lab from the trained weights");
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();

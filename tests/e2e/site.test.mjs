@@ -217,6 +217,28 @@ test("out-of-range attributes and huge pasted text are refused in words", async 
   }
 });
 
+test("pasted text that cannot be used keeps the lab, its curves and its settings (issue 11, defect 2)", async () => {
+  const { browser, page, errors } = await open(`?${FAST}`);
+  try {
+    await trainFor(page, 3);
+    const before = (await curves(page)).step.length;
+    const steps = await stepCount(page);
+    await page.locator('[data-testid="user-text"]').fill("   \n\t  ");
+    await page.locator('[data-testid="user-text"]').dispatchEvent("change");
+    await page.waitForFunction(() => document.querySelector('[data-testid="error"]').textContent.includes("only spaces"), null, { timeout: 30_000 });
+    assert.match(await page.textContent('[data-testid="status"]'), /Paused/);
+    assert.equal(await page.textContent('[data-testid="train-toggle"]'), "Start");
+    assert.equal((await curves(page)).step.length, before, "the curves are kept");
+    // the lab is not wedged: it trains on with its last settings
+    await page.click('[data-testid="train-toggle"]');
+    await waitForSteps(page, steps + 2);
+    await page.click('[data-testid="train-toggle"]');
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
 test("controls are labelled, keyboard-usable, and the page fits a phone in dark mode", async () => {
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--enable-unsafe-webgpu", ...QUIET] });
   try {

@@ -210,7 +210,7 @@ export class Controls {
     if (bytes > MAX_TEXT_BYTES) {
       return {
         problem: `Your text is ${(bytes / 1048576).toFixed(1)} MB; the page accepts up to ${MAX_TEXT_BYTES / 1048576} MB. Nothing was lost: it is still in the box.`,
-        status: "Not running: the pasted text is too large.",
+        status: "Paused: the pasted text is too large; the lab keeps its last settings and curves.",
       };
     }
     return { text };

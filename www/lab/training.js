@@ -64,6 +64,16 @@ export class Training {
   // again if it was running (or Start was pressed meanwhile).
   async reset() {
     const controls = this.controls;
+    // pasted text that cannot be used changes nothing: the lab, its curves and
+    // its settings stay as they were, paused, and the reason is shown
+    const pasted = controls.pastedText();
+    if (pasted.problem) {
+      this.running = false;
+      this.startWhenReady = false;
+      this.toggleLabel = "Start";
+      this.setStatus(pasted.status ?? "Paused: the pasted text cannot be used; the lab keeps its last settings and curves.");
+      return this.showError(pasted.problem);
+    }
     const wasRunning = this.running || this.startWhenReady;
     this.running = false;
     this.startWhenReady = false;
@@ -81,11 +91,7 @@ export class Training {
     await controls.ready;
     this.showError(controls.problems);
     const gl = await loadGradlab();
-    const { text, problem: textProblem, status } = controls.pastedText();
-    if (textProblem) {
-      if (status) this.setStatus(status);
-      return this.showError(textProblem);
-    }
+    const { text } = pasted;
     const values = controls.values;
     // both precisions on the same model: the CPU reference's (the smallest preset)
     const both = values.precision === "both";
@@ -125,6 +131,7 @@ export class Training {
       this.toggleLabel = "Start";
       return;
     }
+    this.stepsTaken = 0;
     this.specs = this.lab.runs();
     this.data.runs = runData(this.specs);
     this.twinSpecs = this.twin ? this.twin.runs() : null;
@@ -198,7 +205,7 @@ export class Training {
   refreshTokens(now = false) {
     const lab = this.lab;
     if (!lab || this.building) return;
-    const step = lab.steps();
+    const step = this.stepsTaken;
     if (step === 0 || (!now && step - this.lastTokens < TOKEN_EVERY)) return;
     this.lastTokens = step;
     // the batch and its step number read together: more steps may be queued before this runs
@@ -208,8 +215,11 @@ export class Training {
   }
 
   // One lockstep step of the lab and its twin (inside the serial queue).
+  // `stepsTaken` follows the lab's count here, inside the queue: a call on
+  // the lab outside it would fail while another call is in flight.
   async stepBoth(lab, twin) {
     this.ingest(await lab.step(1), lab);
+    if (lab === this.lab) this.stepsTaken = lab.steps();
     if (twin && twin === this.twin) this.ingest(await twin.step(1), twin);
   }
 
@@ -241,7 +251,7 @@ export class Training {
       this.refreshTokens(true);
       this.refreshSamples();
       this.refreshMatrices(lab);
-    });
+    }, (e) => this.showError(`Pausing: the last steps' results could not be read (${errorText(e)}).`));
   }
 
   // Start when paused, pause when running (or about to run).
@@ -271,7 +281,7 @@ export class Training {
     const lab = this.lab;
     const twin = this.twin;
     let t0 = performance.now();
-    let steps0 = lab.steps();
+    let steps0 = this.stepsTaken;
     this.tokensSinceStatus = 0;
     let lastDraw = 0;
     while (this.running && this.lab === lab) {
@@ -285,24 +295,24 @@ export class Training {
         break;
       }
       const now = performance.now();
-      this.stepCount.textContent = String(lab.steps());
+      this.stepCount.textContent = String(this.stepsTaken);
       if (now - lastDraw > 150) {
         this.redraw();
         lastDraw = now;
         const dt = (now - t0) / 1000;
         if (dt > 1) {
-          const sps = (lab.steps() - steps0) / dt;
+          const sps = (this.stepsTaken - steps0) / dt;
           const tps = Math.round((this.tokensSinceStatus ?? 0) / dt);
           this.tokensSinceStatus = 0;
           this.setStatus(`${this.backendName} · ${sps.toFixed(2)} steps/s · ${tps} tokens/s per run (real, unpadded tokens)`);
           t0 = now;
-          steps0 = lab.steps();
+          steps0 = this.stepsTaken;
         }
       }
       // first samples early, then every 25 steps
-      if (lab.steps() - this.lastSamples >= 25) this.refreshSamples();
+      if (this.stepsTaken - this.lastSamples >= 25) this.refreshSamples();
       this.refreshTokens();
-      if (lab.steps() % 50 === 0) {
+      if (this.stepsTaken % 50 === 0) {
         this.refreshValidation(lab);
         this.refreshMatrices(lab);
       }
@@ -313,7 +323,7 @@ export class Training {
   async refreshSamples() {
     if (!this.lab || this.sampling) return;
     this.sampling = true;
-    this.lastSamples = this.lab.steps();
+    this.lastSamples = this.stepsTaken;
     try {
       const texts = [];
       for (let i = 0; i < this.specs.length; i++) {
@@ -343,9 +353,13 @@ export class Training {
   async refreshValidation(lab) {
     try {
       // the lab may have been replaced (Reset) while this call waited its turn
-      const losses = await this.serial.run(() => (lab === this.lab ? lab.validationLoss() : null));
+      let step;
+      const losses = await this.serial.run(async () => {
+        if (lab !== this.lab) return null;
+        step = lab.steps();
+        return await lab.validationLoss();
+      });
       if (!losses) return;
-      const step = lab.steps();
       this.validation.textContent = `Validation loss at step ${step}: ` + this.specs.map((s, i) => `${runLabel(s)} ${losses[i].toFixed(4)}`).join(" · ");
     } catch (e) {
       this.showError(`Validation failed: ${errorText(e)}`);

@@ -92,9 +92,10 @@ export class StartWeights {
   async adaptTrained() {
     const { training } = this;
     if (!training.lab) return;
+    const lab = training.lab;
     try {
-      const at = training.lab.steps();
-      const bytes = await training.serial.run(() => training.lab.weightsSafetensors(0));
+      // one call at a time on the lab: through its queue, both together
+      const { at, bytes } = await training.serial.run(async () => ({ at: lab.steps(), bytes: await lab.weightsSafetensors(0) }));
       this.take({ name: `the lab's full-batch weights after ${at} steps`, bytes });
     } catch (e) {
       this.showError(`Could not take the trained weights: ${errorText(e)}`);
