@@ -71,6 +71,8 @@ export const PLAYGROUND_FIELDS = {
   pgnoise: { label: "SGD noise", def: 0.5, min: 0, max: 3 },
 };
 
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
 // Parses `get(name)` (URLSearchParams.get or getAttribute) for every field.
 // Returns { values, problems } with problems as sentences for the page.
 export function parseSettings(fields, get, where) {
@@ -94,7 +96,8 @@ export function parseSettings(fields, get, where) {
       else values[name] = match;
       continue;
     }
-    const x = Number(text);
+    // decimal notation only: Number() would also take "0x10", " 0.5 " and ""
+    const x = DECIMAL.test(text) ? Number(text) : NaN;
     if (!Number.isFinite(x)) problems.push(`${where} ${name}="${text}" is not a number; using ${f.def}.`);
     else if (x < f.min || x > f.max) problems.push(`${where} ${name}=${text} is outside ${f.min}…${f.max}; using ${f.def}.`);
     else if (f.int && !Number.isInteger(x)) problems.push(`${where} ${name}=${text} must be a whole number; using ${f.def}.`);

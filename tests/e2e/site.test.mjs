@@ -83,11 +83,12 @@ test("moving a slider changes the run and the URL", async () => {
 });
 
 test("nonsense in the URL is reported and replaced by defaults; user text is never HTML", async () => {
-  const { browser, page, errors } = await open(`?lr=banana&micro=7&spread=9&preset=<b>x</b>&${"ctx=16"}`);
+  // (seed=0x10 and clip=" 0.5 " are numbers to JavaScript's Number(), not to the page: issue 11, defect 6)
+  const { browser, page, errors } = await open(`?lr=banana&micro=7&spread=9&preset=<b>x</b>&seed=0x10&clip=%200.5%20&${"ctx=16"}`);
   try {
     const msg = await page.waitForFunction(() => document.querySelector('[data-testid="error"]').textContent, null, { timeout: 30_000 });
     const text = await msg.jsonValue();
-    for (const word of ["lr", "micro", "spread", "preset"]) assert.ok(text.includes(word), `error names ${word}: ${text}`);
+    for (const word of ["lr", "micro", "spread", "preset", "seed=\"0x10\"", "clip"]) assert.ok(text.includes(word), `error names ${word}: ${text}`);
     assert.equal(await page.locator('[data-testid="error"] b').count(), 0, "no HTML injected");
     await page.fill('[data-testid="user-text"]', "<img src=x onerror=alert(1)> too short");
     await page.dispatchEvent('[data-testid="user-text"]', "change");
