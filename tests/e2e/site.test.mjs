@@ -168,16 +168,38 @@ test("explainer.html shows both embedded widgets", async () => {
   }
 });
 
-test("a diverging run gets a clear message and training keeps going", async () => {
+test("when every run diverges the lab pauses and says what to change (issue 11, defect 6)", async () => {
+  const { browser, page, errors } = await open(`?${FAST.replace("lr=0.01", "lr=1")}&clip=0&spread=0&packing=packed&mask=0&opt=sgd`);
+  try {
+    await page.waitForFunction(() => /ready/.test(document.querySelector('[data-testid="status"]').textContent), null, { timeout: 120_000 });
+    await page.click('[data-testid="train-toggle"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid="error"]').textContent.includes("Every run diverged"), null, { timeout: 240_000, polling: 250 });
+    await page.waitForFunction(() => document.querySelector('[data-testid="train-toggle"]').textContent === "Start", null, { timeout: 30_000 });
+    const at = await stepCount(page);
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.equal(await stepCount(page), at, "paused: no more steps");
+    assert.match(await page.textContent('[data-testid="error"]'), /Lower the learning rate/);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("a diverging run gets a clear message, and the others keep going until every run has diverged", async () => {
   const { browser, page, errors } = await open(`?${FAST.replace("lr=0.01", "lr=1")}&clip=0&spread=1`);
   try {
     await page.waitForFunction(() => /ready/.test(document.querySelector('[data-testid="status"]').textContent), null, { timeout: 120_000 });
     await page.click('[data-testid="train-toggle"]');
-    await page.waitForFunction(() => document.querySelector('[data-testid="error"]').textContent.includes("Diverged"), null, { timeout: 240_000, polling: 250 });
+    await page.waitForFunction(() => /Diverged: |Every run diverged/.test(document.querySelector('[data-testid="error"]').textContent), null, { timeout: 240_000, polling: 250 });
+    const text = await page.textContent('[data-testid="error"]');
+    assert.match(text, /learning rate/, text);
     const at = await stepCount(page);
-    await waitForSteps(page, at + 3);
+    if (text.startsWith("Diverged: ")) {
+      // some run is still learning: the lab steps on
+      await page.waitForFunction((n) => Number(document.querySelector('[data-testid="step-count"]').textContent) >= n || /Every run diverged/.test(document.querySelector('[data-testid="error"]').textContent), at + 3, { timeout: 240_000, polling: 250 });
+    }
     await page.screenshot({ path: ARTIFACTS + "lab-diverged.png", fullPage: true });
-    await page.click('[data-testid="train-toggle"]');
+    if (await page.textContent('[data-testid="train-toggle"]') === "Pause") await page.click('[data-testid="train-toggle"]');
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();

@@ -191,7 +191,14 @@ export class Training {
         this.diverged.add(key);
         const names = [...this.diverged].join(", ");
         const what = Number.isFinite(m.true_loss) ? `loss ${m.true_loss.toFixed(1)}, far above a uniform guess` : "its loss is not a number";
-        this.showError(`Diverged: ${names} (at step ${m.step}, ${what}). The learning rate is too high for it — lower it and press Reset. Runs that have not diverged keep going.`);
+        const all = this.specs.every((s) => this.diverged.has(runLabel(s)));
+        if (all && this.running) {
+          // nothing left to learn from: stepping on would only burn the adapter
+          this.pause();
+          this.showError(`Every run diverged (the last at step ${m.step}, ${what}); training is paused. Lower the learning rate (or turn gradient clipping on) and press Reset.`);
+        } else {
+          this.showError(`Diverged: ${names} (at step ${m.step}, ${what}). The learning rate is too high for it — lower it and press Reset. Runs that have not diverged keep going.`);
+        }
       }
     }
   }
