@@ -27,9 +27,19 @@ function getter(element) {
 
 class GradlabLab extends HTMLElement {
   connectedCallback() {
-    if (this.panel) return;
+    if (this.panel) {
+      // moved, or put back after removal: a fresh lab from the same settings
+      if (this.stopped) this.panel.reset();
+      this.stopped = false;
+      return;
+    }
     this.panel = new LabPanel(this, getter(this));
     if (this.hasAttribute("autostart")) this.panel.reset().then(() => this.panel.start());
+  }
+  // A removed lab stops training and frees its memory and GPU buffers.
+  disconnectedCallback() {
+    this.stopped = true;
+    this.panel?.stop();
   }
   /** The plotted data, for tests and for readers who want the numbers. */
   curves() {

@@ -94,6 +94,13 @@ export class LabPanel {
     this.training.start();
   }
 
+  /** Stops training and frees the lab (the element was removed from the page). */
+  stop() {
+    this.sweep.cancelled = true;
+    this.training.dispose();
+    this.training.setStatus("Stopped: the lab left the page.");
+  }
+
   /** The plotted data, for tests and for readers who want the numbers. */
   curves() {
     return this.exports.curves();

@@ -262,6 +262,35 @@ test("pasted text that cannot be used keeps the lab, its curves and its settings
   }
 });
 
+test("a removed lab stops training and frees its work; put back, it builds a fresh one (issue 11, defect 6)", async () => {
+  const { browser, page, errors } = await open(`?${FAST}`);
+  try {
+    await page.evaluate((fast) => {
+      const lab = document.createElement("gradlab-lab");
+      lab.id = "extra-lab";
+      for (const kv of fast.split("&")) lab.setAttribute(...kv.split("="));
+      lab.setAttribute("autostart", "");
+      document.body.append(lab);
+    }, FAST);
+    await page.waitForFunction(() => (document.querySelector("#extra-lab")?.panel.training.stepsTaken ?? 0) >= 3, null, { timeout: 240_000, polling: 250 });
+    await page.evaluate(() => {
+      window.removedLab = document.querySelector("#extra-lab");
+      window.removedLab.remove();
+    });
+    await page.waitForFunction(() => window.removedLab.panel.training.lab === null, null, { timeout: 30_000 });
+    const at = await page.evaluate(() => window.removedLab.panel.training.stepsTaken);
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.equal(await page.evaluate(() => window.removedLab.panel.training.stepsTaken), at, "no steps after removal");
+    assert.equal(await page.evaluate(() => window.removedLab.panel.training.running), false);
+    // put back: a new lab from the same settings, ready to start
+    await page.evaluate(() => document.body.append(window.removedLab));
+    await page.waitForFunction(() => /ready/.test(document.querySelector('#extra-lab [data-testid="status"]').textContent), null, { timeout: 120_000 });
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
 test("controls are labelled, keyboard-usable, and the page fits a phone in dark mode", async () => {
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--enable-unsafe-webgpu", ...QUIET] });
   try {

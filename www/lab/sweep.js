@@ -76,6 +76,7 @@ export class Sweep {
     const cpu = controls.cpuPreset();
     const config = controls.config({ ...REFERENCE, preset: cpu, micro: REFERENCE.batch }, { sweep: true });
     let lab;
+    this.cancelled = false;
     try {
       lab = await gl.WebLab.create(config, !this.onCpu(), training.startWeights?.bytes);
       const specs = lab.runs();
@@ -91,6 +92,8 @@ export class Sweep {
         }
       };
       for (let i = 0; i < steps; i++) {
+        // the element left the page (lab.js stop())
+        if (this.cancelled) return;
         take(await lab.step(1));
         training.setStatus(`Sweep over G: step ${i + 1} of ${steps}…`);
         await nextFrame();

@@ -166,6 +166,23 @@ export class Training {
     if (wasRunning || this.startWhenReady) this.start();
   }
 
+  // The element left the page: stop stepping and free the labs' memory (and
+  // GPU buffers) once the call in flight, if any, has finished. A reset
+  // builds them again.
+  dispose() {
+    this.running = false;
+    this.startWhenReady = false;
+    this.toggleLabel = "Start";
+    const { lab, twin } = this;
+    this.lab = null;
+    this.twin = null;
+    this.resetToken = {};
+    this.serial.run(() => {
+      lab?.free();
+      twin?.free();
+    });
+  }
+
   // Metrics of `lab`; dropped if a reset has replaced it (or is replacing it)
   // since the step that produced them was queued.
   ingest(metrics, lab) {
