@@ -2,10 +2,12 @@
 // elements, so a blog post embeds them with one script tag:
 //   <script type="module" src=".../www/elements.js"></script>
 //   <gradlab-lab lr="0.003" micro="4" spread="1"></gradlab-lab>
-// Attributes set the initial settings (same names as the URL query); with
-// `sync-url` the element also reads and writes the page's URL query.
+// Attributes set the settings (same names as the URL query), at creation and
+// whenever they change; with `sync-url` the element reads and writes the
+// page's URL query instead, and later attribute changes are not followed.
 import { LabPanel } from "./lab.js";
 import { PlaygroundPanel } from "./playground.js";
+import { labFields } from "./settings.js";
 
 const css = new URL("./style.css", import.meta.url);
 const plotCss = new URL("../vendor/uPlot.min.css", import.meta.url);
@@ -26,6 +28,17 @@ function getter(element) {
 }
 
 class GradlabLab extends HTMLElement {
+  // every lab setting is an attribute (settings.js labFields)
+  static get observedAttributes() {
+    return Object.keys(labFields(null));
+  }
+  attributeChangedCallback(name, before, after) {
+    // before the panel exists the constructor reads them; a value set again unchanged is no change
+    if (!this.panel || before === after || this.hasAttribute("sync-url")) return;
+    clearTimeout(this.pendingChange);
+    // several attributes set in a row rebuild the lab once
+    this.pendingChange = setTimeout(() => this.panel.attributesChanged(), 0);
+  }
   connectedCallback() {
     if (this.panel) {
       // moved, or put back after removal: a fresh lab from the same settings

@@ -77,6 +77,17 @@ export class LabPanel {
     this.reset();
   }
 
+  // An attribute of the element changed after it was made: the form takes
+  // the new settings (bad ones reported and replaced by defaults) and the lab
+  // is rebuilt.
+  async attributesChanged() {
+    await this.controls.ready;
+    this.controls.reparse();
+    const problems = this.controls.problems;
+    await this.settingsChanged();
+    if (problems) this.showError(problems);
+  }
+
   async settingsChanged() {
     await this.controls.ready;
     const problem = this.controls.apply();

@@ -291,6 +291,38 @@ test("a removed lab stops training and frees its work; put back, it builds a fre
   }
 });
 
+test("attributes changed after creation are followed, and bad ones reported (issue 11, defect 6)", async () => {
+  const { browser, page, errors } = await open(`?${FAST}`);
+  try {
+    await page.evaluate((fast) => {
+      const lab = document.createElement("gradlab-lab");
+      lab.id = "attr-lab";
+      for (const kv of fast.split("&")) lab.setAttribute(...kv.split("="));
+      document.body.append(lab);
+    }, FAST);
+    const status = () => page.textContent('#attr-lab [data-testid="status"]');
+    await page.waitForFunction(() => /ready/.test(document.querySelector('#attr-lab [data-testid="status"]').textContent), null, { timeout: 120_000 });
+    await page.evaluate(() => {
+      const lab = document.querySelector("#attr-lab");
+      lab.setAttribute("lr", "0.05");
+      lab.setAttribute("seed", "7");
+    });
+    await page.waitForFunction(() => {
+      const v = document.querySelector("#attr-lab").panel.controls.values;
+      // the slider holds log10(lr) in steps of 0.05
+      return Math.abs(v.lr / 0.05 - 1) < 0.02 && v.seed === 7;
+    }, null, { timeout: 30_000 });
+    assert.equal(await page.inputValue('#attr-lab [data-testid="seed"]'), "7");
+    await page.evaluate(() => document.querySelector("#attr-lab").setAttribute("micro", "-3"));
+    await page.waitForFunction(() => document.querySelector('#attr-lab [data-testid="error"]').textContent.includes("micro"), null, { timeout: 30_000 });
+    await page.waitForFunction(() => /ready/.test(document.querySelector('#attr-lab [data-testid="status"]').textContent), null, { timeout: 120_000 });
+    assert.match(await status(), /ready/);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
 test("controls are labelled, keyboard-usable, and the page fits a phone in dark mode", async () => {
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--enable-unsafe-webgpu", ...QUIET] });
   try {

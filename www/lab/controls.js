@@ -116,6 +116,28 @@ export class Controls {
     this.describe();
   }
 
+  // Parses the settings again from their source (the element's attributes,
+  // or the URL) into the form — an attribute changed after the element was
+  // made. Problems go to `problems`; the caller applies the form (`apply`).
+  reparse() {
+    const { values, problems } = parseSettings(this.fields ?? labFields(null), this.source.get, this.source.where);
+    this.problems = problems.join(" ");
+    const set = (input, value) => {
+      if (value !== undefined) input.value = String(value);
+    };
+    this.lr.value = toLogSlider(values.lr);
+    for (const [input, name] of [
+      [this.batch, "batch"], [this.micro, "micro"], [this.spread, "spread"], [this.opt, "opt"], [this.momentum, "momentum"],
+      [this.beta1, "beta1"], [this.beta2, "beta2"], [this.wd, "wd"], [this.clip, "clip"], [this.sched, "sched"],
+      [this.preset, "preset"], [this.precision, "precision"], [this.ctx, "ctx"], [this.seed, "seed"], [this.corpus, "corpus"],
+      [this.packing, "packing"], [this.ranks, "ranks"], [this.loraRank, "lorarank"],
+    ]) {
+      set(input, values[name]);
+    }
+    this.mask.checked = values.mask === 1;
+    this.lora.checked = values.lora === 1;
+  }
+
   // The hints that follow the controls: learning rate, G, spread.
   describe() {
     hintOf(this.lr).textContent = formatLogSlider(this.lr);
