@@ -6,6 +6,7 @@
 // sweepcharts.js) or export (exports.js).
 import uPlot from "../../vendor/uPlot.esm.js";
 import { button, el } from "../ui.js";
+import { decimate } from "./decimate.js";
 
 // keyed by the strategy as the wasm module serialises it: "full", "naive", "local", "corrected"
 export const COLORS = { full: "#6b7280", naive: "#dc2626", local: "#d97706", corrected: "#2563eb" };
@@ -65,12 +66,12 @@ function seriesOf(specs, twin) {
 }
 
 // The x values of the longer of `labs` ({step}), and each lab's column `pick`
-// of every run padded with nulls to that length.
+// of every run padded with nulls to that length, thinned for drawing.
 function aligned(labs, columns) {
   const x = labs.reduce((a, d) => (d.step.length > a.length ? d.step : a), []);
   const n = x.length;
   const pad = (a) => (a.length >= n ? a.slice(0, n) : [...a, ...new Array(n - a.length).fill(null)]);
-  return [x, ...labs.flatMap((d, k) => columns(d, k).map(pad))];
+  return decimate([x, ...labs.flatMap((d, k) => columns(d, k).map(pad))]);
 }
 
 export class Charts {
