@@ -144,6 +144,14 @@ impl WebLab {
         self.label.clone()
     }
 
+    /// Why the GPU this lab runs on was lost (the browser reset it, it was
+    /// destroyed), or undefined. After a loss nothing more runs: build a new
+    /// lab (the page's Recover).
+    #[wasm_bindgen(js_name = deviceLost)]
+    pub fn device_lost(&self) -> Option<String> {
+        self.lab.device_lost()
+    }
+
     #[wasm_bindgen(js_name = gpuProblem)]
     pub fn gpu_problem(&self) -> Option<String> {
         self.gpu_problem.clone()

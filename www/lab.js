@@ -42,6 +42,7 @@ export class LabPanel {
       training.notice,
       this.error,
       training.status,
+      training.recoverBtn,
       training.stepLine,
       el("h3", { text: "Loss" }),
       charts.kindLine,

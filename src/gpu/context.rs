@@ -55,6 +55,8 @@ pub struct GpuContext {
     /// Errors wgpu reported outside any call (validation, out of memory); kept
     /// here instead of wgpu's default of panicking, and surfaced by `check_errors`.
     errors: Arc<std::sync::Mutex<Vec<String>>>,
+    /// Why the device was lost, once it has been (`lost`).
+    lost: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl GpuContext {
@@ -93,6 +95,14 @@ impl GpuContext {
                 list.push(e.to_string());
             }
         }));
+        let lost: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+        let lost_sink = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut slot) = lost_sink.lock() {
+                let message = if message.is_empty() { "no reason given".to_string() } else { message };
+                slot.get_or_insert(format!("{reason:?}: {message}"));
+            }
+        });
         let pipelines = Arc::new(Pipelines::new(&device));
         if let Some(first) = errors.lock().ok().and_then(|mut l| l.drain(..).next()) {
             return Err(GpuError::Device(format!("compiling the kernels failed: {first}")));
@@ -109,7 +119,14 @@ impl GpuContext {
             limits,
             pipelines,
             errors,
+            lost,
         })
+    }
+
+    /// Why the device was lost (the browser reset it, the driver crashed, it
+    /// was destroyed), or None while it works. Nothing on it works after.
+    pub fn lost(&self) -> Option<String> {
+        self.lost.lock().ok().and_then(|l| l.clone())
     }
 
     /// Returns the first error wgpu reported since the last call, if any.

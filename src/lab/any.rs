@@ -16,6 +16,7 @@ pub trait AnyLab {
     fn specs(&self) -> &[RunSpec];
     fn steps(&self) -> u64;
     fn describe(&self) -> String;
+    fn device_lost(&self) -> Option<String>;
     fn step(&mut self) -> LocalFuture<'_, Result<(), StepError>>;
     fn poll(&mut self) -> LocalFuture<'_, Result<Vec<RunMetrics>, StepError>>;
     fn flush(&mut self) -> LocalFuture<'_, Result<Vec<RunMetrics>, StepError>>;
@@ -45,6 +46,9 @@ impl<R: Trainer> AnyLab for Lab<R> {
     }
     fn describe(&self) -> String {
         Lab::describe(self)
+    }
+    fn device_lost(&self) -> Option<String> {
+        Lab::device_lost(self)
     }
     fn step(&mut self) -> LocalFuture<'_, Result<(), StepError>> {
         Box::pin(Lab::step(self))

@@ -89,6 +89,11 @@ impl<R: Trainer> Lab<R> {
         self.steps
     }
 
+    /// Why the runs' device was lost, if it was (see `Trainer::device_lost`).
+    pub fn device_lost(&self) -> Option<String> {
+        self.runs.iter().find_map(R::device_lost)
+    }
+
     /// The hardware the runs are on.
     pub fn describe(&self) -> String {
         self.runs[0].describe()

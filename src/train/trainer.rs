@@ -74,6 +74,13 @@ pub trait Trainer: Sized {
     /// LoRA flat `AdapterLayout` — and the loss sum of each micro-batch).
     async fn gradients(&mut self, work: StepWork<'_>) -> Result<(Vec<f32>, Vec<f32>), StepError>;
 
+    /// Why the device this run is on was lost, if it was (then nothing
+    /// further works and the run must be rebuilt on a new device). A CPU
+    /// never is.
+    fn device_lost(&self) -> Option<String> {
+        None
+    }
+
     /// The checks every `lockstep` makes before any run moves, so a refused
     /// step changes none: one share of work per run, each share valid for its
     /// run (`RunConfig::check_step`). Returns each run's N_g.

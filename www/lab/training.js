@@ -49,6 +49,9 @@ export class Training {
     this.samples = el("div", { class: "gl-samples", "data-testid": "samples" });
     this.validation = el("p", { class: "gl-small", "data-testid": "validation", text: "Validation loss on held-out text: measured every 50 steps." });
     this.matrices = el("div", { class: "gl-matrices", "data-testid": "matrix-distances" });
+    this.recoverBtn = el("button", { type: "button", "data-testid": "recover", hidden: "", text: "Recover: rebuild the lab on a new GPU device" });
+    this.recoverBtn.addEventListener("click", () => this.recover());
+    this.stepOffset = 0;
   }
 
   setStatus(text) {
@@ -80,6 +83,13 @@ export class Training {
     // until the new lab exists, Start only records the wish
     this.building = true;
     this.diverged.clear();
+    // Recover keeps the curves; the new lab's steps continue their numbering
+    const keep = this.keepCurves && this.data.step.length > 0;
+    this.keepCurves = false;
+    this.lost = false;
+    this.recoverBtn.hidden = true;
+    this.stepOffset = keep ? this.data.step[this.data.step.length - 1] : 0;
+    this.keptData = keep ? { data: this.data, twin: this.twinData } : null;
     this.data = emptyData();
     this.twinData = emptyData();
     this.tokens.clear();
@@ -136,6 +146,14 @@ export class Training {
     this.data.runs = runData(this.specs);
     this.twinSpecs = this.twin ? this.twin.runs() : null;
     this.twinData.runs = this.twinSpecs ? runData(this.twinSpecs) : [];
+    // the same settings give the same runs: the kept curves go on
+    if (this.keptData?.data.runs.length === this.data.runs.length) {
+      this.data = this.keptData.data;
+      if (this.keptData.twin.runs.length === this.twinData.runs.length) this.twinData = this.keptData.twin;
+    } else {
+      this.stepOffset = 0;
+    }
+    this.keptData = null;
     this.seqLen = this.lab.config().seq_len;
     // A loss far above a uniform guess over the vocabulary (ln 256 ≈ 5.5 for bytes) means the run has blown up.
     this.divergedLoss = 2 * Math.log(controls.presetNamed(values.preset).vocab_size);
@@ -159,11 +177,46 @@ export class Training {
     this.onReady(this.specs);
     this.lora = config.lora_rank > 0 ? config.lora_rank : 0;
     this.charts.make(this.specs, this.twinSpecs, this.lora);
+    if (this.stepOffset) this.redraw();
     this.matrices.replaceChildren();
     this.stepCount.textContent = "0";
     this.setStatus(`${this.backendName} · ready`);
     this.renderSamples(this.specs.map(() => ""));
     if (wasRunning || this.startWhenReady) this.start();
+  }
+
+  // A step failed: a lost GPU is said as such, with the way back (Recover);
+  // anything else pauses with the reason.
+  async stepFailed(lab, e) {
+    // the device's lost promise may settle a little after the failed readback
+    let lost;
+    for (let i = 0; i < 10 && !lost; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 100));
+      try {
+        lost = await this.serial.run(() => (lab === this.lab ? lab.deviceLost() : undefined));
+      } catch {
+        lost = undefined;
+      }
+    }
+    this.running = false;
+    this.startWhenReady = false;
+    this.toggleLabel = "Start";
+    if (!lost) {
+      this.setStatus("Paused: a step failed.");
+      return this.showError(`Training stopped: ${errorText(e)}`);
+    }
+    this.lost = true;
+    this.recoverBtn.hidden = false;
+    this.setStatus(`The GPU was lost (${lost}).`);
+    this.showError(`The GPU was lost (${lost}), so nothing more can run on it. Press Recover to rebuild the lab from the same settings on a new device; the curves so far stay.`);
+  }
+
+  // After a lost GPU: a new lab from the same settings, the curves so far
+  // kept and the new steps numbered on from them.
+  async recover() {
+    this.recoverBtn.hidden = true;
+    this.keepCurves = true;
+    await this.reset();
   }
 
   // The element left the page: stop stepping and free the labs' memory (and
@@ -192,7 +245,7 @@ export class Training {
     const specs = twin ? this.twinSpecs : this.specs;
     for (const m of metrics) {
       if (m.run === 0) {
-        data.step.push(m.step);
+        data.step.push(m.step + this.stepOffset);
         // real tokens of run 0 since the status line last counted them
         if (!twin) this.tokensSinceStatus = (this.tokensSinceStatus ?? 0) + (m.tokens ?? 0);
       }
@@ -288,13 +341,17 @@ export class Training {
     if (this.running || !this.lab || this.building) return;
     const lab = this.lab;
     const twin = this.twin;
-    await this.serial.run(async () => {
-      if (lab !== this.lab) return;
-      await this.stepBoth(lab, twin);
-      this.ingest(await lab.flush(), lab);
-      if (twin) this.ingest(await twin.flush(), twin);
-      this.stepCount.textContent = String(lab.steps());
-    });
+    try {
+      await this.serial.run(async () => {
+        if (lab !== this.lab) return;
+        await this.stepBoth(lab, twin);
+        this.ingest(await lab.flush(), lab);
+        if (twin) this.ingest(await twin.flush(), twin);
+        this.stepCount.textContent = String(lab.steps());
+      });
+    } catch (e) {
+      return this.stepFailed(lab, e);
+    }
     this.redraw();
     this.refreshTokens(true);
     this.refreshSamples();
@@ -314,8 +371,7 @@ export class Training {
           if (this.running && this.lab === lab) await this.stepBoth(lab, twin);
         });
       } catch (e) {
-        this.showError(`Training stopped: ${errorText(e)}`);
-        this.pause();
+        await this.stepFailed(lab, e);
         break;
       }
       const now = performance.now();

@@ -95,6 +95,10 @@ impl Trainer for GpuRun {
         self.shared.ctx.adapter.to_string()
     }
 
+    fn device_lost(&self) -> Option<String> {
+        self.shared.ctx.lost()
+    }
+
     fn config(&self) -> &RunConfig {
         &self.shared.config
     }
