@@ -79,7 +79,9 @@ export class StartWeights {
     const onGpu = this.training.lab ? this.training.onGpu : useGpu(this.controls.values);
     let problem;
     try {
-      problem = gl.WebLab.checkWeights(this.controls.config(), bytes, onGpu);
+      // with both precisions the lab runs the CPU reference's preset (training.js)
+      const overrides = this.controls.values.precision === "both" ? { preset: this.controls.cpuPreset() } : {};
+      problem = gl.WebLab.checkWeights(this.controls.config(overrides), bytes, onGpu);
     } catch (e) {
       problem = errorText(e);
     }
