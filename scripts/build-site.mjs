@@ -15,7 +15,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dist = join(root, "dist");
 const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: "inherit" });
 
-run("cargo", ["build", "--release", "--target", "wasm32-unknown-unknown", "--lib"]);
+// without the corpora compiled in (1.48 MB of text): the page fetches the one it uses
+run("cargo", ["build", "--release", "--target", "wasm32-unknown-unknown", "--lib", "--no-default-features"]);
 rmSync(dist, { recursive: true, force: true });
 mkdirSync(join(dist, "vendor"), { recursive: true });
 run("wasm-bindgen", ["--target", "web", "--out-dir", join(dist, "pkg"), join(root, "target/wasm32-unknown-unknown/release/gradlab.wasm")]);
@@ -26,6 +27,8 @@ cpSync(join(root, "index.html"), join(dist, "index.html"));
 cpSync(join(root, "www"), join(dist, "www"), { recursive: true });
 // the shipped base model, for the lab's "load weights" (data/base/SOURCE.md)
 cpSync(join(root, "data/base"), join(dist, "data/base"), { recursive: true });
+// the shipped corpora, fetched by the page (www/wasm.js ensureCorpus)
+cpSync(join(root, "data/corpus"), join(dist, "data/corpus"), { recursive: true });
 const vendor = [
   ["uplot/dist/uPlot.esm.js", "uPlot.esm.js"],
   ["uplot/dist/uPlot.min.css", "uPlot.min.css"],

@@ -18,9 +18,13 @@ echo "== format and lints"
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo clippy --target wasm32-unknown-unknown --all-targets -- -D warnings
+# the site's module: the corpora not compiled in
+cargo clippy --target wasm32-unknown-unknown --lib --no-default-features -- -D warnings
 
 echo "== native tests"
 cargo test --release 2>&1
+# the library as the site builds it: corpora handed over instead of compiled in
+cargo test --release --lib --no-default-features shipped_corpora 2>&1
 
 echo "== export-grads against an independent f64 model (JavaScript, from docs/DESIGN.md §2)"
 npm run test:export

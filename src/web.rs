@@ -57,7 +57,10 @@ pub fn presets() -> Result<JsValue, JsError> {
     to_js(&list)
 }
 
-/// The shipped corpora, the default first: [{name, title, documents}].
+/// The shipped corpora, the default first: [{name, title, documents, files,
+/// available}]. `files` lie in `data/corpus/`; where `available` is false the
+/// page fetches them and hands them over (`provideCorpus`) before a lab uses
+/// the corpus.
 #[wasm_bindgen]
 pub fn corpora() -> Result<JsValue, JsError> {
     #[derive(serde::Serialize)]
@@ -65,10 +68,30 @@ pub fn corpora() -> Result<JsValue, JsError> {
         name: &'static str,
         title: &'static str,
         documents: &'static str,
+        files: &'static [&'static str],
+        available: bool,
     }
-    let list: Vec<Shipped> =
-        crate::data::CORPORA.iter().map(|c| Shipped { name: c.name, title: c.title, documents: c.documents }).collect();
+    let list = crate::data::CORPORA
+        .iter()
+        .map(|c| {
+            let available = crate::data::corpus_available(c.name).map_err(js_err)?;
+            Ok(Shipped { name: c.name, title: c.title, documents: c.documents, files: c.files, available })
+        })
+        .collect::<Result<Vec<_>, JsError>>()?;
     to_js(&list)
+}
+
+/// Hands over the text of shipped corpus `name`'s files (in the order
+/// `corpora()` lists them), fetched by the page.
+#[wasm_bindgen(js_name = provideCorpus)]
+pub fn provide_corpus(name: &str, files: Vec<String>) -> Result<(), JsError> {
+    crate::data::provide_corpus(name, files).map_err(js_err)
+}
+
+/// Whether shipped corpus `name` can be used now.
+#[wasm_bindgen(js_name = corpusAvailable)]
+pub fn corpus_available(name: &str) -> Result<bool, JsError> {
+    crate::data::corpus_available(name).map_err(js_err)
 }
 
 /// A running accumulation lab, on WebGPU or on the f64 CPU reference.

@@ -24,6 +24,43 @@ export function loadCorpora() {
   return corpusList;
 }
 
+// A shipped corpus the module does not carry (the site's build leaves them
+// out) is fetched from data/corpus/ beside the page and handed over, once;
+// resolves when a lab can use it. Unknown names resolve too: the lab's own
+// validation refuses them in words.
+const corpusLoads = new Map();
+export async function ensureCorpus(name) {
+  // no name: the lab's default, the first shipped corpus
+  name ||= (await loadCorpora())[0]?.name;
+  if (!corpusLoads.has(name)) {
+    const load = (async () => {
+      const gl = await loadGradlab();
+      let available;
+      try {
+        available = gl.corpusAvailable(name);
+      } catch {
+        return;
+      }
+      if (available) return;
+      const corpus = (await loadCorpora()).find((c) => c.name === name);
+      const texts = await Promise.all(
+        corpus.files.map(async (file) => {
+          const response = await fetch(new URL(`../data/corpus/${file}`, import.meta.url));
+          if (!response.ok) throw new Error(`corpus ${name}: fetching data/corpus/${file} failed (HTTP ${response.status})`);
+          return response.text();
+        }),
+      );
+      gl.provideCorpus(name, texts);
+    })();
+    // a failed fetch is tried again next time
+    corpusLoads.set(name, load.catch((e) => {
+      corpusLoads.delete(name);
+      throw e;
+    }));
+  }
+  return corpusLoads.get(name);
+}
+
 // wasm-bindgen objects allow one call at a time; chain every call through this.
 export class Serial {
   #tail = Promise.resolve();

@@ -178,6 +178,20 @@ mod tests {
 
     #[test]
     fn shipped_corpora_have_documents_and_prompts() {
+        // the site's build (no corpora compiled in) reads them as the page
+        // hands them over, and must read the same documents
+        if !cfg!(feature = "embedded-corpora") {
+            for c in &crate::data::CORPORA {
+                let e = crate::data::shipped_corpus(c.name).unwrap_err().to_string();
+                assert!(e.contains("not been loaded"), "{e}");
+                let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/corpus/");
+                let files = c.files.iter().map(|f| std::fs::read_to_string(format!("{dir}{f}")).unwrap()).collect();
+                crate::data::provide_corpus(c.name, files).unwrap();
+            }
+            let e = crate::data::provide_corpus("kjv", vec![]).unwrap_err().to_string();
+            assert!(e.contains("2 files"), "{e}");
+        }
+        assert!(crate::data::corpus_available("kjv").unwrap());
         let kjv = crate::data::shipped_corpus("kjv").unwrap();
         assert_eq!(kjv.documents(), 7213, "one document per verse");
         assert_eq!(kjv.validation.documents(), 7213 / 10);

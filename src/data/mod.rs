@@ -50,13 +50,6 @@ pub fn random_windows(tokens: &[u32], b: usize, t: usize, rng: &mut Rng) -> Resu
 /// long enough that a model has to learn spelling and word boundaries.
 pub const DEMO_TEXT: &str = include_str!("demo_text.txt");
 
-/// The King James Version, Genesis to Ruth, one verse per line (public
-/// domain; see data/corpus/SOURCE.md), and each verse's reference.
-const KJV_VERSES: &str = include_str!("../../data/corpus/kjv-genesis-ruth.txt");
-const KJV_REFERENCES: &str = include_str!("../../data/corpus/kjv-genesis-ruth.refs");
-/// Ambrose Bierce's The Devil's Dictionary (1911), one entry per line.
-const DEVILS_DICTIONARY: &str = include_str!("../../data/corpus/devils-dictionary.txt");
-
 /// A corpus shipped with gradlab.
 #[derive(Debug, Clone, Copy)]
 pub struct ShippedCorpus {
@@ -65,6 +58,8 @@ pub struct ShippedCorpus {
     pub title: &'static str,
     /// What a document is and what its prompt is.
     pub documents: &'static str,
+    /// Its files in `data/corpus/`, in the order `shipped_corpus` reads them.
+    pub files: &'static [&'static str],
 }
 
 /// Every shipped corpus, the default first.
@@ -73,11 +68,13 @@ pub const CORPORA: [ShippedCorpus; 2] = [
         name: "kjv",
         title: "King James Version, Genesis-Ruth",
         documents: "a verse, its reference (\"Genesis 1:1 \") as the prompt",
+        files: &["kjv-genesis-ruth.txt", "kjv-genesis-ruth.refs"],
     },
     ShippedCorpus {
         name: "devil",
         title: "The Devil's Dictionary (Bierce, 1911)",
         documents: "an entry, its headword (\"ABASEMENT, n. \") as the prompt",
+        files: &["devils-dictionary.txt"],
     },
 ];
 
@@ -92,16 +89,21 @@ pub fn shipped(name: &str) -> Result<&'static ShippedCorpus, ConfigError> {
     })
 }
 
-/// The shipped corpus called `name`, tokenised and split.
+/// The shipped corpus called `name`, tokenised and split. Its text is
+/// compiled in (feature `embedded-corpora`, the default), or else — the
+/// site's smaller module — handed over once by the page (`provide_corpus`).
 pub fn shipped_corpus(name: &str) -> Result<Corpus, ConfigError> {
-    match shipped(name)?.name {
+    let shipped = shipped(name)?;
+    let files = files::of(shipped)?;
+    match shipped.name {
         "kjv" => {
-            let texts: Vec<String> = KJV_REFERENCES
+            let (verses, references) = (&files[0], &files[1]);
+            let texts: Vec<String> = references
                 .lines()
-                .zip(KJV_VERSES.lines())
+                .zip(verses.lines())
                 .map(|(reference, verse)| format!("{reference} {verse}"))
                 .collect();
-            let docs: Vec<Document> = KJV_REFERENCES
+            let docs: Vec<Document> = references
                 .lines()
                 .zip(&texts)
                 .map(|(reference, text)| Document { text, prompt_bytes: reference.len() + 1 })
@@ -110,11 +112,94 @@ pub fn shipped_corpus(name: &str) -> Result<Corpus, ConfigError> {
         }
         "devil" => {
             let docs: Vec<Document> =
-                DEVILS_DICTIONARY.lines().map(|text| Document { text, prompt_bytes: headword_bytes(text) }).collect();
+                files[0].lines().map(|text| Document { text, prompt_bytes: headword_bytes(text) }).collect();
             Corpus::from_documents(&docs)
         }
         other => unreachable!("{other} is in CORPORA but has no documents"),
     }
+}
+
+/// The files of a shipped corpus, compiled in.
+#[cfg(feature = "embedded-corpora")]
+mod files {
+    use super::ShippedCorpus;
+    use crate::model::ConfigError;
+
+    /// The King James Version, Genesis to Ruth, one verse per line (public
+    /// domain; see data/corpus/SOURCE.md), and each verse's reference.
+    const KJV_VERSES: &str = include_str!("../../data/corpus/kjv-genesis-ruth.txt");
+    const KJV_REFERENCES: &str = include_str!("../../data/corpus/kjv-genesis-ruth.refs");
+    /// Ambrose Bierce's The Devil's Dictionary (1911), one entry per line.
+    const DEVILS_DICTIONARY: &str = include_str!("../../data/corpus/devils-dictionary.txt");
+
+    pub fn of(corpus: &ShippedCorpus) -> Result<Vec<String>, ConfigError> {
+        let texts: &[&str] = match corpus.name {
+            "kjv" => &[KJV_VERSES, KJV_REFERENCES],
+            _ => &[DEVILS_DICTIONARY],
+        };
+        Ok(texts.iter().map(|t| t.to_string()).collect())
+    }
+
+    pub fn provide(_: &ShippedCorpus, _: Vec<String>) -> Result<(), ConfigError> {
+        Ok(())
+    }
+
+    pub fn has(_: &ShippedCorpus) -> bool {
+        true
+    }
+}
+
+/// The files of a shipped corpus, as the page fetched them.
+#[cfg(not(feature = "embedded-corpora"))]
+mod files {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    use super::ShippedCorpus;
+    use crate::model::ConfigError;
+
+    thread_local! {
+        static PROVIDED: RefCell<HashMap<&'static str, Vec<String>>> = RefCell::new(HashMap::new());
+    }
+
+    pub fn of(corpus: &ShippedCorpus) -> Result<Vec<String>, ConfigError> {
+        PROVIDED.with(|p| p.borrow().get(corpus.name).cloned()).ok_or_else(|| ConfigError::Invalid {
+            field: "corpus",
+            reason: format!("{:?} has not been loaded yet (data/corpus/{})", corpus.name, corpus.files.join(", ")),
+        })
+    }
+
+    pub fn provide(corpus: &ShippedCorpus, files: Vec<String>) -> Result<(), ConfigError> {
+        if files.len() != corpus.files.len() {
+            return Err(ConfigError::Invalid {
+                field: "corpus",
+                reason: format!(
+                    "{:?} is {} files ({}), got {}",
+                    corpus.name,
+                    corpus.files.len(),
+                    corpus.files.join(", "),
+                    files.len()
+                ),
+            });
+        }
+        PROVIDED.with(|p| p.borrow_mut().insert(corpus.name, files));
+        Ok(())
+    }
+
+    pub fn has(corpus: &ShippedCorpus) -> bool {
+        PROVIDED.with(|p| p.borrow().contains_key(corpus.name))
+    }
+}
+
+/// Hands over the files of shipped corpus `name` (as `ShippedCorpus::files`
+/// lists them) where they are not compiled in; a no-op where they are.
+pub fn provide_corpus(name: &str, files: Vec<String>) -> Result<(), ConfigError> {
+    files::provide(shipped(name)?, files)
+}
+
+/// Whether shipped corpus `name` can be read now (compiled in, or provided).
+pub fn corpus_available(name: &str) -> Result<bool, ConfigError> {
+    Ok(files::has(shipped(name)?))
 }
 
 /// A dictionary entry's headword and part of speech: everything up to the

@@ -6,7 +6,7 @@
 // unless 100; the README's table is 5 seeds of it). It collects every run's curves, works out the finals and hands
 // them to sweepcharts.js. It pauses the training lab but does not touch it
 // otherwise; it draws nothing itself.
-import { loadGradlab } from "../wasm.js";
+import { ensureCorpus, loadGradlab } from "../wasm.js";
 import { el, errorText, formRow, nextFrame } from "../ui.js";
 import { useGpu } from "./training.js";
 
@@ -78,6 +78,7 @@ export class Sweep {
     let lab;
     this.cancelled = false;
     try {
+      await ensureCorpus(config.corpus);
       lab = await gl.WebLab.create(config, !this.onCpu(), training.startWeights?.bytes);
       const specs = lab.runs();
       const runs = specs.map((s) => ({ ...s, G: REFERENCE.batch / s.micro_batch, true: new Array(steps).fill(null), logged: new Array(steps).fill(null), dist: null }));

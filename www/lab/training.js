@@ -6,7 +6,7 @@
 // few steps, the token-weight strip. Every number comes from the wasm labs.
 // It does not build the settings form (controls.js), draw (charts.js,
 // tokens.js), sweep (sweep.js) or export (exports.js).
-import { backendLabel, loadGradlab, Serial } from "../wasm.js";
+import { backendLabel, ensureCorpus, loadGradlab, Serial } from "../wasm.js";
 import { el, errorText, nextFrame, sentences } from "../ui.js";
 import { runLabel } from "./charts.js";
 
@@ -125,6 +125,7 @@ export class Training {
       this.setStatus("Building the lab…");
       try {
         const weights = this.startWeights?.bytes;
+        if (!text) await ensureCorpus(values.corpus);
         this.lab = await gl.WebLab.create(config, useGpu(values), weights);
         // the f64 twin only beside a lab that did get WebGPU
         if (both && !this.lab.gpuProblem()) this.twin = await gl.WebLab.create(config, false, weights);
