@@ -62,7 +62,7 @@ fn write_tensors<'a>(
 ) -> Result<Vec<u8>, CheckpointError> {
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .map(|t| {
-            let data: Vec<u8> = flat[t.offset..t.offset + t.len].iter().flat_map(|x| x.to_le_bytes()).collect();
+            let data: Vec<u8> = flat[t.range()].iter().flat_map(|x| x.to_le_bytes()).collect();
             (t.name.clone(), t.shape.clone(), data)
         })
         .collect();
@@ -92,19 +92,16 @@ fn aliases(name: &str) -> impl Iterator<Item = String> + '_ {
 /// serves every shorter one. Extra tensors (nanoGPT's tied `lm_head`) are
 /// ignored.
 pub fn from_safetensors(layout: &ParamLayout, bytes: &[u8]) -> Result<Vec<f32>, CheckpointError> {
-    let file = SafeTensors::deserialize(bytes).map_err(|e| invalid(format!("not a safetensors file ({e})")))?;
+    let file = open(bytes)?;
     let mut flat = vec![0.0f32; layout.total];
     for t in &layout.tensors {
         let view = aliases(&t.name)
             .find_map(|name| file.tensor(&name).ok())
             .ok_or_else(|| invalid(format!("tensor {} is missing", t.name)))?;
-        if view.dtype() != Dtype::F32 {
-            return Err(invalid(format!("tensor {} is {:?}, expected F32", t.name, view.dtype())));
-        }
         let shape = view.shape();
-        let positions_to_crop = t.name == "wpe" && shape.len() == 2 && shape[1] == t.shape[1] && shape[0] > t.shape[0];
-        if shape != t.shape.as_slice() && !positions_to_crop {
-            let hint = if t.name == "wpe" && shape.len() == 2 && shape[1] == t.shape[1] {
+        let same_width = t.name == "wpe" && shape.len() == 2 && shape[1] == t.shape[1];
+        if shape != t.shape.as_slice() && !(same_width && shape[0] > t.shape[0]) {
+            let hint = if same_width {
                 format!(
                     ": the file's model has a context of {} positions, shorter than the {} asked for",
                     shape[0], t.shape[0]
@@ -114,10 +111,8 @@ pub fn from_safetensors(layout: &ParamLayout, bytes: &[u8]) -> Result<Vec<f32>, 
             };
             return Err(invalid(format!("tensor {} has shape {:?}, expected {:?}{hint}", t.name, shape, t.shape)));
         }
-        // row-major: the first T rows of wpe are its first T·C floats
-        for (dst, chunk) in flat[t.offset..t.offset + t.len].iter_mut().zip(view.data().chunks_exact(4)) {
-            *dst = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-        }
+        // row-major: the first T rows of a longer wpe are its first T·C floats
+        read_f32(&view, &t.name, &mut flat[t.range()])?;
     }
     Ok(flat)
 }
@@ -126,24 +121,31 @@ pub fn from_safetensors(layout: &ParamLayout, bytes: &[u8]) -> Result<Vec<f32>, 
 /// bytes written by `adapters_to_safetensors`: every `lora_A` / `lora_B` of
 /// the layout present, float32, of its shape.
 pub fn adapters_from_safetensors(layout: &AdapterLayout, bytes: &[u8]) -> Result<Vec<f32>, CheckpointError> {
-    let file = SafeTensors::deserialize(bytes).map_err(|e| invalid(format!("not a safetensors file ({e})")))?;
+    let file = open(bytes)?;
     let mut flat = vec![0.0f32; layout.total];
     for t in layout.tensors() {
         let view = file.tensor(&t.name).map_err(|_| invalid(format!("tensor {} is missing", t.name)))?;
-        if view.dtype() != Dtype::F32 || view.shape() != t.shape.as_slice() {
-            return Err(invalid(format!(
-                "tensor {} is {:?} {:?}, expected F32 {:?}",
-                t.name,
-                view.dtype(),
-                view.shape(),
-                t.shape
-            )));
+        if view.shape() != t.shape.as_slice() {
+            return Err(invalid(format!("tensor {} has shape {:?}, expected {:?}", t.name, view.shape(), t.shape)));
         }
-        for (dst, chunk) in flat[t.offset..t.offset + t.len].iter_mut().zip(view.data().chunks_exact(4)) {
-            *dst = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-        }
+        read_f32(&view, &t.name, &mut flat[t.range()])?;
     }
     Ok(flat)
+}
+
+fn open(bytes: &[u8]) -> Result<SafeTensors<'_>, CheckpointError> {
+    SafeTensors::deserialize(bytes).map_err(|e| invalid(format!("not a safetensors file ({e})")))
+}
+
+/// The first `dst.len()` floats of a float32 tensor `name`.
+fn read_f32(view: &TensorView<'_>, name: &str, dst: &mut [f32]) -> Result<(), CheckpointError> {
+    if view.dtype() != Dtype::F32 {
+        return Err(invalid(format!("tensor {name} is {:?}, expected F32", view.dtype())));
+    }
+    for (d, chunk) in dst.iter_mut().zip(view.data().chunks_exact(4)) {
+        *d = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

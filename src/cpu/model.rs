@@ -63,7 +63,7 @@ pub struct CpuModel {
 }
 
 fn range(v: &TensorView) -> std::ops::Range<usize> {
-    v.offset..v.offset + v.len
+    v.range()
 }
 
 impl CpuModel {
@@ -86,17 +86,17 @@ impl CpuModel {
         self
     }
 
-    /// The weights the model computes with: the base, plus s·B·A on every adapted Linear.
-    pub fn effective_params(&self) -> Vec<f64> {
+    /// The weights the model computes with: the base, plus s·B·A on every
+    /// adapted Linear (a merged copy under LoRA; the weights themselves without).
+    pub fn effective_params(&self) -> std::borrow::Cow<'_, [f64]> {
+        let Some(lora) = &self.lora else { return std::borrow::Cow::Borrowed(&self.params) };
         let mut out = self.params.clone();
-        if let Some(lora) = &self.lora {
-            let (r, s) = (lora.layout.lora.rank, lora.layout.lora.scale());
-            for l in &lora.layout.linears {
-                let (a, b) = (&lora.params[range(&l.a)], &lora.params[range(&l.b)]);
-                lora_merge(&mut out[range(&l.weight)], a, b, s, l.out_features(), l.in_features(), r);
-            }
+        let (r, s) = (lora.layout.lora.rank, lora.layout.lora.scale());
+        for l in &lora.layout.linears {
+            let (a, b) = (&lora.params[range(&l.a)], &lora.params[range(&l.b)]);
+            lora_merge(&mut out[range(&l.weight)], a, b, s, l.out_features(), l.in_features(), r);
         }
-        out
+        std::borrow::Cow::Owned(out)
     }
 
     /// out += s·(inp·Aᵀ)·Bᵀ if `which` of `layer` carries an adapter.
@@ -189,7 +189,8 @@ impl CpuModel {
     }
 
     /// grads += d(dlogits_scale · Σ_tokens loss)/dparams for the last forward
-    /// (with LoRA: the adapters' grads, the frozen weights' matrices get none).
+    /// (with LoRA: the adapters' grads; the frozen matrices and embeddings get
+    /// none, while LayerNorm's are still computed into `grads`, unused).
     pub fn backward(&mut self, dlogits_scale: f64) {
         let cfg = self.layout.config;
         let (c, v, nh) = (cfg.n_embd, cfg.vocab_size, cfg.n_head);
@@ -231,16 +232,14 @@ impl CpuModel {
             let la = &a.layers[layer];
             let x = if layer == 0 { &a.encoded } else { &a.layers[layer - 1].residual3 };
             let tv = |w: BlockTensor| l.block(layer, w);
-            let mut linear = |dinp: &mut [f64], w: BlockTensor, bias: BlockTensor, dout: &[f64], inp: &[f64]| {
-                linear_backward(grads, lora.as_mut(), params, l, (layer, w, bias), (dinp, dout, inp, n));
-            };
             // MLP branch: the residual passes dresidual straight to fcproj
             let mut dfch_gelu = vec![0.0; n * 4 * c];
-            linear(&mut dfch_gelu, FcProjW, FcProjB, &dresidual, &la.fch_gelu);
+            let io = (&mut dfch_gelu[..], &dresidual[..], &la.fch_gelu[..], n);
+            linear_backward(grads, lora.as_mut(), params, l, (layer, FcProjW, FcProjB), io);
             let mut dfch = vec![0.0; n * 4 * c];
             gelu_backward(&mut dfch, &la.fch, &dfch_gelu);
             let mut dln2 = vec![0.0; n * c];
-            linear(&mut dln2, FcW, FcB, &dfch, &la.ln2);
+            linear_backward(grads, lora.as_mut(), params, l, (layer, FcW, FcB), (&mut dln2, &dfch, &la.ln2, n));
             let (mut dw, mut db) = (vec![0.0; c], vec![0.0; c]);
             layernorm_backward(
                 &mut dresidual,
@@ -258,14 +257,12 @@ impl CpuModel {
             add(&mut grads[range(tv(Ln2B))], &db);
             // attention branch
             let mut datty = vec![0.0; n * c];
-            let mut linear = |dinp: &mut [f64], w: BlockTensor, bias: BlockTensor, dout: &[f64], inp: &[f64]| {
-                linear_backward(grads, lora.as_mut(), params, l, (layer, w, bias), (dinp, dout, inp, n));
-            };
-            linear(&mut datty, AttnProjW, AttnProjB, &dresidual, &la.atty);
+            let io = (&mut datty[..], &dresidual[..], &la.atty[..], n);
+            linear_backward(grads, lora.as_mut(), params, l, (layer, AttnProjW, AttnProjB), io);
             let mut dqkv = vec![0.0; n * 3 * c];
             attention_backward(&mut dqkv, &datty, &la.qkv, &la.att, b, t, c, nh);
             let mut dln1 = vec![0.0; n * c];
-            linear(&mut dln1, AttnW, AttnB, &dqkv, &la.ln1);
+            linear_backward(grads, lora.as_mut(), params, l, (layer, AttnW, AttnB), (&mut dln1, &dqkv, &la.ln1, n));
             let (mut dw, mut db) = (vec![0.0; c], vec![0.0; c]);
             layernorm_backward(
                 &mut dresidual,
@@ -437,7 +434,7 @@ mod tests {
             }
         }
         // The adapted model is the merged model: its forward is the base forward at W + s·B·A.
-        let mut merged = CpuModel::from_f64(layout.clone(), m.effective_params());
+        let mut merged = CpuModel::from_f64(layout.clone(), m.effective_params().into_owned());
         let direct = model(&values).forward(&inputs, &targets, 2, 6);
         let via_merge = merged.forward(&inputs, &targets, 2, 6);
         for (x, y) in direct.iter().zip(&via_merge) {

@@ -39,11 +39,6 @@ impl CpuRun {
         }
     }
 
-    /// Fresh adapters from the run's LoRA seed (B = 0: the base model).
-    fn fresh_adapters(config: &RunConfig, layout: &ParamLayout) -> Result<Option<AdapterLayout>, ConfigError> {
-        config.lora.map(|lora| AdapterLayout::new(layout, lora)).transpose()
-    }
-
     /// Zeroes the gradient, then forward and backward of every micro-batch
     /// with its scale (`+=` into the gradient); returns each loss sum.
     fn accumulate(&mut self, work: StepWork<'_>) -> Vec<f32> {
@@ -101,7 +96,8 @@ impl Trainer for CpuRun {
         config.validate()?;
         let layout = ParamLayout::new(&config.model);
         layout.check_len(weights.len())?;
-        let adapters = Self::fresh_adapters(&config, &layout)?;
+        // fresh adapters from the run's LoRA seed (B = 0: the base model)
+        let adapters = config.lora.map(|lora| AdapterLayout::new(&layout, lora)).transpose()?;
         let n = adapters.as_ref().map_or(layout.total, |a| a.total);
         let mut model = CpuModel::new(layout, weights);
         if let Some(a) = adapters {

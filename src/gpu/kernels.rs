@@ -127,7 +127,8 @@ impl ProgramBuilder {
     /// LoRA merge: w [OC,C] += scale · b [OC,R] · a [R,C]. Run on a copy of
     /// the frozen weight, it gives the weight the adapted layer computes with,
     /// so forward and dinp need no extra work: merging costs OC·C·R
-    /// multiply-adds per step where the unmerged forward costs N·(C+OC)·R.
+    /// multiply-adds per step where the unmerged forward costs N·(C+OC)·R
+    /// per micro-batch.
     pub fn lora_merge(&mut self, w: &View, a: &View, b: &View, scale: f32, oc: usize, c: usize, r: usize) {
         let p = product([oc, c, r], [r, 1], [c, 1], MatmulParams::ACCUMULATE, scale);
         self.matmul_generic(w, b, a, None, &p);

@@ -227,12 +227,13 @@ impl GpuModel {
     }
 
     /// With LoRA, records params = base + s·B·A on every adapted weight
-    /// (after each update of the adapters); nothing without.
+    /// (after each update of the adapters; the other weights are the base
+    /// already and stay so); nothing without.
     pub fn record_merge(&self, pb: &mut ProgramBuilder) {
         let Some(a) = &self.lora else { return };
-        pb.copy(&View::whole(&a.base), &View::whole(&self.params));
         let (r, s) = (a.layout.lora.rank, a.layout.lora.scale() as f32);
         for l in &a.layout.linears {
+            pb.copy(&View::words(&a.base, l.weight.offset, l.weight.len), &self.param(&l.weight));
             pb.lora_merge(
                 &self.param(&l.weight),
                 &a.value(&l.a),
@@ -248,7 +249,6 @@ impl GpuModel {
     /// Backward of Linear `w` (bias `bias`) of layer `l`: dinp [N,C] += dout [N,OC]·W,
     /// then W's and the bias's gradients, or with LoRA the adapter's (the
     /// merged W already carries the adapter's share of dinp).
-    #[allow(clippy::too_many_arguments)]
     fn record_linear_backward(
         &self,
         pb: &mut ProgramBuilder,
@@ -335,8 +335,8 @@ impl GpuModel {
     }
 
     /// Records the backward pass from dlogits, accumulating into `grads`
-    /// (with LoRA: into the adapters' grads; the frozen weights' matrices get
-    /// none, and LayerNorm's go to `grads`, which nothing reads).
+    /// (with LoRA: into the adapters' grads; no gradient of the frozen base,
+    /// matrices, biases, LayerNorms or embeddings, is computed).
     pub fn record_backward(&self, pb: &mut ProgramBuilder, tokens: &TokenViews) {
         let cfg = self.layout.config;
         let (b, t, c, nh, v) = (self.b, self.t, cfg.n_embd, cfg.n_head, cfg.vocab_size);
@@ -349,10 +349,10 @@ impl GpuModel {
         pb.fill_zero(&g.dresidual, n * c);
         // under LoRA the base is frozen: none of its gradients is computed
         let trains_base = self.lora.is_none();
-        if !trains_base {
-            pb.matmul_backward_input(&g.dln, &self.dlogits, &wte, n, c, v);
-        } else {
+        if trains_base {
             pb.matmul_backward(&g.dln, &dwte, None, &self.dlogits, &self.lnf, &wte, n, c, v);
+        } else {
+            pb.matmul_backward_input(&g.dln, &self.dlogits, &wte, n, c, v);
         }
         let last = &self.layers[cfg.n_layer - 1].residual3;
         let (lnf_w, dlnf_w, dlnf_b) =

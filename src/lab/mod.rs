@@ -219,11 +219,12 @@ impl<R: Trainer> Lab<R> {
         Ok(tensors
             .iter()
             .map(|t| {
-                let of = |w: &[f32]| w[t.offset..t.offset + t.len].to_vec();
-                let full = of(&weights[0]);
+                let full = &weights[0][t.range()];
                 let distances = weights
                     .iter()
-                    .map(|w| of(w).iter().zip(&full).map(|(a, b)| (*a as f64 - *b as f64).powi(2)).sum::<f64>().sqrt())
+                    .map(|w| {
+                        w[t.range()].iter().zip(full).map(|(a, b)| (*a as f64 - *b as f64).powi(2)).sum::<f64>().sqrt()
+                    })
                     .collect();
                 TensorDistance { name: t.name.clone(), distances }
             })

@@ -24,6 +24,22 @@ pub struct TensorView {
     pub len: usize,
 }
 
+impl TensorView {
+    /// Where the tensor lies in its flat buffer.
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.offset..self.offset + self.len
+    }
+}
+
+/// Refuses a flat vector of `len` floats where a layout of `total` is
+/// expected (`field` and `what` name the layout in the message).
+pub(super) fn check_flat_len(field: &'static str, what: &str, total: usize, len: usize) -> Result<(), ConfigError> {
+    if len == total {
+        return Ok(());
+    }
+    Err(ConfigError::Invalid { field, reason: format!("expected {total} floats for {what}, got {len}") })
+}
+
 /// Names of one block's tensors, in GPT-2 spelling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlockTensor {
@@ -53,7 +69,7 @@ pub struct ParamLayout {
     pub num_params: usize,
 }
 
-fn align(x: usize) -> usize {
+pub(super) fn align(x: usize) -> usize {
     x.div_ceil(ALIGN_FLOATS) * ALIGN_FLOATS
 }
 
@@ -99,13 +115,7 @@ impl ParamLayout {
 
     /// Refuses a flat parameter (or gradient) vector of the wrong length.
     pub fn check_len(&self, len: usize) -> Result<(), ConfigError> {
-        if len == self.total {
-            return Ok(());
-        }
-        Err(ConfigError::Invalid {
-            field: "params",
-            reason: format!("expected {} floats for this model, got {len}", self.total),
-        })
+        check_flat_len("params", "this model", self.total, len)
     }
 
     pub fn get(&self, name: &str) -> Option<&TensorView> {

@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::config::ConfigError;
-use super::layout::{BlockTensor, ParamLayout, TensorView, ALIGN_FLOATS};
+use super::layout::{align, check_flat_len, BlockTensor, ParamLayout, TensorView};
 
 /// A Linear layer of each block an adapter may sit on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,7 +85,7 @@ pub struct LoraConfig {
 }
 
 impl LoraConfig {
-    /// All four layers, α = 2r (PEFT's and Unsloth's usual choice of α/r = 2).
+    /// All four layers, α = 2r (α/r = 2, a common choice).
     pub fn all_layers(rank: usize, seed: u64) -> Self {
         Self { rank, alpha: 2.0 * rank as f64, targets: 0b1111, seed }
     }
@@ -173,7 +173,7 @@ impl AdapterLayout {
         let mut view = |name: String, shape: Vec<usize>| {
             let len = shape.iter().product();
             let v = TensorView { name, shape, offset, len };
-            offset = (offset + len).div_ceil(ALIGN_FLOATS) * ALIGN_FLOATS;
+            offset = align(offset + len);
             num_params += len;
             v
         };
@@ -209,25 +209,20 @@ impl AdapterLayout {
         for l in &self.linears {
             let bound = 1.0 / (l.in_features() as f32).sqrt();
             let a = rng.vec_f32(l.a.len, bound);
-            flat[l.a.offset..l.a.offset + l.a.len].copy_from_slice(&a);
+            flat[l.a.range()].copy_from_slice(&a);
         }
         flat
     }
 
     /// Refuses a flat adapter vector of the wrong length.
     pub fn check_len(&self, len: usize) -> Result<(), ConfigError> {
-        if len == self.total {
-            return Ok(());
-        }
-        Err(ConfigError::Invalid {
-            field: "adapters",
-            reason: format!("expected {} floats for these adapters, got {len}", self.total),
-        })
+        check_flat_len("adapters", "these adapters", self.total, len)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::layout::ALIGN_FLOATS;
     use super::*;
     use crate::model::ModelConfig;
 

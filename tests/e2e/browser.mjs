@@ -42,6 +42,17 @@ export async function open(path, { webgpu = true } = {}) {
   return { browser, page, errors };
 }
 
+// Appends a second <gradlab-lab id=`id`> with the FAST settings (and `extra`
+// attributes) to the page.
+export const appendLab = (page, id, extra = {}) =>
+  page.evaluate(({ id, fast, extra }) => {
+    const lab = document.createElement("gradlab-lab");
+    lab.id = id;
+    for (const kv of fast.split("&")) lab.setAttribute(...kv.split("="));
+    for (const [k, v] of Object.entries(extra)) lab.setAttribute(k, v);
+    document.body.append(lab);
+  }, { id, fast: FAST, extra });
+
 export const stepCount = (page) => page.$eval('[data-testid="step-count"]', (e) => Number(e.textContent));
 export const curves = (page, sel = "gradlab-lab") => page.$eval(sel, (e) => e.curves());
 

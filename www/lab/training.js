@@ -86,7 +86,6 @@ export class Training {
     // Recover keeps the curves; the new lab's steps continue their numbering
     const keep = this.keepCurves && this.data.step.length > 0;
     this.keepCurves = false;
-    this.lost = false;
     this.recoverBtn.hidden = true;
     this.stepOffset = keep ? this.data.step[this.data.step.length - 1] : 0;
     this.keptData = keep ? { data: this.data, twin: this.twinData } : null;
@@ -159,8 +158,9 @@ export class Training {
     // A loss far above a uniform guess over the vocabulary (ln 256 ≈ 5.5 for bytes) means the run has blown up.
     this.divergedLoss = 2 * Math.log(controls.presetNamed(values.preset).vocab_size);
     // read once here: a call on the lab while another is in flight throws
-    this.onGpu = !this.lab.gpuProblem();
-    const problemGpu = values.precision === "f64" ? null : this.lab.gpuProblem();
+    const gpuProblem = this.lab.gpuProblem();
+    this.onGpu = !gpuProblem;
+    const problemGpu = values.precision === "f64" ? null : gpuProblem;
     this.notice.hidden = !problemGpu;
     // a software WebGPU adapter (no GPU behind it) runs slower than gradlab's own CPU path
     const software = /\(BrowserWebGpu, Cpu\)/.test(this.backendName);
@@ -206,7 +206,6 @@ export class Training {
       this.setStatus("Paused: a step failed.");
       return this.showError(`Training stopped: ${errorText(e)}`);
     }
-    this.lost = true;
     this.recoverBtn.hidden = false;
     this.setStatus(`The GPU was lost (${lost}).`);
     this.showError(`The GPU was lost (${lost}), so nothing more can run on it. Press Recover to rebuild the lab from the same settings on a new device; the curves so far stay.`);

@@ -92,17 +92,17 @@ fn pretrain<R: Trainer>(
     );
     let started = std::time::Instant::now();
     let report_every = (args.steps / 20).max(1);
-    for step in 1..=args.steps {
+    let report = |metrics: Vec<gradlab::lab::RunMetrics>| {
+        for m in metrics.iter().filter(|m| m.step % report_every == 0) {
+            eprintln!("step {:>6}  loss {:.4}  ({:.0}s)", m.step, m.true_loss, started.elapsed().as_secs_f64());
+        }
+    };
+    for _ in 0..args.steps {
         block_on(lab.step())?;
-        for m in block_on(lab.poll())? {
-            if m.step % report_every == 0 {
-                eprintln!("step {:>6}  loss {:.4}  ({:.0}s)", m.step, m.true_loss, started.elapsed().as_secs_f64());
-            }
-        }
-        if step == args.steps {
-            block_on(lab.flush())?;
-        }
+        report(block_on(lab.poll())?);
     }
+    // the GPU hands the last steps' metrics out late
+    report(block_on(lab.flush())?);
     let val = block_on(lab.validation_loss(128))?;
     eprintln!("gradlab pretrain: validation loss {:.4} on 128 held-out windows", val[0]);
     Ok(block_on(lab.weights(0))?)

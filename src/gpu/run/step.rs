@@ -61,10 +61,6 @@ impl Stepper {
             let (scalars, stats, grads) = (View::whole(&s.scalars), View::whole(&stats), View::whole(gradient));
             // zeroing the gradient is the step's job: backward only ever adds
             pb.clear(&grads);
-            if model.lora.is_some() {
-                // LayerNorm's kernel still writes its (unused) weight gradients there
-                pb.clear(&View::whole(&model.grads));
-            }
             for (i, tv) in s.tokens.slots().iter().enumerate() {
                 model.record_forward(pb, tv);
                 model.record_loss(pb, tv, &scalars, i);
