@@ -55,6 +55,8 @@ test("load the shipped base, switch LoRA on, train: naive's adapters leave the f
     // the weights the lab just trained become the next lab's start
     await page.click('[data-testid="adapt-trained"]');
     await page.waitForFunction(() => /full-batch weights after \d+ steps/.test(document.querySelector('[data-testid="weights-source"]').textContent), null, { timeout: 30_000 });
+    // the old lab's status says "ready" too until the new one replaces it: wait for the new lab's step count
+    await page.waitForFunction(() => document.querySelector('[data-testid="step-count"]').textContent === "0", null, { timeout: 120_000 });
     await waitReady(page);
     assert.equal(await stepCount(page), 0, "a new lab from the trained weights");
     assert.deepEqual(errors, []);
