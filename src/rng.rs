@@ -11,6 +11,15 @@ impl Rng {
         Self { state: seed ^ 0x9E37_79B9_7F4A_7C15 }
     }
 
+    /// Where the stream stands: `from_state` of it continues the same stream.
+    pub fn state(&self) -> u64 {
+        self.state
+    }
+
+    pub fn from_state(state: u64) -> Self {
+        Self { state }
+    }
+
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.state;

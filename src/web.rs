@@ -5,6 +5,10 @@
 //! Errors cross into JavaScript as `Error`s whose message names the field and
 //! the problem, ready to show to the user.
 
+use std::cell::{Cell, RefCell, RefMut};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
 use wasm_bindgen::prelude::*;
 
 use crate::bench::MatmulCase;
@@ -13,7 +17,7 @@ use crate::cpu::CpuRun;
 use crate::gpu::GpuContext;
 use crate::gpu::GpuRun;
 use crate::lab::settings::{steps_per_call, Compute, LabSettings};
-use crate::lab::{AnyLab, Lab, LabConfig};
+use crate::lab::{AnyLab, Lab, LabConfig, LabState, RunSpec};
 use crate::model::{ConfigError, ModelConfig, ParamLayout};
 use crate::playground::{Method, Playground, PlaygroundSettings, Surface};
 
@@ -95,13 +99,77 @@ pub fn corpus_available(name: &str) -> Result<bool, JsError> {
 }
 
 /// A running accumulation lab, on WebGPU or on the f64 CPU reference.
+///
+/// Calls may come in any order without harm. An async call holds the lab
+/// until it settles; a call made meanwhile is refused with an error naming
+/// both (await each call before the next — the page chains them). `free()`
+/// is always safe: a call in flight keeps the lab alive until it settles,
+/// then the lab and its GPU buffers are dropped.
 #[wasm_bindgen]
 pub struct WebLab {
-    lab: Box<dyn AnyLab>,
+    cell: Rc<LabCell>,
+}
+
+struct LabCell {
+    lab: RefCell<Box<dyn AnyLab>>,
+    /// The call holding the lab, for the error a second call gets.
+    busy: Cell<Option<&'static str>>,
+    /// Steps taken, readable while a call holds the lab.
+    steps: Cell<u64>,
+    specs: Vec<RunSpec>,
+    config: LabConfig,
     /// What the status line calls the backend.
     label: String,
     /// Why the GPU was not used, when it was not.
     gpu_problem: Option<String>,
+}
+
+/// The lab, held by one call; lets go (and says so) when dropped.
+struct Held<'a> {
+    lab: RefMut<'a, Box<dyn AnyLab>>,
+    busy: &'a Cell<Option<&'static str>>,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.busy.set(None);
+    }
+}
+
+impl LabCell {
+    fn busy_error(&self, call: &str) -> JsError {
+        let holder = self.busy.get().unwrap_or("another call");
+        JsError::new(&format!(
+            "lab: {call}() was called while {holder}() is still running; await each call before making the next"
+        ))
+    }
+
+    /// The lab for call `call`, or the error saying which call holds it.
+    fn hold(&self, call: &'static str) -> Result<Held<'_>, JsError> {
+        let lab = self.lab.try_borrow_mut().map_err(|_| self.busy_error(call))?;
+        self.busy.set(Some(call));
+        Ok(Held { lab, busy: &self.busy })
+    }
+
+    /// The lab for a synchronous look, if no call holds it.
+    fn look(&self, call: &'static str) -> Result<std::cell::Ref<'_, Box<dyn AnyLab>>, JsError> {
+        self.lab.try_borrow().map_err(|_| self.busy_error(call))
+    }
+}
+
+/// Runs `call` on the lab as a promise that owns what it needs, so the
+/// JavaScript object is never borrowed past the call that starts it.
+fn on_lab<F, Fut>(cell: &Rc<LabCell>, name: &'static str, call: F) -> js_sys::Promise
+where
+    F: FnOnce(Rc<LabCell>) -> Fut + 'static,
+    Fut: std::future::Future<Output = Result<JsValue, JsError>> + 'static,
+{
+    let cell = cell.clone();
+    wasm_bindgen_futures::future_to_promise(async move {
+        // refused at once, before anything runs
+        drop(cell.hold(name)?);
+        call(cell).await.map_err(JsValue::from)
+    })
 }
 
 fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsError> {
@@ -135,7 +203,7 @@ impl WebLab {
                     let init = start(&lab_config)?;
                     let lab = Lab::<GpuRun>::with_weights(&ctx, lab_config, corpus, &init).map_err(js_err)?;
                     let label = format!("WebGPU: {}", lab.describe());
-                    return Ok(WebLab { lab: Box::new(lab), label, gpu_problem: None });
+                    return Ok(WebLab::wrap(Box::new(lab), label, None));
                 }
                 Err(e) => gpu_problem = Some(e.to_string()),
             }
@@ -143,8 +211,21 @@ impl WebLab {
         let cpu_config = page.resolve(Compute::Cpu).map_err(js_err)?;
         let init = start(&cpu_config)?;
         let lab = Lab::<CpuRun>::with_weights(&(), cpu_config, corpus, &init).map_err(js_err)?;
-        let label = "CPU (f64 reference, nano preset)".to_string();
-        Ok(WebLab { lab: Box::new(lab), label, gpu_problem })
+        Ok(WebLab::wrap(Box::new(lab), "CPU (f64 reference, nano preset)".to_string(), gpu_problem))
+    }
+
+    fn wrap(lab: Box<dyn AnyLab>, label: String, gpu_problem: Option<String>) -> WebLab {
+        let (specs, config) = (lab.specs().to_vec(), lab.config().clone());
+        let cell = LabCell {
+            lab: RefCell::new(lab),
+            busy: Cell::new(None),
+            steps: Cell::new(0),
+            specs,
+            config,
+            label,
+            gpu_problem,
+        };
+        WebLab { cell: Rc::new(cell) }
     }
 
     /// Whether safetensors `bytes` (our names or nanoGPT's) fit the model a
@@ -164,70 +245,84 @@ impl WebLab {
 
     /// The adapter (or "CPU") the lab runs on.
     pub fn backend(&self) -> String {
-        self.label.clone()
+        self.cell.label.clone()
     }
 
     /// Why the GPU this lab runs on was lost (the browser reset it, it was
     /// destroyed), or undefined. After a loss nothing more runs: build a new
     /// lab (the page's Recover).
     #[wasm_bindgen(js_name = deviceLost)]
-    pub fn device_lost(&self) -> Option<String> {
-        self.lab.device_lost()
+    pub fn device_lost(&self) -> Result<Option<String>, JsError> {
+        Ok(self.cell.look("deviceLost")?.device_lost())
     }
 
     #[wasm_bindgen(js_name = gpuProblem)]
     pub fn gpu_problem(&self) -> Option<String> {
-        self.gpu_problem.clone()
+        self.cell.gpu_problem.clone()
     }
 
     /// The runs, in the order metrics use: [{strategy, micro_batch}], the
     /// full-batch reference first.
     pub fn runs(&self) -> Result<JsValue, JsError> {
-        to_js(&self.lab.specs())
+        to_js(&self.cell.specs)
     }
 
     /// Model and batch actually in use: {preset fields..., batch, seq_len}.
     pub fn config(&self) -> Result<JsValue, JsError> {
-        to_js(self.lab.config())
+        to_js(&self.cell.config)
     }
 
-    /// Takes `n` lockstep steps (a whole number, 1..=1000); returns the
+    /// Takes `n` lockstep steps (a whole number, 1..=1000); resolves to the
     /// metrics that are ready (on the GPU they arrive a few steps late),
     /// oldest first.
-    pub async fn step(&mut self, n: f64) -> Result<JsValue, JsError> {
-        let n = steps_per_call(n).map_err(js_err)?;
-        for _ in 0..n {
-            self.lab.step().await.map_err(js_err)?;
-        }
-        to_js(&self.lab.poll().await.map_err(js_err)?)
+    #[wasm_bindgen(unchecked_return_type = "Promise<any[]>")]
+    pub fn step(&self, n: f64) -> js_sys::Promise {
+        on_lab(&self.cell, "step", move |cell| async move {
+            let n = steps_per_call(n).map_err(js_err)?;
+            let mut held = cell.hold("step")?;
+            for _ in 0..n {
+                let stepped = held.lab.step().await;
+                cell.steps.set(held.lab.steps());
+                stepped.map_err(js_err)?;
+            }
+            to_js(&held.lab.poll().await.map_err(js_err)?)
+        })
     }
 
-    /// Waits for every submitted step and returns the metrics not yet taken.
-    pub async fn flush(&mut self) -> Result<JsValue, JsError> {
-        to_js(&self.lab.flush().await.map_err(js_err)?)
+    /// Waits for every submitted step; resolves to the metrics not yet taken.
+    #[wasm_bindgen(unchecked_return_type = "Promise<any[]>")]
+    pub fn flush(&self) -> js_sys::Promise {
+        on_lab(&self.cell, "flush", |cell| async move {
+            let mut held = cell.hold("flush")?;
+            to_js(&held.lab.flush().await.map_err(js_err)?)
+        })
     }
 
+    /// Lockstep steps taken (readable at any time).
     pub fn steps(&self) -> f64 {
-        self.lab.steps() as f64
+        self.cell.steps.get() as f64
     }
 
     /// Validation loss of every run on the held-out text.
-    #[wasm_bindgen(js_name = validationLoss)]
-    pub async fn validation_loss(&mut self) -> Result<Vec<f64>, JsError> {
-        self.lab.validation_loss(VALIDATION_SEQUENCES).await.map_err(js_err)
+    #[wasm_bindgen(js_name = validationLoss, unchecked_return_type = "Promise<Float64Array>")]
+    pub fn validation_loss(&self) -> js_sys::Promise {
+        on_lab(&self.cell, "validationLoss", |cell| async move {
+            let mut held = cell.hold("validationLoss")?;
+            let losses = held.lab.validation_loss(VALIDATION_SEQUENCES).await.map_err(js_err)?;
+            Ok(js_sys::Float64Array::from(&losses[..]).into())
+        })
     }
 
-    /// Text generated by run `run` after `prompt`.
-    pub async fn sample(
-        &mut self,
-        run: u32,
-        prompt: String,
-        new_tokens: u32,
-        temperature: f64,
-        seed: u32,
-    ) -> Result<String, JsError> {
-        let new_tokens = (new_tokens as usize).min(400);
-        self.lab.generate(run as usize, &prompt, new_tokens, temperature, seed as u64).await.map_err(js_err)
+    /// Text generated by run `run` after `prompt` (at most 400 new tokens).
+    #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
+    pub fn sample(&self, run: u32, prompt: String, new_tokens: u32, temperature: f64, seed: u32) -> js_sys::Promise {
+        on_lab(&self.cell, "sample", move |cell| async move {
+            let new_tokens = (new_tokens as usize).min(400);
+            let mut held = cell.hold("sample")?;
+            let text =
+                held.lab.generate(run as usize, &prompt, new_tokens, temperature, seed as u64).await.map_err(js_err)?;
+            Ok(JsValue::from_str(&text))
+        })
     }
 
     /// The last step's batch and the weight each run gives each of its target
@@ -236,7 +331,7 @@ impl WebLab {
     /// undefined before the first step.
     #[wasm_bindgen(js_name = tokenWeights)]
     pub fn token_weights(&self) -> Result<JsValue, JsError> {
-        match self.lab.token_weights() {
+        match self.cell.look("tokenWeights")?.token_weights() {
             Some(w) => to_js(&w),
             None => Ok(JsValue::UNDEFINED),
         }
@@ -245,18 +340,73 @@ impl WebLab {
     /// ‖W − W_full‖ of each trained tensor for every run (under LoRA each
     /// adapted Linear's merged weight): [{name, distances: [per run]}]. Reads
     /// every run's weights back, so the page asks now and then, not per step.
-    #[wasm_bindgen(js_name = tensorDistances)]
-    pub async fn tensor_distances(&self) -> Result<JsValue, JsError> {
-        to_js(&self.lab.tensor_distances().await.map_err(js_err)?)
+    #[wasm_bindgen(js_name = tensorDistances, unchecked_return_type = "Promise<any[]>")]
+    pub fn tensor_distances(&self) -> js_sys::Promise {
+        on_lab(&self.cell, "tensorDistances", |cell| async move {
+            let held = cell.hold("tensorDistances")?;
+            to_js(&held.lab.tensor_distances().await.map_err(js_err)?)
+        })
     }
 
     /// Run `run`'s weights as a safetensors file (GPT-2 names, float32;
     /// under LoRA the base with the adapters merged in).
-    #[wasm_bindgen(js_name = weightsSafetensors)]
-    pub async fn weights_safetensors(&self, run: u32) -> Result<Vec<u8>, JsError> {
-        let weights = self.lab.weights(run as usize).await.map_err(js_err)?;
-        let layout = ParamLayout::new(&self.lab.config().model);
-        crate::checkpoint::to_safetensors(&layout, &weights, None).map_err(js_err)
+    #[wasm_bindgen(js_name = weightsSafetensors, unchecked_return_type = "Promise<Uint8Array>")]
+    pub fn weights_safetensors(&self, run: u32) -> js_sys::Promise {
+        on_lab(&self.cell, "weightsSafetensors", move |cell| async move {
+            let held = cell.hold("weightsSafetensors")?;
+            let weights = held.lab.weights(run as usize).await.map_err(js_err)?;
+            let layout = ParamLayout::new(&held.lab.config().model);
+            let bytes = crate::checkpoint::to_safetensors(&layout, &weights, None).map_err(js_err)?;
+            Ok(js_sys::Uint8Array::from(&bytes[..]).into())
+        })
+    }
+
+    /// The whole lab as one file (safetensors): every run's weights,
+    /// optimizer state and step count and where the batches stand, with
+    /// `page` (the page's settings and curves, any text) and `twin` (another
+    /// lab's state file: the f64 twin's) inside. Metrics not yet taken stay
+    /// to be taken.
+    #[wasm_bindgen(js_name = saveState, unchecked_return_type = "Promise<Uint8Array>")]
+    pub fn save_state(&self, page: String, twin: Option<Vec<u8>>) -> js_sys::Promise {
+        on_lab(&self.cell, "saveState", move |cell| async move {
+            let held = cell.hold("saveState")?;
+            let state = held.lab.state().await.map_err(js_err)?;
+            let metadata = BTreeMap::from([("page".to_string(), page)]);
+            let attachments: BTreeMap<String, Vec<u8>> = twin.map(|t| ("twin".to_string(), t)).into_iter().collect();
+            let bytes = state.to_safetensors(&metadata, &attachments).map_err(|e| js_err(format!("state: {e}")))?;
+            Ok(js_sys::Uint8Array::from(&bytes[..]).into())
+        })
+    }
+
+    /// What a state file holds, without building anything: {page, steps,
+    /// config, twin (a Uint8Array, or undefined)} — or an error saying what
+    /// is wrong with the file.
+    #[wasm_bindgen(js_name = readState)]
+    pub fn read_state(bytes: &[u8]) -> Result<JsValue, JsError> {
+        let file = LabState::from_safetensors(bytes).map_err(|e| js_err(format!("state file: {e}")))?;
+        let out = js_sys::Object::new();
+        let set = |key: &str, value: JsValue| js_sys::Reflect::set(&out, &key.into(), &value).map(|_| ());
+        let page = file.metadata.get("page").cloned().unwrap_or_default();
+        set("page", JsValue::from_str(&page)).map_err(|_| js_err("state file: cannot be read"))?;
+        set("steps", JsValue::from_f64(file.state.steps as f64)).map_err(|_| js_err("state file: cannot be read"))?;
+        set("config", to_js(&file.state.config)?).map_err(|_| js_err("state file: cannot be read"))?;
+        let twin = file.attachments.get("twin").map_or(JsValue::UNDEFINED, |t| js_sys::Uint8Array::from(&t[..]).into());
+        set("twin", twin).map_err(|_| js_err("state file: cannot be read"))?;
+        Ok(out.into())
+    }
+
+    /// Puts back a state file saved from a lab of the same settings: the lab
+    /// then continues bit for bit as the saved one would have. A file that
+    /// does not fit is refused (naming what differs) and changes nothing.
+    #[wasm_bindgen(js_name = restoreState, unchecked_return_type = "Promise<void>")]
+    pub fn restore_state(&self, bytes: Vec<u8>) -> js_sys::Promise {
+        on_lab(&self.cell, "restoreState", move |cell| async move {
+            let file = LabState::from_safetensors(&bytes).map_err(|e| js_err(format!("state file: {e}")))?;
+            let mut held = cell.hold("restoreState")?;
+            held.lab.restore(&file.state).await.map_err(js_err)?;
+            cell.steps.set(held.lab.steps());
+            Ok(JsValue::UNDEFINED)
+        })
     }
 }
 

@@ -4,6 +4,7 @@
 // charts.js the live uPlot charts, tokens.js the token-weight strip,
 // weights.js where the runs start (a fresh init, a loaded file),
 // sweep.js and sweepcharts.js the G sweep, exports.js the downloads,
+// state.js saving the whole lab and loading it back,
 // history.js where the bug came from.
 // Nothing here computes, draws or parses settings.
 import { Charts, explanation } from "./lab/charts.js";
@@ -14,6 +15,7 @@ import { Sweep } from "./lab/sweep.js";
 import { SweepCharts } from "./lab/sweepcharts.js";
 import { TokenStrip } from "./lab/tokens.js";
 import { Training } from "./lab/training.js";
+import { SavedState } from "./lab/state.js";
 import { StartWeights } from "./lab/weights.js";
 import { columns, el, errorLine, showMessage } from "./ui.js";
 
@@ -35,6 +37,7 @@ export class LabPanel {
     training.startWeights = weights;
     this.sweep = new Sweep({ controls, training, charts, sweepCharts, showError });
     this.exports = new Exports({ training, charts, sweepCharts, showError });
+    this.saved = new SavedState({ controls, training, showError });
     this.showError = showError;
 
     root.classList.add("gl-lab");
@@ -64,6 +67,7 @@ export class LabPanel {
       sweepCharts.curves,
       sweepCharts.table,
       this.exports.buttons,
+      this.saved.node,
       history(),
     ]);
 

@@ -9,7 +9,7 @@ use super::kernels::{adamw_update, grad_norm, sample_next_token, sgd_update, squ
 use super::model::CpuModel;
 use crate::model::{AdapterLayout, ConfigError, ParamLayout};
 use crate::optim::OptimizerKind;
-use crate::train::{check_window, Batch, MicroBatch, RunConfig, StepError, StepStats, StepWork, Trainer};
+use crate::train::{check_window, Batch, MicroBatch, RunConfig, RunState, StepError, StepStats, StepWork, Trainer};
 use crate::IGNORE_INDEX;
 
 pub struct CpuRun {
@@ -182,6 +182,30 @@ impl Trainer for CpuRun {
         self.state1.fill(0.0);
         self.state2.fill(0.0);
         self.step = 0;
+        Ok(())
+    }
+
+    async fn state(&self) -> Result<RunState, StepError> {
+        Ok(RunState {
+            weights: self.model.params.clone(),
+            adapters: self.model.lora.as_ref().map(|a| a.params.clone()),
+            moment1: self.state1.clone(),
+            moment2: self.state2.clone(),
+            step: self.step,
+        })
+    }
+
+    fn set_state(&mut self, state: &RunState) -> Result<(), ConfigError> {
+        let adapters = self.model.lora.as_ref().map(|a| a.layout.total);
+        state.check(self.model.layout.total, adapters, self.state1.len())?;
+        self.model.params.clone_from(&state.weights);
+        if let (Some(a), Some(saved)) = (&mut self.model.lora, &state.adapters) {
+            a.params.clone_from(saved);
+        }
+        self.state1.clone_from(&state.moment1);
+        self.state2.clone_from(&state.moment2);
+        self.step = state.step;
+        self.ready.clear();
         Ok(())
     }
 

@@ -151,6 +151,15 @@ impl BatchSampler {
         Ok(Self { corpus, rng: Rng::new(seed), train_pool, validation_pool, batch, seq_len, data })
     }
 
+    /// Where the draw stands: `set_position` of it makes the same batches follow.
+    pub fn position(&self) -> u64 {
+        self.rng.state()
+    }
+
+    pub fn set_position(&mut self, position: u64) {
+        self.rng = Rng::from_state(position);
+    }
+
     /// The next B sequences.
     pub fn next_batch(&mut self) -> Batch {
         draw(&self.corpus.train, &self.train_pool, &mut self.rng, self.batch, self.seq_len, self.data)

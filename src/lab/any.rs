@@ -2,6 +2,7 @@
 
 use super::config::{LabConfig, RunSpec};
 use super::metrics::{RunMetrics, TensorDistance, TokenWeights};
+use super::state::LabState;
 use super::Lab;
 use crate::train::{StepError, Trainer};
 
@@ -32,6 +33,8 @@ pub trait AnyLab {
     fn weights(&self, run: usize) -> LocalFuture<'_, Result<Vec<f32>, StepError>>;
     fn token_weights(&self) -> Option<TokenWeights>;
     fn tensor_distances(&self) -> LocalFuture<'_, Result<Vec<TensorDistance>, StepError>>;
+    fn state(&self) -> LocalFuture<'_, Result<LabState, StepError>>;
+    fn restore<'a>(&'a mut self, state: &'a LabState) -> LocalFuture<'a, Result<(), StepError>>;
 }
 
 impl<R: Trainer> AnyLab for Lab<R> {
@@ -80,5 +83,11 @@ impl<R: Trainer> AnyLab for Lab<R> {
     }
     fn tensor_distances(&self) -> LocalFuture<'_, Result<Vec<TensorDistance>, StepError>> {
         Box::pin(Lab::tensor_distances(self))
+    }
+    fn state(&self) -> LocalFuture<'_, Result<LabState, StepError>> {
+        Box::pin(Lab::state(self))
+    }
+    fn restore<'a>(&'a mut self, state: &'a LabState) -> LocalFuture<'a, Result<(), StepError>> {
+        Box::pin(Lab::restore(self, state))
     }
 }

@@ -12,10 +12,12 @@ mod any;
 mod config;
 mod metrics;
 pub mod settings;
+mod state;
 
 pub use any::{AnyLab, LocalFuture};
 pub use config::{LabConfig, RunSpec};
 pub use metrics::{now_seconds, RunGradient, RunMetrics, RunTokenWeights, TensorDistance, TokenWeights};
+pub use state::{LabState, StateFile, STATE_FORMAT};
 
 use std::sync::Arc;
 
@@ -244,6 +246,47 @@ impl<R: Trainer> Lab<R> {
             out.push(RunGradient { grads, logged_loss: accum::logged_loss(spec.strategy, &sums, &tokens, ranks) });
         }
         Ok(out)
+    }
+
+    /// Everything that decides the lab's next steps (`LabState`), after
+    /// every step taken; stats not yet handed out stay to be polled.
+    pub async fn state(&self) -> Result<LabState, StepError> {
+        let mut runs = Vec::new();
+        for run in &self.runs {
+            runs.push(run.state().await?);
+        }
+        Ok(LabState { config: self.config.clone(), steps: self.steps, sampler: self.batches.position(), runs })
+    }
+
+    /// Puts back a state saved from a lab of the same config: this lab then
+    /// continues bit for bit as that one would have. Stats of steps taken
+    /// before are dropped; a refused state changes nothing.
+    pub async fn restore(&mut self, state: &LabState) -> Result<(), StepError> {
+        state.check_config(&self.config)?;
+        if state.runs.len() != self.runs.len() {
+            return Err(ConfigError::Invalid {
+                field: "state",
+                reason: format!("holds {} runs, the lab has {}", state.runs.len(), self.runs.len()),
+            }
+            .into());
+        }
+        // every saved run must fit before any run changes
+        for (run, saved) in self.runs.iter().zip(&state.runs) {
+            let (weights, adapters) = (ParamLayout::new(&run.config().model).total, run.config().lora);
+            let adapters =
+                adapters.map(|l| AdapterLayout::new(&ParamLayout::new(&run.config().model), l)).transpose()?;
+            let trains = adapters.as_ref().map_or(weights, |a| a.total);
+            saved.check(weights, adapters.map(|a| a.total), trains)?;
+        }
+        self.flush().await?;
+        for (run, saved) in self.runs.iter_mut().zip(&state.runs) {
+            run.set_state(saved)?;
+        }
+        self.steps = state.steps;
+        self.batches.set_position(state.sampler);
+        self.last_batch = None;
+        self.last_report = now_seconds();
+        Ok(())
     }
 
     /// The sampler's next batch, without stepping (for tests and export).

@@ -9,9 +9,11 @@
 pub mod batch;
 pub mod run;
 pub mod sampling;
+pub mod state;
 pub mod trainer;
 
 pub use batch::{Batch, MicroBatch};
 pub use run::{RunConfig, StepError, StepStats};
 pub use sampling::{check_window, inverse_temperature, prompt_window, sample_draws, SAMPLE_CHUNK};
+pub use state::RunState;
 pub use trainer::{StepWork, Trainer};

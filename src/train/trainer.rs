@@ -9,6 +9,7 @@ use crate::model::ConfigError;
 
 use super::batch::{Batch, MicroBatch};
 use super::run::{RunConfig, StepError, StepStats};
+use super::state::RunState;
 
 /// One run's share of a lockstep step: its G micro-batches and the dlogits
 /// scale of each (`accum::scales`).
@@ -68,6 +69,15 @@ pub trait Trainer: Sized {
     /// Overwrites the weights (under LoRA: the frozen base, the adapters back
     /// at their init) and resets optimizer state and step count.
     fn set_params(&mut self, params: &[f32]) -> Result<(), ConfigError>;
+
+    /// Everything that decides the next steps: weights, optimizer state,
+    /// step count (after every step submitted so far).
+    async fn state(&self) -> Result<RunState, StepError>;
+
+    /// Puts back a `state` read from a run of the same config: the run then
+    /// continues bit for bit as the saved one would have. Stats not yet
+    /// polled are dropped.
+    fn set_state(&mut self, state: &RunState) -> Result<(), ConfigError>;
 
     /// The accumulated gradient of `work` at the current weights, without
     /// updating them: (gradient of what trains — flat `ParamLayout`, or under

@@ -122,6 +122,26 @@ export class Controls {
   reparse() {
     const { values, problems } = parseSettings(this.fields ?? labFields(null), this.source.get, this.source.where);
     this.problems = problems.join(" ");
+    this.fill(values);
+  }
+
+  // Settings saved with a lab state (state.js), checked like attributes:
+  // they become the settings exactly as saved (the form shows them; it is
+  // not read back, so a learning rate between the slider's notches stays as
+  // it was). Returns the problems in words, "" when there are none.
+  load(settings) {
+    const get = (name) => (settings?.[name] === undefined || settings[name] === null ? null : String(settings[name]));
+    const { values, problems } = parseSettings(this.fields, get, "the state file's");
+    this.fill(values);
+    this.values = values;
+    this.problems = "";
+    this.describe();
+    if (this.syncUrl) reflectToUrl(this.fields, this.values);
+    return problems.join(" ");
+  }
+
+  // Shows `values` in the form.
+  fill(values) {
     const set = (input, value) => {
       if (value !== undefined) input.value = String(value);
     };

@@ -5,7 +5,7 @@
 import { button, el, errorText } from "../ui.js";
 import { runLabel } from "./charts.js";
 
-function download(name, blob) {
+export function download(name, blob) {
   const a = el("a", { href: URL.createObjectURL(blob), download: name });
   document.body.append(a);
   a.click();

@@ -219,6 +219,49 @@ export class Training {
     await this.reset();
   }
 
+  // A saved lab (state.js), its settings already in the controls: builds
+  // the lab for them, puts every run's state back and the curves with it.
+  // A state the new lab refuses leaves it fresh, with the reason shown.
+  async restore({ name, bytes, twinBytes, page }) {
+    this.running = false;
+    this.startWhenReady = false;
+    await this.reset();
+    const { lab, twin } = this;
+    if (!lab) return;
+    try {
+      await this.serial.run(async () => {
+        if (lab !== this.lab) throw new Error("the lab was rebuilt meanwhile; load it again");
+        await lab.restoreState(bytes);
+        if (twin) {
+          if (!twinBytes) throw new Error("it holds no f64 twin for precision both");
+          await twin.restoreState(twinBytes);
+        }
+      });
+    } catch (e) {
+      return this.showError(`${name} cannot be loaded (${errorText(e).replace(/^state file: /, "")}); the lab starts afresh from its settings.`);
+    }
+    const curves = page.curves ?? {};
+    const fits = (d, specs) => {
+      const n = d?.step?.length;
+      return Number.isInteger(n) && d.step.every(Number.isFinite) && Array.isArray(d.runs) && d.runs.length === specs.length &&
+        d.runs.every((r) => ["logged", "true", "dist", "norm"].every((k) => Array.isArray(r?.[k]) && r[k].length === n && r[k].every((x) => x === null || Number.isFinite(x))));
+    };
+    const curvesFit = fits(curves.data, this.specs) && (!twin || fits(curves.twin, this.twinSpecs));
+    if (curvesFit) {
+      this.data = curves.data;
+      if (twin) this.twinData = curves.twin;
+      this.stepOffset = Number.isInteger(page.stepOffset) && page.stepOffset >= 0 ? page.stepOffset : 0;
+    }
+    this.stepsTaken = lab.steps();
+    this.stepCount.textContent = String(this.stepsTaken);
+    this.redraw();
+    this.refreshSamples();
+    this.refreshMatrices(lab);
+    const elsewhere = page.backend && page.backend !== this.backendName ? ` It was saved on ${page.backend} and goes on here on ${this.backendName}: from the same state, but not bit for bit.` : "";
+    this.setStatus(`${this.backendName} · loaded ${name} at step ${this.stepsTaken}`);
+    if (!curvesFit || elsewhere) this.showError(`${curvesFit ? "" : `${name}: its curves do not fit these runs, so they start empty.`}${elsewhere}`.trim());
+  }
+
   // The element left the page: stop stepping and free the labs' memory (and
   // GPU buffers) once the call in flight, if any, has finished. A reset
   // builds them again.

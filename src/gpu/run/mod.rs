@@ -15,7 +15,7 @@ mod tokens;
 use crate::gpu::model::GpuModel;
 use crate::gpu::{GpuContext, GpuError};
 use crate::model::{ConfigError, ParamLayout};
-use crate::train::{check_window, Batch, RunConfig, StepError, StepStats, StepWork, Trainer};
+use crate::train::{check_window, Batch, RunConfig, RunState, StepError, StepStats, StepWork, Trainer};
 
 use eval::Evaluator;
 use generate::Generator;
@@ -162,6 +162,50 @@ impl Trainer for GpuRun {
         s.model.layout.check_len(params.len())?;
         write_weights(&s.ctx, &s.model, params);
         self.stepper.restart(s);
+        Ok(())
+    }
+
+    async fn state(&self) -> Result<RunState, StepError> {
+        let s = &self.shared;
+        let widen = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
+        let (weights, adapters) = match &s.model.lora {
+            Some(a) => (
+                s.ctx.read_f32(&a.base, 0, s.model.layout.total).await?,
+                Some(widen(s.ctx.read_f32(&a.values, 0, a.layout.total).await?)),
+            ),
+            None => (s.ctx.read_f32(&s.model.params, 0, s.model.layout.total).await?, None),
+        };
+        let (moment1, moment2) = self.stepper.moments(s).await?;
+        Ok(RunState {
+            weights: widen(weights),
+            adapters,
+            moment1: widen(moment1),
+            moment2: widen(moment2),
+            step: self.stepper.step,
+        })
+    }
+
+    fn set_state(&mut self, state: &RunState) -> Result<(), ConfigError> {
+        let s = &self.shared;
+        let (_, _, trains, _) = s.model.trainable();
+        state.check(s.model.layout.total, s.model.lora.as_ref().map(|a| a.layout.total), trains)?;
+        if self.stepper.in_flight() {
+            return Err(ConfigError::Invalid {
+                field: "state",
+                reason: "steps are still in flight; flush the run before restoring it".into(),
+            });
+        }
+        // f64 values that came from this backend narrow back exactly
+        let narrow = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+        match (&s.model.lora, &state.adapters) {
+            (Some(a), Some(adapters)) => {
+                s.ctx.queue.write_buffer(&a.base, 0, bytemuck::cast_slice(&narrow(&state.weights)));
+                s.ctx.queue.write_buffer(&s.model.params, 0, bytemuck::cast_slice(&narrow(&state.weights)));
+                s.ctx.queue.write_buffer(&a.values, 0, bytemuck::cast_slice(&narrow(adapters)));
+            }
+            _ => s.ctx.queue.write_buffer(&s.model.params, 0, bytemuck::cast_slice(&narrow(&state.weights))),
+        }
+        self.stepper.restore(s, &narrow(&state.moment1), &narrow(&state.moment2), state.step);
         Ok(())
     }
 

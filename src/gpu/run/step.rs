@@ -34,6 +34,8 @@ pub(super) struct Stepper {
     pub(super) stats: wgpu::Buffer,
     step_program: Program,
     grads_program: Program,
+    /// Under LoRA, params = base + s·B·A alone (after a restored state).
+    merge_program: Option<Program>,
     /// Squared distance of this run's weights to a reference run's, into
     /// stats[G+1], built the first time a lockstep names that reference.
     distance: Option<(wgpu::Buffer, Program)>,
@@ -99,6 +101,11 @@ impl Stepper {
         }
         model.record_merge(&mut pb);
         let step_program = pb.finish();
+        let merge_program = model.lora.as_ref().map(|_| {
+            let mut pb = ProgramBuilder::new(ctx);
+            model.record_merge(&mut pb);
+            pb.finish()
+        });
 
         let ring = (0..RING)
             .map(|_| ReadSlot {
@@ -117,6 +124,7 @@ impl Stepper {
             stats,
             step_program,
             grads_program,
+            merge_program,
             distance: None,
             ring,
             next_slot: 0,
@@ -256,6 +264,32 @@ impl Stepper {
         let grads = s.ctx.read_f32(gradient, 0, total).await?;
         let sums = s.ctx.read_f32(&self.stats, 0, s.config.grad_accum).await?;
         Ok((grads, sums))
+    }
+
+    /// The optimizer's two state vectors (after every step submitted).
+    pub(super) async fn moments(&self, s: &Shared) -> Result<(Vec<f32>, Vec<f32>), GpuError> {
+        let total = s.model.trainable().2;
+        Ok((s.ctx.read_f32(&self.state1, 0, total).await?, s.ctx.read_f32(&self.state2, 0, total).await?))
+    }
+
+    /// Whether step stats are still being read back (their buffers must not
+    /// be reused, so a restore waits for them).
+    pub(super) fn in_flight(&self) -> bool {
+        self.ring.iter().any(|slot| slot.pending.is_some())
+    }
+
+    /// Puts back saved optimizer state and step count, once the weights are
+    /// written (under LoRA it merges the adapters into the weights). Only
+    /// when nothing is `in_flight`.
+    pub(super) fn restore(&mut self, s: &Shared, moment1: &[f32], moment2: &[f32], step: u64) {
+        s.ctx.queue.write_buffer(&self.state1, 0, bytemuck::cast_slice(moment1));
+        s.ctx.queue.write_buffer(&self.state2, 0, bytemuck::cast_slice(moment2));
+        if let Some(merge) = &self.merge_program {
+            merge.run(&s.ctx);
+        }
+        self.step = step;
+        self.staged = None;
+        self.ready.clear();
     }
 
     /// Zeroes the optimizer state and the step count (new weights).
