@@ -36,7 +36,9 @@ const vendor = [
   ["d3-array/dist/d3-array.min.js", "d3-array.min.js"],
   ["d3-contour/dist/d3-contour.min.js", "d3-contour.min.js"],
   ["d3-contour/LICENSE", "d3-contour.LICENSE"],
-  // the benchmark page's peer (www/bench.html), as ES modules tied together by an import map
+  // the benchmark page's peer (www/bench.html), as ES modules; the backend's
+  // bare import of the core is made relative below (an import map would be
+  // inline script, which the pages' Content-Security-Policy forbids)
   ["@tensorflow/tfjs-core/dist/tf-core.fesm.min.js", "tf-core.fesm.min.js"],
   ["@tensorflow/tfjs-backend-webgpu/dist/tf-backend-webgpu.fesm.min.js", "tf-backend-webgpu.fesm.min.js"],
 ];
@@ -45,6 +47,11 @@ for (const [from, to] of vendor) {
   if (!existsSync(src)) throw new Error(`missing ${src}: run npm ci first`);
   cpSync(src, join(dist, "vendor", to));
 }
+const backend = join(dist, "vendor", "tf-backend-webgpu.fesm.min.js");
+const bare = /from\s*"@tensorflow\/tfjs-core"/g;
+const backendSource = readFileSync(backend, "utf8");
+if (!bare.test(backendSource)) throw new Error(`${backend} no longer imports "@tensorflow/tfjs-core": check the bench page's imports`);
+writeFileSync(backend, backendSource.replace(bare, 'from"./tf-core.fesm.min.js"'));
 // d3's UMD bundles attach to a global; wrap them as one ES module the page imports
 const d3 = ["d3-array.min.js", "d3-contour.min.js"].map((f) => readFileSync(join(dist, "vendor", f), "utf8")).join("\n");
 writeFileSync(join(dist, "vendor", "d3-contour.esm.js"), `const self = globalThis;\n${d3}\nexport const contours = globalThis.d3.contours;\n`);

@@ -256,6 +256,18 @@ impl WebLab {
         Ok(self.cell.look("deviceLost")?.device_lost())
     }
 
+    /// Stops run `run` for good (it diverged): it sits out every later step
+    /// and reports nothing more; the other runs go on. Steps then fail once
+    /// every run is stopped.
+    pub fn halt(&self, run: u32) -> Result<(), JsError> {
+        self.cell.hold("halt")?.lab.halt(run as usize).map_err(js_err)
+    }
+
+    /// Which runs `halt` stopped (or a restored state had stopped), in run order.
+    pub fn halted(&self) -> Result<Vec<u8>, JsError> {
+        Ok(self.cell.look("halted")?.halted().iter().map(|&h| u8::from(h)).collect())
+    }
+
     #[wasm_bindgen(js_name = gpuProblem)]
     pub fn gpu_problem(&self) -> Option<String> {
         self.cell.gpu_problem.clone()

@@ -72,8 +72,8 @@ async function timePerCall(once) {
 }
 
 async function loadTf() {
-  const tf = await import("@tensorflow/tfjs-core");
-  await import("@tensorflow/tfjs-backend-webgpu");
+  const tf = await import("../vendor/tf-core.fesm.min.js");
+  await import("../vendor/tf-backend-webgpu.fesm.min.js");
   if (!(await tf.setBackend("webgpu"))) throw new Error("TensorFlow.js could not start its WebGPU backend");
   await tf.ready();
   return tf;

@@ -4,12 +4,15 @@
 // It is not settings parsing (settings.js) nor wasm loading (wasm.js), and it
 // knows nothing about either panel.
 
-// <tag attrs…>children</tag>; `class` and `text` set className and textContent.
+// <tag attrs…>children</tag>; `class` and `text` set className and
+// textContent, `style` goes through the CSSOM (a style attribute would be
+// inline style, which the pages' Content-Security-Policy refuses).
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (k === "class") node.className = v;
     else if (k === "text") node.textContent = v;
+    else if (k === "style") node.style.cssText = v;
     else node.setAttribute(k, v);
   }
   for (const c of children) node.append(c);

@@ -4,8 +4,34 @@ import init, * as gradlab from "../pkg/gradlab.js";
 
 let ready;
 export function loadGradlab() {
-  ready ??= init({ module_or_path: new URL("../pkg/gradlab_bg.wasm", import.meta.url) }).then(() => gradlab);
+  ready ??= init({ module_or_path: new URL("../pkg/gradlab_bg.wasm", import.meta.url) }).then(() => {
+    guardFreedLabs(gradlab.WebLab);
+    return gradlab;
+  });
   return ready;
+}
+
+// The lab's calls that answer with a promise (web.rs): after free() they
+// reject, the others throw.
+const LAB_PROMISES = new Set(["step", "flush", "validationLoss", "sample", "tensorDistances", "weightsSafetensors", "saveState", "restoreState"]);
+
+// A call on a freed lab says so, instead of wasm-bindgen's "null pointer
+// passed to rust"; free() a second time does nothing.
+function guardFreedLabs(WebLab) {
+  const proto = WebLab.prototype;
+  for (const name of Object.getOwnPropertyNames(proto)) {
+    const call = proto[name];
+    if (name === "constructor" || typeof call !== "function" || name.startsWith("__")) continue;
+    proto[name] = function (...args) {
+      if (!this.__wbg_ptr) {
+        if (name === "free") return undefined;
+        const freed = new Error(`lab: ${name}() was called after free(); build a new lab with WebLab.create`);
+        if (LAB_PROMISES.has(name)) return Promise.reject(freed);
+        throw freed;
+      }
+      return call.apply(this, args);
+    };
+  }
 }
 
 // The model presets, from the one list in Rust (web.rs `presets()`), smallest

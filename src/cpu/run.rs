@@ -119,15 +119,19 @@ impl Trainer for CpuRun {
         self.step
     }
 
-    async fn lockstep(runs: &mut [Self], work: &[StepWork<'_>]) -> Result<(), StepError> {
+    async fn lockstep(runs: &mut [Self], work: &[Option<StepWork<'_>>]) -> Result<(), StepError> {
         let tokens = Self::check_lockstep(runs, work)?;
-        for ((run, w), tokens) in runs.iter_mut().zip(work).zip(tokens) {
-            let stats = run.step_checked(*w, tokens);
-            run.ready.push(stats);
+        let mut stepped = vec![false; runs.len()];
+        for (((run, w), tokens), stepped) in runs.iter_mut().zip(work).zip(tokens).zip(&mut stepped) {
+            if let (Some(w), Some(tokens)) = (w, tokens) {
+                let stats = run.step_checked(*w, tokens);
+                run.ready.push(stats);
+                *stepped = true;
+            }
         }
         if let Some((reference, others)) = runs.split_first_mut() {
             let reference = reference.model.effective_params();
-            for run in others {
+            for (run, _) in others.iter_mut().zip(&stepped[1..]).filter(|(_, &s)| s) {
                 let d = squared_distance(&run.model.effective_params(), &reference).sqrt() as f32;
                 if let Some(last) = run.ready.last_mut() {
                     last.weight_distance = d;

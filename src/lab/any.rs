@@ -4,6 +4,7 @@ use super::config::{LabConfig, RunSpec};
 use super::metrics::{RunMetrics, TensorDistance, TokenWeights};
 use super::state::LabState;
 use super::Lab;
+use crate::model::ConfigError;
 use crate::train::{StepError, Trainer};
 
 /// A future awaited on the thread that made it (the browser's, or pollster's).
@@ -18,6 +19,8 @@ pub trait AnyLab {
     fn steps(&self) -> u64;
     fn describe(&self) -> String;
     fn device_lost(&self) -> Option<String>;
+    fn halt(&mut self, run: usize) -> Result<(), ConfigError>;
+    fn halted(&self) -> &[bool];
     fn step(&mut self) -> LocalFuture<'_, Result<(), StepError>>;
     fn poll(&mut self) -> LocalFuture<'_, Result<Vec<RunMetrics>, StepError>>;
     fn flush(&mut self) -> LocalFuture<'_, Result<Vec<RunMetrics>, StepError>>;
@@ -52,6 +55,12 @@ impl<R: Trainer> AnyLab for Lab<R> {
     }
     fn device_lost(&self) -> Option<String> {
         Lab::device_lost(self)
+    }
+    fn halt(&mut self, run: usize) -> Result<(), ConfigError> {
+        Lab::halt(self, run)
+    }
+    fn halted(&self) -> &[bool] {
+        Lab::halted(self)
     }
     fn step(&mut self) -> LocalFuture<'_, Result<(), StepError>> {
         Box::pin(Lab::step(self))

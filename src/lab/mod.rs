@@ -45,6 +45,8 @@ pub struct Lab<R: Trainer> {
     last_report: f64,
     /// The batch of the last step.
     last_batch: Option<Batch>,
+    /// Runs stopped by `halt` (diverged): they sit every later step out.
+    halted: Vec<bool>,
 }
 
 impl<R: Trainer> Lab<R> {
@@ -80,7 +82,8 @@ impl<R: Trainer> Lab<R> {
                 R::new(device, rc, weights)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { config, specs, runs, batches, steps: 0, last_report: now_seconds(), last_batch: None })
+        let halted = vec![false; runs.len()];
+        Ok(Self { config, specs, runs, batches, steps: 0, last_report: now_seconds(), last_batch: None, halted })
     }
 
     pub fn specs(&self) -> &[RunSpec] {
@@ -89,6 +92,25 @@ impl<R: Trainer> Lab<R> {
 
     pub fn steps(&self) -> u64 {
         self.steps
+    }
+
+    /// Stops run `run` for good (it diverged: its loss is no longer worth a
+    /// step): it keeps its weights and sits out every later step, reporting
+    /// nothing more; the other runs go on. Stats of steps it already took
+    /// still arrive.
+    pub fn halt(&mut self, run: usize) -> Result<(), ConfigError> {
+        let runs = self.runs.len();
+        let halted = self.halted.get_mut(run).ok_or_else(|| ConfigError::Invalid {
+            field: "run",
+            reason: format!("{run} is not a run of this lab (it has {runs})"),
+        })?;
+        *halted = true;
+        Ok(())
+    }
+
+    /// Which runs `halt` stopped, in run order.
+    pub fn halted(&self) -> &[bool] {
+        &self.halted
     }
 
     /// Why the runs' device was lost, if it was (see `Trainer::device_lost`).
@@ -110,9 +132,19 @@ impl<R: Trainer> Lab<R> {
 
     /// A lockstep step on a given batch of B sequences.
     pub async fn step_on(&mut self, batch: &Batch) -> Result<(), StepError> {
+        if self.halted.iter().all(|&h| h) {
+            return Err(ConfigError::Invalid {
+                field: "runs",
+                reason: "every run has been stopped (diverged); build a new lab to train again".into(),
+            }
+            .into());
+        }
         let cut = cut_for_runs(&self.config, &self.specs, batch)?;
-        let work: Vec<StepWork> =
-            cut.iter().map(|(micro_batches, scales)| StepWork { micro_batches, scales }).collect();
+        let work: Vec<Option<StepWork>> = cut
+            .iter()
+            .zip(&self.halted)
+            .map(|((micro_batches, scales), &halted)| (!halted).then_some(StepWork { micro_batches, scales }))
+            .collect();
         R::lockstep(&mut self.runs, &work).await?;
         self.steps += 1;
         self.last_batch = Some(batch.clone());
@@ -255,7 +287,13 @@ impl<R: Trainer> Lab<R> {
         for run in &self.runs {
             runs.push(run.state().await?);
         }
-        Ok(LabState { config: self.config.clone(), steps: self.steps, sampler: self.batches.position(), runs })
+        Ok(LabState {
+            config: self.config.clone(),
+            steps: self.steps,
+            sampler: self.batches.position(),
+            runs,
+            halted: self.halted.clone(),
+        })
     }
 
     /// Puts back a state saved from a lab of the same config: this lab then
@@ -263,7 +301,7 @@ impl<R: Trainer> Lab<R> {
     /// before are dropped; a refused state changes nothing.
     pub async fn restore(&mut self, state: &LabState) -> Result<(), StepError> {
         state.check_config(&self.config)?;
-        if state.runs.len() != self.runs.len() {
+        if state.runs.len() != self.runs.len() || state.halted.len() != self.runs.len() {
             return Err(ConfigError::Invalid {
                 field: "state",
                 reason: format!("holds {} runs, the lab has {}", state.runs.len(), self.runs.len()),
@@ -283,6 +321,7 @@ impl<R: Trainer> Lab<R> {
             run.set_state(saved)?;
         }
         self.steps = state.steps;
+        self.halted.clone_from(&state.halted);
         self.batches.set_position(state.sampler);
         self.last_batch = None;
         self.last_report = now_seconds();

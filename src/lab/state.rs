@@ -30,6 +30,8 @@ pub struct LabState {
     pub sampler: u64,
     /// Every run's state, in `LabConfig::all_runs` order.
     pub runs: Vec<RunState>,
+    /// Runs stopped for divergence (`Lab::halt`), in the same order.
+    pub halted: Vec<bool>,
 }
 
 /// A state file opened: the lab's state, the caller's metadata and attachments.
@@ -45,7 +47,7 @@ fn invalid(reason: String) -> CheckpointError {
 }
 
 /// Metadata keys the file format owns; the caller's keys may not use them.
-const OWN_KEYS: [&str; 5] = ["format", "config", "steps", "sampler", "run_steps"];
+const OWN_KEYS: [&str; 6] = ["format", "config", "steps", "sampler", "run_steps", "halted"];
 
 impl LabState {
     /// The first field in which `other` differs from this state's config, as
@@ -84,6 +86,7 @@ impl LabState {
         meta.insert("sampler".into(), self.sampler.to_string());
         let run_steps: Vec<u64> = self.runs.iter().map(|r| r.step).collect();
         meta.insert("run_steps".into(), serde_json::to_string(&run_steps).map_err(|e| invalid(e.to_string()))?);
+        meta.insert("halted".into(), serde_json::to_string(&self.halted).map_err(|e| invalid(e.to_string()))?);
 
         let mut tensors: Vec<(String, Dtype, Vec<u8>)> = Vec::new();
         for (i, run) in self.runs.iter().enumerate() {
@@ -140,6 +143,14 @@ impl LabState {
         if run_steps.len() != runs_wanted {
             return Err(invalid(format!("it holds {} runs; its config has {runs_wanted}", run_steps.len())));
         }
+        let halted: Vec<bool> =
+            serde_json::from_str(&take("halted")?).map_err(|e| invalid(format!("halted in its metadata: {e}")))?;
+        if halted.len() != runs_wanted {
+            return Err(invalid(format!(
+                "halted in its metadata names {} runs; its config has {runs_wanted}",
+                halted.len()
+            )));
+        }
         let read = |name: String| -> Result<Option<Vec<f64>>, CheckpointError> {
             match file.tensor(&name) {
                 Ok(view) => decode(&name, &view).map(Some),
@@ -165,7 +176,7 @@ impl LabState {
             .filter(|(name, view)| !name.starts_with("run") && view.dtype() == Dtype::U8)
             .map(|(name, view)| (name, view.data().to_vec()))
             .collect();
-        Ok(StateFile { state: LabState { config, steps, sampler, runs }, metadata, attachments })
+        Ok(StateFile { state: LabState { config, steps, sampler, runs, halted }, metadata, attachments })
     }
 }
 

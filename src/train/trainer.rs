@@ -45,9 +45,11 @@ pub trait Trainer: Sized {
 
     /// One optimizer step of every run in `runs` on its `work` (same length),
     /// then each run's weight distance ‖w − w_0‖ to `runs[0]` into that step's
-    /// stats. Input is checked first (`RunConfig::check_step`); a refused
-    /// step changes no run. Stats arrive through `poll`.
-    async fn lockstep(runs: &mut [Self], work: &[StepWork<'_>]) -> Result<(), StepError>;
+    /// stats. A run whose work is `None` sits the step out: it neither moves
+    /// nor reports (a stopped, diverged run). Input is checked first
+    /// (`RunConfig::check_step`); a refused step changes no run. Stats arrive
+    /// through `poll`.
+    async fn lockstep(runs: &mut [Self], work: &[Option<StepWork<'_>>]) -> Result<(), StepError>;
 
     /// Stats of finished steps, oldest first; with `wait`, of every step
     /// taken so far. A backend may return them a few steps late.
@@ -93,8 +95,9 @@ pub trait Trainer: Sized {
 
     /// The checks every `lockstep` makes before any run moves, so a refused
     /// step changes none: one share of work per run, each share valid for its
-    /// run (`RunConfig::check_step`). Returns each run's N_g.
-    fn check_lockstep(runs: &[Self], work: &[StepWork<'_>]) -> Result<Vec<Vec<usize>>, StepError> {
+    /// run (`RunConfig::check_step`). Returns each stepping run's N_g (none
+    /// for a run that sits out).
+    fn check_lockstep(runs: &[Self], work: &[Option<StepWork<'_>>]) -> Result<Vec<Option<Vec<usize>>>, StepError> {
         if runs.len() != work.len() {
             return Err(ConfigError::Invalid {
                 field: "batch",
@@ -105,12 +108,12 @@ pub trait Trainer: Sized {
         Ok(runs
             .iter()
             .zip(work)
-            .map(|(r, w)| r.config().check_step(w.micro_batches, w.scales))
+            .map(|(r, w)| w.map(|w| r.config().check_step(w.micro_batches, w.scales)).transpose())
             .collect::<Result<_, _>>()?)
     }
 
     /// One optimizer step of this run alone.
     async fn step(&mut self, work: StepWork<'_>) -> Result<(), StepError> {
-        Self::lockstep(std::slice::from_mut(self), &[work]).await
+        Self::lockstep(std::slice::from_mut(self), &[Some(work)]).await
     }
 }

@@ -17,6 +17,20 @@ export const FAST = "batch=4&micro=2&ctx=16&lr=0.01";
 let server;
 export const site = { base: "" };
 
+// Every Content-Security-Policy violation any watched page reports; a file's
+// tests fail at the end if there was one (each page declares a strict policy).
+const cspViolations = [];
+
+// Records `page`'s CSP violations (call before it loads anything).
+export async function watchCsp(page) {
+  await page.addInitScript(() =>
+    document.addEventListener("securitypolicyviolation", (e) =>
+      console.error(`CSP violation: ${e.effectiveDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber}`),
+    ),
+  );
+  page.on("console", (m) => m.type() === "error" && /^CSP violation|Content Security Policy/.test(m.text()) && cspViolations.push(`${page.url()}: ${m.text()}`));
+}
+
 // Starts the site's server before the file's tests and stops it after.
 export function serveSite() {
   before(async () => {
@@ -25,7 +39,10 @@ export function serveSite() {
     server = await startServer(0);
     site.base = `http://127.0.0.1:${server.address().port}/gradlab/`;
   });
-  after(() => server?.close());
+  after(() => {
+    server?.close();
+    assert.deepEqual(cspViolations, [], "no page may break its Content-Security-Policy");
+  });
 }
 
 export async function open(path, { webgpu = true } = {}) {
@@ -38,6 +55,7 @@ export async function open(path, { webgpu = true } = {}) {
   const errors = [];
   page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
   page.on("pageerror", (e) => errors.push(String(e)));
+  await watchCsp(page);
   await page.goto(site.base + path);
   return { browser, page, errors };
 }

@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
-import { ARTIFACTS, CHROMIUM, FAST, QUIET, serveSite, site, curves, waitForSteps, waitReady } from "./browser.mjs";
+import { ARTIFACTS, CHROMIUM, FAST, QUIET, serveSite, site, watchCsp, curves, waitForSteps, waitReady } from "./browser.mjs";
 
 serveSite();
 
@@ -13,6 +13,7 @@ test("a lost GPU is said as such, and Recover rebuilds the lab keeping the curve
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--enable-unsafe-webgpu", ...QUIET] });
   try {
     const page = await browser.newPage({ viewport: { width: 1200, height: 1600 } });
+    await watchCsp(page);
     const uncaught = [];
     page.on("pageerror", (e) => uncaught.push(String(e)));
     // keep every device the page opens, to destroy it from the test

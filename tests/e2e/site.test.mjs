@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
-import { ARTIFACTS, CHROMIUM, FAST, QUIET, appendLab, curves, open, serveSite, site, stepCount, trainFor, waitForSteps } from "./browser.mjs";
+import { ARTIFACTS, CHROMIUM, FAST, QUIET, appendLab, curves, open, serveSite, site, watchCsp, stepCount, trainFor, waitForSteps } from "./browser.mjs";
 
 serveSite();
 
@@ -155,6 +155,17 @@ test("compute=cpu trains on the CPU reference although WebGPU is there", async (
   }
 });
 
+// Every page declares the strict policy (issue 11); each test's pages are
+// watched for violations of it (browser.mjs watchCsp).
+test("every page declares a strict Content-Security-Policy: no inline script, no eval", async () => {
+  for (const path of ["", "www/explainer.html", "www/bench.html"]) {
+    const html = await (await fetch(site.base + path)).text();
+    const policy = html.match(/<meta http-equiv="Content-Security-Policy" content="([^"]*)">/)?.[1];
+    assert.equal(policy, "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'", `${path || "index.html"}`);
+    assert.doesNotMatch(html.replace(/<script type="module" src="[^"]*"><\/script>/g, ""), /<script|<style|\sstyle=|\son[a-z]+=/i, `${path || "index.html"} has no inline script or style`);
+  }
+});
+
 test("explainer.html shows both embedded widgets", async () => {
   const { browser, page, errors } = await open("www/explainer.html");
   try {
@@ -194,9 +205,18 @@ test("a diverging run gets a clear message, and the others keep going until ever
     const text = await page.textContent('[data-testid="error"]');
     assert.match(text, /learning rate/, text);
     const at = await stepCount(page);
+    const first = await curves(page);
+    const stopped = first.runs.filter((r) => r.stopped != null);
+    assert.ok(stopped.length >= 1, "the diverged run is marked stopped");
     if (text.startsWith("Diverged: ")) {
-      // some run is still learning: the lab steps on
-      await page.waitForFunction((n) => Number(document.querySelector('[data-testid="step-count"]').textContent) >= n || /Every run diverged/.test(document.querySelector('[data-testid="error"]').textContent), at + 3, { timeout: 240_000, polling: 250 });
+      // some run is still learning: the lab steps on, the stopped run does not
+      await page.waitForFunction((n) => Number(document.querySelector('[data-testid="step-count"]').textContent) >= n || /Every run diverged/.test(document.querySelector('[data-testid="error"]').textContent), at + 8, { timeout: 240_000, polling: 250 });
+      const later = await curves(page);
+      for (const r of stopped) {
+        const now = later.runs.find((x) => x.strategy === r.strategy && x.micro_batch === r.micro_batch);
+        // on the GPU the steps already submitted still report
+        assert.ok(now.true.length <= r.true.length + 4 && now.true.length < later.step.length, `${r.strategy}: ${now.true.length} points of ${later.step.length} steps`);
+      }
     }
     await page.screenshot({ path: ARTIFACTS + "lab-diverged.png", fullPage: true });
     if (await page.textContent('[data-testid="train-toggle"]') === "Pause") await page.click('[data-testid="train-toggle"]');
@@ -315,6 +335,7 @@ test("controls are labelled, keyboard-usable, and the page fits a phone in dark 
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--enable-unsafe-webgpu", ...QUIET] });
   try {
     const page = await browser.newPage({ viewport: { width: 390, height: 844 }, colorScheme: "dark" });
+    await watchCsp(page);
     const errors = [];
     page.on("pageerror", (e) => errors.push(String(e)));
     await page.goto(`${site.base}?${FAST}`);

@@ -29,12 +29,15 @@ export function explanation() {
       <p>Every step uses the same <var>B</var> sequences, cut into <var>G</var> = <var>B</var>/<var>b</var> micro-batches.
       Token <var>t</var> has loss ℓ<sub>t</sub>; micro-batch <var>g</var> has <var>N</var><sub>g</sub> real (unpadded) tokens, <var>N</var> = Σ<var>N</var><sub>g</sub>.</p>
       <ul>
-        <li><b style="color:${COLORS.full}">Full batch</b>: loss Σ<sub>t</sub> ℓ<sub>t</sub> / <var>N</var>.</li>
-        <li><b style="color:${COLORS.naive}">Naive accumulation</b>: loss (1/<var>G</var>) Σ<sub>g</sub> (Σ<sub>t∈g</sub> ℓ<sub>t</sub> / <var>N</var><sub>g</sub>): every micro-batch counts the same, so tokens of short micro-batches count more.</li>
-        <li><b style="color:${COLORS.local}">Local</b> (with more than one rank): each rank divides by its own token count, then the ranks' gradients are averaged — the same error one level up.</li>
-        <li><b style="color:${COLORS.corrected}">Corrected accumulation</b>: every token's loss divided by the token count <var>N</var> of the whole accumulated batch — the full-batch gradient, up to float rounding.</li>
+        <li><b data-colour="full">Full batch</b>: loss Σ<sub>t</sub> ℓ<sub>t</sub> / <var>N</var>.</li>
+        <li><b data-colour="naive">Naive accumulation</b>: loss (1/<var>G</var>) Σ<sub>g</sub> (Σ<sub>t∈g</sub> ℓ<sub>t</sub> / <var>N</var><sub>g</sub>): every micro-batch counts the same, so tokens of short micro-batches count more.</li>
+        <li><b data-colour="local">Local</b> (with more than one rank): each rank divides by its own token count, then the ranks' gradients are averaged — the same error one level up.</li>
+        <li><b data-colour="corrected">Corrected accumulation</b>: every token's loss divided by the token count <var>N</var> of the whole accumulated batch — the full-batch gradient, up to float rounding.</li>
       </ul>
       <p>With spread 0 (or packing) every sequence has the same length, so all <var>N</var><sub>g</sub> are equal and naive = corrected. Raise the spread and watch them part.</p>`;
+  // coloured through the CSSOM: a style attribute in markup is inline style,
+  // which the pages' Content-Security-Policy refuses
+  for (const b of explain.querySelectorAll("b[data-colour]")) b.style.color = COLORS[b.dataset.colour];
   return explain;
 }
 
@@ -54,14 +57,24 @@ const LOSS_KINDS = {
 const WHY_THEY_DIFFER =
   "The two differ even at step 1, while every run still has the same weights: naive averages the same token losses differently (each micro-batch's mean counts the same), so that gap is a measurement effect, not yet divergence.";
 
+// Index of the last drawn value of `ys`, as uPlot's points filter wants it.
+function lastPoint(ys) {
+  let k = ys.length - 1;
+  while (k >= 0 && ys[k] == null) k--;
+  return k >= 0 ? [k] : null;
+}
+
 // Series options of the runs `specs`; `twin`: the f64 copies, dotted.
-function seriesOf(specs, twin) {
+// `stopped(plot, seriesIdx)`: whether that run was stopped (diverged); its
+// curve then ends in a dot.
+function seriesOf(specs, twin, stopped) {
   return specs.map((s) => ({
     label: runLabel(s) + (twin ? " · f64" : ""),
     stroke: COLORS[s.strategy],
     width: twin ? 2.5 : s.strategy === "corrected" ? 2 : 1.5,
     dash: twin ? [2, 4] : s.strategy === "corrected" ? [6, 4] : undefined,
     spanGaps: true,
+    points: { show: false, size: 10, width: 2, fill: COLORS[s.strategy], stroke: COLORS[s.strategy], filter: (u, i) => (stopped(u, i) ? lastPoint(u.data[i]) : null) },
   }));
 }
 
@@ -85,6 +98,8 @@ export class Charts {
     this.kindNote = el("span", { text: LOSS_KINDS.true.note });
     this.kindLine = el("p", { class: "gl-small gl-kind" }, this.kindBtn, " ", this.kindNote, " ", el("span", { text: WHY_THEY_DIFFER }));
     this.listeners = [];
+    // per plot, which of its series are stopped runs (index as uPlot's)
+    this.stopped = new WeakMap();
     this.kindBtn.addEventListener("click", () => this.setLossKind(this.lossKind === "true" ? "logged" : "true"));
   }
 
@@ -110,7 +125,8 @@ export class Charts {
     for (const c of [this.lossPlot, this.distPlot, this.normPlot]) c?.destroy();
     this.twin = !!twinSpecs;
     const width = widthOf(this.loss);
-    const series = (filter) => [{}, ...seriesOf(specs.filter(filter), false), ...(twinSpecs ? seriesOf(twinSpecs.filter(filter), true) : [])];
+    const stopped = (u, i) => this.stopped.get(u)?.[i] === true;
+    const series = (filter) => [{}, ...seriesOf(specs.filter(filter), false, stopped), ...(twinSpecs ? seriesOf(twinSpecs.filter(filter), true, stopped) : [])];
     const opts = (title, filter, { yAxis = {}, ...extra } = {}) => ({
       width,
       height: 220,
@@ -134,6 +150,10 @@ export class Charts {
     if (!this.lossPlot) return;
     const labs = this.twin && twin ? [data, twin] : [data];
     const key = this.lossKind;
+    const stops = (runs) => [false, ...labs.flatMap((d) => runs(d).map((r) => r.stopped != null))];
+    this.stopped.set(this.lossPlot, stops((d) => d.runs));
+    this.stopped.set(this.distPlot, stops((d) => d.runs.slice(1)));
+    this.stopped.set(this.normPlot, stops((d) => d.runs));
     this.lossPlot.setData(aligned(labs, (d) => d.runs.map((r) => r[key])));
     this.distPlot.setData(aligned(labs, (d) => d.runs.slice(1).map((r) => r.dist)));
     this.normPlot.setData(aligned(labs, (d) => d.runs.map((r) => r.norm)));

@@ -47,6 +47,8 @@ export class Exports {
       d.step.forEach((step, k) => {
         sp.forEach((s, i) => {
           const r = d.runs[i];
+          // a stopped run has no rows past its last step
+          if (k >= r.logged.length) return;
           lines.push([step, i, s.strategy, s.micro_batch, r.logged[k], r.true[k], r.dist[k] ?? 0, r.norm[k], precision].join(","));
         });
       });

@@ -40,6 +40,8 @@ export class Training {
     this.serial = new Serial();
     this.running = false;
     this.diverged = new Set();
+    // [lab, run] found diverged and not yet stopped in their lab
+    this.halts = [];
     this.data = emptyData();
     this.twinData = emptyData();
     this.notice = el("p", { class: "gl-notice", "data-testid": "notice", hidden: "" });
@@ -79,10 +81,12 @@ export class Training {
     }
     const wasRunning = this.running || this.startWhenReady;
     this.running = false;
-    this.startWhenReady = false;
+    // kept as a wish, so a second reset while this one builds still starts
+    this.startWhenReady = wasRunning;
     // until the new lab exists, Start only records the wish
     this.building = true;
     this.diverged.clear();
+    this.halts = [];
     // Recover keeps the curves; the new lab's steps continue their numbering
     const keep = this.keepCurves && this.data.step.length > 0;
     this.keepCurves = false;
@@ -244,7 +248,7 @@ export class Training {
     const fits = (d, specs) => {
       const n = d?.step?.length;
       return Number.isInteger(n) && d.step.every(Number.isFinite) && Array.isArray(d.runs) && d.runs.length === specs.length &&
-        d.runs.every((r) => ["logged", "true", "dist", "norm"].every((k) => Array.isArray(r?.[k]) && r[k].length === n && r[k].every((x) => x === null || Number.isFinite(x))));
+        d.runs.every((r) => ["logged", "true", "dist", "norm"].every((k) => Array.isArray(r?.[k]) && r[k].length <= n && r[k].every((x) => x === null || Number.isFinite(x))));
     };
     const curvesFit = fits(curves.data, this.specs) && (!twin || fits(curves.twin, this.twinSpecs));
     if (curvesFit) {
@@ -252,6 +256,10 @@ export class Training {
       if (twin) this.twinData = curves.twin;
       this.stepOffset = Number.isInteger(page.stepOffset) && page.stepOffset >= 0 ? page.stepOffset : 0;
     }
+    // runs the saved lab had stopped stay stopped
+    const halted = (l, specs, prefix) => [...l.halted()].forEach((h, i) => h && this.diverged.add(`${prefix}${runLabel(specs[i])}`));
+    halted(lab, this.specs, "");
+    if (twin) halted(twin, this.twinSpecs, "f64 ");
     this.stepsTaken = lab.steps();
     this.stepCount.textContent = String(this.stepsTaken);
     this.redraw();
@@ -280,40 +288,70 @@ export class Training {
   }
 
   // Metrics of `lab`; dropped if a reset has replaced it (or is replacing it)
-  // since the step that produced them was queued.
+  // since the step that produced them was queued. They come by step, then
+  // run; a stopped (diverged) run has none for its later steps, so its
+  // columns end there, and on the GPU one run's figures for a step may come
+  // a poll after another's.
   ingest(metrics, lab) {
     if (this.building || !lab || (lab !== this.lab && lab !== this.twin)) return;
     const twin = lab === this.twin;
     const data = twin ? this.twinData : this.data;
     const specs = twin ? this.twinSpecs : this.specs;
     for (const m of metrics) {
-      if (m.run === 0) {
-        data.step.push(m.step + this.stepOffset);
-        // real tokens of run 0 since the status line last counted them
+      const step = m.step + this.stepOffset;
+      if (!(data.step.length && data.step[data.step.length - 1] >= step)) {
+        data.step.push(step);
+        // real tokens of a step since the status line last counted them
         if (!twin) this.tokensSinceStatus = (this.tokensSinceStatus ?? 0) + (m.tokens ?? 0);
       }
       const r = data.runs[m.run];
       if (!r) continue;
+      const at = data.step.lastIndexOf(step);
+      while (r.logged.length < at) for (const k of ["logged", "true", "dist", "norm"]) r[k].push(null);
       r.logged.push(Number.isFinite(m.logged_loss) ? m.logged_loss : null);
       r.true.push(Number.isFinite(m.true_loss) ? m.true_loss : null);
       r.dist.push(m.weight_distance > 0 && Number.isFinite(m.weight_distance) ? m.weight_distance : null);
       r.norm.push(Number.isFinite(m.grad_norm) ? m.grad_norm : null);
       const blewUp = !Number.isFinite(m.true_loss) || m.true_loss > this.divergedLoss;
-      const key = `${twin ? "f64 " : ""}${runLabel(specs[m.run])}`;
-      if (blewUp && !this.diverged.has(key)) {
-        this.diverged.add(key);
-        const names = [...this.diverged].join(", ");
-        const what = Number.isFinite(m.true_loss) ? `loss ${m.true_loss.toFixed(1)}, far above a uniform guess` : "its loss is not a number";
-        const all = this.specs.every((s) => this.diverged.has(runLabel(s)));
-        if (all && this.running) {
-          // nothing left to learn from: stepping on would only burn the adapter
-          this.pause();
-          this.showError(`Every run diverged (the last at step ${m.step}, ${what}); training is paused. Lower the learning rate (or turn gradient clipping on) and press Reset.`);
-        } else {
-          this.showError(`Diverged: ${names} (at step ${m.step}, ${what}). The learning rate is too high for it — lower it and press Reset. Runs that have not diverged keep going.`);
-        }
-      }
+      if (blewUp) this.diverging(m, lab, specs, r);
     }
+  }
+
+  // Run `m.run` of `lab` blew up: it is stopped (it sits out every later
+  // step, and its curve ends in a dot), the others go on; when every run
+  // has, training pauses and the page says what to change.
+  diverging(m, lab, specs, r) {
+    const twin = lab === this.twin;
+    const key = `${twin ? "f64 " : ""}${runLabel(specs[m.run])}`;
+    if (this.diverged.has(key)) return;
+    this.diverged.add(key);
+    r.stopped ??= m.step + this.stepOffset;
+    this.halts.push([lab, m.run]);
+    this.applyHalts();
+    const names = [...this.diverged].join(", ");
+    const what = Number.isFinite(m.true_loss) ? `loss ${m.true_loss.toFixed(1)}, far above a uniform guess` : "its loss is not a number";
+    const all = this.specs.every((s) => this.diverged.has(runLabel(s)));
+    if (all) {
+      // nothing left to learn from: the lab refuses further steps
+      if (this.running) this.pause();
+      this.showError(`Every run diverged (the last at step ${m.step}, ${what}) and stopped; training is paused. Lower the learning rate (or turn gradient clipping on) and press Reset.`);
+    } else {
+      this.showError(`Diverged: ${names} (at step ${m.step}, ${what}) — stopped there, its curve ends in a dot. The learning rate is too high for it — lower it and press Reset. Runs that have not diverged keep going.`);
+    }
+  }
+
+  // Stops the runs found diverged in their labs; one the lab cannot stop
+  // now (a call holds it) is stopped before the next step.
+  applyHalts() {
+    this.halts = this.halts.filter(([lab, run]) => {
+      if (lab !== this.lab && lab !== this.twin) return false;
+      try {
+        lab.halt(run);
+        return false;
+      } catch {
+        return true;
+      }
+    });
   }
 
   redraw() {
@@ -338,6 +376,7 @@ export class Training {
   // `stepsTaken` follows the lab's count here, inside the queue: a call on
   // the lab outside it would fail while another call is in flight.
   async stepBoth(lab, twin) {
+    this.applyHalts();
     this.ingest(await lab.step(1), lab);
     if (lab === this.lab) this.stepsTaken = lab.steps();
     if (twin && twin === this.twin) this.ingest(await twin.step(1), twin);

@@ -107,32 +107,36 @@ impl Trainer for GpuRun {
         self.stepper.step
     }
 
-    async fn lockstep(runs: &mut [Self], work: &[StepWork<'_>]) -> Result<(), StepError> {
+    async fn lockstep(runs: &mut [Self], work: &[Option<StepWork<'_>>]) -> Result<(), StepError> {
         let tokens = Self::check_lockstep(runs, work)?;
         let Some(ctx) = runs.first().map(|r| r.shared.ctx.clone()) else {
             return Ok(());
         };
+        let stepping: Vec<bool> = work.iter().map(Option::is_some).collect();
         for ((run, w), tokens) in runs.iter_mut().zip(work).zip(tokens) {
-            run.stepper.prepare(&run.shared, *w, tokens).await?;
+            if let (Some(w), Some(tokens)) = (w, tokens) {
+                run.stepper.prepare(&run.shared, *w, tokens).await?;
+            }
         }
         if let Some((reference, others)) = runs.split_first_mut() {
-            for run in others {
+            for (run, _) in others.iter_mut().zip(&stepping[1..]).filter(|(_, &s)| s) {
                 run.stepper.distance_to(&run.shared, &reference.shared.model.params);
             }
         }
+        let active = || runs.iter().zip(&stepping).filter(|(_, &s)| s).map(|(r, _)| r);
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
-        for run in runs.iter() {
+        for run in active() {
             run.stepper.encode_step(&mut encoder);
         }
-        for run in runs.iter().skip(1) {
+        for run in runs.iter().zip(&stepping).skip(1).filter(|(_, &s)| s).map(|(r, _)| r) {
             run.stepper.encode_distance(&mut encoder);
         }
-        for run in runs.iter() {
+        for run in active() {
             run.stepper.encode_readback(&mut encoder);
         }
         ctx.queue.submit([encoder.finish()]);
         ctx.check_errors()?;
-        for run in runs.iter_mut() {
+        for (run, _) in runs.iter_mut().zip(&stepping).filter(|(_, &s)| s) {
             run.stepper.submitted();
         }
         Ok(())

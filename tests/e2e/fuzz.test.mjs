@@ -1,0 +1,281 @@
+// Fuzzing the wasm API from a real page (issue 11): a few hundred random and
+// hostile lab configs straight into `validateLabConfig` and `WebLab.create`,
+// then calls out of order — concurrent calls, free() during a call, calls
+// after free(), hostile arguments, state files that do not fit — and, on the
+// page, clicks during a build and a reset during a step. Nothing may trap
+// (a Rust panic is "unreachable"), nothing may go uncaught, every refusal
+// must say what is wrong, and the page must answer afterwards.
+// FUZZ_SEED=n replays a run; FUZZ_CONFIGS=n changes how many configs.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { FAST, appendLab, open, serveSite, stepCount, waitForSteps } from "./browser.mjs";
+
+serveSite();
+
+const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);
+const CONFIGS = Number(process.env.FUZZ_CONFIGS ?? 300);
+
+// Runs inside the page: returns what happened, in counts and failures.
+async function fuzz({ seed, count }) {
+  const { ensureCorpus, loadGradlab } = await import(new URL("./wasm.js", location.href));
+  const gl = await loadGradlab();
+  await ensureCorpus("kjv");
+  // mulberry32
+  let s = seed >>> 0;
+  const rand = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const pick = (xs) => xs[Math.floor(rand() * xs.length)];
+  const failures = [];
+  const fail = (what) => failures.length < 40 && failures.push(what);
+  // a panic in Rust reaches JavaScript as a wasm trap; borrows and null
+  // pointers are what a misused wasm-bindgen object says
+  const TRAP = /unreachable|RuntimeError|null pointer|recursive use|borrowed|already mutably|panicked/i;
+  const FIELDS = /^(settings|preset|batch|micro_batch|spread|seq_len|block_size|seed|sweep|corpus|text|packing|mask_prompt|ranks|lora_rank|runs|optimizer|learning_rate|lr|momentum|beta1|beta2|eps|weight_decay|max_grad_norm|min_lr_ratio|schedule|unknown preset|unknown field|invalid type)/;
+  const text = (e) => String(e?.message ?? e);
+  const settle = async (p) => {
+    try {
+      return { ok: true, value: await p };
+    } catch (e) {
+      if (!(e instanceof Error)) fail(`a refusal that is not an Error: ${String(e)}`);
+      if (TRAP.test(text(e))) fail(`trap: ${text(e)}`);
+      return { ok: false, error: text(e) };
+    }
+  };
+
+  // The page's event loop, watched while the fuzz runs.
+  let last = performance.now();
+  let longestGap = 0;
+  const tick = setInterval(() => {
+    const now = performance.now();
+    longestGap = Math.max(longestGap, now - last);
+    last = now;
+  }, 20);
+
+  const hostile = [null, true, false, -1, 0, 1e308, -1e308, NaN, Infinity, 2 ** 53, 4096, 0.5, "0x10", "  0.5 ", "", "nano", [1, 2], {}, { kind: "adamw", lr: "fast" }, "<img src=x onerror=alert(1)>", "x".repeat(2000)];
+  const good = {
+    preset: ["nano", "micro"],
+    batch: [1, 2, 4, 8],
+    micro_batch: [1, 2, 4],
+    spread: [0, 0.3, 1],
+    seq_len: [0, 8, 16, 24],
+    seed: [0, 1, 7, 4294967295],
+    sweep: [false, true],
+    corpus: ["kjv"],
+    packing: ["padded", "packed"],
+    mask_prompt: [false, true],
+    ranks: [1, 2],
+    lora_rank: [0, 2],
+    optimizer: [{ kind: "adamw", lr: 0.01 }, { kind: "sgd", lr: 0.1, momentum: 0.9 }, { kind: "adamw", lr: 0.003, max_grad_norm: 1, schedule: { kind: "warmup", warmup: 5 } }],
+  };
+  const unknown = ["microbatch", "bogus", "lr", "Batch", "__proto__", "constructor"];
+  const config = () => {
+    const c = { preset: "nano", batch: 4, micro_batch: 2, seq_len: 16, optimizer: { kind: "adamw", lr: 0.01 } };
+    const changes = Math.floor(rand() * 4);
+    for (let i = 0; i < changes; i++) {
+      const r = rand();
+      if (r < 0.55) {
+        const k = pick(Object.keys(good));
+        c[k] = pick(good[k]);
+      } else if (r < 0.85) c[pick(Object.keys(good))] = pick(hostile);
+      else if (r < 0.93) c.optimizer = { ...c.optimizer, [pick(["lr", "kind", "beta1", "beta2", "weight_decay", "max_grad_norm", "momentum", "eps", "speed"])]: pick(hostile) };
+      else Object.defineProperty(c, pick(unknown), { value: pick(hostile), enumerable: true });
+    }
+    return rand() < 0.03 ? pick(hostile) : c;
+  };
+
+  const counts = { configs: 0, refused: 0, accepted: 0, built: 0, buildRefused: 0, stepped: 0, outOfOrder: 0, busyRefusals: 0, onGpu: 0 };
+  const labs = [];
+  for (let i = 0; i < count; i++) {
+    const c = config();
+    counts.configs++;
+    let problem;
+    try {
+      problem = gl.validateLabConfig(c);
+    } catch (e) {
+      fail(`validateLabConfig threw on ${JSON.stringify(c)?.slice(0, 200)}: ${text(e)}`);
+      continue;
+    }
+    if (problem !== undefined) {
+      counts.refused++;
+      if (typeof problem !== "string" || !FIELDS.test(problem)) fail(`a refusal that names no field: ${JSON.stringify(problem)} for ${JSON.stringify(c)?.slice(0, 200)}`);
+      const built = await settle(gl.WebLab.create(c, false, undefined));
+      if (built.ok) {
+        fail(`create accepted what validateLabConfig refused (${problem})`);
+        built.value.free();
+      }
+      continue;
+    }
+    counts.accepted++;
+    // every tenth on WebGPU, the rest on the f64 CPU reference
+    const built = await settle(gl.WebLab.create(c, counts.accepted % 10 === 1, undefined));
+    if (!built.ok) {
+      counts.buildRefused++;
+      if (!FIELDS.test(built.error.replace(/^lab: /, ""))) fail(`create refused a valid config without naming a field: ${built.error}`);
+      continue;
+    }
+    counts.built++;
+    const lab = built.value;
+    if (!lab.gpuProblem() && /WebGPU/.test(lab.backend())) counts.onGpu++;
+    const stepped = await settle(lab.step(1));
+    if (stepped.ok) counts.stepped++;
+    else fail(`a step of an accepted config failed: ${stepped.error} (${JSON.stringify(c).slice(0, 200)})`);
+    if (labs.length < 6) labs.push(lab);
+    else lab.free();
+  }
+
+  // Out of order, on the labs kept (both backends among them).
+  const expectRefused = async (what, p, pattern) => {
+    counts.outOfOrder++;
+    const r = await settle(p);
+    if (r.ok) fail(`${what} was accepted`);
+    else if (!pattern.test(r.error)) fail(`${what}: "${r.error}" does not say ${pattern}`);
+  };
+  const expectThrows = (what, call, pattern) => {
+    counts.outOfOrder++;
+    try {
+      call();
+      fail(`${what} did not throw`);
+    } catch (e) {
+      if (!pattern.test(text(e))) fail(`${what}: "${text(e)}" does not say ${pattern}`);
+      if (TRAP.test(text(e))) fail(`trap: ${text(e)}`);
+    }
+  };
+  for (const lab of labs) {
+    // concurrent calls: the first runs; each later one either finds it done
+    // (a CPU step never yields) or is refused, naming the call that holds the lab
+    const calls = [lab.step(2), lab.flush(), lab.sample(0, "And", 5, 1, 1), lab.tensorDistances(), lab.saveState("{}", undefined), lab.validationLoss()];
+    counts.outOfOrder += calls.length;
+    const results = await Promise.all(calls.map(settle));
+    if (!results[0].ok) fail(`the first of concurrent calls failed: ${results[0].error}`);
+    for (const r of results.slice(1)) {
+      if (r.ok) continue;
+      if (/\(\) is still running; await each call/.test(r.error)) counts.busyRefusals++;
+      else fail(`a call during another failed otherwise: ${r.error}`);
+    }
+    // a synchronous look and a step while a readback is under way
+    const reading = lab.tensorDistances();
+    await new Promise((r) => setTimeout(r, 0));
+    counts.outOfOrder += 2;
+    try {
+      lab.tokenWeights();
+    } catch (e) {
+      if (/tensorDistances\(\) is still running/.test(text(e))) counts.busyRefusals++;
+      else fail(`tokenWeights during tensorDistances: ${text(e)}`);
+    }
+    const overlapping = await settle(lab.step(1));
+    if (!overlapping.ok) {
+      if (/step\(\) was called while tensorDistances\(\) is still running/.test(overlapping.error)) counts.busyRefusals++;
+      else fail(`a step during tensorDistances: ${overlapping.error}`);
+    }
+    if (!(await settle(reading)).ok) fail("tensorDistances failed after the calls during it");
+    if (typeof lab.steps() !== "number") fail("steps() is not a number");
+    // hostile arguments
+    for (const n of [-1, 0, 1e9, NaN, 2.5, Infinity]) await expectRefused(`step(${n})`, lab.step(n), /step/);
+    await expectRefused("sample of run 99", lab.sample(99, "And", 5, 1, 1), /run/);
+    await expectRefused("weights of run 42", lab.weightsSafetensors(42), /run/);
+    await expectRefused("restoreState(zeros)", lab.restoreState(new Uint8Array(100)), /state file/);
+    const noise = new Uint8Array(64 + Math.floor(rand() * 4000)).map(() => Math.floor(rand() * 256));
+    await expectRefused("restoreState(noise)", lab.restoreState(noise), /state file/);
+    expectThrows("readState(noise)", () => gl.WebLab.readState(noise), /state file/);
+    const sample = await settle(lab.sample(0, "<b>x</b>".repeat(100), 4294967295, -1, 7));
+    if (sample.ok && typeof sample.value !== "string") fail("sample returned no text");
+  }
+  // a state file saved by a lab of other settings is refused by what differs
+  if (labs.length >= 2) {
+    const a = labs[0];
+    const b = labs.find((l) => JSON.stringify(l.config()) !== JSON.stringify(a.config()) || JSON.stringify(l.runs()) !== JSON.stringify(a.runs()));
+    if (b) {
+      const saved = await settle(b.saveState("{}", undefined));
+      if (saved.ok) await expectRefused("a state of other settings", a.restoreState(saved.value), /.+/);
+    }
+  }
+  // free() during a call: the call finishes or fails in words, later calls
+  // say the lab was freed, a second free() is harmless
+  for (const lab of labs) {
+    const pending = lab.step(2);
+    lab.free();
+    counts.outOfOrder++;
+    await settle(pending);
+    await expectRefused("step after free", lab.step(1), /after free\(\)/);
+    expectThrows("steps after free", () => lab.tokenWeights(), /after free\(\)/);
+    try {
+      lab.free();
+    } catch (e) {
+      fail(`a second free() threw: ${text(e)}`);
+    }
+  }
+  // the module still works
+  const fresh = await settle(gl.WebLab.create({ preset: "nano", batch: 4, micro_batch: 2, seq_len: 16 }, true, undefined));
+  let after = 0;
+  if (fresh.ok) {
+    await settle(fresh.value.step(2));
+    const metrics = await settle(fresh.value.flush());
+    after = metrics.ok ? metrics.value.length : 0;
+    fresh.value.free();
+  } else fail(`a lab could not be built after the fuzz: ${fresh.error}`);
+  clearInterval(tick);
+  return { counts, failures, after, longestGap: Math.round(longestGap) };
+}
+
+test(`the wasm API survives ${CONFIGS} random configs and out-of-order calls (seed ${SEED})`, async () => {
+  console.log(`# fuzz seed ${SEED}: FUZZ_SEED=${SEED} replays this run`);
+  const { browser, page, errors } = await open("www/bench.html");
+  try {
+    const report = await page.evaluate(fuzz, { seed: SEED, count: CONFIGS });
+    console.log(`# fuzz: ${JSON.stringify(report.counts)}; longest event-loop gap ${report.longestGap} ms`);
+    assert.deepEqual(report.failures, [], `seed ${SEED}`);
+    assert.equal(report.counts.configs, CONFIGS);
+    assert.ok(report.counts.refused > CONFIGS / 10 && report.counts.built > CONFIGS / 10, `both kinds drawn: ${JSON.stringify(report.counts)}`);
+    assert.ok(report.after > 0, "a lab built after the fuzz trains");
+    // the WebGPU labs' readbacks yield, so calls do overlap there
+    assert.ok(report.counts.onGpu > 0 && report.counts.busyRefusals > 0, `overlapping calls were refused: ${JSON.stringify(report.counts)}`);
+    // no single call may freeze the tab (the work bound per call)
+    assert.ok(report.longestGap < 10_000, `the page froze for ${report.longestGap} ms`);
+    assert.equal(await page.evaluate(() => 1 + 1), 2, "the page answers");
+    assert.deepEqual(errors, [], `seed ${SEED}`);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("the lab element takes clicks while it builds and a reset during a step", async () => {
+  const { browser, page, errors } = await open(`?${FAST}`);
+  try {
+    // before the first lab is ready: start, step, reset, change a setting
+    // (Start while building is a wish that a reset keeps; the second press
+    // takes it back)
+    await page.click('[data-testid="train-toggle"]');
+    await page.click('[data-testid="step-once"]');
+    await page.click('[data-testid="reset"]');
+    await page.selectOption('[data-testid="micro-batch"]', "1");
+    await page.click('[data-testid="train-toggle"]');
+    const trainOn = async () => {
+      await page.waitForFunction(() => /ready|steps\/s/.test(document.querySelector('[data-testid="status"]').textContent), null, { timeout: 120_000 });
+      if ((await page.textContent('[data-testid="train-toggle"]')) === "Start") await page.click('[data-testid="train-toggle"]');
+      await waitForSteps(page, (await stepCount(page)) + 2);
+    };
+    await trainOn();
+    // reset while steps are in flight, twice in a row, a step click on top
+    await page.click('[data-testid="reset"]');
+    await page.click('[data-testid="reset"]');
+    await page.click('[data-testid="step-once"]');
+    await trainOn();
+    // a second element, removed while it builds and again while it trains
+    await appendLab(page, "extra");
+    await page.evaluate(() => document.getElementById("extra").remove());
+    await appendLab(page, "extra2");
+    await page.evaluate(() => document.querySelector("#extra2 [data-testid='train-toggle']").click());
+    await page.waitForTimeout(500);
+    await page.evaluate(() => document.getElementById("extra2").remove());
+    const before = await stepCount(page);
+    await waitForSteps(page, before + 2);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
