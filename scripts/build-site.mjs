@@ -13,7 +13,15 @@ import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dist = join(root, "dist");
-const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: "inherit" });
+const run = (cmd, args) => {
+  try {
+    execFileSync(cmd, args, { cwd: root, stdio: "inherit" });
+  } catch (e) {
+    // a missing tool, said as such rather than as a spawn stack trace
+    if (e.code === "ENOENT") throw new Error(`${cmd} is not installed (or not on PATH): bash scripts/run.sh installs what the build needs, wasm-bindgen pinned to Cargo.lock`);
+    throw e;
+  }
+};
 
 // without the corpora compiled in (1.48 MB of text): the page fetches the one it uses
 run("cargo", ["build", "--release", "--target", "wasm32-unknown-unknown", "--lib", "--no-default-features"]);

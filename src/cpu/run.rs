@@ -121,17 +121,15 @@ impl Trainer for CpuRun {
 
     async fn lockstep(runs: &mut [Self], work: &[Option<StepWork<'_>>]) -> Result<(), StepError> {
         let tokens = Self::check_lockstep(runs, work)?;
-        let mut stepped = vec![false; runs.len()];
-        for (((run, w), tokens), stepped) in runs.iter_mut().zip(work).zip(tokens).zip(&mut stepped) {
+        for ((run, w), tokens) in runs.iter_mut().zip(work).zip(tokens) {
             if let (Some(w), Some(tokens)) = (w, tokens) {
                 let stats = run.step_checked(*w, tokens);
                 run.ready.push(stats);
-                *stepped = true;
             }
         }
         if let Some((reference, others)) = runs.split_first_mut() {
             let reference = reference.model.effective_params();
-            for (run, _) in others.iter_mut().zip(&stepped[1..]).filter(|(_, &s)| s) {
+            for (run, _) in others.iter_mut().zip(&work[1..]).filter(|(_, w)| w.is_some()) {
                 let d = squared_distance(&run.model.effective_params(), &reference).sqrt() as f32;
                 if let Some(last) = run.ready.last_mut() {
                     last.weight_distance = d;

@@ -301,12 +301,14 @@ impl<R: Trainer> Lab<R> {
     /// before are dropped; a refused state changes nothing.
     pub async fn restore(&mut self, state: &LabState) -> Result<(), StepError> {
         state.check_config(&self.config)?;
-        if state.runs.len() != self.runs.len() || state.halted.len() != self.runs.len() {
-            return Err(ConfigError::Invalid {
-                field: "state",
-                reason: format!("holds {} runs, the lab has {}", state.runs.len(), self.runs.len()),
+        for (what, held) in [("runs", state.runs.len()), ("halted flags", state.halted.len())] {
+            if held != self.runs.len() {
+                return Err(ConfigError::Invalid {
+                    field: "state",
+                    reason: format!("holds {held} {what}, the lab has {} runs", self.runs.len()),
+                }
+                .into());
             }
-            .into());
         }
         // every saved run must fit before any run changes
         for (run, saved) in self.runs.iter().zip(&state.runs) {

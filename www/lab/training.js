@@ -24,6 +24,12 @@ export const useGpu = (values) => "gpu" in navigator && values.precision !== "f6
 const emptyData = () => ({ step: [], runs: [] });
 const runData = (specs) => specs.map(() => ({ logged: [], true: [], dist: [], norm: [] }));
 
+// How a diverged run is named in `Training.diverged` and in the page's
+// message: its label, "f64 " in front for the f64 twin's runs.
+function divergedKey(twin, spec) {
+  return `${twin ? "f64 " : ""}${runLabel(spec)}`;
+}
+
 export class Training {
   // `controls`: the settings (controls.js); `charts`: where curves go;
   // `showError(message)`: the panel's error line; `onReady(specs)`: a new
@@ -257,9 +263,9 @@ export class Training {
       this.stepOffset = Number.isInteger(page.stepOffset) && page.stepOffset >= 0 ? page.stepOffset : 0;
     }
     // runs the saved lab had stopped stay stopped
-    const halted = (l, specs, prefix) => [...l.halted()].forEach((h, i) => h && this.diverged.add(`${prefix}${runLabel(specs[i])}`));
-    halted(lab, this.specs, "");
-    if (twin) halted(twin, this.twinSpecs, "f64 ");
+    const halted = (l, specs) => [...l.halted()].forEach((h, i) => h && this.diverged.add(divergedKey(l === twin, specs[i])));
+    halted(lab, this.specs);
+    if (twin) halted(twin, this.twinSpecs);
     this.stepsTaken = lab.steps();
     this.stepCount.textContent = String(this.stepsTaken);
     this.redraw();
@@ -322,7 +328,7 @@ export class Training {
   // has, training pauses and the page says what to change.
   diverging(m, lab, specs, r) {
     const twin = lab === this.twin;
-    const key = `${twin ? "f64 " : ""}${runLabel(specs[m.run])}`;
+    const key = divergedKey(twin, specs[m.run]);
     if (this.diverged.has(key)) return;
     this.diverged.add(key);
     r.stopped ??= m.step + this.stepOffset;
@@ -330,7 +336,7 @@ export class Training {
     this.applyHalts();
     const names = [...this.diverged].join(", ");
     const what = Number.isFinite(m.true_loss) ? `loss ${m.true_loss.toFixed(1)}, far above a uniform guess` : "its loss is not a number";
-    const all = this.specs.every((s) => this.diverged.has(runLabel(s)));
+    const all = this.specs.every((s) => this.diverged.has(divergedKey(false, s)));
     if (all) {
       // nothing left to learn from: the lab refuses further steps
       if (this.running) this.pause();

@@ -112,23 +112,23 @@ impl Trainer for GpuRun {
         let Some(ctx) = runs.first().map(|r| r.shared.ctx.clone()) else {
             return Ok(());
         };
-        let stepping: Vec<bool> = work.iter().map(Option::is_some).collect();
         for ((run, w), tokens) in runs.iter_mut().zip(work).zip(tokens) {
             if let (Some(w), Some(tokens)) = (w, tokens) {
                 run.stepper.prepare(&run.shared, *w, tokens).await?;
             }
         }
         if let Some((reference, others)) = runs.split_first_mut() {
-            for (run, _) in others.iter_mut().zip(&stepping[1..]).filter(|(_, &s)| s) {
+            for (run, _) in others.iter_mut().zip(&work[1..]).filter(|(_, w)| w.is_some()) {
                 run.stepper.distance_to(&run.shared, &reference.shared.model.params);
             }
         }
-        let active = || runs.iter().zip(&stepping).filter(|(_, &s)| s).map(|(r, _)| r);
+        // the runs that step (a halted one sits out), in run order
+        let active = || runs.iter().zip(work).filter(|(_, w)| w.is_some()).map(|(r, _)| r);
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
         for run in active() {
             run.stepper.encode_step(&mut encoder);
         }
-        for run in runs.iter().zip(&stepping).skip(1).filter(|(_, &s)| s).map(|(r, _)| r) {
+        for run in runs.iter().zip(work).skip(1).filter(|(_, w)| w.is_some()).map(|(r, _)| r) {
             run.stepper.encode_distance(&mut encoder);
         }
         for run in active() {
@@ -136,7 +136,7 @@ impl Trainer for GpuRun {
         }
         ctx.queue.submit([encoder.finish()]);
         ctx.check_errors()?;
-        for (run, _) in runs.iter_mut().zip(&stepping).filter(|(_, &s)| s) {
+        for (run, _) in runs.iter_mut().zip(work).filter(|(_, w)| w.is_some()) {
             run.stepper.submitted();
         }
         Ok(())
