@@ -42,6 +42,7 @@ const vendor = [
   ["uplot/dist/uPlot.min.css", "uPlot.min.css"],
   ["uplot/LICENSE", "uPlot.LICENSE"],
   ["d3-array/dist/d3-array.min.js", "d3-array.min.js"],
+  ["d3-array/LICENSE", "d3-array.LICENSE"],
   ["d3-contour/dist/d3-contour.min.js", "d3-contour.min.js"],
   ["d3-contour/LICENSE", "d3-contour.LICENSE"],
   // the benchmark page's peer (www/bench.html), as ES modules; the backend's

@@ -1,18 +1,22 @@
 // Serves dist/ under a sub-path (default /gradlab/) on localhost, the way a
 // static host would, and prints the address. Usage: node scripts/serve.mjs [port] [base]
+// Like most static hosts and CDNs it allows cross-origin reads
+// (Access-Control-Allow-Origin: *), so a page on another origin can load the
+// elements from it.
 import { createServer } from "node:http";
 import { readFile, stat } from "node:fs/promises";
 import { extname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const dist = fileURLToPath(new URL("../dist/", import.meta.url));
+const distDir = fileURLToPath(new URL("../dist/", import.meta.url));
 const types = {
   ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8",
   ".css": "text/css; charset=utf-8", ".wasm": "application/wasm", ".json": "application/json", ".txt": "text/plain; charset=utf-8",
   ".svg": "image/svg+xml", ".png": "image/png", ".ts": "text/plain",
 };
 
-export function startServer(listenPort = 8080, basePath = "/gradlab/") {
+// `dir`: the folder served (dist/ unless given).
+export function startServer(listenPort = 8080, basePath = "/gradlab/", dir = distDir) {
   const base = basePath.replace(/\/?$/, "/");
   const server = createServer(async (req, res) => {
     const url = new URL(req.url, "http://localhost");
@@ -27,10 +31,10 @@ export function startServer(listenPort = 8080, basePath = "/gradlab/") {
     const path = decodeURIComponent(url.pathname.slice(base.length));
     let rel = path === "" || path.endsWith("/") ? path + "index.html" : path;
     rel = normalize(rel).replace(/^(\.\.[/\\])+/, "");
-    const file = join(dist, rel);
+    const file = join(dir, rel);
     try {
       if (!(await stat(file)).isFile()) throw new Error("not a file");
-      res.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream", "cache-control": "no-cache" });
+      res.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream", "cache-control": "no-cache", "access-control-allow-origin": "*" });
       res.end(await readFile(file));
     } catch {
       res.writeHead(404);

@@ -184,3 +184,27 @@ fn generated_text_follows_the_cpu_model() {
     let e = block_on(run.generate(&[1; 65], &[0.0, 0.5])).unwrap_err().to_string();
     assert!(e.contains("1 to 64 tokens"), "{e}");
 }
+
+/// Labs sharing one device (several elements on a page) each hear of an
+/// error wgpu could not tie to a call, once, and a share made later hears
+/// only of what came after it.
+#[test]
+fn shared_device_reports_an_uncaptured_error_to_every_holder() {
+    let ctx = GpuContext::new_blocking().unwrap();
+    let first = ctx.share();
+    let second = ctx.share();
+    // STORAGE with MAP_READ is invalid: a validation error nothing captures
+    let _bad = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("invalid on purpose"),
+        size: 16,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::MAP_READ,
+        mapped_at_creation: false,
+    });
+    let later = ctx.share();
+    for (name, holder) in [("context", &ctx), ("first share", &first), ("second share", &second)] {
+        let err = holder.check_errors().expect_err(name).to_string();
+        assert!(err.contains("invalid on purpose") || err.contains("Usage"), "{name}: {err}");
+        assert!(holder.check_errors().is_ok(), "{name} heard of the error twice");
+    }
+    assert!(later.check_errors().is_ok(), "a share made after the error heard of it");
+}

@@ -5,16 +5,25 @@
 // Attributes set the settings (same names as the URL query), at creation and
 // whenever they change; with `sync-url` the element reads and writes the
 // page's URL query instead, and later attribute changes are not followed.
+// Each element draws into its own shadow root: the host page's styles do not
+// reach in, ours do not leak out, and the CSS custom properties listed in
+// elements.css theme it. Every asset (styles, the wasm module, corpora) is
+// found from this file's URL, so it works from any origin and sub-path.
+// All labs on a page share one GPU device (web.rs `shared_gpu`).
 import { LabPanel } from "./lab.js";
 import { PlaygroundPanel } from "./playground.js";
 import { labFields } from "./settings.js";
 
-const css = new URL("./style.css", import.meta.url);
-const plotCss = new URL("../vendor/uPlot.min.css", import.meta.url);
-for (const href of [plotCss, css]) {
-  if (![...document.querySelectorAll("link[rel=stylesheet]")].some((l) => l.href === href.href)) {
-    document.head.append(Object.assign(document.createElement("link"), { rel: "stylesheet", href: href.href }));
-  }
+const sheets = [new URL("../vendor/uPlot.min.css", import.meta.url), new URL("./elements.css", import.meta.url)];
+
+// The element's shadow root, holding our style sheets and the panel's
+// container (returned).
+function shadowPanel(element) {
+  const shadow = element.shadowRoot ?? element.attachShadow({ mode: "open" });
+  const links = sheets.map((href) => Object.assign(document.createElement("link"), { rel: "stylesheet", href: href.href }));
+  const container = document.createElement("div");
+  shadow.replaceChildren(...links, container);
+  return container;
 }
 
 function getter(element) {
@@ -24,6 +33,7 @@ function getter(element) {
     get: (name) => (fromUrl && query.has(name) ? query.get(name) : element.getAttribute(name)),
     where: fromUrl && [...query.keys()].length ? "URL/attribute" : "attribute",
     syncUrl: fromUrl,
+    autoplay: element.hasAttribute("autoplay"),
   };
 }
 
@@ -46,7 +56,7 @@ class GradlabLab extends HTMLElement {
       this.stopped = false;
       return;
     }
-    this.panel = new LabPanel(this, getter(this));
+    this.panel = new LabPanel(shadowPanel(this), getter(this));
     if (this.hasAttribute("autostart")) this.panel.reset().then(() => this.panel.start());
   }
   // A removed lab stops training and frees its memory and GPU buffers.
@@ -67,8 +77,7 @@ class GradlabLab extends HTMLElement {
 class GradlabPlayground extends HTMLElement {
   connectedCallback() {
     if (this.panel) return;
-    this.autoplay = this.hasAttribute("autoplay");
-    this.panel = new PlaygroundPanel(this, getter(this));
+    this.panel = new PlaygroundPanel(shadowPanel(this), getter(this));
   }
 }
 

@@ -18,9 +18,10 @@ function svg(tag, attrs = {}) {
 }
 
 export class PlaygroundPanel {
-  constructor(root, { get, where, syncUrl }) {
+  constructor(root, { get, where, syncUrl, autoplay }) {
     this.root = root;
     this.syncUrl = syncUrl;
+    this.autoplay = autoplay;
     const { values, problems } = parseSettings(PLAYGROUND_FIELDS, get, where);
     this.values = values;
     const sx = Number(get("start-x")), sy = Number(get("start-y"));
@@ -119,7 +120,7 @@ export class PlaygroundPanel {
     }
     this.steps = 0;
     this.drawPaths();
-    if (autoplay || this.root.autoplay) this.play();
+    if (autoplay || this.autoplay) this.play();
   }
 
   toPx([x, y]) {

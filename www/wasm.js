@@ -3,13 +3,18 @@
 import init, * as gradlab from "../pkg/gradlab.js";
 
 let ready;
+let memory;
 export function loadGradlab() {
-  ready ??= init({ module_or_path: new URL("../pkg/gradlab_bg.wasm", import.meta.url) }).then(() => {
+  ready ??= init({ module_or_path: new URL("../pkg/gradlab_bg.wasm", import.meta.url) }).then((exports) => {
+    memory = exports.memory;
     guardFreedLabs(gradlab.WebLab);
     return gradlab;
   });
   return ready;
 }
+
+// Bytes of the module's linear memory (it only grows), for scripts/soak.mjs.
+export const wasmMemoryBytes = () => memory?.buffer.byteLength ?? 0;
 
 // The lab's calls that answer with a promise (web.rs): after free() they
 // reject, the others throw.

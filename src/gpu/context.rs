@@ -6,7 +6,7 @@
 //! page can hold one `GpuContext` and build many runs on it.
 //! Not here: recording work (`program`) or the kernels themselves.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use super::pipelines::Pipelines;
 
@@ -23,6 +23,9 @@ pub enum GpuError {
     #[error(transparent)]
     Config(#[from] crate::model::ConfigError),
 }
+
+type ErrorSink = Mutex<Vec<String>>;
+type ErrorList = Arc<ErrorSink>;
 
 /// What the user is told about the hardware a run is on.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -54,7 +57,10 @@ pub struct GpuContext {
     pub(crate) pipelines: Arc<Pipelines>,
     /// Errors wgpu reported outside any call (validation, out of memory); kept
     /// here instead of wgpu's default of panicking, and surfaced by `check_errors`.
-    errors: Arc<std::sync::Mutex<Vec<String>>>,
+    errors: ErrorList,
+    /// The error list of every holder of this device (`share`): an uncaptured
+    /// error cannot be traced to the work that caused it, so each one hears of it.
+    listeners: Arc<Mutex<Vec<Weak<ErrorSink>>>>,
     /// Why the device was lost, once it has been (`lost`).
     lost: Arc<std::sync::Mutex<Option<String>>>,
 }
@@ -88,11 +94,17 @@ impl GpuContext {
             })
             .await
             .map_err(|e| GpuError::NoDevice(e.to_string()))?;
-        let errors: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
-        let sink = errors.clone();
+        let errors: ErrorList = Arc::default();
+        let listeners = Arc::new(Mutex::new(vec![Arc::downgrade(&errors)]));
+        let sink = listeners.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
-            if let Ok(mut list) = sink.lock() {
-                list.push(e.to_string());
+            if let Ok(mut lists) = sink.lock() {
+                lists.retain(|list| list.strong_count() > 0);
+                for list in lists.iter().filter_map(Weak::upgrade) {
+                    if let Ok(mut list) = list.lock() {
+                        list.push(e.to_string());
+                    }
+                }
             }
         }));
         let lost: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
@@ -119,8 +131,20 @@ impl GpuContext {
             limits,
             pipelines,
             errors,
+            listeners,
             lost,
         })
+    }
+
+    /// The same device and kernels for another holder (a second lab on the
+    /// page), with an error list of its own: `check_errors` here does not take
+    /// errors the other holders have yet to see.
+    pub fn share(&self) -> Self {
+        let errors: ErrorList = Arc::default();
+        if let Ok(mut lists) = self.listeners.lock() {
+            lists.push(Arc::downgrade(&errors));
+        }
+        Self { errors, ..self.clone() }
     }
 
     /// Why the device was lost (the browser reset it, the driver crashed, it

@@ -21,8 +21,45 @@ export const site = { base: "" };
 // tests fail at the end if there was one (each page declares a strict policy).
 const cspViolations = [];
 
+// Prepares `page` before it loads anything: records its CSP violations and
+// gives it deepQuery(selector) / deepQueryAll(selector), querySelector that
+// also looks inside open shadow roots (each gradlab element draws in one).
+// A descendant combinator may cross into a shadow root, as in Playwright's
+// own selectors: deepQuery('#lab-2 [data-testid="status"]').
+export async function preparePage(page) {
+  await page.addInitScript(() => {
+    const roots = (root, out = [root]) => {
+      for (const e of root.querySelectorAll("*")) {
+        if (!e.shadowRoot) continue;
+        out.push(e.shadowRoot);
+        roots(e.shadowRoot, out);
+      }
+      return out;
+    };
+    // the parent, or the host of a shadow root's top element
+    const up = (e) => e.parentElement ?? e.getRootNode().host ?? null;
+    const within = (e, outer) => {
+      let node = up(e);
+      for (const sel of outer) {
+        while (node && !node.matches(sel)) node = up(node);
+        if (!node) return false;
+        node = up(node);
+      }
+      return true;
+    };
+    window.deepQueryAll = (selector) => {
+      const parts = selector.trim().split(/\s+(?![^[]*\])/);
+      const last = parts.pop();
+      const outer = parts.reverse(); // nearest ancestor first
+      return roots(document).flatMap((r) => [...r.querySelectorAll(last)]).filter((e) => within(e, outer));
+    };
+    window.deepQuery = (selector) => window.deepQueryAll(selector)[0] ?? null;
+  });
+  await watchCsp(page);
+}
+
 // Records `page`'s CSP violations (call before it loads anything).
-export async function watchCsp(page) {
+async function watchCsp(page) {
   await page.addInitScript(() =>
     document.addEventListener("securitypolicyviolation", (e) =>
       console.error(`CSP violation: ${e.effectiveDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber}`),
@@ -55,7 +92,7 @@ export async function open(path, { webgpu = true } = {}) {
   const errors = [];
   page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
   page.on("pageerror", (e) => errors.push(String(e)));
-  await watchCsp(page);
+  await preparePage(page);
   await page.goto(site.base + path);
   return { browser, page, errors };
 }
@@ -75,11 +112,11 @@ export const stepCount = (page) => page.$eval('[data-testid="step-count"]', (e) 
 export const curves = (page, sel = "gradlab-lab") => page.$eval(sel, (e) => e.curves());
 
 export async function waitForSteps(page, n, timeout = 240_000) {
-  await page.waitForFunction((n) => Number(document.querySelector('[data-testid="step-count"]').textContent) >= n, n, { timeout, polling: 250 });
+  await page.waitForFunction((n) => Number(deepQuery('[data-testid="step-count"]').textContent) >= n, n, { timeout, polling: 250 });
 }
 
 export async function waitReady(page) {
-  await page.waitForFunction(() => /ready|steps\/s/.test(document.querySelector('[data-testid="status"]').textContent), null, { timeout: 120_000 });
+  await page.waitForFunction(() => /ready|steps\/s/.test(deepQuery('[data-testid="status"]').textContent), null, { timeout: 120_000 });
 }
 
 export async function trainFor(page, n) {
@@ -87,5 +124,5 @@ export async function trainFor(page, n) {
   await page.click('[data-testid="train-toggle"]');
   await waitForSteps(page, n);
   await page.click('[data-testid="train-toggle"]');
-  await page.waitForFunction((n) => document.querySelector("gradlab-lab").curves().step.length >= n, n, { timeout: 60_000 });
+  await page.waitForFunction((n) => deepQuery("gradlab-lab").curves().step.length >= n, n, { timeout: 60_000 });
 }

@@ -10,7 +10,7 @@ import { ARTIFACTS, FAST, curves, open, serveSite, trainFor, waitReady } from ".
 serveSite();
 
 const value = (page, id) => page.inputValue(`[data-testid="${id}"]`);
-const errorText = (page, sel = '[data-testid="error"]') => page.waitForFunction((sel) => document.querySelector(sel)?.textContent, sel, { timeout: 30_000 }).then((h) => h.jsonValue());
+const errorText = (page, sel = '[data-testid="error"]') => page.waitForFunction((sel) => deepQuery(sel)?.textContent, sel, { timeout: 30_000 }).then((h) => h.jsonValue());
 
 test("corpus, packing, mask, ranks and precision come from the URL, and a change goes back to it", async () => {
   const { browser, page, errors } = await open(`?${FAST}&corpus=devil&packing=packed&mask=0&ranks=2&precision=f64`);
@@ -58,12 +58,12 @@ test("bad corpus, packing, mask, ranks and precision are reported in words and r
     assert.equal(await value(page, "precision"), "f32");
     // a combination the ranks cannot share is refused in words
     await page.selectOption('[data-testid="ranks"]', "8");
-    const refused = await page.waitForFunction(() => /ranks cannot share/.test(document.querySelector('[data-testid="error"]').textContent), null, { timeout: 30_000 });
+    const refused = await page.waitForFunction(() => /ranks cannot share/.test(deepQuery('[data-testid="error"]').textContent), null, { timeout: 30_000 });
     assert.ok(refused);
     // the mask needs whole documents
     await page.selectOption('[data-testid="ranks"]', "1");
     await page.selectOption('[data-testid="packing"]', "packed");
-    await page.waitForFunction(() => /mask_prompt/.test(document.querySelector('[data-testid="error"]').textContent), null, { timeout: 30_000 });
+    await page.waitForFunction(() => /mask_prompt/.test(deepQuery('[data-testid="error"]').textContent), null, { timeout: 30_000 });
     await page.screenshot({ path: ARTIFACTS + "lab-experiment-bad.png", fullPage: true });
     assert.deepEqual(errors, []);
   } finally {
@@ -86,7 +86,7 @@ test("the new settings work as element attributes, and bad attributes are report
     });
     const bad = await errorText(page, '#bad-lab [data-testid="error"]');
     for (const word of ["corpus", "ranks", "precision"]) assert.ok(bad.includes(word), `attribute error names ${word}: ${bad}`);
-    await page.waitForFunction(() => /ready/.test(document.querySelector('#good-lab [data-testid="status"]')?.textContent ?? ""), null, { timeout: 120_000 });
+    await page.waitForFunction(() => /ready/.test(deepQuery('#good-lab [data-testid="status"]')?.textContent ?? ""), null, { timeout: 120_000 });
     const good = page.locator("#good-lab");
     assert.equal(await good.locator('[data-testid="corpus"]').inputValue(), "devil");
     assert.equal(await good.locator('[data-testid="packing"]').inputValue(), "packed");
@@ -109,7 +109,7 @@ test("the loss chart shows the true loss, the logged one a click away, and says 
     assert.match(await page.textContent('[data-testid="chart-loss"] .u-title'), /true loss/);
     assert.match(await page.textContent(".gl-kind"), /even at step 1/);
     await page.click('[data-testid="step-once"]');
-    await page.waitForFunction(() => document.querySelector("gradlab-lab").curves().step.length >= 1, null, { timeout: 60_000 });
+    await page.waitForFunction(() => deepQuery("gradlab-lab").curves().step.length >= 1, null, { timeout: 60_000 });
     const c = await curves(page);
     const [full, naive] = c.runs;
     // step 1: the same weights, the same token losses, averaged differently
@@ -136,7 +136,7 @@ test("the token-weight strip appears after steps, and naive colours tokens unlik
     assert.equal(await strip.locator(".gl-tw-row").count(), 0, "nothing before the first step");
     await page.click('[data-testid="step-once"]');
     await page.click('[data-testid="step-once"]');
-    await page.waitForFunction(() => Number(document.querySelector('[data-testid="token-weights"]').dataset.step) >= 1, null, { timeout: 60_000 });
+    await page.waitForFunction(() => Number(deepQuery('[data-testid="token-weights"]').dataset.step) >= 1, null, { timeout: 60_000 });
     const rows = await page.$$eval('[data-testid="token-weights"] .gl-tw-row', (rs) =>
       rs.map((r) => ({
         strategy: r.dataset.strategy,
@@ -169,7 +169,7 @@ test("precision both: the f64 lab beside the f32 one, corrected's distance down 
     await trainFor(page, 4);
     const c = await curves(page);
     assert.ok(c.twin, "the f64 lab's curves are there");
-    await page.waitForFunction(() => document.querySelector("gradlab-lab").curves().twin.step.length >= 4, null, { timeout: 60_000 });
+    await page.waitForFunction(() => deepQuery("gradlab-lab").curves().twin.step.length >= 4, null, { timeout: 60_000 });
     const t = (await curves(page)).twin;
     const max = (r) => Math.max(...r.dist.map((x) => x ?? 0));
     const f64 = Object.fromEntries(t.runs.map((r) => [r.strategy, r]));
@@ -195,7 +195,7 @@ test("the G sweep is labelled, plots only trained runs, and draws one loss curve
     assert.match(note, /quick version: 3 steps/i);
     assert.match(note, /lr 3e-3/);
     await page.click('[data-testid="sweep"]');
-    await page.waitForFunction(() => document.querySelector("gradlab-lab").sweepResult(), null, { timeout: 600_000, polling: 500 });
+    await page.waitForFunction(() => deepQuery("gradlab-lab").sweepResult(), null, { timeout: 600_000, polling: 500 });
     const result = await page.$eval("gradlab-lab", (e) => e.sweepResult());
     // 4 ranks cannot share G = 2: that run is not trained, so G = 2 is not on the axis
     assert.deepEqual(result.gs, [4, 8, 16]);

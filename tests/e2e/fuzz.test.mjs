@@ -90,7 +90,13 @@ async function fuzz({ seed, count }) {
 
   const counts = { configs: 0, refused: 0, accepted: 0, built: 0, buildRefused: 0, stepped: 0, outOfOrder: 0, busyRefusals: 0, onGpu: 0 };
   const labs = [];
+  // The event loop gets a turn between calls, as on the page (which steps
+  // once per frame): the gap then measures the longest single call, not this
+  // loop. A chain of resolved promises alone never lets a timer run, and CPU
+  // labs and labs on the page's already open GPU device resolve at once.
+  const turn = () => new Promise((r) => setTimeout(r, 0));
   for (let i = 0; i < count; i++) {
+    await turn();
     const c = config();
     counts.configs++;
     let problem;
@@ -146,6 +152,7 @@ async function fuzz({ seed, count }) {
     }
   };
   for (const lab of labs) {
+    await turn();
     // concurrent calls: the first runs; each later one either finds it done
     // (a CPU step never yields) or is refused, naming the call that holds the lab
     const calls = [lab.step(2), lab.flush(), lab.sample(0, "And", 5, 1, 1), lab.tensorDistances(), lab.saveState("{}", undefined), lab.validationLoss()];
@@ -197,6 +204,7 @@ async function fuzz({ seed, count }) {
   // free() during a call: the call finishes or fails in words, later calls
   // say the lab was freed, a second free() is harmless
   for (const lab of labs) {
+    await turn();
     const pending = lab.step(2);
     lab.free();
     counts.outOfOrder++;
@@ -255,7 +263,7 @@ test("the lab element takes clicks while it builds and a reset during a step", a
     await page.selectOption('[data-testid="micro-batch"]', "1");
     await page.click('[data-testid="train-toggle"]');
     const trainOn = async () => {
-      await page.waitForFunction(() => /ready|steps\/s/.test(document.querySelector('[data-testid="status"]').textContent), null, { timeout: 120_000 });
+      await page.waitForFunction(() => /ready|steps\/s/.test(deepQuery('[data-testid="status"]').textContent), null, { timeout: 120_000 });
       if ((await page.textContent('[data-testid="train-toggle"]')) === "Start") await page.click('[data-testid="train-toggle"]');
       await waitForSteps(page, (await stepCount(page)) + 2);
     };
@@ -269,7 +277,7 @@ test("the lab element takes clicks while it builds and a reset during a step", a
     await appendLab(page, "extra");
     await page.evaluate(() => document.getElementById("extra").remove());
     await appendLab(page, "extra2");
-    await page.evaluate(() => document.querySelector("#extra2 [data-testid='train-toggle']").click());
+    await page.evaluate(() => deepQuery("#extra2 [data-testid='train-toggle']").click());
     await page.waitForTimeout(500);
     await page.evaluate(() => document.getElementById("extra2").remove());
     const before = await stepCount(page);

@@ -18,7 +18,7 @@ test("load the shipped base, switch LoRA on, train: naive's adapters leave the f
     await waitReady(page);
     assert.match(await source(page), /fresh init/);
     await page.setInputFiles('[data-testid="load-weights"]', BASE);
-    await page.waitForFunction(() => document.querySelector('[data-testid="weights-source"]').textContent.includes("nano-kjv.safetensors"), null, { timeout: 30_000 });
+    await page.waitForFunction(() => deepQuery('[data-testid="weights-source"]').textContent.includes("nano-kjv.safetensors"), null, { timeout: 30_000 });
     await page.click('[data-testid="lora"]');
     await page.waitForFunction(() => new URL(location.href).searchParams.get("lora") === "1", null, { timeout: 10_000 });
     await page.selectOption('[data-testid="lora-rank"]', "4");
@@ -35,7 +35,7 @@ test("load the shipped base, switch LoRA on, train: naive's adapters leave the f
     const title = await page.textContent('[data-testid="chart-distance"] .u-title');
     assert.match(title, /ΔW − ΔW_full.*r = 4/);
     // one row per adapted Linear: 2 blocks x 4
-    await page.waitForFunction(() => document.querySelectorAll('[data-testid="matrix-distances"] tbody tr').length === 8, null, { timeout: 60_000 });
+    await page.waitForFunction(() => deepQueryAll('[data-testid="matrix-distances"] tbody tr').length === 8, null, { timeout: 60_000 });
     const names = await page.$$eval('[data-testid="matrix-distances"] tbody td:first-child', (tds) => tds.map((t) => t.textContent));
     assert.ok(names.includes("h.0.attn.c_attn.weight") && names.includes("h.1.mlp.c_proj.weight"), names.join(" "));
     await page.screenshot({ path: ARTIFACTS + "lab-lora.png", fullPage: true });
@@ -43,20 +43,20 @@ test("load the shipped base, switch LoRA on, train: naive's adapters leave the f
     // a corrupt file: a clear error, and the lab goes on from the weights it had
     const steps = await stepCount(page);
     await page.setInputFiles('[data-testid="load-weights"]', { name: "corrupt.safetensors", mimeType: "application/octet-stream", buffer: Buffer.from("this is not a model") });
-    await page.waitForFunction(() => !document.querySelector('[data-testid="error"]').hidden, null, { timeout: 30_000 });
+    await page.waitForFunction(() => !deepQuery('[data-testid="error"]').hidden, null, { timeout: 30_000 });
     const error = await page.textContent('[data-testid="error"]');
     assert.match(error, /corrupt\.safetensors: .*not a safetensors file/);
     assert.match(error, /keeps the weights it had/);
     assert.match(await source(page), /nano-kjv\.safetensors/);
     assert.equal(await stepCount(page), steps, "the lab was not rebuilt");
     await page.click('[data-testid="step-once"]');
-    await page.waitForFunction((n) => Number(document.querySelector('[data-testid="step-count"]').textContent) > n, steps, { timeout: 60_000 });
+    await page.waitForFunction((n) => Number(deepQuery('[data-testid="step-count"]').textContent) > n, steps, { timeout: 60_000 });
 
     // the weights the lab just trained become the next lab's start
     await page.click('[data-testid="adapt-trained"]');
-    await page.waitForFunction(() => /full-batch weights after \d+ steps/.test(document.querySelector('[data-testid="weights-source"]').textContent), null, { timeout: 30_000 });
+    await page.waitForFunction(() => /full-batch weights after \d+ steps/.test(deepQuery('[data-testid="weights-source"]').textContent), null, { timeout: 30_000 });
     // the old lab's status says "ready" too until the new one replaces it: wait for the new lab's step count
-    await page.waitForFunction(() => document.querySelector('[data-testid="step-count"]').textContent === "0", null, { timeout: 120_000 });
+    await page.waitForFunction(() => deepQuery('[data-testid="step-count"]').textContent === "0", null, { timeout: 120_000 });
     await waitReady(page);
     assert.equal(await stepCount(page), 0, "a new lab from the trained weights");
     assert.deepEqual(errors, []);

@@ -1,38 +1,50 @@
 // A lost GPU (issue 11, defect 1): the page's WebGPU device is destroyed
 // while the lab trains. The page must say the GPU was lost, raise no uncaught
-// error, and rebuild the lab on a new device with Recover, keeping the curves
-// so far and numbering the new steps on from them.
+// error, and rebuild the lab on a new device with Recover: before the first
+// checkpoint keeping the curves so far and numbering the new steps on from
+// them; past one, going on from the weights kept there.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
-import { ARTIFACTS, CHROMIUM, FAST, QUIET, serveSite, site, watchCsp, curves, waitForSteps, waitReady } from "./browser.mjs";
+import { ARTIFACTS, CHROMIUM, FAST, QUIET, serveSite, site, preparePage, curves, waitForSteps, waitReady } from "./browser.mjs";
 
 serveSite();
 
-test("a lost GPU is said as such, and Recover rebuilds the lab keeping the curves", async () => {
+// A page of the FAST lab, training on WebGPU, that keeps every device it
+// opens (window.gpuDevices) so the test can destroy it.
+async function trainingPage() {
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--enable-unsafe-webgpu", ...QUIET] });
+  const page = await browser.newPage({ viewport: { width: 1200, height: 1600 } });
+  await preparePage(page);
+  const uncaught = [];
+  page.on("pageerror", (e) => uncaught.push(String(e)));
+  await page.addInitScript(() => {
+    window.gpuDevices = [];
+    const request = GPUAdapter.prototype.requestDevice;
+    GPUAdapter.prototype.requestDevice = async function (...args) {
+      const device = await request.apply(this, args);
+      window.gpuDevices.push(device);
+      return device;
+    };
+  });
   try {
-    const page = await browser.newPage({ viewport: { width: 1200, height: 1600 } });
-    await watchCsp(page);
-    const uncaught = [];
-    page.on("pageerror", (e) => uncaught.push(String(e)));
-    // keep every device the page opens, to destroy it from the test
-    await page.addInitScript(() => {
-      window.gpuDevices = [];
-      const request = GPUAdapter.prototype.requestDevice;
-      GPUAdapter.prototype.requestDevice = async function (...args) {
-        const device = await request.apply(this, args);
-        window.gpuDevices.push(device);
-        return device;
-      };
-    });
     await page.goto(site.base + `?${FAST}`);
     await waitReady(page);
     await page.click('[data-testid="train-toggle"]');
+  } catch (e) {
+    await browser.close();
+    throw e;
+  }
+  return { browser, page, uncaught };
+}
+
+test("a lost GPU is said as such, and Recover rebuilds the lab keeping the curves", async () => {
+  const { browser, page, uncaught } = await trainingPage();
+  try {
     // metrics come back a few steps late: wait until some have
-    await page.waitForFunction(() => document.querySelector("gradlab-lab").curves().step.length >= 4, null, { timeout: 240_000, polling: 250 });
+    await page.waitForFunction(() => deepQuery("gradlab-lab").curves().step.length >= 4, null, { timeout: 240_000, polling: 250 });
     await page.evaluate(() => window.gpuDevices.forEach((d) => d.destroy()));
-    await page.waitForFunction(() => document.querySelector('[data-testid="error"]').textContent.includes("The GPU was lost"), null, { timeout: 60_000 });
+    await page.waitForFunction(() => deepQuery('[data-testid="error"]').textContent.includes("The GPU was lost"), null, { timeout: 60_000 });
     assert.match(await page.textContent('[data-testid="status"]'), /GPU was lost/);
     assert.equal(await page.textContent('[data-testid="train-toggle"]'), "Start");
     assert.ok(await page.isVisible('[data-testid="recover"]'));
@@ -48,10 +60,45 @@ test("a lost GPU is said as such, and Recover rebuilds the lab keeping the curve
     await page.click('[data-testid="train-toggle"]');
     await waitForSteps(page, 3);
     await page.click('[data-testid="train-toggle"]');
-    await page.waitForFunction((n) => document.querySelector("gradlab-lab").curves().step.length >= n + 3, before.step.length, { timeout: 60_000 });
+    await page.waitForFunction((n) => deepQuery("gradlab-lab").curves().step.length >= n + 3, before.step.length, { timeout: 60_000 });
     const after = await curves(page);
     const last = before.step[before.step.length - 1];
     assert.equal(after.step[before.step.length], last + 1, "new steps are numbered on from the kept ones");
+    assert.deepEqual(uncaught, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("past a checkpoint, Recover goes on from the weights kept there and retakes the later steps bit for bit", async () => {
+  const { browser, page, uncaught } = await trainingPage();
+  try {
+    // the page keeps a checkpoint every 50 steps; lose the device a few past it
+    await page.waitForFunction(() => deepQuery("gradlab-lab").curves().step.length >= 56, null, { timeout: 480_000, polling: 250 });
+    await page.evaluate(() => window.gpuDevices.forEach((d) => d.destroy()));
+    await page.waitForFunction(() => deepQuery('[data-testid="error"]').textContent.includes("The GPU was lost"), null, { timeout: 60_000 });
+    const before = await curves(page);
+
+    await page.click('[data-testid="recover"]');
+    const status = await page.waitForFunction(() => deepQuery('[data-testid="status"]').textContent.match(/recovered on a new device from the weights kept at step (\d+)/)?.[1], null, { timeout: 120_000 });
+    const kept = Number(await status.jsonValue());
+    assert.ok(kept >= 50 && kept % 50 === 0, `kept at step ${kept}`);
+    const cut = before.step.indexOf(kept) + 1;
+    assert.ok(cut > 0 && cut < before.step.length, `step ${kept} is in the curves (${before.step.length} points)`);
+    const restored = await curves(page);
+    assert.deepEqual(restored.step, before.step.slice(0, cut), "the curves are cut back to the checkpoint");
+    assert.equal(await page.textContent('[data-testid="step-count"]'), String(kept));
+
+    await page.click('[data-testid="train-toggle"]');
+    await page.waitForFunction((n) => deepQuery("gradlab-lab").curves().step.length >= n, before.step.length, { timeout: 240_000, polling: 250 });
+    await page.click('[data-testid="train-toggle"]');
+    const again = await curves(page);
+    assert.deepEqual(again.step.slice(0, before.step.length), before.step);
+    for (const [i, run] of before.runs.entries()) {
+      for (const key of ["logged", "true", "dist", "norm"]) {
+        assert.deepEqual(again.runs[i][key].slice(cut, before.step.length), run[key].slice(cut), `run ${i} ${key}: steps after the checkpoint retaken bit for bit`);
+      }
+    }
     assert.deepEqual(uncaught, []);
   } finally {
     await browser.close();

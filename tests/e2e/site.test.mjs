@@ -5,14 +5,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
-import { ARTIFACTS, CHROMIUM, FAST, QUIET, appendLab, curves, open, serveSite, site, watchCsp, stepCount, trainFor, waitForSteps } from "./browser.mjs";
+import { ARTIFACTS, CHROMIUM, FAST, QUIET, appendLab, curves, open, serveSite, site, preparePage, stepCount, trainFor, waitForSteps } from "./browser.mjs";
 
 serveSite();
 
 test("the page loads without console errors, trains, and the loss falls", async () => {
   const { browser, page, errors } = await open(`?${FAST}&spread=1`);
   try {
-    const status = await page.waitForFunction(() => document.querySelector('[data-testid="status"]').textContent.includes("WebGPU"), null, { timeout: 120_000 });
+    const status = await page.waitForFunction(() => deepQuery('[data-testid="status"]').textContent.includes("WebGPU"), null, { timeout: 120_000 });
     assert.ok(status);
     const text = await page.textContent('[data-testid="status"]');
     assert.doesNotMatch(text, /unnamed adapter/, "the adapter is named from WebGPU's adapter.info");
@@ -66,7 +66,7 @@ test("moving a slider changes the run and the URL", async () => {
     await spread.press("Home");
     await spread.dispatchEvent("change");
     await page.waitForFunction(() => new URL(location.href).searchParams.get("spread") === "0", null, { timeout: 10_000 });
-    await page.waitForFunction(() => document.querySelector('[data-testid="step-count"]').textContent === "0", null, { timeout: 30_000 });
+    await page.waitForFunction(() => deepQuery('[data-testid="step-count"]').textContent === "0", null, { timeout: 30_000 });
     const lr = page.locator('[data-testid="lr"]');
     await lr.fill("-2.5");
     await lr.dispatchEvent("change");
@@ -86,13 +86,13 @@ test("nonsense in the URL is reported and replaced by defaults; user text is nev
   // (seed=0x10 and clip=" 0.5 " are numbers to JavaScript's Number(), not to the page: issue 11, defect 6)
   const { browser, page, errors } = await open(`?lr=banana&micro=7&spread=9&preset=<b>x</b>&seed=0x10&clip=%200.5%20&${"ctx=16"}`);
   try {
-    const msg = await page.waitForFunction(() => document.querySelector('[data-testid="error"]').textContent, null, { timeout: 30_000 });
+    const msg = await page.waitForFunction(() => deepQuery('[data-testid="error"]').textContent, null, { timeout: 30_000 });
     const text = await msg.jsonValue();
     for (const word of ["lr", "micro", "spread", "preset", "seed=\"0x10\"", "clip"]) assert.ok(text.includes(word), `error names ${word}: ${text}`);
     assert.equal(await page.locator('[data-testid="error"] b').count(), 0, "no HTML injected");
     await page.fill('[data-testid="user-text"]', "<img src=x onerror=alert(1)> too short");
     await page.dispatchEvent('[data-testid="user-text"]', "change");
-    await page.waitForFunction(() => document.querySelector('[data-testid="error"]').textContent.includes("too short"), null, { timeout: 30_000 });
+    await page.waitForFunction(() => deepQuery('[data-testid="error"]').textContent.includes("too short"), null, { timeout: 30_000 });
     assert.equal(await page.locator('[data-testid="error"] img').count(), 0);
     await page.screenshot({ path: ARTIFACTS + "lab-bad-input.png", fullPage: true });
     assert.deepEqual(errors, []);
@@ -105,10 +105,10 @@ test("the playground animates and a click moves the start", async () => {
   const { browser, page, errors } = await open("");
   try {
     const surface = page.locator('[data-testid="surface"]');
-    await page.waitForFunction(() => Number(document.querySelector('[data-testid="surface"]').dataset.steps) > 20, null, { timeout: 60_000 });
+    await page.waitForFunction(() => Number(deepQuery('[data-testid="surface"]').dataset.steps) > 20, null, { timeout: 60_000 });
     const pathBefore = await surface.locator("polyline").first().getAttribute("points");
     await surface.click({ position: { x: 100, y: 100 } });
-    await page.waitForFunction(() => Number(document.querySelector('[data-testid="surface"]').dataset.steps) > 10, null, { timeout: 30_000 });
+    await page.waitForFunction(() => Number(deepQuery('[data-testid="surface"]').dataset.steps) > 10, null, { timeout: 30_000 });
     const pathAfter = await surface.locator("polyline").first().getAttribute("points");
     assert.notEqual(pathBefore.split(" ")[0], pathAfter.split(" ")[0], "the start point moved");
     assert.ok((await surface.locator("path").count()) > 5, "contours are drawn");
@@ -122,7 +122,7 @@ test("the playground animates and a click moves the start", async () => {
 test("without WebGPU the page says so and the lab trains on the CPU", async () => {
   const { browser, page, errors } = await open(`?${FAST}&spread=1`, { webgpu: false });
   try {
-    await page.waitForFunction(() => !document.querySelector('[data-testid="notice"]').hidden, null, { timeout: 60_000 });
+    await page.waitForFunction(() => !deepQuery('[data-testid="notice"]').hidden, null, { timeout: 60_000 });
     const notice = await page.textContent('[data-testid="notice"]');
     assert.match(notice, /WebGPU/);
     await trainFor(page, 3);
@@ -144,7 +144,7 @@ test("compute=cpu trains on the CPU reference although WebGPU is there", async (
     assert.equal(await page.inputValue('[data-testid="precision"]'), "f64");
     await page.selectOption('[data-testid="precision"]', "f32");
     await page.waitForFunction(() => !new URL(location.href).searchParams.has("compute") && !new URL(location.href).searchParams.has("precision"), null, { timeout: 10_000 });
-    await page.waitForFunction(() => /WebGPU/.test(document.querySelector('[data-testid="status"]').textContent), null, { timeout: 120_000 });
+    await page.waitForFunction(() => /WebGPU/.test(deepQuery('[data-testid="status"]').textContent), null, { timeout: 120_000 });
     // SwiftShader here; on a machine with a real GPU the hint stays the plain one
     if (/\(BrowserWebGpu, Cpu\)/.test(await page.textContent('[data-testid="status"]'))) {
       assert.match(await page.textContent('[data-testid="precision"] + small'), /software renderer/);
@@ -156,7 +156,7 @@ test("compute=cpu trains on the CPU reference although WebGPU is there", async (
 });
 
 // Every page declares the strict policy (issue 11); each test's pages are
-// watched for violations of it (browser.mjs watchCsp).
+// watched for violations of it (browser.mjs preparePage).
 test("every page declares a strict Content-Security-Policy: no inline script, no eval", async () => {
   for (const path of ["", "www/explainer.html", "www/bench.html"]) {
     const html = await (await fetch(site.base + path)).text();
@@ -169,8 +169,8 @@ test("every page declares a strict Content-Security-Policy: no inline script, no
 test("explainer.html shows both embedded widgets", async () => {
   const { browser, page, errors } = await open("www/explainer.html");
   try {
-    await page.waitForFunction(() => document.querySelector('gradlab-playground [data-testid="surface"] polyline'), null, { timeout: 60_000 });
-    await page.waitForFunction(() => /ready|steps\/s/.test(document.querySelector('gradlab-lab [data-testid="status"]')?.textContent ?? ""), null, { timeout: 120_000 });
+    await page.waitForFunction(() => deepQuery('gradlab-playground [data-testid="surface"] polyline'), null, { timeout: 60_000 });
+    await page.waitForFunction(() => /ready|steps\/s/.test(deepQuery('gradlab-lab [data-testid="status"]')?.textContent ?? ""), null, { timeout: 120_000 });
     assert.equal(await page.locator("gradlab-lab .uplot").count() >= 3, true);
     await page.screenshot({ path: ARTIFACTS + "explainer.png", fullPage: true });
     assert.deepEqual(errors, []);
@@ -182,10 +182,10 @@ test("explainer.html shows both embedded widgets", async () => {
 test("when every run diverges the lab pauses and says what to change (issue 11, defect 6)", async () => {
   const { browser, page, errors } = await open(`?${FAST.replace("lr=0.01", "lr=1")}&clip=0&spread=0&packing=packed&mask=0&opt=sgd`);
   try {
-    await page.waitForFunction(() => /ready/.test(document.querySelector('[data-testid="status"]').textContent), null, { timeout: 120_000 });
+    await page.waitForFunction(() => /ready/.test(deepQuery('[data-testid="status"]').textContent), null, { timeout: 120_000 });
     await page.click('[data-testid="train-toggle"]');
-    await page.waitForFunction(() => document.querySelector('[data-testid="error"]').textContent.includes("Every run diverged"), null, { timeout: 240_000, polling: 250 });
-    await page.waitForFunction(() => document.querySelector('[data-testid="train-toggle"]').textContent === "Start", null, { timeout: 30_000 });
+    await page.waitForFunction(() => deepQuery('[data-testid="error"]').textContent.includes("Every run diverged"), null, { timeout: 240_000, polling: 250 });
+    await page.waitForFunction(() => deepQuery('[data-testid="train-toggle"]').textContent === "Start", null, { timeout: 30_000 });
     const at = await stepCount(page);
     await new Promise((r) => setTimeout(r, 2000));
     assert.equal(await stepCount(page), at, "paused: no more steps");
@@ -199,9 +199,9 @@ test("when every run diverges the lab pauses and says what to change (issue 11, 
 test("a diverging run gets a clear message, and the others keep going until every run has diverged", async () => {
   const { browser, page, errors } = await open(`?${FAST.replace("lr=0.01", "lr=1")}&clip=0&spread=1`);
   try {
-    await page.waitForFunction(() => /ready/.test(document.querySelector('[data-testid="status"]').textContent), null, { timeout: 120_000 });
+    await page.waitForFunction(() => /ready/.test(deepQuery('[data-testid="status"]').textContent), null, { timeout: 120_000 });
     await page.click('[data-testid="train-toggle"]');
-    await page.waitForFunction(() => /Diverged: |Every run diverged/.test(document.querySelector('[data-testid="error"]').textContent), null, { timeout: 240_000, polling: 250 });
+    await page.waitForFunction(() => /Diverged: |Every run diverged/.test(deepQuery('[data-testid="error"]').textContent), null, { timeout: 240_000, polling: 250 });
     const text = await page.textContent('[data-testid="error"]');
     assert.match(text, /learning rate/, text);
     const at = await stepCount(page);
@@ -210,7 +210,7 @@ test("a diverging run gets a clear message, and the others keep going until ever
     assert.ok(stopped.length >= 1, "the diverged run is marked stopped");
     if (text.startsWith("Diverged: ")) {
       // some run is still learning: the lab steps on, the stopped run does not
-      await page.waitForFunction((n) => Number(document.querySelector('[data-testid="step-count"]').textContent) >= n || /Every run diverged/.test(document.querySelector('[data-testid="error"]').textContent), at + 8, { timeout: 240_000, polling: 250 });
+      await page.waitForFunction((n) => Number(deepQuery('[data-testid="step-count"]').textContent) >= n || /Every run diverged/.test(deepQuery('[data-testid="error"]').textContent), at + 8, { timeout: 240_000, polling: 250 });
       const later = await curves(page);
       for (const r of stopped) {
         const now = later.runs.find((x) => x.strategy === r.strategy && x.micro_batch === r.micro_batch);
@@ -242,17 +242,17 @@ test("out-of-range attributes and huge pasted text are refused in words", async 
       lab.setAttribute("ctx", "16");
       document.body.append(lab);
     });
-    const pgError = await page.waitForFunction(() => document.querySelector("#bad-pg .gl-error")?.textContent, null, { timeout: 30_000 });
+    const pgError = await page.waitForFunction(() => deepQuery("#bad-pg .gl-error")?.textContent, null, { timeout: 30_000 });
     const pgText = await pgError.jsonValue();
     assert.ok(pgText.includes("pglr") && pgText.includes("surface"), pgText);
-    const labError = await page.waitForFunction(() => document.querySelector('#bad-lab [data-testid="error"]')?.textContent, null, { timeout: 30_000 });
+    const labError = await page.waitForFunction(() => deepQuery('#bad-lab [data-testid="error"]')?.textContent, null, { timeout: 30_000 });
     const labText = await labError.jsonValue();
     assert.ok(labText.includes("micro") && labText.includes("spread"), labText);
     const main = page.locator("gradlab-lab").first();
     const huge = "To be or not to be. ".repeat(500_000);
     await main.locator('[data-testid="user-text"]').fill(huge);
     await main.locator('[data-testid="user-text"]').dispatchEvent("change");
-    await page.waitForFunction(() => document.querySelector('[data-testid="error"]').textContent.includes("accepts up to"), null, { timeout: 30_000 });
+    await page.waitForFunction(() => deepQuery('[data-testid="error"]').textContent.includes("accepts up to"), null, { timeout: 30_000 });
     assert.equal((await main.locator('[data-testid="user-text"]').inputValue()).length, huge.length, "the pasted text is kept");
     assert.deepEqual(errors, []);
   } finally {
@@ -268,7 +268,7 @@ test("pasted text that cannot be used keeps the lab, its curves and its settings
     const steps = await stepCount(page);
     await page.locator('[data-testid="user-text"]').fill("   \n\t  ");
     await page.locator('[data-testid="user-text"]').dispatchEvent("change");
-    await page.waitForFunction(() => document.querySelector('[data-testid="error"]').textContent.includes("only spaces"), null, { timeout: 30_000 });
+    await page.waitForFunction(() => deepQuery('[data-testid="error"]').textContent.includes("only spaces"), null, { timeout: 30_000 });
     assert.match(await page.textContent('[data-testid="status"]'), /Paused/);
     assert.equal(await page.textContent('[data-testid="train-toggle"]'), "Start");
     assert.equal((await curves(page)).step.length, before, "the curves are kept");
@@ -286,9 +286,9 @@ test("a removed lab stops training and frees its work; put back, it builds a fre
   const { browser, page, errors } = await open(`?${FAST}`);
   try {
     await appendLab(page, "extra-lab", { autostart: "" });
-    await page.waitForFunction(() => (document.querySelector("#extra-lab")?.panel.training.stepsTaken ?? 0) >= 3, null, { timeout: 240_000, polling: 250 });
+    await page.waitForFunction(() => (deepQuery("#extra-lab")?.panel.training.stepsTaken ?? 0) >= 3, null, { timeout: 240_000, polling: 250 });
     await page.evaluate(() => {
-      window.removedLab = document.querySelector("#extra-lab");
+      window.removedLab = deepQuery("#extra-lab");
       window.removedLab.remove();
     });
     await page.waitForFunction(() => window.removedLab.panel.training.lab === null, null, { timeout: 30_000 });
@@ -298,7 +298,7 @@ test("a removed lab stops training and frees its work; put back, it builds a fre
     assert.equal(await page.evaluate(() => window.removedLab.panel.training.running), false);
     // put back: a new lab from the same settings, ready to start
     await page.evaluate(() => document.body.append(window.removedLab));
-    await page.waitForFunction(() => /ready/.test(document.querySelector('#extra-lab [data-testid="status"]').textContent), null, { timeout: 120_000 });
+    await page.waitForFunction(() => /ready/.test(deepQuery('#extra-lab [data-testid="status"]').textContent), null, { timeout: 120_000 });
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();
@@ -309,22 +309,22 @@ test("attributes changed after creation are followed, and bad ones reported (iss
   const { browser, page, errors } = await open(`?${FAST}`);
   try {
     await appendLab(page, "attr-lab");
-    await page.waitForFunction(() => /ready/.test(document.querySelector('#attr-lab [data-testid="status"]').textContent), null, { timeout: 120_000 });
+    await page.waitForFunction(() => /ready/.test(deepQuery('#attr-lab [data-testid="status"]').textContent), null, { timeout: 120_000 });
     await page.evaluate(() => {
-      const lab = document.querySelector("#attr-lab");
+      const lab = deepQuery("#attr-lab");
       lab.setAttribute("lr", "0.05");
       lab.setAttribute("seed", "7");
     });
     await page.waitForFunction(() => {
-      const v = document.querySelector("#attr-lab").panel.controls.values;
+      const v = deepQuery("#attr-lab").panel.controls.values;
       // the slider holds log10(lr) in steps of 0.05
       return Math.abs(v.lr / 0.05 - 1) < 0.02 && v.seed === 7;
     }, null, { timeout: 30_000 });
     assert.equal(await page.inputValue('#attr-lab [data-testid="seed"]'), "7");
-    await page.evaluate(() => document.querySelector("#attr-lab").setAttribute("micro", "-3"));
-    await page.waitForFunction(() => document.querySelector('#attr-lab [data-testid="error"]').textContent.includes("micro"), null, { timeout: 30_000 });
+    await page.evaluate(() => deepQuery("#attr-lab").setAttribute("micro", "-3"));
+    await page.waitForFunction(() => deepQuery('#attr-lab [data-testid="error"]').textContent.includes("micro"), null, { timeout: 30_000 });
     // and the lab is rebuilt with the default in its place
-    await page.waitForFunction(() => /ready/.test(document.querySelector('#attr-lab [data-testid="status"]').textContent), null, { timeout: 120_000 });
+    await page.waitForFunction(() => /ready/.test(deepQuery('#attr-lab [data-testid="status"]').textContent), null, { timeout: 120_000 });
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();
@@ -335,11 +335,11 @@ test("controls are labelled, keyboard-usable, and the page fits a phone in dark 
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--enable-unsafe-webgpu", ...QUIET] });
   try {
     const page = await browser.newPage({ viewport: { width: 390, height: 844 }, colorScheme: "dark" });
-    await watchCsp(page);
+    await preparePage(page);
     const errors = [];
     page.on("pageerror", (e) => errors.push(String(e)));
     await page.goto(`${site.base}?${FAST}`);
-    await page.waitForFunction(() => /ready/.test(document.querySelector('[data-testid="status"]').textContent), null, { timeout: 120_000 });
+    await page.waitForFunction(() => /ready/.test(deepQuery('[data-testid="status"]').textContent), null, { timeout: 120_000 });
     const unlabelled = await page.$$eval("input, select, textarea", (els) => els.filter((e) => !e.labels?.length && !e.getAttribute("aria-label")).map((e) => e.outerHTML.slice(0, 80)));
     assert.deepEqual(unlabelled, []);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
@@ -361,7 +361,7 @@ test("samples appear, the G sweep plots, and curves, charts and weights download
   const { browser, page, errors } = await open(`?${FAST}&sweepsteps=3`);
   try {
     await trainFor(page, 8);
-    await page.waitForFunction(() => document.querySelector('[data-testid="sample-naive"]').textContent.length > 10, null, { timeout: 120_000 });
+    await page.waitForFunction(() => deepQuery('[data-testid="sample-naive"]').textContent.length > 10, null, { timeout: 120_000 });
     const sample = await page.textContent('[data-testid="sample-naive"]');
     assert.ok(sample.startsWith("And "), sample);
     const [csv] = await Promise.all([page.waitForEvent("download"), page.click('[data-testid="export-csv"]')]);
@@ -378,7 +378,7 @@ test("samples appear, the G sweep plots, and curves, charts and weights download
     await page.waitForTimeout(1000);
     assert.ok(pngs.includes("gradlab-loss.png"), `PNG downloads: ${pngs}`);
     await page.click('[data-testid="sweep"]');
-    await page.waitForFunction(() => document.querySelector('[data-testid="chart-sweep"] .uplot'), null, { timeout: 600_000, polling: 500 });
+    await page.waitForFunction(() => deepQuery('[data-testid="chart-sweep"] .uplot'), null, { timeout: 600_000, polling: 500 });
     await page.locator('[data-testid="chart-sweep"]').screenshot({ path: ARTIFACTS + "sweep.png" });
     assert.deepEqual(errors, []);
   } finally {
@@ -403,7 +403,7 @@ test("the benchmark page times gradlab's matmul next to TensorFlow.js on the sam
     await page.goto(site.base + "www/bench.html?shapes=huge");
     // the shapes come from the wasm module's presets: the status says "Loading…" until it has loaded
     const statusBox = '[data-testid="bench-status"]';
-    await page.waitForFunction((sel) => !/Loading/.test(document.querySelector(sel)?.textContent ?? "Loading"), statusBox, { timeout: 60_000 });
+    await page.waitForFunction((sel) => !/Loading/.test(deepQuery(sel)?.textContent ?? "Loading"), statusBox, { timeout: 60_000 });
     const status = await page.textContent(statusBox);
     assert.match(status, /shapes="huge" is not one of/);
     assert.deepEqual(errors, []);

@@ -12,7 +12,7 @@ serveSite();
 async function stepOnce(page) {
   const before = Number(await page.textContent('[data-testid="step-count"]'));
   await page.click('[data-testid="step-once"]');
-  await page.waitForFunction((n) => Number(document.querySelector('[data-testid="step-count"]').textContent) > n && document.querySelector("gradlab-lab").curves().step.length > n, before, {
+  await page.waitForFunction((n) => Number(deepQuery('[data-testid="step-count"]').textContent) > n && deepQuery("gradlab-lab").curves().step.length > n, before, {
     timeout: 120_000,
     polling: 100,
   });
@@ -35,7 +35,7 @@ test("a saved lab loads into a fresh page and goes on bit for bit; a bad file ch
 
     await waitReady(b.page);
     await b.page.setInputFiles('[data-testid="load-state"]', { name: "lab.safetensors", mimeType: "application/octet-stream", buffer: bytes });
-    await b.page.waitForFunction(() => /loaded lab\.safetensors at step 3/.test(document.querySelector('[data-testid="status"]').textContent), null, { timeout: 120_000 });
+    await b.page.waitForFunction(() => /loaded lab\.safetensors at step 3/.test(deepQuery('[data-testid="status"]').textContent), null, { timeout: 120_000 });
     assert.equal(await b.page.textContent('[data-testid="step-count"]'), "3");
     assert.equal(await b.page.inputValue('[data-testid="micro-batch"]'), "2", "the saved settings replace the page's");
     assert.equal(await b.page.inputValue('[data-testid="context"]'), "16");
@@ -52,7 +52,7 @@ test("a saved lab loads into a fresh page and goes on bit for bit; a bad file ch
 
     const junk = Buffer.from("this is not a saved lab at all, just some words");
     await b.page.setInputFiles('[data-testid="load-state"]', { name: "junk.safetensors", mimeType: "application/octet-stream", buffer: junk });
-    await b.page.waitForFunction(() => /junk\.safetensors cannot be loaded/.test(document.querySelector('[data-testid="error"]').textContent), null, { timeout: 30_000 });
+    await b.page.waitForFunction(() => /junk\.safetensors cannot be loaded/.test(deepQuery('[data-testid="error"]').textContent), null, { timeout: 30_000 });
     assert.equal(await b.page.textContent('[data-testid="step-count"]'), "6", "the lab is untouched");
     await stepOnce(b.page);
     assert.equal((await curves(b.page)).step.length, 7, "and it runs on");

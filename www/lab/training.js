@@ -22,6 +22,14 @@ const TOKEN_EVERY = 10;
 export const useGpu = (values) => "gpu" in navigator && values.precision !== "f64";
 
 const emptyData = () => ({ step: [], runs: [] });
+
+// A lab on the GPU keeps its whole state in memory every this many steps, so
+// Recover after a lost device goes on from there with the weights trained so
+// far instead of starting afresh.
+const CHECKPOINT_EVERY = 50;
+
+// `data` as it was when it held `points` steps: every series is append-only.
+const cutData = (data, points) => ({ step: data.step.slice(0, points), runs: data.runs.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v.slice(0, points)]))) });
 const runData = (specs) => specs.map(() => ({ logged: [], true: [], dist: [], norm: [] }));
 
 // How a diverged run is named in `Training.diverged` and in the page's
@@ -93,6 +101,8 @@ export class Training {
     this.building = true;
     this.diverged.clear();
     this.halts = [];
+    // a checkpoint belongs to the lab it was taken from
+    this.checkpoint = null;
     // Recover keeps the curves; the new lab's steps continue their numbering
     const keep = this.keepCurves && this.data.step.length > 0;
     this.keepCurves = false;
@@ -221,12 +231,47 @@ export class Training {
     this.showError(`The GPU was lost (${lost}), so nothing more can run on it. Press Recover to rebuild the lab from the same settings on a new device; the curves so far stay.`);
   }
 
-  // After a lost GPU: a new lab from the same settings, the curves so far
-  // kept and the new steps numbered on from them.
+  // Keeps `lab`'s (and its twin's) whole state in memory, with how many
+  // points the curves had then; only on the GPU, the one backend that can be
+  // lost. A failure here is a step failure's business, not this one's.
+  async keepCheckpoint(lab, twin) {
+    if (!/^WebGPU/.test(this.backendName ?? "")) return;
+    try {
+      await this.serial.run(async () => {
+        if (lab !== this.lab || this.stepsTaken === this.checkpoint?.step) return;
+        this.ingest(await lab.flush(), lab);
+        if (twin) this.ingest(await twin.flush(), twin);
+        const twinBytes = twin ? await twin.saveState("", undefined) : undefined;
+        const bytes = await lab.saveState("", undefined);
+        this.checkpoint = { lab, step: lab.steps(), bytes, twinBytes, points: this.data.step.length, twinPoints: this.twinData.step.length, stepOffset: this.stepOffset };
+      });
+    } catch {
+      // the next step reports what went wrong
+    }
+  }
+
+  // After a lost GPU: a new lab from the same settings on a new device. With
+  // a checkpoint it goes on from the weights kept there (the steps since are
+  // taken again, bit for bit on the same kind of device) and the curves are
+  // cut back to it; without one it starts afresh, the curves so far kept and
+  // the new steps numbered on from them.
   async recover() {
     this.recoverBtn.hidden = true;
-    this.keepCurves = true;
-    await this.reset();
+    const kept = this.checkpoint?.lab === this.lab ? this.checkpoint : null;
+    if (!kept) {
+      this.keepCurves = true;
+      return this.reset();
+    }
+    const page = {
+      backend: this.backendName,
+      stepOffset: kept.stepOffset,
+      curves: { data: cutData(this.data, kept.points), twin: this.twin ? cutData(this.twinData, kept.twinPoints) : null },
+    };
+    await this.restore({ name: `the state kept at step ${kept.step}`, bytes: kept.bytes, twinBytes: kept.twinBytes, page });
+    if (this.lab && this.stepsTaken === kept.step) {
+      this.setStatus(`${this.backendName} · recovered on a new device from the weights kept at step ${kept.stepOffset + kept.step}`);
+      this.showError("");
+    }
   }
 
   // A saved lab (state.js), its settings already in the controls: builds
@@ -484,6 +529,7 @@ export class Training {
         this.refreshValidation(lab);
         this.refreshMatrices(lab);
       }
+      if (this.stepsTaken % CHECKPOINT_EVERY === 0) await this.keepCheckpoint(lab, twin);
       await nextFrame();
     }
   }
