@@ -76,18 +76,22 @@ ${attributes(settings.PLAYGROUND_FIELDS)}
   autoplay?: "" | boolean;
 }
 
-/** One run of the lab: its strategy and micro-batch size, and a value per plotted step. */
+/** One run of the lab: its strategy and micro-batch size, and a value per
+ * plotted step (null where there is none: the full-batch run's distance to
+ * itself). A stopped run's series end at the step it stopped. */
 export interface RunCurves {
   strategy: "full" | "naive" | "corrected" | "local";
   micro_batch: number;
   /** The loss each strategy's trainer would log. */
-  logged: number[];
+  logged: Array<number | null>;
   /** The batch's token-mean loss under the run's weights. */
-  true: number[];
+  true: Array<number | null>;
   /** ‖w − w_full‖, the distance to the full-batch run's weights. */
-  dist: number[];
+  dist: Array<number | null>;
   /** Gradient norm before clipping. */
-  norm: number[];
+  norm: Array<number | null>;
+  /** The step at which the run diverged and was stopped, if it was. */
+  stopped?: number;
 }
 
 export interface LabCurves {
@@ -98,7 +102,7 @@ export interface LabCurves {
 }
 
 export interface GradlabLabElement extends HTMLElement {
-  /** The plotted data, whole (charts draw a thinned copy of long runs); undefined before the lab exists. */
+  /** The plotted data, whole (charts draw a thinned copy of long runs); undefined until the element has been on a page. */
   curves(): LabCurves | undefined;
   /** The last sweep over G (finals and curves), or undefined. */
   sweepResult(): unknown;
@@ -127,7 +131,7 @@ export function loadGradlab(): Promise<Gradlab>;
 /** The model presets, smallest first. */
 export function loadPresets(): Promise<Array<{ name: string; vocab_size: number; block_size: number; n_layer: number; n_head: number; n_embd: number; parameters: number }>>;
 /** The shipped corpora, the default first. */
-export function loadCorpora(): Promise<Array<{ name: string; title: string; documents: number; files: string[] }>>;
+export function loadCorpora(): Promise<Array<{ name: string; title: string; documents: number; files: string[]; available: boolean }>>;
 /** Fetches a shipped corpus the module does not carry and hands it over; call before WebLab.create with that corpus. */
 export function ensureCorpus(name?: string): Promise<void>;
 /** Bytes of the module's linear memory. */
@@ -170,14 +174,17 @@ side, as two custom elements for a blog post or a course page.
 Serve the package's folder as static files, from any path or origin: the
 elements find the wasm module, the corpora and their styles from their own
 URL. Another origin must send \`Access-Control-Allow-Origin\`, as CDNs do.
-Under a Content-Security-Policy the page needs \`script-src 'self'
-'wasm-unsafe-eval'\` (plus the package's origin when it is another); the
-elements use no inline script or style.
+Under a Content-Security-Policy the page needs \`default-src 'self';
+script-src 'self' 'wasm-unsafe-eval'\`; when the package comes from another
+origin, name that origin in both (its styles, wasm and corpora are loaded
+under default-src). The elements use no inline script or style.
 
 Each element draws in its own shadow root: the page's styles do not reach in.
 Theme it with CSS custom properties: --gradlab-bg, --gradlab-fg,
 --gradlab-muted, --gradlab-panel, --gradlab-accent, --gradlab-error,
---gradlab-notice, --gradlab-font, --gradlab-radius. Every lab on a page shares
+--gradlab-notice, --gradlab-font, --gradlab-radius. The ones you leave unset
+follow the reader's light or dark preference, so set the background and text
+colours together (--gradlab-bg, --gradlab-fg, --gradlab-panel). Every lab on a page shares
 one GPU device. A removed element stops and frees its work; attribute changes
 rebuild the lab. Types: types/index.d.ts (attributes, curves()) and
 \`gradlab/wasm\` for the module's API.

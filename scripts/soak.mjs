@@ -4,14 +4,15 @@
 // a long run" has its figures.
 //
 // Usage: npm run build && node scripts/soak.mjs [--minutes 30] [--every 30]
-//          [--compute webgpu|cpu] [--csv soak.csv] [--query "batch=8&micro=2"]
+//          [--compute webgpu|cpu] [--csv test-artifacts/soak.csv] [--query "batch=8&micro=2"]
 //
 // Each sample: the step count, the page's JS heap (CDP Performance.getMetrics),
 // its DOM node count, the wasm module's linear memory, and the resident memory
 // of every Chromium process together (the GPU process holds SwiftShader's
 // buffers), read from /proc. The summary gives each figure's range and trend
 // (least-squares slope per 10 minutes) after a warm-up of a tenth of the run.
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import { chromium } from "playwright-core";
 import { startServer } from "./serve.mjs";
@@ -21,7 +22,7 @@ const { values: opts } = parseArgs({
     minutes: { type: "string", default: "30" },
     every: { type: "string", default: "30" },
     compute: { type: "string", default: "webgpu" },
-    csv: { type: "string", default: "soak.csv" },
+    csv: { type: "string", default: "test-artifacts/soak.csv" },
     query: { type: "string", default: "" },
   },
 });
@@ -41,17 +42,25 @@ if (!["webgpu", "cpu"].includes(opts.compute)) {
   process.exit(2);
 }
 
-// Resident memory (bytes) of `pid` and every process under it, from /proc.
-function treeRss(pid) {
-  const children = new Map();
+// Every process's parent, from /proc: pid → ppid.
+function parents() {
+  const of = new Map();
   for (const p of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
     try {
-      const ppid = Number(readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1].split(" ")[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(p)]);
+      // the command name may hold spaces and parentheses: fields follow the last ")"
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      of.set(Number(p), { ppid: Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]), name: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")) });
     } catch {
       // the process ended while we looked
     }
   }
+  return of;
+}
+
+// Resident memory (bytes) of `pid` and every process under it.
+function treeRss(pid) {
+  const children = new Map();
+  for (const [p, { ppid }] of parents()) children.set(ppid, [...(children.get(ppid) ?? []), p]);
   let rss = 0;
   const stack = [pid];
   while (stack.length) {
@@ -78,17 +87,7 @@ const browser = await chromium.launch({
 const mib = (b) => (b / 2 ** 20).toFixed(1);
 try {
   // the browser's own pid: playwright launches it as a child of this process
-  const browserPid = readdirSync("/proc")
-    .filter((d) => /^\d+$/.test(d))
-    .map(Number)
-    .find((p) => {
-      try {
-        const stat = readFileSync(`/proc/${p}/stat`, "utf8");
-        return Number(stat.split(") ")[1].split(" ")[1]) === process.pid && /chrom/.test(stat);
-      } catch {
-        return false;
-      }
-    });
+  const browserPid = [...parents()].find(([, { ppid, name }]) => ppid === process.pid && /chrom/i.test(name))?.[0];
   const page = await browser.newPage({ viewport: { width: 1200, height: 1600 } });
   const problems = [];
   page.on("pageerror", (e) => problems.push(String(e)));
@@ -96,7 +95,6 @@ try {
   const cdp = await page.context().newCDPSession(page);
   await cdp.send("Performance.enable");
   const status = page.getByTestId("status");
-  await page.waitForFunction(() => true);
   await status.filter({ hasText: /ready|steps\/s/ }).waitFor({ timeout: 180_000 });
   console.log(`soak: ${url} on ${await status.textContent()}`);
   await page.getByTestId("train-toggle").click();
@@ -123,6 +121,7 @@ try {
     await new Promise((r) => setTimeout(r, Math.min(every * 1000, Math.max(0, end - Date.now()))));
   }
   const error = await page.getByTestId("error").textContent();
+  mkdirSync(dirname(opts.csv), { recursive: true });
   writeFileSync(opts.csv, ["minute,steps,js_heap_bytes,dom_nodes,wasm_bytes,chromium_rss_bytes", ...samples.map((s) => [s.minute.toFixed(2), s.steps, s.jsHeap, s.nodes, s.wasm, s.rss].join(","))].join("\n") + "\n");
 
   // After a warm-up (the first tenth of the run: kernels compiled, charts,

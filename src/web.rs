@@ -202,11 +202,7 @@ async fn shared_gpu() -> Result<GpuContext, String> {
     let next = SHARED_GPU.with(|shared| {
         let mut shared = shared.borrow_mut();
         match &mut *shared {
-            SharedGpu::Open(ctx) if ctx.lost().is_none() => {
-                // the page's own copy runs nothing: what it heard is no one's
-                let _ = ctx.check_errors();
-                Next::Ready(Box::new(ctx.share()))
-            }
+            SharedGpu::Open(ctx) if ctx.lost().is_none() => Next::Ready(Box::new(ctx.share())),
             SharedGpu::Opening(waiting) => {
                 let (tx, rx) = futures_channel::oneshot::channel();
                 waiting.push(tx);
@@ -227,7 +223,7 @@ async fn shared_gpu() -> Result<GpuContext, String> {
             let opened = GpuContext::new().await.map_err(|e| e.to_string());
             let waiting = SHARED_GPU.with(|shared| {
                 let now = match &opened {
-                    Ok(ctx) => SharedGpu::Open(Box::new(ctx.clone())),
+                    Ok(ctx) => SharedGpu::Open(Box::new(ctx.unlisted())),
                     // the next lab tries again
                     Err(_) => SharedGpu::Closed,
                 };
@@ -270,7 +266,12 @@ impl WebLab {
             match shared_gpu().await {
                 Ok(ctx) => {
                     let init = start(&lab_config)?;
-                    let lab = Lab::<GpuRun>::with_weights(&ctx, lab_config, corpus, &init).map_err(js_err)?;
+                    // a build that fails on the shared device fails here, not in other labs
+                    let lab = ctx
+                        .scoped(|| Lab::<GpuRun>::with_weights(&ctx, lab_config, corpus, &init))
+                        .await
+                        .map_err(js_err)?
+                        .map_err(js_err)?;
                     let label = format!("WebGPU: {}", lab.describe());
                     return Ok(WebLab::wrap(Box::new(lab), label, None));
                 }

@@ -208,3 +208,25 @@ fn shared_device_reports_an_uncaptured_error_to_every_holder() {
     }
     assert!(later.check_errors().is_ok(), "a share made after the error heard of it");
 }
+
+/// A build in `scoped` that fails validation fails by itself: the error
+/// comes back to the builder and no other holder of the device hears of it.
+#[test]
+fn a_scoped_build_keeps_its_errors_to_itself() {
+    let ctx = GpuContext::new_blocking().unwrap();
+    let other = ctx.share();
+    let builder = ctx.share();
+    let built = block_on(builder.scoped(|| {
+        builder.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("invalid on purpose"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::MAP_READ,
+            mapped_at_creation: false,
+        })
+    }));
+    assert!(built.is_err(), "the invalid build was not refused");
+    assert!(other.check_errors().is_ok(), "another holder heard of the scoped error");
+    assert!(builder.check_errors().is_ok(), "the scoped error also went uncaptured");
+    // and a good build passes
+    assert!(block_on(builder.scoped(|| builder.storage("fine", 4))).is_ok());
+}

@@ -142,9 +142,33 @@ impl GpuContext {
     pub fn share(&self) -> Self {
         let errors: ErrorList = Arc::default();
         if let Ok(mut lists) = self.listeners.lock() {
+            lists.retain(|list| list.strong_count() > 0);
             lists.push(Arc::downgrade(&errors));
         }
         Self { errors, ..self.clone() }
+    }
+
+    /// A copy that hears of no error, for keeping the device open between
+    /// holders (it runs nothing, so nothing it could hear would be its own).
+    pub fn unlisted(&self) -> Self {
+        Self { errors: Arc::default(), ..self.clone() }
+    }
+
+    /// Runs `build` (buffers made, work recorded, nothing awaited) with the
+    /// errors it causes caught in error scopes: on a device others share, a
+    /// build that runs out of memory or fails validation is its own failure,
+    /// not an uncaptured error every holder hears of.
+    pub async fn scoped<T>(&self, build: impl FnOnce() -> T) -> Result<T, GpuError> {
+        let out_of_memory = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let built = build();
+        // popped now, in reverse order; the futures only report
+        let validation = validation.pop();
+        let out_of_memory = out_of_memory.pop();
+        match (validation.await, out_of_memory.await) {
+            (Some(e), _) | (None, Some(e)) => Err(GpuError::Device(e.to_string())),
+            (None, None) => Ok(built),
+        }
     }
 
     /// Why the device was lost (the browser reset it, the driver crashed, it

@@ -82,20 +82,46 @@ export function serveSite() {
   });
 }
 
-export async function open(path, { webgpu = true } = {}) {
+// Opens `path` (under the site, or a whole URL) in a new headless Chromium.
+// `errors`: console errors and uncaught ones; `uncaught`: only the latter.
+// `before(page)` runs before the page loads (init scripts).
+export async function open(path, { webgpu = true, before: prepare } = {}) {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
     args: ["--no-sandbox", ...QUIET, ...(webgpu ? ["--enable-unsafe-webgpu"] : [])],
   });
-  const page = await browser.newPage({ viewport: { width: 1200, height: 1600 } });
-  const errors = [];
-  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
-  page.on("pageerror", (e) => errors.push(String(e)));
-  await preparePage(page);
-  await page.goto(site.base + path);
-  return { browser, page, errors };
+  try {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 1600 } });
+    const errors = [];
+    const uncaught = [];
+    page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+    page.on("pageerror", (e) => {
+      errors.push(String(e));
+      uncaught.push(String(e));
+    });
+    await preparePage(page);
+    await prepare?.(page);
+    await page.goto(/^https?:/.test(path) ? path : site.base + path);
+    return { browser, page, errors, uncaught };
+  } catch (e) {
+    await browser.close();
+    throw e;
+  }
 }
+
+// Keeps every GPU device the page opens in window.gpuDevices, to count them
+// or to destroy them from a test. Pass as open()'s `before`.
+export const recordGpuDevices = (page) =>
+  page.addInitScript(() => {
+    window.gpuDevices = [];
+    const request = GPUAdapter.prototype.requestDevice;
+    GPUAdapter.prototype.requestDevice = async function (...args) {
+      const device = await request.apply(this, args);
+      window.gpuDevices.push(device);
+      return device;
+    };
+  });
 
 // Appends a second <gradlab-lab id=`id`> with the FAST settings (and `extra`
 // attributes) to the page.

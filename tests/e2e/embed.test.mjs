@@ -11,9 +11,8 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
 import { startServer } from "../../scripts/serve.mjs";
-import { ARTIFACTS, CHROMIUM, FAST, QUIET, preparePage, serveSite, site } from "./browser.mjs";
+import { ARTIFACTS, FAST, open, recordGpuDevices, serveSite, site } from "./browser.mjs";
 
 serveSite();
 
@@ -40,6 +39,7 @@ h3 { display: none; }
 #themed { --gradlab-panel: rgb(250, 240, 200); --gradlab-accent: rgb(1, 2, 3); }
 `,
   );
+  writeFileSync(join(blog, "favicon.svg"), readFileSync(join(repo, "www/favicon.svg")));
   mkdirSync(join(blog, "posts", "accumulation"), { recursive: true });
   writeFileSync(
     join(blog, "posts", "accumulation", "index.html"),
@@ -47,12 +47,14 @@ h3 { display: none; }
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="${CSP}">
 <title>A post that embeds gradlab</title>
+<link rel="icon" href="../../favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="../../blog.css">
 <script type="module" src="../../node_modules/gradlab/www/elements.js"></script>
 </head><body>
 <p>Some prose, then two labs. <button id="blog-button" type="button">The blog's button</button></p>
 <gradlab-lab id="plain" ${fastAttributes}></gradlab-lab>
 <gradlab-lab id="themed" ${fastAttributes} seed="2"></gradlab-lab>
+<gradlab-playground id="pg" surface="saddle" autoplay></gradlab-playground>
 </body></html>
 `,
   );
@@ -95,28 +97,8 @@ test("the package's types check: attributes, curves() and the wasm API", () => {
   execFileSync(join(repo, "node_modules/.bin/tsc"), ["-p", join(blog, "tsconfig.json")], { stdio: "inherit" });
 });
 
-// A browser whose page counts the GPU devices it opens.
-async function openCounting(url) {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--enable-unsafe-webgpu", ...QUIET] });
-  const page = await browser.newPage({ viewport: { width: 1200, height: 1600 } });
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(String(e)));
-  // a failed load is recorded with its URL (the console's line has none); the
-  // browser's own favicon probe is not the page's
-  page.on("console", (m) => m.type() === "error" && !/^Failed to load resource/.test(m.text()) && errors.push(m.text()));
-  page.on("response", (r) => r.status() >= 400 && !r.url().endsWith("/favicon.ico") && errors.push(`${r.status()} ${r.url()}`));
-  await preparePage(page);
-  await page.addInitScript(() => {
-    window.devicesOpened = 0;
-    const request = GPUAdapter.prototype.requestDevice;
-    GPUAdapter.prototype.requestDevice = function (...args) {
-      window.devicesOpened += 1;
-      return request.apply(this, args);
-    };
-  });
-  await page.goto(url);
-  return { browser, page, errors };
-}
+// The blog's page, counting the GPU devices it opens (window.gpuDevices).
+const openCounting = (url) => open(url, { before: recordGpuDevices });
 
 const statusOf = (page, id) => page.evaluate((id) => deepQuery(`#${id} [data-testid="status"]`)?.textContent ?? "", id);
 const stepsOf = (page, id) => page.evaluate((id) => Number(deepQuery(`#${id} [data-testid="step-count"]`).textContent), id);
@@ -129,7 +111,7 @@ test("two labs from the installed package run in another site under its CSP, on 
       await waitFor(page, (id) => /ready/.test(deepQuery(`#${id} [data-testid="status"]`)?.textContent ?? ""), id, 180_000);
       assert.match(await statusOf(page, id), /WebGPU/, `${id} runs on WebGPU`);
     }
-    assert.equal(await page.evaluate(() => window.devicesOpened), 1, "both labs share one GPU device");
+    assert.equal(await page.evaluate(() => window.gpuDevices.length), 1, "both labs share one GPU device");
 
     await page.click('#plain [data-testid="train-toggle"]');
     await page.click('#themed [data-testid="train-toggle"]');
@@ -159,11 +141,20 @@ test("two labs from the installed package run in another site under its CSP, on 
     assert.equal(look.blogButton, "0px", "our button rule does not leak out");
     await page.screenshot({ path: ARTIFACTS + "embed-blog.png", fullPage: true });
 
+    // the playground from the package draws its descent (its vendored contour code loaded)
+    await waitFor(page, () => Number(deepQuery('#pg [data-testid="surface"]')?.dataset.steps ?? 0) > 5, null, 60_000);
+
     // removing one stops it; the other trains on, on the same device
-    await page.evaluate(() => document.getElementById("themed").remove());
+    await page.evaluate(() => {
+      window.removed = document.getElementById("themed");
+      window.removed.remove();
+    });
+    assert.match(await page.evaluate(() => window.removed.shadowRoot.querySelector('[data-testid="status"]').textContent), /Stopped: the lab left the page/);
+    const removedAt = await page.evaluate(() => window.removed.panel.training.stepsTaken);
     const at = await stepsOf(page, "plain");
     await waitFor(page, (n) => Number(deepQuery('#plain [data-testid="step-count"]').textContent) >= n + 3, at);
-    assert.equal(await page.evaluate(() => window.devicesOpened), 1);
+    assert.equal(await page.evaluate(() => window.gpuDevices.length), 1);
+    assert.equal(await page.evaluate(() => window.removed.panel.training.stepsTaken), removedAt, "the removed lab took no step");
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();
@@ -179,6 +170,7 @@ test("the elements load from another origin, as from a CDN, under a CSP that nam
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'self' ${origin}; script-src 'self' ${origin} 'wasm-unsafe-eval'">
 <title>From a CDN</title>
+<link rel="icon" href="../../favicon.svg" type="image/svg+xml">
 <script type="module" src="${cdn}"></script>
 </head><body>
 <gradlab-lab id="lab" ${fastAttributes}></gradlab-lab>

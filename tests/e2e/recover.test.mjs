@@ -5,37 +5,22 @@
 // them; past one, going on from the weights kept there.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
-import { ARTIFACTS, CHROMIUM, FAST, QUIET, serveSite, site, preparePage, curves, waitForSteps, waitReady } from "./browser.mjs";
+import { ARTIFACTS, FAST, curves, open, recordGpuDevices, serveSite, waitForSteps, waitReady } from "./browser.mjs";
 
 serveSite();
 
 // A page of the FAST lab, training on WebGPU, that keeps every device it
 // opens (window.gpuDevices) so the test can destroy it.
 async function trainingPage() {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--enable-unsafe-webgpu", ...QUIET] });
-  const page = await browser.newPage({ viewport: { width: 1200, height: 1600 } });
-  await preparePage(page);
-  const uncaught = [];
-  page.on("pageerror", (e) => uncaught.push(String(e)));
-  await page.addInitScript(() => {
-    window.gpuDevices = [];
-    const request = GPUAdapter.prototype.requestDevice;
-    GPUAdapter.prototype.requestDevice = async function (...args) {
-      const device = await request.apply(this, args);
-      window.gpuDevices.push(device);
-      return device;
-    };
-  });
+  const opened = await open(`?${FAST}`, { before: recordGpuDevices });
   try {
-    await page.goto(site.base + `?${FAST}`);
-    await waitReady(page);
-    await page.click('[data-testid="train-toggle"]');
+    await waitReady(opened.page);
+    await opened.page.click('[data-testid="train-toggle"]');
   } catch (e) {
-    await browser.close();
+    await opened.browser.close();
     throw e;
   }
-  return { browser, page, uncaught };
+  return opened;
 }
 
 test("a lost GPU is said as such, and Recover rebuilds the lab keeping the curves", async () => {

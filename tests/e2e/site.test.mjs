@@ -346,6 +346,8 @@ test("controls are labelled, keyboard-usable, and the page fits a phone in dark 
     assert.ok(overflow <= 1, `page is ${overflow}px wider than a phone`);
     const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
     assert.notEqual(bg, "rgb(255, 255, 255)", "dark scheme applies");
+    // inside the element's shadow root too: its panel takes the dark palette
+    assert.equal(await page.evaluate(() => getComputedStyle(deepQuery(".gl-lab")).backgroundColor), "rgb(21, 27, 46)");
     await page.focus('[data-testid="train-toggle"]');
     await page.keyboard.press("Enter");
     await waitForSteps(page, 2);

@@ -28,8 +28,16 @@ const emptyData = () => ({ step: [], runs: [] });
 // far instead of starting afresh.
 const CHECKPOINT_EVERY = 50;
 
-// `data` as it was when it held `points` steps: every series is append-only.
-const cutData = (data, points) => ({ step: data.step.slice(0, points), runs: data.runs.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v.slice(0, points)]))) });
+// `data` as it was when it held `points` steps, up to step `step`: every
+// series is append-only, and a run stopped later was not stopped then.
+const SERIES = ["logged", "true", "dist", "norm"];
+const cutData = (data, points, step) => ({
+  step: data.step.slice(0, points),
+  runs: data.runs.map((r) => ({
+    ...Object.fromEntries(SERIES.map((k) => [k, r[k].slice(0, points)])),
+    ...(r.stopped != null && r.stopped <= step ? { stopped: r.stopped } : {}),
+  })),
+});
 const runData = (specs) => specs.map(() => ({ logged: [], true: [], dist: [], norm: [] }));
 
 // How a diverged run is named in `Training.diverged` and in the page's
@@ -228,7 +236,7 @@ export class Training {
     }
     this.recoverBtn.hidden = false;
     this.setStatus(`The GPU was lost (${lost}).`);
-    this.showError(`The GPU was lost (${lost}), so nothing more can run on it. Press Recover to rebuild the lab from the same settings on a new device; the curves so far stay.`);
+    this.showError(`The GPU was lost (${lost}), so nothing more can run on it. Press Recover to rebuild the lab from the same settings on a new device: from the state kept every 50 steps, the curves cut back to it, or afresh before the first, the curves so far kept.`);
   }
 
   // Keeps `lab`'s (and its twin's) whole state in memory, with how many
@@ -262,16 +270,19 @@ export class Training {
       this.keepCurves = true;
       return this.reset();
     }
+    const at = kept.stepOffset + kept.step;
     const page = {
       backend: this.backendName,
       stepOffset: kept.stepOffset,
-      curves: { data: cutData(this.data, kept.points), twin: this.twin ? cutData(this.twinData, kept.twinPoints) : null },
+      curves: { data: cutData(this.data, kept.points, at), twin: this.twin ? cutData(this.twinData, kept.twinPoints, at) : null },
     };
+    const before = this.backendName;
     await this.restore({ name: `the state kept at step ${kept.step}`, bytes: kept.bytes, twinBytes: kept.twinBytes, page });
-    if (this.lab && this.stepsTaken === kept.step) {
-      this.setStatus(`${this.backendName} · recovered on a new device from the weights kept at step ${kept.stepOffset + kept.step}`);
-      this.showError("");
-    }
+    if (!this.lab || this.stepsTaken !== kept.step) return;
+    // the same checkpoint serves a second loss before the next one is taken
+    this.checkpoint = { ...kept, lab: this.lab };
+    // restore() has said what differs (another backend, curves that do not fit)
+    if (this.backendName === before) this.setStatus(`${this.backendName} · recovered on a new device from the weights kept at step ${at}`);
   }
 
   // A saved lab (state.js), its settings already in the controls: builds
