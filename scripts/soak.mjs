@@ -8,8 +8,8 @@
 //
 // Each sample: the step count, the page's JS heap (CDP Performance.getMetrics),
 // its DOM node count, the wasm module's linear memory, and the resident memory
-// of every Chromium process together (the GPU process holds SwiftShader's
-// buffers), read from /proc. The summary gives each figure's range and trend
+// of every Chromium process together and of the renderer and GPU process
+// alone (the GPU process holds SwiftShader's buffers), read from /proc. The summary gives each figure's range and trend
 // (least-squares slope per 10 minutes) after a warm-up of a tenth of the run.
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
@@ -57,23 +57,29 @@ function parents() {
   return of;
 }
 
-// Resident memory (bytes) of `pid` and every process under it.
+// Resident memory (bytes) of `pid` and every process under it, in all and
+// by Chromium's process type (--type=renderer, gpu-process, …; "browser" for
+// the main process).
 function treeRss(pid) {
   const children = new Map();
   for (const [p, { ppid }] of parents()) children.set(ppid, [...(children.get(ppid) ?? []), p]);
-  let rss = 0;
+  const byType = {};
+  let total = 0;
   const stack = [pid];
   while (stack.length) {
     const p = stack.pop();
     try {
       const kb = readFileSync(`/proc/${p}/status`, "utf8").match(/VmRSS:\s+(\d+)/);
-      rss += kb ? Number(kb[1]) * 1024 : 0;
+      const type = readFileSync(`/proc/${p}/cmdline`, "utf8").match(/--type=([\w-]+)/)?.[1] ?? "browser";
+      const bytes = kb ? Number(kb[1]) * 1024 : 0;
+      byType[type] = (byType[type] ?? 0) + bytes;
+      total += bytes;
     } catch {
       // gone
     }
     stack.push(...(children.get(p) ?? []));
   }
-  return rss;
+  return { total, byType };
 }
 
 const server = await startServer(0);
@@ -102,7 +108,7 @@ try {
   const samples = [];
   const started = Date.now();
   const end = started + minutes * 60_000;
-  console.log("minute   steps  js-heap MiB  dom-nodes  wasm MiB  chromium RSS MiB");
+  console.log("minute   steps  js-heap MiB  dom-nodes  wasm MiB  chromium RSS MiB  renderer  gpu-process");
   while (true) {
     const { metrics } = await cdp.send("Performance.getMetrics");
     const metric = (name) => metrics.find((m) => m.name === name)?.value ?? NaN;
@@ -113,16 +119,19 @@ try {
       jsHeap: metric("JSHeapUsedSize"),
       nodes: metric("Nodes"),
       wasm,
-      rss: browserPid ? treeRss(browserPid) : NaN,
+      ...(() => {
+        const rss = browserPid ? treeRss(browserPid) : { total: NaN, byType: {} };
+        return { rss: rss.total, renderer: rss.byType.renderer ?? NaN, gpu: rss.byType["gpu-process"] ?? NaN };
+      })(),
     };
     samples.push(s);
-    console.log(`${s.minute.toFixed(1).padStart(6)} ${String(s.steps).padStart(7)} ${mib(s.jsHeap).padStart(12)} ${String(s.nodes).padStart(10)} ${mib(s.wasm).padStart(9)} ${mib(s.rss).padStart(17)}`);
+    console.log(`${s.minute.toFixed(1).padStart(6)} ${String(s.steps).padStart(7)} ${mib(s.jsHeap).padStart(12)} ${String(s.nodes).padStart(10)} ${mib(s.wasm).padStart(9)} ${mib(s.rss).padStart(17)} ${mib(s.renderer).padStart(9)} ${mib(s.gpu).padStart(12)}`);
     if (Date.now() >= end) break;
     await new Promise((r) => setTimeout(r, Math.min(every * 1000, Math.max(0, end - Date.now()))));
   }
   const error = await page.getByTestId("error").textContent();
   mkdirSync(dirname(opts.csv), { recursive: true });
-  writeFileSync(opts.csv, ["minute,steps,js_heap_bytes,dom_nodes,wasm_bytes,chromium_rss_bytes", ...samples.map((s) => [s.minute.toFixed(2), s.steps, s.jsHeap, s.nodes, s.wasm, s.rss].join(","))].join("\n") + "\n");
+  writeFileSync(opts.csv, ["minute,steps,js_heap_bytes,dom_nodes,wasm_bytes,chromium_rss_bytes,renderer_rss_bytes,gpu_process_rss_bytes", ...samples.map((s) => [s.minute.toFixed(2), s.steps, s.jsHeap, s.nodes, s.wasm, s.rss, s.renderer, s.gpu].join(","))].join("\n") + "\n");
 
   // After a warm-up (the first tenth of the run: kernels compiled, charts,
   // samples and the first validation made), the range of each figure and its
@@ -138,7 +147,7 @@ try {
   };
   console.log(`\n${samples.at(-1).steps} steps in ${samples.at(-1).minute.toFixed(1)} min; samples in ${opts.csv}`);
   console.log(`from minute ${(minutes / 10).toFixed(1)} on (${body.length} samples):`);
-  for (const [key, label, unit] of [["jsHeap", "JS heap", mib], ["wasm", "wasm memory", mib], ["rss", "Chromium RSS", mib], ["nodes", "DOM nodes", String]]) {
+  for (const [key, label, unit] of [["jsHeap", "JS heap", mib], ["wasm", "wasm memory", mib], ["rss", "Chromium RSS", mib], ["renderer", "  renderer", mib], ["gpu", "  GPU process", mib], ["nodes", "DOM nodes", String]]) {
     if (body.length < 2) break;
     const xs = body.map((s) => s[key]);
     const per10 = slope(key);
