@@ -23,13 +23,19 @@ async function trainingPage() {
   return opened;
 }
 
+// Waits until the curves hold `points` steps, destroys the page's GPU
+// devices and waits for the page to say so.
+async function loseDeviceAfter(page, points) {
+  await page.waitForFunction((n) => deepQuery("gradlab-lab").curves().step.length >= n, points, { timeout: 480_000, polling: 250 });
+  await page.evaluate(() => window.gpuDevices.forEach((d) => d.destroy()));
+  await page.waitForFunction(() => deepQuery('[data-testid="error"]').textContent.includes("The GPU was lost"), null, { timeout: 60_000 });
+}
+
 test("a lost GPU is said as such, and Recover rebuilds the lab keeping the curves", async () => {
   const { browser, page, uncaught } = await trainingPage();
   try {
     // metrics come back a few steps late: wait until some have
-    await page.waitForFunction(() => deepQuery("gradlab-lab").curves().step.length >= 4, null, { timeout: 240_000, polling: 250 });
-    await page.evaluate(() => window.gpuDevices.forEach((d) => d.destroy()));
-    await page.waitForFunction(() => deepQuery('[data-testid="error"]').textContent.includes("The GPU was lost"), null, { timeout: 60_000 });
+    await loseDeviceAfter(page, 4);
     assert.match(await page.textContent('[data-testid="status"]'), /GPU was lost/);
     assert.equal(await page.textContent('[data-testid="train-toggle"]'), "Start");
     assert.ok(await page.isVisible('[data-testid="recover"]'));
@@ -59,9 +65,7 @@ test("past a checkpoint, Recover goes on from the weights kept there and retakes
   const { browser, page, uncaught } = await trainingPage();
   try {
     // the page keeps a checkpoint every 50 steps; lose the device a few past it
-    await page.waitForFunction(() => deepQuery("gradlab-lab").curves().step.length >= 56, null, { timeout: 480_000, polling: 250 });
-    await page.evaluate(() => window.gpuDevices.forEach((d) => d.destroy()));
-    await page.waitForFunction(() => deepQuery('[data-testid="error"]').textContent.includes("The GPU was lost"), null, { timeout: 60_000 });
+    await loseDeviceAfter(page, 56);
     const before = await curves(page);
 
     await page.click('[data-testid="recover"]');

@@ -243,7 +243,7 @@ export class Training {
   // points the curves had then; only on the GPU, the one backend that can be
   // lost. A failure here is a step failure's business, not this one's.
   async keepCheckpoint(lab, twin) {
-    if (!/^WebGPU/.test(this.backendName ?? "")) return;
+    if (!this.onGpu) return;
     try {
       await this.serial.run(async () => {
         if (lab !== this.lab || this.stepsTaken === this.checkpoint?.step) return;
