@@ -83,7 +83,9 @@ async function fuzz({ seed, count }) {
         c[k] = pick(good[k]);
       } else if (r < 0.85) c[pick(Object.keys(good))] = pick(hostile);
       else if (r < 0.93) c.optimizer = { ...c.optimizer, [pick(["lr", "kind", "beta1", "beta2", "weight_decay", "max_grad_norm", "momentum", "eps", "speed"])]: pick(hostile) };
-      else Object.defineProperty(c, pick(unknown), { value: pick(hostile), enumerable: true });
+      // defineProperty, not assignment, so "__proto__" becomes an own key;
+      // configurable, because a later change may pick the same key again
+      else Object.defineProperty(c, pick(unknown), { value: pick(hostile), enumerable: true, configurable: true, writable: true });
     }
     return rand() < 0.03 ? pick(hostile) : c;
   };
