@@ -2,8 +2,52 @@
 //! the same machine: a training step of the nano model on the GPU against the
 //! same step on the f64 CPU reference, and a lab step (three runs, one
 //! submission) against three separate run steps, and a corrected
-//! accumulation step against a naive one (G = 4, padded documents).
+//! accumulation step against a naive one (G = 4, padded documents); the f32
+//! CPU backend's step against the f64 reference's, and its SIMD matmul's
+//! GFLOP/s against the plain f32 loops' (and numpy's BLAS, when python3 has
+//! numpy) at square and the nano model's shapes.
 //! `cargo bench --bench throughput`
+
+/// Median seconds of `reps` calls of `f`, after one warm-up call.
+#[cfg(not(target_arch = "wasm32"))]
+fn median_seconds(reps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut times: Vec<f64> = (0..reps)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            f();
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[reps / 2]
+}
+
+/// GFLOP/s of out [N,OC] = inp [N,C] · wᵀ: the SIMD kernel, the plain f32
+/// loops, and numpy's BLAS when python3 has numpy (None otherwise).
+#[cfg(not(target_arch = "wasm32"))]
+fn matmul_gflops(n: usize, c: usize, oc: usize) -> (f64, f64, Option<f64>) {
+    let mut rng = gradlab::rng::Rng::new(7);
+    let mut randn = |len: usize| (0..len).map(|_| rng.normal() as f32).collect::<Vec<f32>>();
+    let (inp, w, bias) = (randn(n * c), randn(oc * c), randn(oc));
+    let mut out = vec![0.0f32; n * oc];
+    let flops = 2.0 * (n * c * oc) as f64;
+    let reps = if flops > 1e9 { 3 } else { 7 };
+    let simd = median_seconds(reps, || gradlab::cpu::simd::matmul_forward(&mut out, &inp, &w, Some(&bias), n, c, oc));
+    let plain = median_seconds(reps, || gradlab::cpu::matmul_forward(&mut out, &inp, &w, Some(&bias), n, c, oc));
+    let script = format!(
+        "import numpy as np, time\nx=np.random.rand({n},{c}).astype(np.float32)\nw=np.random.rand({oc},{c}).astype(np.float32)\nb=np.random.rand({oc}).astype(np.float32)\nx@w.T+b\nts=[]\nfor _ in range({reps}):\n t=time.perf_counter(); x@w.T+b; ts.append(time.perf_counter()-t)\nprint(sorted(ts)[len(ts)//2])"
+    );
+    let blas = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .env("OMP_NUM_THREADS", "1")
+        .env("OPENBLAS_NUM_THREADS", "1")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok());
+    (flops / simd / 1e9, flops / plain / 1e9, blas.map(|s| flops / s / 1e9))
+}
 
 /// Seconds per optimizer step of `run` on `work`, over `steps` steps after
 /// one warm-up step, stats drained at the end: the same code for every backend.
@@ -25,7 +69,7 @@ fn main() {
     use std::sync::Arc;
     use std::time::Instant;
 
-    use gradlab::cpu::CpuRun;
+    use gradlab::cpu::{CpuRun, FastCpuRun};
     use gradlab::data::{shipped_corpus, BatchSampler, DataConfig, Packing};
     use gradlab::gpu::{GpuContext, GpuRun};
     use gradlab::lab::{Lab, LabConfig};
@@ -51,6 +95,8 @@ fn main() {
     let gpu_step = seconds_per_step(&mut gpu, work, steps);
     let mut cpu = CpuRun::new(&(), config, &init).unwrap();
     let cpu_step = seconds_per_step(&mut cpu, work, 2);
+    let mut fast = FastCpuRun::new(&(), config, &init).unwrap();
+    let fast_step = seconds_per_step(&mut fast, work, 5);
 
     let mut lab = Lab::<GpuRun>::new(&ctx, LabConfig::three_way(model, b, 4, 0.0, 1), corpus.clone()).unwrap();
     pollster::block_on(lab.step()).unwrap();
@@ -90,7 +136,8 @@ fn main() {
         gpu.dispatches_per_step()
     );
     println!("  CPU f64 run  {:>9.1} ms/step  {:>9.0} tokens/s", cpu_step * 1e3, tokens / cpu_step);
-    println!("  GPU / CPU speed-up: {:.1}x", cpu_step / gpu_step);
+    println!("  CPU f32 run  {:>9.1} ms/step  {:>9.0} tokens/s", fast_step * 1e3, tokens / fast_step);
+    println!("  GPU / CPU f64: {:.2}x   CPU f32 / CPU f64: {:.2}x", cpu_step / gpu_step, cpu_step / fast_step);
     println!("lab step (full batch + naive b=4 + corrected b=4, one submission):");
     println!("  {:>9.1} ms/step = {:.2} single full-batch run steps", lab_step * 1e3, lab_step / gpu_step);
     println!("accumulation over G = {g} micro-batches of {} padded documents:", b / g);
@@ -100,6 +147,15 @@ fn main() {
         corrected / 3.0 * 1e3,
         corrected / naive
     );
+    println!("matmul out[N,OC] = inp[N,C]·wᵀ + bias, f32, one thread, GFLOP/s (median):");
+    println!("  {:<18} {:>8} {:>8} {:>8} {:>12}", "N x C -> OC", "SIMD", "plain", "BLAS", "SIMD / BLAS");
+    for (n, c, oc) in
+        [(256, 256, 256), (512, 512, 512), (1024, 1024, 1024), (1024, 64, 192), (1024, 64, 256), (1024, 256, 64)]
+    {
+        let (simd, plain, blas) = matmul_gflops(n, c, oc);
+        let (blas, ratio) = blas.map_or(("-".into(), "-".into()), |g| (format!("{g:.1}"), format!("{:.2}", simd / g)));
+        println!("  {:<18} {simd:>8.1} {plain:>8.1} {blas:>8} {ratio:>12}", format!("{n}x{c}->{oc}"));
+    }
 }
 
 #[cfg(target_arch = "wasm32")]

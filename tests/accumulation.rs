@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use gradlab::accum::Strategy;
 use gradlab::checks::Seed;
-use gradlab::cpu::{CpuModel, CpuRun};
+use gradlab::cpu::{CpuModel, CpuRun, FastCpuRun};
 use gradlab::data::{shipped_corpus, Corpus, Packing};
 use gradlab::gpu::{GpuContext, GpuRun};
 use gradlab::lab::{Lab, LabConfig, RunGradient, RunMetrics};
@@ -152,6 +152,7 @@ fn a_refused_lab_step_leaves_the_runs_going() {
     let ctx = GpuContext::new_blocking().unwrap();
     refused_steps_change_nothing::<GpuRun>(&ctx);
     refused_steps_change_nothing::<CpuRun>(&());
+    refused_steps_change_nothing::<FastCpuRun>(&());
 }
 
 /// A refused lab step (wrong count, too long, a token outside the

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use gradlab::checks::Seed;
-use gradlab::cpu::CpuRun;
+use gradlab::cpu::{CpuRun, FastCpuRun};
 use gradlab::data::{shipped_corpus, Corpus};
 use gradlab::gpu::{GpuContext, GpuRun};
 use gradlab::lab::{Lab, LabConfig, LabState, RunMetrics};
@@ -101,6 +101,7 @@ fn a_restored_cpu_lab_continues_bit_for_bit() {
     for (lora, momentum) in [(false, false), (true, false), (false, true)] {
         eprintln!("lora {lora}, momentum {momentum}");
         resume_matches::<CpuRun>(&(), config(seed.0, lora, momentum), 3, 3);
+        resume_matches::<FastCpuRun>(&(), config(seed.0, lora, momentum), 3, 3);
     }
 }
 

@@ -1,16 +1,20 @@
-//! The CPU twin of every GPU kernel, in f64: the reference the kernels are
-//! tested against, and what `CpuRun` trains with where there is no WebGPU.
+//! The CPU twin of every GPU kernel, generic over the float it computes in
+//! (`Real`): in f64 the reference the kernels are tested against; in f32 what
+//! the fast CPU backend runs, except where `Real` gives f32 its own kernel
+//! (`cpu::simd`).
 //!
 //! Legend: B batch, T time, C channels, OC output channels, V vocabulary,
 //! NH heads, N = B*T rows. Arguments go outputs, inputs, dimensions (llm.c
 //! order). Backward functions accumulate (`+=`) into their gradients.
 //! Clarity over speed: plain loops in the order the maths reads.
+//! Hyperparameters and scales arrive as f64 whatever `F` is.
 #![allow(clippy::too_many_arguments)]
 
+use super::Real;
 use crate::IGNORE_INDEX;
 
 /// out [B,T,C] = wte [V,C] [inp [B,T]] + wpe [T,C]
-pub fn encoder_forward(out: &mut [f64], inp: &[u32], wte: &[f64], wpe: &[f64], b: usize, t: usize, c: usize) {
+pub fn encoder_forward<F: Real>(out: &mut [F], inp: &[u32], wte: &[F], wpe: &[F], b: usize, t: usize, c: usize) {
     for bt in 0..b * t {
         let (tok, pos) = (inp[bt] as usize, bt % t);
         for i in 0..c {
@@ -20,7 +24,15 @@ pub fn encoder_forward(out: &mut [f64], inp: &[u32], wte: &[f64], wpe: &[f64], b
 }
 
 /// dwte [V,C] += scattered dout [B,T,C]; dwpe [T,C] += Σ_b dout
-pub fn encoder_backward(dwte: &mut [f64], dwpe: &mut [f64], dout: &[f64], inp: &[u32], b: usize, t: usize, c: usize) {
+pub fn encoder_backward<F: Real>(
+    dwte: &mut [F],
+    dwpe: &mut [F],
+    dout: &[F],
+    inp: &[u32],
+    b: usize,
+    t: usize,
+    c: usize,
+) {
     for bt in 0..b * t {
         let (tok, pos) = (inp[bt] as usize, bt % t);
         for i in 0..c {
@@ -31,21 +43,22 @@ pub fn encoder_backward(dwte: &mut [f64], dwpe: &mut [f64], dout: &[f64], inp: &
 }
 
 /// out [N,C], mean [N], rstd [N] = LayerNorm(inp [N,C]; weight [C], bias [C]); eps 1e-5, biased variance
-pub fn layernorm_forward(
-    out: &mut [f64],
-    mean: &mut [f64],
-    rstd: &mut [f64],
-    inp: &[f64],
-    weight: &[f64],
-    bias: &[f64],
+pub fn layernorm_forward<F: Real>(
+    out: &mut [F],
+    mean: &mut [F],
+    rstd: &mut [F],
+    inp: &[F],
+    weight: &[F],
+    bias: &[F],
     n: usize,
     c: usize,
 ) {
+    let cf = F::of(c as f64);
     for r in 0..n {
         let x = &inp[r * c..(r + 1) * c];
-        let m = x.iter().sum::<f64>() / c as f64;
-        let var = x.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / c as f64;
-        let rs = 1.0 / (var + 1e-5).sqrt();
+        let m = x.iter().sum::<F>() / cf;
+        let var = x.iter().map(|&v| (v - m) * (v - m)).sum::<F>() / cf;
+        let rs = F::one() / (var + F::of(1e-5)).sqrt();
         for i in 0..c {
             out[r * c + i] = (x[i] - m) * rs * weight[i] + bias[i];
         }
@@ -55,23 +68,24 @@ pub fn layernorm_forward(
 }
 
 /// dinp [N,C], dweight [C], dbias [C] += LayerNorm backward of dout [N,C]
-pub fn layernorm_backward(
-    dinp: &mut [f64],
-    dweight: &mut [f64],
-    dbias: &mut [f64],
-    dout: &[f64],
-    inp: &[f64],
-    weight: &[f64],
-    mean: &[f64],
-    rstd: &[f64],
+pub fn layernorm_backward<F: Real>(
+    dinp: &mut [F],
+    dweight: &mut [F],
+    dbias: &mut [F],
+    dout: &[F],
+    inp: &[F],
+    weight: &[F],
+    mean: &[F],
+    rstd: &[F],
     n: usize,
     c: usize,
 ) {
+    let cf = F::of(c as f64);
     for r in 0..n {
         let norm = |i: usize| (inp[r * c + i] - mean[r]) * rstd[r];
         let dnorm = |i: usize| weight[i] * dout[r * c + i];
-        let dnorm_mean = (0..c).map(dnorm).sum::<f64>() / c as f64;
-        let dnorm_norm_mean = (0..c).map(|i| dnorm(i) * norm(i)).sum::<f64>() / c as f64;
+        let dnorm_mean = (0..c).map(dnorm).sum::<F>() / cf;
+        let dnorm_norm_mean = (0..c).map(|i| dnorm(i) * norm(i)).sum::<F>() / cf;
         for i in 0..c {
             dbias[i] += dout[r * c + i];
             dweight[i] += norm(i) * dout[r * c + i];
@@ -81,11 +95,11 @@ pub fn layernorm_backward(
 }
 
 /// out [N,OC] = inp [N,C] · weightᵀ (weight [OC,C]) + bias [OC]
-pub fn matmul_forward(
-    out: &mut [f64],
-    inp: &[f64],
-    weight: &[f64],
-    bias: Option<&[f64]>,
+pub fn matmul_forward<F: Real>(
+    out: &mut [F],
+    inp: &[F],
+    weight: &[F],
+    bias: Option<&[F]>,
     n: usize,
     c: usize,
     oc: usize,
@@ -94,21 +108,21 @@ pub fn matmul_forward(
         let x = &inp[r * c..(r + 1) * c];
         for o in 0..oc {
             let w = &weight[o * c..(o + 1) * c];
-            let dot: f64 = x.iter().zip(w).map(|(a, b)| a * b).sum();
-            out[r * oc + o] = dot + bias.map_or(0.0, |b| b[o]);
+            let dot: F = x.iter().zip(w).map(|(&a, &b)| a * b).sum();
+            out[r * oc + o] = dot + bias.map_or(F::zero(), |b| b[o]);
         }
     }
 }
 
 /// dinp [N,C] += dout [N,OC] · weight [OC,C]; dweight [OC,C] += doutᵀ · inp; dbias [OC] += Σ_rows dout.
 /// A frozen weight (LoRA) passes no `dweight` and gets no gradient.
-pub fn matmul_backward(
-    dinp: &mut [f64],
-    mut dweight: Option<&mut [f64]>,
-    dbias: Option<&mut [f64]>,
-    dout: &[f64],
-    inp: &[f64],
-    weight: &[f64],
+pub fn matmul_backward<F: Real>(
+    dinp: &mut [F],
+    mut dweight: Option<&mut [F]>,
+    dbias: Option<&mut [F]>,
+    dout: &[F],
+    inp: &[F],
+    weight: &[F],
     n: usize,
     c: usize,
     oc: usize,
@@ -136,32 +150,34 @@ pub fn matmul_backward(
 /// LoRA forward, unmerged: out [N,OC] += scale · (inp [N,C] · aᵀ) · bᵀ with
 /// a [R,C], b [OC,R]; `out` already holds the frozen layer's output. (The GPU
 /// merges instead, `lora_merge`; this is the form the merge is checked against.)
-pub fn lora_forward(
-    out: &mut [f64],
-    inp: &[f64],
-    a: &[f64],
-    b: &[f64],
+pub fn lora_forward<F: Real>(
+    out: &mut [F],
+    inp: &[F],
+    a: &[F],
+    b: &[F],
     scale: f64,
     n: usize,
     c: usize,
     oc: usize,
     r: usize,
 ) {
-    let mut h = vec![0.0; n * r];
+    let scale = F::of(scale);
+    let mut h = vec![F::zero(); n * r];
     matmul_forward(&mut h, inp, a, None, n, c, r);
     for row in 0..n {
         for o in 0..oc {
-            let up: f64 = (0..r).map(|k| h[row * r + k] * b[o * r + k]).sum();
+            let up: F = (0..r).map(|k| h[row * r + k] * b[o * r + k]).sum();
             out[row * oc + o] += scale * up;
         }
     }
 }
 
 /// LoRA merge: w [OC,C] += scale · b [OC,R] · a [R,C].
-pub fn lora_merge(w: &mut [f64], a: &[f64], b: &[f64], scale: f64, oc: usize, c: usize, r: usize) {
+pub fn lora_merge<F: Real>(w: &mut [F], a: &[F], b: &[F], scale: f64, oc: usize, c: usize, r: usize) {
+    let scale = F::of(scale);
     for o in 0..oc {
         for i in 0..c {
-            let delta: f64 = (0..r).map(|k| b[o * r + k] * a[k * c + i]).sum();
+            let delta: F = (0..r).map(|k| b[o * r + k] * a[k * c + i]).sum();
             w[o * c + i] += scale * delta;
         }
     }
@@ -172,30 +188,30 @@ pub fn lora_merge(w: &mut [f64], a: &[f64], b: &[f64], scale: f64, oc: usize, c:
 /// db [OC,R] += scale·doutᵀ·h; da [R,C] += dhᵀ·inp; dinp [N,C] += dh·a (left
 /// out when `None`: a merged weight already carries it). The frozen weight
 /// gets no gradient.
-pub fn lora_backward(
-    dinp: Option<&mut [f64]>,
-    da: &mut [f64],
-    db: &mut [f64],
-    dout: &[f64],
-    inp: &[f64],
-    a: &[f64],
-    b: &[f64],
+pub fn lora_backward<F: Real>(
+    dinp: Option<&mut [F]>,
+    da: &mut [F],
+    db: &mut [F],
+    dout: &[F],
+    inp: &[F],
+    a: &[F],
+    b: &[F],
     scale: f64,
     n: usize,
     c: usize,
     oc: usize,
     r: usize,
 ) {
-    let mut h = vec![0.0; n * r];
+    let mut h = vec![F::zero(); n * r];
     matmul_forward(&mut h, inp, a, None, n, c, r);
-    let scaled: Vec<f64> = dout.iter().map(|d| scale * d).collect();
-    let mut dh = vec![0.0; n * r];
+    let scaled: Vec<F> = dout.iter().map(|&d| F::of(scale) * d).collect();
+    let mut dh = vec![F::zero(); n * r];
     matmul_backward(&mut dh, Some(db), None, &scaled, &h, b, n, r, oc);
     let mut unused = Vec::new();
     let dinp = match dinp {
         Some(d) => d,
         None => {
-            unused.resize(n * c, 0.0);
+            unused.resize(n * c, F::zero());
             &mut unused[..]
         }
     };
@@ -203,30 +219,36 @@ pub fn lora_backward(
 }
 
 /// out [B,T,C], att [B,NH,T,T] = causal self-attention over qkv [B,T,3C]; scale 1/sqrt(C/NH)
-pub fn attention_forward(out: &mut [f64], att: &mut [f64], qkv: &[f64], b: usize, t: usize, c: usize, nh: usize) {
+pub fn attention_forward<F: Real>(out: &mut [F], att: &mut [F], qkv: &[F], b: usize, t: usize, c: usize, nh: usize) {
     let hs = c / nh;
-    let scale = 1.0 / (hs as f64).sqrt();
+    let scale = F::one() / F::of(hs as f64).sqrt();
     let at = |bi: usize, ti: usize, part: usize, h: usize| (bi * t + ti) * 3 * c + part * c + h * hs;
+    let mut exps = Vec::with_capacity(t);
     for bi in 0..b {
         for h in 0..nh {
             for ti in 0..t {
                 let row = ((bi * nh + h) * t + ti) * t;
-                let q = at(bi, ti, 0, h);
-                let scores: Vec<f64> = (0..=ti)
-                    .map(|t2| {
-                        let k = at(bi, t2, 1, h);
-                        (0..hs).map(|i| qkv[q + i] * qkv[k + i]).sum::<f64>() * scale
-                    })
-                    .collect();
-                let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                let exps: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
-                let sum: f64 = exps.iter().sum();
-                for t2 in 0..t {
-                    att[row + t2] = if t2 <= ti { exps[t2] / sum } else { 0.0 };
+                let q = &qkv[at(bi, ti, 0, h)..][..hs];
+                exps.clear();
+                exps.extend((0..=ti).map(|t2| {
+                    let k = &qkv[at(bi, t2, 1, h)..][..hs];
+                    q.iter().zip(k).map(|(&x, &y)| x * y).sum::<F>() * scale
+                }));
+                let max = exps.iter().fold(F::neg_infinity(), |m, &s| m.max(s));
+                for e in exps.iter_mut() {
+                    *e = (*e - max).exp();
                 }
-                for i in 0..hs {
-                    out[(bi * t + ti) * c + h * hs + i] =
-                        (0..=ti).map(|t2| att[row + t2] * qkv[at(bi, t2, 2, h) + i]).sum();
+                let sum: F = exps.iter().sum();
+                for t2 in 0..t {
+                    att[row + t2] = if t2 <= ti { exps[t2] / sum } else { F::zero() };
+                }
+                let o = &mut out[(bi * t + ti) * c + h * hs..][..hs];
+                o.fill(F::zero());
+                for t2 in 0..=ti {
+                    let (p, v) = (att[row + t2], &qkv[at(bi, t2, 2, h)..][..hs]);
+                    for (o, &v) in o.iter_mut().zip(v) {
+                        *o += p * v;
+                    }
                 }
             }
         }
@@ -234,26 +256,28 @@ pub fn attention_forward(out: &mut [f64], att: &mut [f64], qkv: &[f64], b: usize
 }
 
 /// dqkv [B,T,3C] += attention backward of dout [B,T,C], given qkv and att from forward
-pub fn attention_backward(
-    dqkv: &mut [f64],
-    dout: &[f64],
-    qkv: &[f64],
-    att: &[f64],
+pub fn attention_backward<F: Real>(
+    dqkv: &mut [F],
+    dout: &[F],
+    qkv: &[F],
+    att: &[F],
     b: usize,
     t: usize,
     c: usize,
     nh: usize,
 ) {
     let hs = c / nh;
-    let scale = 1.0 / (hs as f64).sqrt();
+    let scale = F::one() / F::of(hs as f64).sqrt();
     let at = |bi: usize, ti: usize, part: usize, h: usize| (bi * t + ti) * 3 * c + part * c + h * hs;
+    let mut datt = Vec::with_capacity(t);
     for bi in 0..b {
         for h in 0..nh {
             for ti in 0..t {
                 let row = ((bi * nh + h) * t + ti) * t;
                 let o = (bi * t + ti) * c + h * hs;
                 // out = Σ att·v: gradients of att (datt) and of v
-                let mut datt = vec![0.0; ti + 1];
+                datt.clear();
+                datt.resize(ti + 1, F::zero());
                 for t2 in 0..=ti {
                     let v = at(bi, t2, 2, h);
                     for i in 0..hs {
@@ -262,7 +286,7 @@ pub fn attention_backward(
                     }
                 }
                 // softmax backward, then the score q·k·scale
-                let dot: f64 = (0..=ti).map(|t2| att[row + t2] * datt[t2]).sum();
+                let dot: F = (0..=ti).map(|t2| att[row + t2] * datt[t2]).sum();
                 let q = at(bi, ti, 0, h);
                 for t2 in 0..=ti {
                     let dpre = att[row + t2] * (datt[t2] - dot) * scale;
@@ -280,32 +304,34 @@ pub fn attention_backward(
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
 
 /// out [n] = GELU(inp), tanh form
-pub fn gelu_forward(out: &mut [f64], inp: &[f64]) {
+pub fn gelu_forward<F: Real>(out: &mut [F], inp: &[F]) {
+    let (half, k, cube) = (F::of(0.5), F::of(SQRT_2_OVER_PI), F::of(0.044715));
     for (o, &x) in out.iter_mut().zip(inp) {
-        *o = 0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)).tanh());
+        *o = half * x * (F::one() + (k * (x + cube * x * x * x)).tanh());
     }
 }
 
 /// dinp [n] += GELU'(inp) · dout
-pub fn gelu_backward(dinp: &mut [f64], inp: &[f64], dout: &[f64]) {
+pub fn gelu_backward<F: Real>(dinp: &mut [F], inp: &[F], dout: &[F]) {
+    let (half, k, cube) = (F::of(0.5), F::of(SQRT_2_OVER_PI), F::of(0.044715));
     for ((d, &x), &g) in dinp.iter_mut().zip(inp).zip(dout) {
-        let th = (SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)).tanh();
-        let sech2 = 1.0 - th * th;
-        let local = 0.5 * (1.0 + th) + 0.5 * x * sech2 * SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * x * x);
+        let th = (k * (x + cube * x * x * x)).tanh();
+        let sech2 = F::one() - th * th;
+        let local = half * (F::one() + th) + half * x * sech2 * k * (F::one() + F::of(3.0) * cube * x * x);
         *d += local * g;
     }
 }
 
 /// out [n] = inp1 + inp2
-pub fn residual_forward(out: &mut [f64], inp1: &[f64], inp2: &[f64]) {
-    for ((o, a), b) in out.iter_mut().zip(inp1).zip(inp2) {
+pub fn residual_forward<F: Real>(out: &mut [F], inp1: &[F], inp2: &[F]) {
+    for ((o, &a), &b) in out.iter_mut().zip(inp1).zip(inp2) {
         *o = a + b;
     }
 }
 
 /// dinp1, dinp2 [n] += dout
-pub fn residual_backward(dinp1: &mut [f64], dinp2: &mut [f64], dout: &[f64]) {
-    for ((a, b), d) in dinp1.iter_mut().zip(dinp2.iter_mut()).zip(dout) {
+pub fn residual_backward<F: Real>(dinp1: &mut [F], dinp2: &mut [F], dout: &[F]) {
+    for ((a, b), &d) in dinp1.iter_mut().zip(dinp2.iter_mut()).zip(dout) {
         *a += d;
         *b += d;
     }
@@ -314,30 +340,31 @@ pub fn residual_backward(dinp1: &mut [f64], dinp2: &mut [f64], dout: &[f64]) {
 /// losses [N], dlogits [N,V] (written, not accumulated) from logits [N,V] and
 /// targets [N]: loss = −log softmax[target]; dlogits = (softmax − onehot) · dlogits_scale.
 /// Targets equal to IGNORE_INDEX (padding) give zero loss and zero gradient.
-pub fn crossentropy_forward_backward(
-    losses: &mut [f64],
-    dlogits: &mut [f64],
-    logits: &[f64],
+pub fn crossentropy_forward_backward<F: Real>(
+    losses: &mut [F],
+    dlogits: &mut [F],
+    logits: &[F],
     targets: &[u32],
     dlogits_scale: f64,
     n: usize,
     v: usize,
 ) {
+    let scale = F::of(dlogits_scale);
     for r in 0..n {
         let row = &logits[r * v..(r + 1) * v];
         let drow = &mut dlogits[r * v..(r + 1) * v];
         let tgt = targets[r];
         if tgt == IGNORE_INDEX || tgt as usize >= v {
-            losses[r] = 0.0;
-            drow.fill(0.0);
+            losses[r] = F::zero();
+            drow.fill(F::zero());
             continue;
         }
-        let max = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        let sum: f64 = row.iter().map(|x| (x - max).exp()).sum();
+        let max = row.iter().fold(F::neg_infinity(), |m, &x| m.max(x));
+        let sum: F = row.iter().map(|&x| (x - max).exp()).sum();
         losses[r] = sum.ln() + max - row[tgt as usize];
         for (j, d) in drow.iter_mut().enumerate() {
             let p = (row[j] - max).exp() / sum;
-            *d = (p - if j == tgt as usize { 1.0 } else { 0.0 }) * dlogits_scale;
+            *d = (p - if j == tgt as usize { F::one() } else { F::zero() }) * scale;
         }
     }
 }
@@ -346,12 +373,13 @@ pub fn crossentropy_forward_backward(
 /// `inv_temperature` is 0, else the inverse-CDF pick at `u` in [0, 1) from
 /// softmax(logits · inv_temperature), falling back to the argmax if rounding
 /// leaves the scan short of `u`.
-pub fn pick_token(logits: &[f64], inv_temperature: f64, u: f64) -> usize {
+pub fn pick_token<F: Real>(logits: &[F], inv_temperature: f64, u: f64) -> usize {
     let best = (1..logits.len()).fold(0, |best, j| if logits[j] > logits[best] { j } else { best });
     if inv_temperature <= 0.0 {
         return best;
     }
-    let weight = |x: f64| ((x - logits[best]) * inv_temperature).exp();
+    let (top, inv_temperature) = (logits[best].as_f64(), inv_temperature);
+    let weight = |x: F| ((x.as_f64() - top) * inv_temperature).exp();
     let total: f64 = logits.iter().map(|&x| weight(x)).sum();
     let mut rest = u * total;
     for (j, &x) in logits.iter().enumerate() {
@@ -367,11 +395,11 @@ pub fn pick_token(logits: &[f64], inv_temperature: f64, u: f64) -> usize {
 /// picked [K]. Picks from row state[0]-1 of logits [T,V] with draws [1+K]
 /// (1/temperature, then one uniform per token), appends to `picked` and to
 /// the window, sliding it left by one once it holds T tokens.
-pub fn sample_next_token(
+pub fn sample_next_token<F: Real>(
     state: &mut [u32; 2],
     window: &mut [u32],
     picked: &mut [u32],
-    logits: &[f64],
+    logits: &[F],
     draws: &[f64],
     t: usize,
     v: usize,
@@ -391,11 +419,11 @@ pub fn sample_next_token(
 
 /// AdamW over a flat buffer; decay applies to [0, decay_end); `step` is 1-based;
 /// `grad_scale` is the clipping factor.
-pub fn adamw_update(
-    params: &mut [f64],
-    grads: &[f64],
-    m: &mut [f64],
-    v: &mut [f64],
+pub fn adamw_update<F: Real>(
+    params: &mut [F],
+    grads: &[F],
+    m: &mut [F],
+    v: &mut [F],
     lr: f64,
     beta1: f64,
     beta2: f64,
@@ -405,61 +433,66 @@ pub fn adamw_update(
     decay_end: usize,
     grad_scale: f64,
 ) {
-    let bc1 = 1.0 - beta1.powi(step as i32);
-    let bc2 = 1.0 - beta2.powi(step as i32);
+    let bc1 = F::of(1.0 - beta1.powi(step as i32));
+    let bc2 = F::of(1.0 - beta2.powi(step as i32));
+    let (lr, eps, grad_scale) = (F::of(lr), F::of(eps), F::of(grad_scale));
+    let (b1, b2, rest1, rest2) = (F::of(beta1), F::of(beta2), F::of(1.0 - beta1), F::of(1.0 - beta2));
     for i in 0..params.len() {
         let g = grads[i] * grad_scale;
-        m[i] = beta1 * m[i] + (1.0 - beta1) * g;
-        v[i] = beta2 * v[i] + (1.0 - beta2) * g * g;
-        let decay = if i < decay_end { weight_decay } else { 0.0 };
+        m[i] = b1 * m[i] + rest1 * g;
+        v[i] = b2 * v[i] + rest2 * g * g;
+        let decay = if i < decay_end { F::of(weight_decay) } else { F::zero() };
         params[i] -= lr * ((m[i] / bc1) / ((v[i] / bc2).sqrt() + eps) + decay * params[i]);
     }
 }
 
 /// SGD with heavy-ball momentum and L2 weight decay on [0, decay_end); momentum 0 is plain SGD.
-pub fn sgd_update(
-    params: &mut [f64],
-    grads: &[f64],
-    velocity: &mut [f64],
+pub fn sgd_update<F: Real>(
+    params: &mut [F],
+    grads: &[F],
+    velocity: &mut [F],
     lr: f64,
     momentum: f64,
     weight_decay: f64,
     decay_end: usize,
     grad_scale: f64,
 ) {
+    let (lr, momentum, weight_decay, grad_scale) = (F::of(lr), F::of(momentum), F::of(weight_decay), F::of(grad_scale));
     for i in 0..params.len() {
-        let g = grads[i] * grad_scale + if i < decay_end { weight_decay * params[i] } else { 0.0 };
+        let g = grads[i] * grad_scale + if i < decay_end { weight_decay * params[i] } else { F::zero() };
         velocity[i] = momentum * velocity[i] + g;
         params[i] -= lr * velocity[i];
     }
 }
 
 /// RMSProp: mean_square = α·ms + (1−α)·g²; params −= lr·g / (sqrt(ms) + eps)
-pub fn rmsprop_update(
-    params: &mut [f64],
-    grads: &[f64],
-    mean_square: &mut [f64],
+pub fn rmsprop_update<F: Real>(
+    params: &mut [F],
+    grads: &[F],
+    mean_square: &mut [F],
     lr: f64,
     alpha: f64,
     eps: f64,
     grad_scale: f64,
 ) {
+    let (lr, a, rest, eps, grad_scale) = (F::of(lr), F::of(alpha), F::of(1.0 - alpha), F::of(eps), F::of(grad_scale));
     for i in 0..params.len() {
         let g = grads[i] * grad_scale;
-        mean_square[i] = alpha * mean_square[i] + (1.0 - alpha) * g * g;
+        mean_square[i] = a * mean_square[i] + rest * g * g;
         params[i] -= lr * g / (mean_square[i].sqrt() + eps);
     }
 }
 
-/// Σ (a − b)²: squared L2 distance between two weight vectors
-pub fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+/// Σ (a − b)²: squared L2 distance between two weight vectors, summed in f64
+pub fn squared_distance<F: Real>(a: &[F], b: &[F]) -> f64 {
+    a.iter().zip(b).map(|(&x, &y)| x.as_f64() - y.as_f64()).map(|d| d * d).sum()
 }
 
-/// sqrt(Σ g²)
-pub fn grad_norm(grads: &[f64]) -> f64 {
-    grads.iter().map(|g| g * g).sum::<f64>().sqrt()
+/// sqrt(Σ g²), summed in f64
+pub fn grad_norm<F: Real>(grads: &[F]) -> f64 {
+    grads.iter().map(|&g| g.as_f64() * g.as_f64()).sum::<f64>().sqrt()
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -666,7 +699,7 @@ mod tests {
         assert_eq!(out[n - 3], 0.0);
         assert!(out[n - 2].abs() < 1e-6 && (out[n - 1] - 6.0).abs() < 1e-6);
         // gelu(1), evaluated independently with Python's math module.
-        let mut one = [0.0];
+        let mut one = [0.0f64];
         gelu_forward(&mut one, &[1.0]);
         assert!((one[0] - 0.841_191_990_608_276_8).abs() < 1e-12);
 
@@ -719,7 +752,7 @@ mod tests {
 
     #[test]
     fn crossentropy_survives_huge_logits() {
-        let (mut losses, mut dlogits) = ([0.0; 1], [0.0; 3]);
+        let (mut losses, mut dlogits) = ([0.0f64; 1], [0.0f64; 3]);
         crossentropy_forward_backward(&mut losses, &mut dlogits, &[1000.0, 0.0, -1000.0], &[2], 1.0, 1, 3);
         assert!((losses[0] - 2000.0).abs() < 1e-9);
         assert!((dlogits[0] - 1.0).abs() < 1e-12 && (dlogits[2] + 1.0).abs() < 1e-12);
@@ -752,7 +785,7 @@ mod tests {
     fn sgd_momentum_and_coupled_decay() {
         let (lr, mom, wd, s) = (0.1, 0.9, 0.01, 0.5);
         let grads = [2.0, 2.0];
-        let mut params = [1.0, 1.0];
+        let mut params = [1.0f64, 1.0];
         let mut vel = [0.0; 2];
         sgd_update(&mut params, &grads, &mut vel, lr, mom, wd, 1, s);
         sgd_update(&mut params, &grads, &mut vel, lr, mom, wd, 1, s);
@@ -763,14 +796,14 @@ mod tests {
         assert!((params[0] - (p1 - 0.1 * v2)).abs() < 1e-15);
         assert!((params[1] - (1.0 - 0.1 * 1.0 - 0.1 * 1.9)).abs() < 1e-15);
 
-        let mut plain = [1.0];
+        let mut plain = [1.0f64];
         sgd_update(&mut plain, &[3.0], &mut [0.0], 0.1, 0.0, 0.0, 0, 1.0);
         assert!((plain[0] - 0.7).abs() < 1e-15);
     }
 
     #[test]
     fn rmsprop_first_step() {
-        let (mut params, mut ms) = ([1.0, 1.0], [0.0, 0.0]);
+        let (mut params, mut ms) = ([1.0f64, 1.0], [0.0, 0.0]);
         rmsprop_update(&mut params, &[0.5, 0.0], &mut ms, 0.01, 0.99, 1e-8, 2.0);
         // ms = 0.01 * 1² so sqrt(ms) = 0.1, update = 0.01 * 1 / 0.1.
         assert!((ms[0] - 0.01).abs() < 1e-15 && ms[1] == 0.0);
@@ -781,6 +814,6 @@ mod tests {
     #[test]
     fn grad_norm_is_euclidean() {
         assert_eq!(grad_norm(&[3.0, -4.0]), 5.0);
-        assert_eq!(grad_norm(&[]), 0.0);
+        assert_eq!(grad_norm::<f64>(&[]), 0.0);
     }
 }

@@ -1,11 +1,17 @@
-//! The CPU reference: every GPU kernel's twin by the same name, the whole
-//! model forward/backward, and `CpuRun` (a `Trainer`), in f64.
+//! The CPU side: every GPU kernel's twin by the same name, the whole model
+//! forward/backward, and `CpuRunOf<F>` (a `Trainer`), generic over the float.
+//! In f64 (`CpuRun`) it is the reference every GPU kernel is tested against;
+//! in f32 (`FastCpuRun`) it is the backend for pages without a usable GPU,
+//! with its matmuls in `simd`.
 //! Not here: anything from `gpu/`; this side must stand on its own.
 
 pub mod kernels;
 pub mod model;
+mod real;
 pub mod run;
+pub mod simd;
 
 pub use kernels::*;
-pub use model::{Activations, CpuModel};
-pub use run::CpuRun;
+pub use model::{Activations, CpuModel, CpuModelOf};
+pub use real::Real;
+pub use run::{CpuRun, CpuRunOf, FastCpuRun};

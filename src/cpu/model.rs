@@ -1,79 +1,84 @@
-//! The whole GPT-2 forward and backward on the CPU in f64, built from the
-//! kernel twins in the same order as `gpu::model`: the reference every GPU
-//! gradient is compared with, itself checked against finite differences.
+//! The whole GPT-2 forward and backward on the CPU, built from the kernel
+//! twins in the same order as `gpu::model`. In f64 it is the reference every
+//! GPU gradient is compared with, itself checked against finite differences;
+//! in f32 it is the fast CPU backend's model.
 //!
 //! Legend: B batch, T time, C channels, V vocabulary, NH heads, L layers.
 
 use super::kernels::*;
+use super::Real;
 use crate::model::{AdapterLayout, BlockTensor, ParamLayout, TensorView};
 
 /// Activations of one layer, kept for backward.
 #[derive(Debug, Clone, Default)]
-pub struct LayerActs {
-    pub ln1: Vec<f64>,       // [B,T,C]
-    pub ln1_mean: Vec<f64>,  // [B,T]
-    pub ln1_rstd: Vec<f64>,  // [B,T]
-    pub qkv: Vec<f64>,       // [B,T,3C]
-    pub att: Vec<f64>,       // [B,NH,T,T]
-    pub atty: Vec<f64>,      // [B,T,C]
-    pub attproj: Vec<f64>,   // [B,T,C]
-    pub residual2: Vec<f64>, // [B,T,C]
-    pub ln2: Vec<f64>,       // [B,T,C]
-    pub ln2_mean: Vec<f64>,  // [B,T]
-    pub ln2_rstd: Vec<f64>,  // [B,T]
-    pub fch: Vec<f64>,       // [B,T,4C]
-    pub fch_gelu: Vec<f64>,  // [B,T,4C]
-    pub fcproj: Vec<f64>,    // [B,T,C]
-    pub residual3: Vec<f64>, // [B,T,C]
+pub struct LayerActs<F> {
+    pub ln1: Vec<F>,       // [B,T,C]
+    pub ln1_mean: Vec<F>,  // [B,T]
+    pub ln1_rstd: Vec<F>,  // [B,T]
+    pub qkv: Vec<F>,       // [B,T,3C]
+    pub att: Vec<F>,       // [B,NH,T,T]
+    pub atty: Vec<F>,      // [B,T,C]
+    pub attproj: Vec<F>,   // [B,T,C]
+    pub residual2: Vec<F>, // [B,T,C]
+    pub ln2: Vec<F>,       // [B,T,C]
+    pub ln2_mean: Vec<F>,  // [B,T]
+    pub ln2_rstd: Vec<F>,  // [B,T]
+    pub fch: Vec<F>,       // [B,T,4C]
+    pub fch_gelu: Vec<F>,  // [B,T,4C]
+    pub fcproj: Vec<F>,    // [B,T,C]
+    pub residual3: Vec<F>, // [B,T,C]
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct Activations {
+pub struct Activations<F> {
     pub b: usize,
     pub t: usize,
     pub inputs: Vec<u32>,  // [B,T]
     pub targets: Vec<u32>, // [B,T]
-    pub encoded: Vec<f64>, // [B,T,C]
-    pub layers: Vec<LayerActs>,
-    pub lnf: Vec<f64>,      // [B,T,C]
-    pub lnf_mean: Vec<f64>, // [B,T]
-    pub lnf_rstd: Vec<f64>, // [B,T]
-    pub logits: Vec<f64>,   // [B,T,V]
-    pub losses: Vec<f64>,   // [B,T]
+    pub encoded: Vec<F>,   // [B,T,C]
+    pub layers: Vec<LayerActs<F>>,
+    pub lnf: Vec<F>,      // [B,T,C]
+    pub lnf_mean: Vec<F>, // [B,T]
+    pub lnf_rstd: Vec<F>, // [B,T]
+    pub logits: Vec<F>,   // [B,T,V]
+    pub losses: Vec<F>,   // [B,T]
 }
 
 /// LoRA adapters on a frozen model: their values and gradients, flat in
 /// `AdapterLayout` order.
 #[derive(Debug, Clone)]
-pub struct CpuAdapters {
+pub struct CpuAdapters<F> {
     pub layout: AdapterLayout,
-    pub params: Vec<f64>,
-    pub grads: Vec<f64>,
+    pub params: Vec<F>,
+    pub grads: Vec<F>,
 }
 
 /// Parameters, gradients (same flat layout as the GPU) and the last forward's
 /// activations; with `lora`, the parameters are frozen and only the adapters
 /// get gradients.
-pub struct CpuModel {
+pub struct CpuModelOf<F> {
     pub layout: ParamLayout,
-    pub params: Vec<f64>,
-    pub grads: Vec<f64>,
-    pub lora: Option<CpuAdapters>,
-    acts: Activations,
+    pub params: Vec<F>,
+    pub grads: Vec<F>,
+    pub lora: Option<CpuAdapters<F>>,
+    acts: Activations<F>,
 }
 
 fn range(v: &TensorView) -> std::ops::Range<usize> {
     v.range()
 }
 
-impl CpuModel {
+/// The f64 reference model.
+pub type CpuModel = CpuModelOf<f64>;
+
+impl<F: Real> CpuModelOf<F> {
     pub fn new(layout: ParamLayout, params: &[f32]) -> Self {
-        Self::from_f64(layout, params.iter().map(|&x| x as f64).collect())
+        Self::from_params(layout, params.iter().map(|&x| F::of(x as f64)).collect())
     }
 
-    pub fn from_f64(layout: ParamLayout, params: Vec<f64>) -> Self {
+    pub fn from_params(layout: ParamLayout, params: Vec<F>) -> Self {
         assert_eq!(params.len(), layout.total, "params must follow the layout");
-        let grads = vec![0.0; layout.total];
+        let grads = vec![F::zero(); layout.total];
         Self { layout, params, grads, lora: None, acts: Activations::default() }
     }
 
@@ -81,14 +86,14 @@ impl CpuModel {
     /// `layout` order) on them instead.
     pub fn with_adapters(mut self, layout: AdapterLayout, adapters: &[f32]) -> Self {
         assert_eq!(adapters.len(), layout.total, "adapters must follow their layout");
-        let grads = vec![0.0; layout.total];
-        self.lora = Some(CpuAdapters { layout, params: adapters.iter().map(|&x| x as f64).collect(), grads });
+        let grads = vec![F::zero(); layout.total];
+        self.lora = Some(CpuAdapters { layout, params: adapters.iter().map(|&x| F::of(x as f64)).collect(), grads });
         self
     }
 
     /// The weights the model computes with: the base, plus s·B·A on every
     /// adapted Linear (a merged copy under LoRA; the weights themselves without).
-    pub fn effective_params(&self) -> std::borrow::Cow<'_, [f64]> {
+    pub fn effective_params(&self) -> std::borrow::Cow<'_, [F]> {
         let Some(lora) = &self.lora else { return std::borrow::Cow::Borrowed(&self.params) };
         let mut out = self.params.clone();
         let (r, s) = (lora.layout.lora.rank, lora.layout.lora.scale());
@@ -100,7 +105,7 @@ impl CpuModel {
     }
 
     /// out += s·(inp·Aᵀ)·Bᵀ if `which` of `layer` carries an adapter.
-    fn adapter_forward(&self, layer: usize, which: BlockTensor, out: &mut [f64], inp: &[f64], n: usize) {
+    fn adapter_forward(&self, layer: usize, which: BlockTensor, out: &mut [F], inp: &[F], n: usize) {
         let Some(lora) = &self.lora else { return };
         let Some(l) = lora.layout.find(layer, which) else { return };
         let (r, s) = (lora.layout.lora.rank, lora.layout.lora.scale());
@@ -108,80 +113,80 @@ impl CpuModel {
         lora_forward(out, inp, a, b, s, n, l.in_features(), l.out_features(), r);
     }
 
-    fn p(&self, v: &TensorView) -> &[f64] {
+    fn p(&self, v: &TensorView) -> &[F] {
         &self.params[range(v)]
     }
 
-    pub fn activations(&self) -> &Activations {
+    pub fn activations(&self) -> &Activations<F> {
         &self.acts
     }
 
-    pub fn logits(&self) -> &[f64] {
+    pub fn logits(&self) -> &[F] {
         &self.acts.logits
     }
 
     pub fn zero_grad(&mut self) {
-        self.grads.fill(0.0);
+        self.grads.fill(F::zero());
         if let Some(a) = &mut self.lora {
-            a.grads.fill(0.0);
+            a.grads.fill(F::zero());
         }
     }
 
     /// Forward over B sequences of T positions; returns per-token losses [B*T]
     /// (0 where the target is IGNORE_INDEX) and keeps activations for backward.
-    pub fn forward(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize) -> Vec<f64> {
+    pub fn forward(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize) -> Vec<F> {
         let cfg = self.layout.config;
         let (c, v, nh) = (cfg.n_embd, cfg.vocab_size, cfg.n_head);
         let n = b * t;
         let l = &self.layout;
         let mut a = Activations { b, t, inputs: inputs.to_vec(), targets: targets.to_vec(), ..Default::default() };
-        a.encoded = vec![0.0; n * c];
+        a.encoded = vec![F::zero(); n * c];
         encoder_forward(&mut a.encoded, inputs, self.p(l.wte()), self.p(l.wpe()), b, t, c);
         for layer in 0..cfg.n_layer {
             use BlockTensor::*;
             let pw = |w: BlockTensor| self.p(l.block(layer, w));
             let x = if layer == 0 { &a.encoded } else { &a.layers[layer - 1].residual3 };
             let mut la = LayerActs {
-                ln1: vec![0.0; n * c],
-                ln1_mean: vec![0.0; n],
-                ln1_rstd: vec![0.0; n],
-                qkv: vec![0.0; n * 3 * c],
-                att: vec![0.0; b * nh * t * t],
-                atty: vec![0.0; n * c],
-                attproj: vec![0.0; n * c],
-                residual2: vec![0.0; n * c],
-                ln2: vec![0.0; n * c],
-                ln2_mean: vec![0.0; n],
-                ln2_rstd: vec![0.0; n],
-                fch: vec![0.0; n * 4 * c],
-                fch_gelu: vec![0.0; n * 4 * c],
-                fcproj: vec![0.0; n * c],
-                residual3: vec![0.0; n * c],
+                ln1: vec![F::zero(); n * c],
+                ln1_mean: vec![F::zero(); n],
+                ln1_rstd: vec![F::zero(); n],
+                qkv: vec![F::zero(); n * 3 * c],
+                att: vec![F::zero(); b * nh * t * t],
+                atty: vec![F::zero(); n * c],
+                attproj: vec![F::zero(); n * c],
+                residual2: vec![F::zero(); n * c],
+                ln2: vec![F::zero(); n * c],
+                ln2_mean: vec![F::zero(); n],
+                ln2_rstd: vec![F::zero(); n],
+                fch: vec![F::zero(); n * 4 * c],
+                fch_gelu: vec![F::zero(); n * 4 * c],
+                fcproj: vec![F::zero(); n * c],
+                residual3: vec![F::zero(); n * c],
             };
             layernorm_forward(&mut la.ln1, &mut la.ln1_mean, &mut la.ln1_rstd, x, pw(Ln1W), pw(Ln1B), n, c);
-            matmul_forward(&mut la.qkv, &la.ln1, pw(AttnW), Some(pw(AttnB)), n, c, 3 * c);
+            F::matmul_forward(&mut la.qkv, &la.ln1, pw(AttnW), Some(pw(AttnB)), n, c, 3 * c);
             self.adapter_forward(layer, AttnW, &mut la.qkv, &la.ln1, n);
             attention_forward(&mut la.atty, &mut la.att, &la.qkv, b, t, c, nh);
-            matmul_forward(&mut la.attproj, &la.atty, pw(AttnProjW), Some(pw(AttnProjB)), n, c, c);
+            F::matmul_forward(&mut la.attproj, &la.atty, pw(AttnProjW), Some(pw(AttnProjB)), n, c, c);
             self.adapter_forward(layer, AttnProjW, &mut la.attproj, &la.atty, n);
             residual_forward(&mut la.residual2, x, &la.attproj);
             layernorm_forward(&mut la.ln2, &mut la.ln2_mean, &mut la.ln2_rstd, &la.residual2, pw(Ln2W), pw(Ln2B), n, c);
-            matmul_forward(&mut la.fch, &la.ln2, pw(FcW), Some(pw(FcB)), n, c, 4 * c);
+            F::matmul_forward(&mut la.fch, &la.ln2, pw(FcW), Some(pw(FcB)), n, c, 4 * c);
             self.adapter_forward(layer, FcW, &mut la.fch, &la.ln2, n);
             gelu_forward(&mut la.fch_gelu, &la.fch);
-            matmul_forward(&mut la.fcproj, &la.fch_gelu, pw(FcProjW), Some(pw(FcProjB)), n, 4 * c, c);
+            F::matmul_forward(&mut la.fcproj, &la.fch_gelu, pw(FcProjW), Some(pw(FcProjB)), n, 4 * c, c);
             self.adapter_forward(layer, FcProjW, &mut la.fcproj, &la.fch_gelu, n);
             residual_forward(&mut la.residual3, &la.residual2, &la.fcproj);
             a.layers.push(la);
         }
         let last = if cfg.n_layer == 0 { &a.encoded } else { &a.layers[cfg.n_layer - 1].residual3 };
-        let (mut lnf, mut lnf_mean, mut lnf_rstd) = (vec![0.0; n * c], vec![0.0; n], vec![0.0; n]);
+        let (mut lnf, mut lnf_mean, mut lnf_rstd) = (vec![F::zero(); n * c], vec![F::zero(); n], vec![F::zero(); n]);
         layernorm_forward(&mut lnf, &mut lnf_mean, &mut lnf_rstd, last, self.p(l.ln_f_w()), self.p(l.ln_f_b()), n, c);
-        a.logits = vec![0.0; n * v];
-        matmul_forward(&mut a.logits, &lnf, self.p(l.wte()), None, n, c, v);
+        a.logits = vec![F::zero(); n * v];
+        F::matmul_forward(&mut a.logits, &lnf, self.p(l.wte()), None, n, c, v);
         (a.lnf, a.lnf_mean, a.lnf_rstd) = (lnf, lnf_mean, lnf_rstd);
-        a.losses = vec![0.0; n];
-        let mut scratch = vec![0.0; n * v];
+        a.losses = vec![F::zero(); n];
+        let mut scratch = vec![F::zero(); n * v];
         crossentropy_forward_backward(&mut a.losses, &mut scratch, &a.logits, targets, 1.0, n, v);
         let losses = a.losses.clone();
         self.acts = a;
@@ -203,15 +208,15 @@ impl CpuModel {
         let lora = &mut self.lora;
         let p = |tv: &TensorView| &params[range(tv)];
 
-        let mut losses = vec![0.0; n];
-        let mut dlogits = vec![0.0; n * v];
+        let mut losses = vec![F::zero(); n];
+        let mut dlogits = vec![F::zero(); n * v];
         crossentropy_forward_backward(&mut losses, &mut dlogits, &a.logits, &a.targets, dlogits_scale, n, v);
-        let mut dlnf = vec![0.0; n * c];
+        let mut dlnf = vec![F::zero(); n * c];
         let dwte = if lora.is_some() { None } else { Some(&mut grads[range(l.wte())]) };
-        matmul_backward(&mut dlnf, dwte, None, &dlogits, &a.lnf, p(l.wte()), n, c, v);
+        F::matmul_backward(&mut dlnf, dwte, None, &dlogits, &a.lnf, p(l.wte()), n, c, v);
         let last = if cfg.n_layer == 0 { &a.encoded } else { &a.layers[cfg.n_layer - 1].residual3 };
-        let mut dresidual = vec![0.0; n * c];
-        let (mut dw, mut db) = (vec![0.0; c], vec![0.0; c]);
+        let mut dresidual = vec![F::zero(); n * c];
+        let (mut dw, mut db) = (vec![F::zero(); c], vec![F::zero(); c]);
         layernorm_backward(
             &mut dresidual,
             &mut dw,
@@ -233,14 +238,14 @@ impl CpuModel {
             let x = if layer == 0 { &a.encoded } else { &a.layers[layer - 1].residual3 };
             let tv = |w: BlockTensor| l.block(layer, w);
             // MLP branch: the residual passes dresidual straight to fcproj
-            let mut dfch_gelu = vec![0.0; n * 4 * c];
+            let mut dfch_gelu = vec![F::zero(); n * 4 * c];
             let io = (&mut dfch_gelu[..], &dresidual[..], &la.fch_gelu[..], n);
             linear_backward(grads, lora.as_mut(), params, l, (layer, FcProjW, FcProjB), io);
-            let mut dfch = vec![0.0; n * 4 * c];
+            let mut dfch = vec![F::zero(); n * 4 * c];
             gelu_backward(&mut dfch, &la.fch, &dfch_gelu);
-            let mut dln2 = vec![0.0; n * c];
+            let mut dln2 = vec![F::zero(); n * c];
             linear_backward(grads, lora.as_mut(), params, l, (layer, FcW, FcB), (&mut dln2, &dfch, &la.ln2, n));
-            let (mut dw, mut db) = (vec![0.0; c], vec![0.0; c]);
+            let (mut dw, mut db) = (vec![F::zero(); c], vec![F::zero(); c]);
             layernorm_backward(
                 &mut dresidual,
                 &mut dw,
@@ -256,14 +261,14 @@ impl CpuModel {
             add(&mut grads[range(tv(Ln2W))], &dw);
             add(&mut grads[range(tv(Ln2B))], &db);
             // attention branch
-            let mut datty = vec![0.0; n * c];
+            let mut datty = vec![F::zero(); n * c];
             let io = (&mut datty[..], &dresidual[..], &la.atty[..], n);
             linear_backward(grads, lora.as_mut(), params, l, (layer, AttnProjW, AttnProjB), io);
-            let mut dqkv = vec![0.0; n * 3 * c];
+            let mut dqkv = vec![F::zero(); n * 3 * c];
             attention_backward(&mut dqkv, &datty, &la.qkv, &la.att, b, t, c, nh);
-            let mut dln1 = vec![0.0; n * c];
+            let mut dln1 = vec![F::zero(); n * c];
             linear_backward(grads, lora.as_mut(), params, l, (layer, AttnW, AttnB), (&mut dln1, &dqkv, &la.ln1, n));
-            let (mut dw, mut db) = (vec![0.0; c], vec![0.0; c]);
+            let (mut dw, mut db) = (vec![F::zero(); c], vec![F::zero(); c]);
             layernorm_backward(
                 &mut dresidual,
                 &mut dw,
@@ -280,8 +285,8 @@ impl CpuModel {
             add(&mut grads[range(tv(Ln1B))], &db);
         }
         if lora.is_none() {
-            let mut dwpe = vec![0.0; l.wpe().len];
-            let mut dwte = vec![0.0; l.wte().len];
+            let mut dwpe = vec![F::zero(); l.wpe().len];
+            let mut dwte = vec![F::zero(); l.wte().len];
             encoder_backward(&mut dwte, &mut dwpe, &dresidual, &a.inputs, b, t, c);
             add(&mut grads[range(l.wte())], &dwte);
             add(&mut grads[range(l.wpe())], &dwpe);
@@ -292,35 +297,45 @@ impl CpuModel {
 /// Backward of one Linear (weight `w`, bias `bias` of `layer`) from dout [N,OC]:
 /// dinp [N,C] += dout·W, then dW and dbias (full training) or, when the
 /// Linear carries an adapter, its dA and dB (LoRA; the weight is frozen).
-fn linear_backward(
-    grads: &mut [f64],
-    lora: Option<&mut CpuAdapters>,
-    params: &[f64],
+fn linear_backward<F: Real>(
+    grads: &mut [F],
+    lora: Option<&mut CpuAdapters<F>>,
+    params: &[F],
     layout: &ParamLayout,
     (layer, w, bias): (usize, BlockTensor, BlockTensor),
-    (dinp, dout, inp, n): (&mut [f64], &[f64], &[f64], usize),
+    (dinp, dout, inp, n): (&mut [F], &[F], &[F], usize),
 ) {
     let weight = layout.block(layer, w);
     let (oc, c) = (weight.shape[0], weight.shape[1]);
     let Some(adapters) = lora else {
-        let db = &mut vec![0.0; oc];
-        matmul_backward(dinp, Some(&mut grads[range(weight)]), Some(db), dout, inp, &params[range(weight)], n, c, oc);
+        let db = &mut vec![F::zero(); oc];
+        F::matmul_backward(
+            dinp,
+            Some(&mut grads[range(weight)]),
+            Some(db),
+            dout,
+            inp,
+            &params[range(weight)],
+            n,
+            c,
+            oc,
+        );
         add(&mut grads[range(layout.block(layer, bias))], db);
         return;
     };
-    matmul_backward(dinp, None, None, dout, inp, &params[range(weight)], n, c, oc);
+    F::matmul_backward(dinp, None, None, dout, inp, &params[range(weight)], n, c, oc);
     let Some(lin) = adapters.layout.find(layer, w) else { return };
     let (r, s) = (adapters.layout.lora.rank, adapters.layout.lora.scale());
     let (ra, rb) = (range(&lin.a), range(&lin.b));
-    let (mut da, mut db) = (vec![0.0; lin.a.len], vec![0.0; lin.b.len]);
+    let (mut da, mut db) = (vec![F::zero(); lin.a.len], vec![F::zero(); lin.b.len]);
     let (pa, pb) = (&adapters.params[ra.clone()], &adapters.params[rb.clone()]);
     lora_backward(Some(dinp), &mut da, &mut db, dout, inp, pa, pb, s, n, c, oc, r);
     add(&mut adapters.grads[ra], &da);
     add(&mut adapters.grads[rb], &db);
 }
 
-fn add(dst: &mut [f64], src: &[f64]) {
-    for (d, s) in dst.iter_mut().zip(src) {
+fn add<F: Real>(dst: &mut [F], src: &[F]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
         *d += s;
     }
 }
@@ -352,7 +367,7 @@ mod tests {
     }
 
     fn loss(layout: &ParamLayout, params: &[f64], inputs: &[u32], targets: &[u32], scale: f64) -> f64 {
-        let mut m = CpuModel::from_f64(layout.clone(), params.to_vec());
+        let mut m = CpuModel::from_params(layout.clone(), params.to_vec());
         m.forward(inputs, targets, 2, 6).iter().sum::<f64>() * scale
     }
 
@@ -360,7 +375,7 @@ mod tests {
     fn backward_matches_central_differences_for_every_parameter() {
         let (layout, params, inputs, targets) = tiny();
         let scale = 1.0 / 10.0;
-        let mut m = CpuModel::from_f64(layout.clone(), params.clone());
+        let mut m = CpuModel::from_params(layout.clone(), params.clone());
         m.forward(&inputs, &targets, 2, 6);
         m.backward(scale);
         let eps = 1e-5;
@@ -401,7 +416,7 @@ mod tests {
         let scale = 1.0 / 10.0;
         let model = |a: &[f64]| {
             let mut m =
-                CpuModel::from_f64(layout.clone(), params.clone()).with_adapters(adapters.clone(), &adapters.init());
+                CpuModel::from_params(layout.clone(), params.clone()).with_adapters(adapters.clone(), &adapters.init());
             m.lora.as_mut().unwrap().params = a.to_vec();
             m
         };
@@ -434,7 +449,7 @@ mod tests {
             }
         }
         // The adapted model is the merged model: its forward is the base forward at W + s·B·A.
-        let mut merged = CpuModel::from_f64(layout.clone(), m.effective_params().into_owned());
+        let mut merged = CpuModel::from_params(layout.clone(), m.effective_params().into_owned());
         let direct = model(&values).forward(&inputs, &targets, 2, 6);
         let via_merge = merged.forward(&inputs, &targets, 2, 6);
         for (x, y) in direct.iter().zip(&via_merge) {
@@ -445,7 +460,7 @@ mod tests {
     #[test]
     fn padding_changes_nothing_and_backward_accumulates() {
         let (layout, params, inputs, targets) = tiny();
-        let mut m = CpuModel::from_f64(layout.clone(), params.clone());
+        let mut m = CpuModel::from_params(layout.clone(), params.clone());
         let l1 = m.forward(&inputs, &targets, 2, 6);
         m.backward(0.3);
         let g1 = m.grads.clone();
@@ -456,7 +471,7 @@ mod tests {
         // inputs after the last real target of sequence 2 only feed padded positions
         let mut inputs2 = inputs.clone();
         inputs2[6 + 5] = (inputs2[6 + 5] + 1) % 11;
-        let mut m2 = CpuModel::from_f64(layout, params);
+        let mut m2 = CpuModel::from_params(layout, params);
         let l2 = m2.forward(&inputs2, &targets, 2, 6);
         m2.backward(0.3);
         assert_eq!(l1, l2);

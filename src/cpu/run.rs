@@ -1,37 +1,44 @@
-//! A training run on the f64 reference: `Trainer` for browsers without
-//! WebGPU (and where a software adapter is slower than plain code), and the
-//! backend the GPU lab is compared with. Same steps, same optimizers and
-//! clipping as `gpu::GpuRun`, in f64; stats are ready as soon as a step returns.
+//! A training run on the CPU, generic over its float: in f64 (`CpuRun`) the
+//! reference the GPU lab is compared with; in f32 (`FastCpuRun`) the backend
+//! for browsers without WebGPU, or where a software adapter is slower than
+//! plain code. Same steps, same optimizers and clipping as `gpu::GpuRun`;
+//! stats are ready as soon as a step returns.
 //! With LoRA the optimizer steps the adapters (`CpuModel::lora`) and the
 //! weights stay frozen; `params` hands out the merged weights W + s·B·A.
 
 use super::kernels::{adamw_update, grad_norm, sample_next_token, sgd_update, squared_distance};
-use super::model::CpuModel;
+use super::model::CpuModelOf;
+use super::Real;
 use crate::model::{AdapterLayout, ConfigError, ParamLayout};
 use crate::optim::OptimizerKind;
 use crate::train::{check_window, Batch, MicroBatch, RunConfig, RunState, StepError, StepStats, StepWork, Trainer};
 use crate::IGNORE_INDEX;
 
-pub struct CpuRun {
+pub struct CpuRunOf<F> {
     pub config: RunConfig,
-    pub model: CpuModel,
-    state1: Vec<f64>,
-    state2: Vec<f64>,
+    pub model: CpuModelOf<F>,
+    state1: Vec<F>,
+    state2: Vec<F>,
     step: u64,
     /// Stats of steps taken, not yet handed out by `poll`.
     ready: Vec<StepStats>,
 }
 
-impl CpuRun {
+/// The f64 reference run.
+pub type CpuRun = CpuRunOf<f64>;
+/// The f32 run with SIMD matmuls: the page's CPU backend.
+pub type FastCpuRun = CpuRunOf<f32>;
+
+impl<F: Real> CpuRunOf<F> {
     /// The weights the model computes with (merged with its adapters), as
     /// the GPU stores them.
     pub fn params_f32(&self) -> Vec<f32> {
-        self.model.effective_params().iter().map(|&x| x as f32).collect()
+        self.model.effective_params().iter().map(|&x| x.as_f64() as f32).collect()
     }
 
     /// What the optimizer steps: (values, gradient, end of the decayed
     /// prefix) — the adapters with LoRA, every weight without.
-    fn trainable(&mut self) -> (&mut Vec<f64>, &Vec<f64>, usize) {
+    fn trainable(&mut self) -> (&mut Vec<F>, &Vec<F>, usize) {
         let m = &mut self.model;
         match &mut m.lora {
             Some(a) => (&mut a.params, &a.grads, a.layout.total),
@@ -46,7 +53,8 @@ impl CpuRun {
         self.model.zero_grad();
         let mut loss_sums = Vec::new();
         for (mb, &scale) in work.micro_batches.iter().zip(work.scales) {
-            loss_sums.push(self.model.forward(&mb.inputs, &mb.targets, b, t).iter().sum::<f64>() as f32);
+            let losses = self.model.forward(&mb.inputs, &mb.targets, b, t);
+            loss_sums.push(losses.iter().map(|l| l.as_f64()).sum::<f64>() as f32);
             self.model.backward(scale as f64);
         }
         loss_sums
@@ -89,7 +97,7 @@ impl CpuRun {
     }
 }
 
-impl Trainer for CpuRun {
+impl<F: Real> Trainer for CpuRunOf<F> {
     type Device = ();
 
     fn new(_: &(), config: RunConfig, weights: &[f32]) -> Result<Self, ConfigError> {
@@ -99,16 +107,16 @@ impl Trainer for CpuRun {
         // fresh adapters from the run's LoRA seed (B = 0: the base model)
         let adapters = config.lora.map(|lora| AdapterLayout::new(&layout, lora)).transpose()?;
         let n = adapters.as_ref().map_or(layout.total, |a| a.total);
-        let mut model = CpuModel::new(layout, weights);
+        let mut model = CpuModelOf::new(layout, weights);
         if let Some(a) = adapters {
             let init = a.init();
             model = model.with_adapters(a, &init);
         }
-        Ok(Self { config, model, state1: vec![0.0; n], state2: vec![0.0; n], step: 0, ready: Vec::new() })
+        Ok(Self { config, model, state1: vec![F::zero(); n], state2: vec![F::zero(); n], step: 0, ready: Vec::new() })
     }
 
     fn describe(&self) -> String {
-        "CPU (f64 reference)".to_string()
+        F::BACKEND.to_string()
     }
 
     fn config(&self) -> &RunConfig {
@@ -151,7 +159,7 @@ impl Trainer for CpuRun {
         let mb = MicroBatch::from_prompted(&batch.sequences, &batch.prompt_lengths, t)?;
         mb.check(0, batch.len(), t, self.config.model.vocab_size)?;
         let n = mb.tokens().max(1) as f64;
-        Ok(self.model.forward(&mb.inputs, &mb.targets, batch.len(), t).iter().sum::<f64>() / n)
+        Ok(self.model.forward(&mb.inputs, &mb.targets, batch.len(), t).iter().map(|l| l.as_f64()).sum::<f64>() / n)
     }
 
     async fn generate(&mut self, window: &[u32], draws: &[f32]) -> Result<Vec<u32>, StepError> {
@@ -177,22 +185,22 @@ impl Trainer for CpuRun {
 
     fn set_params(&mut self, params: &[f32]) -> Result<(), ConfigError> {
         self.model.layout.check_len(params.len())?;
-        self.model.params = params.iter().map(|&x| x as f64).collect();
+        self.model.params = params.iter().map(|&x| F::of(x as f64)).collect();
         if let Some(a) = &mut self.model.lora {
-            a.params = a.layout.init().iter().map(|&x| x as f64).collect();
+            a.params = a.layout.init().iter().map(|&x| F::of(x as f64)).collect();
         }
-        self.state1.fill(0.0);
-        self.state2.fill(0.0);
+        self.state1.fill(F::zero());
+        self.state2.fill(F::zero());
         self.step = 0;
         Ok(())
     }
 
     async fn state(&self) -> Result<RunState, StepError> {
         Ok(RunState {
-            weights: self.model.params.clone(),
-            adapters: self.model.lora.as_ref().map(|a| a.params.clone()),
-            moment1: self.state1.clone(),
-            moment2: self.state2.clone(),
+            weights: wide(&self.model.params),
+            adapters: self.model.lora.as_ref().map(|a| wide(&a.params)),
+            moment1: wide(&self.state1),
+            moment2: wide(&self.state2),
             step: self.step,
         })
     }
@@ -200,12 +208,12 @@ impl Trainer for CpuRun {
     fn set_state(&mut self, state: &RunState) -> Result<(), ConfigError> {
         let adapters = self.model.lora.as_ref().map(|a| a.layout.total);
         state.check(self.model.layout.total, adapters, self.state1.len())?;
-        self.model.params.clone_from(&state.weights);
+        self.model.params = narrow(&state.weights);
         if let (Some(a), Some(saved)) = (&mut self.model.lora, &state.adapters) {
-            a.params.clone_from(saved);
+            a.params = narrow(saved);
         }
-        self.state1.clone_from(&state.moment1);
-        self.state2.clone_from(&state.moment2);
+        self.state1 = narrow(&state.moment1);
+        self.state2 = narrow(&state.moment2);
         self.step = state.step;
         self.ready.clear();
         Ok(())
@@ -215,6 +223,16 @@ impl Trainer for CpuRun {
         self.config.check_step(work.micro_batches, work.scales)?;
         let sums = self.accumulate(work);
         let (_, grads, _) = self.trainable();
-        Ok((grads.iter().map(|&g| g as f32).collect(), sums))
+        Ok((grads.iter().map(|&g| g.as_f64() as f32).collect(), sums))
     }
+}
+
+/// A state's values in f64, as `RunState` keeps them (exact for f32).
+fn wide<F: Real>(v: &[F]) -> Vec<f64> {
+    v.iter().map(|x| x.as_f64()).collect()
+}
+
+/// A saved state's values in this run's float.
+fn narrow<F: Real>(v: &[f64]) -> Vec<F> {
+    v.iter().map(|&x| F::of(x)).collect()
 }

@@ -1,0 +1,138 @@
+//! The f32 CPU backend (issue 10): its SIMD matmuls against the plain f32
+//! loops (bit for bit: same order of sums) and the f64 reference (within
+//! f32 rounding), at awkward sizes; and a whole model step and lab on it
+//! against the f64 reference. Fresh inputs every run; GRADLAB_SEED replays.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::sync::Arc;
+
+use gradlab::checks::{self, compare, model_case, Seed, MODEL_TOLERANCE};
+use gradlab::cpu::{self, CpuRun, FastCpuRun};
+use gradlab::data::shipped_corpus;
+use gradlab::lab::{Lab, LabConfig};
+use gradlab::model::{LoraConfig, ModelConfig};
+use gradlab::rng::Rng;
+use gradlab::train::{RunConfig, StepWork, Trainer};
+use pollster::block_on;
+
+fn randn(rng: &mut Rng, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.normal() as f32).collect()
+}
+
+fn wide(x: &[f32]) -> Vec<f64> {
+    x.iter().map(|&v| v as f64).collect()
+}
+
+fn bits(x: &[f32]) -> Vec<u32> {
+    x.iter().map(|v| v.to_bits()).collect()
+}
+
+#[test]
+fn simd_matmuls_equal_the_plain_f32_loops_and_track_f64() {
+    let seed = Seed::fresh();
+    let mut rng = Rng::new(seed.0);
+    for trial in 0..24 {
+        // sizes around the tile edges (4 rows, 8 columns, 128 of K) and the model's
+        let pick = |rng: &mut Rng, xs: &[usize]| xs[rng.below(xs.len())] + rng.below(3);
+        let n = pick(&mut rng, &[1, 3, 4, 7, 33, 130]);
+        let c = pick(&mut rng, &[1, 6, 8, 63, 127, 255]);
+        let oc = pick(&mut rng, &[1, 5, 8, 17, 64, 191]);
+        let (inp, weight, bias, dout) =
+            (randn(&mut rng, n * c), randn(&mut rng, oc * c), randn(&mut rng, oc), randn(&mut rng, n * oc));
+        let at = format!("trial {trial}: n {n}, c {c}, oc {oc}");
+
+        let (mut fast, mut plain, mut exact) = (vec![7.0f32; n * oc], vec![0.0f32; n * oc], vec![0.0f64; n * oc]);
+        cpu::simd::matmul_forward(&mut fast, &inp, &weight, Some(&bias), n, c, oc);
+        cpu::matmul_forward(&mut plain, &inp, &weight, Some(&bias), n, c, oc);
+        cpu::matmul_forward(&mut exact, &wide(&inp), &wide(&weight), Some(&wide(&bias)), n, c, oc);
+        assert_eq!(bits(&fast), bits(&plain), "forward, {at}");
+        let e = compare("forward", &fast, &exact);
+        assert!(e.rel_error < 1e-5, "{at}: {e}");
+
+        // backward adds into gradients that already hold something
+        let prior = (randn(&mut rng, n * c), randn(&mut rng, oc * c), randn(&mut rng, oc));
+        let grads = |(dinp, dw, db): &(Vec<f32>, Vec<f32>, Vec<f32>), fast: bool| {
+            let (mut dinp, mut dw, mut db) = (dinp.clone(), dw.clone(), db.clone());
+            let f = if fast { cpu::simd::matmul_backward } else { cpu::matmul_backward::<f32> };
+            f(&mut dinp, Some(&mut dw), Some(&mut db), &dout, &inp, &weight, n, c, oc);
+            (dinp, dw, db)
+        };
+        let (fast, plain) = (grads(&prior, true), grads(&prior, false));
+        let (mut dinp, mut dw, mut db) = (wide(&prior.0), wide(&prior.1), wide(&prior.2));
+        cpu::matmul_backward(
+            &mut dinp,
+            Some(&mut dw),
+            Some(&mut db),
+            &wide(&dout),
+            &wide(&inp),
+            &wide(&weight),
+            n,
+            c,
+            oc,
+        );
+        for (name, f, p, x) in
+            [("dinp", &fast.0, &plain.0, &dinp), ("dweight", &fast.1, &plain.1, &dw), ("dbias", &fast.2, &plain.2, &db)]
+        {
+            assert_eq!(bits(f), bits(p), "{name}, {at}");
+            let e = compare(name, f, x);
+            assert!(e.rel_error < 1e-5, "{at}: {e}");
+        }
+    }
+}
+
+/// One step's loss sums and gradient, f32 backend against the f64 reference.
+fn step_matches_reference(seed: u64, lora: Option<LoraConfig>) {
+    let mut rng = Rng::new(seed);
+    let (b, t) = (1 + rng.below(4), 5 + rng.below(20));
+    let model = ModelConfig { vocab_size: 29 + rng.below(40), block_size: t, n_layer: 2, n_head: 2, n_embd: 18 };
+    let case = model_case(seed, model, b, t);
+    let config = RunConfig { model, micro_batch: b, grad_accum: 1, seq_len: t, optimizer: Default::default(), lora };
+    let mut fast = FastCpuRun::new(&(), config, &case.params).unwrap();
+    let mut reference = CpuRun::new(&(), config, &case.params).unwrap();
+    assert_eq!(fast.describe(), "CPU (f32, SIMD)");
+    let scale = [1.0 / case.batch.tokens() as f32];
+    let work = StepWork { micro_batches: std::slice::from_ref(&case.batch), scales: &scale };
+    // a step first, so the optimizer's f32 path is inside what is compared
+    block_on(fast.step(work)).unwrap();
+    block_on(reference.step(work)).unwrap();
+    let (g32, s32) = block_on(fast.gradients(work)).unwrap();
+    let (g64, s64) = block_on(reference.gradients(work)).unwrap();
+    let (w32, w64) = (block_on(fast.params()).unwrap(), block_on(reference.params()).unwrap());
+    for e in [
+        compare("loss sums", &s32, &wide(&s64)),
+        compare("gradient", &g32, &wide(&g64)),
+        compare("weights", &w32, &wide(&w64)),
+    ] {
+        checks::log(&e.to_string());
+        assert!(e.rel_error < MODEL_TOLERANCE, "b {b}, t {t}, lora {}: {e}", lora.is_some());
+    }
+}
+
+#[test]
+fn a_step_on_f32_matches_the_f64_reference() {
+    let seed = Seed::fresh();
+    step_matches_reference(seed.0, None);
+    step_matches_reference(seed.0 ^ 1, Some(LoraConfig::all_layers(2, seed.0)));
+}
+
+#[test]
+fn a_lab_on_f32_learns_like_the_reference() {
+    let seed = Seed::fresh();
+    let corpus = Arc::new(shipped_corpus("kjv").unwrap());
+    let model = ModelConfig { block_size: 24, ..ModelConfig::nano() };
+    let config = LabConfig::three_way(model, 8, 2, 1.0, seed.0);
+    let mut fast = Lab::<FastCpuRun>::new(&(), config.clone(), corpus.clone()).unwrap();
+    let mut reference = Lab::<CpuRun>::new(&(), config, corpus).unwrap();
+    for _ in 0..6 {
+        block_on(fast.step()).unwrap();
+        block_on(reference.step()).unwrap();
+    }
+    let (f, r) = (block_on(fast.flush()).unwrap(), block_on(reference.flush()).unwrap());
+    for (f, r) in f.iter().zip(&r) {
+        let (lf, lr) = (f.true_loss, r.true_loss);
+        assert!((lf - lr).abs() < 1e-3 * lr, "run {} step {}: f32 loss {lf}, f64 {lr}", f.run, f.step);
+    }
+    let first = r.iter().filter(|m| m.step == 1).map(|m| m.true_loss).sum::<f64>();
+    let last = r.iter().filter(|m| m.step == 6).map(|m| m.true_loss).sum::<f64>();
+    assert!(last < first, "six steps lower the loss: {first} -> {last}");
+}
