@@ -13,7 +13,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::bench::MatmulCase;
 use crate::checkpoint::from_safetensors;
-use crate::cpu::CpuRun;
+use crate::cpu::{CpuRun, FastCpuRun};
 use crate::gpu::GpuContext;
 use crate::gpu::GpuRun;
 use crate::lab::settings::{steps_per_call, Compute, LabSettings};
@@ -98,7 +98,8 @@ pub fn corpus_available(name: &str) -> Result<bool, JsError> {
     crate::data::corpus_available(name).map_err(js_err)
 }
 
-/// A running accumulation lab, on WebGPU or on the f64 CPU reference.
+/// A running accumulation lab, on WebGPU, on the f32 CPU backend or on the
+/// f64 CPU reference.
 ///
 /// Calls may come in any order without harm. An async call holds the lab
 /// until it settles; a call made meanwhile is refused with an error naming
@@ -122,6 +123,7 @@ struct LabCell {
     label: String,
     /// Why the GPU was not used, when it was not.
     gpu_problem: Option<String>,
+    on_gpu: bool,
 }
 
 /// The lab, held by one call; lets go (and says so) when dropped.
@@ -241,18 +243,51 @@ async fn shared_gpu() -> Result<GpuContext, String> {
     }
 }
 
+/// The backend `WebLab.create` was asked for: "webgpu", "cpu" or
+/// "reference"; `true` and `false`, as older callers pass, are "webgpu" and
+/// "reference".
+fn parse_backend(backend: &JsValue) -> Result<Compute, ConfigError> {
+    if let Some(gpu) = backend.as_bool() {
+        return Ok(if gpu { Compute::Gpu } else { Compute::Cpu });
+    }
+    match backend.as_string().as_deref() {
+        Some("webgpu") => Ok(Compute::Gpu),
+        Some("cpu") => Ok(Compute::CpuF32),
+        Some("reference") => Ok(Compute::Cpu),
+        _ => Err(ConfigError::Invalid {
+            field: "backend",
+            reason: format!(
+                "must be \"webgpu\", \"cpu\" or \"reference\" (or true / false), got {}",
+                js_sys::JSON::stringify(backend)
+                    .ok()
+                    .and_then(|s| s.as_string())
+                    .unwrap_or_else(|| "a value JSON cannot write".into())
+                    .chars()
+                    .take(40)
+                    .collect::<String>()
+            ),
+        }),
+    }
+}
+
 /// Held-out sequences each validation pass measures, on either backend.
 const VALIDATION_SEQUENCES: usize = 16;
 
 #[wasm_bindgen]
 impl WebLab {
-    /// Builds the lab on WebGPU, or on the CPU reference with the nano preset
-    /// when `use_gpu` is false or WebGPU is unavailable. Every run starts
-    /// from `weights` (safetensors bytes, see `checkWeights`) when given,
-    /// else from a fresh init of `seed`.
-    pub async fn create(config: JsValue, use_gpu: bool, weights: Option<Vec<u8>>) -> Result<WebLab, JsError> {
+    /// Builds the lab on `backend`: "webgpu" (or `true`), "cpu" (gradlab's
+    /// f32 CPU backend) or "reference" (or `false`: the f64 CPU reference,
+    /// always with the nano preset). A lab asked for on WebGPU where there is
+    /// none runs on the f32 CPU backend and says why (`gpuProblem`). Every
+    /// run starts from `weights` (safetensors bytes, see `checkWeights`) when
+    /// given, else from a fresh init of `seed`.
+    pub async fn create(
+        config: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "boolean | \"webgpu\" | \"cpu\" | \"reference\"")] backend: JsValue,
+        weights: Option<Vec<u8>>,
+    ) -> Result<WebLab, JsError> {
         let page = parse_settings(config).map_err(js_err)?;
-        let lab_config = page.resolve(Compute::Gpu).map_err(js_err)?;
+        let compute = parse_backend(&backend).map_err(js_err)?;
         let corpus = page.corpus().map_err(js_err)?;
         let start = |config: &LabConfig| -> Result<Vec<f32>, JsError> {
             let layout = ParamLayout::new(&config.model);
@@ -261,8 +296,9 @@ impl WebLab {
                 None => Ok(layout.init(config.seed)),
             }
         };
-        let mut gpu_problem = Some("WebGPU is not available in this browser".to_string());
-        if use_gpu {
+        let mut gpu_problem = None;
+        if compute == Compute::Gpu {
+            let lab_config = page.resolve(Compute::Gpu).map_err(js_err)?;
             match shared_gpu().await {
                 Ok(ctx) => {
                     let init = start(&lab_config)?;
@@ -273,18 +309,25 @@ impl WebLab {
                         .map_err(js_err)?
                         .map_err(js_err)?;
                     let label = format!("WebGPU: {}", lab.describe());
-                    return Ok(WebLab::wrap(Box::new(lab), label, None));
+                    return Ok(WebLab::wrap(Box::new(lab), label, None, true));
                 }
                 Err(e) => gpu_problem = Some(e),
             }
         }
-        let cpu_config = page.resolve(Compute::Cpu).map_err(js_err)?;
-        let init = start(&cpu_config)?;
-        let lab = Lab::<CpuRun>::with_weights(&(), cpu_config, corpus, &init).map_err(js_err)?;
-        Ok(WebLab::wrap(Box::new(lab), "CPU (f64 reference, nano preset)".to_string(), gpu_problem))
+        if compute == Compute::Cpu {
+            let config = page.resolve(Compute::Cpu).map_err(js_err)?;
+            let init = start(&config)?;
+            let lab = Lab::<CpuRun>::with_weights(&(), config, corpus, &init).map_err(js_err)?;
+            return Ok(WebLab::wrap(Box::new(lab), "CPU (f64 reference, nano preset)".to_string(), None, false));
+        }
+        let config = page.resolve(Compute::CpuF32).map_err(js_err)?;
+        let init = start(&config)?;
+        let lab = Lab::<FastCpuRun>::with_weights(&(), config, corpus, &init).map_err(js_err)?;
+        let label = lab.describe();
+        Ok(WebLab::wrap(Box::new(lab), label, gpu_problem, false))
     }
 
-    fn wrap(lab: Box<dyn AnyLab>, label: String, gpu_problem: Option<String>) -> WebLab {
+    fn wrap(lab: Box<dyn AnyLab>, label: String, gpu_problem: Option<String>, on_gpu: bool) -> WebLab {
         let (specs, config) = (lab.specs().to_vec(), lab.config().clone());
         let cell = LabCell {
             lab: RefCell::new(lab),
@@ -294,19 +337,24 @@ impl WebLab {
             config,
             label,
             gpu_problem,
+            on_gpu,
         };
         WebLab { cell: Rc::new(cell) }
     }
 
     /// Whether safetensors `bytes` (our names or nanoGPT's) fit the model a
-    /// lab of `config` builds on the GPU (`on_gpu`) or the CPU reference:
-    /// the problem in words (the tensor and its shapes), or undefined. A
-    /// longer position table than the context is fine: it is cropped.
+    /// lab of `config` builds on `backend` (as for `create`): the problem in
+    /// words (the tensor and its shapes), or undefined. A longer position
+    /// table than the context is fine: it is cropped.
     #[wasm_bindgen(js_name = checkWeights)]
-    pub fn check_weights(config: JsValue, bytes: &[u8], on_gpu: bool) -> Option<String> {
+    pub fn check_weights(
+        config: JsValue,
+        bytes: &[u8],
+        #[wasm_bindgen(unchecked_param_type = "boolean | \"webgpu\" | \"cpu\" | \"reference\"")] backend: JsValue,
+    ) -> Option<String> {
         let check = || -> Result<(), String> {
             let page = parse_settings(config).map_err(|e| e.to_string())?;
-            let compute = if on_gpu { Compute::Gpu } else { Compute::Cpu };
+            let compute = parse_backend(&backend).map_err(|e| e.to_string())?;
             let model = page.model(compute).map_err(|e| e.to_string())?;
             from_safetensors(&ParamLayout::new(&model), bytes).map(|_| ()).map_err(|e| e.to_string())
         };
@@ -341,6 +389,12 @@ impl WebLab {
     #[wasm_bindgen(js_name = gpuProblem)]
     pub fn gpu_problem(&self) -> Option<String> {
         self.cell.gpu_problem.clone()
+    }
+
+    /// Whether the lab runs on WebGPU (else on one of the CPU backends).
+    #[wasm_bindgen(js_name = onGpu)]
+    pub fn on_gpu(&self) -> bool {
+        self.cell.on_gpu
     }
 
     /// The runs, in the order metrics use: [{strategy, micro_batch}], the

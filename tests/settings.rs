@@ -7,6 +7,7 @@
 use gradlab::lab::settings::{
     steps_per_call, work_per_step, Compute, LabSettings, CPU_WORK_BUDGET, GPU_WORK_BUDGET, MAX_STEPS_PER_CALL,
 };
+use gradlab::model::ModelConfig;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -176,4 +177,20 @@ fn the_defects_found_are_refused_by_name() {
     let defaults = LabSettings::from_json(json!({})).unwrap();
     assert_eq!(defaults, LabSettings::default());
     assert!(defaults.resolve(Compute::Gpu).is_ok() && defaults.resolve(Compute::Cpu).is_ok());
+}
+
+#[test]
+fn the_f32_cpu_backend_takes_any_preset_within_its_own_budget() {
+    let settings = |v: Value| LabSettings::from_json(v).unwrap();
+    // the f64 reference always builds nano; the f32 backend builds the preset asked for
+    let micro = settings(json!({"preset": "micro"}));
+    assert_eq!(micro.resolve(Compute::Cpu).unwrap().model, ModelConfig::nano());
+    assert_eq!(micro.resolve(Compute::CpuF32).unwrap().model, ModelConfig::preset("micro").unwrap());
+    // a lab the GPU takes and this CPU does not is refused by name, saying where
+    let big = settings(json!({"preset": "micro", "batch": 32, "micro_batch": 8, "seq_len": 128}));
+    assert!(big.resolve(Compute::Gpu).is_ok());
+    let e = big.resolve(Compute::CpuF32).unwrap_err().to_string();
+    assert!(e.starts_with("batch:") && e.contains("on the CPU"), "{e}");
+    assert!(Compute::CpuF32.work_budget() > Compute::Cpu.work_budget());
+    assert!(Compute::CpuF32.work_budget() < Compute::Gpu.work_budget());
 }

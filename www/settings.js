@@ -42,6 +42,10 @@ const LAB_FIELDS = {
   // f32: the lab on WebGPU (the CPU where there is none); f64: on the CPU
   // reference (the smallest preset); both: the two side by side
   precision: { label: "precision", def: "f32", choices: ["f32", "f64", "both"] },
+  // where the f32 lab runs. auto: WebGPU on a real GPU; gradlab's f32 CPU
+  // backend where there is no WebGPU or its adapter is a software renderer
+  // (SwiftShader, llvmpipe), which steps slower than the CPU path
+  device: { label: "device", def: "auto", choices: ["auto", "webgpu", "cpu"] },
 };
 
 // Older links say compute=webgpu|cpu; it stands for precision f32|f64 when

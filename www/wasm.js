@@ -117,6 +117,39 @@ export function browserAdapterName() {
   return adapterName;
 }
 
+// The name of this browser's WebGPU adapter when it is a software renderer
+// (no GPU behind it: SwiftShader, llvmpipe, WARP, or one the browser marks as
+// a fallback), which steps slower than gradlab's f32 CPU backend; "" when
+// the adapter is a real GPU or there is no WebGPU.
+let softwareName;
+export function softwareAdapter() {
+  softwareName ??= (async () => {
+    try {
+      const adapter = await navigator.gpu?.requestAdapter();
+      if (!adapter) return "";
+      const name = await browserAdapterName();
+      const fallback = adapter.info?.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false;
+      return fallback || /swiftshader|llvmpipe|lavapipe|softpipe|software|warp|basic render/i.test(name) ? name || "a fallback adapter" : "";
+    } catch {
+      return "";
+    }
+  })();
+  return softwareName;
+}
+
+// The backend a lab of `values` is built on (WebLab.create), and why when
+// "auto" chose the CPU: {backend: "webgpu" | "cpu" | "reference", why}.
+export async function backendFor(values) {
+  if (values.precision === "f64") return { backend: "reference", why: "" };
+  if (values.device === "cpu") return { backend: "cpu", why: "" };
+  // without WebGPU the lab itself falls back to the f32 CPU and says why (gpuProblem)
+  if (values.device === "webgpu" || !("gpu" in navigator)) return { backend: "webgpu", why: "" };
+  const software = await softwareAdapter();
+  return software
+    ? { backend: "cpu", why: `WebGPU here is a software renderer (${software}), slower than the CPU; choose device webgpu to use it anyway` }
+    : { backend: "webgpu", why: "" };
+}
+
 // `lab.backend()` with the browser's name for an adapter wgpu calls unnamed.
 export async function backendLabel(lab) {
   const label = lab.backend();

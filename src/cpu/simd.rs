@@ -2,7 +2,7 @@
 //! forward and both backward products are written as. A tile is R rows by
 //! LANES columns of the output held in registers while K streams past; the
 //! loops over `[f32; LANES]` are what LLVM turns into SIMD (simd128 in the
-//! browser, SSE/AVX natively). Each output element still sums its K products
+//! browser, SSE or AVX2 natively). Each output element still sums its K products
 //! one after another from the first, the order `kernels::matmul_*` uses, so
 //! the result is deterministic and the same on every machine.
 //!
@@ -26,7 +26,45 @@ struct Strided<'a> {
 }
 
 /// out [M,N] (row stride ldo) = or += a [M,K] · b [K,N] (row stride ldb).
+/// On x86-64 with AVX2 the same code is compiled a second time for 256-bit
+/// registers and picked at run time; it computes the same bits (no FMA).
 fn gemm(
+    out: &mut [f32],
+    ldo: usize,
+    a: Strided,
+    b: &[f32],
+    ldb: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    accumulate: bool,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: this CPU has AVX2, checked just above.
+        return unsafe { gemm_avx2(out, ldo, a, b, ldb, m, n, k, accumulate) };
+    }
+    gemm_tiles(out, ldo, a, b, ldb, m, n, k, accumulate)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn gemm_avx2(
+    out: &mut [f32],
+    ldo: usize,
+    a: Strided,
+    b: &[f32],
+    ldb: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    accumulate: bool,
+) {
+    gemm_tiles(out, ldo, a, b, ldb, m, n, k, accumulate)
+}
+
+#[inline(always)]
+fn gemm_tiles(
     out: &mut [f32],
     ldo: usize,
     a: Strided,

@@ -71,8 +71,28 @@ impl Default for LabSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compute {
     Gpu,
+    /// The f32 CPU backend (`cpu::FastCpuRun`): any preset.
+    CpuF32,
     /// The f64 reference, always with the `nano` preset.
     Cpu,
+}
+
+impl Compute {
+    /// Floating-point operations one lab step may ask for here.
+    pub fn work_budget(self) -> f64 {
+        match self {
+            Compute::Gpu => GPU_WORK_BUDGET,
+            Compute::CpuF32 => CPU_F32_WORK_BUDGET,
+            Compute::Cpu => CPU_WORK_BUDGET,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Compute::Gpu => "the GPU",
+            Compute::CpuF32 | Compute::Cpu => "the CPU",
+        }
+    }
 }
 
 /// Floating-point operations one lab step may ask for (`work_per_step`). The
@@ -84,6 +104,9 @@ pub enum Compute {
 /// per step at a fraction of that.
 pub const GPU_WORK_BUDGET: f64 = 2e12;
 pub const CPU_WORK_BUDGET: f64 = 1e10;
+/// The f32 CPU backend's: three runs of the `micro` preset at batch 32 and
+/// context 64 (about 2.9e10), a few times the f64 reference's reach.
+pub const CPU_F32_WORK_BUDGET: f64 = 3e10;
 
 /// Lab steps one call may take: each is awaited, but a call is one
 /// uninterrupted stretch for the page.
@@ -133,11 +156,11 @@ impl LabSettings {
         })
     }
 
-    /// The model: the preset (nano on the CPU), its context grown to
+    /// The model: the preset (nano on the f64 reference), its context grown to
     /// `seq_len` when that is longer.
     pub fn model(&self, compute: Compute) -> Result<ModelConfig, ConfigError> {
         let mut model = match compute {
-            Compute::Gpu => ModelConfig::preset(&self.preset)?,
+            Compute::Gpu | Compute::CpuF32 => ModelConfig::preset(&self.preset)?,
             Compute::Cpu => ModelConfig::nano(),
         };
         if self.seq_len > model.block_size {
@@ -166,8 +189,7 @@ impl LabSettings {
         let c = c.with_ranks(self.ranks);
         c.validate()?;
         self.check_data()?;
-        let (work, budget) =
-            (work_per_step(&c), if compute == Compute::Gpu { GPU_WORK_BUDGET } else { CPU_WORK_BUDGET });
+        let (work, budget) = (work_per_step(&c), compute.work_budget());
         if work > budget {
             return Err(ConfigError::Invalid {
                 field: "batch",
@@ -179,7 +201,7 @@ impl LabSettings {
                     ParamLayout::new(&c.model).num_params,
                     work,
                     budget,
-                    if compute == Compute::Gpu { "the GPU" } else { "the CPU" }
+                    compute.name()
                 ),
             });
         }

@@ -18,7 +18,8 @@ serveSite();
 
 const repo = new URL("../../", import.meta.url).pathname;
 const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'";
-const fastAttributes = FAST.split("&").map((kv) => kv.replace("=", '="') + '"').join(" ");
+// on WebGPU even where it is a software renderer: the labs share its device
+const fastAttributes = `${FAST}&device=webgpu`.split("&").map((kv) => kv.replace("=", '="') + '"').join(" ");
 let blog;
 let blogServer;
 let blogBase;
@@ -65,12 +66,14 @@ h3 { display: none; }
 import { loadGradlab } from "gradlab/wasm";
 const lab = document.createElement("gradlab-lab");
 const curves: LabCurves | undefined = lab.curves();
-export const attributes: GradlabLabAttributes = { lr: "0.01", batch: "8", micro: "2", precision: "f64", "sync-url": "" };
+export const attributes: GradlabLabAttributes = { lr: "0.01", batch: "8", micro: "2", precision: "f64", device: "cpu", "sync-url": "" };
 // @ts-expect-error 3 is not one of the batch sizes
 export const wrong: GradlabLabAttributes = { batch: "3" };
 export async function build(): Promise<number> {
   const gl = await loadGradlab();
-  const made = await gl.WebLab.create({ batch: 8 }, true);
+  const made = await gl.WebLab.create({ batch: 8 }, "cpu");
+  // @ts-expect-error "gpu" is not a backend
+  gl.WebLab.create({ batch: 8 }, "gpu");
   const steps = made.steps();
   made.free();
   return steps + (curves?.step.length ?? 0);

@@ -35,7 +35,7 @@ async function fuzz({ seed, count }) {
   // a panic in Rust reaches JavaScript as a wasm trap; borrows and null
   // pointers are what a misused wasm-bindgen object says
   const TRAP = /unreachable|RuntimeError|null pointer|recursive use|borrowed|already mutably|panicked/i;
-  const FIELDS = /^(settings|preset|batch|micro_batch|spread|seq_len|block_size|seed|sweep|corpus|text|packing|mask_prompt|ranks|lora_rank|runs|optimizer|learning_rate|lr|momentum|beta1|beta2|eps|weight_decay|max_grad_norm|min_lr_ratio|schedule|unknown preset|unknown field|invalid type)/;
+  const FIELDS = /^(settings|backend|preset|batch|micro_batch|spread|seq_len|block_size|seed|sweep|corpus|text|packing|mask_prompt|ranks|lora_rank|runs|optimizer|learning_rate|lr|momentum|beta1|beta2|eps|weight_decay|max_grad_norm|min_lr_ratio|schedule|unknown preset|unknown field|invalid type)/;
   const text = (e) => String(e?.message ?? e);
   const settle = async (p) => {
     try {
@@ -111,7 +111,7 @@ async function fuzz({ seed, count }) {
     if (problem !== undefined) {
       counts.refused++;
       if (typeof problem !== "string" || !FIELDS.test(problem)) fail(`a refusal that names no field: ${JSON.stringify(problem)} for ${JSON.stringify(c)?.slice(0, 200)}`);
-      const built = await settle(gl.WebLab.create(c, false, undefined));
+      const built = await settle(gl.WebLab.create(c, pick([false, "reference", "cpu"]), undefined));
       if (built.ok) {
         fail(`create accepted what validateLabConfig refused (${problem})`);
         built.value.free();
@@ -119,8 +119,18 @@ async function fuzz({ seed, count }) {
       continue;
     }
     counts.accepted++;
-    // every tenth on WebGPU, the rest on the f64 CPU reference
-    const built = await settle(gl.WebLab.create(c, counts.accepted % 10 === 1, undefined));
+    // every tenth on WebGPU, the rest on the f32 CPU backend and the f64
+    // reference; now and then a backend that does not exist, refused by name
+    if (rand() < 0.05) {
+      const backend = pick([...hostile, "gpu", "CPU", "webgl"]);
+      const odd = await settle(gl.WebLab.create(c, backend, undefined));
+      if (odd.ok) {
+        if (typeof backend !== "boolean") fail(`create accepted backend ${JSON.stringify(backend)?.slice(0, 40)}`);
+        odd.value.free();
+      } else if (!/^backend/.test(odd.error)) fail(`backend ${JSON.stringify(backend)?.slice(0, 40)} refused without naming it: ${odd.error}`);
+    }
+    const backend = counts.accepted % 10 === 1 ? "webgpu" : counts.accepted % 2 ? "cpu" : "reference";
+    const built = await settle(gl.WebLab.create(c, backend, undefined));
     if (!built.ok) {
       counts.buildRefused++;
       if (!FIELDS.test(built.error.replace(/^lab: /, ""))) fail(`create refused a valid config without naming a field: ${built.error}`);

@@ -12,7 +12,7 @@ serveSite();
 // A page of the FAST lab, training on WebGPU, that keeps every device it
 // opens (window.gpuDevices) so the test can destroy it.
 async function trainingPage() {
-  const opened = await open(`?${FAST}`, { before: recordGpuDevices });
+  const opened = await open(`?${FAST}&device=webgpu`, { before: recordGpuDevices });
   try {
     await waitReady(opened.page);
     await opened.page.click('[data-testid="train-toggle"]');

@@ -9,8 +9,8 @@ import { ARTIFACTS, CHROMIUM, FAST, QUIET, appendLab, curves, open, serveSite, s
 
 serveSite();
 
-test("the page loads without console errors, trains, and the loss falls", async () => {
-  const { browser, page, errors } = await open(`?${FAST}&spread=1`);
+test("the page loads without console errors, trains on WebGPU, and the loss falls", async () => {
+  const { browser, page, errors } = await open(`?${FAST}&spread=1&device=webgpu`);
   try {
     const status = await page.waitForFunction(() => deepQuery('[data-testid="status"]').textContent.includes("WebGPU"), null, { timeout: 120_000 });
     assert.ok(status);
@@ -134,7 +134,7 @@ test("without WebGPU the page says so and the lab trains on the CPU", async () =
   }
 });
 
-test("compute=cpu trains on the CPU reference although WebGPU is there", async () => {
+test("compute=cpu trains on the f64 reference; f32 leaves a software adapter for the CPU unless device=webgpu", async () => {
   const { browser, page, errors } = await open(`?${FAST}&compute=cpu`);
   try {
     await trainFor(page, 5);
@@ -144,11 +144,21 @@ test("compute=cpu trains on the CPU reference although WebGPU is there", async (
     assert.equal(await page.inputValue('[data-testid="precision"]'), "f64");
     await page.selectOption('[data-testid="precision"]', "f32");
     await page.waitForFunction(() => !new URL(location.href).searchParams.has("compute") && !new URL(location.href).searchParams.has("precision"), null, { timeout: 10_000 });
-    await page.waitForFunction(() => /WebGPU/.test(deepQuery('[data-testid="status"]').textContent), null, { timeout: 120_000 });
-    // SwiftShader here; on a machine with a real GPU the hint stays the plain one
-    if (/\(BrowserWebGpu, Cpu\)/.test(await page.textContent('[data-testid="status"]'))) {
-      assert.match(await page.textContent('[data-testid="precision"] + small'), /software renderer/);
+    // device auto: SwiftShader here is a software renderer, so the f32 CPU
+    // backend, and the status line and the Device hint say why; on a machine
+    // with a real GPU auto takes WebGPU
+    const status = () => page.textContent('[data-testid="status"]');
+    await page.waitForFunction(() => /CPU \(f32|WebGPU/.test(deepQuery('[data-testid="status"]').textContent), null, { timeout: 120_000 });
+    const software = await page.evaluate(async () => /swiftshader|llvmpipe/i.test((await navigator.gpu.requestAdapter())?.info?.description + " " + (await navigator.gpu.requestAdapter())?.info?.vendor));
+    if (software) {
+      assert.match(await status(), /^CPU \(f32, SIMD\) · auto: WebGPU here is a software renderer/);
+      assert.match(await page.textContent('[data-testid="device"] + small'), /auto: WebGPU here is a software renderer \(.+\)/);
+      await trainFor(page, 3);
     }
+    await page.selectOption('[data-testid="device"]', "webgpu");
+    await page.waitForFunction(() => new URL(location.href).searchParams.get("device") === "webgpu", null, { timeout: 10_000 });
+    await page.waitForFunction(() => /^WebGPU/.test(deepQuery('[data-testid="status"]').textContent), null, { timeout: 120_000 });
+    assert.doesNotMatch(await status(), /auto/);
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();

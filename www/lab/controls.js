@@ -9,9 +9,14 @@ import { button, controlsForm, el, formatLogSlider, formRow, fromLogSlider, hint
 import { loadCorpora, loadPresets } from "../wasm.js";
 
 const PRECISION_HINTS = {
-  f32: "f32 on WebGPU where the browser has it, else the f64 CPU reference",
+  f32: "f32, on the device below",
   f64: "the f64 CPU reference (smallest model)",
-  both: "f32 on WebGPU and f64 on the CPU, side by side (smallest model); f64 curves dotted",
+  both: "f32 on the device below and f64 on the CPU, side by side (smallest model); f64 curves dotted",
+};
+const DEVICE_HINTS = {
+  auto: "WebGPU on a real GPU; the CPU where WebGPU is missing or a software renderer",
+  webgpu: "WebGPU, even on a software adapter (the CPU where there is no WebGPU)",
+  cpu: "gradlab's f32 CPU backend (SIMD), whatever the browser has",
 };
 const PACKING_HINTS = {
   padded: "one whole document per sequence, padded (fine-tuning)",
@@ -87,6 +92,7 @@ export class Controls {
     // choices and hint: usePresets
     this.preset = row("Model", select("preset", "preset"));
     this.precision = row("Precision", select("precision", "precision"), PRECISION_HINTS[v.precision]);
+    this.device = row("Device", select("device", "device"), DEVICE_HINTS[v.device]);
     // max: usePresets
     this.ctx = row("Context T", number("ctx", "context", { min: String(f.ctx.min), step: "8" }));
     this.seed = row("Seed", number("seed", "seed", { min: "0", step: "1" }));
@@ -108,7 +114,7 @@ export class Controls {
     this.sweepBtn = button("Sweep G", "sweep");
     this.buttons.append(this.toggle, this.stepBtn, this.resetBtn, this.sweepBtn);
 
-    for (const input of [this.batch, this.micro, this.opt, this.sched, this.preset, this.precision, this.corpus, this.packing, this.mask, this.ranks, this.lora, this.loraRank, this.ctx, this.seed, this.momentum, this.beta1, this.beta2, this.wd, this.clip, this.lr, this.spread, this.textArea]) {
+    for (const input of [this.batch, this.micro, this.opt, this.sched, this.preset, this.precision, this.device, this.corpus, this.packing, this.mask, this.ranks, this.lora, this.loraRank, this.ctx, this.seed, this.momentum, this.beta1, this.beta2, this.wd, this.clip, this.lr, this.spread, this.textArea]) {
       input.addEventListener("change", onChange);
     }
     this.lr.addEventListener("input", () => this.describe());
@@ -149,7 +155,7 @@ export class Controls {
     for (const [input, name] of [
       [this.batch, "batch"], [this.micro, "micro"], [this.spread, "spread"], [this.opt, "opt"], [this.momentum, "momentum"],
       [this.beta1, "beta1"], [this.beta2, "beta2"], [this.wd, "wd"], [this.clip, "clip"], [this.sched, "sched"],
-      [this.preset, "preset"], [this.precision, "precision"], [this.ctx, "ctx"], [this.seed, "seed"], [this.corpus, "corpus"],
+      [this.preset, "preset"], [this.precision, "precision"], [this.device, "device"], [this.ctx, "ctx"], [this.seed, "seed"], [this.corpus, "corpus"],
       [this.packing, "packing"], [this.ranks, "ranks"], [this.loraRank, "lorarank"],
     ]) {
       set(input, values[name]);
@@ -178,11 +184,18 @@ export class Controls {
     this.loraRank.disabled = !this.lora.checked;
     hintOf(this.ranks).textContent = r > 1 ? `adds a "local" run: each rank divides by its own token count` : "one device";
     this.precisionHint();
+    this.deviceHint();
   }
 
   // The hint under Precision; `text` once the lab knows what it runs on.
   precisionHint(text) {
     hintOf(this.precision).textContent = text ?? PRECISION_HINTS[this.precision.value] ?? "";
+  }
+
+  // The hint under Device; `text` once the lab knows where it runs and why.
+  deviceHint(text) {
+    hintOf(this.device).textContent = text ?? DEVICE_HINTS[this.device.value] ?? "";
+    this.device.disabled = this.precision.value === "f64";
   }
 
   // A problem with how the settings combine that the wasm validation would
@@ -217,6 +230,7 @@ export class Controls {
       sched: this.sched.value,
       preset: this.preset.value,
       precision: this.precision.value,
+      device: this.device.value,
       corpus: this.corpus.value,
       packing: this.packing.value,
       mask: this.mask.checked ? 1 : 0,

@@ -52,7 +52,7 @@ export class Exports {
           lines.push([step, i, s.strategy, s.micro_batch, r.logged[k], r.true[k], r.dist[k] ?? 0, r.norm[k], precision].join(","));
         });
       });
-    rows(data, specs, /CPU/.test(this.training.backendName ?? "") ? "f64" : "f32");
+    rows(data, specs, this.training.backend === "reference" ? "f64" : "f32");
     if (twin) rows(twinData, twinSpecs, "f64");
     download("gradlab-curves.csv", new Blob([lines.join("\n") + "\n"], { type: "text/csv" }));
   }

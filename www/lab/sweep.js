@@ -6,9 +6,8 @@
 // unless 100; the README's table is 5 seeds of it). It collects every run's curves, works out the finals and hands
 // them to sweepcharts.js. It pauses the training lab but does not touch it
 // otherwise; it draws nothing itself.
-import { ensureCorpus, loadGradlab } from "../wasm.js";
+import { backendFor, ensureCorpus, loadGradlab } from "../wasm.js";
 import { el, errorText, formRow, nextFrame } from "../ui.js";
-import { useGpu } from "./training.js";
 
 // The reference experiment's settings (src/bin/gradlab/sweep.rs and common.rs defaults).
 const REFERENCE = { batch: 16, ctx: 128, spread: 1, opt: "adamw", lr: 3e-3, beta1: 0.9, beta2: 0.99, wd: 0, clip: 1, sched: "constant" };
@@ -45,9 +44,14 @@ export class Sweep {
     return true;
   }
 
-  // Whether the sweep runs on the CPU in f64 (else WebGPU in f32 where there is one).
-  onCpu() {
-    return this.controls.values.precision === "f64" || !useGpu(this.controls.values);
+  // Where the sweep runs, in words, before it is built: as the lab's own
+  // f32 lab where "auto" has already chosen.
+  where() {
+    const v = this.controls.values;
+    if (v.precision === "f64") return "f64 on the CPU";
+    const device = v.device === "auto" ? { webgpu: "webgpu", cpu: "cpu" }[this.training.backend] : v.device;
+    const f32 = device === "cpu" ? "f32 on the CPU" : device === "webgpu" ? "f32 on WebGPU" : "f32 on WebGPU, or the CPU where WebGPU is a software renderer";
+    return `${f32}${v.precision === "both" ? " (choose precision f64 for the f64 sweep)" : ""}`;
   }
 
   describe() {
@@ -55,7 +59,7 @@ export class Sweep {
     const steps = v.sweepsteps;
     const quick = steps === REFERENCE_STEPS ? `${steps} steps, as the reference does.` : `A quick version: ${steps} steps, where the reference runs ${REFERENCE_STEPS}.`;
     const corpus = v.corpus ?? "kjv";
-    const precision = this.onCpu() ? "f64 on the CPU" : `f32 on WebGPU${v.precision === "both" ? " (choose precision f64 for the f64 sweep)" : ""}`;
+    const precision = this.where();
     this.note.textContent =
       `“Sweep G” runs the command line's reference experiment (gradlab sweep): the nano model, effective batch 16, context 128, spread 1, ` +
       `AdamW lr 3e-3 (β 0.9/0.99, clip 1), naive and corrected at micro-batch 1, 2, 4, 8 (G = 16, 8, 4, 2) beside the full batch, all from the same weights ` +
@@ -79,7 +83,9 @@ export class Sweep {
     this.cancelled = false;
     try {
       await ensureCorpus(config.corpus);
-      lab = await gl.WebLab.create(config, !this.onCpu(), training.startWeights?.bytes);
+      const { backend } = await backendFor(controls.values);
+      lab = await gl.WebLab.create(config, backend, training.startWeights?.bytes);
+      const where = lab.onGpu() ? "f32 WebGPU" : backend === "reference" ? "f64 CPU" : "f32 CPU";
       const specs = lab.runs();
       const runs = specs.map((s) => ({ ...s, G: REFERENCE.batch / s.micro_batch, true: new Array(steps).fill(null), logged: new Array(steps).fill(null), dist: null }));
       const take = (metrics) => {
@@ -101,7 +107,7 @@ export class Sweep {
       }
       take(await lab.flush());
       this.sweepCharts.draw(finals(runs, steps), this.charts.lossKind);
-      training.setStatus(`${training.backendName} · sweep done (${steps} steps${this.onCpu() ? ", f64 CPU" : ", f32 WebGPU"})`);
+      training.setStatus(`${training.backendName} · sweep done (${steps} steps, ${where})`);
     } catch (e) {
       this.showError(`Sweep failed: ${errorText(e)}`);
     } finally {

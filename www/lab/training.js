@@ -6,7 +6,7 @@
 // few steps, the token-weight strip. Every number comes from the wasm labs.
 // It does not build the settings form (controls.js), draw (charts.js,
 // tokens.js), sweep (sweep.js) or export (exports.js).
-import { backendLabel, ensureCorpus, loadGradlab, Serial } from "../wasm.js";
+import { backendFor, backendLabel, ensureCorpus, loadGradlab, Serial } from "../wasm.js";
 import { el, errorText, nextFrame, sentences } from "../ui.js";
 import { runLabel } from "./charts.js";
 
@@ -17,9 +17,6 @@ const SAMPLE_MS = 700;
 
 // the token-weight strip is redrawn at most every this many steps while running
 const TOKEN_EVERY = 10;
-
-// Whether a lab for `values` should try WebGPU (it falls back to the CPU itself).
-export const useGpu = (values) => "gpu" in navigator && values.precision !== "f64";
 
 const emptyData = () => ({ step: [], runs: [] });
 
@@ -144,6 +141,7 @@ export class Training {
       return this.showError(sentences(controls.problems, problem));
     }
     const token = (this.resetToken = {});
+    const chosen = await backendFor(values);
     await this.serial.run(async () => {
       this.lab?.free();
       this.twin?.free();
@@ -153,15 +151,16 @@ export class Training {
       try {
         const weights = this.startWeights?.bytes;
         if (!text) await ensureCorpus(values.corpus);
-        this.lab = await gl.WebLab.create(config, useGpu(values), weights);
-        // the f64 twin only beside a lab that did get WebGPU
-        if (both && !this.lab.gpuProblem()) this.twin = await gl.WebLab.create(config, false, weights);
+        this.lab = await gl.WebLab.create(config, chosen.backend, weights);
+        if (both) this.twin = await gl.WebLab.create(config, "reference", weights);
       } catch (e) {
         this.showError(errorText(e));
         this.setStatus("Not running.");
       }
     });
     if (this.lab) this.backendName = await backendLabel(this.lab);
+    // "reference" (f64), "cpu" (f32) or "webgpu": what the lab was built on
+    this.backend = this.lab?.onGpu() ? "webgpu" : chosen.backend === "reference" ? "reference" : "cpu";
     if (token !== this.resetToken) return;
     this.building = false;
     if (!this.lab) {
@@ -187,21 +186,23 @@ export class Training {
     this.divergedLoss = 2 * Math.log(controls.presetNamed(values.preset).vocab_size);
     // read once here: a call on the lab while another is in flight throws
     const gpuProblem = this.lab.gpuProblem();
-    this.onGpu = !gpuProblem;
-    const problemGpu = values.precision === "f64" ? null : gpuProblem;
+    this.onGpu = this.backend === "webgpu";
+    const problemGpu = chosen.backend === "webgpu" ? gpuProblem : null;
     this.notice.hidden = !problemGpu;
-    // a software WebGPU adapter (no GPU behind it) runs slower than gradlab's own CPU path
-    const software = /\(BrowserWebGpu, Cpu\)/.test(this.backendName);
     const cpu = controls.cpuPreset();
+    const f32Where = this.onGpu ? "WebGPU" : "the CPU";
     controls.precisionHint(
       values.precision === "f64"
         ? `the f64 CPU reference, ${cpu} preset`
         : this.twin
-          ? `f32 on WebGPU and f64 on the CPU, both ${cpu}; f64 curves dotted`
-          : software ? "this WebGPU adapter is a software renderer; f64 on the CPU is usually faster here" : undefined,
+          ? `f32 on ${f32Where} and f64 on the CPU, both ${cpu}; f64 curves dotted`
+          : undefined,
     );
+    controls.deviceHint(values.precision === "f64" ? "the f64 reference always runs on the CPU" : chosen.why ? `auto: ${chosen.why}` : undefined);
+    // the status line says why auto left WebGPU out
+    if (chosen.why) this.backendName += " · auto: WebGPU here is a software renderer";
     if (problemGpu) {
-      this.notice.textContent = `No WebGPU here (${problemGpu}). The lab runs on the CPU reference instead, with the ${cpu} preset, in f64 — slower, but the same maths.${both ? " With no f32 lab to set beside it, only the f64 one runs." : ""}`;
+      this.notice.textContent = `No WebGPU here (${problemGpu}). The lab runs on gradlab's f32 CPU backend instead: the same maths, on the processor.`;
     }
     this.onReady(this.specs);
     this.lora = config.lora_rank > 0 ? config.lora_rank : 0;

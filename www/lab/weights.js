@@ -6,8 +6,7 @@
 // weights it had. It does not build or step the lab (training.js); it hands
 // the bytes to it and asks for a reset.
 import { button, el, errorText } from "../ui.js";
-import { loadGradlab } from "../wasm.js";
-import { useGpu } from "./training.js";
+import { backendFor, loadGradlab } from "../wasm.js";
 
 // The shipped base: nano pretrained on the King James text (data/base/SOURCE.md).
 export const SHIPPED_BASE = { file: "nano-kjv.safetensors", path: "../../data/base/nano-kjv.safetensors" };
@@ -76,12 +75,12 @@ export class StartWeights {
     await this.controls.ready;
     const gl = await loadGradlab();
     // the model the next lab is built with: the current lab's backend where there is one
-    const onGpu = this.training.lab ? this.training.onGpu : useGpu(this.controls.values);
+    const backend = this.training.lab ? this.training.backend : (await backendFor(this.controls.values)).backend;
     let problem;
     try {
       // with both precisions the lab runs the CPU reference's preset (training.js)
       const overrides = this.controls.values.precision === "both" ? { preset: this.controls.cpuPreset() } : {};
-      problem = gl.WebLab.checkWeights(this.controls.config(overrides), bytes, onGpu);
+      problem = gl.WebLab.checkWeights(this.controls.config(overrides), bytes, backend);
     } catch (e) {
       problem = errorText(e);
     }
