@@ -25,56 +25,39 @@ struct Strided<'a> {
     col: usize,
 }
 
-/// out [M,N] (row stride ldo) = or += a [M,K] · b [K,N] (row stride ldb).
-/// On x86-64 with AVX2 the same code is compiled a second time for 256-bit
-/// registers and picked at run time; it computes the same bits (no FMA).
-fn gemm(
-    out: &mut [f32],
-    ldo: usize,
-    a: Strided,
-    b: &[f32],
-    ldb: usize,
+/// The sizes of one product: out [M,N] (row stride ldo) = or += a [M,K] ·
+/// b [K,N] (row stride ldb).
+#[derive(Clone, Copy)]
+struct Product {
     m: usize,
     n: usize,
     k: usize,
+    ldo: usize,
+    ldb: usize,
     accumulate: bool,
-) {
+}
+
+/// out = or += a · b. On x86-64 with AVX2 the same code is compiled a second
+/// time for 256-bit registers and picked at run time; it computes the same
+/// bits (no FMA).
+fn gemm(out: &mut [f32], a: Strided, b: &[f32], p: Product) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: this CPU has AVX2, checked just above.
-        return unsafe { gemm_avx2(out, ldo, a, b, ldb, m, n, k, accumulate) };
+        return unsafe { gemm_avx2(out, a, b, p) };
     }
-    gemm_tiles(out, ldo, a, b, ldb, m, n, k, accumulate)
+    gemm_tiles(out, a, b, p)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn gemm_avx2(
-    out: &mut [f32],
-    ldo: usize,
-    a: Strided,
-    b: &[f32],
-    ldb: usize,
-    m: usize,
-    n: usize,
-    k: usize,
-    accumulate: bool,
-) {
-    gemm_tiles(out, ldo, a, b, ldb, m, n, k, accumulate)
+unsafe fn gemm_avx2(out: &mut [f32], a: Strided, b: &[f32], p: Product) {
+    gemm_tiles(out, a, b, p)
 }
 
 #[inline(always)]
-fn gemm_tiles(
-    out: &mut [f32],
-    ldo: usize,
-    a: Strided,
-    b: &[f32],
-    ldb: usize,
-    m: usize,
-    n: usize,
-    k: usize,
-    accumulate: bool,
-) {
+fn gemm_tiles(out: &mut [f32], a: Strided, b: &[f32], p: Product) {
+    let Product { m, n, k, ldo, ldb, accumulate } = p;
     if !accumulate {
         for i in 0..m {
             out[i * ldo..i * ldo + n].fill(0.0);
@@ -154,7 +137,12 @@ pub fn matmul_forward(
             weight_t[i * oc + o] = weight[o * c + i];
         }
     }
-    gemm(out, oc, Strided { data: inp, row: c, col: 1 }, &weight_t, oc, n, oc, c, false);
+    gemm(
+        out,
+        Strided { data: inp, row: c, col: 1 },
+        &weight_t,
+        Product { m: n, n: oc, k: c, ldo: oc, ldb: oc, accumulate: false },
+    );
     if let Some(bias) = bias {
         for row in out[..n * oc].chunks_exact_mut(oc) {
             for (o, b) in row.iter_mut().zip(bias) {
@@ -177,9 +165,19 @@ pub fn matmul_backward(
     c: usize,
     oc: usize,
 ) {
-    gemm(dinp, c, Strided { data: dout, row: oc, col: 1 }, weight, c, n, c, oc, true);
+    gemm(
+        dinp,
+        Strided { data: dout, row: oc, col: 1 },
+        weight,
+        Product { m: n, n: c, k: oc, ldo: c, ldb: c, accumulate: true },
+    );
     if let Some(dweight) = dweight {
-        gemm(dweight, c, Strided { data: dout, row: 1, col: oc }, inp, c, oc, c, n, true);
+        gemm(
+            dweight,
+            Strided { data: dout, row: 1, col: oc },
+            inp,
+            Product { m: oc, n: c, k: n, ldo: c, ldb: c, accumulate: true },
+        );
     }
     if let Some(dbias) = dbias {
         for row in dout[..n * oc].chunks_exact(oc) {
