@@ -6,7 +6,7 @@
 //! CPU backend's step against the f64 reference's, and its SIMD matmul's
 //! GFLOP/s against the plain f32 loops' (and numpy's BLAS, when python3 has
 //! numpy) at square and the nano model's shapes.
-//! `cargo bench --bench throughput`
+//! `cargo bench --bench throughput` (`-- matmul`: the matmul table alone)
 
 /// Median seconds of `reps` calls of `f`, after one warm-up call.
 #[cfg(not(target_arch = "wasm32"))]
@@ -76,6 +76,10 @@ fn main() {
     use gradlab::model::{ModelConfig, ParamLayout};
     use gradlab::train::{RunConfig, StepWork, Trainer};
 
+    // `cargo bench --bench throughput -- matmul`: the CPU matmul table alone
+    if std::env::args().any(|a| a == "matmul") {
+        return matmul_table();
+    }
     let ctx = GpuContext::new_blocking().expect("a GPU adapter");
     let model = ModelConfig::nano();
     let (b, t) = (16, 64);
@@ -147,6 +151,12 @@ fn main() {
         corrected / 3.0 * 1e3,
         corrected / naive
     );
+    matmul_table();
+}
+
+/// The f32 CPU matmul's GFLOP/s at square and the nano model's shapes.
+#[cfg(not(target_arch = "wasm32"))]
+fn matmul_table() {
     println!("matmul out[N,OC] = inp[N,C]·wᵀ + bias, f32, one thread, GFLOP/s (median):");
     println!("  {:<18} {:>8} {:>8} {:>8} {:>12}", "N x C -> OC", "SIMD", "plain", "BLAS", "SIMD / BLAS");
     for (n, c, oc) in

@@ -31,6 +31,11 @@ try {
   for (const r of bench.results) {
     console.log(`${r.layer.padEnd(18)}${pad(`${r.m} x ${r.k} -> ${r.n}`, 20)}${pad(r.gradlabMs.toFixed(2), 12)}${pad(r.tfjsMs.toFixed(2), 10)}${pad(r.gradlabGflops.toFixed(2), 14)}${pad(r.tfjsGflops.toFixed(2), 11)}${pad(r.ratio.toFixed(2), 14)}${pad(r.relDiff.toExponential(1), 10)}${pad(r.f64Diff.toExponential(1), 10)}`);
   }
+  const fixed = (v) => (v === null ? "-" : v.toFixed(2));
+  console.log(`\n${"layer".padEnd(18)}${pad("M x K -> N", 20)}${pad("jax GPU ms", 12)}${pad("jax/gradlab", 13)}${pad("CPU ms", 10)}${pad("jax wasm ms", 13)}${pad("CPU GF/s", 10)}${pad("wasm GF/s", 11)}${pad("wasm/CPU", 10)}`);
+  for (const r of bench.results) {
+    console.log(`${r.layer.padEnd(18)}${pad(`${r.m} x ${r.k} -> ${r.n}`, 20)}${pad(fixed(r.jaxGpuMs), 12)}${pad(fixed(r.jaxGpuRatio), 13)}${pad(r.cpuMs.toFixed(2), 10)}${pad(r.jaxWasmMs.toFixed(2), 13)}${pad(r.cpuGflops.toFixed(2), 10)}${pad(r.jaxWasmGflops.toFixed(2), 11)}${pad(r.cpuRatio.toFixed(2), 10)}`);
+  }
 } finally {
   await browser.close();
   server.close();

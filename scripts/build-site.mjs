@@ -7,7 +7,7 @@
 // to load (docs/DESIGN.md §5); 132 does not. -O2, not -Oz: the two differ by
 // 1% in size here, and the CPU path runs in this module.
 import { execFileSync } from "node:child_process";
-import { cpSync, mkdirSync, rmSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { cpSync, mkdirSync, rmSync, readFileSync, readdirSync, writeFileSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -61,6 +61,13 @@ const bare = /from\s*"@tensorflow\/tfjs-core"/g;
 const backendSource = readFileSync(backend, "utf8");
 if (!bare.test(backendSource)) throw new Error(`${backend} no longer imports "@tensorflow/tfjs-core": check the bench page's imports`);
 writeFileSync(backend, backendSource.replace(bare, 'from"./tf-core.fesm.min.js"'));
+// jax-js, the benchmark page's other peer: its ES modules import each other
+// by relative paths, so the folder is copied whole
+const jax = join(root, "node_modules", "@jax-js", "jax");
+if (!existsSync(jax)) throw new Error(`missing ${jax}: run npm ci first`);
+mkdirSync(join(dist, "vendor", "jax"), { recursive: true });
+for (const f of readdirSync(join(jax, "dist")).filter((f) => f.endsWith(".js"))) cpSync(join(jax, "dist", f), join(dist, "vendor", "jax", f));
+cpSync(join(jax, "LICENSE"), join(dist, "vendor", "jax", "LICENSE"));
 // d3's UMD bundles attach to a global; wrap them as one ES module the page imports
 const d3 = ["d3-array.min.js", "d3-contour.min.js"].map((f) => readFileSync(join(dist, "vendor", f), "utf8")).join("\n");
 writeFileSync(join(dist, "vendor", "d3-contour.esm.js"), `const self = globalThis;\n${d3}\nexport const contours = globalThis.d3.contours;\n`);

@@ -12,6 +12,40 @@ use crate::model::ConfigError;
 /// on a software adapter.
 pub const MAX_SIDE: usize = 4096;
 
+/// Refuses sides outside 1..=MAX_SIDE and operands that do not match them.
+fn check_operands(m: usize, k: usize, n: usize, inp: &[f32], weight: &[f32], bias: &[f32]) -> Result<(), ConfigError> {
+    for (field, side) in [("m", m), ("k", k), ("n", n)] {
+        if side == 0 || side > MAX_SIDE {
+            return Err(ConfigError::Invalid { field, reason: format!("must be 1..={MAX_SIDE}, got {side}") });
+        }
+    }
+    for (field, len, want) in [("inp", inp.len(), m * k), ("weight", weight.len(), n * k), ("bias", bias.len(), n)] {
+        if len != want {
+            return Err(ConfigError::Invalid { field, reason: format!("expected {want} floats, got {len}") });
+        }
+    }
+    Ok(())
+}
+
+/// The same multiply on the f32 CPU backend's kernel (`cpu::simd`), `times`
+/// times over: its output [M,N].
+pub fn cpu_matmul(
+    m: usize,
+    k: usize,
+    n: usize,
+    inp: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    times: usize,
+) -> Result<Vec<f32>, ConfigError> {
+    check_operands(m, k, n, inp, weight, bias)?;
+    let mut out = vec![0.0; m * n];
+    for _ in 0..times {
+        crate::cpu::simd::matmul_forward(&mut out, inp, weight, Some(bias), m, k, n);
+    }
+    Ok(out)
+}
+
 /// out [M,N] = inp [M,K] · weightᵀ (weight [N,K]) + bias [N], recorded once.
 pub struct MatmulCase {
     pub m: usize,
@@ -35,17 +69,7 @@ impl MatmulCase {
         weight: &[f32],
         bias: &[f32],
     ) -> Result<Self, ConfigError> {
-        for (field, side) in [("m", m), ("k", k), ("n", n)] {
-            if side == 0 || side > MAX_SIDE {
-                return Err(ConfigError::Invalid { field, reason: format!("must be 1..={MAX_SIDE}, got {side}") });
-            }
-        }
-        for (field, len, want) in [("inp", inp.len(), m * k), ("weight", weight.len(), n * k), ("bias", bias.len(), n)]
-        {
-            if len != want {
-                return Err(ConfigError::Invalid { field, reason: format!("expected {want} floats, got {len}") });
-            }
-        }
+        check_operands(m, k, n, inp, weight, bias)?;
         check_buffer(ctx, "matmul output", m * n)?;
         check_buffer(ctx, "matmul input", m.max(n) * k)?;
         let (inp, weight, bias) = (ctx.upload("inp", inp), ctx.upload("weight", weight), ctx.upload("bias", bias));

@@ -666,4 +666,22 @@ impl WebBench {
     pub async fn output(&self, index: u32) -> Result<Vec<f32>, JsError> {
         self.case(index)?.output(&self.ctx).await.map_err(js_err)
     }
+
+    /// The same multiply on gradlab's f32 CPU backend (SIMD, this thread),
+    /// `times` (1..=1000) times over; returns the output [m,n]. Needs no GPU.
+    #[wasm_bindgen(js_name = cpuMatmul)]
+    pub fn cpu_matmul(
+        m: u32,
+        k: u32,
+        n: u32,
+        inp: &[f32],
+        weight: &[f32],
+        bias: &[f32],
+        times: u32,
+    ) -> Result<Vec<f32>, JsError> {
+        if !(1..=1000).contains(&times) {
+            return Err(JsError::new(&format!("times: must be 1..=1000, got {times}")));
+        }
+        crate::bench::cpu_matmul(m as usize, k as usize, n as usize, inp, weight, bias, times as usize).map_err(js_err)
+    }
 }

@@ -32,11 +32,11 @@ fn simd_matmuls_equal_the_plain_f32_loops_and_track_f64() {
     let seed = Seed::fresh();
     let mut rng = Rng::new(seed.0);
     for trial in 0..24 {
-        // sizes around the tile edges (4 rows, 8 columns, 128 of K) and the model's
+        // sizes around the tile and block edges (4 rows, 8 columns, 128 of K, 256 of N) and the model's
         let pick = |rng: &mut Rng, xs: &[usize]| xs[rng.below(xs.len())] + rng.below(3);
         let n = pick(&mut rng, &[1, 3, 4, 7, 33, 130]);
-        let c = pick(&mut rng, &[1, 6, 8, 63, 127, 255]);
-        let oc = pick(&mut rng, &[1, 5, 8, 17, 64, 191]);
+        let c = pick(&mut rng, &[1, 6, 8, 63, 127, 255, 258]);
+        let oc = pick(&mut rng, &[1, 5, 8, 17, 64, 191, 263]);
         let (inp, weight, bias, dout) =
             (randn(&mut rng, n * c), randn(&mut rng, oc * c), randn(&mut rng, oc), randn(&mut rng, n * oc));
         let at = format!("trial {trial}: n {n}, c {c}, oc {oc}");

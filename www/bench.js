@@ -1,6 +1,9 @@
-// The benchmark page: gradlab's matmul kernel against TensorFlow.js's WebGPU
-// backend, on the same operands, timed side by side in one tab. Results go to
-// the table and to `window.gradlabBench` (for scripts/bench-browser.mjs).
+// The benchmark page: gradlab's matmul kernel against TensorFlow.js's and
+// jax-js's WebGPU backends, and gradlab's f32 CPU kernel (wasm SIMD, this
+// thread) against jax-js's wasm backend (one thread: this page is not
+// cross-origin isolated), on the same operands, timed side by side in one tab.
+// Results go to the table and to `window.gradlabBench` (for
+// scripts/bench-browser.mjs).
 import { browserAdapterName, loadGradlab, loadPresets } from "./wasm.js";
 import { el, errorText } from "./ui.js";
 
@@ -11,7 +14,8 @@ const SEQUENCES = 16;
 // out[M,N] = inp[M,K] · Wᵀ + b, from the model presets (wasm `presets()`,
 // smallest first): "tiny", a quick check on one sequence of the smallest
 // model, then every preset at B = 16; the smallest also times the logits
-// (tied wte), the larger ones leave it out to keep the run short.
+// (tied wte), the larger ones leave it out to keep the run short; and
+// square multiplies, the usual yardstick.
 function shapeSets(presets) {
   const linears = (p, m, logits) => {
     const c = p.n_embd;
@@ -26,6 +30,7 @@ function shapeSets(presets) {
   const [cAttn, , cProj] = linears(smallest, smallest.block_size, false);
   return {
     tiny: { label: "tiny (a quick check)", shapes: [cAttn, cProj] },
+    square: { label: "square 256, 512, 1024 (slow on a software adapter)", shapes: [256, 512, 1024].map((s) => [`square ${s}`, s, s, s]) },
     ...Object.fromEntries(
       presets.map((p, i) => {
         const m = SEQUENCES * p.block_size;
@@ -79,6 +84,45 @@ async function loadTf() {
   return tf;
 }
 
+async function loadJax() {
+  const jax = await import("../vendor/jax/index.js");
+  const devices = await jax.init("webgpu", "wasm");
+  return { jax, devices };
+}
+
+// Seconds per multiply of jax-js on `device`, jit-compiled, and its output:
+// each batch is forced (blockUntilReady) and the last result read back.
+async function jaxMatmul({ jax }, device, [x, w, b], m, k, n) {
+  const np = jax.numpy;
+  const put = (data, shape) => np.array(data, { shape, device });
+  const [X, W, B] = [put(x, [m, k]), put(w, [n, k]), put(b, [n])];
+  const linear = jax.jit((x, w, b) => np.add(np.matmul(x, np.transpose(w)), b));
+  const multiply = () => linear(X.ref, W.ref, B.ref);
+  try {
+    const seconds = await timePerCall(async (times) => {
+      const outs = [];
+      for (let i = 0; i < times; i++) outs.push(multiply());
+      await jax.blockUntilReady(outs);
+      const last = outs.pop();
+      outs.forEach((o) => o.dispose());
+      await last.data();
+    });
+    return { seconds, out: await multiply().data() };
+  } finally {
+    [X, W, B].forEach((a) => a.dispose());
+  }
+}
+
+// max |got − want| / max |want|
+function relDiff(got, want) {
+  let diff = 0, scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    diff = Math.max(diff, Math.abs(want[i] - got[i]));
+    scale = Math.max(scale, Math.abs(want[i]));
+  }
+  return diff / (scale || 1);
+}
+
 const row = (cells) => el("tr", {}, ...cells.map((c) => el("td", { text: c })));
 
 async function run(size) {
@@ -86,6 +130,7 @@ async function run(size) {
   if (!shapes) throw new Error(`shapes "${size}" is not one of ${Object.keys(SHAPES).join(", ")}`);
   $("bench-run").disabled = true;
   $("bench-rows").replaceChildren();
+  $("bench-jax-rows").replaceChildren();
   const results = [];
   window.gradlabBench = { done: false, results };
   try {
@@ -94,6 +139,7 @@ async function run(size) {
     const gl = await loadGradlab();
     const bench = await gl.WebBench.create();
     const tf = await loadTf();
+    const jax = await loadJax();
     const adapter = bench.adapter().replace("unnamed adapter", (await browserAdapterName()) || "unnamed adapter");
     for (const [layer, m, k, n] of shapes) {
       status(`Timing ${layer} (${m} × ${k} → ${n}) on ${adapter}…`);
@@ -125,10 +171,26 @@ async function run(size) {
         for (let q = 0; q < k; q++) exact += x[i * k + q] * w[j * k + q];
         spot = Math.max(spot, Math.abs(got[i * n + j] - exact) / (scale || 1));
       }
+      // jax-js on WebGPU, then both CPU paths
+      status(`Timing ${layer} (${m} × ${k} → ${n}): jax-js on WebGPU…`);
+      const jaxGpu = jax.devices.includes("webgpu") ? await jaxMatmul(jax, "webgpu", [x, w, b], m, k, n) : null;
+      status(`Timing ${layer} (${m} × ${k} → ${n}): gradlab's CPU kernel and jax-js's wasm…`);
+      let cpuOut;
+      const cpu = await timePerCall(async (times) => {
+        cpuOut = gl.WebBench.cpuMatmul(m, k, n, x, w, b, times);
+      });
+      const jaxWasm = await jaxMatmul(jax, "wasm", [x, w, b], m, k, n);
       const flops = 2 * m * k * n;
-      const r = { layer, m, k, n, gradlabMs: ours * 1e3, tfjsMs: theirs * 1e3, gradlabGflops: flops / ours / 1e9, tfjsGflops: flops / theirs / 1e9, ratio: theirs / ours, relDiff: diff / (scale || 1), f64Diff: spot };
+      const r = {
+        layer, m, k, n, gradlabMs: ours * 1e3, tfjsMs: theirs * 1e3, gradlabGflops: flops / ours / 1e9, tfjsGflops: flops / theirs / 1e9, ratio: theirs / ours, relDiff: diff / (scale || 1), f64Diff: spot,
+        jaxGpuMs: jaxGpu ? jaxGpu.seconds * 1e3 : null, jaxGpuRatio: jaxGpu ? jaxGpu.seconds / ours : null, jaxGpuDiff: jaxGpu ? relDiff(jaxGpu.out, got) : null,
+        cpuMs: cpu * 1e3, jaxWasmMs: jaxWasm.seconds * 1e3, cpuGflops: flops / cpu / 1e9, jaxWasmGflops: flops / jaxWasm.seconds / 1e9, cpuRatio: jaxWasm.seconds / cpu,
+        cpuDiff: relDiff(cpuOut, got), jaxWasmDiff: relDiff(jaxWasm.out, got),
+      };
       results.push(r);
+      const fixed = (v, d = 2) => (v === null ? "–" : v.toFixed(d));
       $("bench-rows").append(row([layer, `${m} × ${k} → ${n}`, r.gradlabMs.toFixed(2), r.tfjsMs.toFixed(2), r.gradlabGflops.toFixed(2), r.tfjsGflops.toFixed(2), r.ratio.toFixed(2), r.relDiff.toExponential(1), r.f64Diff.toExponential(1)]));
+      $("bench-jax-rows").append(row([layer, `${m} × ${k} → ${n}`, fixed(r.jaxGpuMs), fixed(r.jaxGpuRatio), r.cpuMs.toFixed(2), r.jaxWasmMs.toFixed(2), r.cpuGflops.toFixed(2), r.jaxWasmGflops.toFixed(2), r.cpuRatio.toFixed(2), Math.max(r.cpuDiff, r.jaxWasmDiff, r.jaxGpuDiff ?? 0).toExponential(1)]));
     }
     status(`Done on ${adapter}.`);
     window.gradlabBench.adapter = adapter;

@@ -13,11 +13,13 @@
 const LANES: usize = 8;
 /// Rows per register tile.
 const ROWS: usize = 4;
-/// Rows of B streamed per pass, so a pass's slice of B stays in cache.
+/// Rows of B streamed per pass and columns of it per block, so a block of B
+/// (128 KB) stays in cache while every row tile of A passes over it.
 const K_BLOCK: usize = 128;
+const N_BLOCK: usize = 256;
 
 /// A [M,K] read with strides: element (i, k) at `data[i * row + k * col]`,
-/// so a transposed operand costs nothing.
+/// so a transposed operand needs no copy of its own (tiles of it are packed).
 #[derive(Clone, Copy)]
 struct Strided<'a> {
     data: &'a [f32],
@@ -63,41 +65,68 @@ fn gemm_tiles(out: &mut [f32], a: Strided, b: &[f32], p: Product) {
             out[i * ldo..i * ldo + n].fill(0.0);
         }
     }
-    for k0 in (0..k).step_by(K_BLOCK) {
-        let ks = k0..(k0 + K_BLOCK).min(k);
-        let mut i0 = 0;
-        while i0 + ROWS <= m {
-            tile_rows::<ROWS>(out, ldo, a, b, ldb, i0, n, ks.clone());
-            i0 += ROWS;
+    // a tile of A (ROWS rows over one block of K) packed k-major, so the
+    // inner loop reads its R values for one k side by side whatever A's strides
+    let mut packed = vec![[0.0f32; ROWS]; K_BLOCK.min(k)];
+    let pack = |packed: &mut [[f32; ROWS]], i0: usize, rows: usize, k0: usize| {
+        for (kk, p) in packed.iter_mut().enumerate() {
+            for (r, x) in p[..rows].iter_mut().enumerate() {
+                *x = a.data[(i0 + r) * a.row + (k0 + kk) * a.col];
+            }
         }
-        for i in i0..m {
-            tile_rows::<1>(out, ldo, a, b, ldb, i, n, ks.clone());
+    };
+    // and the block of B as panels of LANES columns, each panel's rows one
+    // after another: rows of B a power of two apart would share cache sets
+    let mut panels: Vec<[f32; LANES]> = Vec::with_capacity(K_BLOCK * N_BLOCK / LANES);
+    for k0 in (0..k).step_by(K_BLOCK) {
+        let kb = K_BLOCK.min(k - k0);
+        let packed = &mut packed[..kb];
+        for j_start in (0..n).step_by(N_BLOCK) {
+            let cols = j_start..(j_start + N_BLOCK).min(n);
+            panels.clear();
+            for j0 in cols.clone().step_by(LANES).filter(|j0| j0 + LANES <= cols.end) {
+                panels.extend((k0..k0 + kb).map(|kk| {
+                    <[f32; LANES]>::try_from(&b[kk * ldb + j0..][..LANES]).unwrap_or_else(|_| unreachable!())
+                }));
+            }
+            let mut i0 = 0;
+            while i0 + ROWS <= m {
+                pack(packed, i0, ROWS, k0);
+                tile_rows::<ROWS>(out, ldo, packed, &panels, b, ldb, i0, cols.clone(), k0);
+                i0 += ROWS;
+            }
+            for i in i0..m {
+                pack(packed, i, 1, k0);
+                tile_rows::<1>(out, ldo, packed, &panels, b, ldb, i, cols.clone(), k0);
+            }
         }
     }
 }
 
-/// Rows i0..i0+R of out += a·b over the k in `ks`, LANES columns at a time.
+/// Rows i0..i0+R, columns `cols` of out += a·b over k0..k0+packed.len(),
+/// LANES columns at a time, with A's values for those rows in `packed` (row
+/// r in lane r) and B's in `panels` (one panel of packed.len() rows per
+/// LANES columns; the last cols.len() % LANES columns read `b` itself).
 #[inline(always)]
 fn tile_rows<const R: usize>(
     out: &mut [f32],
     ldo: usize,
-    a: Strided,
+    packed: &[[f32; ROWS]],
+    panels: &[[f32; LANES]],
     b: &[f32],
     ldb: usize,
     i0: usize,
-    n: usize,
-    ks: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+    k0: usize,
 ) {
-    let mut j0 = 0;
-    while j0 + LANES <= n {
+    let (mut j0, n) = (cols.start, cols.end);
+    for panel in panels.chunks_exact(packed.len()) {
         let mut acc = [[0.0f32; LANES]; R];
         for (r, acc) in acc.iter_mut().enumerate() {
             acc.copy_from_slice(&out[(i0 + r) * ldo + j0..][..LANES]);
         }
-        for kk in ks.clone() {
-            let brow: &[f32; LANES] = b[kk * ldb + j0..][..LANES].try_into().unwrap_or_else(|_| unreachable!());
-            for (r, acc) in acc.iter_mut().enumerate() {
-                let x = a.data[(i0 + r) * a.row + kk * a.col];
+        for (ap, brow) in packed.iter().zip(panel) {
+            for (acc, &x) in acc.iter_mut().zip(ap) {
                 for l in 0..LANES {
                     acc[l] += x * brow[l];
                 }
@@ -112,8 +141,8 @@ fn tile_rows<const R: usize>(
     for r in 0..R {
         for j in j0..n {
             let mut s = out[(i0 + r) * ldo + j];
-            for kk in ks.clone() {
-                s += a.data[(i0 + r) * a.row + kk * a.col] * b[kk * ldb + j];
+            for (kk, ap) in packed.iter().enumerate() {
+                s += ap[r] * b[(k0 + kk) * ldb + j];
             }
             out[(i0 + r) * ldo + j] = s;
         }
@@ -131,10 +160,15 @@ pub fn matmul_forward(
     oc: usize,
 ) {
     // weightᵀ [C,OC], so each k brings a contiguous row of outputs' weights
+    // in 32 x 32 blocks: a plain loop would write each float a page apart
     let mut weight_t = vec![0.0f32; c * oc];
-    for o in 0..oc {
-        for i in 0..c {
-            weight_t[i * oc + o] = weight[o * c + i];
+    for o0 in (0..oc).step_by(32) {
+        for i0 in (0..c).step_by(32) {
+            for o in o0..(o0 + 32).min(oc) {
+                for i in i0..(i0 + 32).min(c) {
+                    weight_t[i * oc + o] = weight[o * c + i];
+                }
+            }
         }
     }
     gemm(

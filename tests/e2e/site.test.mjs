@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
-import { ARTIFACTS, CHROMIUM, FAST, QUIET, appendLab, curves, open, serveSite, site, preparePage, stepCount, trainFor, waitForSteps } from "./browser.mjs";
+import { ARTIFACTS, CHROMIUM, FAST, QUIET, appendLab, curves, open, serveSite, site, preparePage, stepCount, trainFor, waitForSteps, waitReady } from "./browser.mjs";
 
 serveSite();
 
@@ -27,6 +27,38 @@ test("the page loads without console errors, trains on WebGPU, and the loss fall
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();
+  }
+});
+
+// Issue 10's start-up and smoothness figures, measured through the
+// Performance API on the default page and on WebGPU, and printed; they are
+// benchmark figures for BENCHMARKS.md, not asserted (tests stay deterministic).
+test("the default page's time to first loss and its main-thread long tasks are measured", async (t) => {
+  for (const query of ["", "device=webgpu"]) {
+    const { browser, page, errors } = await open(`?${query}`, {
+      before: (page) =>
+        page.addInitScript(() => {
+          window.longTasks = [];
+          new PerformanceObserver((list) => window.longTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: "longtask", buffered: true });
+        }),
+    });
+    try {
+      await waitReady(page);
+      const ready = await page.evaluate(() => performance.now());
+      await page.click('[data-testid="train-toggle"]');
+      const started = await page.evaluate(() => performance.now());
+      await page.waitForFunction(() => deepQuery("gradlab-lab").curves().step.length >= 1, null, { timeout: 120_000, polling: "raf" });
+      const firstLoss = await page.evaluate(() => performance.now());
+      await page.evaluate(() => (window.longTasks.length = 0));
+      await page.waitForTimeout(10_000);
+      const { tasks, steps, status } = await page.evaluate(() => ({ tasks: window.longTasks, steps: deepQuery("gradlab-lab").curves().step.length, status: deepQuery('[data-testid="status"]').textContent }));
+      assert.ok(steps > 1, `the lab trained: ${status}`);
+      const longest = Math.max(0, ...tasks);
+      t.diagnostic(`${query || "default"} (${status.split(" · ")[0]}): ready ${ready.toFixed(0)} ms after navigation, first loss ${(firstLoss - started).toFixed(0)} ms after Start (${firstLoss.toFixed(0)} ms after navigation); over 10 s of training (${steps} points): ${tasks.length} long tasks, longest ${longest.toFixed(0)} ms`);
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+    }
   }
 });
 
@@ -398,7 +430,7 @@ test("samples appear, the G sweep plots, and curves, charts and weights download
   }
 });
 
-test("the benchmark page times gradlab's matmul next to TensorFlow.js on the same operands", async () => {
+test("the benchmark page times gradlab's matmul next to TensorFlow.js and jax-js, GPU and CPU, on the same operands", async () => {
   const { browser, page, errors } = await open("www/bench.html?run&shapes=tiny");
   try {
     await page.waitForFunction(() => window.gradlabBench?.done, null, { timeout: 120_000, polling: 250 });
@@ -409,8 +441,15 @@ test("the benchmark page times gradlab's matmul next to TensorFlow.js on the sam
       assert.ok(r.gradlabMs > 0 && r.tfjsMs > 0 && Number.isFinite(r.ratio), JSON.stringify(r));
       assert.ok(r.relDiff < 1e-4, `gradlab and tfjs disagree on ${r.layer}: ${r.relDiff}`);
       assert.ok(r.f64Diff < 1e-5, `gradlab is off the float64 product on ${r.layer}: ${r.f64Diff}`);
+      // jax-js on both its backends and gradlab's CPU kernel give the same product
+      assert.ok(r.cpuMs > 0 && r.jaxWasmMs > 0 && Number.isFinite(r.cpuRatio), JSON.stringify(r));
+      assert.ok(r.jaxGpuMs > 0 && Number.isFinite(r.jaxGpuRatio), `jax-js ran on WebGPU: ${JSON.stringify(r)}`);
+      for (const [who, d] of [["gradlab's CPU kernel", r.cpuDiff], ["jax-js wasm", r.jaxWasmDiff], ["jax-js WebGPU", r.jaxGpuDiff]]) {
+        assert.ok(d < 1e-4, `${who} disagrees with gradlab's GPU on ${r.layer}: ${d}`);
+      }
     }
     assert.equal(await page.locator('[data-testid="bench-table"] tbody tr').count(), 2);
+    assert.equal(await page.locator('[data-testid="bench-jax-table"] tbody tr').count(), 2);
     await page.screenshot({ path: ARTIFACTS + "bench.png", fullPage: true });
     await page.goto(site.base + "www/bench.html?shapes=huge");
     // the shapes come from the wasm module's presets: the status says "Loading…" until it has loaded
