@@ -34,11 +34,15 @@ fn parse_settings(value: JsValue) -> Result<LabSettings, ConfigError> {
     LabSettings::deserialize_named(serde_wasm_bindgen::Deserializer::from(value))
 }
 
-/// Checks lab settings without building anything; returns the problem in
+/// Checks lab settings for a lab on `backend` (as for `WebLab.create`;
+/// WebGPU when left out) without building anything; returns the problem in
 /// words, or undefined when they are fine.
 #[wasm_bindgen(js_name = validateLabConfig)]
-pub fn validate_lab_config(config: JsValue) -> Option<String> {
-    let check = || -> Result<(), ConfigError> { parse_settings(config)?.resolve(Compute::Gpu).map(|_| ()) };
+pub fn validate_lab_config(config: JsValue, backend: Option<JsValue>) -> Option<String> {
+    let check = || -> Result<(), ConfigError> {
+        let compute = backend.as_ref().map_or(Ok(Compute::Gpu), parse_backend)?;
+        parse_settings(config)?.resolve(compute).map(|_| ())
+    };
     check().err().map(|e| e.to_string())
 }
 

@@ -110,6 +110,7 @@ async function jaxMatmul({ jax }, device, [x, w, b], m, k, n) {
     return { seconds, out: await multiply().data() };
   } finally {
     [X, W, B].forEach((a) => a.dispose());
+    linear.dispose();
   }
 }
 

@@ -71,6 +71,8 @@ export const attributes: GradlabLabAttributes = { lr: "0.01", batch: "8", micro:
 export const wrong: GradlabLabAttributes = { batch: "3" };
 export async function build(): Promise<number> {
   const gl = await loadGradlab();
+  const problem: string | undefined = gl.validateLabConfig({ batch: 8 }) ?? gl.validateLabConfig({ batch: 8 }, "cpu");
+  if (problem) throw new Error(problem);
   const made = await gl.WebLab.create({ batch: 8 }, "cpu");
   // @ts-expect-error "gpu" is not a backend
   gl.WebLab.create({ batch: 8 }, "gpu");

@@ -197,6 +197,21 @@ test("compute=cpu trains on the f64 reference; f32 leaves a software adapter for
   }
 });
 
+test("auto keeps a lab beyond the CPU path's budget on WebGPU, and says why", async () => {
+  // micro at batch 32, context 128: about 9e10 operations a step, over the f32 CPU's 3e10
+  const { browser, page, errors } = await open("?preset=micro&batch=32&micro=8&ctx=128");
+  try {
+    await page.waitForFunction(() => /ready/.test(deepQuery('[data-testid="status"]').textContent), null, { timeout: 240_000 });
+    assert.match(await page.textContent('[data-testid="status"]'), /^WebGPU/);
+    const software = await page.evaluate(async () => /swiftshader|llvmpipe/i.test(`${(await navigator.gpu.requestAdapter())?.info?.description} ${(await navigator.gpu.requestAdapter())?.info?.vendor}`));
+    if (software) assert.match(await page.textContent('[data-testid="device"] + small'), /beyond the CPU path's budget/);
+    assert.equal((await page.textContent('[data-testid="error"]')).trim(), "", "no error: the lab was built");
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
 // Every page declares the strict policy (issue 11); each test's pages are
 // watched for violations of it (browser.mjs preparePage).
 test("every page declares a strict Content-Security-Policy: no inline script, no eval", async () => {

@@ -57,7 +57,7 @@ export class SavedState {
         return lab.saveState(page, twinBytes);
       });
       download(`gradlab-lab-step${t.stepsTaken}.safetensors`, new Blob([bytes]));
-      t.setStatus(`${t.backendName} · saved at step ${t.stepsTaken}`);
+      t.setStatus(`${t.statusName} · saved at step ${t.stepsTaken}`);
     } catch (e) {
       this.showError(`Saving failed: ${errorText(e)}`);
     }

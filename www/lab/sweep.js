@@ -49,7 +49,7 @@ export class Sweep {
   where() {
     const v = this.controls.values;
     if (v.precision === "f64") return "f64 on the CPU";
-    const device = v.device === "auto" ? { webgpu: "webgpu", cpu: "cpu" }[this.training.backend] : v.device;
+    const device = !("gpu" in navigator) ? "cpu" : v.device === "auto" ? { webgpu: "webgpu", cpu: "cpu" }[this.training.backend] : v.device;
     const f32 = device === "cpu" ? "f32 on the CPU" : device === "webgpu" ? "f32 on WebGPU" : "f32 on WebGPU, or the CPU where WebGPU is a software renderer";
     return `${f32}${v.precision === "both" ? " (choose precision f64 for the f64 sweep)" : ""}`;
   }
@@ -107,7 +107,7 @@ export class Sweep {
       }
       take(await lab.flush());
       this.sweepCharts.draw(finals(runs, steps), this.charts.lossKind);
-      training.setStatus(`${training.backendName} · sweep done (${steps} steps, ${where})`);
+      training.setStatus(`${training.statusName} · sweep done (${steps} steps, ${where})`);
     } catch (e) {
       this.showError(`Sweep failed: ${errorText(e)}`);
     } finally {

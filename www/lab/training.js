@@ -132,7 +132,12 @@ export class Training {
     const overrides = both ? { preset: controls.cpuPreset() } : {};
     // pasted text has no prompts to mask
     const config = controls.config(overrides, text ? { text, mask_prompt: false } : {});
-    const problem = controls.combinationProblem() || gl.validateLabConfig(config);
+    let chosen = await backendFor(values);
+    // auto leaves a software adapter for the CPU only for labs the CPU can take
+    if (chosen.why && gl.validateLabConfig(config, "cpu") && !gl.validateLabConfig(config, "webgpu")) {
+      chosen = { backend: "webgpu", why: "", tooBig: true };
+    }
+    const problem = controls.combinationProblem() || gl.validateLabConfig(config, chosen.backend);
     if (problem) {
       this.building = false;
       this.startWhenReady = false;
@@ -141,7 +146,6 @@ export class Training {
       return this.showError(sentences(controls.problems, problem));
     }
     const token = (this.resetToken = {});
-    const chosen = await backendFor(values);
     await this.serial.run(async () => {
       this.lab?.free();
       this.twin?.free();
@@ -198,9 +202,17 @@ export class Training {
           ? `f32 on ${f32Where} and f64 on the CPU, both ${cpu}; f64 curves dotted`
           : undefined,
     );
-    controls.deviceHint(values.precision === "f64" ? "the f64 reference always runs on the CPU" : chosen.why ? `auto: ${chosen.why}` : undefined);
-    // the status line says why auto left WebGPU out
-    if (chosen.why) this.backendName += " · auto: WebGPU here is a software renderer";
+    controls.deviceHint(
+      values.precision === "f64"
+        ? "the f64 reference always runs on the CPU"
+        : chosen.why
+          ? `auto: ${chosen.why}`
+          : chosen.tooBig
+            ? "auto: WebGPU, although a software renderer here: this lab is beyond the CPU path's budget"
+            : undefined,
+    );
+    // the status line says why auto left WebGPU out (state files keep the plain name)
+    this.statusName = this.backendName + (chosen.why ? " · auto: WebGPU here is a software renderer" : "");
     if (problemGpu) {
       this.notice.textContent = `No WebGPU here (${problemGpu}). The lab runs on gradlab's f32 CPU backend instead: the same maths, on the processor.`;
     }
@@ -210,7 +222,7 @@ export class Training {
     if (this.stepOffset) this.redraw();
     this.matrices.replaceChildren();
     this.stepCount.textContent = "0";
-    this.setStatus(`${this.backendName} · ready`);
+    this.setStatus(`${this.statusName} · ready`);
     this.renderSamples(this.specs.map(() => ""));
     if (wasRunning || this.startWhenReady) this.start();
   }
@@ -283,7 +295,7 @@ export class Training {
     // the same checkpoint serves a second loss before the next one is taken
     this.checkpoint = { ...kept, lab: this.lab };
     // restore() has said what differs (another backend, curves that do not fit)
-    if (this.backendName === before) this.setStatus(`${this.backendName} · recovered on a new device from the weights kept at step ${at}`);
+    if (this.backendName === before) this.setStatus(`${this.statusName} · recovered on a new device from the weights kept at step ${at}`);
   }
 
   // A saved lab (state.js), its settings already in the controls: builds
@@ -329,7 +341,7 @@ export class Training {
     this.refreshSamples();
     this.refreshMatrices(lab);
     const elsewhere = page.backend && page.backend !== this.backendName ? ` It was saved on ${page.backend} and goes on here on ${this.backendName}: from the same state, but not bit for bit.` : "";
-    this.setStatus(`${this.backendName} · loaded ${name} at step ${this.stepsTaken}`);
+    this.setStatus(`${this.statusName} · loaded ${name} at step ${this.stepsTaken}`);
     if (!curvesFit || elsewhere) this.showError(`${curvesFit ? "" : `${name}: its curves do not fit these runs, so they start empty.`}${elsewhere}`.trim());
   }
 
@@ -529,7 +541,7 @@ export class Training {
           const sps = (this.stepsTaken - steps0) / dt;
           const tps = Math.round((this.tokensSinceStatus ?? 0) / dt);
           this.tokensSinceStatus = 0;
-          this.setStatus(`${this.backendName} · ${sps.toFixed(2)} steps/s · ${tps} tokens/s per run (real, unpadded tokens)`);
+          this.setStatus(`${this.statusName} · ${sps.toFixed(2)} steps/s · ${tps} tokens/s per run (real, unpadded tokens)`);
           t0 = now;
           steps0 = this.stepsTaken;
         }

@@ -74,8 +74,9 @@ export class StartWeights {
     }
     await this.controls.ready;
     const gl = await loadGradlab();
-    // the model the next lab is built with: the current lab's backend where there is one
-    const backend = this.training.lab ? this.training.backend : (await backendFor(this.controls.values)).backend;
+    // the model the next lab is built with: the preset's, or nano on the f64
+    // reference (WebGPU and the f32 CPU build the same model)
+    const { backend } = await backendFor(this.controls.values);
     let problem;
     try {
       // with both precisions the lab runs the CPU reference's preset (training.js)
