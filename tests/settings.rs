@@ -185,6 +185,11 @@ fn the_f32_cpu_backend_takes_any_preset_within_its_own_budget() {
     // the f64 reference always builds nano; the f32 backend builds the preset asked for
     let micro = settings(json!({"preset": "micro"}));
     assert_eq!(micro.resolve(Compute::Cpu).unwrap().model, ModelConfig::nano());
+    // a preset that does not exist is refused on every backend, the reference's too
+    for compute in [Compute::Gpu, Compute::CpuF32, Compute::Cpu] {
+        let e = settings(json!({"preset": "0x10"})).resolve(compute).unwrap_err().to_string();
+        assert!(e.starts_with("unknown preset \"0x10\""), "{compute:?}: {e}");
+    }
     assert_eq!(micro.resolve(Compute::CpuF32).unwrap().model, ModelConfig::preset("micro").unwrap());
     // a lab the GPU takes and this CPU does not is refused by name, saying where
     let big = settings(json!({"preset": "micro", "batch": 32, "micro_batch": 8, "seq_len": 128}));

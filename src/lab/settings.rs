@@ -161,7 +161,8 @@ impl LabSettings {
     pub fn model(&self, compute: Compute) -> Result<ModelConfig, ConfigError> {
         let mut model = match compute {
             Compute::Gpu | Compute::CpuF32 => ModelConfig::preset(&self.preset)?,
-            Compute::Cpu => ModelConfig::nano(),
+            // nano whatever the preset, but a preset that does not exist is still refused
+            Compute::Cpu => ModelConfig::preset(&self.preset).map(|_| ModelConfig::nano())?,
         };
         if self.seq_len > model.block_size {
             model.block_size = self.seq_len;
