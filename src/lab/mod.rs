@@ -5,8 +5,9 @@
 //! batch cut into micro-batches and differs only in `Strategy` (hence in the
 //! dlogits scales `accum::scales` gives it) and micro-batch size.
 //! `Lab<R>` is written once against `Trainer`: the same lab runs on the GPU
-//! (`Lab<GpuRun>`, one submission per lab step) and on the f64 reference
-//! (`Lab<CpuRun>`). Not here: anything that knows which backend it is on.
+//! (`Lab<GpuRun>`, one submission per lab step), on the f64 reference
+//! (`Lab<CpuRun>`) and on the f32 CPU backend (`Lab<FastCpuRun>`). Not here:
+//! anything that knows which backend it is on.
 
 mod any;
 mod config;

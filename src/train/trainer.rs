@@ -1,6 +1,7 @@
 //! `Trainer`: a model that takes accumulation steps. The wgpu run
-//! (`gpu::GpuRun`) and the f64 reference (`cpu::CpuRun`) implement it; the lab
-//! (`lab::Lab<R>`) and everything above it are written once against it.
+//! (`gpu::GpuRun`) and the CPU run (`cpu::CpuRunOf<F>`: the f64 reference and
+//! the f32 backend) implement it; the lab (`lab::Lab<R>`) and everything
+//! above it are written once against it.
 //!
 //! Adding a backend means implementing this trait for its run type and
 //! nothing else (docs/DESIGN.md §4).
