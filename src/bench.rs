@@ -1,6 +1,7 @@
 //! Kernel timings for the benchmark page: a matmul shaped like one of the
-//! model's Linear layers, recorded once and replayed as often as asked, so the
-//! page can time it next to another library on the same inputs.
+//! model's Linear layers, recorded once on the GPU and replayed as often as
+//! asked, and the same multiply on the f32 CPU backend's kernel, so the page
+//! can time both next to other libraries on the same inputs.
 //!
 //! Legend: M rows (B*T), K input channels, N output channels.
 

@@ -1,6 +1,6 @@
 //! `Real`: the float a CPU run computes in. f64 is the reference, every
 //! kernel as plain loops; f32 is the fast backend, which swaps in its own
-//! matmuls (`cpu::simd`) where the time goes and shares everything else.
+//! matmuls (`cpu::simd`) and shares everything else.
 
 use std::fmt::Debug;
 use std::iter::Sum;

@@ -137,6 +137,15 @@ export const appendLab = (page, id, extra = {}) =>
 export const stepCount = (page) => page.$eval('[data-testid="step-count"]', (e) => Number(e.textContent));
 export const curves = (page, sel = "gradlab-lab") => page.$eval(sel, (e) => e.curves());
 
+// Whether the page's WebGPU adapter is a software renderer, judged here from
+// its name (independently of the page's own test, www/wasm.js softwareAdapter).
+export async function softwareAdapter(page) {
+  return page.evaluate(async () => {
+    const info = (await navigator.gpu?.requestAdapter())?.info;
+    return /swiftshader|llvmpipe|lavapipe/i.test(`${info?.vendor} ${info?.architecture} ${info?.description}`);
+  });
+}
+
 export async function waitForSteps(page, n, timeout = 240_000) {
   await page.waitForFunction((n) => Number(deepQuery('[data-testid="step-count"]').textContent) >= n, n, { timeout, polling: 250 });
 }

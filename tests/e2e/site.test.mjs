@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
-import { ARTIFACTS, CHROMIUM, FAST, QUIET, appendLab, curves, open, serveSite, site, preparePage, stepCount, trainFor, waitForSteps, waitReady } from "./browser.mjs";
+import { ARTIFACTS, CHROMIUM, FAST, QUIET, appendLab, curves, open, serveSite, site, preparePage, stepCount, softwareAdapter, trainFor, waitForSteps, waitReady } from "./browser.mjs";
 
 serveSite();
 
@@ -181,7 +181,7 @@ test("compute=cpu trains on the f64 reference; f32 leaves a software adapter for
     // with a real GPU auto takes WebGPU
     const status = () => page.textContent('[data-testid="status"]');
     await page.waitForFunction(() => /CPU \(f32|WebGPU/.test(deepQuery('[data-testid="status"]').textContent), null, { timeout: 120_000 });
-    const software = await page.evaluate(async () => /swiftshader|llvmpipe/i.test((await navigator.gpu.requestAdapter())?.info?.description + " " + (await navigator.gpu.requestAdapter())?.info?.vendor));
+    const software = await softwareAdapter(page);
     if (software) {
       assert.match(await status(), /^CPU \(f32, SIMD\) · auto: WebGPU here is a software renderer/);
       assert.match(await page.textContent('[data-testid="device"] + small'), /auto: WebGPU here is a software renderer \(.+\)/);
@@ -203,7 +203,7 @@ test("auto keeps a lab beyond the CPU path's budget on WebGPU, and says why", as
   try {
     await page.waitForFunction(() => /ready/.test(deepQuery('[data-testid="status"]').textContent), null, { timeout: 240_000 });
     assert.match(await page.textContent('[data-testid="status"]'), /^WebGPU/);
-    const software = await page.evaluate(async () => /swiftshader|llvmpipe/i.test(`${(await navigator.gpu.requestAdapter())?.info?.description} ${(await navigator.gpu.requestAdapter())?.info?.vendor}`));
+    const software = await softwareAdapter(page);
     if (software) assert.match(await page.textContent('[data-testid="device"] + small'), /beyond the CPU path's budget/);
     assert.equal((await page.textContent('[data-testid="error"]')).trim(), "", "no error: the lab was built");
     assert.deepEqual(errors, []);
