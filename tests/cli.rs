@@ -157,6 +157,66 @@ fn pretrain_writes_a_base_and_train_adapts_the_shipped_one_with_lora() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Column `name` of a CSV file, one value per row.
+fn csv_column(text: &str, name: &str) -> Vec<String> {
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let at = header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no column {name} in {header:?}"));
+    lines.map(|l| l.split(',').nth(at).unwrap().to_string()).collect()
+}
+
+#[test]
+fn sweep_on_the_f32_cpu_backend_follows_the_f64_reference_under_a_cosine_schedule() {
+    let run = |backend: &str| {
+        let dir = tmp(&format!("sweep-{backend}"));
+        let out = gradlab(&[
+            "sweep",
+            "--backend",
+            backend,
+            "--steps",
+            "3",
+            "--seeds",
+            "2",
+            "--schedule",
+            "cosine",
+            "--warmup",
+            "1",
+            "--eval-every",
+            "0",
+            "--val-sequences",
+            "8",
+            "--out",
+            dir.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{backend}: {}", String::from_utf8_lossy(&out.stderr));
+        let csv = String::from_utf8(read(&dir, "sweep.csv")).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        csv
+    };
+    let (f64_csv, f32_csv) = (run("cpu"), run("cpu-f32"));
+    let numbers =
+        |csv: &str, col: &str| -> Vec<f64> { csv_column(csv, col).iter().map(|v| v.parse().unwrap()).collect() };
+    for col in ["final_true_loss", "validation_loss"] {
+        let (a, b) = (numbers(&f64_csv, col), numbers(&f32_csv, col));
+        assert_eq!(a.len(), 18, "2 seeds x 9 runs");
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-3, "{col}: f64 {x} vs f32 {y}");
+        }
+    }
+    // the validation gap is paired within a seed: zero for the full batch,
+    // rounding for corrected, and a real difference for naive
+    let strategies = csv_column(&f32_csv, "strategy");
+    let gaps = numbers(&f32_csv, "validation_gap_to_full");
+    for (strategy, gap) in strategies.iter().zip(&gaps) {
+        match strategy.as_str() {
+            "full" => assert_eq!(*gap, 0.0),
+            "corrected" => assert!(gap.abs() < 1e-4, "corrected's validation gap {gap}"),
+            _ => {}
+        }
+    }
+    assert!(strategies.iter().zip(&gaps).any(|(s, g)| s == "naive" && g.abs() > 1e-5), "naive never moved: {gaps:?}");
+}
+
 #[test]
 fn bad_input_is_named_and_fails() {
     let dir = tmp("bad");
@@ -175,6 +235,19 @@ fn bad_input_is_named_and_fails() {
         ),
         (vec!["sweep".into(), "--seeds".into(), "0".into()], "--seeds"),
         (vec!["sweep".into(), "--backend".into(), "tpu".into()], "--backend"),
+        (vec!["sweep".into(), "--schedule".into(), "linear".into()], "--schedule"),
+        (
+            vec![
+                "sweep".into(),
+                "--schedule".into(),
+                "cosine".into(),
+                "--steps".into(),
+                "5".into(),
+                "--warmup".into(),
+                "5".into(),
+            ],
+            "--warmup must be below --steps (5)",
+        ),
         (vec!["sweep".into(), "--lora".into(), "0".into()], "lora_rank"),
         (
             vec!["sweep".into(), "--lora".into(), "4".into(), "--lora-targets".into(), "attn,mlp".into()],

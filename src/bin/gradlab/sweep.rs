@@ -1,6 +1,6 @@
 //! `sweep`: the reference experiment — full batch, naive and corrected (and,
 //! with ranks, local) accumulation at every micro-batch size, in lockstep —
-//! over one or more seeds, on the GPU or the f64 CPU backend, with its table
+//! over one or more seeds, on the GPU or a CPU backend (f64 or f32), with its table
 //! (mean ± sample standard deviation over seeds), CSV/JSON files and
 //! optional weights.
 
@@ -9,12 +9,12 @@ use std::sync::Arc;
 
 use gradlab::accum::Strategy;
 use gradlab::checkpoint::to_safetensors;
-use gradlab::cpu::CpuRun;
+use gradlab::cpu::{CpuRun, FastCpuRun};
 use gradlab::data::Corpus;
 use gradlab::gpu::{GpuContext, GpuRun};
 use gradlab::lab::{Lab, LabConfig, RunMetrics, RunSpec};
 use gradlab::model::ParamLayout;
-use gradlab::optim::{OptimizerConfig, OptimizerKind};
+use gradlab::optim::{OptimizerConfig, OptimizerKind, Schedule};
 use gradlab::train::Trainer;
 use pollster::block_on;
 use serde::Serialize;
@@ -34,10 +34,19 @@ pub struct Args {
     /// sgd, momentum, adam or adamw.
     #[arg(long, default_value = "adamw")]
     pub optimizer: String,
+    /// constant, or cosine: linear warm-up over --warmup steps, then cosine
+    /// decay to a tenth of --lr at the last step (long runs settle instead of
+    /// wandering at the peak rate).
+    #[arg(long, default_value = "constant")]
+    pub schedule: String,
+    /// Warm-up steps of the cosine schedule.
+    #[arg(long, default_value_t = 0)]
+    pub warmup: u32,
     /// Seeds --seed, --seed+1, ...: every figure is reported as mean ± sd.
     #[arg(long, default_value_t = 1)]
     pub seeds: u64,
-    /// gpu (WGSL kernels, f32) or cpu (the f64 reference; seeds run in parallel).
+    /// gpu (WGSL kernels, f32), cpu (the f64 reference) or cpu-f32 (the fast
+    /// f32 CPU backend); on either CPU backend the seeds run in parallel.
     #[arg(long, default_value = "gpu")]
     pub backend: String,
     /// Held-out sequences each validation pass measures.
@@ -88,6 +97,9 @@ struct SweepRow {
     /// ‖w − w_full‖ after the last step.
     weight_distance: f64,
     validation_loss: f64,
+    /// validation_loss minus the full-batch run's, on the same held-out
+    /// sequences: the harm to the objective, paired within a seed.
+    validation_gap_to_full: f64,
 }
 
 /// A figure over seeds.
@@ -118,6 +130,7 @@ struct SummaryRow {
     first_step_distance: Spread,
     weight_distance: Spread,
     validation_loss: Spread,
+    validation_gap_to_full: Spread,
 }
 
 /// What one seed produced.
@@ -193,6 +206,7 @@ fn run_seed<R: Trainer>(
             first_step_distance: run.first().map(|m| m.weight_distance).unwrap_or(0.0),
             weight_distance: run.last().map(|m| m.weight_distance).unwrap_or(0.0),
             validation_loss: validation[i],
+            validation_gap_to_full: validation[i] - validation[0],
         });
     }
     let (full_final, full_true) = (rows[0].final_loss, rows[0].final_true_loss);
@@ -215,12 +229,57 @@ fn run_seed<R: Trainer>(
     Ok(SeedResult { rows, metrics, validation_rows, tensor_rows, weights, seconds })
 }
 
+/// Every seed's lab on CPU backend `R`, one thread per seed, as many at a time
+/// as the machine has cores: the seeds are independent.
+fn run_seeds_in_parallel<R: Trainer<Device = ()>>(
+    configs: Vec<LabConfig>,
+    corpus: &Arc<Corpus>,
+    init: Option<&[f32]>,
+    args: &Args,
+    bar: &indicatif::ProgressBar,
+) -> Result<Vec<SeedResult>, AnyError> {
+    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get()).min(configs.len()).max(1);
+    let mut results: Vec<Option<Result<SeedResult, String>>> = (0..configs.len()).map(|_| None).collect();
+    for chunk in configs.into_iter().enumerate().collect::<Vec<_>>().chunks(jobs) {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .map(|(i, cfg)| {
+                    let (corpus, cfg) = (corpus.clone(), cfg.clone());
+                    (
+                        *i,
+                        scope
+                            .spawn(move || run_seed::<R>(&(), cfg, corpus, init, args, bar).map_err(|e| e.to_string())),
+                    )
+                })
+                .collect();
+            for (i, h) in handles {
+                results[i] = Some(h.join().unwrap_or_else(|_| Err("a seed's thread panicked".into())));
+            }
+        });
+    }
+    Ok(results.into_iter().map(|r| r.unwrap_or_else(|| Err("seed not run".into()))).collect::<Result<Vec<_>, _>>()?)
+}
+
 pub fn run(args: Args) -> Result<(), AnyError> {
     let model = args.lab.model()?;
     let (corpus, corpus_name) = args.lab.corpus()?;
     let mut base = LabConfig::sweep(model, args.lab.batch, args.lab.spread, args.lab.seed);
+    let schedule = match args.schedule.as_str() {
+        "constant" if args.warmup == 0 => Schedule::Constant,
+        "constant" => Schedule::Warmup { warmup: args.warmup },
+        "cosine" => Schedule::Cosine {
+            warmup: args.warmup,
+            total: u32::try_from(args.steps).map_err(|_| "--steps: too many for a cosine schedule")?,
+            min_ratio: 0.1,
+        },
+        other => return Err(format!("--schedule must be constant or cosine, got {other:?}").into()),
+    };
+    if args.warmup as u64 >= args.steps.max(1) {
+        return Err(format!("--warmup must be below --steps ({}), got {}", args.steps, args.warmup).into());
+    }
     base.optimizer =
-        OptimizerConfig { kind: args.optimizer.parse::<OptimizerKind>()?, lr: args.lr, ..Default::default() };
+        OptimizerConfig { kind: args.optimizer.parse::<OptimizerKind>()?, lr: args.lr, schedule, ..Default::default() };
     let config = args.lab.apply(base)?;
     if args.steps == 0 {
         return Err("--steps must be at least 1".into());
@@ -228,8 +287,8 @@ pub fn run(args: Args) -> Result<(), AnyError> {
     if args.seeds == 0 || args.seeds > 100 {
         return Err(format!("--seeds must be between 1 and 100, got {}", args.seeds).into());
     }
-    if args.backend != "gpu" && args.backend != "cpu" {
-        return Err(format!("--backend must be gpu or cpu, got {:?}", args.backend).into());
+    if !["gpu", "cpu", "cpu-f32"].contains(&args.backend.as_str()) {
+        return Err(format!("--backend must be gpu, cpu or cpu-f32, got {:?}", args.backend).into());
     }
     std::fs::create_dir_all(&args.out).map_err(|e| format!("--out {}: {e}", args.out.display()))?;
     let layout = ParamLayout::new(&model);
@@ -251,35 +310,17 @@ pub fn run(args: Args) -> Result<(), AnyError> {
             .collect::<Result<Vec<_>, _>>()?;
         (ctx.adapter.to_string(), results)
     } else {
-        let hardware = "CPU (f64 reference)".to_string();
-        announce(&args, &layout, &hardware, &corpus_name, &config);
-        let jobs = std::thread::available_parallelism().map_or(1, |n| n.get()).min(seeds.len());
-        // seeds are independent: one thread per seed, `jobs` at a time
-        let mut results: Vec<Option<Result<SeedResult, String>>> = (0..seeds.len()).map(|_| None).collect();
-        for chunk in seeds.iter().enumerate().collect::<Vec<_>>().chunks(jobs) {
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = chunk
-                    .iter()
-                    .map(|&(i, &s)| {
-                        let (corpus, init, args, bar, cfg) =
-                            (corpus.clone(), init.as_deref(), &args, &bar, seed_config(s));
-                        (
-                            i,
-                            scope.spawn(move || {
-                                run_seed::<CpuRun>(&(), cfg, corpus, init, args, bar).map_err(|e| e.to_string())
-                            }),
-                        )
-                    })
-                    .collect();
-                for (i, h) in handles {
-                    results[i] = Some(h.join().unwrap_or_else(|_| Err("a seed's thread panicked".into())));
-                }
-            });
+        let hardware = match args.backend.as_str() {
+            "cpu" => "CPU (f64 reference)",
+            _ => "CPU (f32)",
         }
-        let results = results
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err("seed not run".into())))
-            .collect::<Result<Vec<_>, _>>()?;
+        .to_string();
+        announce(&args, &layout, &hardware, &corpus_name, &config);
+        let configs: Vec<LabConfig> = seeds.iter().map(|&s| seed_config(s)).collect();
+        let results = match args.backend.as_str() {
+            "cpu" => run_seeds_in_parallel::<CpuRun>(configs, &corpus, init.as_deref(), &args, &bar)?,
+            _ => run_seeds_in_parallel::<FastCpuRun>(configs, &corpus, init.as_deref(), &args, &bar)?,
+        };
         (hardware, results)
     };
     bar.finish_and_clear();
@@ -304,6 +345,7 @@ pub fn run(args: Args) -> Result<(), AnyError> {
                 first_step_distance: of(|r| r.first_step_distance),
                 weight_distance: of(|r| r.weight_distance),
                 validation_loss: of(|r| r.validation_loss),
+                validation_gap_to_full: of(|r| r.validation_gap_to_full),
             }
         })
         .collect();
@@ -327,10 +369,10 @@ pub fn run(args: Args) -> Result<(), AnyError> {
         tokens as f64 / busy.max(1e-9)
     );
 
-    let mut csv = String::from("seed,strategy,micro_batch,micro_batches,final_loss,mean_loss,gap_to_full,final_true_loss,true_gap_to_full,logged_minus_true,first_step_distance,weight_distance,validation_loss\n");
+    let mut csv = String::from("seed,strategy,micro_batch,micro_batches,final_loss,mean_loss,gap_to_full,final_true_loss,true_gap_to_full,logged_minus_true,first_step_distance,weight_distance,validation_loss,validation_gap_to_full\n");
     for r in &rows {
         csv += &format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             r.seed,
             r.strategy.name(),
             r.micro_batch,
@@ -343,7 +385,8 @@ pub fn run(args: Args) -> Result<(), AnyError> {
             r.logged_minus_true,
             r.first_step_distance,
             r.weight_distance,
-            r.validation_loss
+            r.validation_loss,
+            r.validation_gap_to_full
         );
     }
     write(&args.out.join("sweep.csv"), csv.as_bytes())?;
@@ -357,6 +400,7 @@ pub fn run(args: Args) -> Result<(), AnyError> {
         "first_step_distance",
         "weight_distance",
         "validation_loss",
+        "validation_gap_to_full",
     ] {
         summary_csv += &format!(",{f}_mean,{f}_sd");
     }
@@ -372,6 +416,7 @@ pub fn run(args: Args) -> Result<(), AnyError> {
             s.first_step_distance,
             s.weight_distance,
             s.validation_loss,
+            s.validation_gap_to_full,
         ] {
             summary_csv += &format!(",{},{}", v.mean, v.sd);
         }
@@ -473,12 +518,21 @@ fn cell(v: Spread, seeds: usize, digits: usize, signed: bool, sci: bool) -> Stri
 fn print_table(rows: &[SummaryRow], seeds: usize) {
     let w = if seeds > 1 { 20 } else { 11 };
     println!(
-        "{:<10} {:>3} {:>3} {:>w$} {:>w$} {:>w$} {:>w$} {:>w$} {:>w$}",
-        "strategy", "b", "G", "true loss", "true gap", "logged − true", "‖Δw‖ step 1", "‖Δw‖ end", "val loss"
+        "{:<10} {:>3} {:>3} {:>w$} {:>w$} {:>w$} {:>w$} {:>w$} {:>w$} {:>w$}",
+        "strategy",
+        "b",
+        "G",
+        "true loss",
+        "true gap",
+        "logged − true",
+        "‖Δw‖ step 1",
+        "‖Δw‖ end",
+        "val loss",
+        "val gap"
     );
     for r in rows {
         println!(
-            "{:<10} {:>3} {:>3} {:>w$} {:>w$} {:>w$} {:>w$} {:>w$} {:>w$}",
+            "{:<10} {:>3} {:>3} {:>w$} {:>w$} {:>w$} {:>w$} {:>w$} {:>w$} {:>w$}",
             r.strategy.name(),
             r.micro_batch,
             r.micro_batches,
@@ -488,6 +542,7 @@ fn print_table(rows: &[SummaryRow], seeds: usize) {
             cell(r.first_step_distance, seeds, 3, false, true),
             cell(r.weight_distance, seeds, 3, false, true),
             cell(r.validation_loss, seeds, 4, false, false),
+            cell(r.validation_gap_to_full, seeds, 2, true, true),
         );
     }
     if seeds > 1 {
