@@ -6,7 +6,10 @@
 //! CPU backend's step against the f64 reference's, and its SIMD matmul's
 //! GFLOP/s against the plain f32 loops' (and numpy's BLAS, when python3 has
 //! numpy) at square and the nano model's shapes.
-//! `cargo bench --bench throughput` (`-- matmul`: the matmul table alone)
+//! With `-- gpu` it adds the WGSL matmul's GFLOP/s on the adapter and a step
+//! of every preset on the GPU against the f32 CPU backend (for a machine
+//! with a real GPU; on a software adapter the larger presets take minutes).
+//! `cargo bench --bench throughput` (`-- matmul`: the CPU matmul table alone)
 
 /// Median seconds of `reps` calls of `f`, after one warm-up call.
 #[cfg(not(target_arch = "wasm32"))]
@@ -152,6 +155,75 @@ fn main() {
         corrected / naive
     );
     matmul_table();
+    if std::env::args().any(|a| a == "gpu") {
+        gpu_matmul_table(&ctx);
+        preset_table(&ctx, &corpus);
+    }
+}
+
+/// The shapes every matmul table measures: square, then the nano model's own.
+#[cfg(not(target_arch = "wasm32"))]
+const MATMUL_SHAPES: [(usize, usize, usize); 6] =
+    [(256, 256, 256), (512, 512, 512), (1024, 1024, 1024), (1024, 64, 192), (1024, 64, 256), (1024, 256, 64)];
+
+/// GFLOP/s of gradlab's WGSL matmul on `ctx`'s adapter: a batch of
+/// multiplies recorded in one submission, waited for by a one-float readback
+/// (median of 5).
+#[cfg(not(target_arch = "wasm32"))]
+fn gpu_matmul_table(ctx: &gradlab::gpu::GpuContext) {
+    println!("WGSL matmul on {}, GFLOP/s (median of 5 submissions):", ctx.adapter);
+    for (n, c, oc) in MATMUL_SHAPES {
+        let mut rng = gradlab::rng::Rng::new(7);
+        let mut randn = |len: usize| (0..len).map(|_| rng.normal() as f32).collect::<Vec<f32>>();
+        let (inp, w, bias) = (randn(n * c), randn(oc * c), randn(oc));
+        let case = gradlab::bench::MatmulCase::new(ctx, n, c, oc, &inp, &w, &bias).unwrap();
+        // enough multiplies per submission (about 50 ms of them) that the
+        // submission's own cost and the readback are small beside them
+        let ten = median_seconds(1, || pollster::block_on(case.run(ctx, 10)).unwrap());
+        let times = ((10.0 * 0.05 / ten) as usize).clamp(10, 10_000);
+        let secs = median_seconds(5, || pollster::block_on(case.run(ctx, times)).unwrap());
+        println!("  {:<18} {:>10.1}", format!("{n}x{c}->{oc}"), case.flops() * times as f64 / secs / 1e9);
+    }
+}
+
+/// One optimizer step of every preset at its own context, batch 16 of packed
+/// windows: the GPU run against the f32 CPU backend.
+#[cfg(not(target_arch = "wasm32"))]
+fn preset_table(ctx: &gradlab::gpu::GpuContext, corpus: &std::sync::Arc<gradlab::data::Corpus>) {
+    use gradlab::cpu::FastCpuRun;
+    use gradlab::data::{BatchSampler, DataConfig, Packing};
+    use gradlab::gpu::GpuRun;
+    use gradlab::model::{ModelConfig, ParamLayout};
+    use gradlab::train::{RunConfig, StepWork, Trainer};
+
+    println!("one optimizer step per preset, batch 16 x the preset's context, AdamW:");
+    println!("  {:<6} {:>10} {:>12} {:>12} {:>10}", "preset", "params", "GPU ms", "CPU f32 ms", "CPU / GPU");
+    // GRADLAB_BENCH_PRESETS=nano,micro narrows it (a software adapter)
+    let presets = std::env::var("GRADLAB_BENCH_PRESETS").unwrap_or_else(|_| "nano,micro,small".into());
+    for name in presets.split(',') {
+        let model = ModelConfig::preset(name).unwrap();
+        let (b, t) = (16, model.block_size);
+        let packed = DataConfig { packing: Packing::Packed, ..Default::default() };
+        let mut sampler = BatchSampler::new(corpus.clone(), 1, b, t, packed).unwrap();
+        let batch = sampler.next_batch().micro_batches(b, t).unwrap();
+        let scale = [1.0 / batch[0].tokens() as f32];
+        let work = StepWork { micro_batches: &batch, scales: &scale };
+        let config =
+            RunConfig { model, micro_batch: b, grad_accum: 1, seq_len: t, optimizer: Default::default(), lora: None };
+        let layout = ParamLayout::new(&model);
+        let init = layout.init(1);
+        let mut gpu = GpuRun::new(ctx, config, &init).unwrap();
+        let gpu_step = seconds_per_step(&mut gpu, work, 10);
+        let mut cpu = FastCpuRun::new(&(), config, &init).unwrap();
+        let cpu_step = seconds_per_step(&mut cpu, work, 2);
+        println!(
+            "  {name:<6} {:>10} {:>12.2} {:>12.1} {:>10.1}",
+            layout.num_params,
+            gpu_step * 1e3,
+            cpu_step * 1e3,
+            cpu_step / gpu_step
+        );
+    }
 }
 
 /// The f32 CPU matmul's GFLOP/s at square and the nano model's shapes.
@@ -159,9 +231,7 @@ fn main() {
 fn matmul_table() {
     println!("matmul out[N,OC] = inp[N,C]·wᵀ + bias, f32, one thread, GFLOP/s (median):");
     println!("  {:<18} {:>8} {:>8} {:>8} {:>12}", "N x C -> OC", "SIMD", "plain", "BLAS", "SIMD / BLAS");
-    for (n, c, oc) in
-        [(256, 256, 256), (512, 512, 512), (1024, 1024, 1024), (1024, 64, 192), (1024, 64, 256), (1024, 256, 64)]
-    {
+    for (n, c, oc) in MATMUL_SHAPES {
         let (simd, plain, blas) = matmul_gflops(n, c, oc);
         let (blas, ratio) = blas.map_or(("-".into(), "-".into()), |g| (format!("{g:.1}"), format!("{:.2}", simd / g)));
         println!("  {:<18} {simd:>8.1} {plain:>8.1} {blas:>8} {ratio:>12}", format!("{n}x{c}->{oc}"));
