@@ -87,13 +87,8 @@ fn main() {
     let model = ModelConfig::nano();
     let (b, t) = (16, 64);
     let corpus = Arc::new(shipped_corpus("kjv").unwrap());
-    let full_windows = DataConfig { packing: Packing::Packed, ..Default::default() };
-    let mut sampler = BatchSampler::new(corpus.clone(), 1, b, t, full_windows).unwrap();
-    let batch = sampler.next_batch().micro_batches(b, t).unwrap();
-    let scale = [1.0 / batch[0].tokens() as f32];
+    let (batch, scale, config) = full_batch_step(&corpus, model, b, t);
     let work = StepWork { micro_batches: &batch, scales: &scale };
-    let config =
-        RunConfig { model, micro_batch: b, grad_accum: 1, seq_len: t, optimizer: Default::default(), lora: None };
     let init = ParamLayout::new(&model).init(1);
     let tokens = (b * t) as f64;
 
@@ -161,6 +156,31 @@ fn main() {
     }
 }
 
+/// One full-batch step's work: b packed windows of t tokens as one
+/// micro-batch, its token-mean scale, and the run's config (AdamW defaults).
+#[cfg(not(target_arch = "wasm32"))]
+fn full_batch_step(
+    corpus: &std::sync::Arc<gradlab::data::Corpus>,
+    model: gradlab::model::ModelConfig,
+    b: usize,
+    t: usize,
+) -> (Vec<gradlab::train::MicroBatch>, [f32; 1], gradlab::train::RunConfig) {
+    use gradlab::data::{BatchSampler, DataConfig, Packing};
+    let packed = DataConfig { packing: Packing::Packed, ..Default::default() };
+    let mut sampler = BatchSampler::new(corpus.clone(), 1, b, t, packed).unwrap();
+    let batch = sampler.next_batch().micro_batches(b, t).unwrap();
+    let scale = [1.0 / batch[0].tokens() as f32];
+    let config = gradlab::train::RunConfig {
+        model,
+        micro_batch: b,
+        grad_accum: 1,
+        seq_len: t,
+        optimizer: Default::default(),
+        lora: None,
+    };
+    (batch, scale, config)
+}
+
 /// The shapes every matmul table measures: square, then the nano model's own.
 #[cfg(not(target_arch = "wasm32"))]
 const MATMUL_SHAPES: [(usize, usize, usize); 6] =
@@ -191,10 +211,9 @@ fn gpu_matmul_table(ctx: &gradlab::gpu::GpuContext) {
 #[cfg(not(target_arch = "wasm32"))]
 fn preset_table(ctx: &gradlab::gpu::GpuContext, corpus: &std::sync::Arc<gradlab::data::Corpus>) {
     use gradlab::cpu::FastCpuRun;
-    use gradlab::data::{BatchSampler, DataConfig, Packing};
     use gradlab::gpu::GpuRun;
     use gradlab::model::{ModelConfig, ParamLayout};
-    use gradlab::train::{RunConfig, StepWork, Trainer};
+    use gradlab::train::{StepWork, Trainer};
 
     println!("one optimizer step per preset, batch 16 x the preset's context, AdamW:");
     println!("  {:<6} {:>10} {:>12} {:>12} {:>10}", "preset", "params", "GPU ms", "CPU f32 ms", "CPU / GPU");
@@ -203,13 +222,8 @@ fn preset_table(ctx: &gradlab::gpu::GpuContext, corpus: &std::sync::Arc<gradlab:
     for name in presets.split(',') {
         let model = ModelConfig::preset(name).unwrap();
         let (b, t) = (16, model.block_size);
-        let packed = DataConfig { packing: Packing::Packed, ..Default::default() };
-        let mut sampler = BatchSampler::new(corpus.clone(), 1, b, t, packed).unwrap();
-        let batch = sampler.next_batch().micro_batches(b, t).unwrap();
-        let scale = [1.0 / batch[0].tokens() as f32];
+        let (batch, scale, config) = full_batch_step(corpus, model, b, t);
         let work = StepWork { micro_batches: &batch, scales: &scale };
-        let config =
-            RunConfig { model, micro_batch: b, grad_accum: 1, seq_len: t, optimizer: Default::default(), lora: None };
         let layout = ParamLayout::new(&model);
         let init = layout.init(1);
         let mut gpu = GpuRun::new(ctx, config, &init).unwrap();
