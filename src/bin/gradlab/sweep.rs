@@ -39,7 +39,8 @@ pub struct Args {
     /// wandering at the peak rate).
     #[arg(long, default_value = "constant")]
     pub schedule: String,
-    /// Warm-up steps of the cosine schedule.
+    /// Linear warm-up steps from 0 to --lr, under either schedule (a
+    /// constant schedule with a warm-up holds --lr after it).
     #[arg(long, default_value_t = 0)]
     pub warmup: u32,
     /// Seeds --seed, --seed+1, ...: every figure is reported as mean ± sd.
