@@ -112,7 +112,8 @@ try {
   while (true) {
     const { metrics } = await cdp.send("Performance.getMetrics");
     const metric = (name) => metrics.find((m) => m.name === name)?.value ?? NaN;
-    const wasm = await page.evaluate(() => import("./www/wasm.js").then((m) => m.wasmMemoryBytes()));
+    // the page's module and the lab worker's (www/lab/remote.js), together
+    const wasm = await page.evaluate(async () => (await import("./www/wasm.js")).wasmMemoryBytes() + (await (await import("./www/lab/remote.js")).labMemoryBytes()));
     const s = {
       minute: (Date.now() - started) / 60_000,
       steps: Number(await page.getByTestId("step-count").textContent()),

@@ -4,13 +4,30 @@ import init, * as gradlab from "../pkg/gradlab.js";
 
 let ready;
 let memory;
-export function loadGradlab() {
-  ready ??= init({ module_or_path: new URL("../pkg/gradlab_bg.wasm", import.meta.url) }).then((exports) => {
+let compiled;
+// Loads the module once; `module`, a WebAssembly.Module compiled elsewhere
+// (the page's, handed to the lab worker), saves compiling it again.
+export function loadGradlab(module) {
+  ready ??= (async () => {
+    compiled = module ?? (await compileGradlab());
+    const exports = await init({ module_or_path: compiled });
     memory = exports.memory;
     guardFreedLabs(gradlab.WebLab);
     return gradlab;
-  });
+  })();
   return ready;
+}
+
+// The compiled module, to hand to a worker.
+export const gradlabModule = () => loadGradlab().then(() => compiled);
+
+async function compileGradlab() {
+  const url = new URL("../pkg/gradlab_bg.wasm", import.meta.url);
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`fetching ${url} failed (HTTP ${response.status})`);
+  // a host that serves .wasm under another MIME type cannot stream it
+  if (response.headers.get("Content-Type")?.startsWith("application/wasm")) return WebAssembly.compileStreaming(response);
+  return WebAssembly.compile(await response.arrayBuffer());
 }
 
 // Bytes of the module's linear memory (it only grows), for scripts/soak.mjs.

@@ -123,6 +123,21 @@ export const recordGpuDevices = (page) =>
     };
   });
 
+// How many GPU devices the page and its workers have opened: the lab worker
+// (www/lab/worker.js) keeps its own in self.gpuDevices; the page's are counted
+// when it was opened with recordGpuDevices.
+export async function gpuDeviceCount(page) {
+  let n = await page.evaluate(() => window.gpuDevices?.length ?? 0);
+  for (const worker of page.workers()) n += await worker.evaluate(() => self.gpuDevices?.length ?? 0);
+  return n;
+}
+
+// Destroys every GPU device the page and its workers opened, as a GPU reset would.
+export async function destroyGpuDevices(page) {
+  await page.evaluate(() => window.gpuDevices?.forEach((d) => d.destroy()));
+  for (const worker of page.workers()) await worker.evaluate(() => self.gpuDevices?.forEach((d) => d.destroy()));
+}
+
 // Appends a second <gradlab-lab id=`id`> with the FAST settings (and `extra`
 // attributes) to the page.
 export const appendLab = (page, id, extra = {}) =>

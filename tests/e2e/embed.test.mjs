@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startServer } from "../../scripts/serve.mjs";
-import { ARTIFACTS, FAST, open, recordGpuDevices, serveSite, site } from "./browser.mjs";
+import { ARTIFACTS, FAST, gpuDeviceCount, open, recordGpuDevices, serveSite, site } from "./browser.mjs";
 
 serveSite();
 
@@ -102,7 +102,7 @@ test("the package's types check: attributes, curves() and the wasm API", () => {
   execFileSync(join(repo, "node_modules/.bin/tsc"), ["-p", join(blog, "tsconfig.json")], { stdio: "inherit" });
 });
 
-// The blog's page, counting the GPU devices it opens (window.gpuDevices).
+// The blog's page, counting the GPU devices it opens (gpuDeviceCount).
 const openCounting = (url) => open(url, { before: recordGpuDevices });
 
 const statusOf = (page, id) => page.evaluate((id) => deepQuery(`#${id} [data-testid="status"]`)?.textContent ?? "", id);
@@ -116,7 +116,7 @@ test("two labs from the installed package run in another site under its CSP, on 
       await waitFor(page, (id) => /ready/.test(deepQuery(`#${id} [data-testid="status"]`)?.textContent ?? ""), id, 180_000);
       assert.match(await statusOf(page, id), /WebGPU/, `${id} runs on WebGPU`);
     }
-    assert.equal(await page.evaluate(() => window.gpuDevices.length), 1, "both labs share one GPU device");
+    assert.equal(await gpuDeviceCount(page), 1, "both labs share one GPU device");
 
     await page.click('#plain [data-testid="train-toggle"]');
     await page.click('#themed [data-testid="train-toggle"]');
@@ -158,7 +158,7 @@ test("two labs from the installed package run in another site under its CSP, on 
     const removedAt = await page.evaluate(() => window.removed.panel.training.stepsTaken);
     const at = await stepsOf(page, "plain");
     await waitFor(page, (n) => Number(deepQuery('#plain [data-testid="step-count"]').textContent) >= n + 3, at);
-    assert.equal(await page.evaluate(() => window.gpuDevices.length), 1);
+    assert.equal(await gpuDeviceCount(page), 1);
     assert.equal(await page.evaluate(() => window.removed.panel.training.stepsTaken), removedAt, "the removed lab took no step");
     assert.deepEqual(errors, []);
   } finally {

@@ -5,14 +5,13 @@
 // them; past one, going on from the weights kept there.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ARTIFACTS, FAST, curves, open, recordGpuDevices, serveSite, waitForSteps, waitReady } from "./browser.mjs";
+import { ARTIFACTS, FAST, curves, destroyGpuDevices, open, serveSite, waitForSteps, waitReady } from "./browser.mjs";
 
 serveSite();
 
-// A page of the FAST lab, training on WebGPU, that keeps every device it
-// opens (window.gpuDevices) so the test can destroy it.
+// A page of the FAST lab, training on WebGPU.
 async function trainingPage() {
-  const opened = await open(`?${FAST}&device=webgpu`, { before: recordGpuDevices });
+  const opened = await open(`?${FAST}&device=webgpu`);
   try {
     await waitReady(opened.page);
     await opened.page.click('[data-testid="train-toggle"]');
@@ -23,11 +22,11 @@ async function trainingPage() {
   return opened;
 }
 
-// Waits until the curves hold `points` steps, destroys the page's GPU
-// devices and waits for the page to say so.
+// Waits until the curves hold `points` steps, destroys the GPU devices of the
+// page and its lab worker and waits for the page to say so.
 async function loseDeviceAfter(page, points) {
   await page.waitForFunction((n) => deepQuery("gradlab-lab").curves().step.length >= n, points, { timeout: 480_000, polling: 250 });
-  await page.evaluate(() => window.gpuDevices.forEach((d) => d.destroy()));
+  await destroyGpuDevices(page);
   await page.waitForFunction(() => deepQuery('[data-testid="error"]').textContent.includes("The GPU was lost"), null, { timeout: 60_000 });
 }
 

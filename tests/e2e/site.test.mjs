@@ -62,6 +62,30 @@ test("the default page's time to first loss and its main-thread long tasks are m
   }
 });
 
+// The lab lives in a worker (www/lab/worker.js), so training leaves the main
+// thread free; where no worker can start it lives in the page, behind the
+// same requests. Both must train the same runs to the same numbers.
+test("the lab trains in its worker, and in the page where no worker can start, to the same losses", async () => {
+  const losses = {};
+  for (const where of ["worker", "page"]) {
+    const noWorker = (page) => page.addInitScript(() => (window.Worker = undefined));
+    const { browser, page, errors } = await open(`?${FAST}&device=cpu`, where === "page" ? { before: noWorker } : {});
+    try {
+      await trainFor(page, 3);
+      const workers = page.workers().map((w) => w.url());
+      if (where === "worker") assert.ok(workers.some((u) => u.endsWith("/www/lab/worker.js")), `the lab's worker runs: ${workers}`);
+      else assert.deepEqual(workers, [], "no worker where none can start");
+      const c = await curves(page);
+      losses[where] = c.runs.map((r) => r.logged.slice(0, 3));
+      assert.ok(losses[where].every((l) => l.length === 3 && l.every(Number.isFinite)), JSON.stringify(losses[where]));
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+    }
+  }
+  assert.deepEqual(losses.page, losses.worker, "the f32 CPU backend steps alike in the worker and in the page");
+});
+
 test("packed windows: naive and corrected coincide; padded with the prompt mask: they separate", async () => {
   // (was spread 0 / spread 1: spread now selects whole documents, and at a short
   // context nearly every verse fills it, so the counts vary through the mask)

@@ -6,7 +6,8 @@
 // unless 100; the README's table is 5 seeds of it). It collects every run's curves, works out the finals and hands
 // them to sweepcharts.js. It pauses the training lab but does not touch it
 // otherwise; it draws nothing itself.
-import { backendFor, ensureCorpus, loadGradlab } from "../wasm.js";
+import { backendFor } from "../wasm.js";
+import { createLab } from "./remote.js";
 import { el, errorText, formRow, nextFrame } from "../ui.js";
 
 // The reference experiment's settings (src/bin/gradlab/sweep.rs and common.rs defaults).
@@ -73,7 +74,6 @@ export class Sweep {
     const { controls, training } = this;
     await controls.ready;
     if (!this.takeSteps()) return;
-    const gl = await loadGradlab();
     training.pause();
     controls.sweepBtn.disabled = true;
     const steps = controls.values.sweepsteps;
@@ -82,9 +82,8 @@ export class Sweep {
     let lab;
     this.cancelled = false;
     try {
-      await ensureCorpus(config.corpus);
       const { backend } = await backendFor(controls.values);
-      lab = await gl.WebLab.create(config, backend, training.startWeights?.bytes);
+      lab = await createLab(config, backend, training.startWeights?.bytes);
       const where = lab.onGpu() ? "f32 WebGPU" : backend === "reference" ? "f64 CPU" : "f32 CPU";
       const specs = lab.runs();
       const runs = specs.map((s) => ({ ...s, G: REFERENCE.batch / s.micro_batch, true: new Array(steps).fill(null), logged: new Array(steps).fill(null), dist: null }));

@@ -6,7 +6,8 @@
 // few steps, the token-weight strip. Every number comes from the wasm labs.
 // It does not build the settings form (controls.js), draw (charts.js,
 // tokens.js), sweep (sweep.js) or export (exports.js).
-import { backendFor, backendLabel, ensureCorpus, loadGradlab, Serial } from "../wasm.js";
+import { backendFor, backendLabel, loadGradlab, Serial } from "../wasm.js";
+import { createLab } from "./remote.js";
 import { el, errorText, nextFrame, sentences } from "../ui.js";
 import { runLabel } from "./charts.js";
 
@@ -153,10 +154,10 @@ export class Training {
       this.twin = null;
       this.setStatus("Building the lab…");
       try {
+        // in the lab worker (remote.js), which fetches the corpus it needs
         const weights = this.startWeights?.bytes;
-        if (!text) await ensureCorpus(values.corpus);
-        this.lab = await gl.WebLab.create(config, chosen.backend, weights);
-        if (both) this.twin = await gl.WebLab.create(config, "reference", weights);
+        this.lab = await createLab(config, chosen.backend, weights);
+        if (both) this.twin = await createLab(config, "reference", weights);
       } catch (e) {
         this.showError(errorText(e));
         this.setStatus("Not running.");
@@ -332,9 +333,9 @@ export class Training {
       this.stepOffset = Number.isInteger(page.stepOffset) && page.stepOffset >= 0 ? page.stepOffset : 0;
     }
     // runs the saved lab had stopped stay stopped
-    const halted = (l, specs) => [...l.halted()].forEach((h, i) => h && this.diverged.add(divergedKey(l === twin, specs[i])));
-    halted(lab, this.specs);
-    if (twin) halted(twin, this.twinSpecs);
+    const halted = async (l, specs) => [...(await this.serial.run(() => l.halted()))].forEach((h, i) => h && this.diverged.add(divergedKey(l === twin, specs[i])));
+    await halted(lab, this.specs);
+    if (twin) await halted(twin, this.twinSpecs);
     this.stepsTaken = lab.steps();
     this.stepCount.textContent = String(this.stepsTaken);
     this.redraw();
@@ -415,18 +416,13 @@ export class Training {
     }
   }
 
-  // Stops the runs found diverged in their labs; one the lab cannot stop
-  // now (a call holds it) is stopped before the next step.
+  // Stops the runs found diverged in their labs: the request queues behind
+  // the lab's calls in flight, so it holds from the next step on.
   applyHalts() {
-    this.halts = this.halts.filter(([lab, run]) => {
-      if (lab !== this.lab && lab !== this.twin) return false;
-      try {
-        lab.halt(run);
-        return false;
-      } catch {
-        return true;
-      }
-    });
+    for (const [lab, run] of this.halts) {
+      if (lab === this.lab || lab === this.twin) lab.halt(run).catch(() => {});
+    }
+    this.halts = [];
   }
 
   redraw() {
@@ -442,7 +438,7 @@ export class Training {
     if (step === 0 || (!now && step - this.lastTokens < TOKEN_EVERY)) return;
     this.lastTokens = step;
     // the batch and its step number read together: more steps may be queued before this runs
-    this.serial.run(() => (lab === this.lab ? { tw: lab.tokenWeights(), at: lab.steps() } : {})).then(({ tw, at }) => {
+    this.serial.run(async () => (lab === this.lab ? { tw: await lab.tokenWeights(), at: lab.steps() } : {})).then(({ tw, at }) => {
       if (lab === this.lab && tw) this.tokens.draw(tw, at, this.seqLen);
     }, (e) => this.showError(`Token weights failed: ${errorText(e)}`));
   }

@@ -1,0 +1,66 @@
+// Where the labs live: a table of WebLabs answering requests from the page
+// (remote.js). It runs in the lab worker (worker.js) so a CPU step, a
+// validation pass or a sample never holds the page's main thread; where no
+// worker can be started (the elements loaded from another origin) it runs in
+// the page itself, the same code, so the two behave alike.
+//
+// A request is {op: "create", config, backend, weights}, {op: "call", lab,
+// method, args}, {op: "free", lab} or {op: "memory"}; the answer is
+// {value, steps} (steps: the lab's lockstep count after the call) or throws.
+import { ensureCorpus, Serial, wasmMemoryBytes } from "../wasm.js";
+
+// the lab's calls a page may make through the host; anything else is refused
+const METHODS = new Set([
+  "step",
+  "flush",
+  "validationLoss",
+  "sample",
+  "tokenWeights",
+  "tensorDistances",
+  "weightsSafetensors",
+  "saveState",
+  "restoreState",
+  "halt",
+  "halted",
+  "deviceLost",
+]);
+
+export function labHost(gl) {
+  const labs = new Map();
+  let next = 1;
+  return async function handle(request) {
+    switch (request.op) {
+      case "create": {
+        const { config, backend, weights } = request;
+        // pasted text comes with the settings; a shipped corpus is fetched here, once
+        if (!config?.text) await ensureCorpus(config?.corpus);
+        const lab = await gl.WebLab.create(config, backend, weights);
+        const id = next++;
+        // wasm-bindgen objects take one call at a time: each lab has its own queue
+        labs.set(id, { lab, serial: new Serial() });
+        const info = { backend: lab.backend(), gpuProblem: lab.gpuProblem(), onGpu: lab.onGpu(), runs: lab.runs(), config: lab.config(), steps: lab.steps() };
+        return { value: { id, info }, steps: lab.steps() };
+      }
+      case "call": {
+        const held = labs.get(request.lab);
+        if (!held) throw new Error(`lab: ${request.method}() was called after free(); build a new lab`);
+        if (!METHODS.has(request.method)) throw new Error(`lab: no method ${request.method}()`);
+        return held.serial.run(async () => {
+          const value = await held.lab[request.method](...(request.args ?? []));
+          return { value, steps: held.lab.steps() };
+        });
+      }
+      case "free": {
+        const held = labs.get(request.lab);
+        labs.delete(request.lab);
+        // after the call in flight, if any
+        await held?.serial.run(() => held.lab.free());
+        return { value: undefined, steps: 0 };
+      }
+      case "memory":
+        return { value: wasmMemoryBytes(), steps: 0 };
+      default:
+        throw new Error(`lab host: unknown request ${request.op}`);
+    }
+  };
+}

@@ -1,0 +1,177 @@
+// The page's side of the labs: `createLab` builds a WebLab in the lab worker
+// (worker.js) and answers with a RemoteLab, which has the WebLab's methods.
+// Those that compute (step, flush, sample, ...) resolve when the worker has
+// answered; those that describe the lab (backend, runs, config, steps, ...)
+// answer at once from what the worker last said. Where no worker can be
+// started (the elements loaded from another origin, which may not start
+// one), the labs live in the page, behind the same requests (host.js).
+import { gradlabModule, loadGradlab } from "../wasm.js";
+import { labHost } from "./host.js";
+
+// how long the worker may take to start the module before the page gives up on it
+const WORKER_START_MS = 20_000;
+
+let host;
+// A function taking a request (host.js) and resolving to its answer.
+function labHostConnection() {
+  host ??= (async () => {
+    const module = await gradlabModule();
+    const worker = await startWorker(module);
+    if (worker) return worker;
+    return labHost(await loadGradlab());
+  })();
+  return host;
+}
+
+// The lab worker with the module started in it, or null where none can run.
+async function startWorker(module) {
+  const url = new URL("./worker.js", import.meta.url);
+  // a worker's script must come from the page's own origin
+  if (typeof Worker !== "function" || url.origin !== location.origin) return null;
+  let worker;
+  try {
+    worker = new Worker(url, { type: "module", name: "gradlab-lab" });
+  } catch {
+    return null;
+  }
+  const started = await new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), WORKER_START_MS);
+    worker.onmessage = ({ data }) => {
+      clearTimeout(timer);
+      resolve(data.ready === true);
+    };
+    worker.onerror = (e) => {
+      e.preventDefault();
+      clearTimeout(timer);
+      resolve(false);
+    };
+    worker.postMessage({ module });
+  });
+  if (!started) {
+    worker.terminate();
+    return null;
+  }
+  const pending = new Map();
+  let next = 1;
+  worker.onmessage = ({ data }) => {
+    const answer = pending.get(data.id);
+    pending.delete(data.id);
+    if (data.error !== undefined) answer?.reject(new Error(data.error));
+    else answer?.resolve({ value: data.value, steps: data.steps });
+  };
+  // the worker died (out of memory, say): every request in flight fails in words
+  worker.onerror = (e) => {
+    e.preventDefault();
+    for (const { reject } of pending.values()) reject(new Error(`the lab's worker stopped (${e.message || "no reason given"}); press Reset to build the lab again`));
+    pending.clear();
+    host = null;
+  };
+  return (request) =>
+    new Promise((resolve, reject) => {
+      const id = next++;
+      pending.set(id, { resolve, reject });
+      worker.postMessage({ id, request });
+    });
+}
+
+// Bytes of linear memory the labs' module holds (in the worker, or the page's).
+export async function labMemoryBytes() {
+  if (!host) return 0;
+  return (await (await host)({ op: "memory" })).value;
+}
+
+// Builds a lab (as WebLab.create) where the labs live.
+export async function createLab(config, backend, weights) {
+  const send = await labHostConnection();
+  const { value } = await send({ op: "create", config, backend, weights });
+  return new RemoteLab(send, value.id, value.info);
+}
+
+// WebLab's API, a request per call.
+export class RemoteLab {
+  #send;
+  #id;
+  #info;
+  #steps;
+  #freed = false;
+
+  constructor(send, id, info) {
+    this.#send = send;
+    this.#id = id;
+    this.#info = info;
+    this.#steps = info.steps;
+  }
+
+  async #call(method, ...args) {
+    if (this.#freed) throw new Error(`lab: ${method}() was called after free(); build a new lab with WebLab.create`);
+    const { value, steps } = await this.#send({ op: "call", lab: this.#id, method, args });
+    this.#steps = steps;
+    return value;
+  }
+
+  backend() {
+    return this.#info.backend;
+  }
+  gpuProblem() {
+    return this.#info.gpuProblem;
+  }
+  onGpu() {
+    return this.#info.onGpu;
+  }
+  runs() {
+    return this.#info.runs;
+  }
+  config() {
+    return this.#info.config;
+  }
+  // lockstep steps taken, as of the last answer
+  steps() {
+    return this.#steps;
+  }
+
+  step(n) {
+    return this.#call("step", n);
+  }
+  flush() {
+    return this.#call("flush");
+  }
+  validationLoss() {
+    return this.#call("validationLoss");
+  }
+  sample(run, prompt, newTokens, temperature, seed) {
+    return this.#call("sample", run, prompt, newTokens, temperature, seed);
+  }
+  tokenWeights() {
+    return this.#call("tokenWeights");
+  }
+  tensorDistances() {
+    return this.#call("tensorDistances");
+  }
+  weightsSafetensors(run) {
+    return this.#call("weightsSafetensors", run);
+  }
+  saveState(page, twin) {
+    return this.#call("saveState", page, twin);
+  }
+  restoreState(bytes) {
+    return this.#call("restoreState", bytes);
+  }
+  // queued behind the calls already sent, so it holds from the next step on
+  halt(run) {
+    return this.#call("halt", run);
+  }
+  halted() {
+    return this.#call("halted");
+  }
+  deviceLost() {
+    return this.#call("deviceLost");
+  }
+
+  // Frees the lab's memory (and GPU buffers) once the call in flight has
+  // finished; a second free does nothing.
+  free() {
+    if (this.#freed) return;
+    this.#freed = true;
+    this.#send({ op: "free", lab: this.#id }).catch(() => {});
+  }
+}

@@ -1,0 +1,40 @@
+// The lab worker: trains off the page's main thread, so sliders, charts and
+// the playground stay smooth while a step runs (issue 10). The page (remote.js)
+// sends the wasm module it has already compiled, then requests that host.js
+// answers; each answer goes back with the request's id.
+import { loadGradlab } from "../wasm.js";
+import { labHost } from "./host.js";
+
+// The GPU devices this worker opened. A test, or a person in the console,
+// destroys them to rehearse a lost GPU and the page's Recover.
+self.gpuDevices = [];
+if (self.GPUAdapter) {
+  const request = GPUAdapter.prototype.requestDevice;
+  GPUAdapter.prototype.requestDevice = async function (...args) {
+    const device = await request.apply(this, args);
+    self.gpuDevices.push(device);
+    return device;
+  };
+}
+
+let handle;
+self.onmessage = async ({ data }) => {
+  if (data.module) {
+    try {
+      handle = labHost(await loadGradlab(data.module));
+      self.postMessage({ ready: true });
+    } catch (e) {
+      self.postMessage({ ready: false, error: String(e?.message ?? e) });
+    }
+    return;
+  }
+  const { id, request } = data;
+  try {
+    const { value, steps } = await handle(request);
+    // bytes go back moved, not copied (state files, weights)
+    const transfer = ArrayBuffer.isView(value) ? [value.buffer] : [];
+    self.postMessage({ id, value, steps }, transfer);
+  } catch (e) {
+    self.postMessage({ id, error: String(e?.message ?? e) });
+  }
+};
