@@ -2,13 +2,15 @@
 // without a GPU): for each URL query given, opens the page, presses Start,
 // and counts the curve's points after --seconds of training (the status
 // line's own steps/s is a short window that dips while samples are made).
-// Usage: npm run build && node scripts/page-speed.mjs [--seconds 20] "" "device=webgpu" "precision=f64" …
+// --in-page also times each query with the lab in the page instead of its
+// worker (Worker removed, as where none can start), right after.
+// Usage: npm run build && node scripts/page-speed.mjs [--seconds 20] [--in-page] "" "device=webgpu" "precision=f64" …
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { chromium } from "playwright-core";
 import { startServer } from "./serve.mjs";
 
-const { values, positionals } = parseArgs({ options: { seconds: { type: "string", default: "20" } }, allowPositionals: true });
+const { values, positionals } = parseArgs({ options: { seconds: { type: "string", default: "20" }, "in-page": { type: "boolean", default: false } }, allowPositionals: true });
 const seconds = Number(values.seconds);
 if (!Number.isFinite(seconds) || seconds < 1 || seconds > 3600) {
   console.error(`--seconds must be a number from 1 to 3600, got "${values.seconds}"`);
@@ -26,8 +28,10 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--enable-unsafe-webgpu", "--disable-quic", "--no-first-run", "--disable-background-networking"],
 });
 try {
-  for (const query of queries) {
+  const runs = queries.flatMap((query) => (values["in-page"] ? [[query, "worker"], [query, "page"]] : [[query, "worker"]]));
+  for (const [query, where] of runs) {
     const page = await browser.newPage({ viewport: { width: 1200, height: 1600 } });
+    if (where === "page") await page.addInitScript(() => (window.Worker = undefined));
     page.on("pageerror", (e) => console.error(`page error: ${e}`));
     await page.goto(`http://127.0.0.1:${server.address().port}/gradlab/?${query}`);
     const status = page.getByTestId("status");
@@ -36,7 +40,7 @@ try {
     await page.getByTestId("train-toggle").click();
     await page.waitForTimeout(seconds * 1000);
     const points = await page.evaluate(() => document.querySelector("gradlab-lab").curves().step.length);
-    console.log(`${(query || "(default)").padEnd(28)} ${String(points).padStart(6)} points in ${seconds} s = ${(points / seconds).toFixed(2).padStart(6)} steps/s  on ${backend}`);
+    console.log(`${(query || "(default)").padEnd(28)} ${where === "page" ? "in the page" : "in a worker"} ${String(points).padStart(6)} points in ${seconds} s = ${(points / seconds).toFixed(2).padStart(6)} steps/s  on ${backend}`);
     await page.close();
   }
 } finally {
