@@ -180,6 +180,10 @@ test("precision both: the f64 lab beside the f32 one, corrected's distance down 
     // the same experiment: the f32 and f64 losses agree closely
     assert.ok(Math.abs(f64.full.true[0] - f32.full.true[0]) < 1e-4, `step 1 losses: ${f64.full.true[0]} vs ${f32.full.true[0]}`);
     assert.ok((await page.locator('[data-testid="chart-distance"] .u-legend').textContent()).includes("f64"));
+    // the twin steps beside the lab, in a worker of its own, where the machine has two cores
+    const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+    const workers = page.workers().filter((w) => w.url().endsWith("/www/lab/worker.js")).length;
+    assert.equal(workers, Math.min(2, cores), `${workers} lab workers on ${cores} cores`);
     await page.screenshot({ path: ARTIFACTS + "lab-precision-both.png", fullPage: true });
     assert.deepEqual(errors, []);
   } finally {

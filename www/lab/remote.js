@@ -1,4 +1,4 @@
-// The page's side of the labs: `createLab` builds a WebLab in the lab worker
+// The page's side of the labs: `createLab` builds a WebLab in a lab worker
 // (worker.js) and answers with a RemoteLab, which has the WebLab's methods.
 // Those that compute (step, flush, sample, ...) resolve when the worker has
 // answered; those that describe the lab (backend, runs, config, steps, ...)
@@ -11,16 +11,39 @@ import { labHost } from "./host.js";
 // how long the worker may take to start the module before the page gives up on it
 const WORKER_START_MS = 20_000;
 
-let host;
-// A function taking a request (host.js) and resolving to its answer.
-function labHostConnection() {
-  host ??= (async () => {
-    const module = await gradlabModule();
-    const worker = await startWorker(module);
-    if (worker) return worker;
-    return labHost(await loadGradlab());
-  })();
-  return host;
+// Labs on the GPU share the first worker, and so one device. A lab on the
+// CPU goes to the worker holding the fewest labs, and a new one starts while
+// cores are left, so that the f64 twin of precision "both", or two labs on
+// one page, step at the same time.
+const POOL = Math.max(1, Math.min(4, globalThis.navigator?.hardwareConcurrency ?? 2));
+
+// {start: resolves to the worker's send function, or null; labs: how many it holds}
+const workers = [];
+// the host in the page, where no worker can start
+let pageHost = null;
+let noWorker = false;
+
+function worker(i) {
+  workers[i] ??= { labs: 0, start: gradlabModule().then(startWorker) };
+  return workers[i];
+}
+
+// Where a new lab lives: {send, left} (`left()` when it is freed).
+async function placeLab(onGpu) {
+  if (!noWorker) {
+    let chosen = worker(0);
+    if (!onGpu) {
+      chosen = workers.reduce((a, w) => (w.labs < a.labs ? w : a));
+      if (chosen.labs > 0 && workers.length < POOL) chosen = worker(workers.length);
+    }
+    chosen.labs++;
+    const send = await chosen.start;
+    if (send) return { send, left: () => chosen.labs-- };
+    chosen.labs--;
+    noWorker = true;
+  }
+  pageHost ??= loadGradlab().then(labHost);
+  return { send: await pageHost, left: () => {} };
 }
 
 // The lab worker with the module started in it, or null where none can run.
@@ -59,12 +82,11 @@ async function startWorker(module) {
     if (data.error !== undefined) answer?.reject(new Error(data.error));
     else answer?.resolve({ value: data.value, steps: data.steps });
   };
-  // the worker died (out of memory, say): every request in flight fails in words
+  // the worker failed (out of memory, say): every request in flight fails in words
   worker.onerror = (e) => {
     e.preventDefault();
-    for (const { reject } of pending.values()) reject(new Error(`the lab's worker stopped (${e.message || "no reason given"}); press Reset to build the lab again`));
+    for (const { reject } of pending.values()) reject(new Error(`the lab's worker failed (${e.message || "no reason given"}); press Reset to build the lab again`));
     pending.clear();
-    host = null;
   };
   return (request) =>
     new Promise((resolve, reject) => {
@@ -74,17 +96,24 @@ async function startWorker(module) {
     });
 }
 
-// Bytes of linear memory the labs' module holds (in the worker, or the page's).
+// Bytes of linear memory the labs' modules hold, in every worker (or in the
+// page, where none started).
 export async function labMemoryBytes() {
-  if (!host) return 0;
-  return (await (await host)({ op: "memory" })).value;
+  const sends = [...(await Promise.all(workers.map((w) => w.start))), await pageHost];
+  const bytes = await Promise.all(sends.filter(Boolean).map(async (send) => (await send({ op: "memory" })).value));
+  return bytes.reduce((a, b) => a + b, 0);
 }
 
 // Builds a lab (as WebLab.create) where the labs live.
 export async function createLab(config, backend, weights) {
-  const send = await labHostConnection();
-  const { value } = await send({ op: "create", config, backend, weights });
-  return new RemoteLab(send, value.id, value.info);
+  const { send, left } = await placeLab(backend === "webgpu" || backend === true);
+  try {
+    const { value } = await send({ op: "create", config, backend, weights });
+    return new RemoteLab(send, value.id, value.info, left);
+  } catch (e) {
+    left();
+    throw e;
+  }
 }
 
 // WebLab's API, a request per call.
@@ -94,9 +123,11 @@ export class RemoteLab {
   #info;
   #steps;
   #freed = false;
+  #left;
 
-  constructor(send, id, info) {
+  constructor(send, id, info, left) {
     this.#send = send;
+    this.#left = left;
     this.#id = id;
     this.#info = info;
     this.#steps = info.steps;
@@ -172,6 +203,7 @@ export class RemoteLab {
   free() {
     if (this.#freed) return;
     this.#freed = true;
+    this.#left();
     this.#send({ op: "free", lab: this.#id }).catch(() => {});
   }
 }

@@ -446,11 +446,15 @@ export class Training {
   // One lockstep step of the lab and its twin (inside the serial queue).
   // `stepsTaken` follows the lab's count here, inside the queue: a call on
   // the lab outside it would fail while another call is in flight.
+  // The two step at the same time where they live in different workers.
   async stepBoth(lab, twin) {
     this.applyHalts();
-    this.ingest(await lab.step(1), lab);
+    const [stepped, twinStepped] = await Promise.allSettled([lab.step(1), twin && twin === this.twin ? twin.step(1) : []]);
+    if (stepped.status === "rejected") throw stepped.reason;
+    this.ingest(stepped.value, lab);
     if (lab === this.lab) this.stepsTaken = lab.steps();
-    if (twin && twin === this.twin) this.ingest(await twin.step(1), twin);
+    if (twinStepped.status === "rejected") throw twinStepped.reason;
+    if (twin) this.ingest(twinStepped.value, twin);
   }
 
   start() {
