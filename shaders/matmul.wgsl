@@ -145,3 +145,55 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>,
     store4(r + 6u, cl, l6); store4(r + 6u, cl + 4u, h6);
     store4(r + 7u, cl, l7); store4(r + 7u, cl + 4u, h7);
 }
+
+// The same product for short K (K <= SHORT_K in kernels.rs: the model's
+// forward Linears read K = C), with no workgroup memory and no barrier: each
+// of the 8x8 invocations reads its operands straight from storage and owns a
+// 4x8 block of outputs, so a workgroup covers 32 rows and 64 columns. With
+// so few steps along K, staging tiles costs more than it saves, above all on
+// software adapters, where a barrier suspends every invocation. Each output
+// is summed in the order of k, one fma at a time, as in `matmul`.
+// c [M,N] (+)= alpha · op(a) [M,K] · op(b) [K,N] (+ bias [N]); one workgroup per 32x64 block of c
+@compute @workgroup_size(8, 8)
+fn matmul_short_k(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r = gid.y * 4u;
+    let cl = gid.x * 8u;
+    if (r >= p.m || cl >= p.n) {
+        return;
+    }
+    // rows and columns past the matrix read its last one; store4 drops them
+    let a0 = min(r, p.m - 1u) * p.a_rs;
+    let a1 = min(r + 1u, p.m - 1u) * p.a_rs;
+    let a2 = min(r + 2u, p.m - 1u) * p.a_rs;
+    let a3 = min(r + 3u, p.m - 1u) * p.a_rs;
+    let b0 = min(cl, p.n - 1u) * p.b_cs;
+    let b1 = min(cl + 1u, p.n - 1u) * p.b_cs;
+    let b2 = min(cl + 2u, p.n - 1u) * p.b_cs;
+    let b3 = min(cl + 3u, p.n - 1u) * p.b_cs;
+    let b4 = min(cl + 4u, p.n - 1u) * p.b_cs;
+    let b5 = min(cl + 5u, p.n - 1u) * p.b_cs;
+    let b6 = min(cl + 6u, p.n - 1u) * p.b_cs;
+    let b7 = min(cl + 7u, p.n - 1u) * p.b_cs;
+    var l0 = vec4<f32>(0.0); var h0 = vec4<f32>(0.0);
+    var l1 = vec4<f32>(0.0); var h1 = vec4<f32>(0.0);
+    var l2 = vec4<f32>(0.0); var h2 = vec4<f32>(0.0);
+    var l3 = vec4<f32>(0.0); var h3 = vec4<f32>(0.0);
+    for (var k = 0u; k < p.k; k++) {
+        let ka = k * p.a_cs;
+        let kb = k * p.b_rs;
+        let bl = vec4<f32>(b[kb + b0], b[kb + b1], b[kb + b2], b[kb + b3]);
+        let bh = vec4<f32>(b[kb + b4], b[kb + b5], b[kb + b6], b[kb + b7]);
+        var x = a[a0 + ka];
+        l0 = fma(vec4<f32>(x), bl, l0); h0 = fma(vec4<f32>(x), bh, h0);
+        x = a[a1 + ka];
+        l1 = fma(vec4<f32>(x), bl, l1); h1 = fma(vec4<f32>(x), bh, h1);
+        x = a[a2 + ka];
+        l2 = fma(vec4<f32>(x), bl, l2); h2 = fma(vec4<f32>(x), bh, h2);
+        x = a[a3 + ka];
+        l3 = fma(vec4<f32>(x), bl, l3); h3 = fma(vec4<f32>(x), bh, h3);
+    }
+    store4(r, cl, l0); store4(r, cl + 4u, h0);
+    store4(r + 1u, cl, l1); store4(r + 1u, cl + 4u, h1);
+    store4(r + 2u, cl, l2); store4(r + 2u, cl + 4u, h2);
+    store4(r + 3u, cl, l3); store4(r + 3u, cl + 4u, h3);
+}

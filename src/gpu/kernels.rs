@@ -15,6 +15,11 @@ use super::table::kernel;
 
 /// Outputs per side of one matmul workgroup's tile (TILE in matmul.wgsl).
 const MATMUL_TILE: u32 = 64;
+/// Products this short along K go to `matmul_short_k`, which stages no tiles;
+/// it covers 32 rows by 64 columns of outputs per workgroup.
+const SHORT_K: u32 = 64;
+const SHORT_K_ROWS: u32 = 32;
+const SHORT_K_COLS: u32 = 64;
 
 fn u(x: usize) -> u32 {
     x as u32
@@ -166,8 +171,13 @@ impl ProgramBuilder {
     fn matmul_generic(&mut self, c: &View, a: &View, b: &View, bias: Option<&View>, p: &MatmulParams) {
         // bias is bound either way; the kernel reads it only when flags say so
         let bias = bias.unwrap_or(a);
-        let groups = [p.n.div_ceil(MATMUL_TILE), p.m.div_ceil(MATMUL_TILE), 1];
-        self.dispatch_grid(kernel::Matmul, p, &[c, a, b, bias], groups);
+        if p.k <= SHORT_K {
+            let groups = [p.n.div_ceil(SHORT_K_COLS), p.m.div_ceil(SHORT_K_ROWS), 1];
+            self.dispatch_grid(kernel::MatmulShortK, p, &[c, a, b, bias], groups);
+        } else {
+            let groups = [p.n.div_ceil(MATMUL_TILE), p.m.div_ceil(MATMUL_TILE), 1];
+            self.dispatch_grid(kernel::Matmul, p, &[c, a, b, bias], groups);
+        }
     }
 
     /// out [K] += Σ_r inp [R,K], in a fixed order: blocks of 64 rows into a
