@@ -23,9 +23,9 @@ const version = field("version");
 
 rmSync(out, { recursive: true, force: true });
 mkdirSync(join(out, "types"), { recursive: true });
-// the page-only files stay out: the benchmark (and its TensorFlow.js), the
-// example article, the site's own page styles
-const pageOnly = new Set(["bench.html", "bench.js", "explainer.html", "style.css", "favicon.svg"]);
+// the page-only files stay out: the benchmark (and its TensorFlow.js and
+// jax-js GPT step), the example article, the site's own page styles
+const pageOnly = new Set(["bench.html", "bench.js", "gptstep.js", "explainer.html", "style.css", "favicon.svg"]);
 cpSync(join(dist, "www"), join(out, "www"), { recursive: true, filter: (src) => !pageOnly.has(src.split("/").pop()) });
 cpSync(join(dist, "pkg"), join(out, "pkg"), { recursive: true, filter: (src) => !src.endsWith("package.json") && !src.endsWith(".gitignore") });
 mkdirSync(join(out, "vendor"));

@@ -1,11 +1,14 @@
 // The benchmark page: gradlab's matmul kernel against TensorFlow.js's and
 // jax-js's WebGPU backends, and gradlab's f32 CPU kernel (wasm SIMD, this
 // thread) against jax-js's wasm backend (one thread: this page is not
-// cross-origin isolated), on the same operands, timed side by side in one tab.
-// Results go to the table and to `window.gradlabBench` (for
-// scripts/bench-browser.mjs).
-import { browserAdapterName, loadGradlab, loadPresets } from "./wasm.js";
+// cross-origin isolated), on the same operands, timed side by side in one tab;
+// and one whole training step of the GPT against the same step written with
+// jax-js (gptstep.js), on WebGPU and on the CPU. Results go to the tables and
+// to `window.gradlabBench` (for scripts/bench-browser.mjs), the training
+// step's to `window.gradlabBench.gptStep`.
+import { browserAdapterName, ensureCorpus, loadGradlab, loadPresets } from "./wasm.js";
 import { el, errorText } from "./ui.js";
+import { compareGptStep, oneRunSettings } from "./gptstep.js";
 
 // Sequences per batch the shapes assume: M = B·T = 16 × the preset's block size.
 const SEQUENCES = 16;
@@ -84,10 +87,15 @@ async function loadTf() {
   return tf;
 }
 
-async function loadJax() {
-  const jax = await import("../vendor/jax/index.js");
-  const devices = await jax.init("webgpu", "wasm");
-  return { jax, devices };
+// jax-js and the devices it started, loaded once for every run of the page.
+let jaxLoad;
+function loadJax() {
+  jaxLoad ??= (async () => {
+    const jax = await import("../vendor/jax/index.js");
+    const devices = await jax.init("webgpu", "wasm");
+    return { jax, devices };
+  })();
+  return jaxLoad;
 }
 
 // Seconds per multiply of jax-js on `device`, jit-compiled, and its output:
@@ -126,14 +134,20 @@ function relDiff(got, want) {
 
 const row = (cells) => el("tr", {}, ...cells.map((c) => el("td", { text: c })));
 
+// One benchmark at a time: each would slow the other's clock.
+function busy(yes) {
+  $("bench-run").disabled = yes;
+  $("step-run").disabled = yes;
+}
+
 async function run(size) {
   const shapes = SHAPES[size]?.shapes;
   if (!shapes) throw new Error(`shapes "${size}" is not one of ${Object.keys(SHAPES).join(", ")}`);
-  $("bench-run").disabled = true;
+  busy(true);
   $("bench-rows").replaceChildren();
   $("bench-jax-rows").replaceChildren();
   const results = [];
-  window.gradlabBench = { done: false, results };
+  window.gradlabBench = { gptStep: window.gradlabBench?.gptStep, done: false, results };
   try {
     if (!navigator.gpu) throw new Error("This browser has no WebGPU (navigator.gpu is missing), so there is nothing to time.");
     status("Starting WebGPU…");
@@ -200,14 +214,72 @@ async function run(size) {
     status(`Could not run the benchmark: ${window.gradlabBench.error}`);
   } finally {
     window.gradlabBench.done = true;
-    $("bench-run").disabled = false;
+    busy(false);
+  }
+}
+
+// The whole-step comparison's choices: a quick check (the smallest preset on
+// a short batch, fewer timed batches), then every preset at B = 16 and its own
+// block size, as the matmul shapes above; each with the page's prompt mask on.
+function stepSets(presets) {
+  const [smallest] = presets;
+  return {
+    quick: { label: `quick check: ${smallest.name}, B = 4, T = 16`, settings: { preset: smallest.name, batch: 4, seqLen: 16, maskPrompt: true }, timing: { batches: 3, seconds: 0.25 } },
+    ...Object.fromEntries(
+      presets.map((p, i) => [p.name, { label: `${p.name}, B = 16, T = ${p.block_size}${i > 0 ? " (slow on a software adapter)" : ""}`, settings: { preset: p.name, batch: 16, seqLen: p.block_size, maskPrompt: true }, timing: {} }]),
+    ),
+  };
+}
+
+const stepStatus = (text) => ($("step-status").textContent = text);
+
+// Compares whole training steps for choice `name` (STEP_SETS) from `seed`.
+async function runStep(name, seed = 1) {
+  const set = STEP_SETS[name];
+  if (!set) throw new Error(`step "${name}" is not one of ${Object.keys(STEP_SETS).join(", ")}`);
+  busy(true);
+  $("step-rows").replaceChildren();
+  const settings = oneRunSettings({ ...set.settings, seed });
+  const out = { done: false, choice: name, settings, rows: [] };
+  window.gradlabBench = { ...window.gradlabBench, gptStep: out };
+  try {
+    stepStatus("Loading gradlab and jax-js…");
+    const gl = await loadGradlab();
+    await ensureCorpus(settings.corpus);
+    const { jax, devices } = await loadJax();
+    const result = await compareGptStep({ gl, jax, devices, settings, ...set.timing, onStatus: stepStatus });
+    out.rows = result.rows;
+    // wgpu cannot name the adapter in a browser; WebGPU's adapter.info can
+    const adapter = await browserAdapterName();
+    for (const r of result.rows) if (r.gradlab && adapter) r.gradlab.label = r.gradlab.label.replace("unnamed adapter", adapter);
+    const pair = (a, b, d = 6) => `${a.toFixed(d)} · ${b.toFixed(d)}`;
+    for (const r of result.rows) {
+      const why = r.skipped ?? (r.error && `failed: ${r.error}`);
+      if (why) {
+        $("step-rows").append(el("tr", {}, el("td", { text: r.backend }), el("td", { colspan: "8", text: why })));
+        continue;
+      }
+      const { gradlab: g, jax: j } = r.losses;
+      $("step-rows").append(row([r.backend, r.gradlab.label, String(r.gradlab.runs), pair(g[0], j[0]), pair(g[1], j[1]), Math.max(...r.relDiff).toExponential(1), r.gradlabMs.toFixed(2), r.jaxMs.toFixed(2), r.ratio.toFixed(2)]));
+    }
+    const failed = result.rows.find((r) => r.error);
+    if (failed) out.error = `${failed.backend}: ${failed.error}`;
+    stepStatus(failed ? `The ${failed.backend} comparison failed: ${failed.error}` : `Done: ${set.label}, seed ${seed}.`);
+  } catch (e) {
+    out.error = errorText(e);
+    stepStatus(`Could not compare training steps: ${out.error}`);
+  } finally {
+    out.done = true;
+    busy(false);
   }
 }
 
 let SHAPES;
+let STEP_SETS;
 try {
   const presets = await loadPresets();
   SHAPES = shapeSets(presets);
+  STEP_SETS = stepSets(presets);
   const params = new URLSearchParams(location.search);
   const size = params.get("shapes") ?? presets[0].name;
   // the presets in size order, the quick check last
@@ -215,9 +287,29 @@ try {
   $("bench-size").replaceChildren(...choices.map((k) => el("option", { value: k, text: SHAPES[k].label })));
   if (SHAPES[size]) $("bench-size").value = size;
   $("bench-run").addEventListener("click", () => run($("bench-size").value));
-  if (params.has("run")) run(size);
-  else status(SHAPES[size] ? "Press Run." : `shapes="${size}" is not one of ${Object.keys(SHAPES).join(", ")}; pick one above.`);
+  // ?step=<choice> runs the whole-step comparison (seed from ?seed=, default 1)
+  const step = params.get("step") || presets[0].name;
+  const asked = Number(params.get("seed") ?? 1);
+  const seed = Number.isInteger(asked) && asked >= 0 ? asked : 1;
+  $("step-size").replaceChildren(...Object.keys(STEP_SETS).map((k) => el("option", { value: k, text: STEP_SETS[k].label })));
+  if (STEP_SETS[step]) $("step-size").value = step;
+  $("step-run").addEventListener("click", () => runStep($("step-size").value, seed));
+  // with both ?run and ?step, the matmuls first: never two clocks at once
+  const matmuls = params.has("run") ? run(size) : null;
+  if (!matmuls) status(SHAPES[size] ? "Press Run." : `shapes="${size}" is not one of ${Object.keys(SHAPES).join(", ")}; pick one above.`);
+  if (params.has("step")) {
+    const problem =
+      !STEP_SETS[step] ? `step="${step}" is not one of ${Object.keys(STEP_SETS).join(", ")}; pick one above.` :
+      seed !== asked ? `seed="${params.get("seed")}" is not a whole number; seed 1 is used when you press Run.` : "";
+    if (problem) {
+      stepStatus(problem);
+      window.gradlabBench = { ...window.gradlabBench, gptStep: { done: true, rows: [], error: problem } };
+    } else Promise.resolve(matmuls).catch(() => {}).then(() => runStep(step, seed));
+  }
 } catch (e) {
-  window.gradlabBench = { done: true, results: [], error: errorText(e) };
-  status(`Could not run the benchmark: ${window.gradlabBench.error}`);
+  // neither benchmark can run: both say so
+  const error = errorText(e);
+  window.gradlabBench = { done: true, results: [], error, gptStep: { done: true, rows: [], error } };
+  status(`Could not run the benchmark: ${error}`);
+  stepStatus(`Could not compare training steps: ${error}`);
 }
