@@ -5,8 +5,9 @@
 // the page itself, the same code, so the two behave alike.
 //
 // A request is {op: "create", config, backend, weights}, {op: "call", lab,
-// method, args}, {op: "free", lab} or {op: "memory"}; the answer is
-// {value, steps} (steps: the lab's lockstep count after the call) or throws.
+// method, args}, {op: "free", lab}, {op: "corpus", corpus} (fetch it ahead)
+// or {op: "memory"}; the answer is {value, steps} (steps: the lab's
+// lockstep count after the call) or throws.
 import { ensureCorpus, Serial, wasmMemoryBytes } from "../wasm.js";
 
 // the lab's calls a page may make through the host; anything else is refused
@@ -57,6 +58,10 @@ export function labHost(gl) {
         await held?.serial.run(() => held.lab.free());
         return { value: undefined, steps: 0 };
       }
+      case "corpus":
+        // ahead of a lab that will use it; a failure is the lab's to report
+        await ensureCorpus(request.corpus).catch(() => {});
+        return { value: undefined, steps: 0 };
       case "memory":
         return { value: wasmMemoryBytes(), steps: 0 };
       default:

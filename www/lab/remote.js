@@ -96,6 +96,13 @@ async function startWorker(module) {
     });
 }
 
+// Starts the first worker and has it fetch `corpus` while the page is still
+// getting ready, so the first lab is built sooner; labs are placed as ever.
+export function prepareLabs(corpus) {
+  if (noWorker) return;
+  worker(0).start.then((send) => send?.({ op: "corpus", corpus }).catch(() => {}));
+}
+
 // Bytes of linear memory the labs' modules hold, in every worker (or in the
 // page, where none started).
 export async function labMemoryBytes() {

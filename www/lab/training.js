@@ -7,7 +7,7 @@
 // It does not build the settings form (controls.js), draw (charts.js,
 // tokens.js), sweep (sweep.js) or export (exports.js).
 import { backendFor, backendLabel, loadGradlab, Serial } from "../wasm.js";
-import { createLab } from "./remote.js";
+import { createLab, prepareLabs } from "./remote.js";
 import { el, errorText, nextFrame, sentences } from "../ui.js";
 import { runLabel } from "./charts.js";
 
@@ -128,6 +128,7 @@ export class Training {
     const gl = await loadGradlab();
     const { text } = pasted;
     const values = controls.values;
+    if (!text) prepareLabs(values.corpus);
     // both precisions on the same model: the CPU reference's (the smallest preset)
     const both = values.precision === "both";
     const overrides = both ? { preset: controls.cpuPreset() } : {};
