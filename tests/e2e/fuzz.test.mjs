@@ -300,3 +300,53 @@ test("the lab element takes clicks while it builds and a reset during a step", a
     await browser.close();
   }
 });
+
+// The labs' worker (www/lab/host.js behind www/lab/remote.js) takes the same
+// misuse as the wasm API: calls sent together run in turn instead of being
+// refused, and every refusal crosses back as an Error that says what is wrong.
+test("the lab worker queues calls sent together and refuses bad ones in words", async (t) => {
+  const { browser, page, errors } = await open("www/bench.html");
+  try {
+    const report = await page.evaluate(async () => {
+      const { createLab } = await import(new URL("./lab/remote.js", location.href));
+      const said = async (p) => {
+        try {
+          await p;
+          return "resolved";
+        } catch (e) {
+          return e instanceof Error ? e.message : `not an Error: ${String(e)}`;
+        }
+      };
+      const out = {};
+      out.badPreset = await said(createLab({ preset: "enormous" }, "cpu"));
+      out.badBackend = await said(createLab({ preset: "nano" }, "abacus"));
+      const lab = await createLab({ preset: "nano", batch: 4, micro_batch: 2, seq_len: 16 }, "cpu");
+      // sent at once: the worker runs them in order, none is refused as busy
+      const together = await Promise.allSettled([lab.step(2), lab.flush(), lab.validationLoss(), lab.sample(0, "And ", 5, 0.8, 1), lab.tokenWeights(), lab.step(1)]);
+      out.together = together.map((r) => r.status);
+      out.steps = lab.steps();
+      out.sampleIsText = typeof together[3].value === "string";
+      out.badRun = await said(lab.halt(99));
+      out.badState = await said(lab.restoreState(new Uint8Array([1, 2, 3])));
+      out.badCall = await said(lab.step(0));
+      lab.free();
+      out.afterFree = await said(lab.step(1));
+      lab.free();
+      return out;
+    });
+    t.diagnostic(`refusals: ${JSON.stringify(report)}`);
+    assert.match(report.badPreset, /preset/, report.badPreset);
+    assert.match(report.badBackend, /backend/, report.badBackend);
+    assert.deepEqual(report.together, ["fulfilled", "fulfilled", "fulfilled", "fulfilled", "fulfilled", "fulfilled"]);
+    assert.equal(report.steps, 3, "steps() follows the worker's count");
+    assert.ok(report.sampleIsText);
+    assert.match(report.badRun, /run/, report.badRun);
+    assert.match(report.badState, /state file/, report.badState);
+    assert.match(report.badCall, /^steps: must be a whole number/, report.badCall);
+    assert.match(report.afterFree, /after free\(\)/, report.afterFree);
+    assert.ok(page.workers().some((w) => w.url().endsWith("/www/lab/worker.js")), "the labs lived in the worker");
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});

@@ -141,7 +141,7 @@ export class RemoteLab {
   }
 
   async #call(method, ...args) {
-    if (this.#freed) throw new Error(`lab: ${method}() was called after free(); build a new lab with WebLab.create`);
+    if (this.#freed) throw new Error(`lab: ${method}() was called after free(); build a new lab with createLab`);
     const { value, steps } = await this.#send({ op: "call", lab: this.#id, method, args });
     this.#steps = steps;
     return value;
