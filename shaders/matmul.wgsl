@@ -146,16 +146,18 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>,
     store4(r + 7u, cl, l7); store4(r + 7u, cl + 4u, h7);
 }
 
-// The same product for short K (K <= SHORT_K in kernels.rs: the model's
-// forward Linears read K = C), with no workgroup memory and no barrier: each
-// of the 8x8 invocations reads its operands straight from storage and owns a
-// 4x8 block of outputs, so a workgroup covers 32 rows and 64 columns. With
-// so few steps along K, staging tiles costs more than it saves, above all on
-// software adapters, where a barrier suspends every invocation. Each output
-// is summed in the order of k, one fma at a time, as in `matmul`.
+// The same product with no workgroup memory and no barrier, for short K
+// (K <= SHORT_K in kernels.rs: the model's forward Linears read K = C) and
+// for every product on a software adapter: each of the 8x8 invocations
+// reads its operands straight from storage and owns a 4x8 block of outputs,
+// so a workgroup covers 32 rows and 64 columns. With so few steps along K,
+// staging tiles costs more than it saves; on a software adapter workgroup
+// memory is more of the same CPU memory and a barrier suspends every
+// invocation, so it never pays. Each output is summed in the order of k, one
+// fma at a time, as in `matmul`.
 // c [M,N] (+)= alpha · op(a) [M,K] · op(b) [K,N] (+ bias [N]); one workgroup per 32x64 block of c
 @compute @workgroup_size(8, 8)
-fn matmul_short_k(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn matmul_direct(@builtin(global_invocation_id) gid: vec3<u32>) {
     let r = gid.y * 4u;
     let cl = gid.x * 8u;
     if (r >= p.m || cl >= p.n) {

@@ -10,7 +10,7 @@
 
 use crate::cpu;
 use crate::gpu::GpuRun;
-use crate::gpu::{GpuContext, GpuError, ProgramBuilder, UpdateSettings, View};
+use crate::gpu::{GpuContext, GpuError, MatmulKernel, ProgramBuilder, UpdateSettings, View};
 use crate::model::{AdapterLayout, LoraConfig, ModelConfig, ParamLayout};
 use crate::optim::{OptimizerConfig, OptimizerKind};
 use crate::rng::Rng;
@@ -84,8 +84,27 @@ async fn run_and_read(
 }
 
 /// Matmul forward (A·Bᵀ + bias) and backward (A·B, Aᵀ·B, bias column sums);
-/// backward outputs start non-zero to check that they accumulate.
+/// backward outputs start non-zero to check that they accumulate. Once with
+/// each matmul kernel forced, so both are checked on any adapter (a software
+/// one alone would only ever pick the direct kernel).
 pub async fn matmul(ctx: &GpuContext, seed: u64, n: usize, c: usize, oc: usize) -> Result<Vec<Comparison>, GpuError> {
+    let mut all = Vec::new();
+    for kernel in [MatmulKernel::Tiled, MatmulKernel::Direct] {
+        let name = format!("{kernel:?}").to_lowercase();
+        let results = matmul_with(ctx, seed, n, c, oc, kernel).await?;
+        all.extend(results.into_iter().map(|r| Comparison { name: format!("{} ({name})", r.name), ..r }));
+    }
+    Ok(all)
+}
+
+async fn matmul_with(
+    ctx: &GpuContext,
+    seed: u64,
+    n: usize,
+    c: usize,
+    oc: usize,
+    kernel: MatmulKernel,
+) -> Result<Vec<Comparison>, GpuError> {
     let mut rng = Rng::new(seed);
     let inp = rng.vec_f32(n * c, 1.0);
     let weight = rng.vec_f32(oc * c, 1.0);
@@ -100,6 +119,7 @@ pub async fn matmul(ctx: &GpuContext, seed: u64, n: usize, c: usize, oc: usize) 
     let out_b = ctx.storage("out", n * oc);
     let v = View::whole;
     let mut pb = ProgramBuilder::new(ctx);
+    pb.forced_matmul = Some(kernel);
     pb.matmul_forward(&v(&out_b), &v(&inp_b), &v(&w_b), Some(&v(&bias_b)), n, c, oc);
     pb.matmul_backward(&v(&dinp_b), &v(&dw_b), Some(&v(&db_b)), &v(&dout_b), &v(&inp_b), &v(&w_b), n, c, oc);
     let got = run_and_read(

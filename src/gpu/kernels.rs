@@ -10,16 +10,17 @@
 #![allow(clippy::too_many_arguments)]
 
 use super::params::*;
-use super::program::{ProgramBuilder, View};
+use super::program::{MatmulKernel, ProgramBuilder, View};
 use super::table::kernel;
 
 /// Outputs per side of one matmul workgroup's tile (TILE in matmul.wgsl).
 const MATMUL_TILE: u32 = 64;
-/// Products this short along K go to `matmul_short_k`, which stages no tiles;
-/// it covers 32 rows by 64 columns of outputs per workgroup.
+/// Products this short along K go to `matmul_direct`, which stages no tiles
+/// (on a software adapter every product does); it covers 32 rows by 64
+/// columns of outputs per workgroup.
 const SHORT_K: u32 = 64;
-const SHORT_K_ROWS: u32 = 32;
-const SHORT_K_COLS: u32 = 64;
+const DIRECT_ROWS: u32 = 32;
+const DIRECT_COLS: u32 = 64;
 
 fn u(x: usize) -> u32 {
     x as u32
@@ -171,12 +172,16 @@ impl ProgramBuilder {
     fn matmul_generic(&mut self, c: &View, a: &View, b: &View, bias: Option<&View>, p: &MatmulParams) {
         // bias is bound either way; the kernel reads it only when flags say so
         let bias = bias.unwrap_or(a);
-        if p.k <= SHORT_K {
-            let groups = [p.n.div_ceil(SHORT_K_COLS), p.m.div_ceil(SHORT_K_ROWS), 1];
-            self.dispatch_grid(kernel::MatmulShortK, p, &[c, a, b, bias], groups);
-        } else {
-            let groups = [p.n.div_ceil(MATMUL_TILE), p.m.div_ceil(MATMUL_TILE), 1];
-            self.dispatch_grid(kernel::Matmul, p, &[c, a, b, bias], groups);
+        let direct = p.k <= SHORT_K || self.software_adapter;
+        match self.forced_matmul.unwrap_or(if direct { MatmulKernel::Direct } else { MatmulKernel::Tiled }) {
+            MatmulKernel::Direct => {
+                let groups = [p.n.div_ceil(DIRECT_COLS), p.m.div_ceil(DIRECT_ROWS), 1];
+                self.dispatch_grid(kernel::MatmulDirect, p, &[c, a, b, bias], groups);
+            }
+            MatmulKernel::Tiled => {
+                let groups = [p.n.div_ceil(MATMUL_TILE), p.m.div_ceil(MATMUL_TILE), 1];
+                self.dispatch_grid(kernel::Matmul, p, &[c, a, b, bias], groups);
+            }
         }
     }
 

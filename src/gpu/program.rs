@@ -46,6 +46,12 @@ enum Op {
 
 /// Collects dispatches; `finish` turns them into a replayable `Program`.
 pub struct ProgramBuilder {
+    /// Whether the adapter is a software renderer (lavapipe, SwiftShader):
+    /// there workgroup memory is more of the same CPU memory and a barrier
+    /// suspends every invocation, so no matmul stages tiles (kernels.rs).
+    pub(crate) software_adapter: bool,
+    /// The matmul kernel every product goes to, when a check wants one.
+    pub(crate) forced_matmul: Option<MatmulKernel>,
     device: wgpu::Device,
     queue: wgpu::Queue,
     pipelines: Arc<Pipelines>,
@@ -57,12 +63,23 @@ pub struct ProgramBuilder {
     scratch: Option<wgpu::Buffer>,
 }
 
+/// The two matmul kernels of matmul.wgsl (kernels.rs picks one per product).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatmulKernel {
+    /// `matmul`: tiles of the operands staged in workgroup memory.
+    Tiled,
+    /// `matmul_direct`: operands read straight from storage.
+    Direct,
+}
+
 /// WebGPU's largest allowed `minUniformBufferOffsetAlignment`.
 const UNIFORM_ALIGN: usize = 256;
 
 impl ProgramBuilder {
     pub fn new(ctx: &GpuContext) -> Self {
         Self {
+            software_adapter: ctx.adapter.device_type == "Cpu",
+            forced_matmul: None,
             device: ctx.device.clone(),
             queue: ctx.queue.clone(),
             pipelines: ctx.pipelines.clone(),

@@ -85,7 +85,7 @@ macro_rules! kernels {
 // kernel: file entry_point(params) [storage bindings: number, W read_write or R read]
 kernels! {
     Matmul: "matmul.wgsl" matmul(MatmulParams) [1 W, 2 R, 3 R, 4 R];
-    MatmulShortK: "matmul.wgsl" matmul_short_k(MatmulParams) [1 W, 2 R, 3 R, 4 R];
+    MatmulDirect: "matmul.wgsl" matmul_direct(MatmulParams) [1 W, 2 R, 3 R, 4 R];
     ColumnSums: "reduce.wgsl" column_sums(ColumnSumsParams) [1 W, 2 R];
     SumBlocks: "reduce.wgsl" sum_blocks(SumBlocksParams) [1 W, 2 R];
     SquaredDistanceBlocks: "reduce.wgsl" squared_distance_blocks(SquaredDistanceBlocksParams) [1 W, 2 R, 3 R];
