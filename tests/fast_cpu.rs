@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use gradlab::checks::{self, compare, model_case, Seed, MODEL_TOLERANCE};
-use gradlab::cpu::{self, CpuRun, FastCpuRun};
+use gradlab::cpu::{self, CpuRun, FastCpuRun, Real};
 use gradlab::data::shipped_corpus;
 use gradlab::lab::{Lab, LabConfig};
 use gradlab::model::{LoraConfig, ModelConfig};
@@ -135,4 +135,28 @@ fn a_lab_on_f32_learns_like_the_reference() {
     let first = r.iter().filter(|m| m.step == 1).map(|m| m.true_loss).sum::<f64>();
     let last = r.iter().filter(|m| m.step == 6).map(|m| m.true_loss).sum::<f64>();
     assert!(last < first, "six steps lower the loss: {first} -> {last}");
+}
+
+/// GELU's tanh in f32 (`Real::gelu_tanh`, an exp of our own) against f64's
+/// tanh: within 3e-7, odd, bounded by 1, and NaN in gives NaN out.
+#[test]
+fn the_f32_gelu_tanh_is_within_a_few_ulps_of_tanh() {
+    let seed = Seed::fresh();
+    let mut rng = Rng::new(seed.0);
+    let mut worst = (0.0f64, 0.0f32);
+    // a dense sweep, fresh random points, and the edges
+    let sweep = (-200_000..=200_000).map(|i| i as f32 * 1e-4);
+    let random: Vec<f32> = (0..200_000).map(|_| (rng.uniform() as f32 - 0.5) * 60.0).collect();
+    let edges = [0.0, -0.0, 1e-30, -1e-30, 1e-7, 43.9, 44.0, 44.1, 1e30, -1e30, f32::INFINITY, f32::NEG_INFINITY];
+    for u in sweep.chain(random).chain(edges) {
+        let got = u.gelu_tanh();
+        let err = (got as f64 - (u as f64).tanh()).abs();
+        if err > worst.0 {
+            worst = (err, u);
+        }
+        assert!(got.abs() <= 1.0 && got.is_sign_negative() == u.is_sign_negative(), "tanh({u}) = {got}");
+        assert_eq!(got.to_bits(), (-(-u).gelu_tanh()).to_bits(), "tanh is odd at {u}");
+    }
+    assert!(worst.0 < 3e-7, "tanh({}) is {:e} off", worst.1, worst.0);
+    assert!(f32::NAN.gelu_tanh().is_nan());
 }

@@ -307,7 +307,7 @@ const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
 pub fn gelu_forward<F: Real>(out: &mut [F], inp: &[F]) {
     let (half, k, cube) = (F::of(0.5), F::of(SQRT_2_OVER_PI), F::of(0.044715));
     for (o, &x) in out.iter_mut().zip(inp) {
-        *o = half * x * (F::one() + (k * (x + cube * x * x * x)).tanh());
+        *o = half * x * (F::one() + (k * (x + cube * x * x * x)).gelu_tanh());
     }
 }
 
@@ -315,7 +315,7 @@ pub fn gelu_forward<F: Real>(out: &mut [F], inp: &[F]) {
 pub fn gelu_backward<F: Real>(dinp: &mut [F], inp: &[F], dout: &[F]) {
     let (half, k, cube) = (F::of(0.5), F::of(SQRT_2_OVER_PI), F::of(0.044715));
     for ((d, &x), &g) in dinp.iter_mut().zip(inp).zip(dout) {
-        let th = (k * (x + cube * x * x * x)).tanh();
+        let th = (k * (x + cube * x * x * x)).gelu_tanh();
         let sech2 = F::one() - th * th;
         let local = half * (F::one() + th) + half * x * sech2 * k * (F::one() + F::of(3.0) * cube * x * x);
         *d += local * g;
