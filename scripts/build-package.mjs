@@ -126,8 +126,9 @@ writeFileSync(
 export type Gradlab = typeof import("../pkg/gradlab.js");
 export type { WebLab, WebPlayground } from "../pkg/gradlab.js";
 
-/** Loads and starts the module (once); resolves to its API. */
-export function loadGradlab(): Promise<Gradlab>;
+/** Loads and starts the module (once); resolves to its API. \`module\`: one
+ * already compiled (as the page hands its own to the lab workers). */
+export function loadGradlab(module?: WebAssembly.Module): Promise<Gradlab>;
 /** The model presets, smallest first. */
 export function loadPresets(): Promise<Array<{ name: string; vocab_size: number; block_size: number; n_layer: number; n_head: number; n_embd: number; parameters: number }>>;
 /** The shipped corpora, the default first. */

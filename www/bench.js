@@ -8,7 +8,7 @@
 // step's to `window.gradlabBench.gptStep`.
 import { browserAdapterName, ensureCorpus, loadGradlab, loadPresets } from "./wasm.js";
 import { el, errorText } from "./ui.js";
-import { compareGptStep, oneRunSettings } from "./gptstep.js";
+import { compareGptStep, median, oneRunSettings } from "./gptstep.js";
 
 // Sequences per batch the shapes assume: M = B·T = 16 × the preset's block size.
 const SEQUENCES = 16;
@@ -60,7 +60,6 @@ function randomArray(n, seed) {
   return out;
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 // Seconds per call of `once(times)` (which runs `times` multiplies and waits),
 // with `times` chosen so a batch lasts about BATCH_SECONDS.

@@ -216,7 +216,8 @@ export function jaxTrainer(jax, device, model, opt, t, tensors) {
   };
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+// the middle of `xs` (the upper one of an even count); bench.js times with it too
+export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const relative = (a, b) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-30);
 
 // The pairs compared: gradlab's WebGPU lab against jax-js on WebGPU, and

@@ -39,6 +39,14 @@ pub struct AdapterSummary {
     pub driver: String,
 }
 
+impl AdapterSummary {
+    /// Whether the adapter is a software renderer (wgpu's device type `Cpu`:
+    /// lavapipe natively, a browser's fallback adapter such as SwiftShader).
+    pub fn is_software(&self) -> bool {
+        self.device_type == format!("{:?}", wgpu::DeviceType::Cpu)
+    }
+}
+
 impl std::fmt::Display for AdapterSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let name = if self.name.is_empty() { "unnamed adapter" } else { &self.name };

@@ -78,7 +78,7 @@ const UNIFORM_ALIGN: usize = 256;
 impl ProgramBuilder {
     pub fn new(ctx: &GpuContext) -> Self {
         Self {
-            software_adapter: ctx.adapter.device_type == "Cpu",
+            software_adapter: ctx.adapter.is_software(),
             forced_matmul: None,
             device: ctx.device.clone(),
             queue: ctx.queue.clone(),

@@ -10,8 +10,9 @@
 // lockstep count after the call) or throws.
 import { ensureCorpus, Serial, wasmMemoryBytes } from "../wasm.js";
 
-// the lab's calls a page may make through the host; anything else is refused
-const METHODS = new Set([
+// The lab's calls a page may make through the host (anything else is
+// refused); remote.js gives its RemoteLab one method per name.
+export const LAB_CALLS = [
   "step",
   "flush",
   "validationLoss",
@@ -24,7 +25,12 @@ const METHODS = new Set([
   "halt",
   "halted",
   "deviceLost",
-]);
+];
+const CALLS = new Set(LAB_CALLS);
+
+// What describes a lab and never changes, read once when it is built; the
+// RemoteLab answers these at once.
+export const LAB_INFO = ["backend", "gpuProblem", "onGpu", "runs", "config"];
 
 export function labHost(gl) {
   const labs = new Map();
@@ -39,13 +45,13 @@ export function labHost(gl) {
         const id = next++;
         // wasm-bindgen objects take one call at a time: each lab has its own queue
         labs.set(id, { lab, serial: new Serial() });
-        const info = { backend: lab.backend(), gpuProblem: lab.gpuProblem(), onGpu: lab.onGpu(), runs: lab.runs(), config: lab.config(), steps: lab.steps() };
+        const info = Object.fromEntries(LAB_INFO.map((name) => [name, lab[name]()]));
         return { value: { id, info }, steps: lab.steps() };
       }
       case "call": {
         const held = labs.get(request.lab);
         if (!held) throw new Error(`lab: ${request.method}() was called after free(); build a new lab`);
-        if (!METHODS.has(request.method)) throw new Error(`lab: no method ${request.method}()`);
+        if (!CALLS.has(request.method)) throw new Error(`lab: no method ${request.method}()`);
         return held.serial.run(async () => {
           const value = await held.lab[request.method](...(request.args ?? []));
           return { value, steps: held.lab.steps() };

@@ -6,7 +6,7 @@
 // started (the elements loaded from another origin, which may not start
 // one), the labs live in the page, behind the same requests (host.js).
 import { gradlabModule, loadGradlab } from "../wasm.js";
-import { labHost } from "./host.js";
+import { LAB_CALLS, LAB_INFO, labHost } from "./host.js";
 
 // how long the worker may take to start the module before the page gives up on it
 const WORKER_START_MS = 20_000;
@@ -115,15 +115,16 @@ export async function labMemoryBytes() {
 export async function createLab(config, backend, weights) {
   const { send, left } = await placeLab(backend === "webgpu" || backend === true);
   try {
-    const { value } = await send({ op: "create", config, backend, weights });
-    return new RemoteLab(send, value.id, value.info, left);
+    const { value, steps } = await send({ op: "create", config, backend, weights });
+    return new RemoteLab(send, value.id, value.info, steps, left);
   } catch (e) {
     left();
     throw e;
   }
 }
 
-// WebLab's API, a request per call.
+// WebLab's API: a request per call (LAB_CALLS), and what describes the lab
+// (LAB_INFO) answered at once; the step count as of the last answer.
 export class RemoteLab {
   #send;
   #id;
@@ -132,12 +133,25 @@ export class RemoteLab {
   #freed = false;
   #left;
 
-  constructor(send, id, info, left) {
+  constructor(send, id, info, steps, left) {
     this.#send = send;
-    this.#left = left;
     this.#id = id;
     this.#info = info;
-    this.#steps = info.steps;
+    this.#steps = steps;
+    this.#left = left;
+  }
+
+  static {
+    for (const name of LAB_CALLS) {
+      RemoteLab.prototype[name] = function (...args) {
+        return this.#call(name, ...args);
+      };
+    }
+    for (const name of LAB_INFO) {
+      RemoteLab.prototype[name] = function () {
+        return this.#info[name];
+      };
+    }
   }
 
   async #call(method, ...args) {
@@ -147,62 +161,8 @@ export class RemoteLab {
     return value;
   }
 
-  backend() {
-    return this.#info.backend;
-  }
-  gpuProblem() {
-    return this.#info.gpuProblem;
-  }
-  onGpu() {
-    return this.#info.onGpu;
-  }
-  runs() {
-    return this.#info.runs;
-  }
-  config() {
-    return this.#info.config;
-  }
-  // lockstep steps taken, as of the last answer
   steps() {
     return this.#steps;
-  }
-
-  step(n) {
-    return this.#call("step", n);
-  }
-  flush() {
-    return this.#call("flush");
-  }
-  validationLoss() {
-    return this.#call("validationLoss");
-  }
-  sample(run, prompt, newTokens, temperature, seed) {
-    return this.#call("sample", run, prompt, newTokens, temperature, seed);
-  }
-  tokenWeights() {
-    return this.#call("tokenWeights");
-  }
-  tensorDistances() {
-    return this.#call("tensorDistances");
-  }
-  weightsSafetensors(run) {
-    return this.#call("weightsSafetensors", run);
-  }
-  saveState(page, twin) {
-    return this.#call("saveState", page, twin);
-  }
-  restoreState(bytes) {
-    return this.#call("restoreState", bytes);
-  }
-  // queued behind the calls already sent, so it holds from the next step on
-  halt(run) {
-    return this.#call("halt", run);
-  }
-  halted() {
-    return this.#call("halted");
-  }
-  deviceLost() {
-    return this.#call("deviceLost");
   }
 
   // Frees the lab's memory (and GPU buffers) once the call in flight has

@@ -60,8 +60,6 @@ export class Training {
     this.serial = new Serial();
     this.running = false;
     this.diverged = new Set();
-    // [lab, run] found diverged and not yet stopped in their lab
-    this.halts = [];
     this.data = emptyData();
     this.twinData = emptyData();
     this.notice = el("p", { class: "gl-notice", "data-testid": "notice", hidden: "" });
@@ -106,7 +104,6 @@ export class Training {
     // until the new lab exists, Start only records the wish
     this.building = true;
     this.diverged.clear();
-    this.halts = [];
     // a checkpoint belongs to the lab it was taken from
     this.checkpoint = null;
     // Recover keeps the curves; the new lab's steps continue their numbering
@@ -403,8 +400,9 @@ export class Training {
     if (this.diverged.has(key)) return;
     this.diverged.add(key);
     r.stopped ??= m.step + this.stepOffset;
-    this.halts.push([lab, m.run]);
-    this.applyHalts();
+    // the request queues behind the lab's calls in flight, so the run is
+    // stopped from the next step on
+    lab.halt(m.run).catch(() => {});
     const names = [...this.diverged].join(", ");
     const what = Number.isFinite(m.true_loss) ? `loss ${m.true_loss.toFixed(1)}, far above a uniform guess` : "its loss is not a number";
     const all = this.specs.every((s) => this.diverged.has(divergedKey(false, s)));
@@ -415,15 +413,6 @@ export class Training {
     } else {
       this.showError(`Diverged: ${names} (at step ${m.step}, ${what}) — stopped there, its curve ends in a dot. The learning rate is too high for it — lower it and press Reset. Runs that have not diverged keep going.`);
     }
-  }
-
-  // Stops the runs found diverged in their labs: the request queues behind
-  // the lab's calls in flight, so it holds from the next step on.
-  applyHalts() {
-    for (const [lab, run] of this.halts) {
-      if (lab === this.lab || lab === this.twin) lab.halt(run).catch(() => {});
-    }
-    this.halts = [];
   }
 
   redraw() {
@@ -449,7 +438,6 @@ export class Training {
   // the lab outside it would fail while another call is in flight.
   // The two step at the same time where they live in different workers.
   async stepBoth(lab, twin) {
-    this.applyHalts();
     const [stepped, twinStepped] = await Promise.allSettled([lab.step(1), twin && twin === this.twin ? twin.step(1) : []]);
     if (stepped.status === "rejected") throw stepped.reason;
     this.ingest(stepped.value, lab);
