@@ -140,8 +140,12 @@ fn main() {
     println!("  CPU f64 run  {:>9.1} ms/step  {:>9.0} tokens/s", cpu_step * 1e3, tokens / cpu_step);
     println!("  CPU f32 run  {:>9.1} ms/step  {:>9.0} tokens/s", fast_step * 1e3, tokens / fast_step);
     println!("  GPU / CPU f64: {:.2}x   CPU f32 / CPU f64: {:.2}x", cpu_step / gpu_step, cpu_step / fast_step);
+    // naive and corrected step G = 4 micro-batches each: on a GPU whose time
+    // goes by dispatches, those cost more than the one full batch
+    let runs_alone = gpu_step + (naive + corrected) / 3.0;
     println!("lab step (full batch + naive b=4 + corrected b=4, one submission):");
     println!("  {:>9.1} ms/step = {:.2} single full-batch run steps", lab_step * 1e3, lab_step / gpu_step);
+    println!("  its three runs stepped alone: {:.1} ms; lab / those = {:.3}", runs_alone * 1e3, lab_step / runs_alone);
     println!("accumulation over G = {g} micro-batches of {} padded documents:", b / g);
     println!(
         "  naive {:.1} ms/step, corrected {:.1} ms/step: corrected / naive = {:.3}",
@@ -153,6 +157,9 @@ fn main() {
     if std::env::args().any(|a| a == "gpu") {
         gpu_matmul_table(&ctx);
         preset_table(&ctx, &corpus);
+    }
+    if std::env::args().any(|a| a == "gpu" || a == "profile") {
+        profile_table(&ctx, &corpus, gpu_step);
     }
 }
 
@@ -191,18 +198,86 @@ const MATMUL_SHAPES: [(usize, usize, usize); 6] =
 /// (median of 5).
 #[cfg(not(target_arch = "wasm32"))]
 fn gpu_matmul_table(ctx: &gradlab::gpu::GpuContext) {
+    use gradlab::bench::MatmulCase;
+    use gradlab::gpu::MatmulKernel;
     println!("WGSL matmul on {}, GFLOP/s (median of 5 submissions):", ctx.adapter);
+    println!("  {:<18} {:>10} {:>10} {:>10}", "N x C -> OC", "as picked", "tiled", "direct");
     for (n, c, oc) in MATMUL_SHAPES {
         let mut rng = gradlab::rng::Rng::new(7);
         let mut randn = |len: usize| (0..len).map(|_| rng.normal() as f32).collect::<Vec<f32>>();
         let (inp, w, bias) = (randn(n * c), randn(oc * c), randn(oc));
-        let case = gradlab::bench::MatmulCase::new(ctx, n, c, oc, &inp, &w, &bias).unwrap();
-        // enough multiplies per submission (about 50 ms of them) that the
-        // submission's own cost and the readback are small beside them
-        let ten = median_seconds(1, || pollster::block_on(case.run(ctx, 10)).unwrap());
-        let times = ((10.0 * 0.05 / ten) as usize).clamp(10, 10_000);
-        let secs = median_seconds(5, || pollster::block_on(case.run(ctx, times)).unwrap());
-        println!("  {:<18} {:>10.1}", format!("{n}x{c}->{oc}"), case.flops() * times as f64 / secs / 1e9);
+        let gflops = |case: MatmulCase| {
+            // enough multiplies per submission (about 50 ms of them) that the
+            // submission's own cost and the readback are small beside them
+            let ten = median_seconds(1, || pollster::block_on(case.run(ctx, 10)).unwrap());
+            let times = ((10.0 * 0.05 / ten) as usize).clamp(10, 10_000);
+            let secs = median_seconds(5, || pollster::block_on(case.run(ctx, times)).unwrap());
+            case.flops() * times as f64 / secs / 1e9
+        };
+        let picked = gflops(MatmulCase::new(ctx, n, c, oc, &inp, &w, &bias).unwrap());
+        let forced = |kernel| gflops(MatmulCase::with_kernel(ctx, kernel, n, c, oc, &inp, &w, &bias).unwrap());
+        let (tiled, direct) = (forced(MatmulKernel::Tiled), forced(MatmulKernel::Direct));
+        println!("  {:<18} {picked:>10.1} {tiled:>10.1} {direct:>10.1}", format!("{n}x{c}->{oc}"));
+    }
+}
+
+/// Where a step's GPU time goes: one nano step (and with `-- gpu` one of
+/// every preset) with each dispatch timed by the GPU's timestamps, summed
+/// per kernel. Each dispatch then runs in a pass of its own, so the sum
+/// bounds the kernels' time from above; beside it, the step's time as
+/// measured without the timestamps.
+#[cfg(not(target_arch = "wasm32"))]
+fn profile_table(ctx: &gradlab::gpu::GpuContext, corpus: &std::sync::Arc<gradlab::data::Corpus>, nano_step: f64) {
+    use gradlab::gpu::GpuRun;
+    use gradlab::model::{ModelConfig, ParamLayout};
+    use gradlab::train::{StepWork, Trainer};
+
+    let presets = std::env::var("GRADLAB_BENCH_PRESETS").unwrap_or_else(|_| "nano,micro,small".into());
+    let presets: Vec<&str> =
+        if std::env::args().any(|a| a == "gpu") { presets.split(',').collect() } else { vec!["nano"] };
+    for name in presets {
+        let model = ModelConfig::preset(name).unwrap();
+        let (b, t) = (16, model.block_size);
+        let (batch, scale, config) = full_batch_step(corpus, model, b, t);
+        let work = StepWork { micro_batches: &batch, scales: &scale };
+        let mut run = GpuRun::new(ctx, config, &ParamLayout::new(&model).init(1)).unwrap();
+        let step = if name == "nano" { nano_step } else { seconds_per_step(&mut run, work, 5) };
+        // the median of 5 profiled steps, kernel by kernel
+        let mut profiles = Vec::new();
+        for _ in 0..6 {
+            match pollster::block_on(run.profile_step(work)) {
+                Ok(p) => profiles.push(p),
+                Err(e) => return println!("no profile: {e}"),
+            }
+        }
+        profiles.remove(0);
+        let mut kernels: Vec<(&str, usize, f64)> = Vec::new();
+        for (i, (name, _)) in profiles[0].iter().enumerate() {
+            let mut times: Vec<f64> = profiles.iter().map(|p| p[i].1).collect();
+            times.sort_by(f64::total_cmp);
+            if let Some(k) = kernels.iter_mut().find(|k| k.0 == *name) {
+                k.1 += 1;
+                k.2 += times[2];
+            } else {
+                kernels.push((name, 1, times[2]));
+            }
+        }
+        kernels.sort_by(|a, b| b.2.total_cmp(&a.2));
+        let total: f64 = kernels.iter().map(|k| k.2).sum();
+        println!(
+            "GPU time per kernel, {name} step (batch {b}x{t}, {} dispatches): {:.2} ms in dispatches, {:.2} ms a step",
+            profiles[0].len(),
+            total * 1e3,
+            step * 1e3
+        );
+        for (kernel, count, secs) in kernels {
+            println!(
+                "  {kernel:<36} {count:>4}x {:>9.3} ms {:>6.1}%  {:>8.1} us each",
+                secs * 1e3,
+                100.0 * secs / total,
+                secs * 1e6 / count as f64
+            );
+        }
     }
 }
 

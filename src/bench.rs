@@ -6,7 +6,7 @@
 //! Legend: M rows (B*T), K input channels, N output channels.
 
 use crate::gpu::model::check_buffer;
-use crate::gpu::{GpuContext, GpuError, Program, ProgramBuilder, Readback, View};
+use crate::gpu::{GpuContext, GpuError, MatmulKernel, Program, ProgramBuilder, Readback, View};
 use crate::model::ConfigError;
 
 /// Largest side the benchmark accepts: beyond it one multiply takes seconds
@@ -70,12 +70,43 @@ impl MatmulCase {
         weight: &[f32],
         bias: &[f32],
     ) -> Result<Self, ConfigError> {
+        Self::build(ctx, None, m, k, n, inp, weight, bias)
+    }
+
+    /// The same multiply on the named kernel, whatever the shape and adapter
+    /// would pick (the native benchmark compares the two).
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_kernel(
+        ctx: &GpuContext,
+        kernel: MatmulKernel,
+        m: usize,
+        k: usize,
+        n: usize,
+        inp: &[f32],
+        weight: &[f32],
+        bias: &[f32],
+    ) -> Result<Self, ConfigError> {
+        Self::build(ctx, Some(kernel), m, k, n, inp, weight, bias)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        ctx: &GpuContext,
+        kernel: Option<MatmulKernel>,
+        m: usize,
+        k: usize,
+        n: usize,
+        inp: &[f32],
+        weight: &[f32],
+        bias: &[f32],
+    ) -> Result<Self, ConfigError> {
         check_operands(m, k, n, inp, weight, bias)?;
         check_buffer(ctx, "matmul output", m * n)?;
         check_buffer(ctx, "matmul input", m.max(n) * k)?;
         let (inp, weight, bias) = (ctx.upload("inp", inp), ctx.upload("weight", weight), ctx.upload("bias", bias));
         let out = ctx.storage("out", m * n);
         let mut pb = ProgramBuilder::new(ctx);
+        pb.forced_matmul = kernel;
         pb.matmul_forward(
             &View::whole(&out),
             &View::whole(&inp),

@@ -93,10 +93,13 @@ impl GpuContext {
             max_storage_buffers_per_shader_stage: supported.max_storage_buffers_per_shader_stage.min(10),
             ..wgpu::Limits::default()
         };
+        // timestamps only natively, where the benchmark's per-kernel profile reads them
+        let wanted =
+            if cfg!(target_arch = "wasm32") { wgpu::Features::empty() } else { wgpu::Features::TIMESTAMP_QUERY };
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("gradlab"),
-                required_features: wgpu::Features::empty(),
+                required_features: adapter.features() & wanted,
                 required_limits: limits.clone(),
                 ..Default::default()
             })

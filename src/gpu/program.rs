@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use super::context::GpuContext;
+use super::context::{GpuContext, GpuError};
 use super::pipelines::Pipelines;
 use super::table::{KernelDecl, KernelId};
 
@@ -200,35 +200,95 @@ impl Program {
     pub fn encode(&self, encoder: &mut wgpu::CommandEncoder) {
         let mut i = 0;
         while i < self.ops.len() {
-            match &self.ops[i] {
-                Op::Dispatch { .. } => {
-                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                        label: Some("gradlab"),
-                        timestamp_writes: None,
-                    });
-                    while let Some(Op::Dispatch { kernel, bind_group, groups }) = self.ops.get(i) {
-                        pass.set_pipeline(self.pipelines.pipeline(*kernel));
-                        pass.set_bind_group(0, bind_group, &[]);
-                        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
-                        i += 1;
-                    }
-                }
-                Op::Clear(v) => {
-                    encoder.clear_buffer(&v.buffer, v.offset, Some(v.size));
+            if let Op::Dispatch { .. } = &self.ops[i] {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("gradlab"),
+                    timestamp_writes: None,
+                });
+                while let Some(op @ Op::Dispatch { .. }) = self.ops.get(i) {
+                    self.record_dispatch(&mut pass, op);
                     i += 1;
                 }
-                Op::Copy { src, dst } => {
-                    encoder.copy_buffer_to_buffer(
-                        &src.buffer,
-                        src.offset,
-                        &dst.buffer,
-                        dst.offset,
-                        src.size.min(dst.size),
-                    );
-                    i += 1;
-                }
+            } else {
+                Self::record_transfer(encoder, &self.ops[i]);
+                i += 1;
             }
         }
+    }
+
+    fn record_dispatch(&self, pass: &mut wgpu::ComputePass<'_>, op: &Op) {
+        if let Op::Dispatch { kernel, bind_group, groups } = op {
+            pass.set_pipeline(self.pipelines.pipeline(*kernel));
+            pass.set_bind_group(0, bind_group, &[]);
+            pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        }
+    }
+
+    fn record_transfer(encoder: &mut wgpu::CommandEncoder, op: &Op) {
+        match op {
+            Op::Clear(v) => encoder.clear_buffer(&v.buffer, v.offset, Some(v.size)),
+            Op::Copy { src, dst } => {
+                encoder.copy_buffer_to_buffer(&src.buffer, src.offset, &dst.buffer, dst.offset, src.size.min(dst.size))
+            }
+            Op::Dispatch { .. } => {}
+        }
+    }
+
+    /// Runs the program once with every dispatch in a compute pass of its
+    /// own, timed by the GPU's timestamps: (kernel entry point, seconds) per
+    /// dispatch, in recorded order. For the benchmark's profile: the extra
+    /// passes cost time of their own, so the sum is an upper bound on the
+    /// kernels' share of a step. Needs `TIMESTAMP_QUERY` (native only here).
+    pub async fn profile(&self, ctx: &GpuContext) -> Result<Vec<(&'static str, f64)>, GpuError> {
+        if !ctx.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+            return Err(GpuError::Device(format!("{} has no timestamp queries", ctx.adapter)));
+        }
+        let count = 2 * self.dispatch_count() as u32;
+        if count > wgpu::QUERY_SET_MAX_QUERIES {
+            return Err(GpuError::Device(format!("{count} timestamps are more than a query set holds")));
+        }
+        let set = ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("profile"),
+            ty: wgpu::QueryType::Timestamp,
+            count: count.max(2),
+        });
+        let resolved = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("profile timestamps"),
+            size: u64::from(count.max(2)) * 8,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        let mut names = Vec::new();
+        for op in &self.ops {
+            let Op::Dispatch { kernel, .. } = op else {
+                Self::record_transfer(&mut encoder, op);
+                continue;
+            };
+            let first = 2 * names.len() as u32;
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("profiled"),
+                timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                    query_set: &set,
+                    beginning_of_pass_write_index: Some(first),
+                    end_of_pass_write_index: Some(first + 1),
+                }),
+            });
+            self.record_dispatch(&mut pass, op);
+            names.push(kernel.spec().entry);
+        }
+        encoder.resolve_query_set(&set, 0..count, &resolved, 0);
+        ctx.queue.submit([encoder.finish()]);
+        let bytes = ctx.read_bytes(&resolved, 0, u64::from(count) * 8).await?;
+        // (a byte vector need not be aligned for a cast to u64)
+        let ticks: Vec<u64> =
+            bytes.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default())).collect();
+        let seconds_per_tick = f64::from(ctx.queue.get_timestamp_period()) * 1e-9;
+        Ok(names
+            .into_iter()
+            .zip(ticks.chunks_exact(2))
+            .map(|(name, t)| (name, t[1].saturating_sub(t[0]) as f64 * seconds_per_tick))
+            .collect())
     }
 
     /// Encodes and submits on its own; for tests and one-off work.

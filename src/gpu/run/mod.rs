@@ -57,6 +57,14 @@ impl GpuRun {
     pub fn dispatches_per_step(&self) -> usize {
         self.stepper.dispatches_per_step()
     }
+
+    /// One optimizer step with every dispatch timed by the GPU: (kernel
+    /// entry point, seconds) in recorded order. For the benchmark's profile;
+    /// the step's stats are not read back.
+    pub async fn profile_step(&mut self, work: StepWork<'_>) -> Result<Vec<(&'static str, f64)>, StepError> {
+        self.shared.config.check_step(work.micro_batches, work.scales)?;
+        Ok(self.stepper.profile(&self.shared, work).await?)
+    }
 }
 
 /// Writes the starting weights; with LoRA they become the frozen base and the

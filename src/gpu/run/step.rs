@@ -163,6 +163,18 @@ impl Stepper {
         Ok(())
     }
 
+    /// One step of checked `work` with every dispatch timed on the GPU
+    /// (`Program::profile`); its stats are not read back.
+    pub(super) async fn profile(
+        &mut self,
+        s: &Shared,
+        work: StepWork<'_>,
+    ) -> Result<Vec<(&'static str, f64)>, GpuError> {
+        Self::upload(s, work, self.step + 1);
+        self.step += 1;
+        self.step_program.profile(&s.ctx).await
+    }
+
     /// Makes sure the distance program measures against `reference` (built
     /// once per reference, not per step).
     pub(super) fn distance_to(&mut self, s: &Shared, reference: &wgpu::Buffer) {
