@@ -10,6 +10,14 @@
 // atomics and runs must be bit-reproducible.
 // Padding needs no mask: sequences are right-padded and attention is causal,
 // so padded positions never feed real ones.
+//
+// The forward and the dpreatt pass come twice. `attention_forward` and
+// `attention_backward_dpreatt` give each attention row to one invocation and
+// meet no barrier: right for a software adapter, where a barrier suspends
+// every invocation, but on a real GPU a nano batch is then only 64
+// workgroups, each invocation walking up to T keys alone. The `_rows`
+// entry points give each row a workgroup whose 64 invocations stride over
+// the keys and meet in a tree for the row's max and sum (kernels.rs picks).
 
 struct AttentionParams {
     b: u32,
@@ -32,10 +40,85 @@ fn index(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
     return (wid.y * nwg.x + wid.x) * 64u + li;
 }
 
+// Invocations of a `_rows` workgroup, and the tree they reduce through.
+const WG: u32 = 64u;
+var<workgroup> tree: array<f32, WG>;
+
+// The max (or, with `is_sum`, the Σ in a fixed-shape tree) over the
+// workgroup of each invocation's `v`; every invocation gets it.
+fn workgroup_reduce(v: f32, li: u32, is_sum: bool) -> f32 {
+    tree[li] = v;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+        if (li < stride) {
+            let x = tree[li];
+            let y = tree[li + stride];
+            tree[li] = select(max(x, y), x + y, is_sum);
+        }
+        workgroupBarrier();
+    }
+    let r = tree[0];
+    // nobody writes the tree again before everyone has read it
+    workgroupBarrier();
+    return r;
+}
+
 // offset of channel 0 of head h of part (0 q, 1 k, 2 v) at position (b, t) in qkv
 fn qkv_at(b: u32, t: u32, part: u32, h: u32) -> u32 {
     let hs = p.c / p.nh;
     return (b * p.t + t) * 3u * p.c + part * p.c + h * hs;
+}
+
+// Attention row `idx` of [B,NH,T]: query t of head h of sequence b.
+struct Row {
+    b: u32,
+    h: u32,
+    t: u32,
+    hs: u32,
+    // 1/sqrt(hs), folded into the scores
+    scale: f32,
+    // offset of the row in att [B,NH,T,T]
+    att_base: u32,
+    // offset of the row's head in out or dout [B,T,C]
+    out_base: u32,
+}
+
+fn row_of(idx: u32) -> Row {
+    let t = idx % p.t;
+    let h = (idx / p.t) % p.nh;
+    let b = idx / (p.t * p.nh);
+    let hs = p.c / p.nh;
+    return Row(b, h, t, hs, 1.0 / sqrt(f32(hs)), idx * p.t, (b * p.t + t) * p.c + h * hs);
+}
+
+// q_t · k_t2 / sqrt(hs)
+fn score(r: Row, t2: u32) -> f32 {
+    let q = qkv_at(r.b, r.t, 0u, r.h);
+    let k = qkv_at(r.b, t2, 1u, r.h);
+    var s = 0.0;
+    for (var i = 0u; i < r.hs; i++) {
+        s += qkv[q + i] * qkv[k + i];
+    }
+    return s * r.scale;
+}
+
+// channel i of the row's output: Σ_{t2<=t} att[t,t2] v[t2,i]
+fn attended(r: Row, i: u32) -> f32 {
+    var acc = 0.0;
+    for (var t2 = 0u; t2 <= r.t; t2++) {
+        acc += att[r.att_base + t2] * qkv[qkv_at(r.b, t2, 2u, r.h) + i];
+    }
+    return acc;
+}
+
+// datt[t,t2] = dout_t · v_t2
+fn datt(r: Row, t2: u32) -> f32 {
+    let v = qkv_at(r.b, t2, 2u, r.h);
+    var d = 0.0;
+    for (var i = 0u; i < r.hs; i++) {
+        d += dout[r.out_base + i] * qkv[v + i];
+    }
+    return d;
 }
 
 // out [B,T,C], att [B,NH,T,T] from qkv [B,T,3C];
@@ -47,41 +130,60 @@ fn attention_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
     if (idx >= p.b * p.nh * p.t) {
         return;
     }
-    let t = idx % p.t;
-    let h = (idx / p.t) % p.nh;
-    let b = idx / (p.t * p.nh);
-    let hs = p.c / p.nh;
-    let scale = 1.0 / sqrt(f32(hs));
-    let row = idx * p.t;
-    let q = qkv_at(b, t, 0u, h);
+    let r = row_of(idx);
     var mx = -3.402823e38;
-    for (var t2 = 0u; t2 <= t; t2++) {
-        let k = qkv_at(b, t2, 1u, h);
-        var s = 0.0;
-        for (var i = 0u; i < hs; i++) {
-            s += qkv[q + i] * qkv[k + i];
-        }
-        s *= scale;
-        att[row + t2] = s;
+    for (var t2 = 0u; t2 <= r.t; t2++) {
+        let s = score(r, t2);
+        att[r.att_base + t2] = s;
         mx = max(mx, s);
     }
     var sum = 0.0;
-    for (var t2 = 0u; t2 <= t; t2++) {
-        let e = exp(att[row + t2] - mx);
-        att[row + t2] = e;
+    for (var t2 = 0u; t2 <= r.t; t2++) {
+        let e = exp(att[r.att_base + t2] - mx);
+        att[r.att_base + t2] = e;
         sum += e;
     }
     let inv = 1.0 / sum;
     for (var t2 = 0u; t2 < p.t; t2++) {
-        att[row + t2] = select(0.0, att[row + t2] * inv, t2 <= t);
+        att[r.att_base + t2] = select(0.0, att[r.att_base + t2] * inv, t2 <= r.t);
     }
-    let o = (b * p.t + t) * p.c + h * hs;
-    for (var i = 0u; i < hs; i++) {
-        var acc = 0.0;
-        for (var t2 = 0u; t2 <= t; t2++) {
-            acc += att[row + t2] * qkv[qkv_at(b, t2, 2u, h) + i];
-        }
-        out[o + i] = acc;
+    for (var i = 0u; i < r.hs; i++) {
+        out[r.out_base + i] = attended(r, i);
+    }
+}
+
+// out [B,T,C], att [B,NH,T,T] from qkv [B,T,3C], as `attention_forward`;
+// one workgroup per (b, h, t): its invocations take keys t2 = li, li + 64, ...
+@compute @workgroup_size(64)
+fn attention_forward_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                          @builtin(local_invocation_index) li: u32) {
+    // the row is the workgroup's, so every invocation returns or none does
+    let idx = wid.y * nwg.x + wid.x;
+    if (idx >= p.b * p.nh * p.t) {
+        return;
+    }
+    let r = row_of(idx);
+    var mx = -3.402823e38;
+    for (var t2 = li; t2 <= r.t; t2 += WG) {
+        let s = score(r, t2);
+        att[r.att_base + t2] = s;
+        mx = max(mx, s);
+    }
+    mx = workgroup_reduce(mx, li, false);
+    var sum = 0.0;
+    for (var t2 = li; t2 <= r.t; t2 += WG) {
+        let e = exp(att[r.att_base + t2] - mx);
+        att[r.att_base + t2] = e;
+        sum += e;
+    }
+    let inv = 1.0 / workgroup_reduce(sum, li, true);
+    for (var t2 = li; t2 < p.t; t2 += WG) {
+        att[r.att_base + t2] = select(0.0, att[r.att_base + t2] * inv, t2 <= r.t);
+    }
+    // each channel below reads the whole row, written by every invocation
+    storageBarrier();
+    for (var i = li; i < r.hs; i += WG) {
+        out[r.out_base + i] = attended(r, i);
     }
 }
 
@@ -95,25 +197,37 @@ fn attention_backward_dpreatt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(nu
     if (idx >= p.b * p.nh * p.t) {
         return;
     }
-    let t = idx % p.t;
-    let h = (idx / p.t) % p.nh;
-    let b = idx / (p.t * p.nh);
-    let hs = p.c / p.nh;
-    let scale = 1.0 / sqrt(f32(hs));
-    let row = idx * p.t;
-    let o = (b * p.t + t) * p.c + h * hs;
+    let r = row_of(idx);
     var dot_att_datt = 0.0;
-    for (var t2 = 0u; t2 <= t; t2++) {
-        let v = qkv_at(b, t2, 2u, h);
-        var datt = 0.0;
-        for (var i = 0u; i < hs; i++) {
-            datt += dout[o + i] * qkv[v + i];
-        }
-        dpreatt[row + t2] = datt;
-        dot_att_datt += att_in[row + t2] * datt;
+    for (var t2 = 0u; t2 <= r.t; t2++) {
+        let d = datt(r, t2);
+        dpreatt[r.att_base + t2] = d;
+        dot_att_datt += att_in[r.att_base + t2] * d;
     }
     for (var t2 = 0u; t2 < p.t; t2++) {
-        dpreatt[row + t2] = select(0.0, att_in[row + t2] * (dpreatt[row + t2] - dot_att_datt) * scale, t2 <= t);
+        dpreatt[r.att_base + t2] = select(0.0, att_in[r.att_base + t2] * (dpreatt[r.att_base + t2] - dot_att_datt) * r.scale, t2 <= r.t);
+    }
+}
+
+// dpreatt [B,NH,T,T] from dout [B,T,C], qkv [B,T,3C], att [B,NH,T,T], as
+// `attention_backward_dpreatt`; one workgroup per (b, h, t), striding over keys
+@compute @workgroup_size(64)
+fn attention_backward_dpreatt_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                                   @builtin(local_invocation_index) li: u32) {
+    let idx = wid.y * nwg.x + wid.x;
+    if (idx >= p.b * p.nh * p.t) {
+        return;
+    }
+    let r = row_of(idx);
+    var dot_att_datt = 0.0;
+    for (var t2 = li; t2 <= r.t; t2 += WG) {
+        let d = datt(r, t2);
+        dpreatt[r.att_base + t2] = d;
+        dot_att_datt += att_in[r.att_base + t2] * d;
+    }
+    dot_att_datt = workgroup_reduce(dot_att_datt, li, true);
+    for (var t2 = li; t2 < p.t; t2 += WG) {
+        dpreatt[r.att_base + t2] = select(0.0, att_in[r.att_base + t2] * (dpreatt[r.att_base + t2] - dot_att_datt) * r.scale, t2 <= r.t);
     }
 }
 

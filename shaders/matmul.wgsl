@@ -32,7 +32,8 @@ struct MatmulParams {
     flags: u32,
     // factor on the product, before the bias
     alpha: f32,
-    _pad0: u32,
+    // matmul_direct: the K each slice z = gid.z sums (all of K unless split)
+    k_slice: u32,
     _pad1: u32,
     _pad2: u32,
 }
@@ -52,8 +53,10 @@ const THREADS: u32 = 64u;
 var<workgroup> a_tile: array<f32, 1024>;   // [DEPTH][TILE]
 var<workgroup> b_tile: array<f32, 1024>;   // [DEPTH][TILE]
 
-// Four outputs of row gm from column gn on, clipped to the matrix.
-fn store4(gm: u32, gn: u32, v: vec4<f32>) {
+// Four outputs of row gm from column gn on, clipped to the matrix, into
+// slice z of c (z > 0 only when K is split: every slice but the first leaves
+// the bias out, and the slices overwrite, to be summed by column_sums).
+fn store4(z: u32, gm: u32, gn: u32, v: vec4<f32>) {
     if (gm >= p.m) {
         return;
     }
@@ -63,10 +66,10 @@ fn store4(gm: u32, gn: u32, v: vec4<f32>) {
             return;
         }
         var x = p.alpha * v[j];
-        if ((p.flags & 2u) != 0u) {
+        if ((p.flags & 2u) != 0u && z == 0u) {
             x += bias[col];
         }
-        let idx = gm * p.n + col;
+        let idx = (z * p.m + gm) * p.n + col;
         if ((p.flags & 1u) != 0u) {
             c[idx] += x;
         } else {
@@ -136,14 +139,14 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>,
     }
     let r = row0 + lid.y * 8u;
     let cl = col0 + lid.x * 8u;
-    store4(r, cl, l0); store4(r, cl + 4u, h0);
-    store4(r + 1u, cl, l1); store4(r + 1u, cl + 4u, h1);
-    store4(r + 2u, cl, l2); store4(r + 2u, cl + 4u, h2);
-    store4(r + 3u, cl, l3); store4(r + 3u, cl + 4u, h3);
-    store4(r + 4u, cl, l4); store4(r + 4u, cl + 4u, h4);
-    store4(r + 5u, cl, l5); store4(r + 5u, cl + 4u, h5);
-    store4(r + 6u, cl, l6); store4(r + 6u, cl + 4u, h6);
-    store4(r + 7u, cl, l7); store4(r + 7u, cl + 4u, h7);
+    store4(0u, r, cl, l0); store4(0u, r, cl + 4u, h0);
+    store4(0u, r + 1u, cl, l1); store4(0u, r + 1u, cl + 4u, h1);
+    store4(0u, r + 2u, cl, l2); store4(0u, r + 2u, cl + 4u, h2);
+    store4(0u, r + 3u, cl, l3); store4(0u, r + 3u, cl + 4u, h3);
+    store4(0u, r + 4u, cl, l4); store4(0u, r + 4u, cl + 4u, h4);
+    store4(0u, r + 5u, cl, l5); store4(0u, r + 5u, cl + 4u, h5);
+    store4(0u, r + 6u, cl, l6); store4(0u, r + 6u, cl + 4u, h6);
+    store4(0u, r + 7u, cl, l7); store4(0u, r + 7u, cl + 4u, h7);
 }
 
 // The same product with no workgroup memory and no barrier, for short K
@@ -155,7 +158,11 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>,
 // memory is more of the same CPU memory and a barrier suspends every
 // invocation, so it never pays. Each output is summed in the order of k, one
 // fma at a time, as in `matmul`.
-// c [M,N] (+)= alpha · op(a) [M,K] · op(b) [K,N] (+ bias [N]); one workgroup per 32x64 block of c
+// A product with few blocks of outputs and a long K (a weight's gradient
+// sums over all B*T rows) would leave most of a real GPU idle, so kernels.rs
+// may split K into slices, one per gid.z: slice z sums its k_slice steps
+// into c [z, M, N] of a scratch, and column_sums adds the slices in order.
+// c [M,N] (+)= alpha · op(a) [M,K] · op(b) [K,N] (+ bias [N]); one workgroup per 32x64 block of c (per slice of K)
 @compute @workgroup_size(8, 8)
 fn matmul_direct(@builtin(global_invocation_id) gid: vec3<u32>) {
     let r = gid.y * 4u;
@@ -180,7 +187,9 @@ fn matmul_direct(@builtin(global_invocation_id) gid: vec3<u32>) {
     var l1 = vec4<f32>(0.0); var h1 = vec4<f32>(0.0);
     var l2 = vec4<f32>(0.0); var h2 = vec4<f32>(0.0);
     var l3 = vec4<f32>(0.0); var h3 = vec4<f32>(0.0);
-    for (var k = 0u; k < p.k; k++) {
+    let z = gid.z;
+    let k_end = min(p.k, (z + 1u) * p.k_slice);
+    for (var k = z * p.k_slice; k < k_end; k++) {
         let ka = k * p.a_cs;
         let kb = k * p.b_rs;
         let bl = vec4<f32>(b[kb + b0], b[kb + b1], b[kb + b2], b[kb + b3]);
@@ -194,8 +203,8 @@ fn matmul_direct(@builtin(global_invocation_id) gid: vec3<u32>) {
         x = a[a3 + ka];
         l3 = fma(vec4<f32>(x), bl, l3); h3 = fma(vec4<f32>(x), bh, h3);
     }
-    store4(r, cl, l0); store4(r, cl + 4u, h0);
-    store4(r + 1u, cl, l1); store4(r + 1u, cl + 4u, h1);
-    store4(r + 2u, cl, l2); store4(r + 2u, cl + 4u, h2);
-    store4(r + 3u, cl, l3); store4(r + 3u, cl + 4u, h3);
+    store4(z, r, cl, l0); store4(z, r, cl + 4u, h0);
+    store4(z, r + 1u, cl, l1); store4(z, r + 1u, cl + 4u, h1);
+    store4(z, r + 2u, cl, l2); store4(z, r + 2u, cl + 4u, h2);
+    store4(z, r + 3u, cl, l3); store4(z, r + 3u, cl + 4u, h3);
 }

@@ -10,7 +10,7 @@
 
 use crate::cpu;
 use crate::gpu::GpuRun;
-use crate::gpu::{GpuContext, GpuError, MatmulKernel, ProgramBuilder, UpdateSettings, View};
+use crate::gpu::{AttentionKernel, GpuContext, GpuError, MatmulKernel, ProgramBuilder, UpdateSettings, View};
 use crate::model::{AdapterLayout, LoraConfig, ModelConfig, ParamLayout};
 use crate::optim::{OptimizerConfig, OptimizerKind};
 use crate::rng::Rng;
@@ -85,11 +85,11 @@ async fn run_and_read(
 
 /// Matmul forward (A·Bᵀ + bias) and backward (A·B, Aᵀ·B, bias column sums);
 /// backward outputs start non-zero to check that they accumulate. Once with
-/// each matmul kernel forced, so both are checked on any adapter (a software
-/// one alone would only ever pick the direct kernel).
+/// each matmul kernel forced, so all are checked on any adapter (a software
+/// one alone would only ever pick the direct kernel, unsplit).
 pub async fn matmul(ctx: &GpuContext, seed: u64, n: usize, c: usize, oc: usize) -> Result<Vec<Comparison>, GpuError> {
     let mut all = Vec::new();
-    for kernel in [MatmulKernel::Tiled, MatmulKernel::Direct] {
+    for kernel in [MatmulKernel::Tiled, MatmulKernel::Direct, MatmulKernel::SplitK(3)] {
         let name = format!("{kernel:?}").to_lowercase();
         let results = matmul_with(ctx, seed, n, c, oc, kernel).await?;
         all.extend(results.into_iter().map(|r| Comparison { name: format!("{} ({name})", r.name), ..r }));
@@ -444,7 +444,7 @@ pub async fn layernorm(ctx: &GpuContext, seed: u64, n: usize, c: usize) -> Resul
     ])
 }
 
-/// Causal attention forward and backward.
+/// Causal attention forward and backward, with each way of walking a row forced.
 pub async fn attention(
     ctx: &GpuContext,
     seed: u64,
@@ -452,6 +452,21 @@ pub async fn attention(
     t: usize,
     c: usize,
     nh: usize,
+) -> Result<Vec<Comparison>, GpuError> {
+    let mut all = Vec::new();
+    for kernel in [AttentionKernel::Invocation, AttentionKernel::Workgroup] {
+        let name = format!("{kernel:?}").to_lowercase();
+        let results = attention_with(ctx, seed, [b, t, c, nh], kernel).await?;
+        all.extend(results.into_iter().map(|r| Comparison { name: format!("{} ({name})", r.name), ..r }));
+    }
+    Ok(all)
+}
+
+async fn attention_with(
+    ctx: &GpuContext,
+    seed: u64,
+    [b, t, c, nh]: [usize; 4],
+    kernel: AttentionKernel,
 ) -> Result<Vec<Comparison>, GpuError> {
     let mut rng = Rng::new(seed);
     let qkv = rng.vec_f32(b * t * 3 * c, 1.5);
@@ -462,6 +477,7 @@ pub async fn attention(
         (ctx.storage("out", b * t * c), ctx.storage("att", b * nh * t * t), ctx.storage("dpreatt", b * nh * t * t));
     let w = View::whole;
     let mut pb = ProgramBuilder::new(ctx);
+    pb.forced_attention = Some(kernel);
     pb.attention_forward(&w(&out_b), &w(&att_b), &w(&qkv_b), b, t, c, nh);
     pb.attention_backward(&w(&dqkv_b), &w(&dpre_b), &w(&dout_b), &w(&qkv_b), &w(&att_b), b, t, c, nh);
     let got = run_and_read(
@@ -848,6 +864,8 @@ pub fn suite() -> Vec<Check> {
     all.push(kernel(Layernorm { n: 1, c: 3 }, false));
     all.push(kernel(Attention { b: 3, t: 23, c: 12, nh: 3 }, true));
     all.push(kernel(Attention { b: 1, t: 1, c: 4, nh: 1 }, false));
+    // rows longer than a workgroup and heads wider than one (the `_rows` kernels stride)
+    all.push(kernel(Attention { b: 2, t: 150, c: 140, nh: 2 }, false));
     all.push(kernel(Elementwise { n: 1001 }, true));
     for (n, c, oc, r) in [(67, 13, 29, 3), (130, 65, 191, 8), (1, 1, 1, 1), (45, 84, 21, 21)] {
         all.push(kernel(Lora { n, c, oc, r }, r == 8));

@@ -10,7 +10,7 @@
 #![allow(clippy::too_many_arguments)]
 
 use super::params::*;
-use super::program::{MatmulKernel, ProgramBuilder, View};
+use super::program::{AttentionKernel, MatmulKernel, ProgramBuilder, View};
 use super::table::kernel;
 
 /// Outputs per side of one matmul workgroup's tile (TILE in matmul.wgsl).
@@ -21,6 +21,15 @@ const MATMUL_TILE: u32 = 64;
 const SHORT_K: u32 = 64;
 const DIRECT_ROWS: u32 = 32;
 const DIRECT_COLS: u32 = 64;
+/// Outputs from which a product with K > SHORT_K goes to the tiled kernel on
+/// a real GPU; below it `matmul_direct` was as fast or faster on every shape
+/// measured (BENCHMARKS.md).
+const TILED_MIN_OUTPUTS: u32 = 1 << 20;
+/// Workgroups a product on a real GPU should spread over at least: fewer
+/// blocks of outputs than this get K split into slices of at least
+/// MIN_K_SLICE (never on a software adapter, whose few cores are busy anyway).
+const SPLIT_TARGET_GROUPS: u32 = 512;
+const MIN_K_SLICE: u32 = 128;
 
 fn u(x: usize) -> u32 {
     x as u32
@@ -42,7 +51,7 @@ fn product(
     alpha: f32,
 ) -> MatmulParams {
     let (m, n, k, a_rs, a_cs, b_rs, b_cs) = (u(m), u(n), u(k), u(a_rs), u(a_cs), u(b_rs), u(b_cs));
-    MatmulParams { m, n, k, a_rs, a_cs, b_rs, b_cs, flags, alpha, ..Default::default() }
+    MatmulParams { m, n, k, a_rs, a_cs, b_rs, b_cs, flags, alpha, k_slice: k, ..Default::default() }
 }
 
 /// What an optimizer dispatch is told once for a run: where it works in the
@@ -172,16 +181,51 @@ impl ProgramBuilder {
     fn matmul_generic(&mut self, c: &View, a: &View, b: &View, bias: Option<&View>, p: &MatmulParams) {
         // bias is bound either way; the kernel reads it only when flags say so
         let bias = bias.unwrap_or(a);
-        let direct = p.k <= SHORT_K || self.software_adapter;
-        match self.forced_matmul.unwrap_or(if direct { MatmulKernel::Direct } else { MatmulKernel::Tiled }) {
-            MatmulKernel::Direct => {
-                let groups = [p.n.div_ceil(DIRECT_COLS), p.m.div_ceil(DIRECT_ROWS), 1];
-                self.dispatch_grid(kernel::MatmulDirect, p, &[c, a, b, bias], groups);
-            }
+        let direct_groups = [p.n.div_ceil(DIRECT_COLS), p.m.div_ceil(DIRECT_ROWS)];
+        let outputs = p.m as usize * p.n as usize;
+        let kernel = match self
+            .forced_matmul
+            .unwrap_or_else(|| self.pick_matmul(p, direct_groups[0] * direct_groups[1]))
+        {
+            // one slice is no split; nor is a forced one whose sum would need too wide a grid
+            MatmulKernel::SplitK(slices) if slices <= 1 || groups64(outputs) > self.max_groups => MatmulKernel::Direct,
+            kernel => kernel,
+        };
+        match kernel {
             MatmulKernel::Tiled => {
                 let groups = [p.n.div_ceil(MATMUL_TILE), p.m.div_ceil(MATMUL_TILE), 1];
                 self.dispatch_grid(kernel::Matmul, p, &[c, a, b, bias], groups);
             }
+            MatmulKernel::Direct => {
+                self.dispatch_grid(kernel::MatmulDirect, p, &[c, a, b, bias], [direct_groups[0], direct_groups[1], 1]);
+            }
+            MatmulKernel::SplitK(slices) => {
+                let k_slice = p.k.div_ceil(slices).max(1);
+                let slices = p.k.div_ceil(k_slice).max(1);
+                let partials = self.scratch(slices as usize * outputs);
+                // the slices overwrite their partials; the sum adds into c as the product would
+                let sliced = MatmulParams { k_slice, flags: p.flags & !MatmulParams::ACCUMULATE, ..*p };
+                let groups = [direct_groups[0], direct_groups[1], slices];
+                self.dispatch_grid(kernel::MatmulDirect, &sliced, &[&partials, a, b, bias], groups);
+                let accumulate = p.flags & MatmulParams::ACCUMULATE != 0;
+                self.column_sums_into(c, &partials, slices as usize, outputs, accumulate);
+            }
+        }
+    }
+
+    /// The kernel for a product no check forces: see the constants above.
+    fn pick_matmul(&self, p: &MatmulParams, direct_groups: u32) -> MatmulKernel {
+        if self.software_adapter || p.k <= SHORT_K {
+            return MatmulKernel::Direct;
+        }
+        if u64::from(p.m) * u64::from(p.n) >= u64::from(TILED_MIN_OUTPUTS) {
+            return MatmulKernel::Tiled;
+        }
+        let slices = SPLIT_TARGET_GROUPS.div_ceil(direct_groups).min(p.k / MIN_K_SLICE);
+        if slices > 1 {
+            MatmulKernel::SplitK(slices)
+        } else {
+            MatmulKernel::Direct
         }
     }
 
@@ -192,12 +236,17 @@ impl ProgramBuilder {
         let partials = self.scratch(blocks * cols);
         let p = ColumnSumsParams { rows: u(rows), cols: u(cols), block_rows: u(ROW_BLOCK), accumulate: 0 };
         self.dispatch_grid(kernel::ColumnSums, &p, &[&partials, inp], [groups64(cols), u(blocks), 1]);
-        self.column_sums_into(out, &partials, blocks, cols);
+        self.column_sums_into(out, &partials, blocks, cols, true);
     }
 
-    /// out [K] += Σ_b partials [B,K] (one block of all rows).
-    fn column_sums_into(&mut self, out: &View, partials: &View, blocks: usize, cols: usize) {
-        let p = ColumnSumsParams { rows: u(blocks), cols: u(cols), block_rows: u(blocks), accumulate: 1 };
+    /// out [K] (+)= Σ_b partials [B,K] (one block of all rows).
+    fn column_sums_into(&mut self, out: &View, partials: &View, blocks: usize, cols: usize, accumulate: bool) {
+        let p = ColumnSumsParams {
+            rows: u(blocks),
+            cols: u(cols),
+            block_rows: u(blocks),
+            accumulate: u32::from(accumulate),
+        };
         self.dispatch_grid(kernel::ColumnSums, &p, &[out, partials], [groups64(cols), 1, 1]);
     }
 
@@ -358,14 +407,31 @@ impl ProgramBuilder {
             &[&partials, dout, inp, mean, rstd],
             [groups64(c), u(blocks), 1],
         );
-        self.column_sums_into(dweight, &partials, blocks, c);
+        self.column_sums_into(dweight, &partials, blocks, c, true);
         self.reduce_columns(dbias, dout, n, c);
     }
 
     /// out [B,T,C], att [B,NH,T,T] = causal attention over qkv [B,T,3C]
     pub fn attention_forward(&mut self, out: &View, att: &View, qkv: &View, b: usize, t: usize, c: usize, nh: usize) {
         let p = AttentionParams { b: u(b), t: u(t), c: u(c), nh: u(nh) };
-        self.dispatch(kernel::AttentionForward, &p, &[out, att, qkv], groups64(b * nh * t));
+        match self.attention_kernel() {
+            AttentionKernel::Invocation => {
+                self.dispatch(kernel::AttentionForward, &p, &[out, att, qkv], groups64(b * nh * t))
+            }
+            AttentionKernel::Workgroup => {
+                self.dispatch(kernel::AttentionForwardRows, &p, &[out, att, qkv], u(b * nh * t))
+            }
+        }
+    }
+
+    /// A row per invocation on a software adapter (no barriers), a row per
+    /// workgroup elsewhere (attention.wgsl), unless a check forces one.
+    fn attention_kernel(&self) -> AttentionKernel {
+        self.forced_attention.unwrap_or(if self.software_adapter {
+            AttentionKernel::Invocation
+        } else {
+            AttentionKernel::Workgroup
+        })
     }
 
     /// dqkv [B,T,3C] += attention backward of dout [B,T,C]; dpreatt [B,NH,T,T] is scratch.
@@ -382,7 +448,14 @@ impl ProgramBuilder {
         nh: usize,
     ) {
         let p = AttentionParams { b: u(b), t: u(t), c: u(c), nh: u(nh) };
-        self.dispatch(kernel::AttentionBackwardDpreatt, &p, &[dpreatt, dout, qkv, att], groups64(b * nh * t));
+        match self.attention_kernel() {
+            AttentionKernel::Invocation => {
+                self.dispatch(kernel::AttentionBackwardDpreatt, &p, &[dpreatt, dout, qkv, att], groups64(b * nh * t))
+            }
+            AttentionKernel::Workgroup => {
+                self.dispatch(kernel::AttentionBackwardDpreattRows, &p, &[dpreatt, dout, qkv, att], u(b * nh * t))
+            }
+        }
         self.dispatch(kernel::AttentionBackwardDq, &p, &[dqkv, dpreatt, qkv], groups64(b * t * c));
         self.dispatch(kernel::AttentionBackwardDkv, &p, &[dqkv, dpreatt, att, qkv, dout], groups64(b * t * c));
     }

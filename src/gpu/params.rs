@@ -48,7 +48,8 @@ params! {
         flags: u32,
         /// factor on op(a)·op(b), before the bias (LoRA's α/r; 1 elsewhere)
         alpha: f32,
-        _pad0: u32,
+        /// matmul_direct: K summed by each slice (K itself unless split)
+        k_slice: u32,
         _pad1: u32,
         _pad2: u32,
     }

@@ -52,24 +52,37 @@ pub struct ProgramBuilder {
     pub(crate) software_adapter: bool,
     /// The matmul kernel every product goes to, when a check wants one.
     pub(crate) forced_matmul: Option<MatmulKernel>,
+    /// The attention kernels every row goes to, when a check wants them.
+    pub(crate) forced_attention: Option<AttentionKernel>,
     device: wgpu::Device,
     queue: wgpu::Queue,
     pipelines: Arc<Pipelines>,
     uniforms: Vec<u8>,
     ops: Vec<PendingOp>,
-    max_groups: u32,
+    pub(crate) max_groups: u32,
     /// Scratch for two-pass reductions, shared by every dispatch of the program
     /// (they run in order); replaced by a larger one when a request outgrows it.
     scratch: Option<wgpu::Buffer>,
 }
 
-/// The two matmul kernels of matmul.wgsl (kernels.rs picks one per product).
+/// The ways matmul.wgsl computes a product (kernels.rs picks one per product).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatmulKernel {
     /// `matmul`: tiles of the operands staged in workgroup memory.
     Tiled,
     /// `matmul_direct`: operands read straight from storage.
     Direct,
+    /// `matmul_direct` with K cut into this many slices, summed by `column_sums`.
+    SplitK(u32),
+}
+
+/// The two ways attention.wgsl walks an attention row (kernels.rs picks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttentionKernel {
+    /// One invocation per row, no barrier (software adapters).
+    Invocation,
+    /// One workgroup per row, its invocations striding over the keys.
+    Workgroup,
 }
 
 /// WebGPU's largest allowed `minUniformBufferOffsetAlignment`.
@@ -80,6 +93,7 @@ impl ProgramBuilder {
         Self {
             software_adapter: ctx.adapter.is_software(),
             forced_matmul: None,
+            forced_attention: None,
             device: ctx.device.clone(),
             queue: ctx.queue.clone(),
             pipelines: ctx.pipelines.clone(),

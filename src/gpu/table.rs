@@ -102,6 +102,8 @@ kernels! {
         layernorm_backward_dweight_partials(LayernormParams) [11 W, 8 R, 4 R, 9 R, 10 R];
     AttentionForward: "attention.wgsl" attention_forward(AttentionParams) [1 W, 2 W, 3 R];
     AttentionBackwardDpreatt: "attention.wgsl" attention_backward_dpreatt(AttentionParams) [4 W, 5 R, 3 R, 6 R];
+    AttentionForwardRows: "attention.wgsl" attention_forward_rows(AttentionParams) [1 W, 2 W, 3 R];
+    AttentionBackwardDpreattRows: "attention.wgsl" attention_backward_dpreatt_rows(AttentionParams) [4 W, 5 R, 3 R, 6 R];
     AttentionBackwardDq: "attention.wgsl" attention_backward_dq(AttentionParams) [7 W, 8 R, 3 R];
     AttentionBackwardDkv: "attention.wgsl" attention_backward_dkv(AttentionParams) [7 W, 8 R, 6 R, 3 R, 5 R];
     GeluForward: "gelu.wgsl" gelu_forward(GeluParams) [1 W, 2 R];
