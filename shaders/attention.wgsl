@@ -24,6 +24,11 @@ struct AttentionParams {
     t: u32,
     c: u32,
     nh: u32,
+    // backward: 1 adds into dqkv, 0 overwrites it (its first writer)
+    accumulate: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: AttentionParams;
@@ -231,7 +236,7 @@ fn attention_backward_dpreatt_rows(@builtin(workgroup_id) wid: vec3<u32>, @built
     }
 }
 
-// dqkv [B,T,3C] (its q part) += from dpreatt [B,NH,T,T], qkv [B,T,3C];
+// dqkv [B,T,3C] (its q part) (+)= from dpreatt [B,NH,T,T], qkv [B,T,3C];
 // one invocation per (b, h, t, i): dq[b,t,h,i] += Σ_{t2<=t} dpreatt[t,t2] k[t2,i]
 @compute @workgroup_size(64)
 fn attention_backward_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -250,10 +255,15 @@ fn attention_backward_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     for (var t2 = 0u; t2 <= t; t2++) {
         acc += dpreatt_in[row + t2] * qkv[qkv_at(b, t2, 1u, h) + i];
     }
-    dqkv[qkv_at(b, t, 0u, h) + i] += acc;
+    let dq = qkv_at(b, t, 0u, h) + i;
+    if (p.accumulate == 1u) {
+        dqkv[dq] += acc;
+    } else {
+        dqkv[dq] = acc;
+    }
 }
 
-// dqkv [B,T,3C] (its k and v parts) += from dpreatt, att [B,NH,T,T], qkv [B,T,3C], dout [B,T,C];
+// dqkv [B,T,3C] (its k and v parts) (+)= from dpreatt, att [B,NH,T,T], qkv [B,T,3C], dout [B,T,C];
 // one invocation per (b, h, t2, i): dk[t2] += Σ_{t>=t2} dpreatt[t,t2] q[t];
 // dv[t2] += Σ_{t>=t2} att[t,t2] dout[t]
 @compute @workgroup_size(64)
@@ -276,6 +286,16 @@ fn attention_backward_dkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wo
         dk += dpreatt_in[a] * qkv[qkv_at(b, t, 0u, h) + i];
         dv += att_in[a] * dout[(b * p.t + t) * p.c + h * hs + i];
     }
-    dqkv[qkv_at(b, t2, 1u, h) + i] += dk;
-    dqkv[qkv_at(b, t2, 2u, h) + i] += dv;
+    let k = qkv_at(b, t2, 1u, h) + i;
+    let v = qkv_at(b, t2, 2u, h) + i;
+    if (p.accumulate == 1u) {
+        dqkv[k] += dk;
+    } else {
+        dqkv[k] = dk;
+    }
+    if (p.accumulate == 1u) {
+        dqkv[v] += dv;
+    } else {
+        dqkv[v] = dv;
+    }
 }

@@ -3,7 +3,8 @@
 
 struct GeluParams {
     n: u32,
-    _pad0: u32,
+    // backward: 1 adds into dinp, 0 overwrites it (its first writer)
+    accumulate: u32,
     _pad1: u32,
     _pad2: u32,
 }
@@ -39,7 +40,7 @@ fn gelu_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     out[i] = 0.5 * x * (1.0 + tanh_stable(u));
 }
 
-// dinp [n] += gelu'(inp) * dout
+// dinp [n] (+)= gelu'(inp) * dout
 @compute @workgroup_size(64)
 fn gelu_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) li: u32) {
@@ -52,5 +53,9 @@ fn gelu_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     let th = tanh_stable(u);
     let sech2 = 1.0 - th * th;
     let local = 0.5 * (1.0 + th) + 0.5 * x * sech2 * SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * x * x);
-    dinp[i] += local * dout[i];
+    if (p.accumulate == 1u) {
+        dinp[i] += local * dout[i];
+    } else {
+        dinp[i] = local * dout[i];
+    }
 }

@@ -8,7 +8,8 @@
 struct LayernormParams {
     n: u32,
     c: u32,
-    _pad0: u32,
+    // backward: 1 adds into dinp, 0 overwrites it (its first writer)
+    accumulate: u32,
     _pad1: u32,
 }
 
@@ -56,7 +57,7 @@ fn layernorm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
 @group(0) @binding(9) var<storage, read> mean_in: array<f32>;      // [N]
 @group(0) @binding(10) var<storage, read> rstd_in: array<f32>;     // [N]
 
-// dinp [N,C] += ... from dout [N,C], inp [N,C], weight [C], mean [N], rstd [N]
+// dinp [N,C] (+)= ... from dout [N,C], inp [N,C], weight [C], mean [N], rstd [N]
 @compute @workgroup_size(64)
 fn layernorm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                       @builtin(local_invocation_index) li: u32) {
@@ -81,7 +82,12 @@ fn layernorm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     for (var i = 0u; i < p.c; i++) {
         let norm = (inp[base + i] - m) * rs;
         let dnorm = weight[i] * dout[base + i];
-        dinp[base + i] += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * rs;
+        let d = (dnorm - dnorm_mean - norm * dnorm_norm_mean) * rs;
+        if (p.accumulate == 1u) {
+            dinp[base + i] += d;
+        } else {
+            dinp[base + i] = d;
+        }
     }
 }
 

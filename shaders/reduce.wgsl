@@ -29,17 +29,9 @@ struct SquaredDistanceBlocksParams {
     _pad0: u32,
 }
 
-struct FillZeroParams {
-    n: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
-
 @group(0) @binding(0) var<uniform> column_p: ColumnSumsParams;
 @group(0) @binding(0) var<uniform> sum_p: SumBlocksParams;
 @group(0) @binding(0) var<uniform> distance_p: SquaredDistanceBlocksParams;
-@group(0) @binding(0) var<uniform> zero_p: FillZeroParams;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> inp: array<f32>;
 
@@ -123,16 +115,5 @@ fn squared_distance_blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local
     let total = workgroup_total(s, li);
     if (li == 0u) {
         out[distance_p.out_index + wid.x] = total;
-    }
-}
-
-// out [n] = 0: activation gradients are accumulated into, so each backward
-// starts them from zero without leaving the compute pass.
-@compute @workgroup_size(64)
-fn fill_zero(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-             @builtin(local_invocation_index) li: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 64u + li;
-    if (i < zero_p.n) {
-        out[i] = 0.0;
     }
 }

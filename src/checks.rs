@@ -10,7 +10,9 @@
 
 use crate::cpu;
 use crate::gpu::GpuRun;
-use crate::gpu::{AttentionKernel, GpuContext, GpuError, MatmulKernel, ProgramBuilder, UpdateSettings, View};
+use crate::gpu::{
+    AttentionKernel, GpuContext, GpuError, GradWrite, MatmulKernel, ProgramBuilder, UpdateSettings, View,
+};
 use crate::model::{AdapterLayout, LoraConfig, ModelConfig, ParamLayout};
 use crate::optim::{OptimizerConfig, OptimizerKind};
 use crate::rng::Rng;
@@ -70,6 +72,39 @@ fn f64s(x: &[f32]) -> Vec<f64> {
     x.iter().map(|&v| v as f64).collect()
 }
 
+/// Both ways a backward kernel writes an activation's gradient.
+const WRITES: [GradWrite; 2] = [GradWrite::Accumulate, GradWrite::Overwrite];
+
+/// Where a check starts an activation's gradient, on the GPU and for the CPU
+/// twin: random values to add to, or NaN on the GPU, which an overwrite must
+/// never read, against zeros for the twin.
+fn grad_start(rng: &mut Rng, len: usize, write: GradWrite) -> (Vec<f32>, Vec<f64>) {
+    match write {
+        GradWrite::Accumulate => {
+            let start = rng.vec_f32(len, 1.0);
+            let wide = f64s(&start);
+            (start, wide)
+        }
+        GradWrite::Overwrite => (vec![f32::NAN; len], vec![0.0; len]),
+    }
+}
+
+/// Runs a check once per variant (a kernel forced, a way of writing),
+/// naming each comparison after its variant.
+async fn per_variant<V, F, Fut>(variants: &[V], mut check: F) -> Result<Vec<Comparison>, GpuError>
+where
+    V: Copy + std::fmt::Debug,
+    F: FnMut(V) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<Comparison>, GpuError>>,
+{
+    let mut all = Vec::new();
+    for &variant in variants {
+        let name = format!("{variant:?}").to_lowercase();
+        all.extend(check(variant).await?.into_iter().map(|r| Comparison { name: format!("{} ({name})", r.name), ..r }));
+    }
+    Ok(all)
+}
+
 async fn run_and_read(
     ctx: &GpuContext,
     pb: ProgramBuilder,
@@ -88,29 +123,24 @@ async fn run_and_read(
 /// each matmul kernel forced, so all are checked on any adapter (a software
 /// one alone would only ever pick the direct kernel, unsplit).
 pub async fn matmul(ctx: &GpuContext, seed: u64, n: usize, c: usize, oc: usize) -> Result<Vec<Comparison>, GpuError> {
-    let mut all = Vec::new();
-    for kernel in [MatmulKernel::Tiled, MatmulKernel::Direct, MatmulKernel::SplitK(3)] {
-        let name = format!("{kernel:?}").to_lowercase();
-        let results = matmul_with(ctx, seed, n, c, oc, kernel).await?;
-        all.extend(results.into_iter().map(|r| Comparison { name: format!("{} ({name})", r.name), ..r }));
-    }
-    Ok(all)
+    let kernels = [MatmulKernel::Tiled, MatmulKernel::Direct, MatmulKernel::SplitK(3)];
+    let variants: Vec<_> = kernels.into_iter().flat_map(|k| WRITES.map(|w| (k, w))).collect();
+    per_variant(&variants, |(kernel, write)| matmul_with(ctx, seed, [n, c, oc], kernel, write)).await
 }
 
 async fn matmul_with(
     ctx: &GpuContext,
     seed: u64,
-    n: usize,
-    c: usize,
-    oc: usize,
+    [n, c, oc]: [usize; 3],
     kernel: MatmulKernel,
+    write: GradWrite,
 ) -> Result<Vec<Comparison>, GpuError> {
     let mut rng = Rng::new(seed);
     let inp = rng.vec_f32(n * c, 1.0);
     let weight = rng.vec_f32(oc * c, 1.0);
     let bias = rng.vec_f32(oc, 1.0);
     let dout = rng.vec_f32(n * oc, 1.0);
-    let dinp0 = rng.vec_f32(n * c, 1.0);
+    let (dinp0, dinp64) = grad_start(&mut rng, n * c, write);
     let dweight0 = rng.vec_f32(oc * c, 1.0);
     let dbias0 = rng.vec_f32(oc, 1.0);
     let b = |name, data: &[f32]| ctx.upload(name, data);
@@ -121,7 +151,7 @@ async fn matmul_with(
     let mut pb = ProgramBuilder::new(ctx);
     pb.forced_matmul = Some(kernel);
     pb.matmul_forward(&v(&out_b), &v(&inp_b), &v(&w_b), Some(&v(&bias_b)), n, c, oc);
-    pb.matmul_backward(&v(&dinp_b), &v(&dw_b), Some(&v(&db_b)), &v(&dout_b), &v(&inp_b), &v(&w_b), n, c, oc);
+    pb.matmul_backward(&v(&dinp_b), &v(&dw_b), Some(&v(&db_b)), &v(&dout_b), &v(&inp_b), &v(&w_b), n, c, oc, write);
     let got = run_and_read(
         ctx,
         pb,
@@ -131,7 +161,7 @@ async fn matmul_with(
 
     let mut out = vec![0.0; n * oc];
     cpu::matmul_forward(&mut out, &f64s(&inp), &f64s(&weight), Some(&f64s(&bias)), n, c, oc);
-    let (mut dinp, mut dweight, mut dbias) = (f64s(&dinp0), f64s(&dweight0), f64s(&dbias0));
+    let (mut dinp, mut dweight, mut dbias) = (dinp64, f64s(&dweight0), f64s(&dbias0));
     cpu::matmul_backward(
         &mut dinp,
         Some(&mut dweight),
@@ -390,14 +420,25 @@ pub async fn encoder(
     ])
 }
 
-/// LayerNorm forward and backward.
+/// LayerNorm forward and backward, dinp added to and overwritten.
 pub async fn layernorm(ctx: &GpuContext, seed: u64, n: usize, c: usize) -> Result<Vec<Comparison>, GpuError> {
+    per_variant(&WRITES, |write| layernorm_with(ctx, seed, n, c, write)).await
+}
+
+async fn layernorm_with(
+    ctx: &GpuContext,
+    seed: u64,
+    n: usize,
+    c: usize,
+    write: GradWrite,
+) -> Result<Vec<Comparison>, GpuError> {
     let mut rng = Rng::new(seed);
     let inp: Vec<f32> = rng.vec_f32(n * c, 2.0).iter().map(|x| x + 0.5).collect();
     let weight = rng.vec_f32(c, 1.0);
     let bias = rng.vec_f32(c, 1.0);
     let dout = rng.vec_f32(n * c, 1.0);
-    let (dinp0, dw0, db0) = (rng.vec_f32(n * c, 1.0), rng.vec_f32(c, 1.0), rng.vec_f32(c, 1.0));
+    let (dinp0, dinp64) = grad_start(&mut rng, n * c, write);
+    let (dw0, db0) = (rng.vec_f32(c, 1.0), rng.vec_f32(c, 1.0));
     let up = |name, d: &[f32]| ctx.upload(name, d);
     let (inp_b, w_b, b_b, dout_b) = (up("inp", &inp), up("weight", &weight), up("bias", &bias), up("dout", &dout));
     let (dinp_b, dw_b, db_b) = (up("dinp", &dinp0), up("dweight", &dw0), up("dbias", &db0));
@@ -415,6 +456,7 @@ pub async fn layernorm(ctx: &GpuContext, seed: u64, n: usize, c: usize) -> Resul
         &w(&rstd_b),
         n,
         c,
+        write,
     );
     let got = run_and_read(
         ctx,
@@ -432,7 +474,7 @@ pub async fn layernorm(ctx: &GpuContext, seed: u64, n: usize, c: usize) -> Resul
     let (mut out, mut mean, mut rstd) = (vec![0.0; n * c], vec![0.0; n], vec![0.0; n]);
     let (inp64, w64) = (f64s(&inp), f64s(&weight));
     cpu::layernorm_forward(&mut out, &mut mean, &mut rstd, &inp64, &w64, &f64s(&bias), n, c);
-    let (mut dinp, mut dw, mut db) = (f64s(&dinp0), f64s(&dw0), f64s(&db0));
+    let (mut dinp, mut dw, mut db) = (dinp64, f64s(&dw0), f64s(&db0));
     cpu::layernorm_backward(&mut dinp, &mut dw, &mut db, &f64s(&dout), &inp64, &w64, &mean, &rstd, n, c);
     Ok(vec![
         compare("layernorm_forward out", &got[0], &out),
@@ -453,13 +495,9 @@ pub async fn attention(
     c: usize,
     nh: usize,
 ) -> Result<Vec<Comparison>, GpuError> {
-    let mut all = Vec::new();
-    for kernel in [AttentionKernel::Invocation, AttentionKernel::Workgroup] {
-        let name = format!("{kernel:?}").to_lowercase();
-        let results = attention_with(ctx, seed, [b, t, c, nh], kernel).await?;
-        all.extend(results.into_iter().map(|r| Comparison { name: format!("{} ({name})", r.name), ..r }));
-    }
-    Ok(all)
+    let kernels = [AttentionKernel::Invocation, AttentionKernel::Workgroup];
+    let variants: Vec<_> = kernels.into_iter().flat_map(|k| WRITES.map(|w| (k, w))).collect();
+    per_variant(&variants, |(kernel, write)| attention_with(ctx, seed, [b, t, c, nh], kernel, write)).await
 }
 
 async fn attention_with(
@@ -467,11 +505,12 @@ async fn attention_with(
     seed: u64,
     [b, t, c, nh]: [usize; 4],
     kernel: AttentionKernel,
+    write: GradWrite,
 ) -> Result<Vec<Comparison>, GpuError> {
     let mut rng = Rng::new(seed);
     let qkv = rng.vec_f32(b * t * 3 * c, 1.5);
     let dout = rng.vec_f32(b * t * c, 1.0);
-    let dqkv0 = rng.vec_f32(b * t * 3 * c, 1.0);
+    let (dqkv0, dqkv64) = grad_start(&mut rng, b * t * 3 * c, write);
     let (qkv_b, dout_b, dqkv_b) = (ctx.upload("qkv", &qkv), ctx.upload("dout", &dout), ctx.upload("dqkv", &dqkv0));
     let (out_b, att_b, dpre_b) =
         (ctx.storage("out", b * t * c), ctx.storage("att", b * nh * t * t), ctx.storage("dpreatt", b * nh * t * t));
@@ -479,7 +518,7 @@ async fn attention_with(
     let mut pb = ProgramBuilder::new(ctx);
     pb.forced_attention = Some(kernel);
     pb.attention_forward(&w(&out_b), &w(&att_b), &w(&qkv_b), b, t, c, nh);
-    pb.attention_backward(&w(&dqkv_b), &w(&dpre_b), &w(&dout_b), &w(&qkv_b), &w(&att_b), b, t, c, nh);
+    pb.attention_backward(&w(&dqkv_b), &w(&dpre_b), &w(&dout_b), &w(&qkv_b), &w(&att_b), b, t, c, nh, write);
     let got = run_and_read(
         ctx,
         pb,
@@ -489,7 +528,7 @@ async fn attention_with(
     let (mut out, mut att) = (vec![0.0; b * t * c], vec![0.0; b * nh * t * t]);
     let qkv64 = f64s(&qkv);
     cpu::attention_forward(&mut out, &mut att, &qkv64, b, t, c, nh);
-    let mut dqkv = f64s(&dqkv0);
+    let mut dqkv = dqkv64;
     cpu::attention_backward(&mut dqkv, &f64s(&dout), &qkv64, &att, b, t, c, nh);
     Ok(vec![
         compare("attention_forward out", &got[0], &out),
@@ -498,23 +537,32 @@ async fn attention_with(
     ])
 }
 
-/// GELU forward/backward and the residual add.
+/// GELU forward/backward (dinp added to and overwritten) and the residual add.
 pub async fn elementwise(ctx: &GpuContext, seed: u64, n: usize) -> Result<Vec<Comparison>, GpuError> {
+    per_variant(&WRITES, |write| elementwise_with(ctx, seed, n, write)).await
+}
+
+async fn elementwise_with(
+    ctx: &GpuContext,
+    seed: u64,
+    n: usize,
+    write: GradWrite,
+) -> Result<Vec<Comparison>, GpuError> {
     let mut rng = Rng::new(seed);
     let x = rng.vec_f32(n, 4.0);
     let y = rng.vec_f32(n, 4.0);
     let dout = rng.vec_f32(n, 1.0);
-    let dinp0 = rng.vec_f32(n, 1.0);
+    let (dinp0, dinp64) = grad_start(&mut rng, n, write);
     let (x_b, y_b, dout_b, dinp_b) =
         (ctx.upload("x", &x), ctx.upload("y", &y), ctx.upload("dout", &dout), ctx.upload("dinp", &dinp0));
     let (gelu_b, sum_b) = (ctx.storage("gelu", n), ctx.storage("sum", n));
     let w = View::whole;
     let mut pb = ProgramBuilder::new(ctx);
     pb.gelu_forward(&w(&gelu_b), &w(&x_b), n);
-    pb.gelu_backward(&w(&dinp_b), &w(&x_b), &w(&dout_b), n);
+    pb.gelu_backward(&w(&dinp_b), &w(&x_b), &w(&dout_b), n, write);
     pb.residual_forward(&w(&sum_b), &w(&x_b), &w(&y_b), n);
     let got = run_and_read(ctx, pb, &[("gelu", &gelu_b, n), ("dinp", &dinp_b, n), ("sum", &sum_b, n)]).await?;
-    let (x64, mut gelu, mut dinp, mut sum) = (f64s(&x), vec![0.0; n], f64s(&dinp0), vec![0.0; n]);
+    let (x64, mut gelu, mut dinp, mut sum) = (f64s(&x), vec![0.0; n], dinp64, vec![0.0; n]);
     cpu::gelu_forward(&mut gelu, &x64);
     cpu::gelu_backward(&mut dinp, &x64, &f64s(&dout));
     cpu::residual_forward(&mut sum, &x64, &f64s(&y));
@@ -525,7 +573,7 @@ pub async fn elementwise(ctx: &GpuContext, seed: u64, n: usize) -> Result<Vec<Co
     ])
 }
 
-/// Gradient zeroing, loss sums and the global gradient norm.
+/// Loss sums, the global gradient norm and the distance between runs.
 pub async fn reductions(ctx: &GpuContext, seed: u64, n: usize) -> Result<Vec<Comparison>, GpuError> {
     let mut rng = Rng::new(seed);
     // non-negative like the losses it sums: a sum that cancels has no relative accuracy to check
@@ -533,7 +581,6 @@ pub async fn reductions(ctx: &GpuContext, seed: u64, n: usize) -> Result<Vec<Com
     let x_b = ctx.upload("x", &x);
     let stats_b = ctx.upload("stats", &[7.0f32, 7.0, 7.0]);
     let partials_b = ctx.storage("partials", n.div_ceil(crate::gpu::kernels::SUM_BLOCK));
-    let zero_b = ctx.upload("zeroed", &x);
     let y = rng.vec_f32(n, 1.0);
     let y_b = ctx.upload("y", &y);
     let dist_b = ctx.storage("distance", 1);
@@ -541,10 +588,8 @@ pub async fn reductions(ctx: &GpuContext, seed: u64, n: usize) -> Result<Vec<Com
     let mut pb = ProgramBuilder::new(ctx);
     pb.sum(&w(&stats_b), 0, &w(&x_b), n);
     pb.sum_squares(&w(&stats_b), 2, &w(&partials_b), &w(&x_b), n);
-    pb.fill_zero(&w(&zero_b), n);
     pb.squared_distance(&w(&dist_b), 0, &w(&partials_b), &w(&x_b), &w(&y_b), n);
-    let got =
-        run_and_read(ctx, pb, &[("stats", &stats_b, 3), ("zeroed", &zero_b, n), ("distance", &dist_b, 1)]).await?;
+    let got = run_and_read(ctx, pb, &[("stats", &stats_b, 3), ("distance", &dist_b, 1)]).await?;
     let x64 = f64s(&x);
     let sum: f64 = x64.iter().sum();
     let norm = cpu::grad_norm(&x64);
@@ -552,8 +597,7 @@ pub async fn reductions(ctx: &GpuContext, seed: u64, n: usize) -> Result<Vec<Com
         compare("sum (loss sum)", &got[0][..1], &[sum]),
         compare("untouched stats slot", &got[0][1..2], &[7.0]),
         compare("grad_norm", &[got[0][2].sqrt()], &[norm]),
-        compare("fill_zero", &got[1], &vec![0.0; n]),
-        compare("squared_distance", &got[2], &[cpu::squared_distance(&x64, &f64s(&y))]),
+        compare("squared_distance", &got[1], &[cpu::squared_distance(&x64, &f64s(&y))]),
     ])
 }
 

@@ -5,8 +5,10 @@
 //!
 //! Legend: B batch, T time, C channels, OC output channels, V vocabulary,
 //! NH heads, N = B*T rows. Arguments go outputs, inputs, then dimensions (llm.c
-//! order). Backward functions accumulate into gradients (`+=`); zeroing is the
-//! step's job.
+//! order). Backward functions accumulate into parameter gradients (`+=`);
+//! zeroing those is the step's job. An activation's gradient is written by
+//! its first writer of a backward pass (`GradWrite::Overwrite`, the zeroing
+//! folded in) and added to by any later one.
 #![allow(clippy::too_many_arguments)]
 
 use super::params::*;
@@ -33,6 +35,22 @@ const MIN_K_SLICE: u32 = 128;
 
 fn u(x: usize) -> u32 {
     x as u32
+}
+
+/// How a backward kernel writes an activation's gradient: the first kernel
+/// of a backward pass to write it overwrites whatever the last micro-batch
+/// or layer left there, so no dispatch has to zero it first; later ones add.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GradWrite {
+    Overwrite,
+    Accumulate,
+}
+
+impl GradWrite {
+    /// The `accumulate` word of a kernel's params.
+    fn accumulate(self) -> u32 {
+        u32::from(self == GradWrite::Accumulate)
+    }
 }
 
 /// Workgroups of 64 invocations covering `n` items.
@@ -110,7 +128,7 @@ impl ProgramBuilder {
         self.matmul_generic(out, inp, weight, bias, &p);
     }
 
-    /// dinp [N,C] += dout [N,OC] · weight [OC,C];  dweight [OC,C] += doutᵀ · inp [N,C];
+    /// dinp [N,C] (+)= dout [N,OC] · weight [OC,C];  dweight [OC,C] += doutᵀ · inp [N,C];
     /// dbias [OC] += Σ_rows dout
     pub fn matmul_backward(
         &mut self,
@@ -123,8 +141,9 @@ impl ProgramBuilder {
         n: usize,
         c: usize,
         oc: usize,
+        dinp_write: GradWrite,
     ) {
-        self.matmul_backward_input(dinp, dout, weight, n, c, oc);
+        self.matmul_backward_input(dinp, dout, weight, n, c, oc, dinp_write);
         let p = product([oc, c, n], [1, oc], [c, 1], MatmulParams::ACCUMULATE, 1.0);
         self.matmul_generic(dweight, dout, inp, None, &p);
         if let Some(dbias) = dbias {
@@ -132,10 +151,20 @@ impl ProgramBuilder {
         }
     }
 
-    /// dinp [N,C] += dout [N,OC] · weight [OC,C] alone: the backward of a
+    /// dinp [N,C] (+)= dout [N,OC] · weight [OC,C] alone: the backward of a
     /// frozen Linear (LoRA), whose weight and bias get no gradient.
-    pub fn matmul_backward_input(&mut self, dinp: &View, dout: &View, weight: &View, n: usize, c: usize, oc: usize) {
-        let p = product([n, c, oc], [oc, 1], [c, 1], MatmulParams::ACCUMULATE, 1.0);
+    pub fn matmul_backward_input(
+        &mut self,
+        dinp: &View,
+        dout: &View,
+        weight: &View,
+        n: usize,
+        c: usize,
+        oc: usize,
+        dinp_write: GradWrite,
+    ) {
+        let flags = dinp_write.accumulate() * MatmulParams::ACCUMULATE;
+        let p = product([n, c, oc], [oc, 1], [c, 1], flags, 1.0);
         self.matmul_generic(dinp, dout, weight, None, &p);
     }
 
@@ -274,11 +303,6 @@ impl ProgramBuilder {
         self.sum(out, out_index, partials, blocks);
     }
 
-    /// out [n] = 0
-    pub fn fill_zero(&mut self, out: &View, n: usize) {
-        self.dispatch(kernel::FillZero, &FillZeroParams { n: u(n), ..Default::default() }, &[out], groups64(n));
-    }
-
     /// losses [N], dlogits [N,V] = softmax(logits) − onehot(targets), times
     /// scalars[scale_index] (dlogits_scale); targets [N] may be IGNORE_INDEX.
     pub fn crossentropy_forward_backward(
@@ -382,7 +406,7 @@ impl ProgramBuilder {
         self.dispatch(kernel::LayernormForward, &p, &[out, mean, rstd, inp, weight, bias], groups64(n));
     }
 
-    /// dinp [N,C], dweight [C], dbias [C] += LayerNorm backward of dout [N,C];
+    /// dinp [N,C] (+)=, dweight [C], dbias [C] += LayerNorm backward of dout [N,C];
     /// `dparams` None (a frozen LayerNorm, under LoRA) computes dinp alone.
     pub fn layernorm_backward(
         &mut self,
@@ -395,8 +419,9 @@ impl ProgramBuilder {
         rstd: &View,
         n: usize,
         c: usize,
+        dinp_write: GradWrite,
     ) {
-        let p = LayernormParams { n: u(n), c: u(c), ..Default::default() };
+        let p = LayernormParams { n: u(n), c: u(c), accumulate: dinp_write.accumulate(), ..Default::default() };
         self.dispatch(kernel::LayernormBackward, &p, &[dinp, dout, inp, weight, mean, rstd], groups64(n));
         let Some((dweight, dbias)) = dparams else { return };
         let blocks = n.div_ceil(ROW_BLOCK).max(1);
@@ -413,7 +438,7 @@ impl ProgramBuilder {
 
     /// out [B,T,C], att [B,NH,T,T] = causal attention over qkv [B,T,3C]
     pub fn attention_forward(&mut self, out: &View, att: &View, qkv: &View, b: usize, t: usize, c: usize, nh: usize) {
-        let p = AttentionParams { b: u(b), t: u(t), c: u(c), nh: u(nh) };
+        let p = AttentionParams { b: u(b), t: u(t), c: u(c), nh: u(nh), ..Default::default() };
         match self.attention_kernel() {
             AttentionKernel::Invocation => {
                 self.dispatch(kernel::AttentionForward, &p, &[out, att, qkv], groups64(b * nh * t))
@@ -434,7 +459,7 @@ impl ProgramBuilder {
         })
     }
 
-    /// dqkv [B,T,3C] += attention backward of dout [B,T,C]; dpreatt [B,NH,T,T] is scratch.
+    /// dqkv [B,T,3C] (+)= attention backward of dout [B,T,C]; dpreatt [B,NH,T,T] is scratch.
     pub fn attention_backward(
         &mut self,
         dqkv: &View,
@@ -446,8 +471,16 @@ impl ProgramBuilder {
         t: usize,
         c: usize,
         nh: usize,
+        dqkv_write: GradWrite,
     ) {
-        let p = AttentionParams { b: u(b), t: u(t), c: u(c), nh: u(nh) };
+        let p = AttentionParams {
+            b: u(b),
+            t: u(t),
+            c: u(c),
+            nh: u(nh),
+            accumulate: dqkv_write.accumulate(),
+            ..Default::default()
+        };
         match self.attention_kernel() {
             AttentionKernel::Invocation => {
                 self.dispatch(kernel::AttentionBackwardDpreatt, &p, &[dpreatt, dout, qkv, att], groups64(b * nh * t))
@@ -466,9 +499,9 @@ impl ProgramBuilder {
         self.dispatch(kernel::GeluForward, &p, &[out, inp], groups64(n));
     }
 
-    /// dinp [n] += GELU'(inp) · dout
-    pub fn gelu_backward(&mut self, dinp: &View, inp: &View, dout: &View, n: usize) {
-        let p = GeluParams { n: u(n), ..Default::default() };
+    /// dinp [n] (+)= GELU'(inp) · dout
+    pub fn gelu_backward(&mut self, dinp: &View, inp: &View, dout: &View, n: usize, dinp_write: GradWrite) {
+        let p = GeluParams { n: u(n), accumulate: dinp_write.accumulate(), ..Default::default() };
         self.dispatch(kernel::GeluBackward, &p, &[dinp, inp, dout], groups64(n));
     }
 

@@ -25,6 +25,6 @@ pub mod run;
 mod wgsl_mirror;
 
 pub use context::{AdapterSummary, GpuContext, GpuError, PendingMap, Readback};
-pub use kernels::{token_positions, UpdateSettings};
+pub use kernels::{token_positions, GradWrite, UpdateSettings};
 pub use program::{AttentionKernel, MatmulKernel, Program, ProgramBuilder, View};
 pub use run::GpuRun;

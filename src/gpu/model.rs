@@ -14,6 +14,7 @@
 use crate::model::{AdapterLayout, BlockTensor, ConfigError, LoraConfig, ParamLayout, TensorView};
 
 use super::context::GpuContext;
+use super::kernels::GradWrite::{Accumulate, Overwrite};
 use super::program::{ProgramBuilder, View};
 
 /// Per-layer activations kept from forward for backward.
@@ -246,7 +247,7 @@ impl GpuModel {
         }
     }
 
-    /// Backward of Linear `w` (bias `bias`) of layer `l`: dinp [N,C] += dout [N,OC]·W,
+    /// Backward of Linear `w` (bias `bias`) of layer `l`: dinp [N,C] = dout [N,OC]·W (its first writer),
     /// then W's and the bias's gradients, or with LoRA the adapter's (the
     /// merged W already carries the adapter's share of dinp).
     fn record_linear_backward(
@@ -261,10 +262,11 @@ impl GpuModel {
         let tv = self.layout.block(l, w);
         let (oc, c) = (tv.shape[0], tv.shape[1]);
         let Some(a) = &self.lora else {
-            pb.matmul_backward(dinp, &self.g(l, w), Some(&self.g(l, bias)), dout, inp, &self.p(l, w), n, c, oc);
+            let (dw, db) = (self.g(l, w), self.g(l, bias));
+            pb.matmul_backward(dinp, &dw, Some(&db), dout, inp, &self.p(l, w), n, c, oc, Overwrite);
             return;
         };
-        pb.matmul_backward_input(dinp, dout, &self.p(l, w), n, c, oc);
+        pb.matmul_backward_input(dinp, dout, &self.p(l, w), n, c, oc, Overwrite);
         if let Some(lin) = a.layout.find(l, w) {
             let (r, s) = (a.layout.lora.rank, a.layout.lora.scale() as f32);
             let (da, db) = (a.grad(&lin.a), a.grad(&lin.b));
@@ -344,15 +346,15 @@ impl GpuModel {
         let g = &self.grad_acts;
         let wte = self.param(self.layout.wte());
         let dwte = self.grad(self.layout.wte());
-        // activation gradients accumulate like parameter gradients, so each starts at zero
-        pb.fill_zero(&g.dln, n * c);
-        pb.fill_zero(&g.dresidual, n * c);
+        // each activation gradient's first writer overwrites what the last
+        // micro-batch or layer left (no zeroing dispatch); only dresidual,
+        // the residual stream's, is added to after that
         // under LoRA the base is frozen: none of its gradients is computed
         let trains_base = self.lora.is_none();
         if trains_base {
-            pb.matmul_backward(&g.dln, &dwte, None, &self.dlogits, &self.lnf, &wte, n, c, v);
+            pb.matmul_backward(&g.dln, &dwte, None, &self.dlogits, &self.lnf, &wte, n, c, v, Overwrite);
         } else {
-            pb.matmul_backward_input(&g.dln, &self.dlogits, &wte, n, c, v);
+            pb.matmul_backward_input(&g.dln, &self.dlogits, &wte, n, c, v, Overwrite);
         }
         let last = &self.layers[cfg.n_layer - 1].residual3;
         let (lnf_w, dlnf_w, dlnf_b) =
@@ -367,17 +369,15 @@ impl GpuModel {
             &self.lnf_rstd,
             n,
             c,
+            Overwrite,
         );
         for l in (0..cfg.n_layer).rev() {
             use BlockTensor::*;
             let a = &self.layers[l];
             let x = if l == 0 { &self.encoded } else { &self.layers[l - 1].residual3 };
             // MLP branch: dresidual is the gradient of residual3 and of its fcproj input alike
-            pb.fill_zero(&g.dfch_gelu, n * 4 * c);
-            pb.fill_zero(&g.dfch, n * 4 * c);
-            pb.fill_zero(&g.dln, n * c);
             self.record_linear_backward(pb, (l, FcProjW, FcProjB), &g.dfch_gelu, &g.dresidual, &a.fch_gelu, n);
-            pb.gelu_backward(&g.dfch, &a.fch, &g.dfch_gelu, n * 4 * c);
+            pb.gelu_backward(&g.dfch, &a.fch, &g.dfch_gelu, n * 4 * c, Overwrite);
             self.record_linear_backward(pb, (l, FcW, FcB), &g.dln, &g.dfch, &a.ln2, n);
             let (dln2_w, dln2_b) = (self.g(l, Ln2W), self.g(l, Ln2B));
             pb.layernorm_backward(
@@ -390,13 +390,11 @@ impl GpuModel {
                 &a.ln2_rstd,
                 n,
                 c,
+                Accumulate,
             );
             // attention branch
-            pb.fill_zero(&g.datty, n * c);
-            pb.fill_zero(&g.dqkv, n * 3 * c);
-            pb.fill_zero(&g.dln, n * c);
             self.record_linear_backward(pb, (l, AttnProjW, AttnProjB), &g.datty, &g.dresidual, &a.atty, n);
-            pb.attention_backward(&g.dqkv, &g.dpreatt, &g.datty, &a.qkv, &a.att, b, t, c, nh);
+            pb.attention_backward(&g.dqkv, &g.dpreatt, &g.datty, &a.qkv, &a.att, b, t, c, nh, Overwrite);
             self.record_linear_backward(pb, (l, AttnW, AttnB), &g.dln, &g.dqkv, &a.ln1, n);
             let (dln1_w, dln1_b) = (self.g(l, Ln1W), self.g(l, Ln1B));
             pb.layernorm_backward(
@@ -409,6 +407,7 @@ impl GpuModel {
                 &a.ln1_rstd,
                 n,
                 c,
+                Accumulate,
             );
         }
         if trains_base {

@@ -81,14 +81,6 @@ params! {
         _pad0: u32,
     }
 
-    /// reduce.wgsl, fill_zero: out [n] = 0.
-    FillZeroParams {
-        n: u32,
-        _pad0: u32,
-        _pad1: u32,
-        _pad2: u32,
-    }
-
     /// crossentropy.wgsl: N rows of V logits.
     CrossEntropyParams {
         n: u32,
@@ -126,7 +118,8 @@ params! {
     LayernormParams {
         n: u32,
         c: u32,
-        _pad0: u32,
+        /// backward: 1 adds into dinp, 0 overwrites it
+        accumulate: u32,
         _pad1: u32,
     }
 
@@ -136,12 +129,18 @@ params! {
         t: u32,
         c: u32,
         nh: u32,
+        /// backward: 1 adds into dqkv, 0 overwrites it
+        accumulate: u32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32,
     }
 
     /// gelu.wgsl, forward and backward.
     GeluParams {
         n: u32,
-        _pad0: u32,
+        /// backward: 1 adds into dinp, 0 overwrites it
+        accumulate: u32,
         _pad1: u32,
         _pad2: u32,
     }

@@ -89,7 +89,6 @@ kernels! {
     ColumnSums: "reduce.wgsl" column_sums(ColumnSumsParams) [1 W, 2 R];
     SumBlocks: "reduce.wgsl" sum_blocks(SumBlocksParams) [1 W, 2 R];
     SquaredDistanceBlocks: "reduce.wgsl" squared_distance_blocks(SquaredDistanceBlocksParams) [1 W, 2 R, 3 R];
-    FillZero: "reduce.wgsl" fill_zero(FillZeroParams) [1 W];
     CrossEntropy: "crossentropy.wgsl" crossentropy_forward_backward(CrossEntropyParams) [1 W, 2 W, 3 R, 4 R, 5 R];
     AdamW: "optimizer.wgsl" adamw_update(UpdateParams) [1 W, 2 R, 3 W, 4 W, 5 R, 6 R];
     Sgd: "optimizer.wgsl" sgd_update(UpdateParams) [1 W, 2 R, 3 W, 5 R, 6 R];
