@@ -380,7 +380,11 @@ fn lora_trains_only_adapters_and_corrected_equals_full_batch() {
         let big_g = 16 / m.micro_batch;
         eprintln!("{:?} G={big_g:>2}: ‖ΔW − ΔW_full‖ = {:.3e}", m.strategy, m.weight_distance);
         match m.strategy {
-            Strategy::Corrected => assert!(m.weight_distance < 1e-5, "corrected G={big_g}: {}", m.weight_distance),
+            // round-off only: the accumulated gradient sums its rows in another
+            // order, and Adam's normalisation magnifies that on components
+            // near zero (4.9e-6 on lavapipe, 4.3e-5 on an H200, whose weight
+            // gradients split K; naive's distance is 8e-2 at the same seed)
+            Strategy::Corrected => assert!(m.weight_distance < 1e-4, "corrected G={big_g}: {}", m.weight_distance),
             Strategy::Naive => assert!(m.weight_distance > 1e-4, "naive G={big_g}: {}", m.weight_distance),
             _ => {}
         }
