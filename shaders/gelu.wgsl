@@ -1,4 +1,5 @@
-// GELU (tanh form, as GPT-2), forward and backward, elementwise.
+// GELU (tanh form, as GPT-2), backward, elementwise. The forward is the
+// epilogue of the matmul that feeds it (matmul.wgsl).
 // Legend: N = B*T rows of 4C channels, flattened to n elements.
 
 struct GeluParams {
@@ -12,7 +13,6 @@ struct GeluParams {
 const SQRT_2_OVER_PI: f32 = 0.7978845608028654;
 
 @group(0) @binding(0) var<uniform> p: GeluParams;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;    // [n]
 @group(0) @binding(2) var<storage, read> inp: array<f32>;          // [n]
 @group(0) @binding(3) var<storage, read_write> dinp: array<f32>;   // [n]
 @group(0) @binding(4) var<storage, read> dout: array<f32>;         // [n]
@@ -25,19 +25,6 @@ fn index(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
 fn tanh_stable(u: f32) -> f32 {
     let e = exp(-2.0 * abs(u));
     return sign(u) * (1.0 - e) / (1.0 + e);
-}
-
-// out [n] = gelu(inp [n])
-@compute @workgroup_size(64)
-fn gelu_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                @builtin(local_invocation_index) li: u32) {
-    let i = index(wid, nwg, li);
-    if (i >= p.n) {
-        return;
-    }
-    let x = inp[i];
-    let u = SQRT_2_OVER_PI * (x + 0.044715 * x * x * x);
-    out[i] = 0.5 * x * (1.0 + tanh_stable(u));
 }
 
 // dinp [n] (+)= gelu'(inp) * dout

@@ -18,6 +18,10 @@
 // fewer tile reads per multiply-add (a 4x4 block needs 8 for 16), so 8x8 blocks
 // were measured faster than 4x4 ones, and blocks in registers faster than
 // blocks in a private array; the timings belong with the benchmarks.
+// The forward's epilogue can also add the residual stream (the attention and
+// MLP projections write the block's next residual directly) or apply GELU
+// (the MLP's first Linear writes its pre-activation for the backward and the
+// activation beside it), so neither needs a dispatch of its own.
 // Not here: the bias gradient, which is a column sum (reduce.wgsl).
 
 struct MatmulParams {
@@ -28,7 +32,8 @@ struct MatmulParams {
     a_cs: u32,
     b_rs: u32,
     b_cs: u32,
-    // bit 0: accumulate into c (backward); bit 1: add bias
+    // bit 0: accumulate into c (backward); bit 1: add bias; bit 2: add the
+    // residual aux [M,N]; bit 3: c gets the pre-activation, aux GELU of it
     flags: u32,
     // factor on the product, before the bias
     alpha: f32,
@@ -43,6 +48,16 @@ struct MatmulParams {
 @group(0) @binding(2) var<storage, read> a: array<f32>;         // op(a) [M,K]
 @group(0) @binding(3) var<storage, read> b: array<f32>;         // op(b) [K,N]
 @group(0) @binding(4) var<storage, read> bias: array<f32>;      // [N], read only when flags bit 1
+@group(0) @binding(5) var<storage, read_write> aux: array<f32>; // [M,N], only when flags bit 2 or 3
+
+const SQRT_2_OVER_PI: f32 = 0.7978845608028654;
+
+// GELU's tanh form, as gelu.wgsl computes it (tanh from exp, saturating)
+fn gelu(x: f32) -> f32 {
+    let u = SQRT_2_OVER_PI * (x + 0.044715 * x * x * x);
+    let e = exp(-2.0 * abs(u));
+    return 0.5 * x * (1.0 + sign(u) * (1.0 - e) / (1.0 + e));
+}
 
 const TILE: u32 = 64u;
 const DEPTH: u32 = 16u;
@@ -70,10 +85,16 @@ fn store4(z: u32, gm: u32, gn: u32, v: vec4<f32>) {
             x += bias[col];
         }
         let idx = (z * p.m + gm) * p.n + col;
+        if ((p.flags & 4u) != 0u) {
+            x = aux[idx] + x;
+        }
         if ((p.flags & 1u) != 0u) {
             c[idx] += x;
         } else {
             c[idx] = x;
+        }
+        if ((p.flags & 8u) != 0u) {
+            aux[idx] = gelu(x);
         }
     }
 }

@@ -143,24 +143,43 @@ async fn matmul_with(
     let (dinp0, dinp64) = grad_start(&mut rng, n * c, write);
     let dweight0 = rng.vec_f32(oc * c, 1.0);
     let dbias0 = rng.vec_f32(oc, 1.0);
+    let residual = rng.vec_f32(n * oc, 1.0);
     let b = |name, data: &[f32]| ctx.upload(name, data);
     let (inp_b, w_b, bias_b, dout_b) = (b("inp", &inp), b("weight", &weight), b("bias", &bias), b("dout", &dout));
     let (dinp_b, dw_b, db_b) = (b("dinp", &dinp0), b("dweight", &dweight0), b("dbias", &dbias0));
-    let out_b = ctx.storage("out", n * oc);
+    let (out_b, residual_b) = (ctx.storage("out", n * oc), b("residual", &residual));
+    let (summed_b, pre_b, gelu_b) =
+        (ctx.storage("summed", n * oc), ctx.storage("pre", n * oc), ctx.storage("gelu", n * oc));
     let v = View::whole;
     let mut pb = ProgramBuilder::new(ctx);
     pb.forced_matmul = Some(kernel);
     pb.matmul_forward(&v(&out_b), &v(&inp_b), &v(&w_b), Some(&v(&bias_b)), n, c, oc);
     pb.matmul_backward(&v(&dinp_b), &v(&dw_b), Some(&v(&db_b)), &v(&dout_b), &v(&inp_b), &v(&w_b), n, c, oc, write);
+    // the epilogues (a forced split-K computes them unsplit: they need the whole sum)
+    pb.matmul_forward_residual(&v(&summed_b), &v(&residual_b), &v(&inp_b), &v(&w_b), Some(&v(&bias_b)), n, c, oc);
+    pb.matmul_forward_gelu(&v(&gelu_b), &v(&pre_b), &v(&inp_b), &v(&w_b), Some(&v(&bias_b)), n, c, oc);
     let got = run_and_read(
         ctx,
         pb,
-        &[("out", &out_b, n * oc), ("dinp", &dinp_b, n * c), ("dweight", &dw_b, oc * c), ("dbias", &db_b, oc)],
+        &[
+            ("out", &out_b, n * oc),
+            ("dinp", &dinp_b, n * c),
+            ("dweight", &dw_b, oc * c),
+            ("dbias", &db_b, oc),
+            ("summed", &summed_b, n * oc),
+            ("pre", &pre_b, n * oc),
+            ("gelu", &gelu_b, n * oc),
+        ],
     )
     .await?;
 
+    let (inp64, weight64, bias64) = (f64s(&inp), f64s(&weight), f64s(&bias));
     let mut out = vec![0.0; n * oc];
-    cpu::matmul_forward(&mut out, &f64s(&inp), &f64s(&weight), Some(&f64s(&bias)), n, c, oc);
+    cpu::matmul_forward(&mut out, &inp64, &weight64, Some(&bias64), n, c, oc);
+    let mut summed = vec![0.0; n * oc];
+    cpu::matmul_forward_residual(&mut summed, &f64s(&residual), &inp64, &weight64, Some(&bias64), n, c, oc);
+    let (mut gelu, mut pre) = (vec![0.0; n * oc], vec![0.0; n * oc]);
+    cpu::matmul_forward_gelu(&mut gelu, &mut pre, &inp64, &weight64, Some(&bias64), n, c, oc);
     let (mut dinp, mut dweight, mut dbias) = (dinp64, f64s(&dweight0), f64s(&dbias0));
     cpu::matmul_backward(
         &mut dinp,
@@ -178,6 +197,9 @@ async fn matmul_with(
         compare("matmul_backward dinp", &got[1], &dinp),
         compare("matmul_backward dweight", &got[2], &dweight),
         compare("matmul_backward dbias", &got[3], &dbias),
+        compare("matmul_forward_residual out", &got[4], &summed),
+        compare("matmul_forward_gelu pre", &got[5], &pre),
+        compare("matmul_forward_gelu out", &got[6], &gelu),
     ])
 }
 
@@ -537,7 +559,8 @@ async fn attention_with(
     ])
 }
 
-/// GELU forward/backward (dinp added to and overwritten) and the residual add.
+/// GELU's backward, dinp added to and overwritten (its forward and the
+/// residual add are matmul epilogues, checked with the matmul).
 pub async fn elementwise(ctx: &GpuContext, seed: u64, n: usize) -> Result<Vec<Comparison>, GpuError> {
     per_variant(&WRITES, |write| elementwise_with(ctx, seed, n, write)).await
 }
@@ -550,27 +573,16 @@ async fn elementwise_with(
 ) -> Result<Vec<Comparison>, GpuError> {
     let mut rng = Rng::new(seed);
     let x = rng.vec_f32(n, 4.0);
-    let y = rng.vec_f32(n, 4.0);
     let dout = rng.vec_f32(n, 1.0);
     let (dinp0, dinp64) = grad_start(&mut rng, n, write);
-    let (x_b, y_b, dout_b, dinp_b) =
-        (ctx.upload("x", &x), ctx.upload("y", &y), ctx.upload("dout", &dout), ctx.upload("dinp", &dinp0));
-    let (gelu_b, sum_b) = (ctx.storage("gelu", n), ctx.storage("sum", n));
+    let (x_b, dout_b, dinp_b) = (ctx.upload("x", &x), ctx.upload("dout", &dout), ctx.upload("dinp", &dinp0));
     let w = View::whole;
     let mut pb = ProgramBuilder::new(ctx);
-    pb.gelu_forward(&w(&gelu_b), &w(&x_b), n);
     pb.gelu_backward(&w(&dinp_b), &w(&x_b), &w(&dout_b), n, write);
-    pb.residual_forward(&w(&sum_b), &w(&x_b), &w(&y_b), n);
-    let got = run_and_read(ctx, pb, &[("gelu", &gelu_b, n), ("dinp", &dinp_b, n), ("sum", &sum_b, n)]).await?;
-    let (x64, mut gelu, mut dinp, mut sum) = (f64s(&x), vec![0.0; n], dinp64, vec![0.0; n]);
-    cpu::gelu_forward(&mut gelu, &x64);
-    cpu::gelu_backward(&mut dinp, &x64, &f64s(&dout));
-    cpu::residual_forward(&mut sum, &x64, &f64s(&y));
-    Ok(vec![
-        compare("gelu_forward out", &got[0], &gelu),
-        compare("gelu_backward dinp", &got[1], &dinp),
-        compare("residual_forward out", &got[2], &sum),
-    ])
+    let got = run_and_read(ctx, pb, &[("dinp", &dinp_b, n)]).await?;
+    let mut dinp = dinp64;
+    cpu::gelu_backward(&mut dinp, &f64s(&x), &f64s(&dout));
+    Ok(vec![compare("gelu_backward dinp", &got[0], &dinp)])
 }
 
 /// Loss sums, the global gradient norm and the distance between runs.

@@ -114,6 +114,39 @@ pub fn matmul_forward<F: Real>(
     }
 }
 
+/// out [N,OC] = residual [N,OC] + (inp [N,C] · weightᵀ + bias [OC]), the
+/// GPU's projection with the residual add as its epilogue.
+pub fn matmul_forward_residual<F: Real>(
+    out: &mut [F],
+    residual: &[F],
+    inp: &[F],
+    weight: &[F],
+    bias: Option<&[F]>,
+    n: usize,
+    c: usize,
+    oc: usize,
+) {
+    let mut projected = vec![F::zero(); n * oc];
+    matmul_forward(&mut projected, inp, weight, bias, n, c, oc);
+    residual_forward(out, residual, &projected);
+}
+
+/// out [N,OC] = GELU(pre), pre [N,OC] = inp [N,C] · weightᵀ + bias [OC], the
+/// GPU's MLP Linear with GELU as its epilogue.
+pub fn matmul_forward_gelu<F: Real>(
+    out: &mut [F],
+    pre: &mut [F],
+    inp: &[F],
+    weight: &[F],
+    bias: Option<&[F]>,
+    n: usize,
+    c: usize,
+    oc: usize,
+) {
+    matmul_forward(pre, inp, weight, bias, n, c, oc);
+    gelu_forward(out, pre);
+}
+
 /// dinp [N,C] += dout [N,OC] · weight [OC,C]; dweight [OC,C] += doutᵀ · inp; dbias [OC] += Σ_rows dout.
 /// A frozen weight (LoRA) passes no `dweight` and gets no gradient.
 pub fn matmul_backward<F: Real>(

@@ -123,9 +123,55 @@ impl ProgramBuilder {
         c: usize,
         oc: usize,
     ) {
-        let flags = if bias.is_some() { MatmulParams::ADD_BIAS } else { 0 };
+        self.linear(out, None, 0, inp, weight, bias, [n, c, oc]);
+    }
+
+    /// out [N,OC] = residual [N,OC] + inp [N,C] · weightᵀ + bias [OC]: a
+    /// projection that writes the block's next residual stream itself.
+    pub fn matmul_forward_residual(
+        &mut self,
+        out: &View,
+        residual: &View,
+        inp: &View,
+        weight: &View,
+        bias: Option<&View>,
+        n: usize,
+        c: usize,
+        oc: usize,
+    ) {
+        self.linear(out, Some(residual), MatmulParams::ADD_RESIDUAL, inp, weight, bias, [n, c, oc]);
+    }
+
+    /// out [N,OC] = GELU(pre), pre [N,OC] = inp [N,C] · weightᵀ + bias [OC]
+    /// (kept for GELU's backward).
+    pub fn matmul_forward_gelu(
+        &mut self,
+        out: &View,
+        pre: &View,
+        inp: &View,
+        weight: &View,
+        bias: Option<&View>,
+        n: usize,
+        c: usize,
+        oc: usize,
+    ) {
+        self.linear(pre, Some(out), MatmulParams::GELU, inp, weight, bias, [n, c, oc]);
+    }
+
+    /// A Linear's forward into `out`, with the epilogue `flags` names on `aux`.
+    fn linear(
+        &mut self,
+        out: &View,
+        aux: Option<&View>,
+        flags: u32,
+        inp: &View,
+        weight: &View,
+        bias: Option<&View>,
+        [n, c, oc]: [usize; 3],
+    ) {
+        let flags = flags | if bias.is_some() { MatmulParams::ADD_BIAS } else { 0 };
         let p = product([n, oc, c], [c, 1], [1, c], flags, 1.0);
-        self.matmul_generic(out, inp, weight, bias, &p);
+        self.matmul_generic(out, inp, weight, bias, aux, &p);
     }
 
     /// dinp [N,C] (+)= dout [N,OC] · weight [OC,C];  dweight [OC,C] += doutᵀ · inp [N,C];
@@ -145,7 +191,7 @@ impl ProgramBuilder {
     ) {
         self.matmul_backward_input(dinp, dout, weight, n, c, oc, dinp_write);
         let p = product([oc, c, n], [1, oc], [c, 1], MatmulParams::ACCUMULATE, 1.0);
-        self.matmul_generic(dweight, dout, inp, None, &p);
+        self.matmul_generic(dweight, dout, inp, None, None, &p);
         if let Some(dbias) = dbias {
             self.reduce_columns(dbias, dout, n, oc);
         }
@@ -165,7 +211,7 @@ impl ProgramBuilder {
     ) {
         let flags = dinp_write.accumulate() * MatmulParams::ACCUMULATE;
         let p = product([n, c, oc], [oc, 1], [c, 1], flags, 1.0);
-        self.matmul_generic(dinp, dout, weight, None, &p);
+        self.matmul_generic(dinp, dout, weight, None, None, &p);
     }
 
     /// LoRA merge: w [OC,C] += scale · b [OC,R] · a [R,C]. Run on a copy of
@@ -175,7 +221,7 @@ impl ProgramBuilder {
     /// per micro-batch.
     pub fn lora_merge(&mut self, w: &View, a: &View, b: &View, scale: f32, oc: usize, c: usize, r: usize) {
         let p = product([oc, c, r], [r, 1], [c, 1], MatmulParams::ACCUMULATE, scale);
-        self.matmul_generic(w, b, a, None, &p);
+        self.matmul_generic(w, b, a, None, None, &p);
     }
 
     /// LoRA backward of dout [N,OC] through the adapter (a [R,C], b [OC,R])
@@ -197,36 +243,53 @@ impl ProgramBuilder {
         [n, c, oc, r]: [usize; 4],
     ) {
         const ACC: u32 = MatmulParams::ACCUMULATE;
-        self.matmul_generic(h, inp, a, None, &product([n, r, c], [c, 1], [1, c], 0, 1.0));
-        self.matmul_generic(dh, dout, b, None, &product([n, r, oc], [oc, 1], [r, 1], 0, scale));
-        self.matmul_generic(db, dout, h, None, &product([oc, r, n], [1, oc], [r, 1], ACC, scale));
-        self.matmul_generic(da, dh, inp, None, &product([r, c, n], [1, r], [c, 1], ACC, 1.0));
+        self.matmul_generic(h, inp, a, None, None, &product([n, r, c], [c, 1], [1, c], 0, 1.0));
+        self.matmul_generic(dh, dout, b, None, None, &product([n, r, oc], [oc, 1], [r, 1], 0, scale));
+        self.matmul_generic(db, dout, h, None, None, &product([oc, r, n], [1, oc], [r, 1], ACC, scale));
+        self.matmul_generic(da, dh, inp, None, None, &product([r, c, n], [1, r], [c, 1], ACC, 1.0));
         if let Some(dinp) = dinp {
-            self.matmul_generic(dinp, dh, a, None, &product([n, c, r], [r, 1], [c, 1], ACC, 1.0));
+            self.matmul_generic(dinp, dh, a, None, None, &product([n, c, r], [r, 1], [c, 1], ACC, 1.0));
         }
     }
 
-    /// c [M,N] (+)= alpha · op(a) [M,K] · op(b) [K,N], with op given by the strides in `p`.
-    fn matmul_generic(&mut self, c: &View, a: &View, b: &View, bias: Option<&View>, p: &MatmulParams) {
-        // bias is bound either way; the kernel reads it only when flags say so
+    /// c [M,N] (+)= alpha · op(a) [M,K] · op(b) [K,N], with op given by the
+    /// strides in `p`; `aux` is the residual or GELU output the flags name.
+    fn matmul_generic(
+        &mut self,
+        c: &View,
+        a: &View,
+        b: &View,
+        bias: Option<&View>,
+        aux: Option<&View>,
+        p: &MatmulParams,
+    ) {
+        // bias and aux are bound either way; the kernel reads them only when flags say so
         let bias = bias.unwrap_or(a);
+        let epilogue = aux.is_some();
+        let aux = aux.cloned().unwrap_or_else(|| self.placeholder());
         let direct_groups = [p.n.div_ceil(DIRECT_COLS), p.m.div_ceil(DIRECT_ROWS)];
         let outputs = p.m as usize * p.n as usize;
-        let kernel = match self
-            .forced_matmul
-            .unwrap_or_else(|| self.pick_matmul(p, direct_groups[0] * direct_groups[1]))
-        {
-            // one slice is no split; nor is a forced one whose sum would need too wide a grid
-            MatmulKernel::SplitK(slices) if slices <= 1 || groups64(outputs) > self.max_groups => MatmulKernel::Direct,
-            kernel => kernel,
-        };
+        let kernel =
+            match self.forced_matmul.unwrap_or_else(|| self.pick_matmul(p, direct_groups[0] * direct_groups[1])) {
+                // one slice is no split; nor is a forced one whose sum would need too
+                // wide a grid, nor one with an epilogue, which needs the whole sum
+                MatmulKernel::SplitK(slices) if slices <= 1 || epilogue || groups64(outputs) > self.max_groups => {
+                    MatmulKernel::Direct
+                }
+                kernel => kernel,
+            };
         match kernel {
             MatmulKernel::Tiled => {
                 let groups = [p.n.div_ceil(MATMUL_TILE), p.m.div_ceil(MATMUL_TILE), 1];
-                self.dispatch_grid(kernel::Matmul, p, &[c, a, b, bias], groups);
+                self.dispatch_grid(kernel::Matmul, p, &[c, a, b, bias, &aux], groups);
             }
             MatmulKernel::Direct => {
-                self.dispatch_grid(kernel::MatmulDirect, p, &[c, a, b, bias], [direct_groups[0], direct_groups[1], 1]);
+                self.dispatch_grid(
+                    kernel::MatmulDirect,
+                    p,
+                    &[c, a, b, bias, &aux],
+                    [direct_groups[0], direct_groups[1], 1],
+                );
             }
             MatmulKernel::SplitK(slices) => {
                 let k_slice = p.k.div_ceil(slices).max(1);
@@ -235,7 +298,7 @@ impl ProgramBuilder {
                 // the slices overwrite their partials; the sum adds into c as the product would
                 let sliced = MatmulParams { k_slice, flags: p.flags & !MatmulParams::ACCUMULATE, ..*p };
                 let groups = [direct_groups[0], direct_groups[1], slices];
-                self.dispatch_grid(kernel::MatmulDirect, &sliced, &[&partials, a, b, bias], groups);
+                self.dispatch_grid(kernel::MatmulDirect, &sliced, &[&partials, a, b, bias, &aux], groups);
                 let accumulate = p.flags & MatmulParams::ACCUMULATE != 0;
                 self.column_sums_into(c, &partials, slices as usize, outputs, accumulate);
             }
@@ -493,22 +556,10 @@ impl ProgramBuilder {
         self.dispatch(kernel::AttentionBackwardDkv, &p, &[dqkv, dpreatt, att, qkv, dout], groups64(b * t * c));
     }
 
-    /// out [n] = GELU(inp [n])
-    pub fn gelu_forward(&mut self, out: &View, inp: &View, n: usize) {
-        let p = GeluParams { n: u(n), ..Default::default() };
-        self.dispatch(kernel::GeluForward, &p, &[out, inp], groups64(n));
-    }
-
     /// dinp [n] (+)= GELU'(inp) · dout
     pub fn gelu_backward(&mut self, dinp: &View, inp: &View, dout: &View, n: usize, dinp_write: GradWrite) {
         let p = GeluParams { n: u(n), accumulate: dinp_write.accumulate(), ..Default::default() };
         self.dispatch(kernel::GeluBackward, &p, &[dinp, inp, dout], groups64(n));
-    }
-
-    /// out [n] = inp1 + inp2
-    pub fn residual_forward(&mut self, out: &View, inp1: &View, inp2: &View, n: usize) {
-        let p = ResidualParams { n: u(n), ..Default::default() };
-        self.dispatch(kernel::ResidualForward, &p, &[out, inp1, inp2], groups64(n));
     }
 }
 

@@ -86,8 +86,6 @@ pub struct GpuModel {
     pub grads: wgpu::Buffer,
     layers: Vec<LayerActs>,
     encoded: View,
-    attproj: View,
-    fcproj: View,
     lnf: View,
     lnf_mean: View,
     lnf_rstd: View,
@@ -184,8 +182,6 @@ impl GpuModel {
             grads: ctx.storage("grads", layout.total),
             layers,
             encoded: buf("encoded", bt * c),
-            attproj: buf("attproj", bt * c),
-            fcproj: buf("fcproj", bt * c),
             lnf: buf("lnf", bt * c),
             lnf_mean: buf("lnf_mean", bt),
             lnf_rstd: buf("lnf_rstd", bt),
@@ -295,8 +291,8 @@ impl GpuModel {
             pb.layernorm_forward(&a.ln1, &a.ln1_mean, &a.ln1_rstd, x, &self.p(l, Ln1W), &self.p(l, Ln1B), n, c);
             pb.matmul_forward(&a.qkv, &a.ln1, &self.p(l, AttnW), Some(&self.p(l, AttnB)), n, c, 3 * c);
             pb.attention_forward(&a.atty, &a.att, &a.qkv, b, t, c, nh);
-            pb.matmul_forward(&self.attproj, &a.atty, &self.p(l, AttnProjW), Some(&self.p(l, AttnProjB)), n, c, c);
-            pb.residual_forward(&a.residual2, x, &self.attproj, n * c);
+            let (w, bias) = (self.p(l, AttnProjW), self.p(l, AttnProjB));
+            pb.matmul_forward_residual(&a.residual2, x, &a.atty, &w, Some(&bias), n, c, c);
             pb.layernorm_forward(
                 &a.ln2,
                 &a.ln2_mean,
@@ -307,10 +303,9 @@ impl GpuModel {
                 n,
                 c,
             );
-            pb.matmul_forward(&a.fch, &a.ln2, &self.p(l, FcW), Some(&self.p(l, FcB)), n, c, 4 * c);
-            pb.gelu_forward(&a.fch_gelu, &a.fch, n * 4 * c);
-            pb.matmul_forward(&self.fcproj, &a.fch_gelu, &self.p(l, FcProjW), Some(&self.p(l, FcProjB)), n, 4 * c, c);
-            pb.residual_forward(&a.residual3, &a.residual2, &self.fcproj, n * c);
+            pb.matmul_forward_gelu(&a.fch_gelu, &a.fch, &a.ln2, &self.p(l, FcW), Some(&self.p(l, FcB)), n, c, 4 * c);
+            let (w, bias) = (self.p(l, FcProjW), self.p(l, FcProjB));
+            pb.matmul_forward_residual(&a.residual3, &a.residual2, &a.fch_gelu, &w, Some(&bias), n, 4 * c, c);
         }
         let last = &self.layers[cfg.n_layer - 1].residual3;
         let (lnf_w, lnf_b) = (self.param(self.layout.ln_f_w()), self.param(self.layout.ln_f_b()));
@@ -375,7 +370,7 @@ impl GpuModel {
             use BlockTensor::*;
             let a = &self.layers[l];
             let x = if l == 0 { &self.encoded } else { &self.layers[l - 1].residual3 };
-            // MLP branch: dresidual is the gradient of residual3 and of its fcproj input alike
+            // MLP branch: dresidual is the gradient of residual3 and of its projection alike
             self.record_linear_backward(pb, (l, FcProjW, FcProjB), &g.dfch_gelu, &g.dresidual, &a.fch_gelu, n);
             pb.gelu_backward(&g.dfch, &a.fch, &g.dfch_gelu, n * 4 * c, Overwrite);
             self.record_linear_backward(pb, (l, FcW, FcB), &g.dln, &g.dfch, &a.ln2, n);

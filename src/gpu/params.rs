@@ -44,7 +44,7 @@ params! {
         /// element (k,n) of op(b) is b[k*b_rs + n*b_cs]
         b_rs: u32,
         b_cs: u32,
-        /// `ACCUMULATE` | `ADD_BIAS`
+        /// `ACCUMULATE` | `ADD_BIAS` | `ADD_RESIDUAL` | `GELU`
         flags: u32,
         /// factor on op(a)·op(b), before the bias (LoRA's α/r; 1 elsewhere)
         alpha: f32,
@@ -136,19 +136,11 @@ params! {
         _pad2: u32,
     }
 
-    /// gelu.wgsl, forward and backward.
+    /// gelu.wgsl, the backward.
     GeluParams {
         n: u32,
         /// backward: 1 adds into dinp, 0 overwrites it
         accumulate: u32,
-        _pad1: u32,
-        _pad2: u32,
-    }
-
-    /// residual.wgsl.
-    ResidualParams {
-        n: u32,
-        _pad0: u32,
         _pad1: u32,
         _pad2: u32,
     }
@@ -167,4 +159,8 @@ impl MatmulParams {
     pub(crate) const ACCUMULATE: u32 = 1;
     /// flags bit 1: add bias [N] to every row.
     pub(crate) const ADD_BIAS: u32 = 2;
+    /// flags bit 2: add the residual aux [M,N] (after the bias).
+    pub(crate) const ADD_RESIDUAL: u32 = 4;
+    /// flags bit 3: c keeps the pre-activation, aux [M,N] gets GELU of it.
+    pub(crate) const GELU: u32 = 8;
 }

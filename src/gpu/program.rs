@@ -63,6 +63,7 @@ pub struct ProgramBuilder {
     /// Scratch for two-pass reductions, shared by every dispatch of the program
     /// (they run in order); replaced by a larger one when a request outgrows it.
     scratch: Option<wgpu::Buffer>,
+    placeholder: Option<wgpu::Buffer>,
 }
 
 /// The ways matmul.wgsl computes a product (kernels.rs picks one per product).
@@ -94,6 +95,7 @@ impl ProgramBuilder {
             software_adapter: ctx.adapter.is_software(),
             forced_matmul: None,
             forced_attention: None,
+            placeholder: None,
             device: ctx.device.clone(),
             queue: ctx.queue.clone(),
             pipelines: ctx.pipelines.clone(),
@@ -117,6 +119,22 @@ impl ProgramBuilder {
         }
         let buffer = self.scratch.as_ref().unwrap_or_else(|| unreachable!());
         View::words(buffer, 0, floats)
+    }
+
+    /// A one-word buffer to bind where a kernel's flags say a binding goes
+    /// unread (binding a real operand there could make one buffer both read
+    /// and written in a dispatch, which WebGPU refuses).
+    pub(crate) fn placeholder(&mut self) -> View {
+        let device = &self.device;
+        let buffer = self.placeholder.get_or_insert_with(|| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("unread binding"),
+                size: 4,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            })
+        });
+        View::whole(buffer)
     }
 
     /// Records one dispatch of `kernel` over `groups` workgroups laid out on a

@@ -84,8 +84,8 @@ macro_rules! kernels {
 
 // kernel: file entry_point(params) [storage bindings: number, W read_write or R read]
 kernels! {
-    Matmul: "matmul.wgsl" matmul(MatmulParams) [1 W, 2 R, 3 R, 4 R];
-    MatmulDirect: "matmul.wgsl" matmul_direct(MatmulParams) [1 W, 2 R, 3 R, 4 R];
+    Matmul: "matmul.wgsl" matmul(MatmulParams) [1 W, 2 R, 3 R, 4 R, 5 W];
+    MatmulDirect: "matmul.wgsl" matmul_direct(MatmulParams) [1 W, 2 R, 3 R, 4 R, 5 W];
     ColumnSums: "reduce.wgsl" column_sums(ColumnSumsParams) [1 W, 2 R];
     SumBlocks: "reduce.wgsl" sum_blocks(SumBlocksParams) [1 W, 2 R];
     SquaredDistanceBlocks: "reduce.wgsl" squared_distance_blocks(SquaredDistanceBlocksParams) [1 W, 2 R, 3 R];
@@ -105,8 +105,6 @@ kernels! {
     AttentionBackwardDpreattRows: "attention.wgsl" attention_backward_dpreatt_rows(AttentionParams) [4 W, 5 R, 3 R, 6 R];
     AttentionBackwardDq: "attention.wgsl" attention_backward_dq(AttentionParams) [7 W, 8 R, 3 R];
     AttentionBackwardDkv: "attention.wgsl" attention_backward_dkv(AttentionParams) [7 W, 8 R, 6 R, 3 R, 5 R];
-    GeluForward: "gelu.wgsl" gelu_forward(GeluParams) [1 W, 2 R];
     GeluBackward: "gelu.wgsl" gelu_backward(GeluParams) [3 W, 2 R, 4 R];
-    ResidualForward: "residual.wgsl" residual_forward(ResidualParams) [1 W, 2 R, 3 R];
     SampleNextToken: "sampling.wgsl" sample_next_token(SamplingParams) [1 W, 2 W, 3 W, 4 R, 5 R];
 }
