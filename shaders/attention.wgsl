@@ -14,7 +14,7 @@
 // The forward and the dpreatt pass come twice. `attention_forward` and
 // `attention_backward_dpreatt` give each attention row to one invocation and
 // meet no barrier: right for a software adapter, where a barrier suspends
-// every invocation, but on a real GPU a nano batch is then only 64
+// every invocation, but on a real GPU a nano batch is then only 32
 // workgroups, each invocation walking up to T keys alone. The `_rows`
 // entry points give each row a workgroup whose 64 invocations stride over
 // the keys and meet in a tree for the row's max and sum (kernels.rs picks).

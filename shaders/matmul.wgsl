@@ -171,8 +171,9 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>,
 }
 
 // The same product with no workgroup memory and no barrier, for short K
-// (K <= SHORT_K in kernels.rs: the model's forward Linears read K = C) and
-// for every product on a software adapter: each of the 8x8 invocations
+// (K <= SHORT_K in kernels.rs: the model's forward Linears read K = C), for
+// every product on a software adapter, and on a real GPU for every product
+// under TILED_MIN_OUTPUTS outputs (kernels.rs says why): each of the 8x8 invocations
 // reads its operands straight from storage and owns a 4x8 block of outputs,
 // so a workgroup covers 32 rows and 64 columns. With so few steps along K,
 // staging tiles costs more than it saves; on a software adapter workgroup

@@ -70,27 +70,13 @@ impl MatmulCase {
         weight: &[f32],
         bias: &[f32],
     ) -> Result<Self, ConfigError> {
-        Self::build(ctx, None, m, k, n, inp, weight, bias)
+        Self::with_kernel(ctx, None, m, k, n, inp, weight, bias)
     }
 
-    /// The same multiply on the named kernel, whatever the shape and adapter
-    /// would pick (the native benchmark compares the two).
+    /// The same multiply, on `kernel` when one is given, whatever the shape
+    /// and adapter would pick (the native benchmark compares them).
     #[allow(clippy::too_many_arguments)]
     pub fn with_kernel(
-        ctx: &GpuContext,
-        kernel: MatmulKernel,
-        m: usize,
-        k: usize,
-        n: usize,
-        inp: &[f32],
-        weight: &[f32],
-        bias: &[f32],
-    ) -> Result<Self, ConfigError> {
-        Self::build(ctx, Some(kernel), m, k, n, inp, weight, bias)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn build(
         ctx: &GpuContext,
         kernel: Option<MatmulKernel>,
         m: usize,

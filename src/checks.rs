@@ -118,10 +118,11 @@ async fn run_and_read(
     Ok(out)
 }
 
-/// Matmul forward (A·Bᵀ + bias) and backward (A·B, Aᵀ·B, bias column sums);
-/// backward outputs start non-zero to check that they accumulate. Once with
-/// each matmul kernel forced, so all are checked on any adapter (a software
-/// one alone would only ever pick the direct kernel, unsplit).
+/// Matmul forward (A·Bᵀ + bias, and with each epilogue) and backward (A·B,
+/// Aᵀ·B, bias column sums); the weight and bias gradients start non-zero to
+/// check that they accumulate, dinp both ways (`grad_start`). Once with each
+/// matmul kernel forced, so all are checked on any adapter (a software one
+/// alone would only ever pick the direct kernel, unsplit).
 pub async fn matmul(ctx: &GpuContext, seed: u64, n: usize, c: usize, oc: usize) -> Result<Vec<Comparison>, GpuError> {
     let kernels = [MatmulKernel::Tiled, MatmulKernel::Direct, MatmulKernel::SplitK(3)];
     let variants: Vec<_> = kernels.into_iter().flat_map(|k| WRITES.map(|w| (k, w))).collect();

@@ -18,8 +18,9 @@ use super::table::kernel;
 /// Outputs per side of one matmul workgroup's tile (TILE in matmul.wgsl).
 const MATMUL_TILE: u32 = 64;
 /// Products this short along K go to `matmul_direct`, which stages no tiles
-/// (on a software adapter every product does); it covers 32 rows by 64
-/// columns of outputs per workgroup.
+/// (on a software adapter every product does, and on a real GPU every one
+/// under TILED_MIN_OUTPUTS); it covers 32 rows by 64 columns of outputs per
+/// workgroup.
 const SHORT_K: u32 = 64;
 const DIRECT_ROWS: u32 = 32;
 const DIRECT_COLS: u32 = 64;
