@@ -100,7 +100,7 @@ fn main() {
     let mut fast = FastCpuRun::new(&(), config, &init).unwrap();
     let fast_step = seconds_per_step(&mut fast, work, 5);
 
-    let mut lab = Lab::<GpuRun>::new(&ctx, LabConfig::three_way(model, b, 4, 0.0, 1), corpus.clone()).unwrap();
+    let mut lab = Lab::new::<GpuRun>(&ctx, LabConfig::three_way(model, b, 4, 0.0, 1), corpus.clone()).unwrap();
     pollster::block_on(lab.step()).unwrap();
     pollster::block_on(lab.flush()).unwrap();
     let start = Instant::now();

@@ -17,7 +17,7 @@ use crate::cpu::{CpuRun, FastCpuRun};
 use crate::gpu::GpuContext;
 use crate::gpu::GpuRun;
 use crate::lab::settings::{steps_per_call, Compute, LabSettings};
-use crate::lab::{AnyLab, Lab, LabConfig, LabState, RunSpec};
+use crate::lab::{Lab, LabConfig, LabState, RunSpec};
 use crate::model::{ConfigError, ModelConfig, ParamLayout};
 use crate::playground::{Method, Playground, PlaygroundSettings, Surface};
 
@@ -116,7 +116,7 @@ pub struct WebLab {
 }
 
 struct LabCell {
-    lab: RefCell<Box<dyn AnyLab>>,
+    lab: RefCell<Lab>,
     /// The call holding the lab, for the error a second call gets.
     busy: Cell<Option<&'static str>>,
     /// Steps taken, readable while a call holds the lab.
@@ -132,7 +132,7 @@ struct LabCell {
 
 /// The lab, held by one call; lets go (and says so) when dropped.
 struct Held<'a> {
-    lab: RefMut<'a, Box<dyn AnyLab>>,
+    lab: RefMut<'a, Lab>,
     busy: &'a Cell<Option<&'static str>>,
 }
 
@@ -158,7 +158,7 @@ impl LabCell {
     }
 
     /// The lab for a synchronous look, if no call holds it.
-    fn look(&self, call: &'static str) -> Result<std::cell::Ref<'_, Box<dyn AnyLab>>, JsError> {
+    fn look(&self, call: &'static str) -> Result<std::cell::Ref<'_, Lab>, JsError> {
         self.lab.try_borrow().map_err(|_| self.busy_error(call))
     }
 }
@@ -308,12 +308,12 @@ impl WebLab {
                     let init = start(&lab_config)?;
                     // a build that fails on the shared device fails here, not in other labs
                     let lab = ctx
-                        .scoped(|| Lab::<GpuRun>::with_weights(&ctx, lab_config, corpus, &init))
+                        .scoped(|| Lab::with_weights::<GpuRun>(&ctx, lab_config, corpus, &init))
                         .await
                         .map_err(js_err)?
                         .map_err(js_err)?;
                     let label = format!("WebGPU: {}", lab.describe());
-                    return Ok(WebLab::wrap(Box::new(lab), label, None, true));
+                    return Ok(WebLab::wrap(lab, label, None, true));
                 }
                 Err(e) => gpu_problem = Some(e),
             }
@@ -321,18 +321,18 @@ impl WebLab {
         if compute == Compute::Cpu {
             let config = page.resolve(Compute::Cpu).map_err(js_err)?;
             let init = start(&config)?;
-            let lab = Lab::<CpuRun>::with_weights(&(), config, corpus, &init).map_err(js_err)?;
-            return Ok(WebLab::wrap(Box::new(lab), "CPU (f64 reference, nano preset)".to_string(), None, false));
+            let lab = Lab::with_weights::<CpuRun>(&(), config, corpus, &init).map_err(js_err)?;
+            return Ok(WebLab::wrap(lab, "CPU (f64 reference, nano preset)".to_string(), None, false));
         }
         let config = page.resolve(Compute::CpuF32).map_err(js_err)?;
         let init = start(&config)?;
-        let lab = Lab::<FastCpuRun>::with_weights(&(), config, corpus, &init).map_err(js_err)?;
+        let lab = Lab::with_weights::<FastCpuRun>(&(), config, corpus, &init).map_err(js_err)?;
         let label = lab.describe();
-        Ok(WebLab::wrap(Box::new(lab), label, gpu_problem, false))
+        Ok(WebLab::wrap(lab, label, gpu_problem, false))
     }
 
-    fn wrap(lab: Box<dyn AnyLab>, label: String, gpu_problem: Option<String>, on_gpu: bool) -> WebLab {
-        let (specs, config) = (lab.specs().to_vec(), lab.config().clone());
+    fn wrap(lab: Lab, label: String, gpu_problem: Option<String>, on_gpu: bool) -> WebLab {
+        let (specs, config) = (lab.specs().to_vec(), lab.config.clone());
         let cell = LabCell {
             lab: RefCell::new(lab),
             busy: Cell::new(None),
@@ -495,7 +495,7 @@ impl WebLab {
         on_lab(&self.cell, "weightsSafetensors", move |cell| async move {
             let held = cell.hold("weightsSafetensors")?;
             let weights = held.lab.weights(run as usize).await.map_err(js_err)?;
-            let layout = ParamLayout::new(&held.lab.config().model);
+            let layout = ParamLayout::new(&held.lab.config.model);
             let bytes = crate::checkpoint::to_safetensors(&layout, &weights, None).map_err(js_err)?;
             Ok(js_sys::Uint8Array::from(&bytes[..]).into())
         })

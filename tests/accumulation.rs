@@ -34,7 +34,7 @@ fn long_context() -> ModelConfig {
 
 /// Gradients of full batch, and of naive/corrected for G = 16, 8, 4, 2 on one batch.
 fn sweep_gradients(ctx: &GpuContext, config: LabConfig) -> (Batch, LabConfig, Vec<RunGradient>) {
-    let mut lab = Lab::<GpuRun>::new(ctx, config.clone(), corpus()).unwrap();
+    let mut lab = Lab::new::<GpuRun>(ctx, config.clone(), corpus()).unwrap();
     let batch = lab.draw_batch();
     let grads = block_on(lab.gradients(&batch)).unwrap();
     (batch, config, grads)
@@ -158,7 +158,7 @@ fn a_refused_lab_step_leaves_the_runs_going() {
 /// A refused lab step (wrong count, too long, a token outside the
 /// vocabulary) leaves every run going, on any backend.
 fn refused_steps_change_nothing<R: Trainer>(device: &R::Device) {
-    let mut lab = Lab::<R>::new(device, LabConfig::three_way(ModelConfig::nano(), 8, 2, 1.0, 5), corpus()).unwrap();
+    let mut lab = Lab::new::<R>(device, LabConfig::three_way(ModelConfig::nano(), 8, 2, 1.0, 5), corpus()).unwrap();
     block_on(lab.step()).unwrap();
     let mut batch = lab.draw_batch();
     batch.sequences.pop();
@@ -179,7 +179,7 @@ fn refused_steps_change_nothing<R: Trainer>(device: &R::Device) {
     assert!(metrics.iter().all(|m| m.logged_loss.is_finite() && m.weight_distance.is_finite()));
     assert_eq!(lab.steps(), 2);
     let bad = LabConfig::three_way(ModelConfig::nano(), 8, 3, 1.0, 5);
-    assert!(Lab::<R>::new(device, bad, corpus()).err().unwrap().to_string().contains("does not divide"));
+    assert!(Lab::new::<R>(device, bad, corpus()).err().unwrap().to_string().contains("does not divide"));
 }
 
 /// What one lab scenario produced on one backend.
@@ -189,10 +189,10 @@ struct Scenario {
     text: String,
 }
 
-/// The same scenario on any backend, only through `Lab<R>` and `Trainer`:
+/// The same scenario on any backend, only through `Lab` and `Trainer`:
 /// three lockstep steps, a validation pass, generated text.
 fn scenario<R: Trainer>(device: &R::Device, config: &LabConfig) -> Scenario {
-    let mut lab = Lab::<R>::new(device, config.clone(), corpus()).unwrap();
+    let mut lab = Lab::new::<R>(device, config.clone(), corpus()).unwrap();
     for _ in 0..3 {
         block_on(lab.step()).unwrap();
     }
@@ -360,7 +360,7 @@ fn lora_trains_only_adapters_and_corrected_equals_full_batch() {
     let model = ModelConfig { block_size: 96, ..ModelConfig::nano() };
     let config = LabConfig { lora: Some(lora), ..LabConfig::three_way(model, 16, 1, 1.0, seed.0) };
     let base = ParamLayout::new(&config.model).init(seed.0 ^ 1);
-    let mut lab = Lab::<GpuRun>::with_weights(&ctx, config.clone(), corpus(), &base).unwrap();
+    let mut lab = Lab::with_weights::<GpuRun>(&ctx, config.clone(), corpus(), &base).unwrap();
     for _ in 0..3 {
         block_on(lab.step()).unwrap();
     }

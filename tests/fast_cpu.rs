@@ -121,8 +121,8 @@ fn a_lab_on_f32_learns_like_the_reference() {
     let corpus = Arc::new(shipped_corpus("kjv").unwrap());
     let model = ModelConfig { block_size: 24, ..ModelConfig::nano() };
     let config = LabConfig::three_way(model, 8, 2, 1.0, seed.0);
-    let mut fast = Lab::<FastCpuRun>::new(&(), config.clone(), corpus.clone()).unwrap();
-    let mut reference = Lab::<CpuRun>::new(&(), config, corpus).unwrap();
+    let mut fast = Lab::new::<FastCpuRun>(&(), config.clone(), corpus.clone()).unwrap();
+    let mut reference = Lab::new::<CpuRun>(&(), config, corpus).unwrap();
     for _ in 0..6 {
         block_on(fast.step()).unwrap();
         block_on(reference.step()).unwrap();

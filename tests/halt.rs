@@ -38,8 +38,8 @@ fn a_halted_run_sits_out<R: Trainer>(device: &R::Device, seed: u64) {
     let config = config(seed);
     let corpus = Arc::new(shipped_corpus("kjv").unwrap());
     let init = ParamLayout::new(&config.model).init(config.seed);
-    let mut straight = Lab::<R>::with_weights(device, config.clone(), corpus.clone(), &init).unwrap();
-    let mut halted = Lab::<R>::with_weights(device, config.clone(), corpus.clone(), &init).unwrap();
+    let mut straight = Lab::with_weights::<R>(device, config.clone(), corpus.clone(), &init).unwrap();
+    let mut halted = Lab::with_weights::<R>(device, config.clone(), corpus.clone(), &init).unwrap();
     let runs = halted.specs().len();
     assert!(runs >= 3, "{runs} runs");
     for _ in 0..2 {
@@ -69,7 +69,7 @@ fn a_halted_run_sits_out<R: Trainer>(device: &R::Device, seed: u64) {
     let saved = block_on(halted.state()).unwrap();
     assert!(saved.halted[stopped] && saved.halted.iter().filter(|&&h| h).count() == 1);
     let file = LabState::from_safetensors(&saved.to_safetensors(&BTreeMap::new(), &BTreeMap::new()).unwrap()).unwrap();
-    let mut restored = Lab::<R>::with_weights(device, config, corpus, &init).unwrap();
+    let mut restored = Lab::with_weights::<R>(device, config, corpus, &init).unwrap();
     block_on(restored.restore(&file.state)).unwrap();
     assert_eq!(restored.halted(), halted.halted());
 

@@ -47,7 +47,7 @@ fn timeless(mut m: Vec<RunMetrics>) -> Vec<RunMetrics> {
     m
 }
 
-fn all_weights<R: Trainer>(lab: &Lab<R>) -> Vec<Vec<f32>> {
+fn all_weights(lab: &Lab) -> Vec<Vec<f32>> {
     (0..lab.specs().len()).map(|i| block_on(lab.weights(i)).unwrap()).collect()
 }
 
@@ -56,7 +56,7 @@ fn all_weights<R: Trainer>(lab: &Lab<R>) -> Vec<Vec<f32>> {
 /// C's metrics and weights must equal A's bit for bit.
 fn resume_matches<R: Trainer>(device: &R::Device, config: LabConfig, before: usize, after: usize) {
     let init = ParamLayout::new(&config.model).init(config.seed);
-    let mut a = Lab::<R>::with_weights(device, config.clone(), corpus(), &init).unwrap();
+    let mut a = Lab::with_weights::<R>(device, config.clone(), corpus(), &init).unwrap();
     let mut straight = Vec::new();
     for i in 0..before + after {
         block_on(a.step()).unwrap();
@@ -66,7 +66,7 @@ fn resume_matches<R: Trainer>(device: &R::Device, config: LabConfig, before: usi
         }
     }
 
-    let mut b = Lab::<R>::with_weights(device, config.clone(), corpus(), &init).unwrap();
+    let mut b = Lab::with_weights::<R>(device, config.clone(), corpus(), &init).unwrap();
     for _ in 0..before {
         block_on(b.step()).unwrap();
     }
@@ -82,7 +82,7 @@ fn resume_matches<R: Trainer>(device: &R::Device, config: LabConfig, before: usi
 
     // C starts from other weights: the state must replace all of them
     let other = ParamLayout::new(&config.model).init(config.seed + 1);
-    let mut c = Lab::<R>::with_weights(device, config, corpus(), &other).unwrap();
+    let mut c = Lab::with_weights::<R>(device, config, corpus(), &other).unwrap();
     block_on(c.step()).unwrap();
     block_on(c.restore(&file.state)).unwrap();
     assert_eq!(c.steps(), before as u64);
@@ -119,7 +119,7 @@ fn a_restored_gpu_lab_continues_bit_for_bit() {
 fn a_state_that_does_not_fit_is_refused_by_name_and_changes_nothing() {
     let seed = Seed::fresh();
     let config = config(seed.0, false, false);
-    let mut lab = Lab::<CpuRun>::new(&(), config.clone(), corpus()).unwrap();
+    let mut lab = Lab::new::<CpuRun>(&(), config.clone(), corpus()).unwrap();
     block_on(lab.step()).unwrap();
     let saved = block_on(lab.state()).unwrap();
     let bytes = saved.to_safetensors(&BTreeMap::new(), &BTreeMap::new()).unwrap();
@@ -127,7 +127,7 @@ fn a_state_that_does_not_fit_is_refused_by_name_and_changes_nothing() {
     // another learning rate: the field is named with both values
     let mut other = config.clone();
     other.optimizer.lr = 3e-3;
-    let mut lab2 = Lab::<CpuRun>::new(&(), other, corpus()).unwrap();
+    let mut lab2 = Lab::new::<CpuRun>(&(), other, corpus()).unwrap();
     block_on(lab2.step()).unwrap();
     let before = all_weights(&lab2);
     let e = block_on(lab2.restore(&saved)).unwrap_err().to_string();

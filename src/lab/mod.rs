@@ -4,20 +4,21 @@
 //! Run 0 is always the full-batch reference; every other run takes the same
 //! batch cut into micro-batches and differs only in `Strategy` (hence in the
 //! dlogits scales `accum::scales` gives it) and micro-batch size.
-//! `Lab<R>` is written once against `Trainer`: the same lab runs on the GPU
-//! (`Lab<GpuRun>`, one submission per lab step), on the f64 reference
-//! (`Lab<CpuRun>`) and on the f32 CPU backend (`Lab<FastCpuRun>`). Not here:
-//! anything that knows which backend it is on.
+//! `Lab` is written once against `Trainer`, through the `Runs` object that
+//! holds its runs: the same lab runs on the GPU (`Lab::new::<GpuRun>`, one
+//! submission per lab step), on the f64 reference (`CpuRun`) and on the f32
+//! CPU backend (`FastCpuRun`). Not here: anything that knows which backend it
+//! is on.
 
-mod any;
 mod config;
 mod metrics;
+mod runs;
 pub mod settings;
 mod state;
 
-pub use any::{AnyLab, LocalFuture};
 pub use config::{LabConfig, RunSpec};
 pub use metrics::{now_seconds, RunGradient, RunMetrics, RunTokenWeights, TensorDistance, TokenWeights};
+pub use runs::{LocalFuture, Runs};
 pub use state::{LabState, StateFile, STATE_FORMAT};
 
 use std::sync::Arc;
@@ -36,10 +37,10 @@ use metrics::{metrics, set_throughput};
 const BATCH_SEED_SALT: u64 = 0x5EED_BA7C;
 
 /// Several runs of one backend in lockstep; see the module comment.
-pub struct Lab<R: Trainer> {
+pub struct Lab {
     pub config: LabConfig,
     specs: Vec<RunSpec>,
-    runs: Vec<R>,
+    runs: Box<dyn Runs>,
     batches: BatchSampler,
     steps: u64,
     /// When metrics were last handed out (for throughput).
@@ -50,16 +51,16 @@ pub struct Lab<R: Trainer> {
     halted: Vec<bool>,
 }
 
-impl<R: Trainer> Lab<R> {
-    /// Builds every run from the same initial weights (`seed`).
-    pub fn new(device: &R::Device, config: LabConfig, corpus: Arc<Corpus>) -> Result<Self, ConfigError> {
+impl Lab {
+    /// Builds every run, on backend `R`, from the same initial weights (`seed`).
+    pub fn new<R: Trainer>(device: &R::Device, config: LabConfig, corpus: Arc<Corpus>) -> Result<Self, ConfigError> {
         config.validate()?;
         let init = ParamLayout::new(&config.model).init(config.seed);
-        Self::with_weights(device, config, corpus, &init)
+        Self::with_weights::<R>(device, config, corpus, &init)
     }
 
     /// Like `new`, starting every run from `weights`.
-    pub fn with_weights(
+    pub fn with_weights<R: Trainer>(
         device: &R::Device,
         config: LabConfig,
         corpus: Arc<Corpus>,
@@ -82,8 +83,9 @@ impl<R: Trainer> Lab<R> {
                 };
                 R::new(device, rc, weights)
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<R>, _>>()?;
         let halted = vec![false; runs.len()];
+        let runs: Box<dyn Runs> = Box::new(runs);
         Ok(Self { config, specs, runs, batches, steps: 0, last_report: now_seconds(), last_batch: None, halted })
     }
 
@@ -100,7 +102,7 @@ impl<R: Trainer> Lab<R> {
     /// nothing more; the other runs go on. Stats of steps it already took
     /// still arrive.
     pub fn halt(&mut self, run: usize) -> Result<(), ConfigError> {
-        let runs = self.runs.len();
+        let runs = self.runs.count();
         let halted = self.halted.get_mut(run).ok_or_else(|| ConfigError::Invalid {
             field: "run",
             reason: format!("{run} is not a run of this lab (it has {runs})"),
@@ -114,14 +116,22 @@ impl<R: Trainer> Lab<R> {
         &self.halted
     }
 
+    fn check_run(&self, run: usize) -> Result<(), ConfigError> {
+        let count = self.runs.count();
+        if run < count {
+            return Ok(());
+        }
+        Err(ConfigError::Invalid { field: "run", reason: format!("run {run} does not exist; there are {count}") })
+    }
+
     /// Why the runs' device was lost, if it was (see `Trainer::device_lost`).
     pub fn device_lost(&self) -> Option<String> {
-        self.runs.iter().find_map(R::device_lost)
+        self.runs.device_lost()
     }
 
     /// The hardware the runs are on.
     pub fn describe(&self) -> String {
-        self.runs[0].describe()
+        self.runs.describe()
     }
 
     /// One lockstep step on a fresh batch, cut for each run and scaled by its
@@ -146,7 +156,7 @@ impl<R: Trainer> Lab<R> {
             .zip(&self.halted)
             .map(|((micro_batches, scales), &halted)| (!halted).then_some(StepWork { micro_batches, scales }))
             .collect();
-        R::lockstep(&mut self.runs, &work).await?;
+        self.runs.lockstep(&work).await?;
         self.steps += 1;
         self.last_batch = Some(batch.clone());
         Ok(())
@@ -179,8 +189,8 @@ impl<R: Trainer> Lab<R> {
 
     async fn collect(&mut self, wait: bool) -> Result<Vec<RunMetrics>, StepError> {
         let mut per_run = Vec::new();
-        for run in &mut self.runs {
-            per_run.push(run.poll(wait).await?);
+        for run in 0..self.runs.count() {
+            per_run.push(self.runs.poll(run, wait).await?);
         }
         let mut out = metrics(&self.specs, per_run, self.config.ranks);
         if !out.is_empty() {
@@ -206,8 +216,8 @@ impl<R: Trainer> Lab<R> {
     pub async fn validation_loss(&mut self, sequences: usize) -> Result<Vec<f64>, StepError> {
         let val = self.batches.validation_batch(sequences);
         let mut out = Vec::new();
-        for run in &mut self.runs {
-            out.push(run.eval_loss(&val).await?);
+        for run in 0..self.runs.count() {
+            out.push(self.runs.eval_loss(run, &val).await?);
         }
         Ok(out)
     }
@@ -223,18 +233,17 @@ impl<R: Trainer> Lab<R> {
         temperature: f64,
         seed: u64,
     ) -> Result<String, StepError> {
-        let count = self.runs.len();
-        let r = self.runs.get_mut(run).ok_or(no_such_run(run, count))?;
+        self.check_run(run)?;
         let inv_temperature = inverse_temperature(temperature)?;
         let window = prompt_window(&crate::data::encode(prompt), self.config.seq_len, self.config.model.vocab_size)?;
         let draws = sample_draws(inv_temperature, new_tokens, &mut Rng::new(seed));
-        Ok(crate::data::decode(&r.generate(&window, &draws).await?))
+        Ok(crate::data::decode(&self.runs.generate(run, &window, &draws).await?))
     }
 
     /// The current weights of run `run` (flat layout).
     pub async fn weights(&self, run: usize) -> Result<Vec<f32>, StepError> {
-        let r = self.runs.get(run).ok_or(no_such_run(run, self.runs.len()))?;
-        r.params().await
+        self.check_run(run)?;
+        self.runs.params(run).await
     }
 
     /// ‖W − W_full‖ of every run for each tensor the runs train, from their
@@ -248,8 +257,8 @@ impl<R: Trainer> Lab<R> {
             None => layout.tensors,
         };
         let mut weights = Vec::new();
-        for run in &self.runs {
-            weights.push(run.params().await?);
+        for run in 0..self.runs.count() {
+            weights.push(self.runs.params(run).await?);
         }
         Ok(tensors
             .iter()
@@ -273,8 +282,8 @@ impl<R: Trainer> Lab<R> {
         let ranks = self.config.ranks;
         let cut = cut_for_runs(&self.config, &self.specs, batch)?;
         let mut out = Vec::new();
-        for ((spec, run), (micro_batches, scales)) in self.specs.iter().zip(&mut self.runs).zip(&cut) {
-            let (grads, sums) = run.gradients(StepWork { micro_batches, scales }).await?;
+        for (run, (spec, (micro_batches, scales))) in self.specs.iter().zip(&cut).enumerate() {
+            let (grads, sums) = self.runs.gradients(run, StepWork { micro_batches, scales }).await?;
             let tokens: Vec<usize> = micro_batches.iter().map(MicroBatch::tokens).collect();
             out.push(RunGradient { grads, logged_loss: accum::logged_loss(spec.strategy, &sums, &tokens, ranks) });
         }
@@ -285,8 +294,8 @@ impl<R: Trainer> Lab<R> {
     /// every step taken; stats not yet handed out stay to be polled.
     pub async fn state(&self) -> Result<LabState, StepError> {
         let mut runs = Vec::new();
-        for run in &self.runs {
-            runs.push(run.state().await?);
+        for run in 0..self.runs.count() {
+            runs.push(self.runs.state(run).await?);
         }
         Ok(LabState {
             config: self.config.clone(),
@@ -303,25 +312,25 @@ impl<R: Trainer> Lab<R> {
     pub async fn restore(&mut self, state: &LabState) -> Result<(), StepError> {
         state.check_config(&self.config)?;
         for (what, held) in [("runs", state.runs.len()), ("halted flags", state.halted.len())] {
-            if held != self.runs.len() {
+            if held != self.runs.count() {
                 return Err(ConfigError::Invalid {
                     field: "state",
-                    reason: format!("holds {held} {what}, the lab has {} runs", self.runs.len()),
+                    reason: format!("holds {held} {what}, the lab has {} runs", self.runs.count()),
                 }
                 .into());
             }
         }
         // every saved run must fit before any run changes
-        for (run, saved) in self.runs.iter().zip(&state.runs) {
-            let (weights, adapters) = (ParamLayout::new(&run.config().model).total, run.config().lora);
-            let adapters =
-                adapters.map(|l| AdapterLayout::new(&ParamLayout::new(&run.config().model), l)).transpose()?;
+        for (run, saved) in state.runs.iter().enumerate() {
+            let config = self.runs.config(run);
+            let (weights, adapters) = (ParamLayout::new(&config.model).total, config.lora);
+            let adapters = adapters.map(|l| AdapterLayout::new(&ParamLayout::new(&config.model), l)).transpose()?;
             let trains = adapters.as_ref().map_or(weights, |a| a.total);
             saved.check(weights, adapters.map(|a| a.total), trains)?;
         }
         self.flush().await?;
-        for (run, saved) in self.runs.iter_mut().zip(&state.runs) {
-            run.set_state(saved)?;
+        for (run, saved) in state.runs.iter().enumerate() {
+            self.runs.set_state(run, saved)?;
         }
         self.steps = state.steps;
         self.halted.clone_from(&state.halted);
@@ -357,8 +366,4 @@ fn cut_for_runs(config: &LabConfig, specs: &[RunSpec], batch: &Batch) -> Result<
             Ok((micro_batches, accum::scales(spec.strategy, &tokens, config.ranks)))
         })
         .collect()
-}
-
-fn no_such_run(run: usize, count: usize) -> ConfigError {
-    ConfigError::Invalid { field: "run", reason: format!("run {run} does not exist; there are {count}") }
 }

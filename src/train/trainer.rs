@@ -1,6 +1,6 @@
 //! `Trainer`: a model that takes accumulation steps. The wgpu run
 //! (`gpu::GpuRun`) and the CPU run (`cpu::CpuRunOf<F>`: the f64 reference and
-//! the f32 backend) implement it; the lab (`lab::Lab<R>`) and everything
+//! the f32 backend) implement it; the lab (`lab::Lab`) and everything
 //! above it are written once against it.
 //!
 //! Adding a backend means implementing this trait for its run type and
@@ -28,7 +28,7 @@ pub struct StepWork<'a> {
 /// event loop in wasm, where wgpu's objects are not `Send`), so the trait
 /// asks for no `Send` bound.
 #[allow(async_fn_in_trait)]
-pub trait Trainer: Sized {
+pub trait Trainer: Sized + 'static {
     /// What runs are built on: a GPU context, or `()` for the CPU.
     type Device;
 

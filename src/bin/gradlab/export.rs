@@ -43,7 +43,7 @@ pub fn run(args: Args) -> Result<(), AnyError> {
         Some(path) => read_weights(path, &model)?,
         None => layout.init(config.seed),
     };
-    let mut lab = Lab::<GpuRun>::with_weights(&ctx, config.clone(), corpus, &init)?;
+    let mut lab = Lab::with_weights::<GpuRun>(&ctx, config.clone(), corpus, &init)?;
     let adapters = config.lora.map(|lora| AdapterLayout::new(&layout, lora)).transpose()?;
     // the gradient's file: the model's tensors, or under LoRA the adapters'
     let grads_file = |grads: &[f32]| match &adapters {

@@ -82,7 +82,7 @@ fn pretrain<R: Trainer>(
     corpus: std::sync::Arc<gradlab::data::Corpus>,
     args: &Args,
 ) -> Result<Vec<f32>, AnyError> {
-    let mut lab = Lab::<R>::new(device, config.clone(), corpus)?;
+    let mut lab = Lab::new::<R>(device, config.clone(), corpus)?;
     eprintln!(
         "gradlab pretrain: {} steps of {} packed windows of {} tokens on {}",
         args.steps,

@@ -156,13 +156,13 @@ fn run_seed<R: Trainer>(
 ) -> Result<SeedResult, AnyError> {
     let seed = config.seed;
     let mut lab = match init {
-        Some(weights) => Lab::<R>::with_weights(device, config.clone(), corpus, weights)?,
-        None => Lab::<R>::new(device, config.clone(), corpus)?,
+        Some(weights) => Lab::with_weights::<R>(device, config.clone(), corpus, weights)?,
+        None => Lab::new::<R>(device, config.clone(), corpus)?,
     };
     let started = std::time::Instant::now();
     let mut metrics: Vec<RunMetrics> = Vec::new();
     let mut validation_rows = String::new();
-    let mut record_validation = |lab: &mut Lab<R>, step: u64| -> Result<Vec<f64>, AnyError> {
+    let mut record_validation = |lab: &mut Lab, step: u64| -> Result<Vec<f64>, AnyError> {
         let losses = block_on(lab.validation_loss(args.val_sequences))?;
         for (i, (spec, loss)) in lab.specs().iter().zip(&losses).enumerate() {
             validation_rows += &format!("{seed},{step},{i},{},{},{loss}\n", spec.strategy.name(), spec.micro_batch);
