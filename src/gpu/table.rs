@@ -58,7 +58,8 @@ macro_rules! kernels {
                 match self {
                     $(KernelId::$id => KernelSpec {
                         file: $file,
-                        source: include_str!(concat!("../../shaders/", $file)),
+                        // comments stripped by build.rs; the file as written is in shaders/
+                        source: include_str!(concat!(env!("OUT_DIR"), "/shaders/", $file)),
                         entry: stringify!($entry),
                         bindings: &[$(($binding, Access::$access)),*],
                         params_size: std::mem::size_of::<$params>() as u64,
