@@ -15,7 +15,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dist = join(root, "dist");
 const out = join(dist, "npm");
-if (!existsSync(join(dist, "pkg", "gradlab_bg.wasm"))) throw new Error("dist/ is not built: run node scripts/build-site.mjs first");
+if (!existsSync(join(dist, "pkg", "gradlab_bg.wasm")) || !existsSync(join(dist, "pkg-full", "gradlab_bg.wasm"))) throw new Error("dist/ is not built: run node scripts/build-site.mjs first");
 
 const cargo = readFileSync(join(root, "Cargo.toml"), "utf8");
 const field = (name) => cargo.match(new RegExp(`^${name} = "([^"]*)"`, "m"))?.[1];
@@ -27,7 +27,10 @@ mkdirSync(join(out, "types"), { recursive: true });
 // jax-js GPT step), the example article, the site's own page styles
 const pageOnly = new Set(["bench.html", "bench.js", "gptstep.js", "explainer.html", "style.css", "favicon.svg"]);
 cpSync(join(dist, "www"), join(out, "www"), { recursive: true, filter: (src) => !pageOnly.has(src.split("/").pop()) });
-cpSync(join(dist, "pkg"), join(out, "pkg"), { recursive: true, filter: (src) => !src.endsWith("package.json") && !src.endsWith(".gitignore") });
+// both builds of the module: pkg-full/ is loaded for the f64 reference (precision f64 or both)
+for (const build of ["pkg", "pkg-full"]) {
+  cpSync(join(dist, build), join(out, build), { recursive: true, filter: (src) => !src.endsWith("package.json") && !src.endsWith(".gitignore") });
+}
 mkdirSync(join(out, "vendor"));
 for (const f of readdirSync(join(dist, "vendor"))) {
   if (/^uPlot\.|^d3-contour\.esm\.js$|\.LICENSE$/.test(f)) cpSync(join(dist, "vendor", f), join(out, "vendor", f));
@@ -129,13 +132,16 @@ export type { WebLab, WebPlayground } from "../pkg/gradlab.js";
 /** Loads and starts the module (once); resolves to its API. \`module\`: one
  * already compiled (as the page hands its own to the lab workers). */
 export function loadGradlab(module?: WebAssembly.Module): Promise<Gradlab>;
+/** Loads and starts the module's full build (once): the same API, plus the
+ * f64 reference's lab (WebLab.create's "reference") and WebBench. */
+export function loadGradlabFull(): Promise<typeof import("../pkg-full/gradlab.js")>;
 /** The model presets, smallest first. */
 export function loadPresets(): Promise<Array<{ name: string; vocab_size: number; block_size: number; n_layer: number; n_head: number; n_embd: number; parameters: number }>>;
 /** The shipped corpora, the default first. */
 export function loadCorpora(): Promise<Array<{ name: string; title: string; documents: number; files: string[]; available: boolean }>>;
-/** Fetches a shipped corpus the module does not carry and hands it over; call before WebLab.create with that corpus. */
-export function ensureCorpus(name?: string): Promise<void>;
-/** Bytes of the module's linear memory. */
+/** Fetches a shipped corpus the module does not carry and hands it over; call before WebLab.create with that corpus. \`module\`: the build to hand it to (loadGradlabFull's), the one loadGradlab loads when left out. */
+export function ensureCorpus(name?: string, module?: Gradlab | typeof import("../pkg-full/gradlab.js")): Promise<void>;
+/** Bytes of the modules' linear memories. */
 export function wasmMemoryBytes(): number;
 `,
 );
@@ -156,7 +162,7 @@ const pkg = {
   },
   // importing the package defines the elements
   sideEffects: ["./www/elements.js"],
-  files: ["www", "pkg", "vendor", "data", "types", "README.md"],
+  files: ["www", "pkg", "pkg-full", "vendor", "data", "types", "README.md"],
   keywords: ["webgpu", "wasm", "gradient-accumulation", "gpt", "custom-element", "visualization"],
 };
 writeFileSync(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");

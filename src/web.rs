@@ -8,12 +8,15 @@
 use std::cell::{Cell, RefCell, RefMut};
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use wasm_bindgen::prelude::*;
 
-use crate::bench::MatmulCase;
 use crate::checkpoint::from_safetensors;
-use crate::cpu::{CpuRun, FastCpuRun};
+#[cfg(feature = "reference-and-bench")]
+use crate::cpu::CpuRun;
+use crate::cpu::FastCpuRun;
+use crate::data::Corpus;
 use crate::gpu::GpuContext;
 use crate::gpu::GpuRun;
 use crate::lab::settings::{steps_per_call, Compute, LabSettings};
@@ -321,8 +324,7 @@ impl WebLab {
         if compute == Compute::Cpu {
             let config = page.resolve(Compute::Cpu).map_err(js_err)?;
             let init = start(&config)?;
-            let lab = Lab::with_weights::<CpuRun>(&(), config, corpus, &init).map_err(js_err)?;
-            return Ok(WebLab::wrap(lab, "CPU (f64 reference, nano preset)".to_string(), None, false));
+            return reference_lab(config, corpus, &init);
         }
         let config = page.resolve(Compute::CpuF32).map_err(js_err)?;
         let init = start(&config)?;
@@ -615,77 +617,106 @@ impl WebPlayground {
     }
 }
 
-/// gradlab's matmul kernel on this page's GPU, for the benchmark page
-/// (`www/bench.html`), which times it next to another library.
-#[wasm_bindgen]
-pub struct WebBench {
-    ctx: GpuContext,
-    cases: Vec<MatmulCase>,
+/// The f64 reference's lab (`WebLab.create`'s "reference"), in the module's
+/// full build only: the build every page loads leaves it out, and with it
+/// the CPU model in f64 (`reference-and-bench` in Cargo.toml).
+#[cfg(feature = "reference-and-bench")]
+fn reference_lab(config: LabConfig, corpus: Arc<Corpus>, init: &[f32]) -> Result<WebLab, JsError> {
+    let lab = Lab::with_weights::<CpuRun>(&(), config, corpus, init).map_err(js_err)?;
+    Ok(WebLab::wrap(lab, "CPU (f64 reference, nano preset)".to_string(), None, false))
 }
 
-#[wasm_bindgen]
-impl WebBench {
-    /// Opens a WebGPU device; fails with the reason when there is none.
-    pub async fn create() -> Result<WebBench, JsError> {
-        let ctx = GpuContext::new().await.map_err(js_err)?;
-        Ok(Self { ctx, cases: Vec::new() })
+#[cfg(not(feature = "reference-and-bench"))]
+fn reference_lab(_: LabConfig, _: Arc<Corpus>, _: &[f32]) -> Result<WebLab, JsError> {
+    Err(js_err(
+        "backend: the f64 reference is in the module's full build, pkg-full/gradlab.js (www/wasm.js \
+         loadGradlabFull); this build leaves it out",
+    ))
+}
+
+#[cfg(feature = "reference-and-bench")]
+pub use bench_page::WebBench;
+
+/// The benchmark page's API, in the module's full build only.
+#[cfg(feature = "reference-and-bench")]
+mod bench_page {
+    use super::*;
+    use crate::bench::MatmulCase;
+
+    /// gradlab's matmul kernel on this page's GPU, for the benchmark page
+    /// (`www/bench.html`), which times it next to another library.
+    #[wasm_bindgen]
+    pub struct WebBench {
+        ctx: GpuContext,
+        cases: Vec<MatmulCase>,
     }
 
-    /// The adapter, as "name (backend, device type)".
-    pub fn adapter(&self) -> String {
-        self.ctx.adapter.to_string()
-    }
-
-    /// Records out [m,n] = inp [m,k] · weightᵀ + bias on these operands
-    /// (weight [n,k]) and returns the case's index for `run` and `output`.
-    #[wasm_bindgen(js_name = addMatmul)]
-    pub fn add_matmul(
-        &mut self,
-        m: u32,
-        k: u32,
-        n: u32,
-        inp: &[f32],
-        weight: &[f32],
-        bias: &[f32],
-    ) -> Result<u32, JsError> {
-        let case = MatmulCase::new(&self.ctx, m as usize, k as usize, n as usize, inp, weight, bias).map_err(js_err)?;
-        self.cases.push(case);
-        Ok(self.cases.len() as u32 - 1)
-    }
-
-    fn case(&self, index: u32) -> Result<&MatmulCase, JsError> {
-        self.cases.get(index as usize).ok_or_else(|| JsError::new(&format!("index: no matmul case {index}")))
-    }
-
-    /// Runs case `index` `times` times (1..=1000) in one submission; resolves
-    /// once the GPU has finished.
-    pub async fn run(&self, index: u32, times: u32) -> Result<(), JsError> {
-        if !(1..=1000).contains(&times) {
-            return Err(JsError::new(&format!("times: must be 1..=1000, got {times}")));
+    #[wasm_bindgen]
+    impl WebBench {
+        /// Opens a WebGPU device; fails with the reason when there is none.
+        pub async fn create() -> Result<WebBench, JsError> {
+            let ctx = GpuContext::new().await.map_err(js_err)?;
+            Ok(Self { ctx, cases: Vec::new() })
         }
-        self.case(index)?.run(&self.ctx, times as usize).await.map_err(js_err)
-    }
 
-    /// The last result of case `index`, [m,n] row-major.
-    pub async fn output(&self, index: u32) -> Result<Vec<f32>, JsError> {
-        self.case(index)?.output(&self.ctx).await.map_err(js_err)
-    }
-
-    /// The same multiply on gradlab's f32 CPU backend (SIMD, this thread),
-    /// `times` (1..=1000) times over; returns the output [m,n]. Needs no GPU.
-    #[wasm_bindgen(js_name = cpuMatmul)]
-    pub fn cpu_matmul(
-        m: u32,
-        k: u32,
-        n: u32,
-        inp: &[f32],
-        weight: &[f32],
-        bias: &[f32],
-        times: u32,
-    ) -> Result<Vec<f32>, JsError> {
-        if !(1..=1000).contains(&times) {
-            return Err(JsError::new(&format!("times: must be 1..=1000, got {times}")));
+        /// The adapter, as "name (backend, device type)".
+        pub fn adapter(&self) -> String {
+            self.ctx.adapter.to_string()
         }
-        crate::bench::cpu_matmul(m as usize, k as usize, n as usize, inp, weight, bias, times as usize).map_err(js_err)
+
+        /// Records out [m,n] = inp [m,k] · weightᵀ + bias on these operands
+        /// (weight [n,k]) and returns the case's index for `run` and `output`.
+        #[wasm_bindgen(js_name = addMatmul)]
+        pub fn add_matmul(
+            &mut self,
+            m: u32,
+            k: u32,
+            n: u32,
+            inp: &[f32],
+            weight: &[f32],
+            bias: &[f32],
+        ) -> Result<u32, JsError> {
+            let case =
+                MatmulCase::new(&self.ctx, m as usize, k as usize, n as usize, inp, weight, bias).map_err(js_err)?;
+            self.cases.push(case);
+            Ok(self.cases.len() as u32 - 1)
+        }
+
+        fn case(&self, index: u32) -> Result<&MatmulCase, JsError> {
+            self.cases.get(index as usize).ok_or_else(|| JsError::new(&format!("index: no matmul case {index}")))
+        }
+
+        /// Runs case `index` `times` times (1..=1000) in one submission; resolves
+        /// once the GPU has finished.
+        pub async fn run(&self, index: u32, times: u32) -> Result<(), JsError> {
+            if !(1..=1000).contains(&times) {
+                return Err(JsError::new(&format!("times: must be 1..=1000, got {times}")));
+            }
+            self.case(index)?.run(&self.ctx, times as usize).await.map_err(js_err)
+        }
+
+        /// The last result of case `index`, [m,n] row-major.
+        pub async fn output(&self, index: u32) -> Result<Vec<f32>, JsError> {
+            self.case(index)?.output(&self.ctx).await.map_err(js_err)
+        }
+
+        /// The same multiply on gradlab's f32 CPU backend (SIMD, this thread),
+        /// `times` (1..=1000) times over; returns the output [m,n]. Needs no GPU.
+        #[wasm_bindgen(js_name = cpuMatmul)]
+        pub fn cpu_matmul(
+            m: u32,
+            k: u32,
+            n: u32,
+            inp: &[f32],
+            weight: &[f32],
+            bias: &[f32],
+            times: u32,
+        ) -> Result<Vec<f32>, JsError> {
+            if !(1..=1000).contains(&times) {
+                return Err(JsError::new(&format!("times: must be 1..=1000, got {times}")));
+            }
+            crate::bench::cpu_matmul(m as usize, k as usize, n as usize, inp, weight, bias, times as usize)
+                .map_err(js_err)
+        }
     }
 }

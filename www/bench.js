@@ -6,7 +6,7 @@
 // jax-js (gptstep.js), on WebGPU and on the CPU. Results go to the tables and
 // to `window.gradlabBench` (for scripts/bench-browser.mjs), the training
 // step's to `window.gradlabBench.gptStep`.
-import { browserAdapterName, ensureCorpus, loadGradlab, loadPresets } from "./wasm.js";
+import { browserAdapterName, ensureCorpus, loadGradlab, loadGradlabFull, loadPresets } from "./wasm.js";
 import { el, errorText } from "./ui.js";
 import { compareGptStep, median, oneRunSettings } from "./gptstep.js";
 
@@ -150,7 +150,8 @@ async function run(size) {
   try {
     if (!navigator.gpu) throw new Error("This browser has no WebGPU (navigator.gpu is missing), so there is nothing to time.");
     status("Starting WebGPU…");
-    const gl = await loadGradlab();
+    // WebBench is in the module's full build only (wasm.js)
+    const gl = await loadGradlabFull();
     const bench = await gl.WebBench.create();
     const tf = await loadTf();
     const jax = await loadJax();

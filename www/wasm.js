@@ -1,5 +1,12 @@
 // Loads the gradlab WebAssembly module once, relative to this file, so the
 // site works under any sub-path.
+//
+// The module comes in two builds of the same API (scripts/build-site.mjs):
+// pkg/, which every page loads, and pkg-full/, which adds the rarely used
+// parts: the f64 reference's lab (precision f64 or both) and the benchmark
+// page's matmul (WebBench). pkg-full/ is loaded only where one of those is
+// asked for (`loadGradlabFull`), so the rest of the time a page carries a
+// smaller module.
 import init, * as gradlab from "../pkg/gradlab.js";
 
 let ready;
@@ -21,8 +28,28 @@ export function loadGradlab(module) {
 // The compiled module, to hand to a worker.
 export const gradlabModule = () => loadGradlab().then(() => compiled);
 
-async function compileGradlab() {
-  const url = new URL("../pkg/gradlab_bg.wasm", import.meta.url);
+// The build with the rarely used parts (see the top of this file), loaded
+// once, on first use, in the thread that asks (the lab worker for a
+// reference lab, the benchmark page for WebBench).
+let fullReady;
+let fullMemory;
+export function loadGradlabFull() {
+  fullReady ??= (async () => {
+    const full = await import("../pkg-full/gradlab.js");
+    const exports = await full.default({ module_or_path: await compileGradlab("../pkg-full/gradlab_bg.wasm") });
+    fullMemory = exports.memory;
+    guardFreedLabs(full.WebLab);
+    return full;
+  })().catch((e) => {
+    // tried again next time
+    fullReady = undefined;
+    throw new Error(`loading the module's full build (pkg-full/) failed: ${e?.message ?? e}`);
+  });
+  return fullReady;
+}
+
+async function compileGradlab(path = "../pkg/gradlab_bg.wasm") {
+  const url = new URL(path, import.meta.url);
   const response = await fetch(url);
   if (!response.ok) throw new Error(`fetching ${url} failed (HTTP ${response.status})`);
   // a host that serves .wasm under another MIME type cannot stream it
@@ -30,8 +57,8 @@ async function compileGradlab() {
   return WebAssembly.compile(await response.arrayBuffer());
 }
 
-// Bytes of the module's linear memory (it only grows), for scripts/soak.mjs.
-export const wasmMemoryBytes = () => memory?.buffer.byteLength ?? 0;
+// Bytes of the modules' linear memories (they only grow), for scripts/soak.mjs.
+export const wasmMemoryBytes = () => (memory?.buffer.byteLength ?? 0) + (fullMemory?.buffer.byteLength ?? 0);
 
 // The lab's calls that answer with a promise (web.rs): after free() they
 // reject, the others throw.
@@ -73,16 +100,20 @@ export function loadCorpora() {
 }
 
 // A shipped corpus the module does not carry (the site's build leaves them
-// out) is fetched from data/corpus/ beside the page and handed over, once;
-// resolves when a lab can use it. Unknown names resolve too: the lab's own
-// validation refuses them in words.
-const corpusLoads = new Map();
-export async function ensureCorpus(name) {
+// out) is fetched from data/corpus/ beside the page and handed over, once
+// to each module that asks (`module`: a loaded build, the one every page
+// loads when left out); resolves when a lab can use it. Unknown names
+// resolve too: the lab's own validation refuses them in words.
+const corpusLoads = new WeakMap();
+const corpusTexts = new Map();
+export async function ensureCorpus(name, module) {
+  const gl = module ?? (await loadGradlab());
   // no name: the lab's default, the first shipped corpus
   name ||= (await loadCorpora())[0]?.name;
-  if (!corpusLoads.has(name)) {
+  if (!corpusLoads.has(gl)) corpusLoads.set(gl, new Map());
+  const loads = corpusLoads.get(gl);
+  if (!loads.has(name)) {
     const load = (async () => {
-      const gl = await loadGradlab();
       let available;
       try {
         available = gl.corpusAvailable(name);
@@ -90,23 +121,36 @@ export async function ensureCorpus(name) {
         return;
       }
       if (available) return;
+      gl.provideCorpus(name, await corpusFiles(name));
+    })();
+    // a failed fetch is tried again next time
+    loads.set(name, load.catch((e) => {
+      loads.delete(name);
+      throw e;
+    }));
+  }
+  return loads.get(name);
+}
+
+// The texts of shipped corpus `name`'s files, fetched once for every module.
+function corpusFiles(name) {
+  if (!corpusTexts.has(name)) {
+    const texts = (async () => {
       const corpus = (await loadCorpora()).find((c) => c.name === name);
-      const texts = await Promise.all(
+      return Promise.all(
         corpus.files.map(async (file) => {
           const response = await fetch(new URL(`../data/corpus/${file}`, import.meta.url));
           if (!response.ok) throw new Error(`corpus ${name}: fetching data/corpus/${file} failed (HTTP ${response.status})`);
           return response.text();
         }),
       );
-      gl.provideCorpus(name, texts);
     })();
-    // a failed fetch is tried again next time
-    corpusLoads.set(name, load.catch((e) => {
-      corpusLoads.delete(name);
+    corpusTexts.set(name, texts.catch((e) => {
+      corpusTexts.delete(name);
       throw e;
     }));
   }
-  return corpusLoads.get(name);
+  return corpusTexts.get(name);
 }
 
 // wasm-bindgen objects allow one call at a time; chain every call through this.

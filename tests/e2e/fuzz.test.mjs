@@ -17,9 +17,10 @@ const CONFIGS = Number(process.env.FUZZ_CONFIGS ?? 300);
 
 // Runs inside the page: returns what happened, in counts and failures.
 async function fuzz({ seed, count }) {
-  const { ensureCorpus, loadGradlab } = await import(new URL("./wasm.js", location.href));
-  const gl = await loadGradlab();
-  await ensureCorpus("kjv");
+  const { ensureCorpus, loadGradlab, loadGradlabFull } = await import(new URL("./wasm.js", location.href));
+  // the full build: the API every page loads, plus the f64 reference's lab
+  const gl = await loadGradlabFull();
+  await ensureCorpus("kjv", gl);
   // mulberry32
   let s = seed >>> 0;
   const rand = () => {
@@ -244,7 +245,13 @@ async function fuzz({ seed, count }) {
     fresh.value.free();
   } else fail(`a lab could not be built after the fuzz: ${fresh.error}`);
   clearInterval(tick);
-  return { counts, failures, after, longestGap: Math.round(longestGap) };
+  // the build every page loads has no f64 reference, and says where it is
+  const small = await loadGradlab();
+  await ensureCorpus("kjv");
+  const noReference = await settle(small.WebLab.create({ preset: "nano", batch: 4, micro_batch: 2, seq_len: 16 }, "reference", undefined));
+  if (noReference.ok) noReference.value.free();
+  const smallRefuses = noReference.ok ? "built" : noReference.error;
+  return { counts, failures, after, longestGap: Math.round(longestGap), smallRefuses };
 }
 
 test(`the wasm API survives ${CONFIGS} random configs and out-of-order calls (seed ${SEED})`, async () => {
@@ -257,6 +264,7 @@ test(`the wasm API survives ${CONFIGS} random configs and out-of-order calls (se
     assert.equal(report.counts.configs, CONFIGS);
     assert.ok(report.counts.refused > CONFIGS / 10 && report.counts.built > CONFIGS / 10, `both kinds drawn: ${JSON.stringify(report.counts)}`);
     assert.ok(report.after > 0, "a lab built after the fuzz trains");
+    assert.match(report.smallRefuses, /^backend: .*pkg-full/, "the small build refuses the reference by name");
     // the WebGPU labs' readbacks yield, so calls do overlap there
     assert.ok(report.counts.onGpu > 0 && report.counts.busyRefusals > 0, `overlapping calls were refused: ${JSON.stringify(report.counts)}`);
     // no single call may freeze the tab (the work bound per call)

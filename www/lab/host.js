@@ -8,7 +8,7 @@
 // method, args}, {op: "free", lab}, {op: "corpus", corpus} (fetch it ahead)
 // or {op: "memory"}; the answer is {value, steps} (steps: the lab's
 // lockstep count after the call) or throws.
-import { ensureCorpus, Serial, wasmMemoryBytes } from "../wasm.js";
+import { ensureCorpus, loadGradlabFull, Serial, wasmMemoryBytes } from "../wasm.js";
 
 // The lab's calls a page may make through the host (anything else is
 // refused); remote.js gives its RemoteLab one method per name.
@@ -39,9 +39,11 @@ export function labHost(gl) {
     switch (request.op) {
       case "create": {
         const { config, backend, weights } = request;
+        // the f64 reference ("reference", or false) is in the module's full build only
+        const lib = backend === "reference" || backend === false ? await loadGradlabFull() : gl;
         // pasted text comes with the settings; a shipped corpus is fetched here, once
-        if (!config?.text) await ensureCorpus(config?.corpus);
-        const lab = await gl.WebLab.create(config, backend, weights);
+        if (!config?.text) await ensureCorpus(config?.corpus, lib);
+        const lab = await lib.WebLab.create(config, backend, weights);
         const id = next++;
         // wasm-bindgen objects take one call at a time: each lab has its own queue
         labs.set(id, { lab, serial: new Serial() });
