@@ -18,6 +18,8 @@
 // fewer tile reads per multiply-add (a 4x4 block needs 8 for 16), so 8x8 blocks
 // were measured faster than 4x4 ones, and blocks in registers faster than
 // blocks in a private array; the timings belong with the benchmarks.
+// On software adapters, matmul_dot4 and matmul_cols4 (at the end) read the
+// operands four floats a load; see them.
 // The forward's epilogue can also add the residual stream (the attention and
 // MLP projections write the block's next residual directly) or apply GELU
 // (the MLP's first Linear writes its pre-activation for the backward and the
@@ -49,6 +51,10 @@ struct MatmulParams {
 @group(0) @binding(3) var<storage, read> b: array<f32>;         // op(b) [K,N]
 @group(0) @binding(4) var<storage, read> bias: array<f32>;      // [N], read only when flags bit 1
 @group(0) @binding(5) var<storage, read_write> aux: array<f32>; // [M,N], only when flags bit 2 or 3
+// bindings 2 and 3 seen four floats at a time (no entry point uses both views
+// of one binding): by matmul_dot4 both along K, by matmul_cols4 b along N
+@group(0) @binding(2) var<storage, read> a_fours: array<vec4<f32>>;  // op(a) [M,K/4]
+@group(0) @binding(3) var<storage, read> b_fours: array<vec4<f32>>;  // op(b)ᵀ [N,K/4] or op(b) [K,N/4]
 
 const SQRT_2_OVER_PI: f32 = 0.7978845608028654;
 
@@ -229,4 +235,100 @@ fn matmul_direct(@builtin(global_invocation_id) gid: vec3<u32>) {
     store4(z, r + 1u, cl, l1); store4(z, r + 1u, cl + 4u, h1);
     store4(z, r + 2u, cl, l2); store4(z, r + 2u, cl + 4u, h2);
     store4(z, r + 3u, cl, l3); store4(z, r + 3u, cl + 4u, h3);
+}
+
+// matmul_direct for the forward form, where both operands run along K
+// (a_cs = b_rs = 1; K, a_rs and b_cs multiples of 4): each invocation reads
+// four K at a time as one vec4 per row and column, a quarter of the loads,
+// which is where a software adapter's time goes. Same blocks as
+// matmul_direct; never split.
+// c [M,N] (+)= alpha · a [M,K] · bᵀ (b [N,K]) (+ bias [N]); one workgroup per 32x64 block of c
+@compute @workgroup_size(8, 8)
+fn matmul_dot4(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r = gid.y * 4u;
+    let cl = gid.x * 8u;
+    if (r >= p.m || cl >= p.n) {
+        return;
+    }
+    let ar = p.a_rs / 4u;
+    let bc = p.b_cs / 4u;
+    // rows and columns past the matrix read its last one; store4 drops them
+    let a0 = min(r, p.m - 1u) * ar;
+    let a1 = min(r + 1u, p.m - 1u) * ar;
+    let a2 = min(r + 2u, p.m - 1u) * ar;
+    let a3 = min(r + 3u, p.m - 1u) * ar;
+    let b0 = min(cl, p.n - 1u) * bc;
+    let b1 = min(cl + 1u, p.n - 1u) * bc;
+    let b2 = min(cl + 2u, p.n - 1u) * bc;
+    let b3 = min(cl + 3u, p.n - 1u) * bc;
+    let b4 = min(cl + 4u, p.n - 1u) * bc;
+    let b5 = min(cl + 5u, p.n - 1u) * bc;
+    let b6 = min(cl + 6u, p.n - 1u) * bc;
+    let b7 = min(cl + 7u, p.n - 1u) * bc;
+    var l0 = vec4<f32>(0.0); var h0 = vec4<f32>(0.0);
+    var l1 = vec4<f32>(0.0); var h1 = vec4<f32>(0.0);
+    var l2 = vec4<f32>(0.0); var h2 = vec4<f32>(0.0);
+    var l3 = vec4<f32>(0.0); var h3 = vec4<f32>(0.0);
+    for (var k = 0u; k < p.k / 4u; k++) {
+        let y0 = b_fours[b0 + k]; let y1 = b_fours[b1 + k]; let y2 = b_fours[b2 + k]; let y3 = b_fours[b3 + k];
+        let y4 = b_fours[b4 + k]; let y5 = b_fours[b5 + k]; let y6 = b_fours[b6 + k]; let y7 = b_fours[b7 + k];
+        var x = a_fours[a0 + k];
+        l0 += vec4<f32>(dot(x, y0), dot(x, y1), dot(x, y2), dot(x, y3));
+        h0 += vec4<f32>(dot(x, y4), dot(x, y5), dot(x, y6), dot(x, y7));
+        x = a_fours[a1 + k];
+        l1 += vec4<f32>(dot(x, y0), dot(x, y1), dot(x, y2), dot(x, y3));
+        h1 += vec4<f32>(dot(x, y4), dot(x, y5), dot(x, y6), dot(x, y7));
+        x = a_fours[a2 + k];
+        l2 += vec4<f32>(dot(x, y0), dot(x, y1), dot(x, y2), dot(x, y3));
+        h2 += vec4<f32>(dot(x, y4), dot(x, y5), dot(x, y6), dot(x, y7));
+        x = a_fours[a3 + k];
+        l3 += vec4<f32>(dot(x, y0), dot(x, y1), dot(x, y2), dot(x, y3));
+        h3 += vec4<f32>(dot(x, y4), dot(x, y5), dot(x, y6), dot(x, y7));
+    }
+    store4(0u, r, cl, l0); store4(0u, r, cl + 4u, h0);
+    store4(0u, r + 1u, cl, l1); store4(0u, r + 1u, cl + 4u, h1);
+    store4(0u, r + 2u, cl, l2); store4(0u, r + 2u, cl + 4u, h2);
+    store4(0u, r + 3u, cl, l3); store4(0u, r + 3u, cl + 4u, h3);
+}
+
+// matmul_direct for the backward forms, where op(b)'s rows run along N
+// (b_cs = 1, b_rs a multiple of 4): the eight columns of a step along K are
+// two vec4 loads instead of eight. a is read a float per row as in
+// matmul_direct. Columns past N read whatever follows the row (or, past the
+// buffer's end, what WGSL's bounds clamp gives); store4 drops them. Never split.
+// c [M,N] (+)= alpha · op(a) [M,K] · b [K,N] (+ bias [N]); one workgroup per 32x64 block of c
+@compute @workgroup_size(8, 8)
+fn matmul_cols4(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r = gid.y * 4u;
+    let cl = gid.x * 8u;
+    if (r >= p.m || cl >= p.n) {
+        return;
+    }
+    let a0 = min(r, p.m - 1u) * p.a_rs;
+    let a1 = min(r + 1u, p.m - 1u) * p.a_rs;
+    let a2 = min(r + 2u, p.m - 1u) * p.a_rs;
+    let a3 = min(r + 3u, p.m - 1u) * p.a_rs;
+    let br = p.b_rs / 4u;
+    let bc = cl / 4u;
+    var l0 = vec4<f32>(0.0); var h0 = vec4<f32>(0.0);
+    var l1 = vec4<f32>(0.0); var h1 = vec4<f32>(0.0);
+    var l2 = vec4<f32>(0.0); var h2 = vec4<f32>(0.0);
+    var l3 = vec4<f32>(0.0); var h3 = vec4<f32>(0.0);
+    for (var k = 0u; k < p.k; k++) {
+        let ka = k * p.a_cs;
+        let bl = b_fours[k * br + bc];
+        let bh = b_fours[k * br + bc + 1u];
+        var x = a[a0 + ka];
+        l0 = fma(vec4<f32>(x), bl, l0); h0 = fma(vec4<f32>(x), bh, h0);
+        x = a[a1 + ka];
+        l1 = fma(vec4<f32>(x), bl, l1); h1 = fma(vec4<f32>(x), bh, h1);
+        x = a[a2 + ka];
+        l2 = fma(vec4<f32>(x), bl, l2); h2 = fma(vec4<f32>(x), bh, h2);
+        x = a[a3 + ka];
+        l3 = fma(vec4<f32>(x), bl, l3); h3 = fma(vec4<f32>(x), bh, h3);
+    }
+    store4(0u, r, cl, l0); store4(0u, r, cl + 4u, h0);
+    store4(0u, r + 1u, cl, l1); store4(0u, r + 1u, cl + 4u, h1);
+    store4(0u, r + 2u, cl, l2); store4(0u, r + 2u, cl + 4u, h2);
+    store4(0u, r + 3u, cl, l3); store4(0u, r + 3u, cl + 4u, h3);
 }

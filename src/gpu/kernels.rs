@@ -18,9 +18,10 @@ use super::table::kernel;
 /// Outputs per side of one matmul workgroup's tile (TILE in matmul.wgsl).
 const MATMUL_TILE: u32 = 64;
 /// Products this short along K go to `matmul_direct`, which stages no tiles
-/// (on a software adapter every product does, and on a real GPU every one
-/// under TILED_MIN_OUTPUTS); it covers 32 rows by 64 columns of outputs per
-/// workgroup.
+/// (on a software adapter every product does, or its vec4 variants
+/// `matmul_dot4` and `matmul_cols4` where the layout allows; on a real GPU
+/// every one under TILED_MIN_OUTPUTS); it and its variants cover 32 rows by
+/// 64 columns of outputs per workgroup.
 const SHORT_K: u32 = 64;
 const DIRECT_ROWS: u32 = 32;
 const DIRECT_COLS: u32 = 64;
@@ -277,6 +278,8 @@ impl ProgramBuilder {
                 MatmulKernel::SplitK(slices) if slices <= 1 || epilogue || groups64(outputs) > self.max_groups => {
                     MatmulKernel::Direct
                 }
+                MatmulKernel::Dot4 if !p.reads_fours() => MatmulKernel::Direct,
+                MatmulKernel::Cols4 if !p.reads_column_fours() => MatmulKernel::Direct,
                 kernel => kernel,
             };
         match kernel {
@@ -287,6 +290,22 @@ impl ProgramBuilder {
             MatmulKernel::Direct => {
                 self.dispatch_grid(
                     kernel::MatmulDirect,
+                    p,
+                    &[c, a, b, bias, &aux],
+                    [direct_groups[0], direct_groups[1], 1],
+                );
+            }
+            MatmulKernel::Dot4 => {
+                self.dispatch_grid(
+                    kernel::MatmulDot4,
+                    p,
+                    &[c, a, b, bias, &aux],
+                    [direct_groups[0], direct_groups[1], 1],
+                );
+            }
+            MatmulKernel::Cols4 => {
+                self.dispatch_grid(
+                    kernel::MatmulCols4,
                     p,
                     &[c, a, b, bias, &aux],
                     [direct_groups[0], direct_groups[1], 1],
@@ -308,6 +327,12 @@ impl ProgramBuilder {
 
     /// The kernel for a product no check forces: see the constants above.
     fn pick_matmul(&self, p: &MatmulParams, direct_groups: u32) -> MatmulKernel {
+        if self.software_adapter && p.reads_fours() {
+            return MatmulKernel::Dot4;
+        }
+        if self.software_adapter && p.reads_column_fours() {
+            return MatmulKernel::Cols4;
+        }
         if self.software_adapter || p.k <= SHORT_K {
             return MatmulKernel::Direct;
         }

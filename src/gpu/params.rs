@@ -163,4 +163,18 @@ impl MatmulParams {
     pub(crate) const ADD_RESIDUAL: u32 = 4;
     /// flags bit 3: c keeps the pre-activation, aux [M,N] gets GELU of it.
     pub(crate) const GELU: u32 = 8;
+
+    /// Whether `matmul_dot4` can read both operands as vec4 along K: the
+    /// forward form (each operand's K stride 1) with K and the other strides
+    /// multiples of 4. (A bound view starts 256-byte aligned, so a vec4 never
+    /// straddles one.)
+    pub(crate) fn reads_fours(&self) -> bool {
+        self.a_cs == 1 && self.b_rs == 1 && [self.k, self.a_rs, self.b_cs].iter().all(|x| x.is_multiple_of(4))
+    }
+
+    /// Whether `matmul_cols4` can read op(b)'s rows as vec4 along N: b's
+    /// columns adjacent (b_cs = 1) and its rows 4-float aligned.
+    pub(crate) fn reads_column_fours(&self) -> bool {
+        self.b_cs == 1 && self.b_rs.is_multiple_of(4)
+    }
 }

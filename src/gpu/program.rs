@@ -75,6 +75,12 @@ pub enum MatmulKernel {
     Direct,
     /// `matmul_direct` with K cut into this many slices, summed by `column_sums`.
     SplitK(u32),
+    /// `matmul_dot4`: `matmul_direct` reading both operands four K at a time,
+    /// for the forward form with K a multiple of 4 (others take `Direct`).
+    Dot4,
+    /// `matmul_cols4`: `matmul_direct` reading op(b)'s rows four columns at a
+    /// time, for the backward forms (others take `Direct`).
+    Cols4,
 }
 
 /// The two ways attention.wgsl walks an attention row (kernels.rs picks).

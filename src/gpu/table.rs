@@ -87,6 +87,8 @@ macro_rules! kernels {
 kernels! {
     Matmul: "matmul.wgsl" matmul(MatmulParams) [1 W, 2 R, 3 R, 4 R, 5 W];
     MatmulDirect: "matmul.wgsl" matmul_direct(MatmulParams) [1 W, 2 R, 3 R, 4 R, 5 W];
+    MatmulDot4: "matmul.wgsl" matmul_dot4(MatmulParams) [1 W, 2 R, 3 R, 4 R, 5 W];
+    MatmulCols4: "matmul.wgsl" matmul_cols4(MatmulParams) [1 W, 2 R, 3 R, 4 R, 5 W];
     ColumnSums: "reduce.wgsl" column_sums(ColumnSumsParams) [1 W, 2 R];
     SumBlocks: "reduce.wgsl" sum_blocks(SumBlocksParams) [1 W, 2 R];
     SquaredDistanceBlocks: "reduce.wgsl" squared_distance_blocks(SquaredDistanceBlocksParams) [1 W, 2 R, 3 R];
