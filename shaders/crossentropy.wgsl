@@ -104,7 +104,6 @@ fn crossentropy_forward_backward(@builtin(workgroup_id) wid: vec3<u32>,
     workgroupBarrier();
     tree_sum2(li);
     let rest = red[0] + (ties[0] - 1.0);
-    let denom = 1.0 + rest;
     let tgt = targets[row];
     // a target outside the vocabulary is refused on the CPU; treat it as padding here
     // rather than read out of bounds
@@ -118,18 +117,65 @@ fn crossentropy_forward_backward(@builtin(workgroup_id) wid: vec3<u32>,
         }
     }
     for (var j = li; j < p.v; j += WG) {
-        var g = 0.0;
-        if (!ignored) {
-            let x = logits[base + j];
-            if (j != tgt) {
-                g = exp(x - row_max) / denom * scale;
-            } else if (x == row_max) {
-                // p - 1 = 1 / (1 + rest) - 1, without the cancellation
-                g = -rest / denom * scale;
-            } else {
-                g = (exp(x - row_max) / denom - 1.0) * scale;
-            }
-        }
-        dlogits[base + j] = g;
+        dlogits[base + j] = dlogit(base, j, tgt, row_max, rest, scale);
     }
+}
+
+// The same for a software adapter, where a barrier suspends every invocation
+// of the workgroup: one invocation per row, its three passes over V serial,
+// no barrier. Sums in the order of j (the workgroup kernel's order differs
+// within round-off).
+// losses [N], dlogits [N,V] from logits [N,V], targets [N], scalars; one invocation per row.
+@compute @workgroup_size(WG)
+fn crossentropy_forward_backward_serial(@builtin(global_invocation_id) gid: vec3<u32>,
+                                        @builtin(num_workgroups) nwg: vec3<u32>) {
+    let row = gid.y * nwg.x * WG + gid.x;
+    if (row >= p.n) {
+        return;
+    }
+    let base = row * p.v;
+    var row_max = -3.402823e38;
+    for (var j = 0u; j < p.v; j++) {
+        row_max = max(row_max, logits[base + j]);
+    }
+    // as above: one maximal logit left out of `rest`
+    var below = 0.0;
+    var at_max = 0.0;
+    for (var j = 0u; j < p.v; j++) {
+        let x = logits[base + j];
+        if (x == row_max) {
+            at_max += 1.0;
+        } else {
+            below += exp(x - row_max);
+        }
+    }
+    let rest = below + (at_max - 1.0);
+    let tgt = targets[row];
+    if (tgt >= p.v) {
+        losses[row] = 0.0;
+    } else {
+        losses[row] = log1p(rest) + (row_max - logits[base + tgt]);
+    }
+    let scale = scalars[p.scale_index];
+    for (var j = 0u; j < p.v; j++) {
+        dlogits[base + j] = dlogit(base, j, tgt, row_max, rest, scale);
+    }
+}
+
+// dlogits[j] of a row: (softmax_j − [j = target]) · scale, with
+// denominator 1 + rest; zero for a padding row (target outside V).
+fn dlogit(base: u32, j: u32, tgt: u32, row_max: f32, rest: f32, scale: f32) -> f32 {
+    if (tgt >= p.v) {
+        return 0.0;
+    }
+    let denom = 1.0 + rest;
+    let x = logits[base + j];
+    if (j != tgt) {
+        return exp(x - row_max) / denom * scale;
+    }
+    if (x == row_max) {
+        // p - 1 = 1 / (1 + rest) - 1, without the cancellation
+        return -rest / denom * scale;
+    }
+    return (exp(x - row_max) / denom - 1.0) * scale;
 }

@@ -10,9 +10,7 @@
 
 use crate::cpu;
 use crate::gpu::GpuRun;
-use crate::gpu::{
-    AttentionKernel, GpuContext, GpuError, GradWrite, MatmulKernel, ProgramBuilder, UpdateSettings, View,
-};
+use crate::gpu::{GpuContext, GpuError, GradWrite, MatmulKernel, ProgramBuilder, RowKernel, UpdateSettings, View};
 use crate::model::{AdapterLayout, LoraConfig, ModelConfig, ParamLayout};
 use crate::optim::{OptimizerConfig, OptimizerKind};
 use crate::rng::Rng;
@@ -294,25 +292,33 @@ pub async fn crossentropy(
         })
         .collect();
     let scale = 1.0 / (3.0 * n as f32);
-    let (logits_b, targets_b, scalars_b) =
-        (ctx.upload("logits", &logits), ctx.upload("targets", &targets), ctx.upload("scalars", &[0.5f32, scale]));
-    let (losses_b, dlogits_b) = (ctx.storage("losses", n), ctx.storage("dlogits", n * v));
-    let w = View::whole;
-    let mut pb = ProgramBuilder::new(ctx);
-    pb.crossentropy_forward_backward(
-        &w(&losses_b),
-        &w(&dlogits_b),
-        &w(&logits_b),
-        &w(&targets_b),
-        &w(&scalars_b),
-        1,
-        n,
-        v,
-    );
-    let got = run_and_read(ctx, pb, &[("losses", &losses_b, n), ("dlogits", &dlogits_b, n * v)]).await?;
     let (mut losses, mut dlogits) = (vec![0.0; n], vec![0.0; n * v]);
     cpu::crossentropy_forward_backward(&mut losses, &mut dlogits, &f64s(&logits), &targets, scale as f64, n, v);
-    Ok(vec![compare("crossentropy losses", &got[0], &losses), compare("crossentropy dlogits", &got[1], &dlogits)])
+    // a row per workgroup and a row per invocation, both against the one twin
+    per_variant(&[RowKernel::Workgroup, RowKernel::Invocation], |kernel| {
+        let (logits, targets, losses, dlogits) = (&logits, &targets, &losses, &dlogits);
+        async move {
+            let (logits_b, targets_b, scalars_b) =
+                (ctx.upload("logits", logits), ctx.upload("targets", targets), ctx.upload("scalars", &[0.5f32, scale]));
+            let (losses_b, dlogits_b) = (ctx.storage("losses", n), ctx.storage("dlogits", n * v));
+            let w = View::whole;
+            let mut pb = ProgramBuilder::new(ctx);
+            pb.forced_rows = Some(kernel);
+            pb.crossentropy_forward_backward(
+                &w(&losses_b),
+                &w(&dlogits_b),
+                &w(&logits_b),
+                &w(&targets_b),
+                &w(&scalars_b),
+                1,
+                n,
+                v,
+            );
+            let got = run_and_read(ctx, pb, &[("losses", &losses_b, n), ("dlogits", &dlogits_b, n * v)]).await?;
+            Ok(vec![compare("crossentropy losses", &got[0], losses), compare("crossentropy dlogits", &got[1], dlogits)])
+        }
+    })
+    .await
 }
 
 /// Which update kernel `optimizer` checks.
@@ -519,7 +525,7 @@ pub async fn attention(
     c: usize,
     nh: usize,
 ) -> Result<Vec<Comparison>, GpuError> {
-    let kernels = [AttentionKernel::Invocation, AttentionKernel::Workgroup];
+    let kernels = [RowKernel::Invocation, RowKernel::Workgroup];
     let variants: Vec<_> = kernels.into_iter().flat_map(|k| WRITES.map(|w| (k, w))).collect();
     per_variant(&variants, |(kernel, write)| attention_with(ctx, seed, [b, t, c, nh], kernel, write)).await
 }
@@ -528,7 +534,7 @@ async fn attention_with(
     ctx: &GpuContext,
     seed: u64,
     [b, t, c, nh]: [usize; 4],
-    kernel: AttentionKernel,
+    kernel: RowKernel,
     write: GradWrite,
 ) -> Result<Vec<Comparison>, GpuError> {
     let mut rng = Rng::new(seed);
@@ -540,7 +546,7 @@ async fn attention_with(
         (ctx.storage("out", b * t * c), ctx.storage("att", b * nh * t * t), ctx.storage("dpreatt", b * nh * t * t));
     let w = View::whole;
     let mut pb = ProgramBuilder::new(ctx);
-    pb.forced_attention = Some(kernel);
+    pb.forced_rows = Some(kernel);
     pb.attention_forward(&w(&out_b), &w(&att_b), &w(&qkv_b), b, t, c, nh);
     pb.attention_backward(&w(&dqkv_b), &w(&dpre_b), &w(&dout_b), &w(&qkv_b), &w(&att_b), b, t, c, nh, write);
     let got = run_and_read(

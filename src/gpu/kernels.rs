@@ -12,7 +12,7 @@
 #![allow(clippy::too_many_arguments)]
 
 use super::params::*;
-use super::program::{AttentionKernel, MatmulKernel, ProgramBuilder, View};
+use super::program::{MatmulKernel, ProgramBuilder, RowKernel, View};
 use super::table::kernel;
 
 /// Outputs per side of one matmul workgroup's tile (TILE in matmul.wgsl).
@@ -406,7 +406,11 @@ impl ProgramBuilder {
         v: usize,
     ) {
         let p = CrossEntropyParams { n: u(n), v: u(v), scale_index: u(scale_index), ..Default::default() };
-        self.dispatch(kernel::CrossEntropy, &p, &[losses, dlogits, logits, targets, scalars], u(n));
+        let buffers = [losses, dlogits, logits, targets, scalars];
+        match self.row_kernel() {
+            RowKernel::Invocation => self.dispatch(kernel::CrossEntropySerial, &p, &buffers, groups64(n)),
+            RowKernel::Workgroup => self.dispatch(kernel::CrossEntropy, &p, &buffers, u(n)),
+        }
     }
 
     /// state [2] (window length, tokens picked), window [T], picked [K] updated
@@ -528,24 +532,19 @@ impl ProgramBuilder {
     /// out [B,T,C], att [B,NH,T,T] = causal attention over qkv [B,T,3C]
     pub fn attention_forward(&mut self, out: &View, att: &View, qkv: &View, b: usize, t: usize, c: usize, nh: usize) {
         let p = AttentionParams { b: u(b), t: u(t), c: u(c), nh: u(nh), ..Default::default() };
-        match self.attention_kernel() {
-            AttentionKernel::Invocation => {
+        match self.row_kernel() {
+            RowKernel::Invocation => {
                 self.dispatch(kernel::AttentionForward, &p, &[out, att, qkv], groups64(b * nh * t))
             }
-            AttentionKernel::Workgroup => {
-                self.dispatch(kernel::AttentionForwardRows, &p, &[out, att, qkv], u(b * nh * t))
-            }
+            RowKernel::Workgroup => self.dispatch(kernel::AttentionForwardRows, &p, &[out, att, qkv], u(b * nh * t)),
         }
     }
 
     /// A row per invocation on a software adapter (no barriers), a row per
-    /// workgroup elsewhere (attention.wgsl), unless a check forces one.
-    fn attention_kernel(&self) -> AttentionKernel {
-        self.forced_attention.unwrap_or(if self.software_adapter {
-            AttentionKernel::Invocation
-        } else {
-            AttentionKernel::Workgroup
-        })
+    /// workgroup elsewhere (attention.wgsl, crossentropy.wgsl), unless a
+    /// check forces one.
+    fn row_kernel(&self) -> RowKernel {
+        self.forced_rows.unwrap_or(if self.software_adapter { RowKernel::Invocation } else { RowKernel::Workgroup })
     }
 
     /// dqkv [B,T,3C] (+)= attention backward of dout [B,T,C]; dpreatt [B,NH,T,T] is scratch.
@@ -570,11 +569,11 @@ impl ProgramBuilder {
             accumulate: dqkv_write.accumulate(),
             ..Default::default()
         };
-        match self.attention_kernel() {
-            AttentionKernel::Invocation => {
+        match self.row_kernel() {
+            RowKernel::Invocation => {
                 self.dispatch(kernel::AttentionBackwardDpreatt, &p, &[dpreatt, dout, qkv, att], groups64(b * nh * t))
             }
-            AttentionKernel::Workgroup => {
+            RowKernel::Workgroup => {
                 self.dispatch(kernel::AttentionBackwardDpreattRows, &p, &[dpreatt, dout, qkv, att], u(b * nh * t))
             }
         }

@@ -26,5 +26,5 @@ mod wgsl_mirror;
 
 pub use context::{AdapterSummary, GpuContext, GpuError, PendingMap, Readback};
 pub use kernels::{token_positions, GradWrite, UpdateSettings};
-pub use program::{AttentionKernel, MatmulKernel, Program, ProgramBuilder, View};
+pub use program::{MatmulKernel, Program, ProgramBuilder, RowKernel, View};
 pub use run::GpuRun;

@@ -53,7 +53,7 @@ pub struct ProgramBuilder {
     /// The matmul kernel every product goes to, when a check wants one.
     pub(crate) forced_matmul: Option<MatmulKernel>,
     /// The attention kernels every row goes to, when a check wants them.
-    pub(crate) forced_attention: Option<AttentionKernel>,
+    pub(crate) forced_rows: Option<RowKernel>,
     device: wgpu::Device,
     queue: wgpu::Queue,
     pipelines: Arc<Pipelines>,
@@ -83,12 +83,14 @@ pub enum MatmulKernel {
     Cols4,
 }
 
-/// The two ways attention.wgsl walks an attention row (kernels.rs picks).
+/// The two ways a kernel that reduces along rows walks them: attention's
+/// rows of keys, cross-entropy's rows of logits (kernels.rs picks).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AttentionKernel {
-    /// One invocation per row, no barrier (software adapters).
+pub enum RowKernel {
+    /// One invocation per row, no barrier (software adapters, where a barrier
+    /// suspends every invocation of the workgroup).
     Invocation,
-    /// One workgroup per row, its invocations striding over the keys.
+    /// One workgroup per row, its invocations striding along it.
     Workgroup,
 }
 
@@ -100,7 +102,7 @@ impl ProgramBuilder {
         Self {
             software_adapter: ctx.adapter.is_software(),
             forced_matmul: None,
-            forced_attention: None,
+            forced_rows: None,
             placeholder: None,
             device: ctx.device.clone(),
             queue: ctx.queue.clone(),

@@ -93,6 +93,7 @@ kernels! {
     SumBlocks: "reduce.wgsl" sum_blocks(SumBlocksParams) [1 W, 2 R];
     SquaredDistanceBlocks: "reduce.wgsl" squared_distance_blocks(SquaredDistanceBlocksParams) [1 W, 2 R, 3 R];
     CrossEntropy: "crossentropy.wgsl" crossentropy_forward_backward(CrossEntropyParams) [1 W, 2 W, 3 R, 4 R, 5 R];
+    CrossEntropySerial: "crossentropy.wgsl" crossentropy_forward_backward_serial(CrossEntropyParams) [1 W, 2 W, 3 R, 4 R, 5 R];
     AdamW: "optimizer.wgsl" adamw_update(UpdateParams) [1 W, 2 R, 3 W, 4 W, 5 R, 6 R];
     Sgd: "optimizer.wgsl" sgd_update(UpdateParams) [1 W, 2 R, 3 W, 5 R, 6 R];
     EncoderForward: "encoder.wgsl" encoder_forward(EncoderParams) [1 W, 2 R, 3 R, 4 R];
