@@ -163,8 +163,7 @@ fn main() {
     }
 }
 
-/// One full-batch step's work: b packed windows of t tokens as one
-/// micro-batch, its token-mean scale, and the run's config (AdamW defaults).
+/// One full-batch step's work (`bench::full_batch_step`).
 #[cfg(not(target_arch = "wasm32"))]
 fn full_batch_step(
     corpus: &std::sync::Arc<gradlab::data::Corpus>,
@@ -172,20 +171,7 @@ fn full_batch_step(
     b: usize,
     t: usize,
 ) -> (Vec<gradlab::train::MicroBatch>, [f32; 1], gradlab::train::RunConfig) {
-    use gradlab::data::{BatchSampler, DataConfig, Packing};
-    let packed = DataConfig { packing: Packing::Packed, ..Default::default() };
-    let mut sampler = BatchSampler::new(corpus.clone(), 1, b, t, packed).unwrap();
-    let batch = sampler.next_batch().micro_batches(b, t).unwrap();
-    let scale = [1.0 / batch[0].tokens() as f32];
-    let config = gradlab::train::RunConfig {
-        model,
-        micro_batch: b,
-        grad_accum: 1,
-        seq_len: t,
-        optimizer: Default::default(),
-        lora: None,
-    };
-    (batch, scale, config)
+    gradlab::bench::full_batch_step(corpus, model, b, t).unwrap()
 }
 
 /// The shapes every matmul table measures: square, then the nano model's own.
@@ -201,7 +187,7 @@ fn gpu_matmul_table(ctx: &gradlab::gpu::GpuContext) {
     use gradlab::bench::MatmulCase;
     use gradlab::gpu::MatmulKernel;
     println!("WGSL matmul on {}, GFLOP/s (median of 5 submissions):", ctx.adapter);
-    println!("  {:<18} {:>10} {:>10} {:>10}", "N x C -> OC", "as picked", "tiled", "direct");
+    println!("  {:<18} {:>10} {:>10} {:>10} {:>10}", "N x C -> OC", "as picked", "tiled", "direct", "dot4");
     // the table's first cell came out slow on a real GPU still clocking up: a
     // throwaway round of the first shape first
     for (i, (n, c, oc)) in std::iter::once(MATMUL_SHAPES[0]).chain(MATMUL_SHAPES).enumerate() {
@@ -222,7 +208,8 @@ fn gpu_matmul_table(ctx: &gradlab::gpu::GpuContext) {
         }
         let forced = |kernel| gflops(MatmulCase::with_kernel(ctx, Some(kernel), n, c, oc, &inp, &w, &bias).unwrap());
         let (tiled, direct) = (forced(MatmulKernel::Tiled), forced(MatmulKernel::Direct));
-        println!("  {:<18} {picked:>10.1} {tiled:>10.1} {direct:>10.1}", format!("{n}x{c}->{oc}"));
+        let dot4 = forced(MatmulKernel::Dot4);
+        println!("  {:<18} {picked:>10.1} {tiled:>10.1} {direct:>10.1} {dot4:>10.1}", format!("{n}x{c}->{oc}"));
     }
 }
 
@@ -243,39 +230,26 @@ fn profile_table(ctx: &gradlab::gpu::GpuContext, corpus: &std::sync::Arc<gradlab
     for name in presets {
         let model = ModelConfig::preset(name).unwrap();
         let (b, t) = (16, model.block_size);
-        let (batch, scale, config) = full_batch_step(corpus, model, b, t);
-        let work = StepWork { micro_batches: &batch, scales: &scale };
-        let mut run = GpuRun::new(ctx, config, &ParamLayout::new(&model).init(1)).unwrap();
-        let step = if name == "nano" { nano_step } else { seconds_per_step(&mut run, work, 5) };
+        let step = if name == "nano" {
+            nano_step
+        } else {
+            let (batch, scale, config) = full_batch_step(corpus, model, b, t);
+            let mut run = GpuRun::new(ctx, config, &ParamLayout::new(&model).init(1)).unwrap();
+            seconds_per_step(&mut run, StepWork { micro_batches: &batch, scales: &scale }, 5)
+        };
         // the median of 5 profiled steps, kernel by kernel
-        let mut profiles = Vec::new();
-        for _ in 0..6 {
-            match pollster::block_on(run.profile_step(work)) {
-                Ok(p) => profiles.push(p),
-                Err(e) => return println!("no profile: {e}"),
-            }
-        }
-        profiles.remove(0);
-        let mut kernels: Vec<(&str, usize, f64)> = Vec::new();
-        for (i, (name, _)) in profiles[0].iter().enumerate() {
-            let mut times: Vec<f64> = profiles.iter().map(|p| p[i].1).collect();
-            times.sort_by(f64::total_cmp);
-            if let Some(k) = kernels.iter_mut().find(|k| k.0 == *name) {
-                k.1 += 1;
-                k.2 += times[2];
-            } else {
-                kernels.push((name, 1, times[2]));
-            }
-        }
-        kernels.sort_by(|a, b| b.2.total_cmp(&a.2));
-        let total: f64 = kernels.iter().map(|k| k.2).sum();
+        let profile = match pollster::block_on(gradlab::bench::profile_step(ctx, corpus, model, [b, t], 5)) {
+            Ok(p) => p,
+            Err(e) => return println!("no profile: {e}"),
+        };
+        let total: f64 = profile.kernels.iter().map(|k| k.seconds).sum();
         println!(
             "GPU time per kernel, {name} step (batch {b}x{t}, {} dispatches): {:.2} ms in dispatches, {:.2} ms a step",
-            profiles[0].len(),
+            profile.dispatches,
             total * 1e3,
             step * 1e3
         );
-        for (kernel, count, secs) in kernels {
+        for gradlab::bench::KernelTime { kernel, count, seconds: secs } in profile.kernels {
             println!(
                 "  {kernel:<36} {count:>4}x {:>9.3} ms {:>6.1}%  {:>8.1} us each",
                 secs * 1e3,

@@ -35,6 +35,9 @@ try {
     console.log(await page.textContent('[data-testid="step-status"]'));
     const cells = await page.$$eval('[data-testid="step-table"] tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
     for (const row of cells) console.log(row.join(" | "));
+    console.log(`\n${await page.textContent('[data-testid="profile-status"]')}`);
+    const profile = await page.$$eval('[data-testid="profile-table"] tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
+    for (const row of profile) console.log(row.join(" | "));
     if (rows.some((r) => r.error || r.skipped)) process.exitCode = 1;
   } else {
     await matmulTables(page);

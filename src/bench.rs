@@ -1,13 +1,18 @@
 //! Kernel timings for the benchmark page: a matmul shaped like one of the
 //! model's Linear layers, recorded once on the GPU and replayed as often as
 //! asked, and the same multiply on the f32 CPU backend's kernel, so the page
-//! can time both next to other libraries on the same inputs.
+//! can time both next to other libraries on the same inputs; and where a
+//! training step's GPU time goes, kernel by kernel (the page and `cargo bench`).
 //!
 //! Legend: M rows (B*T), K input channels, N output channels.
 
+use std::sync::Arc;
+
+use crate::data::{BatchSampler, Corpus, DataConfig, Packing};
 use crate::gpu::model::check_buffer;
-use crate::gpu::{GpuContext, GpuError, MatmulKernel, Program, ProgramBuilder, Readback, View};
-use crate::model::ConfigError;
+use crate::gpu::{GpuContext, GpuError, GpuRun, MatmulKernel, Program, ProgramBuilder, Readback, View};
+use crate::model::{ConfigError, ModelConfig, ParamLayout};
+use crate::train::{MicroBatch, RunConfig, StepError, StepWork, Trainer};
 
 /// Largest side the benchmark accepts: beyond it one multiply takes seconds
 /// on a software adapter.
@@ -128,4 +133,78 @@ impl MatmulCase {
     pub async fn output(&self, ctx: &GpuContext) -> Result<Vec<f32>, GpuError> {
         ctx.read_f32(&self.out, 0, self.m * self.n).await
     }
+}
+
+/// One full-batch step's work on `corpus`: b packed windows of t tokens as
+/// one micro-batch, its token-mean scale, and the run's config (AdamW
+/// defaults).
+pub fn full_batch_step(
+    corpus: &Arc<Corpus>,
+    model: ModelConfig,
+    b: usize,
+    t: usize,
+) -> Result<(Vec<MicroBatch>, [f32; 1], RunConfig), ConfigError> {
+    let packed = DataConfig { packing: Packing::Packed, ..Default::default() };
+    let mut sampler = BatchSampler::new(corpus.clone(), 1, b, t, packed)?;
+    let batch = sampler.next_batch().micro_batches(b, t)?;
+    let scale = [1.0 / batch[0].tokens() as f32];
+    let config =
+        RunConfig { model, micro_batch: b, grad_accum: 1, seq_len: t, optimizer: Default::default(), lora: None };
+    Ok((batch, scale, config))
+}
+
+/// Where one training step's GPU time goes.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepProfile {
+    /// Dispatches in one step.
+    pub dispatches: usize,
+    /// Each kernel's dispatches and their time in a step, slowest first.
+    pub kernels: Vec<KernelTime>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KernelTime {
+    pub kernel: &'static str,
+    pub count: usize,
+    /// Summed over its dispatches, each the median over the profiled steps.
+    pub seconds: f64,
+}
+
+/// A full-batch run of `model` on b × t tokens of `corpus`, its step profiled
+/// `rounds` times (1..=20) after one step that warms up (`GpuRun::profile_step`:
+/// each dispatch in a pass of its own, timed by the GPU's timestamps, so the
+/// sum bounds the kernels' time from above).
+pub async fn profile_step(
+    ctx: &GpuContext,
+    corpus: &Arc<Corpus>,
+    model: ModelConfig,
+    [b, t]: [usize; 2],
+    rounds: usize,
+) -> Result<StepProfile, StepError> {
+    if !(1..=20).contains(&rounds) {
+        return Err(ConfigError::Invalid { field: "rounds", reason: format!("must be 1..=20, got {rounds}") }.into());
+    }
+    let (batch, scale, config) = full_batch_step(corpus, model, b, t)?;
+    let work = StepWork { micro_batches: &batch, scales: &scale };
+    let mut run = GpuRun::new(ctx, config, &ParamLayout::new(&model).init(1))?;
+    run.profile_step(work).await?;
+    let mut profiles = Vec::new();
+    for _ in 0..rounds {
+        profiles.push(run.profile_step(work).await?);
+    }
+    let mut kernels: Vec<KernelTime> = Vec::new();
+    for (i, &(kernel, _)) in profiles[0].iter().enumerate() {
+        let mut times: Vec<f64> = profiles.iter().map(|p| p[i].1).collect();
+        times.sort_by(f64::total_cmp);
+        let median = times[times.len() / 2];
+        match kernels.iter_mut().find(|k| k.kernel == kernel) {
+            Some(k) => {
+                k.count += 1;
+                k.seconds += median;
+            }
+            None => kernels.push(KernelTime { kernel, count: 1, seconds: median }),
+        }
+    }
+    kernels.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+    Ok(StepProfile { dispatches: profiles[0].len(), kernels })
 }

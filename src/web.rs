@@ -653,9 +653,10 @@ mod bench_page {
 
     #[wasm_bindgen]
     impl WebBench {
-        /// Opens a WebGPU device; fails with the reason when there is none.
+        /// Opens a WebGPU device (with timestamp queries where the adapter
+        /// has them, for `profileStep`); fails with the reason when there is none.
         pub async fn create() -> Result<WebBench, JsError> {
-            let ctx = GpuContext::new().await.map_err(js_err)?;
+            let ctx = GpuContext::with_timestamps().await.map_err(js_err)?;
             Ok(Self { ctx, cases: Vec::new() })
         }
 
@@ -693,6 +694,25 @@ mod bench_page {
                 return Err(JsError::new(&format!("times: must be 1..=1000, got {times}")));
             }
             self.case(index)?.run(&self.ctx, times as usize).await.map_err(js_err)
+        }
+
+        /// Where one full-batch training step of preset `preset` (`batch`
+        /// packed windows of its context, 1..=64, from the shipped corpus
+        /// `kjv`, which must have been provided) spends its GPU time:
+        /// {dispatches, kernels: [{kernel, count, seconds}]}, slowest first,
+        /// each dispatch the median of `rounds` (1..=20) profiled steps. Fails
+        /// in words where the adapter has no timestamp queries.
+        #[wasm_bindgen(js_name = profileStep)]
+        pub async fn profile_step(&self, preset: String, batch: u32, rounds: u32) -> Result<JsValue, JsError> {
+            let model = ModelConfig::preset(&preset).map_err(js_err)?;
+            if !(1..=64).contains(&batch) {
+                return Err(JsError::new(&format!("batch: must be 1..=64, got {batch}")));
+            }
+            let corpus = LabSettings::default().corpus().map_err(js_err)?;
+            let shape = [batch as usize, model.block_size];
+            let profile =
+                crate::bench::profile_step(&self.ctx, &corpus, model, shape, rounds as usize).await.map_err(js_err)?;
+            to_js(&profile)
         }
 
         /// The last result of case `index`, [m,n] row-major.

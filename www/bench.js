@@ -265,12 +265,41 @@ async function runStep(name, seed = 1) {
     const failed = result.rows.find((r) => r.error);
     if (failed) out.error = `${failed.backend}: ${failed.error}`;
     stepStatus(failed ? `The ${failed.backend} comparison failed: ${failed.error}` : `Done: ${set.label}, seed ${seed}.`);
+    if (!failed && navigator.gpu) out.profile = await profileStep(settings);
   } catch (e) {
     out.error = errorText(e);
     stepStatus(`Could not compare training steps: ${out.error}`);
   } finally {
     out.done = true;
     busy(false);
+  }
+}
+
+// Where gradlab's WebGPU step of `settings`' preset and batch spends its GPU
+// time (WebBench.profileStep, in the module's full build), into the profile
+// table; null, said in words, where it cannot be had (no timestamp queries).
+async function profileStep(settings) {
+  const say = (text) => ($("profile-status").textContent = text);
+  $("profile-rows").replaceChildren();
+  try {
+    say("Profiling gradlab's WebGPU step kernel by kernel…");
+    const full = await loadGradlabFull();
+    await ensureCorpus("kjv", full);
+    const bench = await full.WebBench.create();
+    try {
+      const profile = await bench.profileStep(settings.preset, settings.batch, 5);
+      const total = profile.kernels.reduce((sum, k) => sum + k.seconds, 0);
+      for (const k of profile.kernels) {
+        $("profile-rows").append(row([k.kernel, String(k.count), (k.seconds * 1e3).toFixed(2), `${((100 * k.seconds) / total).toFixed(1)}%`]));
+      }
+      say(`gradlab's WebGPU step, ${settings.preset} preset, batch ${settings.batch} × its context: ${profile.dispatches} dispatches, ${(total * 1e3).toFixed(1)} ms in them.`);
+      return profile;
+    } finally {
+      bench.free();
+    }
+  } catch (e) {
+    say(`No per-kernel profile: ${errorText(e)}`);
+    return null;
   }
 }
 

@@ -76,6 +76,20 @@ pub struct GpuContext {
 impl GpuContext {
     /// Finds an adapter (any backend natively, WebGPU in the browser) and opens a device.
     pub async fn new() -> Result<Self, GpuError> {
+        // timestamps natively, where the benchmark's per-kernel profile reads them
+        let wanted =
+            if cfg!(target_arch = "wasm32") { wgpu::Features::empty() } else { wgpu::Features::TIMESTAMP_QUERY };
+        Self::with_features(wanted).await
+    }
+
+    /// Like `new`, with timestamp queries wherever the adapter has them (the
+    /// benchmark page's per-kernel profile, `Program::profile`).
+    pub async fn with_timestamps() -> Result<Self, GpuError> {
+        Self::with_features(wgpu::Features::TIMESTAMP_QUERY).await
+    }
+
+    /// Opens a device with the `wanted` features the adapter has.
+    async fn with_features(wanted: wgpu::Features) -> Result<Self, GpuError> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
         let adapter = instance
             .request_adapter(&wgpu::RequestAdapterOptions {
@@ -93,9 +107,6 @@ impl GpuContext {
             max_storage_buffers_per_shader_stage: supported.max_storage_buffers_per_shader_stage.min(10),
             ..wgpu::Limits::default()
         };
-        // timestamps only natively, where the benchmark's per-kernel profile reads them
-        let wanted =
-            if cfg!(target_arch = "wasm32") { wgpu::Features::empty() } else { wgpu::Features::TIMESTAMP_QUERY };
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("gradlab"),
