@@ -3,6 +3,8 @@
 // the machine's speed falls on every build alike (BENCHMARKS.md, "module
 // size"). Each argument is a folder holding wasm-bindgen's `--target web`
 // output (gradlab.js, gradlab_bg.wasm), e.g. dist/pkg and a copy of an older one.
+// BACKEND=reference needs the module's full build, dist/pkg-full: dist/pkg
+// leaves the f64 reference out.
 //
 //   node scripts/wasm-speed.mjs dist/pkg /tmp/other-build [ROUNDS=7 STEPS=5 BACKEND=cpu]
 import { readFileSync, existsSync } from "node:fs";

@@ -120,7 +120,8 @@ async fn run_and_read(
 /// Aᵀ·B, bias column sums); the weight and bias gradients start non-zero to
 /// check that they accumulate, dinp both ways (`grad_start`). Once with each
 /// matmul kernel forced, so all are checked on any adapter (a software one
-/// alone would only ever pick the direct kernel, unsplit).
+/// alone would pick only the direct kernel and its vec4 variants, a real GPU
+/// never those variants).
 pub async fn matmul(ctx: &GpuContext, seed: u64, n: usize, c: usize, oc: usize) -> Result<Vec<Comparison>, GpuError> {
     let kernels =
         [MatmulKernel::Tiled, MatmulKernel::Direct, MatmulKernel::SplitK(3), MatmulKernel::Dot4, MatmulKernel::Cols4];

@@ -697,19 +697,30 @@ mod bench_page {
         }
 
         /// Where one full-batch training step of preset `preset` (`batch`
-        /// packed windows of its context, 1..=64, from the shipped corpus
-        /// `kjv`, which must have been provided) spends its GPU time:
-        /// {dispatches, kernels: [{kernel, count, seconds}]}, slowest first,
-        /// each dispatch the median of `rounds` (1..=20) profiled steps. Fails
-        /// in words where the adapter has no timestamp queries.
+        /// packed windows, 1..=64, of `seq_len` tokens, 1 up to the preset's
+        /// context, from the shipped corpus `kjv`, which must have been
+        /// provided) spends its GPU time: {dispatches, kernels: [{kernel,
+        /// count, seconds}]}, slowest first, each dispatch the median of
+        /// `rounds` (1..=20) profiled steps. Fails in words where the adapter
+        /// has no timestamp queries.
         #[wasm_bindgen(js_name = profileStep)]
-        pub async fn profile_step(&self, preset: String, batch: u32, rounds: u32) -> Result<JsValue, JsError> {
+        pub async fn profile_step(
+            &self,
+            preset: String,
+            batch: u32,
+            seq_len: u32,
+            rounds: u32,
+        ) -> Result<JsValue, JsError> {
             let model = ModelConfig::preset(&preset).map_err(js_err)?;
             if !(1..=64).contains(&batch) {
                 return Err(JsError::new(&format!("batch: must be 1..=64, got {batch}")));
             }
+            if !(1..=model.block_size).contains(&(seq_len as usize)) {
+                let most = model.block_size;
+                return Err(JsError::new(&format!("seq_len: must be 1..={most} for {preset}, got {seq_len}")));
+            }
             let corpus = LabSettings::default().corpus().map_err(js_err)?;
-            let shape = [batch as usize, model.block_size];
+            let shape = [batch as usize, seq_len as usize];
             let profile =
                 crate::bench::profile_step(&self.ctx, &corpus, model, shape, rounds as usize).await.map_err(js_err)?;
             to_js(&profile)

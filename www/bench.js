@@ -287,12 +287,12 @@ async function profileStep(settings) {
     await ensureCorpus("kjv", full);
     const bench = await full.WebBench.create();
     try {
-      const profile = await bench.profileStep(settings.preset, settings.batch, 5);
+      const profile = await bench.profileStep(settings.preset, settings.batch, settings.seq_len, 5);
       const total = profile.kernels.reduce((sum, k) => sum + k.seconds, 0);
       for (const k of profile.kernels) {
         $("profile-rows").append(row([k.kernel, String(k.count), (k.seconds * 1e3).toFixed(2), `${((100 * k.seconds) / total).toFixed(1)}%`]));
       }
-      say(`gradlab's WebGPU step, ${settings.preset} preset, batch ${settings.batch} × its context: ${profile.dispatches} dispatches, ${(total * 1e3).toFixed(1)} ms in them.`);
+      say(`gradlab's WebGPU step as compared above (${settings.preset} preset, batch ${settings.batch} × ${settings.seq_len}): ${profile.dispatches} dispatches, ${(total * 1e3).toFixed(1)} ms in them.`);
       return profile;
     } finally {
       bench.free();

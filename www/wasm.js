@@ -43,7 +43,7 @@ export function loadGradlabFull() {
   })().catch((e) => {
     // tried again next time
     fullReady = undefined;
-    throw new Error(`loading the module's full build (pkg-full/) failed: ${e?.message ?? e}`);
+    throw new Error(`loading the module's full build (pkg-full/) failed: ${e?.message ?? e}`, { cause: e });
   });
   return fullReady;
 }
@@ -102,14 +102,14 @@ export function loadCorpora() {
 // A shipped corpus the module does not carry (the site's build leaves them
 // out) is fetched from data/corpus/ beside the page and handed over, once
 // to each module that asks (`module`: a loaded build, the one every page
-// loads when left out); resolves when a lab can use it. Unknown names
-// resolve too: the lab's own validation refuses them in words.
+// loads when left out; a second build's fetch comes from the browser's
+// cache); resolves when a lab can use it. Unknown names resolve too: the
+// lab's own validation refuses them in words.
 const corpusLoads = new WeakMap();
-const corpusTexts = new Map();
 export async function ensureCorpus(name, module) {
   const gl = module ?? (await loadGradlab());
   // no name: the lab's default, the first shipped corpus
-  name ||= (await loadCorpora())[0]?.name;
+  name ||= gl.corpora()[0]?.name;
   if (!corpusLoads.has(gl)) corpusLoads.set(gl, new Map());
   const loads = corpusLoads.get(gl);
   if (!loads.has(name)) {
@@ -121,7 +121,15 @@ export async function ensureCorpus(name, module) {
         return;
       }
       if (available) return;
-      gl.provideCorpus(name, await corpusFiles(name));
+      const corpus = gl.corpora().find((c) => c.name === name);
+      const texts = await Promise.all(
+        corpus.files.map(async (file) => {
+          const response = await fetch(new URL(`../data/corpus/${file}`, import.meta.url));
+          if (!response.ok) throw new Error(`corpus ${name}: fetching data/corpus/${file} failed (HTTP ${response.status})`);
+          return response.text();
+        }),
+      );
+      gl.provideCorpus(name, texts);
     })();
     // a failed fetch is tried again next time
     loads.set(name, load.catch((e) => {
@@ -130,27 +138,6 @@ export async function ensureCorpus(name, module) {
     }));
   }
   return loads.get(name);
-}
-
-// The texts of shipped corpus `name`'s files, fetched once for every module.
-function corpusFiles(name) {
-  if (!corpusTexts.has(name)) {
-    const texts = (async () => {
-      const corpus = (await loadCorpora()).find((c) => c.name === name);
-      return Promise.all(
-        corpus.files.map(async (file) => {
-          const response = await fetch(new URL(`../data/corpus/${file}`, import.meta.url));
-          if (!response.ok) throw new Error(`corpus ${name}: fetching data/corpus/${file} failed (HTTP ${response.status})`);
-          return response.text();
-        }),
-      );
-    })();
-    corpusTexts.set(name, texts.catch((e) => {
-      corpusTexts.delete(name);
-      throw e;
-    }));
-  }
-  return corpusTexts.get(name);
 }
 
 // wasm-bindgen objects allow one call at a time; chain every call through this.

@@ -52,7 +52,7 @@ pub struct ProgramBuilder {
     pub(crate) software_adapter: bool,
     /// The matmul kernel every product goes to, when a check wants one.
     pub(crate) forced_matmul: Option<MatmulKernel>,
-    /// The attention kernels every row goes to, when a check wants them.
+    /// How attention and cross-entropy walk their rows, when a check wants one way.
     pub(crate) forced_rows: Option<RowKernel>,
     device: wgpu::Device,
     queue: wgpu::Queue,

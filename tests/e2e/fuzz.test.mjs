@@ -18,9 +18,12 @@ const CONFIGS = Number(process.env.FUZZ_CONFIGS ?? 300);
 // Runs inside the page: returns what happened, in counts and failures.
 async function fuzz({ seed, count }) {
   const { ensureCorpus, loadGradlab, loadGradlabFull } = await import(new URL("./wasm.js", location.href));
-  // the full build: the API every page loads, plus the f64 reference's lab
-  const gl = await loadGradlabFull();
-  await ensureCorpus("kjv", gl);
+  // the build every page loads, and the full one for labs on the f64 reference
+  const gl = await loadGradlab();
+  const full = await loadGradlabFull();
+  await ensureCorpus("kjv");
+  await ensureCorpus("kjv", full);
+  const create = (c, backend) => (backend === "reference" || backend === false ? full : gl).WebLab.create(c, backend, undefined);
   // mulberry32
   let s = seed >>> 0;
   const rand = () => {
@@ -112,7 +115,7 @@ async function fuzz({ seed, count }) {
     if (problem !== undefined) {
       counts.refused++;
       if (typeof problem !== "string" || !FIELDS.test(problem)) fail(`a refusal that names no field: ${JSON.stringify(problem)} for ${JSON.stringify(c)?.slice(0, 200)}`);
-      const built = await settle(gl.WebLab.create(c, pick([false, "reference", "cpu"]), undefined));
+      const built = await settle(create(c, pick([false, "reference", "cpu"])));
       if (built.ok) {
         fail(`create accepted what validateLabConfig refused (${problem})`);
         built.value.free();
@@ -124,7 +127,7 @@ async function fuzz({ seed, count }) {
     // reference; now and then a backend that does not exist, refused by name
     if (rand() < 0.05) {
       const backend = pick([...hostile, "gpu", "CPU", "webgl"]);
-      const odd = await settle(gl.WebLab.create(c, backend, undefined));
+      const odd = await settle(create(c, backend));
       // true and false are backends (webgpu, reference), refused only for the config
       if (odd.ok) {
         if (typeof backend !== "boolean") fail(`create accepted backend ${JSON.stringify(backend)?.slice(0, 40)}`);
@@ -136,7 +139,7 @@ async function fuzz({ seed, count }) {
     // about the API; the CPU backends' budget refuses or bounds such a lab
     const tokens = (Number(c.batch) || 4) * (Number(c.seq_len) || 128);
     const backend = counts.accepted % 10 === 1 && tokens <= 1024 ? "webgpu" : counts.accepted % 2 ? "cpu" : "reference";
-    const built = await settle(gl.WebLab.create(c, backend, undefined));
+    const built = await settle(create(c, backend));
     if (!built.ok) {
       counts.buildRefused++;
       if (!FIELDS.test(built.error.replace(/^lab: /, ""))) fail(`create refused a valid config without naming a field: ${built.error}`);
@@ -246,9 +249,7 @@ async function fuzz({ seed, count }) {
   } else fail(`a lab could not be built after the fuzz: ${fresh.error}`);
   clearInterval(tick);
   // the build every page loads has no f64 reference, and says where it is
-  const small = await loadGradlab();
-  await ensureCorpus("kjv");
-  const noReference = await settle(small.WebLab.create({ preset: "nano", batch: 4, micro_batch: 2, seq_len: 16 }, "reference", undefined));
+  const noReference = await settle(gl.WebLab.create({ preset: "nano", batch: 4, micro_batch: 2, seq_len: 16 }, "reference", undefined));
   if (noReference.ok) noReference.value.free();
   const smallRefuses = noReference.ok ? "built" : noReference.error;
   return { counts, failures, after, longestGap: Math.round(longestGap), smallRefuses };

@@ -54,6 +54,19 @@ test(`jax-js's GPT takes the same whole training step as gradlab's, on WebGPU an
       assert.ok(r.gradlabMs > 0 && r.jaxMs > 0 && Number.isFinite(r.ratio), JSON.stringify(r));
     }
     assert.equal(await page.locator('[data-testid="step-table"] tbody tr').count(), 2);
+    // the per-kernel profile of gradlab's step, where the adapter has
+    // timestamp queries (Chromium's SwiftShader does): every dispatch counted once
+    const { profile } = await page.evaluate(() => window.gradlabBench.gptStep);
+    const timestamps = await page.evaluate(async () => (await navigator.gpu.requestAdapter()).features.has("timestamp-query"));
+    if (!timestamps) t.diagnostic("no timestamp queries on this adapter: the profile is not checked");
+    else {
+      assert.ok(profile, `no profile: ${await page.textContent('[data-testid="profile-status"]')}`);
+      const kernels = profile.kernels.map((k) => k.kernel);
+      for (const kernel of ["encoder_forward", "layernorm_forward", "attention_backward_dq", "adamw_update"]) assert.ok(kernels.includes(kernel), `${kernel} in ${kernels}`);
+      assert.equal(profile.kernels.reduce((n, k) => n + k.count, 0), profile.dispatches);
+      assert.ok(profile.kernels.every((k) => k.seconds >= 0 && Number.isFinite(k.seconds)), JSON.stringify(profile.kernels));
+      assert.equal(await page.locator('[data-testid="profile-table"] tbody tr').count(), profile.kernels.length);
+    }
     await page.screenshot({ path: ARTIFACTS + "bench-step.png", fullPage: true });
     assert.deepEqual(errors, []);
   } finally {
