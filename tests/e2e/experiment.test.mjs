@@ -137,8 +137,10 @@ test("the token-weight strip appears after steps, and naive colours tokens unlik
     await page.click('[data-testid="step-once"]');
     await page.click('[data-testid="step-once"]');
     await page.waitForFunction(() => Number(deepQuery('[data-testid="token-weights"]').dataset.step) >= 1, null, { timeout: 60_000 });
-    const rows = await page.$$eval('[data-testid="token-weights"] .gl-tw-row', (rs) =>
-      rs.map((r) => ({
+    // one evaluation, so a later step's redraw cannot detach the rows between
+    // finding them and reading their colours (page.$$eval takes two)
+    const rows = await page.evaluate(() =>
+      deepQueryAll('[data-testid="token-weights"] .gl-tw-row').map((r) => ({
         strategy: r.dataset.strategy,
         ratios: [...r.querySelectorAll(".gl-tw-cell[data-ratio]")].map((c) => Number(c.dataset.ratio)),
         colors: [...r.querySelectorAll(".gl-tw-cell[data-ratio]")].map((c) => getComputedStyle(c).backgroundColor),
