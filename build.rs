@@ -1,8 +1,9 @@
 //! Copies each WGSL file in `shaders/` into OUT_DIR without its comments and
 //! indentation, for `gpu/table.rs` to compile in. The comments are for
-//! people reading `shaders/`; in the web module they were a tenth of its
-//! bytes. Every line stays a line, so a line number in a shader compiler's
-//! message still points into the file in `shaders/`. (WGSL has no string
+//! people reading `shaders/`, and the web module need not carry them
+//! (BENCHMARKS.md, the module's size). Every line stays a line, so a line
+//! number in a shader compiler's message still points into the file in
+//! `shaders/`. (WGSL has no string
 //! literals, so a `//` always starts a comment.)
 
 use std::{env, fs, path::Path};

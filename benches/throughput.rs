@@ -87,7 +87,7 @@ fn main() {
     let model = ModelConfig::nano();
     let (b, t) = (16, 64);
     let corpus = Arc::new(shipped_corpus("kjv").unwrap());
-    let (batch, scale, config) = full_batch_step(&corpus, model, b, t);
+    let (batch, scale, config) = gradlab::bench::full_batch_step(&corpus, model, b, t).unwrap();
     let work = StepWork { micro_batches: &batch, scales: &scale };
     let init = ParamLayout::new(&model).init(1);
     let tokens = (b * t) as f64;
@@ -163,17 +163,6 @@ fn main() {
     }
 }
 
-/// One full-batch step's work (`bench::full_batch_step`).
-#[cfg(not(target_arch = "wasm32"))]
-fn full_batch_step(
-    corpus: &std::sync::Arc<gradlab::data::Corpus>,
-    model: gradlab::model::ModelConfig,
-    b: usize,
-    t: usize,
-) -> (Vec<gradlab::train::MicroBatch>, [f32; 1], gradlab::train::RunConfig) {
-    gradlab::bench::full_batch_step(corpus, model, b, t).unwrap()
-}
-
 /// The shapes every matmul table measures: square, then the nano model's own.
 #[cfg(not(target_arch = "wasm32"))]
 const MATMUL_SHAPES: [(usize, usize, usize); 6] =
@@ -233,7 +222,7 @@ fn profile_table(ctx: &gradlab::gpu::GpuContext, corpus: &std::sync::Arc<gradlab
         let step = if name == "nano" {
             nano_step
         } else {
-            let (batch, scale, config) = full_batch_step(corpus, model, b, t);
+            let (batch, scale, config) = gradlab::bench::full_batch_step(corpus, model, b, t).unwrap();
             let mut run = GpuRun::new(ctx, config, &ParamLayout::new(&model).init(1)).unwrap();
             seconds_per_step(&mut run, StepWork { micro_batches: &batch, scales: &scale }, 5)
         };
@@ -276,7 +265,7 @@ fn preset_table(ctx: &gradlab::gpu::GpuContext, corpus: &std::sync::Arc<gradlab:
     for name in presets.split(',') {
         let model = ModelConfig::preset(name).unwrap();
         let (b, t) = (16, model.block_size);
-        let (batch, scale, config) = full_batch_step(corpus, model, b, t);
+        let (batch, scale, config) = gradlab::bench::full_batch_step(corpus, model, b, t).unwrap();
         let work = StepWork { micro_batches: &batch, scales: &scale };
         let layout = ParamLayout::new(&model);
         let init = layout.init(1);

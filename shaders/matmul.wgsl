@@ -105,6 +105,24 @@ fn store4(z: u32, gm: u32, gn: u32, v: vec4<f32>) {
     }
 }
 
+// The 4x8 block of outputs from row r and column cl on (rows in l_i for the
+// first four columns, h_i for the next four), clipped, into slice z: the
+// store of matmul_direct and its vec4 variants.
+fn store_block(z: u32, r: u32, cl: u32, l0: vec4<f32>, h0: vec4<f32>, l1: vec4<f32>, h1: vec4<f32>,
+               l2: vec4<f32>, h2: vec4<f32>, l3: vec4<f32>, h3: vec4<f32>) {
+    store4(z, r, cl, l0); store4(z, r, cl + 4u, h0);
+    store4(z, r + 1u, cl, l1); store4(z, r + 1u, cl + 4u, h1);
+    store4(z, r + 2u, cl, l2); store4(z, r + 2u, cl + 4u, h2);
+    store4(z, r + 3u, cl, l3); store4(z, r + 3u, cl + 4u, h3);
+}
+
+// Where rows r .. r+3 start in an operand whose rows are `stride` apart;
+// rows past the matrix start where its last one does (store4 drops them).
+fn block_rows(r: u32, stride: u32) -> vec4<u32> {
+    let last = p.m - 1u;
+    return vec4<u32>(min(r, last), min(r + 1u, last), min(r + 2u, last), min(r + 3u, last)) * stride;
+}
+
 // c [M,N] (+)= alpha · op(a) [M,K] · op(b) [K,N] (+ bias [N]); one workgroup per 64x64 tile of c
 @compute @workgroup_size(8, 8)
 fn matmul(@builtin(workgroup_id) wid: vec3<u32>,
@@ -199,10 +217,8 @@ fn matmul_direct(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     // rows and columns past the matrix read its last one; store4 drops them
-    let a0 = min(r, p.m - 1u) * p.a_rs;
-    let a1 = min(r + 1u, p.m - 1u) * p.a_rs;
-    let a2 = min(r + 2u, p.m - 1u) * p.a_rs;
-    let a3 = min(r + 3u, p.m - 1u) * p.a_rs;
+    let rows = block_rows(r, p.a_rs);
+    let a0 = rows.x; let a1 = rows.y; let a2 = rows.z; let a3 = rows.w;
     let b0 = min(cl, p.n - 1u) * p.b_cs;
     let b1 = min(cl + 1u, p.n - 1u) * p.b_cs;
     let b2 = min(cl + 2u, p.n - 1u) * p.b_cs;
@@ -231,10 +247,7 @@ fn matmul_direct(@builtin(global_invocation_id) gid: vec3<u32>) {
         x = a[a3 + ka];
         l3 = fma(vec4<f32>(x), bl, l3); h3 = fma(vec4<f32>(x), bh, h3);
     }
-    store4(z, r, cl, l0); store4(z, r, cl + 4u, h0);
-    store4(z, r + 1u, cl, l1); store4(z, r + 1u, cl + 4u, h1);
-    store4(z, r + 2u, cl, l2); store4(z, r + 2u, cl + 4u, h2);
-    store4(z, r + 3u, cl, l3); store4(z, r + 3u, cl + 4u, h3);
+    store_block(z, r, cl, l0, h0, l1, h1, l2, h2, l3, h3);
 }
 
 // matmul_direct for the forward form, where both operands run along K
@@ -253,10 +266,8 @@ fn matmul_dot4(@builtin(global_invocation_id) gid: vec3<u32>) {
     let ar = p.a_rs / 4u;
     let bc = p.b_cs / 4u;
     // rows and columns past the matrix read its last one; store4 drops them
-    let a0 = min(r, p.m - 1u) * ar;
-    let a1 = min(r + 1u, p.m - 1u) * ar;
-    let a2 = min(r + 2u, p.m - 1u) * ar;
-    let a3 = min(r + 3u, p.m - 1u) * ar;
+    let rows = block_rows(r, ar);
+    let a0 = rows.x; let a1 = rows.y; let a2 = rows.z; let a3 = rows.w;
     let b0 = min(cl, p.n - 1u) * bc;
     let b1 = min(cl + 1u, p.n - 1u) * bc;
     let b2 = min(cl + 2u, p.n - 1u) * bc;
@@ -285,10 +296,7 @@ fn matmul_dot4(@builtin(global_invocation_id) gid: vec3<u32>) {
         l3 += vec4<f32>(dot(x, y0), dot(x, y1), dot(x, y2), dot(x, y3));
         h3 += vec4<f32>(dot(x, y4), dot(x, y5), dot(x, y6), dot(x, y7));
     }
-    store4(0u, r, cl, l0); store4(0u, r, cl + 4u, h0);
-    store4(0u, r + 1u, cl, l1); store4(0u, r + 1u, cl + 4u, h1);
-    store4(0u, r + 2u, cl, l2); store4(0u, r + 2u, cl + 4u, h2);
-    store4(0u, r + 3u, cl, l3); store4(0u, r + 3u, cl + 4u, h3);
+    store_block(0u, r, cl, l0, h0, l1, h1, l2, h2, l3, h3);
 }
 
 // matmul_direct for the backward forms, where op(b)'s rows run along N
@@ -304,10 +312,8 @@ fn matmul_cols4(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (r >= p.m || cl >= p.n) {
         return;
     }
-    let a0 = min(r, p.m - 1u) * p.a_rs;
-    let a1 = min(r + 1u, p.m - 1u) * p.a_rs;
-    let a2 = min(r + 2u, p.m - 1u) * p.a_rs;
-    let a3 = min(r + 3u, p.m - 1u) * p.a_rs;
+    let rows = block_rows(r, p.a_rs);
+    let a0 = rows.x; let a1 = rows.y; let a2 = rows.z; let a3 = rows.w;
     let br = p.b_rs / 4u;
     let bc = cl / 4u;
     var l0 = vec4<f32>(0.0); var h0 = vec4<f32>(0.0);
@@ -327,8 +333,5 @@ fn matmul_cols4(@builtin(global_invocation_id) gid: vec3<u32>) {
         x = a[a3 + ka];
         l3 = fma(vec4<f32>(x), bl, l3); h3 = fma(vec4<f32>(x), bh, h3);
     }
-    store4(0u, r, cl, l0); store4(0u, r, cl + 4u, h0);
-    store4(0u, r + 1u, cl, l1); store4(0u, r + 1u, cl + 4u, h1);
-    store4(0u, r + 2u, cl, l2); store4(0u, r + 2u, cl + 4u, h2);
-    store4(0u, r + 3u, cl, l3); store4(0u, r + 3u, cl + 4u, h3);
+    store_block(0u, r, cl, l0, h0, l1, h1, l2, h2, l3, h3);
 }

@@ -327,13 +327,16 @@ impl ProgramBuilder {
 
     /// The kernel for a product no check forces: see the constants above.
     fn pick_matmul(&self, p: &MatmulParams, direct_groups: u32) -> MatmulKernel {
-        if self.software_adapter && p.reads_fours() {
-            return MatmulKernel::Dot4;
+        if self.software_adapter {
+            return if p.reads_fours() {
+                MatmulKernel::Dot4
+            } else if p.reads_column_fours() {
+                MatmulKernel::Cols4
+            } else {
+                MatmulKernel::Direct
+            };
         }
-        if self.software_adapter && p.reads_column_fours() {
-            return MatmulKernel::Cols4;
-        }
-        if self.software_adapter || p.k <= SHORT_K {
+        if p.k <= SHORT_K {
             return MatmulKernel::Direct;
         }
         if u64::from(p.m) * u64::from(p.n) >= u64::from(TILED_MIN_OUTPUTS) {
