@@ -929,6 +929,9 @@ pub fn suite() -> Vec<Check> {
     all.push(kernel(Layernorm { n: 1, c: 3 }, false));
     all.push(kernel(Attention { b: 3, t: 23, c: 12, nh: 3 }, true));
     all.push(kernel(Attention { b: 1, t: 1, c: 4, nh: 1 }, false));
+    // a head of 21 channels: one whole chunk of the `_serial` kernels' 16 and a
+    // ragged one, not a multiple of their four-channel loads
+    all.push(kernel(Attention { b: 2, t: 19, c: 63, nh: 3 }, true));
     // rows longer than a workgroup and heads wider than one (the `_rows` kernels stride)
     all.push(kernel(Attention { b: 2, t: 150, c: 140, nh: 2 }, false));
     all.push(kernel(Elementwise { n: 1001 }, true));

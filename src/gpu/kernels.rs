@@ -537,7 +537,7 @@ impl ProgramBuilder {
         let p = AttentionParams { b: u(b), t: u(t), c: u(c), nh: u(nh), ..Default::default() };
         match self.row_kernel() {
             RowKernel::Invocation => {
-                self.dispatch(kernel::AttentionForward, &p, &[out, att, qkv], groups64(b * nh * t))
+                self.dispatch(kernel::AttentionForwardSerial, &p, &[out, att, qkv], groups64(b * nh * t))
             }
             RowKernel::Workgroup => self.dispatch(kernel::AttentionForwardRows, &p, &[out, att, qkv], u(b * nh * t)),
         }
@@ -572,16 +572,19 @@ impl ProgramBuilder {
             accumulate: dqkv_write.accumulate(),
             ..Default::default()
         };
+        let rows = b * nh * t;
         match self.row_kernel() {
             RowKernel::Invocation => {
-                self.dispatch(kernel::AttentionBackwardDpreatt, &p, &[dpreatt, dout, qkv, att], groups64(b * nh * t))
+                self.dispatch(kernel::AttentionBackwardDpreattSerial, &p, &[dpreatt, dout, qkv, att], groups64(rows));
+                self.dispatch(kernel::AttentionBackwardDqSerial, &p, &[dqkv, dpreatt, qkv], groups64(rows));
+                self.dispatch(kernel::AttentionBackwardDkvSerial, &p, &[dqkv, dpreatt, att, qkv, dout], groups64(rows));
             }
             RowKernel::Workgroup => {
-                self.dispatch(kernel::AttentionBackwardDpreattRows, &p, &[dpreatt, dout, qkv, att], u(b * nh * t))
+                self.dispatch(kernel::AttentionBackwardDpreattRows, &p, &[dpreatt, dout, qkv, att], u(rows));
+                self.dispatch(kernel::AttentionBackwardDq, &p, &[dqkv, dpreatt, qkv], groups64(b * t * c));
+                self.dispatch(kernel::AttentionBackwardDkv, &p, &[dqkv, dpreatt, att, qkv, dout], groups64(b * t * c));
             }
         }
-        self.dispatch(kernel::AttentionBackwardDq, &p, &[dqkv, dpreatt, qkv], groups64(b * t * c));
-        self.dispatch(kernel::AttentionBackwardDkv, &p, &[dqkv, dpreatt, att, qkv, dout], groups64(b * t * c));
     }
 
     /// dinp [n] (+)= GELU'(inp) · dout
