@@ -160,3 +160,23 @@ fn the_f32_gelu_tanh_is_within_a_few_ulps_of_tanh() {
     assert!(worst.0 < 3e-7, "tanh({}) is {:e} off", worst.1, worst.0);
     assert!(f32::NAN.gelu_tanh().is_nan());
 }
+
+/// The f32 `Real::dot` (eight partial sums, then a tree, then the tail)
+/// against f64's in-order sum, at every length around its lanes, within the
+/// rounding bound of an f32 sum of that many terms.
+#[test]
+fn the_f32_dot_tracks_f64_at_every_length() {
+    let seed = Seed::fresh();
+    let mut rng = Rng::new(seed.0);
+    for n in 0..=41 {
+        // the longer operand is cut to the shorter
+        let longer = n + rng.below(3);
+        let (x, y) = (randn(&mut rng, n), randn(&mut rng, longer));
+        let got = f32::dot(&x, &y) as f64;
+        let exact = f64::dot(&wide(&x), &wide(&y[..n]));
+        let magnitude: f64 = x.iter().zip(&y).map(|(&a, &b)| (a as f64 * b as f64).abs()).sum();
+        let bound = (n as f64 + 1.0) * f32::EPSILON as f64 * magnitude;
+        assert!((got - exact).abs() <= bound, "n {n}: {got} against {exact} (bound {bound:e})");
+        assert_eq!(f32::dot(&y, &x).to_bits(), f32::dot(&x, &y).to_bits(), "n {n}: the order of operands");
+    }
+}

@@ -263,10 +263,7 @@ pub fn attention_forward<F: Real>(out: &mut [F], att: &mut [F], qkv: &[F], b: us
                 let row = ((bi * nh + h) * t + ti) * t;
                 let q = &qkv[at(bi, ti, 0, h)..][..hs];
                 exps.clear();
-                exps.extend((0..=ti).map(|t2| {
-                    let k = &qkv[at(bi, t2, 1, h)..][..hs];
-                    q.iter().zip(k).map(|(&x, &y)| x * y).sum::<F>() * scale
-                }));
+                exps.extend((0..=ti).map(|t2| F::dot(q, &qkv[at(bi, t2, 1, h)..][..hs]) * scale));
                 let max = exps.iter().fold(F::neg_infinity(), |m, &s| m.max(s));
                 for e in exps.iter_mut() {
                     *e = (*e - max).exp();
@@ -278,10 +275,7 @@ pub fn attention_forward<F: Real>(out: &mut [F], att: &mut [F], qkv: &[F], b: us
                 let o = &mut out[(bi * t + ti) * c + h * hs..][..hs];
                 o.fill(F::zero());
                 for t2 in 0..=ti {
-                    let (p, v) = (att[row + t2], &qkv[at(bi, t2, 2, h)..][..hs]);
-                    for (o, &v) in o.iter_mut().zip(v) {
-                        *o += p * v;
-                    }
+                    axpy(o, att[row + t2], &qkv[at(bi, t2, 2, h)..][..hs]);
                 }
             }
         }
@@ -306,31 +300,33 @@ pub fn attention_backward<F: Real>(
     for bi in 0..b {
         for h in 0..nh {
             for ti in 0..t {
-                let row = ((bi * nh + h) * t + ti) * t;
-                let o = (bi * t + ti) * c + h * hs;
+                let att_row = &att[((bi * nh + h) * t + ti) * t..][..=ti];
+                let dout_t = &dout[(bi * t + ti) * c + h * hs..][..hs];
                 // out = Σ att·v: gradients of att (datt) and of v
                 datt.clear();
-                datt.resize(ti + 1, F::zero());
-                for t2 in 0..=ti {
+                for (t2, &a) in att_row.iter().enumerate() {
                     let v = at(bi, t2, 2, h);
-                    for i in 0..hs {
-                        datt[t2] += dout[o + i] * qkv[v + i];
-                        dqkv[v + i] += att[row + t2] * dout[o + i];
-                    }
+                    datt.push(F::dot(dout_t, &qkv[v..][..hs]));
+                    axpy(&mut dqkv[v..][..hs], a, dout_t);
                 }
                 // softmax backward, then the score q·k·scale
-                let dot: F = (0..=ti).map(|t2| att[row + t2] * datt[t2]).sum();
+                let dot: F = att_row.iter().zip(&datt).map(|(&a, &d)| a * d).sum();
                 let q = at(bi, ti, 0, h);
-                for t2 in 0..=ti {
-                    let dpre = att[row + t2] * (datt[t2] - dot) * scale;
+                for (t2, (&a, &d)) in att_row.iter().zip(&datt).enumerate() {
+                    let dpre = a * (d - dot) * scale;
                     let k = at(bi, t2, 1, h);
-                    for i in 0..hs {
-                        dqkv[q + i] += dpre * qkv[k + i];
-                        dqkv[k + i] += dpre * qkv[q + i];
-                    }
+                    axpy(&mut dqkv[q..][..hs], dpre, &qkv[k..][..hs]);
+                    axpy(&mut dqkv[k..][..hs], dpre, &qkv[q..][..hs]);
                 }
             }
         }
+    }
+}
+
+/// y += a·x, element by element (each in the order the loops around it give)
+fn axpy<F: Real>(y: &mut [F], a: F, x: &[F]) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y += a * x;
     }
 }
 

@@ -8,6 +8,9 @@ use std::ops::{AddAssign, DivAssign, MulAssign, SubAssign};
 
 use super::{kernels, simd};
 
+/// Partial sums of the f32 `dot`.
+const LANES: usize = 8;
+
 #[allow(clippy::too_many_arguments)]
 pub trait Real:
     num_traits::Float
@@ -32,6 +35,11 @@ pub trait Real:
     /// tanh, for GELU's tanh form (`kernels::gelu_forward`, `gelu_backward`).
     fn gelu_tanh(self) -> Self {
         self.tanh()
+    }
+
+    /// Σ x·y over the shorter of the two, summed in order from the first.
+    fn dot(x: &[Self], y: &[Self]) -> Self {
+        x.iter().zip(y).fold(Self::zero(), |s, (&a, &b)| s + a * b)
     }
 
     /// out [N,OC] = inp [N,C] · weightᵀ + bias (`kernels::matmul_forward`).
@@ -100,6 +108,24 @@ impl Real for f32 {
         }
         let e = exp_of_negative(y);
         ((1.0 - e) / (1.0 + e)).copysign(self)
+    }
+
+    /// In eight interleaved partial sums, which the compiler turns into SIMD
+    /// vectors (an in-order sum is one dependent chain that it may not
+    /// reorder): attention's scores and the gradients of its probabilities.
+    #[inline]
+    fn dot(x: &[f32], y: &[f32]) -> f32 {
+        let n = x.len().min(y.len());
+        let (xs, ys) = (x[..n].chunks_exact(LANES), y[..n].chunks_exact(LANES));
+        let tail: f32 = xs.remainder().iter().zip(ys.remainder()).map(|(&a, &b)| a * b).sum();
+        let mut sums = [0.0f32; LANES];
+        for (xc, yc) in xs.zip(ys) {
+            for j in 0..LANES {
+                sums[j] += xc[j] * yc[j];
+            }
+        }
+        // a fixed tree, so a run is reproducible
+        ((sums[0] + sums[4]) + (sums[2] + sums[6])) + ((sums[1] + sums[5]) + (sums[3] + sums[7])) + tail
     }
 
     fn matmul_forward(
