@@ -253,12 +253,15 @@ fn matmul_direct(@builtin(global_invocation_id) gid: vec3<u32>) {
 // matmul_direct for the forward form, where both operands run along K
 // (a_cs = b_rs = 1; K, a_rs and b_cs multiples of 4): each invocation reads
 // four K at a time as one vec4 per row and column, a quarter of the loads,
-// which is where a software adapter's time goes. Same blocks as
-// matmul_direct; never split.
-// c [M,N] (+)= alpha · a [M,K] · bᵀ (b [N,K]) (+ bias [N]); one workgroup per 32x64 block of c
+// which is where a software adapter's time goes. Its block is 8x8, twice
+// matmul_direct's rows: a software adapter's lanes load a float at a time
+// whatever the type, so the fewer loads per multiply-add the better, while
+// registers that spill cost it little (its lanes store and reload all
+// together). Never split.
+// c [M,N] (+)= alpha · a [M,K] · bᵀ (b [N,K]) (+ bias [N]); one workgroup per 64x64 block of c
 @compute @workgroup_size(8, 8)
 fn matmul_dot4(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let r = gid.y * 4u;
+    let r = gid.y * 8u;
     let cl = gid.x * 8u;
     if (r >= p.m || cl >= p.n) {
         return;
@@ -268,6 +271,8 @@ fn matmul_dot4(@builtin(global_invocation_id) gid: vec3<u32>) {
     // rows and columns past the matrix read its last one; store4 drops them
     let rows = block_rows(r, ar);
     let a0 = rows.x; let a1 = rows.y; let a2 = rows.z; let a3 = rows.w;
+    let rows2 = block_rows(r + 4u, ar);
+    let a4 = rows2.x; let a5 = rows2.y; let a6 = rows2.z; let a7 = rows2.w;
     let b0 = min(cl, p.n - 1u) * bc;
     let b1 = min(cl + 1u, p.n - 1u) * bc;
     let b2 = min(cl + 2u, p.n - 1u) * bc;
@@ -280,6 +285,10 @@ fn matmul_dot4(@builtin(global_invocation_id) gid: vec3<u32>) {
     var l1 = vec4<f32>(0.0); var h1 = vec4<f32>(0.0);
     var l2 = vec4<f32>(0.0); var h2 = vec4<f32>(0.0);
     var l3 = vec4<f32>(0.0); var h3 = vec4<f32>(0.0);
+    var l4 = vec4<f32>(0.0); var h4 = vec4<f32>(0.0);
+    var l5 = vec4<f32>(0.0); var h5 = vec4<f32>(0.0);
+    var l6 = vec4<f32>(0.0); var h6 = vec4<f32>(0.0);
+    var l7 = vec4<f32>(0.0); var h7 = vec4<f32>(0.0);
     for (var k = 0u; k < p.k / 4u; k++) {
         let y0 = b_fours[b0 + k]; let y1 = b_fours[b1 + k]; let y2 = b_fours[b2 + k]; let y3 = b_fours[b3 + k];
         let y4 = b_fours[b4 + k]; let y5 = b_fours[b5 + k]; let y6 = b_fours[b6 + k]; let y7 = b_fours[b7 + k];
@@ -295,31 +304,54 @@ fn matmul_dot4(@builtin(global_invocation_id) gid: vec3<u32>) {
         x = a_fours[a3 + k];
         l3 += vec4<f32>(dot(x, y0), dot(x, y1), dot(x, y2), dot(x, y3));
         h3 += vec4<f32>(dot(x, y4), dot(x, y5), dot(x, y6), dot(x, y7));
+        x = a_fours[a4 + k];
+        l4 += vec4<f32>(dot(x, y0), dot(x, y1), dot(x, y2), dot(x, y3));
+        h4 += vec4<f32>(dot(x, y4), dot(x, y5), dot(x, y6), dot(x, y7));
+        x = a_fours[a5 + k];
+        l5 += vec4<f32>(dot(x, y0), dot(x, y1), dot(x, y2), dot(x, y3));
+        h5 += vec4<f32>(dot(x, y4), dot(x, y5), dot(x, y6), dot(x, y7));
+        x = a_fours[a6 + k];
+        l6 += vec4<f32>(dot(x, y0), dot(x, y1), dot(x, y2), dot(x, y3));
+        h6 += vec4<f32>(dot(x, y4), dot(x, y5), dot(x, y6), dot(x, y7));
+        x = a_fours[a7 + k];
+        l7 += vec4<f32>(dot(x, y0), dot(x, y1), dot(x, y2), dot(x, y3));
+        h7 += vec4<f32>(dot(x, y4), dot(x, y5), dot(x, y6), dot(x, y7));
     }
     store_block(0u, r, cl, l0, h0, l1, h1, l2, h2, l3, h3);
+    // rows from r + 4 on: none left when the block's first half ends the matrix
+    if (r + 4u < p.m) {
+        store_block(0u, r + 4u, cl, l4, h4, l5, h5, l6, h6, l7, h7);
+    }
 }
 
 // matmul_direct for the backward forms, where op(b)'s rows run along N
 // (b_cs = 1, b_rs a multiple of 4): the eight columns of a step along K are
 // two vec4 loads instead of eight. a is read a float per row as in
 // matmul_direct. Columns past N read whatever follows the row (or, past the
-// buffer's end, what WGSL's bounds clamp gives); store4 drops them. Never split.
-// c [M,N] (+)= alpha · op(a) [M,K] · b [K,N] (+ bias [N]); one workgroup per 32x64 block of c
+// buffer's end, what WGSL's bounds clamp gives); store4 drops them. Its block
+// is 8x8, as matmul_dot4's. Never split.
+// c [M,N] (+)= alpha · op(a) [M,K] · b [K,N] (+ bias [N]); one workgroup per 64x64 block of c
 @compute @workgroup_size(8, 8)
 fn matmul_cols4(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let r = gid.y * 4u;
+    let r = gid.y * 8u;
     let cl = gid.x * 8u;
     if (r >= p.m || cl >= p.n) {
         return;
     }
     let rows = block_rows(r, p.a_rs);
     let a0 = rows.x; let a1 = rows.y; let a2 = rows.z; let a3 = rows.w;
+    let rows2 = block_rows(r + 4u, p.a_rs);
+    let a4 = rows2.x; let a5 = rows2.y; let a6 = rows2.z; let a7 = rows2.w;
     let br = p.b_rs / 4u;
     let bc = cl / 4u;
     var l0 = vec4<f32>(0.0); var h0 = vec4<f32>(0.0);
     var l1 = vec4<f32>(0.0); var h1 = vec4<f32>(0.0);
     var l2 = vec4<f32>(0.0); var h2 = vec4<f32>(0.0);
     var l3 = vec4<f32>(0.0); var h3 = vec4<f32>(0.0);
+    var l4 = vec4<f32>(0.0); var h4 = vec4<f32>(0.0);
+    var l5 = vec4<f32>(0.0); var h5 = vec4<f32>(0.0);
+    var l6 = vec4<f32>(0.0); var h6 = vec4<f32>(0.0);
+    var l7 = vec4<f32>(0.0); var h7 = vec4<f32>(0.0);
     for (var k = 0u; k < p.k; k++) {
         let ka = k * p.a_cs;
         let bl = b_fours[k * br + bc];
@@ -332,6 +364,18 @@ fn matmul_cols4(@builtin(global_invocation_id) gid: vec3<u32>) {
         l2 = fma(vec4<f32>(x), bl, l2); h2 = fma(vec4<f32>(x), bh, h2);
         x = a[a3 + ka];
         l3 = fma(vec4<f32>(x), bl, l3); h3 = fma(vec4<f32>(x), bh, h3);
+        x = a[a4 + ka];
+        l4 = fma(vec4<f32>(x), bl, l4); h4 = fma(vec4<f32>(x), bh, h4);
+        x = a[a5 + ka];
+        l5 = fma(vec4<f32>(x), bl, l5); h5 = fma(vec4<f32>(x), bh, h5);
+        x = a[a6 + ka];
+        l6 = fma(vec4<f32>(x), bl, l6); h6 = fma(vec4<f32>(x), bh, h6);
+        x = a[a7 + ka];
+        l7 = fma(vec4<f32>(x), bl, l7); h7 = fma(vec4<f32>(x), bh, h7);
     }
     store_block(0u, r, cl, l0, h0, l1, h1, l2, h2, l3, h3);
+    // rows from r + 4 on: none left when the block's first half ends the matrix
+    if (r + 4u < p.m) {
+        store_block(0u, r + 4u, cl, l4, h4, l5, h5, l6, h6, l7, h7);
+    }
 }

@@ -20,11 +20,12 @@ const MATMUL_TILE: u32 = 64;
 /// Products this short along K go to `matmul_direct`, which stages no tiles
 /// (on a software adapter every product does, or its vec4 variants
 /// `matmul_dot4` and `matmul_cols4` where the layout allows; on a real GPU
-/// every one under TILED_MIN_OUTPUTS); it and its variants cover 32 rows by
-/// 64 columns of outputs per workgroup.
+/// every one under TILED_MIN_OUTPUTS); it covers 32 rows by 64 columns of
+/// outputs per workgroup, its variants 64 by 64.
 const SHORT_K: u32 = 64;
 const DIRECT_ROWS: u32 = 32;
 const DIRECT_COLS: u32 = 64;
+const FOURS_ROWS: u32 = 64;
 /// Outputs from which a product with K > SHORT_K goes to the tiled kernel on
 /// a real GPU; below it `matmul_direct` was as fast or faster on every shape
 /// measured (BENCHMARKS.md).
@@ -300,7 +301,7 @@ impl ProgramBuilder {
                     kernel::MatmulDot4,
                     p,
                     &[c, a, b, bias, &aux],
-                    [direct_groups[0], direct_groups[1], 1],
+                    [direct_groups[0], p.m.div_ceil(FOURS_ROWS), 1],
                 );
             }
             MatmulKernel::Cols4 => {
@@ -308,7 +309,7 @@ impl ProgramBuilder {
                     kernel::MatmulCols4,
                     p,
                     &[c, a, b, bias, &aux],
-                    [direct_groups[0], direct_groups[1], 1],
+                    [direct_groups[0], p.m.div_ceil(FOURS_ROWS), 1],
                 );
             }
             MatmulKernel::SplitK(slices) => {
