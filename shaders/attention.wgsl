@@ -12,12 +12,12 @@
 // so padded positions never feed real ones.
 //
 // Every pass comes twice (kernels.rs picks). The `_serial` entry points,
-// for software adapters, give each attention row (or, for dk and dv, each
-// key's column) to one invocation and meet no barrier, since there a
-// barrier suspends every invocation. They walk a head's channels CH at a
-// time with that chunk of the row's own vector (its query, its dout) or of
-// its sums held in registers, so each multiply-add loads one float, not two,
-// and no index is recomputed inside a loop. On a real GPU that is only
+// for software adapters, give two neighbouring attention rows (or, for dk
+// and dv, two keys' columns) to one invocation and meet no barrier, since
+// there a barrier suspends every invocation. They walk a head's channels CH
+// at a time with that chunk of each row's own vector (its query, its dout)
+// or of its sums held in registers, so a chunk loaded of another position
+// serves two rows' multiply-adds, and no index is recomputed inside a loop. On a real GPU that is only
 // B*NH*T invocations, each walking up to T keys alone, so the other entry
 // points split the work finer: the forward and the dpreatt pass (`_rows`)
 // give each row a workgroup whose 64 invocations stride over the keys and
@@ -258,7 +258,7 @@ fn attention_backward_dkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wo
     }
 }
 
-// ---- software adapters: a row per invocation, CH channels in registers ----
+// ---- software adapters: two rows per invocation, CH channels in registers ----
 
 // Channels a `_serial` kernel holds in registers at once (measured on
 // lavapipe, BENCHMARKS.md: 8 reloads the row too often, 32 spills).
@@ -350,34 +350,40 @@ fn store_dqkv(at: u32, c0: u32, hs: u32, x: Chunk) {
     }
 }
 
-// out [B,T,C], att [B,NH,T,T] from qkv [B,T,3C];
-// one invocation per (b, h, t): the attention row of query t
-@compute @workgroup_size(64)
-fn attention_forward_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                            @builtin(local_invocation_index) li: u32) {
-    let idx = index(wid, nwg, li);
-    if (idx >= p.b * p.nh * p.t) {
-        return;
+// Two neighbouring rows of one head, t0 = 2m and t1 = 2m + 1, which a
+// `_serial` invocation walks together so that each chunk it loads of a key
+// (or of a query, for dk and dv) serves both. When T is odd the last pair has
+// no t1: `b` is then a copy of `a`, computed alongside and never stored.
+struct Pair {
+    a: Row,
+    b: Row,
+    has_b: bool,
+}
+
+fn pairs() -> u32 {
+    return p.b * p.nh * ((p.t + 1u) / 2u);
+}
+
+fn pair_of(idx: u32) -> Pair {
+    let per_head = (p.t + 1u) / 2u;
+    // the first row of the pair's head in [B,NH,T]
+    let head_row = (idx / per_head) * p.t;
+    let t0 = 2u * (idx % per_head);
+    let has_b = t0 + 1u < p.t;
+    return Pair(row_of(head_row + t0), row_of(head_row + select(t0, t0 + 1u, has_b)), has_b);
+}
+
+// att[i] = s for the first chunk of channels, += s for the others
+fn add_score(i: u32, c0: u32, s: f32) {
+    if (c0 == 0u) {
+        att[i] = s;
+    } else {
+        att[i] += s;
     }
-    let r = row_of(idx);
-    // from one position to the next in qkv
-    let step = 3u * p.c;
-    let q = qkv_at(r.b, r.t, 0u, r.h);
-    let k = qkv_at(r.b, 0u, 1u, r.h);
-    let v = qkv_at(r.b, 0u, 2u, r.h);
-    // scores q·k, their partial sums over the chunks kept in the att row
-    for (var c0 = 0u; c0 < r.hs; c0 += CH) {
-        let l = lanes(c0, r.hs);
-        let qc = in_head(qkv_chunk(q, l), c0, r.hs);
-        for (var t2 = 0u; t2 <= r.t; t2++) {
-            let s = dot_chunk(qc, qkv_chunk(k + t2 * step, l));
-            if (c0 == 0u) {
-                att[r.att_base + t2] = s;
-            } else {
-                att[r.att_base + t2] += s;
-            }
-        }
-    }
+}
+
+// Row r's scores in att become its probabilities, zero past t.
+fn softmax_row(r: Row) {
     var mx = -3.402823e38;
     for (var t2 = 0u; t2 <= r.t; t2++) {
         let s = att[r.att_base + t2] * r.scale;
@@ -394,43 +400,73 @@ fn attention_forward_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_
     for (var t2 = 0u; t2 < p.t; t2++) {
         att[r.att_base + t2] = select(0.0, att[r.att_base + t2] * inv, t2 <= r.t);
     }
-    // out = Σ att·v, a chunk of sums in registers at a time
-    for (var c0 = 0u; c0 < r.hs; c0 += CH) {
-        let l = lanes(c0, r.hs);
-        var y = zero_chunk();
-        for (var t2 = 0u; t2 <= r.t; t2++) {
-            y = add_scaled(y, att[r.att_base + t2], qkv_chunk(v + t2 * step, l));
-        }
-        store_out(r.out_base, c0, r.hs, y);
-    }
 }
 
-// dpreatt [B,NH,T,T] from dout [B,T,C], qkv [B,T,3C], att [B,NH,T,T];
-// one invocation per (b, h, t): gradient of the pre-softmax scores of row t,
-// scale included: dpreatt = att ⊙ (datt − Σ att ⊙ datt) / sqrt(hs)
+// out [B,T,C], att [B,NH,T,T] from qkv [B,T,3C];
+// one invocation per pair of rows (b, h, t0) and (b, h, t1)
 @compute @workgroup_size(64)
-fn attention_backward_dpreatt_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                                     @builtin(local_invocation_index) li: u32) {
+fn attention_forward_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                            @builtin(local_invocation_index) li: u32) {
     let idx = index(wid, nwg, li);
-    if (idx >= p.b * p.nh * p.t) {
+    if (idx >= pairs()) {
         return;
     }
-    let r = row_of(idx);
+    let pr = pair_of(idx);
+    let ra = pr.a;
+    let rb = pr.b;
+    // from one position to the next in qkv
     let step = 3u * p.c;
-    let v = qkv_at(r.b, 0u, 2u, r.h);
-    // datt[t2] = dout_t · v_t2, partial sums over the chunks kept in the dpreatt row
-    for (var c0 = 0u; c0 < r.hs; c0 += CH) {
-        let l = lanes(c0, r.hs);
-        let dc = in_head(dout_chunk(r.out_base, l), c0, r.hs);
-        for (var t2 = 0u; t2 <= r.t; t2++) {
-            let d = dot_chunk(dc, qkv_chunk(v + t2 * step, l));
-            if (c0 == 0u) {
-                dpreatt[r.att_base + t2] = d;
-            } else {
-                dpreatt[r.att_base + t2] += d;
+    let k = qkv_at(ra.b, 0u, 1u, ra.h);
+    let v = qkv_at(ra.b, 0u, 2u, ra.h);
+    // scores q·k, their partial sums over the chunks kept in the att rows
+    for (var c0 = 0u; c0 < ra.hs; c0 += CH) {
+        let l = lanes(c0, ra.hs);
+        let qa = in_head(qkv_chunk(qkv_at(ra.b, ra.t, 0u, ra.h), l), c0, ra.hs);
+        let qb = in_head(qkv_chunk(qkv_at(rb.b, rb.t, 0u, rb.h), l), c0, rb.hs);
+        for (var t2 = 0u; t2 <= rb.t; t2++) {
+            let kc = qkv_chunk(k + t2 * step, l);
+            if (t2 <= ra.t) {
+                add_score(ra.att_base + t2, c0, dot_chunk(qa, kc));
+            }
+            if (pr.has_b) {
+                add_score(rb.att_base + t2, c0, dot_chunk(qb, kc));
             }
         }
     }
+    softmax_row(ra);
+    if (pr.has_b) {
+        softmax_row(rb);
+    }
+    // out = Σ att·v, a chunk of sums per row in registers at a time; row t0's
+    // probability of key t1 is the zero softmax_row wrote past its end
+    for (var c0 = 0u; c0 < ra.hs; c0 += CH) {
+        let l = lanes(c0, ra.hs);
+        var ya = zero_chunk();
+        var yb = zero_chunk();
+        for (var t2 = 0u; t2 <= rb.t; t2++) {
+            let vc = qkv_chunk(v + t2 * step, l);
+            ya = add_scaled(ya, att[ra.att_base + t2], vc);
+            yb = add_scaled(yb, att[rb.att_base + t2], vc);
+        }
+        store_out(ra.out_base, c0, ra.hs, ya);
+        if (pr.has_b) {
+            store_out(rb.out_base, c0, rb.hs, yb);
+        }
+    }
+}
+
+// dpreatt[i] = d for the first chunk of channels, += d for the others
+fn add_datt(i: u32, c0: u32, d: f32) {
+    if (c0 == 0u) {
+        dpreatt[i] = d;
+    } else {
+        dpreatt[i] += d;
+    }
+}
+
+// Row r of dpreatt, holding datt, becomes the gradient of the scores:
+// att ⊙ (datt − Σ att ⊙ datt) / sqrt(hs), zero past t.
+fn softmax_backward_row(r: Row) {
     var dot_att_datt = 0.0;
     for (var t2 = 0u; t2 <= r.t; t2++) {
         dot_att_datt += att_in[r.att_base + t2] * dpreatt[r.att_base + t2];
@@ -440,55 +476,111 @@ fn attention_backward_dpreatt_serial(@builtin(workgroup_id) wid: vec3<u32>, @bui
     }
 }
 
+// dpreatt [B,NH,T,T] from dout [B,T,C], qkv [B,T,3C], att [B,NH,T,T];
+// one invocation per pair of rows: the gradient of their pre-softmax scores
+@compute @workgroup_size(64)
+fn attention_backward_dpreatt_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                                     @builtin(local_invocation_index) li: u32) {
+    let idx = index(wid, nwg, li);
+    if (idx >= pairs()) {
+        return;
+    }
+    let pr = pair_of(idx);
+    let ra = pr.a;
+    let rb = pr.b;
+    let step = 3u * p.c;
+    let v = qkv_at(ra.b, 0u, 2u, ra.h);
+    // datt[t2] = dout_t · v_t2, partial sums over the chunks kept in the dpreatt rows
+    for (var c0 = 0u; c0 < ra.hs; c0 += CH) {
+        let l = lanes(c0, ra.hs);
+        let da = in_head(dout_chunk(ra.out_base, l), c0, ra.hs);
+        let db = in_head(dout_chunk(rb.out_base, l), c0, rb.hs);
+        for (var t2 = 0u; t2 <= rb.t; t2++) {
+            let vc = qkv_chunk(v + t2 * step, l);
+            if (t2 <= ra.t) {
+                add_datt(ra.att_base + t2, c0, dot_chunk(da, vc));
+            }
+            if (pr.has_b) {
+                add_datt(rb.att_base + t2, c0, dot_chunk(db, vc));
+            }
+        }
+    }
+    softmax_backward_row(ra);
+    if (pr.has_b) {
+        softmax_backward_row(rb);
+    }
+}
+
 // dqkv [B,T,3C] (its q part) (+)= from dpreatt [B,NH,T,T], qkv [B,T,3C];
-// one invocation per (b, h, t): dq[b,t,h] += Σ_{t2<=t} dpreatt[t,t2] k[t2]
+// one invocation per pair of rows: dq[b,t,h] += Σ_{t2<=t} dpreatt[t,t2] k[t2]
 @compute @workgroup_size(64)
 fn attention_backward_dq_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                                 @builtin(local_invocation_index) li: u32) {
     let idx = index(wid, nwg, li);
-    if (idx >= p.b * p.nh * p.t) {
+    if (idx >= pairs()) {
         return;
     }
-    let r = row_of(idx);
+    let pr = pair_of(idx);
+    let ra = pr.a;
+    let rb = pr.b;
     let step = 3u * p.c;
-    let k = qkv_at(r.b, 0u, 1u, r.h);
-    for (var c0 = 0u; c0 < r.hs; c0 += CH) {
-        let l = lanes(c0, r.hs);
-        var g = zero_chunk();
-        for (var t2 = 0u; t2 <= r.t; t2++) {
-            g = add_scaled(g, dpreatt_in[r.att_base + t2], qkv_chunk(k + t2 * step, l));
+    let k = qkv_at(ra.b, 0u, 1u, ra.h);
+    for (var c0 = 0u; c0 < ra.hs; c0 += CH) {
+        let l = lanes(c0, ra.hs);
+        var ga = zero_chunk();
+        var gb = zero_chunk();
+        // row t0's dpreatt is zero at key t1
+        for (var t2 = 0u; t2 <= rb.t; t2++) {
+            let kc = qkv_chunk(k + t2 * step, l);
+            ga = add_scaled(ga, dpreatt_in[ra.att_base + t2], kc);
+            gb = add_scaled(gb, dpreatt_in[rb.att_base + t2], kc);
         }
-        store_dqkv(qkv_at(r.b, r.t, 0u, r.h), c0, r.hs, g);
+        store_dqkv(qkv_at(ra.b, ra.t, 0u, ra.h), c0, ra.hs, ga);
+        if (pr.has_b) {
+            store_dqkv(qkv_at(rb.b, rb.t, 0u, rb.h), c0, rb.hs, gb);
+        }
     }
 }
 
 // dqkv [B,T,3C] (its k and v parts) (+)= from dpreatt, att [B,NH,T,T], qkv [B,T,3C], dout [B,T,C];
-// one invocation per (b, h, t2), the key's column of dpreatt and att:
+// one invocation per pair of keys t2 (the pair's rows as keys), their columns of dpreatt and att:
 // dk[t2] += Σ_{t>=t2} dpreatt[t,t2] q[t]; dv[t2] += Σ_{t>=t2} att[t,t2] dout[t]
 @compute @workgroup_size(64)
 fn attention_backward_dkv_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                                  @builtin(local_invocation_index) li: u32) {
     let idx = index(wid, nwg, li);
-    if (idx >= p.b * p.nh * p.t) {
+    if (idx >= pairs()) {
         return;
     }
-    // row_of's t is here the key t2
-    let r = row_of(idx);
-    let t2 = r.t;
-    let column = r.att_base - t2 * p.t + t2;
+    let pr = pair_of(idx);
+    let ka = pr.a;
+    let kb = pr.b;
+    // the head's plane in [B,NH,T,T]
+    let plane = ka.att_base - ka.t * p.t;
     let step = 3u * p.c;
-    let q = qkv_at(r.b, 0u, 0u, r.h);
-    let o = r.out_base - t2 * p.c;
-    for (var c0 = 0u; c0 < r.hs; c0 += CH) {
-        let l = lanes(c0, r.hs);
-        var dk = zero_chunk();
-        var dv = zero_chunk();
-        for (var t = t2; t < p.t; t++) {
-            let at = column + t * p.t;
-            dk = add_scaled(dk, dpreatt_in[at], qkv_chunk(q + t * step, l));
-            dv = add_scaled(dv, att_in[at], dout_chunk(o + t * p.c, l));
+    let q = qkv_at(ka.b, 0u, 0u, ka.h);
+    let o = ka.out_base - ka.t * p.c;
+    for (var c0 = 0u; c0 < ka.hs; c0 += CH) {
+        let l = lanes(c0, ka.hs);
+        var dka = zero_chunk();
+        var dva = zero_chunk();
+        var dkb = zero_chunk();
+        var dvb = zero_chunk();
+        // from query t0 on; key t1's entries at query t0 lie above the diagonal, zero
+        for (var t = ka.t; t < p.t; t++) {
+            let row = plane + t * p.t;
+            let qc = qkv_chunk(q + t * step, l);
+            let oc = dout_chunk(o + t * p.c, l);
+            dka = add_scaled(dka, dpreatt_in[row + ka.t], qc);
+            dva = add_scaled(dva, att_in[row + ka.t], oc);
+            dkb = add_scaled(dkb, dpreatt_in[row + kb.t], qc);
+            dvb = add_scaled(dvb, att_in[row + kb.t], oc);
         }
-        store_dqkv(qkv_at(r.b, t2, 1u, r.h), c0, r.hs, dk);
-        store_dqkv(qkv_at(r.b, t2, 2u, r.h), c0, r.hs, dv);
+        store_dqkv(qkv_at(ka.b, ka.t, 1u, ka.h), c0, ka.hs, dka);
+        store_dqkv(qkv_at(ka.b, ka.t, 2u, ka.h), c0, ka.hs, dva);
+        if (pr.has_b) {
+            store_dqkv(qkv_at(kb.b, kb.t, 1u, kb.h), c0, kb.hs, dkb);
+            store_dqkv(qkv_at(kb.b, kb.t, 2u, kb.h), c0, kb.hs, dvb);
+        }
     }
 }

@@ -538,7 +538,7 @@ impl ProgramBuilder {
         let p = AttentionParams { b: u(b), t: u(t), c: u(c), nh: u(nh), ..Default::default() };
         match self.row_kernel() {
             RowKernel::Invocation => {
-                self.dispatch(kernel::AttentionForwardSerial, &p, &[out, att, qkv], groups64(b * nh * t))
+                self.dispatch(kernel::AttentionForwardSerial, &p, &[out, att, qkv], groups64(b * nh * t.div_ceil(2)))
             }
             RowKernel::Workgroup => self.dispatch(kernel::AttentionForwardRows, &p, &[out, att, qkv], u(b * nh * t)),
         }
@@ -576,9 +576,11 @@ impl ProgramBuilder {
         let rows = b * nh * t;
         match self.row_kernel() {
             RowKernel::Invocation => {
-                self.dispatch(kernel::AttentionBackwardDpreattSerial, &p, &[dpreatt, dout, qkv, att], groups64(rows));
-                self.dispatch(kernel::AttentionBackwardDqSerial, &p, &[dqkv, dpreatt, qkv], groups64(rows));
-                self.dispatch(kernel::AttentionBackwardDkvSerial, &p, &[dqkv, dpreatt, att, qkv, dout], groups64(rows));
+                // an invocation per pair of rows (attention.wgsl, `Pair`)
+                let pairs = groups64(b * nh * t.div_ceil(2));
+                self.dispatch(kernel::AttentionBackwardDpreattSerial, &p, &[dpreatt, dout, qkv, att], pairs);
+                self.dispatch(kernel::AttentionBackwardDqSerial, &p, &[dqkv, dpreatt, qkv], pairs);
+                self.dispatch(kernel::AttentionBackwardDkvSerial, &p, &[dqkv, dpreatt, att, qkv, dout], pairs);
             }
             RowKernel::Workgroup => {
                 self.dispatch(kernel::AttentionBackwardDpreattRows, &p, &[dpreatt, dout, qkv, att], u(rows));
