@@ -17,8 +17,9 @@
 // there a barrier suspends every invocation. They walk a head's channels CH
 // at a time with that chunk of each row's own vector (its query, its dout)
 // or of its sums held in registers, so a chunk loaded of another position
-// serves two rows' multiply-adds, and no index is recomputed inside a loop. On a real GPU that is only
-// B*NH*T invocations, each walking up to T keys alone, so the other entry
+// serves two rows' multiply-adds, and no index is recomputed inside a loop.
+// On a real GPU that is only B*NH*T/2 invocations, each walking up to T keys
+// alone, so the other entry
 // points split the work finer: the forward and the dpreatt pass (`_rows`)
 // give each row a workgroup whose 64 invocations stride over the keys and
 // meet in a tree for the row's max and sum; dq and dkv give each output

@@ -543,8 +543,14 @@ async fn attention_with(
     let dout = rng.vec_f32(b * t * c, 1.0);
     let (dqkv0, dqkv64) = grad_start(&mut rng, b * t * 3 * c, write);
     let (qkv_b, dout_b, dqkv_b) = (ctx.upload("qkv", &qkv), ctx.upload("dout", &dout), ctx.upload("dqkv", &dqkv0));
-    let (out_b, att_b, dpre_b) =
-        (ctx.storage("out", b * t * c), ctx.storage("att", b * nh * t * t), ctx.storage("dpreatt", b * nh * t * t));
+    // outputs start as NaN: a kernel must write every entry it or a later
+    // pass reads (the `_serial` ones lean on the zeros past each row's end)
+    let nans = |n: usize| vec![f32::NAN; n];
+    let (out_b, att_b, dpre_b) = (
+        ctx.upload("out", &nans(b * t * c)),
+        ctx.upload("att", &nans(b * nh * t * t)),
+        ctx.upload("dpreatt", &nans(b * nh * t * t)),
+    );
     let w = View::whole;
     let mut pb = ProgramBuilder::new(ctx);
     pb.forced_rows = Some(kernel);

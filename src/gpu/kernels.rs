@@ -544,7 +544,7 @@ impl ProgramBuilder {
         }
     }
 
-    /// A row per invocation on a software adapter (no barriers), a row per
+    /// A row (attention: a pair of rows) per invocation on a software adapter (no barriers), a row per
     /// workgroup elsewhere (attention.wgsl, crossentropy.wgsl), unless a
     /// check forces one.
     fn row_kernel(&self) -> RowKernel {

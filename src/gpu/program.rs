@@ -87,7 +87,7 @@ pub enum MatmulKernel {
 /// rows of keys, cross-entropy's rows of logits (kernels.rs picks).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RowKernel {
-    /// One invocation per row, no barrier (software adapters, where a barrier
+    /// One invocation per row (attention: per pair of rows), no barrier (software adapters, where a barrier
     /// suspends every invocation of the workgroup).
     Invocation,
     /// One workgroup per row, its invocations striding along it.
