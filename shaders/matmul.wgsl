@@ -107,7 +107,7 @@ fn store4(z: u32, gm: u32, gn: u32, v: vec4<f32>) {
 
 // The 4x8 block of outputs from row r and column cl on (rows in l_i for the
 // first four columns, h_i for the next four), clipped, into slice z: the
-// store of matmul_direct and its vec4 variants.
+// store of matmul_direct, and of each half of its vec4 variants' 8x8 blocks.
 fn store_block(z: u32, r: u32, cl: u32, l0: vec4<f32>, h0: vec4<f32>, l1: vec4<f32>, h1: vec4<f32>,
                l2: vec4<f32>, h2: vec4<f32>, l3: vec4<f32>, h3: vec4<f32>) {
     store4(z, r, cl, l0); store4(z, r, cl + 4u, h0);
