@@ -51,22 +51,21 @@ const OWN_KEYS: [&str; 6] = ["format", "config", "steps", "sampler", "run_steps"
 
 impl LabState {
     /// The first field in which `other` differs from this state's config, as
-    /// an error naming it (a state fits only a lab of the same config).
+    /// an error naming it by its path (a state fits only a lab of the same
+    /// config). The two configs are compared through their pretty `Debug`
+    /// text, one field to a line, so no serialiser is needed in the module
+    /// every page loads.
     pub fn check_config(&self, other: &LabConfig) -> Result<(), ConfigError> {
-        let (a, b) = (serde_json::to_value(&self.config), serde_json::to_value(other));
-        let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) = (a, b) else {
-            return Err(ConfigError::Invalid { field: "state", reason: "its config cannot be compared".into() });
-        };
-        for (key, saved) in &a {
-            if b.get(key) != Some(saved) {
-                let now = b.get(key).map_or("nothing".to_string(), |v| v.to_string());
-                return Err(ConfigError::Invalid {
-                    field: "state",
-                    reason: format!("was saved from a lab with {key} = {saved}; this lab has {key} = {now}"),
-                });
-            }
+        if &self.config == other {
+            return Ok(());
         }
-        Ok(())
+        let reason = match first_difference(&format!("{:#?}", self.config), &format!("{other:#?}")) {
+            Some((path, saved, now)) => {
+                format!("was saved from a lab with {path} = {saved}; this lab has {path} = {now}")
+            }
+            None => "was saved from a lab whose config differs from this one's".to_string(),
+        };
+        Err(ConfigError::Invalid { field: "state", reason })
     }
 
     /// The file: this state, `metadata` (keys other than the format's own)
@@ -199,5 +198,127 @@ fn decode(name: &str, view: &TensorView<'_>) -> Result<Vec<f64>, CheckpointError
             Ok(view.data().chunks_exact(8).map(|c| f64::from_le_bytes(std::array::from_fn(|k| c[k]))).collect())
         }
         other => Err(invalid(format!("tensor {name} is {other:?}, expected F32 or F64"))),
+    }
+}
+
+/// Where two pretty `Debug` texts of the same type first differ: the field's
+/// path (`optimizer.lr`, `runs.2.micro_batch`) and its value in each, or
+/// None when they read the same.
+fn first_difference(saved: &str, now: &str) -> Option<(String, String, String)> {
+    let (a, b): (Vec<&str>, Vec<&str>) = (saved.lines().map(str::trim).collect(), now.lines().map(str::trim).collect());
+    // The blocks enclosing the current line: each one's name, the line that
+    // opens it and the index its next unnamed item takes (None inside a
+    // variant's parentheses, whose one item is the variant's value).
+    struct Open {
+        name: String,
+        line: usize,
+        next: Option<usize>,
+    }
+    let mut open: Vec<Open> = Vec::new();
+    let joined = |open: &[Open], last: &str| {
+        let names = open.iter().map(|o| o.name.as_str()).chain([last]);
+        names.filter(|n| !n.is_empty()).collect::<Vec<_>>().join(".")
+    };
+    for (i, line) in a.iter().enumerate() {
+        let closes = line.starts_with(['}', ']', ')']);
+        let other_closes = b.get(i).is_some_and(|l| l.starts_with(['}', ']', ')']));
+        if b.get(i) != Some(line) && (closes || other_closes) {
+            // a list of another length: the whole list differs
+            let block = open.pop()?;
+            return Some((joined(&open, &block.name), value_at(&a, block.line), value_at(&b, block.line)));
+        }
+        if closes {
+            open.pop();
+            continue;
+        }
+        let name = match line.split_once(": ") {
+            Some((key, _)) => key.trim_matches('"').to_string(),
+            None => match open.last_mut().and_then(|o| o.next.as_mut()) {
+                Some(next) => {
+                    *next += 1;
+                    (*next - 1).to_string()
+                }
+                None => String::new(),
+            },
+        };
+        if b.get(i) != Some(line) {
+            return Some((joined(&open, &name), value_at(&a, i), value_at(&b, i)));
+        }
+        if line.ends_with(['{', '[', '(']) {
+            let next = (!line.ends_with('(')).then_some(0);
+            open.push(Open { name, line: i, next });
+        }
+    }
+    None
+}
+
+/// The value a pretty `Debug` line starts: what follows its field name, and
+/// for a struct, list or variant that opens there everything to its close,
+/// on one line.
+fn value_at(lines: &[&str], i: usize) -> String {
+    let Some(line) = lines.get(i) else { return "nothing".to_string() };
+    let mut text = line.split_once(": ").map_or(*line, |(_, v)| v).to_string();
+    if line.ends_with(['{', '[', '(']) {
+        let mut depth = 1;
+        for next in &lines[i + 1..] {
+            depth += usize::from(next.ends_with(['{', '[', '(']));
+            depth -= usize::from(next.starts_with(['}', ']', ')']));
+            text.push(' ');
+            text.push_str(next);
+            if depth == 0 {
+                break;
+            }
+        }
+    }
+    let text = text.trim_end_matches(',');
+    text.replace(", }", " }").replace(", ]", " ]").replace(", )", " )").replace("( ", "(").replace(" )", ")")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{LoraConfig, ModelConfig};
+
+    fn state(config: LabConfig) -> LabState {
+        LabState { config, steps: 0, sampler: 0, runs: Vec::new(), halted: Vec::new() }
+    }
+
+    fn refusal(saved: &LabConfig, now: &LabConfig) -> String {
+        state(saved.clone()).check_config(now).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_config_that_differs_is_named_by_the_path_of_its_first_field() {
+        let base = LabConfig::sweep(ModelConfig::nano(), 8, 1.0, 7);
+        assert!(state(base.clone()).check_config(&base).is_ok());
+
+        let mut lr = base.clone();
+        lr.optimizer.lr = 0.125;
+        let e = refusal(&base, &lr);
+        assert!(e.contains(&format!("optimizer.lr = {:?};", base.optimizer.lr)), "{e}");
+        assert!(e.contains("this lab has optimizer.lr = 0.125"), "{e}");
+
+        let mut layers = base.clone();
+        layers.model.n_layer += 1;
+        let e = refusal(&base, &layers);
+        assert!(e.contains(&format!("model.n_layer = {}", base.model.n_layer)), "{e}");
+
+        let mut run = base.clone();
+        run.runs[1].micro_batch += 1;
+        let e = refusal(&base, &run);
+        assert!(e.contains("runs.1.micro_batch"), "{e}");
+
+        // a list of another length: the whole list, on one line each
+        let mut fewer = base.clone();
+        fewer.runs.pop();
+        let e = refusal(&base, &fewer);
+        assert!(e.contains("runs = [") && !e.contains('\n'), "{e}");
+
+        // a variant with a value against one without
+        let mut lora = base.clone();
+        lora.lora = Some(LoraConfig::all_layers(4, 1));
+        let e = refusal(&base, &lora);
+        assert!(e.contains("lora = None; this lab has lora = Some(LoraConfig {"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
     }
 }
