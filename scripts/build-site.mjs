@@ -26,12 +26,13 @@ const run = (cmd, args) => {
 rmSync(dist, { recursive: true, force: true });
 mkdirSync(join(dist, "vendor"), { recursive: true });
 // The module, twice: pkg/ is what every page loads; pkg-full/ adds the
-// rarely used parts (the f64 reference's lab, the benchmark's matmul: the
-// `reference-and-bench` feature), loaded only where asked for (www/wasm.js).
+// rarely used parts (the f64 reference's lab, the benchmark's matmul, the
+// file codecs: the `rarely-used` feature), loaded only where asked for
+// (www/wasm.js, www/files.js).
 // Both without the corpora compiled in (1.48 MB of text): the page fetches
 // the one it uses. Cargo.toml's `web` profile links each as one unit (LTO);
 // the two share one target folder, so each is linked in turn.
-for (const [out, features] of [["pkg", []], ["pkg-full", ["--features", "reference-and-bench"]]]) {
+for (const [out, features] of [["pkg", []], ["pkg-full", ["--features", "rarely-used"]]]) {
   run("cargo", ["build", "--profile", "web", "--target", "wasm32-unknown-unknown", "--lib", "--no-default-features", ...features]);
   run("wasm-bindgen", ["--target", "web", "--out-dir", join(dist, out), join(root, "target/wasm32-unknown-unknown/web/gradlab.wasm")]);
   const wasm = join(dist, out, "gradlab_bg.wasm");

@@ -1,28 +1,34 @@
-//! The JavaScript API the page uses (wasm32 only): a thin shell over `lab`,
-//! `playground` and `checkpoint`. The page draws and handles events; every
-//! number it shows is computed here.
+//! The JavaScript API the page uses (wasm32 only): a thin shell over `lab`
+//! and `playground`, a lab's state as typed arrays (`state`), and in the
+//! module's full build the file codecs (`files`). The page draws and handles
+//! events; every number it shows is computed here.
 //!
 //! Errors cross into JavaScript as `Error`s whose message names the field and
 //! the problem, ready to show to the user.
 
 use std::cell::{Cell, RefCell, RefMut};
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use wasm_bindgen::prelude::*;
 
-use crate::checkpoint::from_safetensors;
-#[cfg(feature = "reference-and-bench")]
+#[cfg(feature = "rarely-used")]
 use crate::cpu::CpuRun;
 use crate::cpu::FastCpuRun;
 use crate::data::Corpus;
 use crate::gpu::GpuContext;
 use crate::gpu::GpuRun;
 use crate::lab::settings::{steps_per_call, Compute, LabSettings};
-use crate::lab::{Lab, LabConfig, LabState, RunSpec};
+use crate::lab::{Lab, LabConfig, RunSpec};
 use crate::model::{ConfigError, ModelConfig, ParamLayout};
 use crate::playground::{Method, Playground, PlaygroundSettings, Surface};
+
+#[cfg(feature = "rarely-used")]
+mod files;
+mod state;
+
+#[cfg(feature = "rarely-used")]
+pub use files::{decode_state, decode_weights, encode_state, encode_weights};
 
 #[wasm_bindgen(start)]
 fn start() {
@@ -286,20 +292,34 @@ impl WebLab {
     /// f32 CPU backend) or "reference" (or `false`: the f64 CPU reference,
     /// always with the nano preset). A lab asked for on WebGPU where there is
     /// none runs on the f32 CPU backend and says why (`gpuProblem`). Every
-    /// run starts from `weights` (safetensors bytes, see `checkWeights`) when
-    /// given, else from a fresh init of `seed`.
+    /// run starts from `weights` when given (a Float32Array of the model's
+    /// parameters, flat: another lab's `weights(run)`, or a file read by the
+    /// full build's `decodeWeights`), else from a fresh init of `seed`.
     pub async fn create(
         config: JsValue,
         #[wasm_bindgen(unchecked_param_type = "boolean | \"webgpu\" | \"cpu\" | \"reference\"")] backend: JsValue,
-        weights: Option<Vec<u8>>,
+        #[wasm_bindgen(unchecked_optional_param_type = "Float32Array")] weights: Option<JsValue>,
     ) -> Result<WebLab, JsError> {
         let page = parse_settings(config).map_err(js_err)?;
         let compute = parse_backend(&backend).map_err(js_err)?;
         let corpus = page.corpus().map_err(js_err)?;
+        let weights = match weights.filter(|w| !w.is_null() && !w.is_undefined()) {
+            Some(w) => Some(state::float32_vector(&w, "weights").map_err(js_err)?),
+            None => None,
+        };
         let start = |config: &LabConfig| -> Result<Vec<f32>, JsError> {
             let layout = ParamLayout::new(&config.model);
             match &weights {
-                Some(bytes) => from_safetensors(&layout, bytes).map_err(|e| js_err(format!("weights: {e}"))),
+                Some(w) if w.len() != layout.total => Err(js_err(format!(
+                    "weights: {} values, the {} model has {} parameters",
+                    w.len(),
+                    page.preset,
+                    layout.total
+                ))),
+                Some(w) => match w.iter().position(|x| !x.is_finite()) {
+                    Some(i) => Err(js_err(format!("weights: value {i} is {}, not a finite number", w[i]))),
+                    None => Ok(w.clone()),
+                },
                 None => Ok(layout.init(config.seed)),
             }
         };
@@ -346,25 +366,6 @@ impl WebLab {
             on_gpu,
         };
         WebLab { cell: Rc::new(cell) }
-    }
-
-    /// Whether safetensors `bytes` (our names or nanoGPT's) fit the model a
-    /// lab of `config` builds on `backend` (as for `create`): the problem in
-    /// words (the tensor and its shapes), or undefined. A longer position
-    /// table than the context is fine: it is cropped.
-    #[wasm_bindgen(js_name = checkWeights)]
-    pub fn check_weights(
-        config: JsValue,
-        bytes: &[u8],
-        #[wasm_bindgen(unchecked_param_type = "boolean | \"webgpu\" | \"cpu\" | \"reference\"")] backend: JsValue,
-    ) -> Option<String> {
-        let check = || -> Result<(), String> {
-            let page = parse_settings(config).map_err(|e| e.to_string())?;
-            let compute = parse_backend(&backend).map_err(|e| e.to_string())?;
-            let model = page.model(compute).map_err(|e| e.to_string())?;
-            from_safetensors(&ParamLayout::new(&model), bytes).map(|_| ()).map_err(|e| e.to_string())
-        };
-        check().err()
     }
 
     /// The adapter (or "CPU") the lab runs on.
@@ -490,62 +491,42 @@ impl WebLab {
         })
     }
 
-    /// Run `run`'s weights as a safetensors file (GPT-2 names, float32;
-    /// under LoRA the base with the adapters merged in).
-    #[wasm_bindgen(js_name = weightsSafetensors, unchecked_return_type = "Promise<Uint8Array>")]
-    pub fn weights_safetensors(&self, run: u32) -> js_sys::Promise {
-        on_lab(&self.cell, "weightsSafetensors", move |cell| async move {
-            let held = cell.hold("weightsSafetensors")?;
+    /// Run `run`'s weights, flat `ParamLayout` (under LoRA the base with
+    /// the adapters merged in): the start of another lab (`create`), or a
+    /// file through the full build's `encodeWeights`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Float32Array>")]
+    pub fn weights(&self, run: u32) -> js_sys::Promise {
+        on_lab(&self.cell, "weights", move |cell| async move {
+            let held = cell.hold("weights")?;
             let weights = held.lab.weights(run as usize).await.map_err(js_err)?;
-            let layout = ParamLayout::new(&held.lab.config.model);
-            let bytes = crate::checkpoint::to_safetensors(&layout, &weights, None).map_err(js_err)?;
-            Ok(js_sys::Uint8Array::from(&bytes[..]).into())
+            Ok(js_sys::Float32Array::from(&weights[..]).into())
         })
     }
 
-    /// The whole lab as one file (safetensors): every run's weights,
-    /// optimizer state and step count and where the batches stand, with
-    /// `page` (the page's settings and curves, any text) and `twin` (another
-    /// lab's state file: the f64 twin's) inside. Metrics not yet taken stay
-    /// to be taken.
-    #[wasm_bindgen(js_name = saveState, unchecked_return_type = "Promise<Uint8Array>")]
-    pub fn save_state(&self, page: String, twin: Option<Vec<u8>>) -> js_sys::Promise {
-        on_lab(&self.cell, "saveState", move |cell| async move {
-            let held = cell.hold("saveState")?;
+    /// Everything that decides the lab's next steps, as an object of typed
+    /// arrays (web/state.rs): every run's weights, optimizer state and step
+    /// count, and where the batches stand. Kept in memory by the page, or
+    /// written as a file by the full build's `encodeState`. Metrics not yet
+    /// taken stay to be taken.
+    #[wasm_bindgen(unchecked_return_type = "Promise<object>")]
+    pub fn state(&self) -> js_sys::Promise {
+        on_lab(&self.cell, "state", |cell| async move {
+            let held = cell.hold("state")?;
             let state = held.lab.state().await.map_err(js_err)?;
-            let metadata = BTreeMap::from([("page".to_string(), page)]);
-            let attachments: BTreeMap<String, Vec<u8>> = twin.map(|t| ("twin".to_string(), t)).into_iter().collect();
-            let bytes = state.to_safetensors(&metadata, &attachments).map_err(|e| js_err(format!("state: {e}")))?;
-            Ok(js_sys::Uint8Array::from(&bytes[..]).into())
+            state::to_object(&state).map_err(js_err)
         })
     }
 
-    /// What a state file holds, without building anything: {page, steps,
-    /// config, twin (a Uint8Array, or undefined)} — or an error saying what
-    /// is wrong with the file.
-    #[wasm_bindgen(js_name = readState)]
-    pub fn read_state(bytes: &[u8]) -> Result<JsValue, JsError> {
-        let file = LabState::from_safetensors(bytes).map_err(|e| js_err(format!("state file: {e}")))?;
-        let out = js_sys::Object::new();
-        let set = |key: &str, value: JsValue| js_sys::Reflect::set(&out, &key.into(), &value).map(|_| ());
-        let page = file.metadata.get("page").cloned().unwrap_or_default();
-        set("page", JsValue::from_str(&page)).map_err(|_| js_err("state file: cannot be read"))?;
-        set("steps", JsValue::from_f64(file.state.steps as f64)).map_err(|_| js_err("state file: cannot be read"))?;
-        set("config", to_js(&file.state.config)?).map_err(|_| js_err("state file: cannot be read"))?;
-        let twin = file.attachments.get("twin").map_or(JsValue::UNDEFINED, |t| js_sys::Uint8Array::from(&t[..]).into());
-        set("twin", twin).map_err(|_| js_err("state file: cannot be read"))?;
-        Ok(out.into())
-    }
-
-    /// Puts back a state file saved from a lab of the same settings: the lab
-    /// then continues bit for bit as the saved one would have. A file that
-    /// does not fit is refused (naming what differs) and changes nothing.
-    #[wasm_bindgen(js_name = restoreState, unchecked_return_type = "Promise<void>")]
-    pub fn restore_state(&self, bytes: Vec<u8>) -> js_sys::Promise {
-        on_lab(&self.cell, "restoreState", move |cell| async move {
-            let file = LabState::from_safetensors(&bytes).map_err(|e| js_err(format!("state file: {e}")))?;
-            let mut held = cell.hold("restoreState")?;
-            held.lab.restore(&file.state).await.map_err(js_err)?;
+    /// Puts back a state (`state()`, or a file read by the full build's
+    /// `decodeState`) taken from a lab of the same settings: the lab then
+    /// continues bit for bit as that one would have. A state that does not
+    /// fit is refused (naming what differs) and changes nothing.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn restore(&self, state: JsValue) -> js_sys::Promise {
+        on_lab(&self.cell, "restore", move |cell| async move {
+            let state = state::from_object(&state).map_err(js_err)?;
+            let mut held = cell.hold("restore")?;
+            held.lab.restore(&state).await.map_err(js_err)?;
             cell.steps.set(held.lab.steps());
             Ok(JsValue::UNDEFINED)
         })
@@ -619,14 +600,14 @@ impl WebPlayground {
 
 /// The f64 reference's lab (`WebLab.create`'s "reference"), in the module's
 /// full build only: the build every page loads leaves it out, and with it
-/// the CPU model in f64 (`reference-and-bench` in Cargo.toml).
-#[cfg(feature = "reference-and-bench")]
+/// the CPU model in f64 (`rarely-used` in Cargo.toml).
+#[cfg(feature = "rarely-used")]
 fn reference_lab(config: LabConfig, corpus: Arc<Corpus>, init: &[f32]) -> Result<WebLab, JsError> {
     let lab = Lab::with_weights::<CpuRun>(&(), config, corpus, init).map_err(js_err)?;
     Ok(WebLab::wrap(lab, "CPU (f64 reference, nano preset)".to_string(), None, false))
 }
 
-#[cfg(not(feature = "reference-and-bench"))]
+#[cfg(not(feature = "rarely-used"))]
 fn reference_lab(_: LabConfig, _: Arc<Corpus>, _: &[f32]) -> Result<WebLab, JsError> {
     Err(js_err(
         "backend: the f64 reference is in the module's full build, pkg-full/gradlab.js (www/wasm.js \
@@ -634,11 +615,11 @@ fn reference_lab(_: LabConfig, _: Arc<Corpus>, _: &[f32]) -> Result<WebLab, JsEr
     ))
 }
 
-#[cfg(feature = "reference-and-bench")]
+#[cfg(feature = "rarely-used")]
 pub use bench_page::WebBench;
 
 /// The benchmark page's API, in the module's full build only.
-#[cfg(feature = "reference-and-bench")]
+#[cfg(feature = "rarely-used")]
 mod bench_page {
     use super::*;
     use crate::bench::MatmulCase;

@@ -15,12 +15,14 @@
 // Legend: B sequences, T positions, N = B·T rows, C channels, H heads,
 // hs = C/H, V vocabulary, L layers.
 
+import { weightsFile } from "./files.js";
+
 // sqrt(2/π), the GELU tanh form's constant (gradlab's SQRT_2_OVER_PI)
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
 // The tensors of a safetensors file (8-byte little-endian header length, JSON
 // header, raw data), as {name: {shape, data: Float32Array}}; F32 only, which
-// is what `lab.weightsSafetensors` writes.
+// is what files.js `weightsFile` writes.
 export function parseSafetensors(bytes) {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = Number(view.getBigUint64(0, true));
@@ -276,7 +278,7 @@ export async function compareGptStep({ gl, jax, devices, settings, backends = BA
       }
       row.gradlab = { label: lab.backend(), runs: lab.runs().length };
       const { model, seq_len: t, optimizer } = lab.config();
-      const tensors = parseSafetensors(await lab.weightsSafetensors(0));
+      const tensors = parseSafetensors(await weightsFile(lab, 0));
       // constants a trace makes (the causal mask, literals) land on this device
       jax.defaultDevice(pair.jax);
       trainer = jaxTrainer(jax, pair.jax, model, optimizer, t, tensors);

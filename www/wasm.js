@@ -3,10 +3,11 @@
 //
 // The module comes in two builds of the same API (scripts/build-site.mjs):
 // pkg/, which every page loads, and pkg-full/, which adds the rarely used
-// parts: the f64 reference's lab (precision f64 or both) and the benchmark
-// page's matmul (WebBench). pkg-full/ is loaded only where one of those is
-// asked for (`loadGradlabFull`), so the rest of the time a page carries a
-// smaller module.
+// parts: the f64 reference's lab (precision f64 or both), the benchmark
+// page's matmul (WebBench) and the file codecs (files.js: state and weights
+// as safetensors). pkg-full/ is loaded only where one of those is asked for
+// (`loadGradlabFull`), so the rest of the time a page carries a smaller
+// module.
 import init, * as gradlab from "../pkg/gradlab.js";
 
 let ready;
@@ -62,7 +63,7 @@ export const wasmMemoryBytes = () => (memory?.buffer.byteLength ?? 0) + (fullMem
 
 // The lab's calls that answer with a promise (web.rs): after free() they
 // reject, the others throw.
-const LAB_PROMISES = new Set(["step", "flush", "validationLoss", "sample", "tensorDistances", "weightsSafetensors", "saveState", "restoreState"]);
+const LAB_PROMISES = new Set(["step", "flush", "validationLoss", "sample", "tensorDistances", "weights", "state", "restore"]);
 
 // A call on a freed lab says so, instead of wasm-bindgen's "null pointer
 // passed to rust"; free() a second time does nothing.

@@ -18,6 +18,7 @@ const CONFIGS = Number(process.env.FUZZ_CONFIGS ?? 300);
 // Runs inside the page: returns what happened, in counts and failures.
 async function fuzz({ seed, count }) {
   const { ensureCorpus, loadGradlab, loadGradlabFull } = await import(new URL("./wasm.js", location.href));
+  const { readState, restoreState, saveState } = await import(new URL("./files.js", location.href));
   // the build every page loads, and the full one for labs on the f64 reference
   const gl = await loadGradlab();
   const full = await loadGradlabFull();
@@ -176,7 +177,7 @@ async function fuzz({ seed, count }) {
     await turn();
     // concurrent calls: the first runs; each later one either finds it done
     // (a CPU step never yields) or is refused, naming the call that holds the lab
-    const calls = [lab.step(2), lab.flush(), lab.sample(0, "And", 5, 1, 1), lab.tensorDistances(), lab.saveState("{}", undefined), lab.validationLoss()];
+    const calls = [lab.step(2), lab.flush(), lab.sample(0, "And", 5, 1, 1), lab.tensorDistances(), lab.state(), lab.validationLoss()];
     counts.outOfOrder += calls.length;
     const results = await Promise.all(calls.map(settle));
     if (!results[0].ok) fail(`the first of concurrent calls failed: ${results[0].error}`);
@@ -205,11 +206,24 @@ async function fuzz({ seed, count }) {
     // hostile arguments
     for (const n of [-1, 0, 1e9, NaN, 2.5, Infinity]) await expectRefused(`step(${n})`, lab.step(n), /step/);
     await expectRefused("sample of run 99", lab.sample(99, "And", 5, 1, 1), /run/);
-    await expectRefused("weights of run 42", lab.weightsSafetensors(42), /run/);
-    await expectRefused("restoreState(zeros)", lab.restoreState(new Uint8Array(100)), /state file/);
+    await expectRefused("weights of run 42", lab.weights(42), /run/);
+    await expectRefused("restoreState(zeros)", restoreState(lab, new Uint8Array(100)), /state file/);
     const noise = new Uint8Array(64 + Math.floor(rand() * 4000)).map(() => Math.floor(rand() * 256));
-    await expectRefused("restoreState(noise)", lab.restoreState(noise), /state file/);
-    expectThrows("readState(noise)", () => gl.WebLab.readState(noise), /state file/);
+    await expectRefused("restoreState(noise)", restoreState(lab, noise), /state file/);
+    await expectRefused("readState(noise)", readState(noise), /state file/);
+    // a state object broken one field at a time: refused naming the field
+    const state = await lab.state();
+    const broken = [
+      [42, /state: expected an object/],
+      [{ ...state, format: "other" }, /state: not a gradlab lab state/],
+      [{ ...state, config: { ...state.config, batch: "many" } }, /state\.config\.batch/],
+      [{ ...state, steps: -1 }, /state\.steps/],
+      [{ ...state, sampler: Number(state.sampler) }, /state\.sampler: expected a BigInt/],
+      [{ ...state, halted: state.halted.map(() => "no") }, /state\.halted\[0\]/],
+      [{ ...state, runs: state.runs.map((r) => ({ ...r, moment1: Array.from(r.moment1) })) }, /state\.runs\[0\]\.moment1: expected a Float32Array or a Float64Array/],
+      [{ ...state, runs: state.runs.map((r) => ({ ...r, weights: r.weights.subarray(1) })) }, /weights has \d+ values/],
+    ];
+    for (const [value, pattern] of broken) await expectRefused(`restore(${String(pattern)})`, lab.restore(value), pattern);
     const sample = await settle(lab.sample(0, "<b>x</b>".repeat(100), 4294967295, -1, 7));
     if (sample.ok && typeof sample.value !== "string") fail("sample returned no text");
   }
@@ -218,8 +232,8 @@ async function fuzz({ seed, count }) {
     const a = labs[0];
     const b = labs.find((l) => JSON.stringify(l.config()) !== JSON.stringify(a.config()) || JSON.stringify(l.runs()) !== JSON.stringify(a.runs()));
     if (b) {
-      const saved = await settle(b.saveState("{}", undefined));
-      if (saved.ok) await expectRefused("a state of other settings", a.restoreState(saved.value), /.+/);
+      const saved = await settle(saveState(b, "{}", undefined));
+      if (saved.ok) await expectRefused("a state of other settings", restoreState(a, saved.value), /.+/);
     }
   }
   // free() during a call: the call finishes or fails in words, later calls
@@ -248,6 +262,18 @@ async function fuzz({ seed, count }) {
     fresh.value.free();
   } else fail(`a lab could not be built after the fuzz: ${fresh.error}`);
   clearInterval(tick);
+  // starting weights that are not the model's parameters: refused in words
+  const small = { preset: "nano", batch: 4, micro_batch: 2, seq_len: 16 };
+  const total = gl.presets().find((p) => p.name === "nano").parameters;
+  const badWeights = [
+    [new Uint8Array(16), /weights: expected a Float32Array/],
+    [[0.5, 0.25], /weights: expected a Float32Array/],
+    [new Float32Array(3), /weights: 3 values, the nano model has \d+ parameters/],
+    [new Float32Array(total).fill(Number.NaN), /weights: value 0 is NaN/],
+  ];
+  for (const [weights, pattern] of badWeights) {
+    await expectRefused(`create with weights ${String(pattern)}`, gl.WebLab.create(small, "cpu", weights), pattern);
+  }
   // the build every page loads has no f64 reference, and says where it is
   const noReference = await settle(gl.WebLab.create({ preset: "nano", batch: 4, micro_batch: 2, seq_len: 16 }, "reference", undefined));
   if (noReference.ok) noReference.value.free();

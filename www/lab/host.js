@@ -4,10 +4,12 @@
 // worker can be started (the elements loaded from another origin) it runs in
 // the page itself, the same code, so the two behave alike.
 //
-// A request is {op: "create", config, backend, weights}, {op: "call", lab,
+// A request is {op: "create", config, backend, weights (a file's bytes or
+// another lab's Float32Array)}, {op: "call", lab,
 // method, args}, {op: "free", lab}, {op: "corpus", corpus} (fetch it ahead)
 // or {op: "memory"}; the answer is {value, steps} (steps: the lab's
 // lockstep count after the call) or throws.
+import { readWeights, restoreState, saveState, weightsFile } from "../files.js";
 import { ensureCorpus, loadGradlabFull, Serial, wasmMemoryBytes } from "../wasm.js";
 
 // The lab's calls a page may make through the host (anything else is
@@ -19,6 +21,9 @@ export const LAB_CALLS = [
   "sample",
   "tokenWeights",
   "tensorDistances",
+  "weights",
+  "state",
+  "restore",
   "weightsSafetensors",
   "saveState",
   "restoreState",
@@ -27,6 +32,14 @@ export const LAB_CALLS = [
   "deviceLost",
 ];
 const CALLS = new Set(LAB_CALLS);
+
+// The calls that write or read a file: the lab hands over or takes back
+// typed arrays, the module's full build does the file (files.js).
+const FILE_CALLS = {
+  weightsSafetensors: (lab, run) => weightsFile(lab, run),
+  saveState: (lab, page, twinBytes) => saveState(lab, page, twinBytes),
+  restoreState: (lab, bytes) => restoreState(lab, bytes),
+};
 
 // What describes a lab and never changes, read once when it is built; the
 // RemoteLab answers these at once.
@@ -43,7 +56,12 @@ export function labHost(gl) {
         const lib = backend === "reference" || backend === false ? await loadGradlabFull() : gl;
         // pasted text comes with the settings; a shipped corpus is fetched here, once
         if (!config?.text) await ensureCorpus(config?.corpus, lib);
-        const lab = await lib.WebLab.create(config, backend, weights);
+        // a file's bytes (a picked .safetensors) are read for this lab's
+        // model; a Float32Array (another lab's weights) is taken as it is
+        const start = weights instanceof Uint8Array ? await readWeights(config, weights, backend).catch((e) => {
+          throw new Error(`weights: ${e?.message ?? e}`);
+        }) : weights;
+        const lab = await lib.WebLab.create(config, backend, start);
         const id = next++;
         // wasm-bindgen objects take one call at a time: each lab has its own queue
         labs.set(id, { lab, serial: new Serial() });
@@ -55,7 +73,9 @@ export function labHost(gl) {
         if (!held) throw new Error(`lab: ${request.method}() was called after free(); build a new lab`);
         if (!CALLS.has(request.method)) throw new Error(`lab: no method ${request.method}()`);
         return held.serial.run(async () => {
-          const value = await held.lab[request.method](...(request.args ?? []));
+          const args = request.args ?? [];
+          const file = FILE_CALLS[request.method];
+          const value = await (file ? file(held.lab, ...args) : held.lab[request.method](...args));
           return { value, steps: held.lab.steps() };
         });
       }

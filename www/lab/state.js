@@ -1,12 +1,12 @@
 // Save the whole lab and load it back: every run's weights, optimizer state,
-// step count and where the batches stand (written and checked by the wasm
-// lab, `saveState` / `restoreState`), with the settings, the pasted text and
+// step count and where the batches stand (the lab's `state` / `restore`,
+// the file written and read by files.js), with the settings, the pasted text and
 // the curves so far, in one .safetensors file. A loaded lab continues bit for
 // bit as the saved one would have (on the same backend). A file that is not
 // a state, or does not fit, is refused in words and the lab runs on as it
 // was. It does not build or step the lab (training.js).
 import { button, el, errorText } from "../ui.js";
-import { loadGradlab } from "../wasm.js";
+import { readState } from "../files.js";
 import { download } from "./exports.js";
 
 // What the page adds to the wasm lab's state, in its `page` metadata.
@@ -71,12 +71,10 @@ export class SavedState {
     this.picker.value = "";
     if (!file) return;
     if (file.size > MAX_STATE_BYTES) return this.showError(`${file.name}: ${(file.size / 1048576).toFixed(0)} MB is larger than a saved lab can be here (${MAX_STATE_BYTES >> 20} MB); nothing was loaded.`);
-    const gl = await loadGradlab();
-    const bytes = new Uint8Array(await file.arrayBuffer());
     let info;
     let page;
     try {
-      info = gl.WebLab.readState(bytes);
+      info = await readState(new Uint8Array(await file.arrayBuffer()));
       page = JSON.parse(info.page);
       if (page?.format !== PAGE_FORMAT) throw new Error(`its page data is not ${PAGE_FORMAT}`);
     } catch (e) {
@@ -87,6 +85,6 @@ export class SavedState {
       this.showError(`${file.name}: ${problems}`);
     }
     this.controls.textArea.value = typeof page.text === "string" ? page.text : "";
-    await this.training.restore({ name: file.name, bytes, twinBytes: info.twin, page });
+    await this.training.restore({ name: file.name, state: info.state, twinBytes: info.twin, page });
   }
 }

@@ -83,7 +83,7 @@ export class Sweep {
     this.cancelled = false;
     try {
       const { backend } = await backendFor(controls.values);
-      lab = await createLab(config, backend, training.startWeights?.bytes);
+      lab = await createLab(config, backend, training.startWeights?.start);
       const where = lab.onGpu() ? "f32 WebGPU" : backend === "reference" ? "f64 CPU" : "f32 CPU";
       const specs = lab.runs();
       const runs = specs.map((s) => ({ ...s, G: REFERENCE.batch / s.micro_batch, true: new Array(steps).fill(null), logged: new Array(steps).fill(null), dist: null }));

@@ -153,7 +153,7 @@ export class Training {
       this.setStatus("Building the lab…");
       try {
         // in the lab worker (remote.js), which fetches the corpus it needs
-        const weights = this.startWeights?.bytes;
+        const weights = this.startWeights?.start;
         this.lab = await createLab(config, chosen.backend, weights);
         if (both) this.twin = await createLab(config, "reference", weights);
       } catch (e) {
@@ -261,9 +261,10 @@ export class Training {
         if (lab !== this.lab || this.stepsTaken === this.checkpoint?.step) return;
         this.ingest(await lab.flush(), lab);
         if (twin) this.ingest(await twin.flush(), twin);
-        const twinBytes = twin ? await twin.saveState("", undefined) : undefined;
-        const bytes = await lab.saveState("", undefined);
-        this.checkpoint = { lab, step: lab.steps(), bytes, twinBytes, points: this.data.step.length, twinPoints: this.twinData.step.length, stepOffset: this.stepOffset };
+        // the state itself (typed arrays), not a file: nothing to encode
+        const twinState = twin ? await twin.state() : undefined;
+        const state = await lab.state();
+        this.checkpoint = { lab, step: lab.steps(), state, twinState, points: this.data.step.length, twinPoints: this.twinData.step.length, stepOffset: this.stepOffset };
       });
     } catch {
       // the next step reports what went wrong
@@ -289,7 +290,7 @@ export class Training {
       curves: { data: cutData(this.data, kept.points, at), twin: this.twin ? cutData(this.twinData, kept.twinPoints, at) : null },
     };
     const before = this.backendName;
-    await this.restore({ name: `the state kept at step ${kept.step}`, bytes: kept.bytes, twinBytes: kept.twinBytes, page });
+    await this.restore({ name: `the state kept at step ${kept.step}`, state: kept.state, twinState: kept.twinState, page });
     if (!this.lab || this.stepsTaken !== kept.step) return;
     // the same checkpoint serves a second loss before the next one is taken
     this.checkpoint = { ...kept, lab: this.lab };
@@ -297,10 +298,12 @@ export class Training {
     if (this.backendName === before) this.setStatus(`${this.statusName} · recovered on a new device from the weights kept at step ${at}`);
   }
 
-  // A saved lab (state.js), its settings already in the controls: builds
-  // the lab for them, puts every run's state back and the curves with it.
-  // A state the new lab refuses leaves it fresh, with the reason shown.
-  async restore({ name, bytes, twinBytes, page }) {
+  // A saved lab (state.js: `state` read from a file, the twin's file as
+  // `twinBytes`) or the GPU's checkpoint (`state`, `twinState`), its
+  // settings already in the controls: builds the lab for them, puts every
+  // run's state back and the curves with it. A state the new lab refuses
+  // leaves it fresh, with the reason shown.
+  async restore({ name, state, twinState, twinBytes, page }) {
     this.running = false;
     this.startWhenReady = false;
     await this.reset();
@@ -309,10 +312,11 @@ export class Training {
     try {
       await this.serial.run(async () => {
         if (lab !== this.lab) throw new Error("the lab was rebuilt meanwhile; load it again");
-        await lab.restoreState(bytes);
+        await lab.restore(state);
         if (twin) {
-          if (!twinBytes) throw new Error("it holds no f64 twin for precision both");
-          await twin.restoreState(twinBytes);
+          if (twinState) await twin.restore(twinState);
+          else if (twinBytes) await twin.restoreState(twinBytes);
+          else throw new Error("it holds no f64 twin for precision both");
         }
       });
     } catch (e) {

@@ -1,12 +1,13 @@
 // Where the lab's runs start: a fresh init (the seed's), a safetensors file
 // the reader picks (our tensor names or nanoGPT's), or the weights the lab
 // has just trained (its full-batch run's) — the base a LoRA lab adapts. A
-// picked file is checked against the model in wasm (checkWeights) before it
-// is taken: a bad one is refused in words and the lab keeps running on the
+// picked file is read for the model in wasm (files.js readWeights) before
+// it is taken: a bad one is refused in words and the lab keeps running on the
 // weights it had. It does not build or step the lab (training.js); it hands
-// the bytes to it and asks for a reset.
+// the weights to it and asks for a reset.
 import { button, el, errorText } from "../ui.js";
-import { backendFor, loadGradlab } from "../wasm.js";
+import { readWeights } from "../files.js";
+import { backendFor } from "../wasm.js";
 
 // The shipped base: nano pretrained on the King James text (data/base/SOURCE.md).
 export const SHIPPED_BASE = { file: "nano-kjv.safetensors", path: "../../data/base/nano-kjv.safetensors" };
@@ -20,7 +21,8 @@ export class StartWeights {
   // starting weights changed, the lab must be rebuilt.
   constructor({ controls, training, showError, onChange }) {
     Object.assign(this, { controls, training, showError, onChange });
-    // {name, bytes} or null for a fresh init
+    // {name, bytes (a file's)} or {name, weights (a lab's Float32Array)},
+    // or null for a fresh init
     this.current = null;
     this.source = el("span", { "data-testid": "weights-source" });
     this.picker = el("input", { type: "file", accept: ".safetensors,application/octet-stream", "data-testid": "load-weights", "aria-label": "Load weights (.safetensors)" });
@@ -41,9 +43,10 @@ export class StartWeights {
     this.describe();
   }
 
-  // The bytes every run starts from, or undefined for a fresh init.
-  get bytes() {
-    return this.current?.bytes;
+  // What every run starts from (WebLab.create's weights, a file's bytes
+  // read in the lab's worker): undefined for a fresh init.
+  get start() {
+    return this.current?.bytes ?? this.current?.weights;
   }
 
   describe() {
@@ -73,7 +76,6 @@ export class StartWeights {
       return refuse(`could not be read (${errorText(e)}).`);
     }
     await this.controls.ready;
-    const gl = await loadGradlab();
     // the model the next lab is built with: the preset's, or nano on the f64
     // reference (WebGPU and the f32 CPU build the same model)
     const { backend } = await backendFor(this.controls.values);
@@ -81,7 +83,7 @@ export class StartWeights {
     try {
       // with both precisions the lab runs the CPU reference's preset (training.js)
       const overrides = this.controls.values.precision === "both" ? { preset: this.controls.cpuPreset() } : {};
-      problem = gl.WebLab.checkWeights(this.controls.config(overrides), bytes, backend);
+      await readWeights(this.controls.config(overrides), bytes, backend);
     } catch (e) {
       problem = errorText(e);
     }
@@ -97,8 +99,8 @@ export class StartWeights {
     const lab = training.lab;
     try {
       // one call at a time on the lab: through its queue, both together
-      const { at, bytes } = await training.serial.run(async () => ({ at: lab.steps(), bytes: await lab.weightsSafetensors(0) }));
-      this.take({ name: `the lab's full-batch weights after ${at} steps`, bytes });
+      const { at, weights } = await training.serial.run(async () => ({ at: lab.steps(), weights: await lab.weights(0) }));
+      this.take({ name: `the lab's full-batch weights after ${at} steps`, weights });
     } catch (e) {
       this.showError(`Could not take the trained weights: ${errorText(e)}`);
     }

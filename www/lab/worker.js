@@ -31,8 +31,9 @@ self.onmessage = async ({ data }) => {
   const { id, request } = data;
   try {
     const { value, steps } = await handle(request);
-    // bytes go back moved, not copied (state files, weights)
-    const transfer = ArrayBuffer.isView(value) ? [value.buffer] : [];
+    // typed arrays go back moved, not copied (files, weights, a state's vectors)
+    const views = ArrayBuffer.isView(value) ? [value] : Array.isArray(value?.runs) ? value.runs.flatMap((r) => Object.values(r ?? {})) : [];
+    const transfer = views.filter((v) => ArrayBuffer.isView(v)).map((v) => v.buffer);
     self.postMessage({ id, value, steps }, transfer);
   } catch (e) {
     self.postMessage({ id, error: String(e?.message ?? e) });
