@@ -1,34 +1,60 @@
 //! Every kernel of the table compiled for one device: a shader module per
-//! WGSL file, and a bind-group layout and compute pipeline per kernel, made
-//! once when the device is opened and looked up by `KernelId as usize`.
+//! WGSL file, and a bind-group layout and compute pipeline per kernel, each
+//! made the first time a program uses it and looked up by `KernelId as
+//! usize` after. A device compiles only the kernels its programs pick: a
+//! software adapter never builds the tiled matmul or the real GPUs'
+//! attention, a real GPU never the `_serial` kernels, and a lab that never
+//! samples never builds the sampler.
 //!
 //! Not here: bind groups or dispatches (`program`), or what a kernel is
 //! (`table`).
 
+use std::sync::OnceLock;
+
 use super::table::{Access, KernelId};
 
 pub(crate) struct Pipelines {
-    layouts: Vec<wgpu::BindGroupLayout>,
-    pipelines: Vec<wgpu::ComputePipeline>,
+    /// Each WGSL file (its name and text) with its module once compiled.
+    files: Vec<(&'static str, &'static str)>,
+    modules: Vec<OnceLock<wgpu::ShaderModule>>,
+    kernels: Vec<OnceLock<(wgpu::BindGroupLayout, wgpu::ComputePipeline)>>,
 }
 
 impl Pipelines {
-    pub(crate) fn new(device: &wgpu::Device) -> Self {
-        // kernels of one file share its module: compile each file once
-        let mut modules: Vec<(&str, wgpu::ShaderModule)> = Vec::new();
-        for kernel in KernelId::ALL {
-            let spec = kernel.spec();
-            if !modules.iter().any(|(file, _)| *file == spec.file) {
-                let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(spec.file),
-                    source: wgpu::ShaderSource::Wgsl(spec.source.into()),
-                });
-                modules.push((spec.file, module));
+    pub(crate) fn new() -> Self {
+        let mut files: Vec<(&'static str, &'static str)> = Vec::new();
+        for spec in KernelId::ALL.iter().map(|k| k.spec()) {
+            if !files.iter().any(|(file, _)| *file == spec.file) {
+                files.push((spec.file, spec.source));
             }
         }
-        let mut layouts = Vec::new();
-        let mut pipelines = Vec::new();
-        for kernel in KernelId::ALL {
+        Self {
+            modules: files.iter().map(|_| OnceLock::new()).collect(),
+            files,
+            kernels: KernelId::ALL.iter().map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// The module of `file`, compiled on first use; kernels of one file share it.
+    fn module(&self, device: &wgpu::Device, file: &'static str) -> &wgpu::ShaderModule {
+        let i =
+            self.files.iter().position(|(f, _)| *f == file).unwrap_or_else(|| unreachable!("{file} is in the table"));
+        self.modules[i].get_or_init(|| {
+            device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(file),
+                source: wgpu::ShaderSource::Wgsl(self.files[i].1.into()),
+            })
+        })
+    }
+
+    /// `kernel`'s bind-group layout and pipeline on `device` (the one these
+    /// pipelines belong to), compiled on first use.
+    pub(crate) fn kernel(
+        &self,
+        device: &wgpu::Device,
+        kernel: KernelId,
+    ) -> &(wgpu::BindGroupLayout, wgpu::ComputePipeline) {
+        self.kernels[kernel as usize].get_or_init(|| {
             let spec = kernel.spec();
             let mut entries = vec![wgpu::BindGroupLayoutEntry {
                 binding: 0,
@@ -62,26 +88,15 @@ impl Pipelines {
                 bind_group_layouts: &[Some(&layout)],
                 immediate_size: 0,
             });
-            let module = modules.iter().find(|(file, _)| *file == spec.file).map(|(_, m)| m);
             let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(spec.entry),
                 layout: Some(&pipeline_layout),
-                module: module.unwrap_or_else(|| unreachable!("every file was compiled above")),
+                module: self.module(device, spec.file),
                 entry_point: Some(spec.entry),
                 compilation_options: Default::default(),
                 cache: None,
             });
-            layouts.push(layout);
-            pipelines.push(pipeline);
-        }
-        Self { layouts, pipelines }
-    }
-
-    pub(crate) fn layout(&self, kernel: KernelId) -> &wgpu::BindGroupLayout {
-        &self.layouts[kernel as usize]
-    }
-
-    pub(crate) fn pipeline(&self, kernel: KernelId) -> &wgpu::ComputePipeline {
-        &self.pipelines[kernel as usize]
+            (layout, pipeline)
+        })
     }
 }

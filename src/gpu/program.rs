@@ -39,7 +39,7 @@ enum PendingOp {
 }
 
 enum Op {
-    Dispatch { kernel: KernelId, bind_group: wgpu::BindGroup, groups: [u32; 3] },
+    Dispatch { kernel: KernelId, pipeline: wgpu::ComputePipeline, bind_group: wgpu::BindGroup, groups: [u32; 3] },
     Clear(View),
     Copy { src: View, dst: View },
 }
@@ -212,18 +212,19 @@ impl ProgramBuilder {
                             }),
                         });
                     }
+                    let (layout, pipeline) = self.pipelines.kernel(&self.device, kernel);
                     let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
                         label: Some(spec.entry),
-                        layout: self.pipelines.layout(kernel),
+                        layout,
                         entries: &entries,
                     });
-                    Op::Dispatch { kernel, bind_group, groups }
+                    Op::Dispatch { kernel, pipeline: pipeline.clone(), bind_group, groups }
                 }
                 PendingOp::Clear(v) => Op::Clear(v),
                 PendingOp::Copy { src, dst } => Op::Copy { src, dst },
             })
             .collect();
-        Program { _uniforms: uniforms, ops, pipelines: self.pipelines }
+        Program { _uniforms: uniforms, ops }
     }
 }
 
@@ -231,7 +232,6 @@ impl ProgramBuilder {
 pub struct Program {
     _uniforms: wgpu::Buffer,
     ops: Vec<Op>,
-    pipelines: Arc<Pipelines>,
 }
 
 impl Program {
@@ -257,8 +257,8 @@ impl Program {
     }
 
     fn record_dispatch(&self, pass: &mut wgpu::ComputePass<'_>, op: &Op) {
-        if let Op::Dispatch { kernel, bind_group, groups } = op {
-            pass.set_pipeline(self.pipelines.pipeline(*kernel));
+        if let Op::Dispatch { pipeline, bind_group, groups, .. } = op {
+            pass.set_pipeline(pipeline);
             pass.set_bind_group(0, bind_group, &[]);
             pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
         }
