@@ -25,7 +25,7 @@ use crate::playground::{Method, Playground, PlaygroundSettings, Surface};
 
 #[cfg(feature = "rarely-used")]
 mod files;
-mod state;
+pub mod state;
 
 #[cfg(feature = "rarely-used")]
 pub use files::{decode_state, decode_weights, encode_state, encode_weights};
