@@ -34,9 +34,8 @@ struct MatmulParams {
     a_cs: u32,
     b_rs: u32,
     b_cs: u32,
-    // bit 0: accumulate into c (backward); bit 1: add bias; bit 2: add the
-    // residual aux [M,N]; bit 3: c gets the pre-activation, aux GELU of it
-    flags: u32,
+    // (the epilogue is FLAGS, below: a pipeline constant, not a uniform)
+    _pad0: u32,
     // factor on the product, before the bias
     alpha: f32,
     // matmul_direct: the K each slice z = gid.z sums (all of K unless split)
@@ -49,12 +48,20 @@ struct MatmulParams {
 @group(0) @binding(1) var<storage, read_write> c: array<f32>;   // [M,N]
 @group(0) @binding(2) var<storage, read> a: array<f32>;         // op(a) [M,K]
 @group(0) @binding(3) var<storage, read> b: array<f32>;         // op(b) [K,N]
-@group(0) @binding(4) var<storage, read> bias: array<f32>;      // [N], read only when flags bit 1
-@group(0) @binding(5) var<storage, read_write> aux: array<f32>; // [M,N], only when flags bit 2 or 3
+@group(0) @binding(4) var<storage, read> bias: array<f32>;      // [N], read only when FLAGS bit 1
+@group(0) @binding(5) var<storage, read_write> aux: array<f32>; // [M,N], only when FLAGS bit 2 or 3
 // bindings 2 and 3 seen four floats at a time (no entry point uses both views
 // of one binding): by matmul_dot4 both along K, by matmul_cols4 b along N
 @group(0) @binding(2) var<storage, read> a_fours: array<vec4<f32>>;  // op(a) [M,K/4]
 @group(0) @binding(3) var<storage, read> b_fours: array<vec4<f32>>;  // op(b)ᵀ [N,K/4] or op(b) [K,N/4]
+
+// The epilogue, fixed when the pipeline is built (kernels.rs compiles one
+// pipeline per kernel and epilogue used): bit 0 accumulate into c (backward);
+// bit 1 add bias; bit 2 add the residual aux [M,N]; bit 3 c gets the
+// pre-activation, aux GELU of it. A constant rather than a uniform word,
+// because a software adapter runs every branch of a uniform condition for
+// every output; specialised, the branches not taken compile away.
+override FLAGS: u32 = 0u;
 
 const SQRT_2_OVER_PI: f32 = 0.7978845608028654;
 
@@ -87,19 +94,19 @@ fn store4(z: u32, gm: u32, gn: u32, v: vec4<f32>) {
             return;
         }
         var x = p.alpha * v[j];
-        if ((p.flags & 2u) != 0u && z == 0u) {
+        if ((FLAGS & 2u) != 0u && z == 0u) {
             x += bias[col];
         }
         let idx = (z * p.m + gm) * p.n + col;
-        if ((p.flags & 4u) != 0u) {
+        if ((FLAGS & 4u) != 0u) {
             x = aux[idx] + x;
         }
-        if ((p.flags & 1u) != 0u) {
+        if ((FLAGS & 1u) != 0u) {
             c[idx] += x;
         } else {
             c[idx] = x;
         }
-        if ((p.flags & 8u) != 0u) {
+        if ((FLAGS & 8u) != 0u) {
             aux[idx] = gelu(x);
         }
     }

@@ -64,15 +64,9 @@ fn groups64(n: usize) -> u32 {
 /// The matmul kernel's params for c [M,N] (+)= alpha · op(a) [M,K] · op(b) [K,N]:
 /// `[m, n, k]`, element (m,k) of op(a) at a[m·a_rs + k·a_cs] given as
 /// `[a_rs, a_cs]`, element (k,n) of op(b) at b[k·b_rs + n·b_cs] as `[b_rs, b_cs]`.
-fn product(
-    [m, n, k]: [usize; 3],
-    [a_rs, a_cs]: [usize; 2],
-    [b_rs, b_cs]: [usize; 2],
-    flags: u32,
-    alpha: f32,
-) -> MatmulParams {
+fn product([m, n, k]: [usize; 3], [a_rs, a_cs]: [usize; 2], [b_rs, b_cs]: [usize; 2], alpha: f32) -> MatmulParams {
     let (m, n, k, a_rs, a_cs, b_rs, b_cs) = (u(m), u(n), u(k), u(a_rs), u(a_cs), u(b_rs), u(b_cs));
-    MatmulParams { m, n, k, a_rs, a_cs, b_rs, b_cs, flags, alpha, k_slice: k, ..Default::default() }
+    MatmulParams { m, n, k, a_rs, a_cs, b_rs, b_cs, alpha, k_slice: k, ..Default::default() }
 }
 
 /// What an optimizer dispatch is told once for a run: where it works in the
@@ -173,8 +167,8 @@ impl ProgramBuilder {
         [n, c, oc]: [usize; 3],
     ) {
         let flags = flags | if bias.is_some() { MatmulParams::ADD_BIAS } else { 0 };
-        let p = product([n, oc, c], [c, 1], [1, c], flags, 1.0);
-        self.matmul_generic(out, inp, weight, bias, aux, &p);
+        let p = product([n, oc, c], [c, 1], [1, c], 1.0);
+        self.matmul_generic(out, inp, weight, bias, aux, &p, flags);
     }
 
     /// dinp [N,C] (+)= dout [N,OC] · weight [OC,C];  dweight [OC,C] += doutᵀ · inp [N,C];
@@ -193,8 +187,8 @@ impl ProgramBuilder {
         dinp_write: GradWrite,
     ) {
         self.matmul_backward_input(dinp, dout, weight, n, c, oc, dinp_write);
-        let p = product([oc, c, n], [1, oc], [c, 1], MatmulParams::ACCUMULATE, 1.0);
-        self.matmul_generic(dweight, dout, inp, None, None, &p);
+        let p = product([oc, c, n], [1, oc], [c, 1], 1.0);
+        self.matmul_generic(dweight, dout, inp, None, None, &p, MatmulParams::ACCUMULATE);
         if let Some(dbias) = dbias {
             self.reduce_columns(dbias, dout, n, oc);
         }
@@ -213,8 +207,8 @@ impl ProgramBuilder {
         dinp_write: GradWrite,
     ) {
         let flags = dinp_write.accumulate() * MatmulParams::ACCUMULATE;
-        let p = product([n, c, oc], [oc, 1], [c, 1], flags, 1.0);
-        self.matmul_generic(dinp, dout, weight, None, None, &p);
+        let p = product([n, c, oc], [oc, 1], [c, 1], 1.0);
+        self.matmul_generic(dinp, dout, weight, None, None, &p, flags);
     }
 
     /// LoRA merge: w [OC,C] += scale · b [OC,R] · a [R,C]. Run on a copy of
@@ -223,8 +217,8 @@ impl ProgramBuilder {
     /// multiply-adds per step where the unmerged forward costs N·(C+OC)·R
     /// per micro-batch.
     pub fn lora_merge(&mut self, w: &View, a: &View, b: &View, scale: f32, oc: usize, c: usize, r: usize) {
-        let p = product([oc, c, r], [r, 1], [c, 1], MatmulParams::ACCUMULATE, scale);
-        self.matmul_generic(w, b, a, None, None, &p);
+        let p = product([oc, c, r], [r, 1], [c, 1], scale);
+        self.matmul_generic(w, b, a, None, None, &p, MatmulParams::ACCUMULATE);
     }
 
     /// LoRA backward of dout [N,OC] through the adapter (a [R,C], b [OC,R])
@@ -246,17 +240,19 @@ impl ProgramBuilder {
         [n, c, oc, r]: [usize; 4],
     ) {
         const ACC: u32 = MatmulParams::ACCUMULATE;
-        self.matmul_generic(h, inp, a, None, None, &product([n, r, c], [c, 1], [1, c], 0, 1.0));
-        self.matmul_generic(dh, dout, b, None, None, &product([n, r, oc], [oc, 1], [r, 1], 0, scale));
-        self.matmul_generic(db, dout, h, None, None, &product([oc, r, n], [1, oc], [r, 1], ACC, scale));
-        self.matmul_generic(da, dh, inp, None, None, &product([r, c, n], [1, r], [c, 1], ACC, 1.0));
+        self.matmul_generic(h, inp, a, None, None, &product([n, r, c], [c, 1], [1, c], 1.0), 0);
+        self.matmul_generic(dh, dout, b, None, None, &product([n, r, oc], [oc, 1], [r, 1], scale), 0);
+        self.matmul_generic(db, dout, h, None, None, &product([oc, r, n], [1, oc], [r, 1], scale), ACC);
+        self.matmul_generic(da, dh, inp, None, None, &product([r, c, n], [1, r], [c, 1], 1.0), ACC);
         if let Some(dinp) = dinp {
-            self.matmul_generic(dinp, dh, a, None, None, &product([n, c, r], [r, 1], [c, 1], ACC, 1.0));
+            self.matmul_generic(dinp, dh, a, None, None, &product([n, c, r], [r, 1], [c, 1], 1.0), ACC);
         }
     }
 
     /// c [M,N] (+)= alpha · op(a) [M,K] · op(b) [K,N], with op given by the
-    /// strides in `p`; `aux` is the residual or GELU output the flags name.
+    /// strides in `p` and the epilogue by `flags` (the bits on
+    /// `MatmulParams`); `aux` is the residual or GELU output the flags name.
+    #[allow(clippy::too_many_arguments)]
     fn matmul_generic(
         &mut self,
         c: &View,
@@ -265,6 +261,7 @@ impl ProgramBuilder {
         bias: Option<&View>,
         aux: Option<&View>,
         p: &MatmulParams,
+        flags: u32,
     ) {
         // bias and aux are bound either way; the kernel reads them only when flags say so
         let bias = bias.unwrap_or(a);
@@ -286,27 +283,30 @@ impl ProgramBuilder {
         match kernel {
             MatmulKernel::Tiled => {
                 let groups = [p.n.div_ceil(MATMUL_TILE), p.m.div_ceil(MATMUL_TILE), 1];
-                self.dispatch_grid(kernel::Matmul, p, &[c, a, b, bias, &aux], groups);
+                self.dispatch_specialized(kernel::Matmul, flags, p, &[c, a, b, bias, &aux], groups);
             }
             MatmulKernel::Direct => {
-                self.dispatch_grid(
+                self.dispatch_specialized(
                     kernel::MatmulDirect,
+                    flags,
                     p,
                     &[c, a, b, bias, &aux],
                     [direct_groups[0], direct_groups[1], 1],
                 );
             }
             MatmulKernel::Dot4 => {
-                self.dispatch_grid(
+                self.dispatch_specialized(
                     kernel::MatmulDot4,
+                    flags,
                     p,
                     &[c, a, b, bias, &aux],
                     [direct_groups[0], p.m.div_ceil(FOURS_ROWS), 1],
                 );
             }
             MatmulKernel::Cols4 => {
-                self.dispatch_grid(
+                self.dispatch_specialized(
                     kernel::MatmulCols4,
+                    flags,
                     p,
                     &[c, a, b, bias, &aux],
                     [direct_groups[0], p.m.div_ceil(FOURS_ROWS), 1],
@@ -317,10 +317,17 @@ impl ProgramBuilder {
                 let slices = p.k.div_ceil(k_slice).max(1);
                 let partials = self.scratch(slices as usize * outputs);
                 // the slices overwrite their partials; the sum adds into c as the product would
-                let sliced = MatmulParams { k_slice, flags: p.flags & !MatmulParams::ACCUMULATE, ..*p };
+                let sliced = MatmulParams { k_slice, ..*p };
+                let slice_flags = flags & !MatmulParams::ACCUMULATE;
                 let groups = [direct_groups[0], direct_groups[1], slices];
-                self.dispatch_grid(kernel::MatmulDirect, &sliced, &[&partials, a, b, bias, &aux], groups);
-                let accumulate = p.flags & MatmulParams::ACCUMULATE != 0;
+                self.dispatch_specialized(
+                    kernel::MatmulDirect,
+                    slice_flags,
+                    &sliced,
+                    &[&partials, a, b, bias, &aux],
+                    groups,
+                );
+                let accumulate = flags & MatmulParams::ACCUMULATE != 0;
                 self.column_sums_into(c, &partials, slices as usize, outputs, accumulate);
             }
         }

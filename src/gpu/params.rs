@@ -44,8 +44,8 @@ params! {
         /// element (k,n) of op(b) is b[k*b_rs + n*b_cs]
         b_rs: u32,
         b_cs: u32,
-        /// `ACCUMULATE` | `ADD_BIAS` | `ADD_RESIDUAL` | `GELU`
-        flags: u32,
+        /// (the epilogue is the pipeline constant FLAGS: `Epilogue`)
+        _pad0: u32,
         /// factor on op(a)·op(b), before the bias (LoRA's α/r; 1 elsewhere)
         alpha: f32,
         /// matmul_direct: K summed by each slice (K itself unless split)
@@ -154,14 +154,16 @@ params! {
     }
 }
 
+/// The bits of the matmul kernels' epilogue, their pipeline constant FLAGS
+/// (matmul.wgsl); one pipeline is compiled per kernel and epilogue used.
 impl MatmulParams {
-    /// flags bit 0: add into c instead of overwriting it (backward).
+    /// FLAGS bit 0: add into c instead of overwriting it (backward).
     pub(crate) const ACCUMULATE: u32 = 1;
-    /// flags bit 1: add bias [N] to every row.
+    /// FLAGS bit 1: add bias [N] to every row.
     pub(crate) const ADD_BIAS: u32 = 2;
-    /// flags bit 2: add the residual aux [M,N] (after the bias).
+    /// FLAGS bit 2: add the residual aux [M,N] (after the bias).
     pub(crate) const ADD_RESIDUAL: u32 = 4;
-    /// flags bit 3: c keeps the pre-activation, aux [M,N] gets GELU of it.
+    /// FLAGS bit 3: c keeps the pre-activation, aux [M,N] gets GELU of it.
     pub(crate) const GELU: u32 = 8;
 
     /// Whether `matmul_dot4` can read both operands as vec4 along K: the

@@ -1,8 +1,9 @@
 //! Every kernel of the table compiled for one device: a shader module per
-//! WGSL file, and a bind-group layout and compute pipeline per kernel, each
-//! made the first time a program uses it and looked up by `KernelId as
-//! usize` after. A device compiles only the kernels its programs pick: a
-//! software adapter never builds the tiled matmul or the real GPUs'
+//! WGSL file, a bind-group layout per kernel, and a compute pipeline per
+//! kernel and value of its FLAGS constant (the matmul kernels' epilogue; 0
+//! for every other kernel), each made the first time a program uses it and
+//! looked up by index after. A device compiles only the kernels its programs
+//! pick: a software adapter never builds the tiled matmul or the real GPUs'
 //! attention, a real GPU never the `_serial` kernels, and a lab that never
 //! samples never builds the sampler.
 //!
@@ -17,8 +18,13 @@ pub(crate) struct Pipelines {
     /// Each WGSL file (its name and text) with its module once compiled.
     files: Vec<(&'static str, &'static str)>,
     modules: Vec<OnceLock<wgpu::ShaderModule>>,
-    kernels: Vec<OnceLock<(wgpu::BindGroupLayout, wgpu::ComputePipeline)>>,
+    layouts: Vec<OnceLock<wgpu::BindGroupLayout>>,
+    /// Kernel `k` with FLAGS = `f` at `k * FLAG_VALUES + f`.
+    pipelines: Vec<OnceLock<wgpu::ComputePipeline>>,
 }
+
+/// FLAGS values a kernel may be compiled with: four bits (matmul.wgsl).
+const FLAG_VALUES: usize = 16;
 
 impl Pipelines {
     pub(crate) fn new() -> Self {
@@ -31,7 +37,8 @@ impl Pipelines {
         Self {
             modules: files.iter().map(|_| OnceLock::new()).collect(),
             files,
-            kernels: KernelId::ALL.iter().map(|_| OnceLock::new()).collect(),
+            layouts: KernelId::ALL.iter().map(|_| OnceLock::new()).collect(),
+            pipelines: (0..KernelId::ALL.len() * FLAG_VALUES).map(|_| OnceLock::new()).collect(),
         }
     }
 
@@ -47,15 +54,16 @@ impl Pipelines {
         })
     }
 
-    /// `kernel`'s bind-group layout and pipeline on `device` (the one these
-    /// pipelines belong to), compiled on first use.
+    /// `kernel`'s bind-group layout and its pipeline with FLAGS = `flags`, on
+    /// `device` (the one these pipelines belong to), compiled on first use.
     pub(crate) fn kernel(
         &self,
         device: &wgpu::Device,
         kernel: KernelId,
-    ) -> &(wgpu::BindGroupLayout, wgpu::ComputePipeline) {
-        self.kernels[kernel as usize].get_or_init(|| {
-            let spec = kernel.spec();
+        flags: u32,
+    ) -> (&wgpu::BindGroupLayout, &wgpu::ComputePipeline) {
+        let spec = kernel.spec();
+        let layout = self.layouts[kernel as usize].get_or_init(|| {
             let mut entries = vec![wgpu::BindGroupLayoutEntry {
                 binding: 0,
                 visibility: wgpu::ShaderStages::COMPUTE,
@@ -79,24 +87,33 @@ impl Pipelines {
                     count: None,
                 });
             }
-            let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                 label: Some(spec.entry),
                 entries: &entries,
-            });
+            })
+        });
+        let f = flags as usize;
+        assert!(f < FLAG_VALUES, "{kernel:?}: FLAGS {flags} has more than four bits");
+        let pipeline = self.pipelines[kernel as usize * FLAG_VALUES + f].get_or_init(|| {
             let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
                 label: Some(spec.entry),
-                bind_group_layouts: &[Some(&layout)],
+                bind_group_layouts: &[Some(layout)],
                 immediate_size: 0,
             });
-            let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            // only a kernel whose WGSL declares FLAGS is ever given one other than 0
+            let constants = [("FLAGS", f64::from(flags))];
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(spec.entry),
                 layout: Some(&pipeline_layout),
                 module: self.module(device, spec.file),
                 entry_point: Some(spec.entry),
-                compilation_options: Default::default(),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: if flags == 0 { &[] } else { &constants },
+                    ..Default::default()
+                },
                 cache: None,
-            });
-            (layout, pipeline)
-        })
+            })
+        });
+        (layout, pipeline)
     }
 }

@@ -33,7 +33,7 @@ impl View {
 }
 
 enum PendingOp {
-    Dispatch { kernel: KernelId, uniform_offset: u64, views: Vec<View>, groups: [u32; 3] },
+    Dispatch { kernel: KernelId, flags: u32, uniform_offset: u64, views: Vec<View>, groups: [u32; 3] },
     Clear(View),
     Copy { src: View, dst: View },
 }
@@ -157,7 +157,26 @@ impl ProgramBuilder {
 
     /// Records one dispatch of `kernel` over a `groups` grid. The kernel is a
     /// marker type (`table::kernel::*`), so only its own params struct compiles.
-    pub(crate) fn dispatch_grid<K: KernelDecl>(&mut self, _: K, params: &K::Params, views: &[&View], groups: [u32; 3]) {
+    pub(crate) fn dispatch_grid<K: KernelDecl>(
+        &mut self,
+        kernel: K,
+        params: &K::Params,
+        views: &[&View],
+        groups: [u32; 3],
+    ) {
+        self.dispatch_specialized(kernel, 0, params, views, groups);
+    }
+
+    /// `dispatch_grid` of a kernel whose WGSL declares `override FLAGS`, on
+    /// the pipeline compiled with FLAGS = `flags` (0 is the declared default).
+    pub(crate) fn dispatch_specialized<K: KernelDecl>(
+        &mut self,
+        _: K,
+        flags: u32,
+        params: &K::Params,
+        views: &[&View],
+        groups: [u32; 3],
+    ) {
         let kernel = K::ID;
         debug_assert_eq!(views.len(), kernel.spec().bindings.len(), "{kernel:?}: wrong number of views");
         let uniform_offset = self.uniforms.len() as u64;
@@ -165,6 +184,7 @@ impl ProgramBuilder {
         self.uniforms.resize(self.uniforms.len().next_multiple_of(UNIFORM_ALIGN), 0);
         self.ops.push(PendingOp::Dispatch {
             kernel,
+            flags,
             uniform_offset,
             views: views.iter().map(|v| (*v).clone()).collect(),
             groups,
@@ -192,7 +212,7 @@ impl ProgramBuilder {
             .ops
             .into_iter()
             .map(|op| match op {
-                PendingOp::Dispatch { kernel, uniform_offset, views, groups } => {
+                PendingOp::Dispatch { kernel, flags, uniform_offset, views, groups } => {
                     let spec = kernel.spec();
                     let mut entries = vec![wgpu::BindGroupEntry {
                         binding: 0,
@@ -212,7 +232,7 @@ impl ProgramBuilder {
                             }),
                         });
                     }
-                    let (layout, pipeline) = self.pipelines.kernel(&self.device, kernel);
+                    let (layout, pipeline) = self.pipelines.kernel(&self.device, kernel, flags);
                     let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
                         label: Some(spec.entry),
                         layout,
