@@ -43,8 +43,8 @@ function shapeSets(presets) {
   };
 }
 
-const BATCH_SECONDS = 0.33;
-const BATCHES = 5;
+const BATCH_SECONDS = 0.25;
+const ROUNDS = 7;
 
 const $ = (id) => document.getElementById(id);
 const status = (text) => ($("bench-status").textContent = text);
@@ -60,22 +60,35 @@ function randomArray(n, seed) {
   return out;
 }
 
-
-// Seconds per call of `once(times)` (which runs `times` multiplies and waits),
-// with `times` chosen so a batch lasts about BATCH_SECONDS.
-async function timePerCall(once) {
-  await once(1); // warm-up: pipelines compiled, buffers resident
-  const t0 = performance.now();
-  await once(1);
-  const single = Math.max((performance.now() - t0) / 1000, 1e-4);
-  const times = Math.max(1, Math.min(200, Math.round(BATCH_SECONDS / single)));
-  const samples = [];
-  for (let i = 0; i < BATCHES; i++) {
-    const start = performance.now();
-    await once(times);
-    samples.push((performance.now() - start) / 1000 / times);
+// Times each `once(times)` of `calls` (a map of name to a function that runs
+// `times` multiplies and waits) side by side: ROUNDS rounds, each a batch of
+// every call in turn, `times` chosen per call so a batch lasts about
+// BATCH_SECONDS. Returns, per name, the median seconds per multiply, and the
+// median over rounds of each call's time over the first call's in the same
+// round: this machine's speed drifts by 2× within a minute, and a ratio taken
+// within a round cancels what drifts slower than a round.
+async function timeSideBySide(calls) {
+  const names = Object.keys(calls);
+  const times = {};
+  for (const name of names) {
+    await calls[name](1); // warm-up: pipelines compiled, buffers resident
+    const t0 = performance.now();
+    await calls[name](1);
+    const single = Math.max((performance.now() - t0) / 1000, 1e-4);
+    times[name] = Math.max(1, Math.min(200, Math.round(BATCH_SECONDS / single)));
   }
-  return median(samples);
+  const samples = Object.fromEntries(names.map((name) => [name, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const name of names) {
+      const start = performance.now();
+      await calls[name](times[name]);
+      samples[name].push((performance.now() - start) / 1000 / times[name]);
+    }
+  }
+  const first = samples[names[0]];
+  return Object.fromEntries(
+    names.map((name) => [name, { seconds: median(samples[name]), overFirst: median(samples[name].map((s, r) => s / first[r])) }]),
+  );
 }
 
 async function loadTf() {
@@ -97,28 +110,30 @@ function loadJax() {
   return jaxLoad;
 }
 
-// Seconds per multiply of jax-js on `device`, jit-compiled, and its output:
-// each batch is forced (blockUntilReady) and the last result read back.
-async function jaxMatmul({ jax }, device, [x, w, b], m, k, n) {
+// A jax-js multiply on `device`, jit-compiled, for timeSideBySide: `once`
+// forces each batch (blockUntilReady) and reads the last result back;
+// `output()` is one result; `dispose()` frees the operands.
+function jaxMatmul({ jax }, device, [x, w, b], m, k, n) {
   const np = jax.numpy;
   const put = (data, shape) => np.array(data, { shape, device });
   const [X, W, B] = [put(x, [m, k]), put(w, [n, k]), put(b, [n])];
   const linear = jax.jit((x, w, b) => np.add(np.matmul(x, np.transpose(w)), b));
   const multiply = () => linear(X.ref, W.ref, B.ref);
-  try {
-    const seconds = await timePerCall(async (times) => {
+  return {
+    once: async (times) => {
       const outs = [];
       for (let i = 0; i < times; i++) outs.push(multiply());
       await jax.blockUntilReady(outs);
       const last = outs.pop();
       outs.forEach((o) => o.dispose());
       await last.data();
-    });
-    return { seconds, out: await multiply().data() };
-  } finally {
-    [X, W, B].forEach((a) => a.dispose());
-    linear.dispose();
-  }
+    },
+    output: () => multiply().data(),
+    dispose: () => {
+      [X, W, B].forEach((a) => a.dispose());
+      linear.dispose();
+    },
+  };
 }
 
 // max |got − want| / max |want|
@@ -160,15 +175,21 @@ async function run(size) {
       status(`Timing ${layer} (${m} × ${k} → ${n}) on ${adapter}…`);
       const [x, w, b] = [randomArray(m * k, m + k), randomArray(n * k, n * 7 + k), randomArray(n, n)];
       const index = bench.addMatmul(m, k, n, x, w, b);
-      const ours = await timePerCall((times) => bench.run(index, times));
       const [tx, tw, tb] = [tf.tensor2d(x, [m, k]), tf.tensor2d(w, [n, k]), tf.tensor1d(b)];
       const multiply = () => tf.fused.matMul({ a: tx, b: tw, transposeB: true, bias: tb });
-      const theirs = await timePerCall(async (times) => {
-        const outs = [];
-        for (let i = 0; i < times; i++) outs.push(multiply());
-        await outs[outs.length - 1].data();
-        outs.forEach((t) => t.dispose());
+      const jaxGpuRun = jax.devices.includes("webgpu") ? jaxMatmul(jax, "webgpu", [x, w, b], m, k, n) : null;
+      // the three WebGPU multiplies side by side, gradlab's first
+      const gpu = await timeSideBySide({
+        gradlab: (times) => bench.run(index, times),
+        tfjs: async (times) => {
+          const outs = [];
+          for (let i = 0; i < times; i++) outs.push(multiply());
+          await outs[outs.length - 1].data();
+          outs.forEach((t) => t.dispose());
+        },
+        ...(jaxGpuRun ? { jax: jaxGpuRun.once } : {}),
       });
+      const ours = gpu.gradlab.seconds, theirs = gpu.tfjs.seconds;
       const ref = multiply();
       const [want, got] = [await ref.data(), await bench.output(index)];
       ref.dispose();
@@ -186,20 +207,26 @@ async function run(size) {
         for (let q = 0; q < k; q++) exact += x[i * k + q] * w[j * k + q];
         spot = Math.max(spot, Math.abs(got[i * n + j] - exact) / (scale || 1));
       }
-      // jax-js on WebGPU, then both CPU paths
-      status(`Timing ${layer} (${m} × ${k} → ${n}): jax-js on WebGPU…`);
-      const jaxGpu = jax.devices.includes("webgpu") ? await jaxMatmul(jax, "webgpu", [x, w, b], m, k, n) : null;
+      const jaxGpu = jaxGpuRun ? { seconds: gpu.jax.seconds, ratio: gpu.jax.overFirst, out: await jaxGpuRun.output() } : null;
+      jaxGpuRun?.dispose();
+      // both CPU paths side by side, gradlab's first
       status(`Timing ${layer} (${m} × ${k} → ${n}): gradlab's CPU kernel and jax-js's wasm…`);
       let cpuOut;
-      const cpu = await timePerCall(async (times) => {
-        cpuOut = gl.WebBench.cpuMatmul(m, k, n, x, w, b, times);
+      const jaxWasmRun = jaxMatmul(jax, "wasm", [x, w, b], m, k, n);
+      const onCpu = await timeSideBySide({
+        gradlab: async (times) => {
+          cpuOut = gl.WebBench.cpuMatmul(m, k, n, x, w, b, times);
+        },
+        jax: jaxWasmRun.once,
       });
-      const jaxWasm = await jaxMatmul(jax, "wasm", [x, w, b], m, k, n);
+      const cpu = onCpu.gradlab.seconds;
+      const jaxWasm = { seconds: onCpu.jax.seconds, ratio: onCpu.jax.overFirst, out: await jaxWasmRun.output() };
+      jaxWasmRun.dispose();
       const flops = 2 * m * k * n;
       const r = {
-        layer, m, k, n, gradlabMs: ours * 1e3, tfjsMs: theirs * 1e3, gradlabGflops: flops / ours / 1e9, tfjsGflops: flops / theirs / 1e9, ratio: theirs / ours, relDiff: diff / (scale || 1), f64Diff: spot,
-        jaxGpuMs: jaxGpu ? jaxGpu.seconds * 1e3 : null, jaxGpuRatio: jaxGpu ? jaxGpu.seconds / ours : null, jaxGpuDiff: jaxGpu ? relDiff(jaxGpu.out, got) : null,
-        cpuMs: cpu * 1e3, jaxWasmMs: jaxWasm.seconds * 1e3, cpuGflops: flops / cpu / 1e9, jaxWasmGflops: flops / jaxWasm.seconds / 1e9, cpuRatio: jaxWasm.seconds / cpu,
+        layer, m, k, n, gradlabMs: ours * 1e3, tfjsMs: theirs * 1e3, gradlabGflops: flops / ours / 1e9, tfjsGflops: flops / theirs / 1e9, ratio: gpu.tfjs.overFirst, relDiff: diff / (scale || 1), f64Diff: spot,
+        jaxGpuMs: jaxGpu ? jaxGpu.seconds * 1e3 : null, jaxGpuRatio: jaxGpu ? jaxGpu.ratio : null, jaxGpuDiff: jaxGpu ? relDiff(jaxGpu.out, got) : null,
+        cpuMs: cpu * 1e3, jaxWasmMs: jaxWasm.seconds * 1e3, cpuGflops: flops / cpu / 1e9, jaxWasmGflops: flops / jaxWasm.seconds / 1e9, cpuRatio: jaxWasm.ratio,
         cpuDiff: relDiff(cpuOut, got), jaxWasmDiff: relDiff(jaxWasm.out, got),
       };
       results.push(r);
@@ -319,7 +346,8 @@ try {
   // ?step=<choice> runs the whole-step comparison (seed from ?seed=, default 1)
   const step = params.get("step") || presets[0].name;
   const asked = Number(params.get("seed") ?? 1);
-  const seed = Number.isInteger(asked) && asked >= 0 ? asked : 1;
+  // a seed a number holds exactly (the lab refuses a larger one)
+  const seed = Number.isSafeInteger(asked) && asked >= 0 ? asked : 1;
   $("step-size").replaceChildren(...Object.keys(STEP_SETS).map((k) => el("option", { value: k, text: STEP_SETS[k].label })));
   if (STEP_SETS[step]) $("step-size").value = step;
   $("step-run").addEventListener("click", () => runStep($("step-size").value, seed));
