@@ -133,7 +133,8 @@ export type { WebLab, WebPlayground } from "../pkg/gradlab.js";
  * already compiled (as the page hands its own to the lab workers). */
 export function loadGradlab(module?: WebAssembly.Module): Promise<Gradlab>;
 /** Loads and starts the module's full build (once): the same API, plus the
- * f64 reference's lab (WebLab.create's "reference") and WebBench. */
+ * f64 reference's lab (WebLab.create's "reference"), WebBench, and the file
+ * codecs (encodeState/decodeState, encodeWeights/decodeWeights). */
 export function loadGradlabFull(): Promise<typeof import("../pkg-full/gradlab.js")>;
 /** The model presets, smallest first. */
 export function loadPresets(): Promise<Array<{ name: string; vocab_size: number; block_size: number; n_layer: number; n_head: number; n_embd: number; parameters: number }>>;

@@ -310,10 +310,13 @@ impl WebLab {
         let start = |config: &LabConfig| -> Result<Vec<f32>, JsError> {
             let layout = ParamLayout::new(&config.model);
             match &weights {
+                // the model as built, not page.preset: the f64 reference builds nano
                 Some(w) if w.len() != layout.total => Err(js_err(format!(
-                    "weights: {} values, the {} model has {} parameters",
+                    "weights: {} values, but this lab's model ({} layers, {} channels, context {}) has {} parameters",
                     w.len(),
-                    page.preset,
+                    config.model.n_layer,
+                    config.model.n_embd,
+                    config.model.block_size,
                     layout.total
                 ))),
                 Some(w) => match w.iter().position(|x| !x.is_finite()) {

@@ -27,6 +27,7 @@ const FIELDS: &[&str] = &[
     "mask_prompt",
     "ranks",
     "lora_rank",
+    "seed",
     "runs",
     "learning_rate",
     "momentum",
@@ -116,7 +117,8 @@ proptest! {
         spread in 0.0f64..=1.0,
         seq_len in 0usize..=128,
         lr in 1e-5f64..1.0,
-        seed in any::<u64>(),
+        // what a JavaScript number holds exactly (a larger seed is refused, by name)
+        seed in 0u64..(1 << 53),
         corpus in prop::sample::select(vec!["kjv", "devil"]),
         packed in any::<bool>(),
         mask in any::<bool>(),
@@ -173,6 +175,11 @@ fn the_defects_found_are_refused_by_name() {
     // a LoRA rank wider than the model's channels adds nothing a full update could not
     let e = refuse(json!({"lora_rank": 65}));
     assert!(e.starts_with("lora_rank") && e.contains("64"), "{e}");
+    // a seed the page's numbers cannot hold exactly would come back from config() as another
+    let e = refuse(json!({"seed": 1u64 << 53}));
+    assert!(e.starts_with("seed: 9007199254740992 is above"), "{e}");
+    let largest = LabSettings::from_json(json!({"seed": (1u64 << 53) - 1})).unwrap();
+    assert_eq!(largest.resolve(Compute::Gpu).unwrap().seed, (1 << 53) - 1);
     // missing fields default
     let defaults = LabSettings::from_json(json!({})).unwrap();
     assert_eq!(defaults, LabSettings::default());

@@ -186,7 +186,12 @@ impl GpuContext {
         let validation = validation.pop();
         let out_of_memory = out_of_memory.pop();
         match (validation.await, out_of_memory.await) {
-            (Some(e), _) | (None, Some(e)) => Err(GpuError::Device(e.to_string())),
+            (Some(e), _) => {
+                // perhaps a kernel that did not compile: the next build compiles it again
+                self.pipelines.forget();
+                Err(GpuError::Device(e.to_string()))
+            }
+            (None, Some(e)) => Err(GpuError::Device(e.to_string())),
             (None, None) => Ok(built),
         }
     }

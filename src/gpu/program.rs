@@ -235,10 +235,10 @@ impl ProgramBuilder {
                     let (layout, pipeline) = self.pipelines.kernel(&self.device, kernel, flags);
                     let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
                         label: Some(spec.entry),
-                        layout,
+                        layout: &layout,
                         entries: &entries,
                     });
-                    Op::Dispatch { kernel, pipeline: pipeline.clone(), bind_group, groups }
+                    Op::Dispatch { kernel, pipeline, bind_group, groups }
                 }
                 PendingOp::Clear(v) => Op::Clear(v),
                 PendingOp::Copy { src, dst } => Op::Copy { src, dst },

@@ -326,7 +326,13 @@ impl Lab {
             let (weights, adapters) = (ParamLayout::new(&config.model).total, config.lora);
             let adapters = adapters.map(|l| AdapterLayout::new(&ParamLayout::new(&config.model), l)).transpose()?;
             let trains = adapters.as_ref().map_or(weights, |a| a.total);
-            saved.check(weights, adapters.map(|a| a.total), trains)?;
+            saved.check(weights, adapters.map(|a| a.total), trains).map_err(|e| match e {
+                // which run's vectors do not fit
+                ConfigError::Invalid { field, reason } => {
+                    ConfigError::Invalid { field, reason: format!("runs[{run}]: {reason}") }
+                }
+                other => other,
+            })?;
         }
         self.flush().await?;
         for (run, saved) in state.runs.iter().enumerate() {

@@ -174,6 +174,18 @@ impl LabSettings {
     /// The lab to build on `compute`, checked: every field in range, the data
     /// as asked for possible, and one step within the work budget.
     pub fn resolve(&self, compute: Compute) -> Result<LabConfig, ConfigError> {
+        // the page's numbers are f64: a larger seed would not come back from
+        // the lab's config (or its state) as the seed it was built with
+        const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+        if self.seed > MAX_SAFE_INTEGER {
+            return Err(ConfigError::Invalid {
+                field: "seed",
+                reason: format!(
+                    "{} is above 2^53 - 1 = {MAX_SAFE_INTEGER}, the largest integer a JavaScript number holds exactly",
+                    self.seed
+                ),
+            });
+        }
         let model = self.model(compute)?;
         let mut c = if self.sweep {
             LabConfig::sweep(model, self.batch, self.spread, self.seed)

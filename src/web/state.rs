@@ -14,7 +14,6 @@
 use js_sys::{Array, Float32Array, Float64Array, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::to_js;
 use crate::lab::{LabConfig, LabState, STATE_FORMAT};
 use crate::train::RunState;
 
@@ -34,11 +33,19 @@ fn floats(values: &[f64]) -> JsValue {
     }
 }
 
+/// The config as a plain object (serde's own reason when it cannot be).
+fn config_object(config: &LabConfig) -> Result<JsValue, String> {
+    use serde::Serialize;
+    config
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| format!("state: its config cannot be written ({e})"))
+}
+
 /// `state` as the object above.
 pub fn to_object(state: &LabState) -> Result<JsValue, String> {
     let out = Object::new();
     set(&out, "format", STATE_FORMAT.into())?;
-    set(&out, "config", to_js(&state.config).map_err(|_| "state: its config cannot be written".to_string())?)?;
+    set(&out, "config", config_object(&state.config)?)?;
     set(&out, "steps", JsValue::from_f64(state.steps as f64))?;
     set(&out, "sampler", JsValue::from(state.sampler))?;
     set(&out, "halted", state.halted.iter().map(|&h| JsValue::from_bool(h)).collect::<Array>().into())?;

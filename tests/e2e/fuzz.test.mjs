@@ -221,7 +221,7 @@ async function fuzz({ seed, count }) {
       [{ ...state, sampler: Number(state.sampler) }, /state\.sampler: expected a BigInt/],
       [{ ...state, halted: state.halted.map(() => "no") }, /state\.halted\[0\]/],
       [{ ...state, runs: state.runs.map((r) => ({ ...r, moment1: Array.from(r.moment1) })) }, /state\.runs\[0\]\.moment1: expected a Float32Array or a Float64Array/],
-      [{ ...state, runs: state.runs.map((r) => ({ ...r, weights: r.weights.subarray(1) })) }, /weights has \d+ values/],
+      [{ ...state, runs: state.runs.map((r) => ({ ...r, weights: r.weights.subarray(1) })) }, /runs\[0\]: weights has \d+ values/],
     ];
     for (const [value, pattern] of broken) await expectRefused(`restore(${String(pattern)})`, lab.restore(value), pattern);
     const sample = await settle(lab.sample(0, "<b>x</b>".repeat(100), 4294967295, -1, 7));
@@ -268,7 +268,7 @@ async function fuzz({ seed, count }) {
   const badWeights = [
     [new Uint8Array(16), /weights: expected a Float32Array/],
     [[0.5, 0.25], /weights: expected a Float32Array/],
-    [new Float32Array(3), /weights: 3 values, the nano model has \d+ parameters/],
+    [new Float32Array(3), /weights: 3 values, but this lab's model \(2 layers, 64 channels, context 64\) has \d+ parameters/],
     [new Float32Array(total).fill(Number.NaN), /weights: value 0 is NaN/],
   ];
   for (const [weights, pattern] of badWeights) {

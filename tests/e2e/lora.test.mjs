@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { ARTIFACTS, FAST, curves, open, serveSite, stepCount, trainFor, waitReady } from "./browser.mjs";
+import { ARTIFACTS, FAST, curves, open, serveSite, stepCount, trainFor, waitForSteps, waitReady } from "./browser.mjs";
 
 serveSite();
 
@@ -59,6 +59,41 @@ test("load the shipped base, switch LoRA on, train: naive's adapters leave the f
     await page.waitForFunction(() => deepQuery('[data-testid="step-count"]').textContent === "0", null, { timeout: 120_000 });
     await waitReady(page);
     assert.equal(await stepCount(page), 0, "a new lab from the trained weights");
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("trained weights with a grown position table start a lab of a shorter context", async () => {
+  // nano's block is 64 positions: a context of 80 grows wpe to 80 rows
+  const { browser, page, errors } = await open("?batch=2&micro=1&ctx=80&lr=0.01");
+  try {
+    await trainFor(page, 1);
+    await page.click('[data-testid="adapt-trained"]');
+    await page.waitForFunction(() => /full-batch weights after \d+ steps/.test(deepQuery('[data-testid="weights-source"]').textContent), null, { timeout: 30_000 });
+    await page.waitForFunction(() => deepQuery('[data-testid="step-count"]').textContent === "0", null, { timeout: 120_000 });
+    await waitReady(page);
+    // one step of the adapted lab, so that its replacement shows as a step count of 0
+    await page.click('[data-testid="step-once"]');
+    await waitForSteps(page, 1);
+    // back to the preset's context: the next lab takes wpe's first 64 rows
+    const ctx = page.locator('[data-testid="context"]');
+    await ctx.fill("48");
+    await ctx.dispatchEvent("change");
+    await page.waitForFunction(() => new URL(location.href).searchParams.get("ctx") === "48", null, { timeout: 10_000 });
+    // the rebuilt lab, or the error that refused it
+    const refused = () => !deepQuery('[data-testid="error"]').hidden;
+    await page.waitForFunction(`(${refused})() || deepQuery('[data-testid="step-count"]').textContent === "0"`, null, { timeout: 120_000 });
+    assert.equal(await page.evaluate(refused), false, await page.textContent('[data-testid="error"]'));
+    // Start, pressed while the new lab may still be building, trains it once ready
+    await page.click('[data-testid="train-toggle"]');
+    await waitForSteps(page, 1, 120_000).catch(async (e) => {
+      throw new Error(`${e.message}; status: ${await page.textContent('[data-testid="status"]')}; error: ${await page.textContent('[data-testid="error"]')}`);
+    });
+    await page.click('[data-testid="train-toggle"]');
+    assert.equal(await page.evaluate(refused), false, await page.textContent('[data-testid="error"]'));
+    assert.match(await source(page), /full-batch weights after \d+ steps/);
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();

@@ -98,9 +98,12 @@ export class StartWeights {
     if (!training.lab) return;
     const lab = training.lab;
     try {
-      // one call at a time on the lab: through its queue, both together
-      const { at, weights } = await training.serial.run(async () => ({ at: lab.steps(), weights: await lab.weights(0) }));
-      this.take({ name: `the lab's full-batch weights after ${at} steps`, weights });
+      // one call at a time on the lab: through its queue, both together. As
+      // a file, not lab.weights(0): the file names its tensors, so the next
+      // lab can take it with a shorter context (wpe's first rows), as it
+      // would a picked file
+      const { at, bytes } = await training.serial.run(async () => ({ at: lab.steps(), bytes: await lab.weightsSafetensors(0) }));
+      this.take({ name: `the lab's full-batch weights after ${at} steps`, bytes });
     } catch (e) {
       this.showError(`Could not take the trained weights: ${errorText(e)}`);
     }
