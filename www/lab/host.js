@@ -62,10 +62,17 @@ export function labHost(gl) {
           throw new Error(`weights: ${e?.message ?? e}`);
         }) : weights;
         const lab = await lib.WebLab.create(config, backend, start);
+        let info;
+        try {
+          info = Object.fromEntries(LAB_INFO.map((name) => [name, lab[name]()]));
+        } catch (e) {
+          // a lab the page cannot describe is one it cannot hold: not kept here
+          lab.free();
+          throw e;
+        }
         const id = next++;
         // wasm-bindgen objects take one call at a time: each lab has its own queue
         labs.set(id, { lab, serial: new Serial() });
-        const info = Object.fromEntries(LAB_INFO.map((name) => [name, lab[name]()]));
         return { value: { id, info }, steps: lab.steps() };
       }
       case "call": {
