@@ -359,6 +359,9 @@ test("the lab worker queues calls sent together and refuses bad ones in words", 
       const out = {};
       out.badPreset = await said(createLab({ preset: "enormous" }, "cpu"));
       out.badBackend = await said(createLab({ preset: "nano" }, "abacus"));
+      // bad settings with a file: the settings are named, not blamed on the file
+      out.badWithFile = await said(createLab({ preset: "nano", batch: 3, micro_batch: 2 }, "cpu", new Uint8Array([1, 2, 3])));
+      out.badFile = await said(createLab({ preset: "nano", batch: 4, micro_batch: 2, seq_len: 16 }, "cpu", new Uint8Array([1, 2, 3])));
       const lab = await createLab({ preset: "nano", batch: 4, micro_batch: 2, seq_len: 16 }, "cpu");
       // sent at once: the worker runs them in order, none is refused as busy
       const together = await Promise.allSettled([lab.step(2), lab.flush(), lab.validationLoss(), lab.sample(0, "And ", 5, 0.8, 1), lab.tokenWeights(), lab.step(1)]);
@@ -376,6 +379,8 @@ test("the lab worker queues calls sent together and refuses bad ones in words", 
     t.diagnostic(`refusals: ${JSON.stringify(report)}`);
     assert.match(report.badPreset, /preset/, report.badPreset);
     assert.match(report.badBackend, /backend/, report.badBackend);
+    assert.match(report.badWithFile, /^micro_batch|^batch/, report.badWithFile);
+    assert.match(report.badFile, /^weights: /, report.badFile);
     assert.deepEqual(report.together, ["fulfilled", "fulfilled", "fulfilled", "fulfilled", "fulfilled", "fulfilled"]);
     assert.equal(report.steps, 3, "steps() follows the worker's count");
     assert.ok(report.sampleIsText);

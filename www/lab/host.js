@@ -58,9 +58,15 @@ export function labHost(gl) {
         if (!config?.text) await ensureCorpus(config?.corpus, lib);
         // a file's bytes (a picked .safetensors) are read for this lab's
         // model; a Float32Array (another lab's weights) is taken as it is
-        const start = weights instanceof Uint8Array ? await readWeights(config, weights, backend).catch((e) => {
-          throw new Error(`weights: ${e?.message ?? e}`);
-        }) : weights;
+        let start = weights;
+        if (weights instanceof Uint8Array) {
+          // the settings first, so that their problems are not blamed on the file
+          const problem = lib.validateLabConfig(config, backend);
+          if (problem) throw new Error(problem);
+          start = await readWeights(config, weights, backend).catch((e) => {
+            throw new Error(`weights: ${e?.message ?? e}`);
+          });
+        }
         const lab = await lib.WebLab.create(config, backend, start);
         let info;
         try {
