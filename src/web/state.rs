@@ -85,6 +85,16 @@ fn describe(value: &JsValue) -> String {
     match (value.as_f64(), value.as_string()) {
         (Some(x), _) => crate::model::config::short(x),
         (_, Some(s)) => format!("{:?}", s.chars().take(40).collect::<String>()),
+        // a BigInt out of range: its digits (a 64-bit one says more than "bigint")
+        _ if value.is_bigint() => js_sys::BigInt::unchecked_from_js_ref(value)
+            .to_string(10)
+            .ok()
+            .and_then(|s| s.as_string())
+            .map(|s| {
+                let digits = s.chars().take(40).collect::<String>();
+                format!("{digits}n")
+            })
+            .unwrap_or_else(|| "bigint".into()),
         _ => value.js_typeof().as_string().unwrap_or_default(),
     }
 }
@@ -152,7 +162,8 @@ pub fn from_object(value: &JsValue) -> Result<LabState, String> {
         let adapters = get(&run, "adapters", &field)?;
         runs.push(RunState {
             weights: vector("weights")?,
-            adapters: if adapters.is_undefined() { None } else { Some(vector("adapters")?) },
+            // left out or null: a run without LoRA
+            adapters: if adapters.is_undefined() || adapters.is_null() { None } else { Some(vector("adapters")?) },
             moment1: vector("moment1")?,
             moment2: vector("moment2")?,
             step: whole(&get(&run, "step", &field)?, &format!("{field}.step"))?,
