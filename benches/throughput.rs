@@ -26,17 +26,21 @@ fn median_seconds(reps: usize, mut f: impl FnMut()) -> f64 {
     times[reps / 2]
 }
 
-/// GFLOP/s of out [N,OC] = inp [N,C] · wᵀ: the SIMD kernel, the plain f32
-/// loops, and numpy's BLAS when python3 has numpy (None otherwise).
+/// GFLOP/s of out [N,OC] = inp [N,C] · wᵀ, each on one thread: the SIMD
+/// kernel, the plain f32 loops, and numpy's BLAS when python3 has numpy
+/// (None otherwise); and the SIMD kernel on every thread of rayon's pool.
 #[cfg(not(target_arch = "wasm32"))]
-fn matmul_gflops(n: usize, c: usize, oc: usize) -> (f64, f64, Option<f64>) {
+fn matmul_gflops(n: usize, c: usize, oc: usize) -> (f64, f64, Option<f64>, f64) {
     let mut rng = gradlab::rng::Rng::new(7);
     let mut randn = |len: usize| (0..len).map(|_| rng.normal() as f32).collect::<Vec<f32>>();
     let (inp, w, bias) = (randn(n * c), randn(oc * c), randn(oc));
     let mut out = vec![0.0f32; n * oc];
     let flops = 2.0 * (n * c * oc) as f64;
     let reps = if flops > 1e9 { 3 } else { 7 };
-    let simd = median_seconds(reps, || gradlab::cpu::simd::matmul_forward(&mut out, &inp, &w, Some(&bias), n, c, oc));
+    let mut simd_once = || gradlab::cpu::simd::matmul_forward(&mut out, &inp, &w, Some(&bias), n, c, oc);
+    let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a thread pool");
+    let simd = one_thread.install(|| median_seconds(reps, &mut simd_once));
+    let threaded = median_seconds(reps, &mut simd_once);
     let plain = median_seconds(reps, || gradlab::cpu::matmul_forward(&mut out, &inp, &w, Some(&bias), n, c, oc));
     let script = format!(
         "import numpy as np, time\nx=np.random.rand({n},{c}).astype(np.float32)\nw=np.random.rand({oc},{c}).astype(np.float32)\nb=np.random.rand({oc}).astype(np.float32)\nx@w.T+b\nts=[]\nfor _ in range({reps}):\n t=time.perf_counter(); x@w.T+b; ts.append(time.perf_counter()-t)\nprint(sorted(ts)[len(ts)//2])"
@@ -49,7 +53,7 @@ fn matmul_gflops(n: usize, c: usize, oc: usize) -> (f64, f64, Option<f64>) {
         .ok()
         .filter(|o| o.status.success())
         .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok());
-    (flops / simd / 1e9, flops / plain / 1e9, blas.map(|s| flops / s / 1e9))
+    (flops / simd / 1e9, flops / plain / 1e9, blas.map(|s| flops / s / 1e9), flops / threaded / 1e9)
 }
 
 /// Seconds per optimizer step of `run` on `work`, over `steps` steps after
@@ -286,12 +290,20 @@ fn preset_table(ctx: &gradlab::gpu::GpuContext, corpus: &std::sync::Arc<gradlab:
 /// The f32 CPU matmul's GFLOP/s at square and the nano model's shapes.
 #[cfg(not(target_arch = "wasm32"))]
 fn matmul_table() {
-    println!("matmul out[N,OC] = inp[N,C]·wᵀ + bias, f32, one thread, GFLOP/s (median):");
-    println!("  {:<18} {:>8} {:>8} {:>8} {:>12}", "N x C -> OC", "SIMD", "plain", "BLAS", "SIMD / BLAS");
+    let threads = rayon::current_num_threads();
+    println!("matmul out[N,OC] = inp[N,C]·wᵀ + bias, f32, GFLOP/s (median); one thread, then SIMD on {threads}:");
+    println!(
+        "  {:<18} {:>8} {:>8} {:>8} {:>12} {:>10} {:>10}",
+        "N x C -> OC", "SIMD", "plain", "BLAS", "SIMD / BLAS", "threads", "x 1 thread"
+    );
     for (n, c, oc) in MATMUL_SHAPES {
-        let (simd, plain, blas) = matmul_gflops(n, c, oc);
+        let (simd, plain, blas, threaded) = matmul_gflops(n, c, oc);
         let (blas, ratio) = blas.map_or(("-".into(), "-".into()), |g| (format!("{g:.1}"), format!("{:.2}", simd / g)));
-        println!("  {:<18} {simd:>8.1} {plain:>8.1} {blas:>8} {ratio:>12}", format!("{n}x{c}->{oc}"));
+        let gain = threaded / simd;
+        println!(
+            "  {:<18} {simd:>8.1} {plain:>8.1} {blas:>8} {ratio:>12} {threaded:>10.1} {gain:>10.2}",
+            format!("{n}x{c}->{oc}")
+        );
     }
 }
 

@@ -180,3 +180,31 @@ fn the_f32_dot_tracks_f64_at_every_length() {
         assert_eq!(f32::dot(&y, &x).to_bits(), f32::dot(&x, &y).to_bits(), "n {n}: the order of operands");
     }
 }
+
+#[test]
+fn simd_matmuls_give_the_same_bits_on_any_number_of_threads() {
+    let seed = Seed::fresh();
+    let mut rng = Rng::new(seed.0);
+    for trial in 0..4 {
+        // big enough to be split (2^26 multiply-adds), rows that do not divide evenly
+        let (n, c, oc) = (901 + rng.below(300), 300 + rng.below(70), 257 + rng.below(140));
+        let (inp, weight, bias, dout) =
+            (randn(&mut rng, n * c), randn(&mut rng, oc * c), randn(&mut rng, oc), randn(&mut rng, n * oc));
+        let prior = (randn(&mut rng, n * c), randn(&mut rng, oc * c));
+        let run = || {
+            let mut out = vec![0.0f32; n * oc];
+            cpu::simd::matmul_forward(&mut out, &inp, &weight, Some(&bias), n, c, oc);
+            let (mut dinp, mut dw, mut db) = (prior.0.clone(), prior.1.clone(), vec![0.0f32; oc]);
+            cpu::simd::matmul_backward(&mut dinp, Some(&mut dw), Some(&mut db), &dout, &inp, &weight, n, c, oc);
+            [out, dinp, dw].map(|v| bits(&v))
+        };
+        let on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a thread pool");
+            pool.install(run)
+        };
+        let one = on(1);
+        for threads in [2, 3, 5] {
+            assert!(on(threads) == one, "trial {trial}: n {n}, c {c}, oc {oc}: {threads} threads differ from one");
+        }
+    }
+}

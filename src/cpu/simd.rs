@@ -39,10 +39,50 @@ struct Product {
     accumulate: bool,
 }
 
-/// out = or += a · b. On x86-64 with AVX2 the same code is compiled a second
-/// time for 256-bit registers and picked at run time; it computes the same
-/// bits (no FMA).
+/// Multiply-adds under which a product stays on one thread. Each thread
+/// packs the whole block of B its rows meet, and on this project's 2-core
+/// machine the nano model's products (13–17 M multiply-adds) ran 0.8–1.2×
+/// as fast on two threads as on one, 1024³ 1.7× (BENCHMARKS.md).
+#[cfg(not(target_arch = "wasm32"))]
+const PARALLEL_MIN_WORK: usize = 1 << 26;
+
+/// out = or += a · b. Natively, a product big enough is cut into blocks of
+/// whole output rows, one per thread of rayon's pool: each output is still
+/// summed by one thread in the same order, so the bits do not depend on the
+/// number of threads. (The browser build has one thread.)
 fn gemm(out: &mut [f32], a: Strided, b: &[f32], p: Product) {
+    #[cfg(not(target_arch = "wasm32"))]
+    if let Some(rows) = rows_per_thread(p, rayon::current_num_threads()) {
+        use rayon::prelude::*;
+        // the rows the product writes: the last needs only n of its ldo floats
+        let len = (p.m - 1) * p.ldo + p.n;
+        out[..len].par_chunks_mut(rows * p.ldo).enumerate().for_each(|(block, out)| {
+            let i0 = block * rows;
+            // element (i0 + i, k) of A is element (i, k) of A from row i0 on
+            let a = Strided { data: &a.data[i0 * a.row..], ..a };
+            gemm_one_thread(out, a, b, Product { m: rows.min(p.m - i0), ..p });
+        });
+        return;
+    }
+    gemm_one_thread(out, a, b, p)
+}
+
+/// Rows per thread when `p` is worth splitting over `threads`: a multiple
+/// of the register tile's rows, so that only the last block can end in a
+/// tile of fewer rows.
+#[cfg(not(target_arch = "wasm32"))]
+fn rows_per_thread(p: Product, threads: usize) -> Option<usize> {
+    if threads < 2 || p.m * p.n * p.k < PARALLEL_MIN_WORK {
+        return None;
+    }
+    let rows = p.m.div_ceil(threads).next_multiple_of(ROWS);
+    (rows < p.m).then_some(rows)
+}
+
+/// out = or += a · b on this thread. On x86-64 with AVX2 the same code is
+/// compiled a second time for 256-bit registers and picked at run time; it
+/// computes the same bits (no FMA).
+fn gemm_one_thread(out: &mut [f32], a: Strided, b: &[f32], p: Product) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: this CPU has AVX2, checked just above.
