@@ -213,6 +213,7 @@ async function fuzz({ seed, count }) {
     await expectRefused("readState(noise)", readState(noise), /state file/);
     // a state object broken one field at a time: refused naming the field
     const state = await lab.state();
+    const lora = state.runs[0].adapters !== undefined;
     const broken = [
       [42, /state: expected an object/],
       [{ ...state, format: "other" }, /state: not a gradlab lab state/],
@@ -220,15 +221,21 @@ async function fuzz({ seed, count }) {
       [{ ...state, steps: -1 }, /state\.steps/],
       [{ ...state, sampler: Number(state.sampler) }, /state\.sampler: expected a BigInt/],
       [{ ...state, sampler: 2n ** 64n }, /state\.sampler: expected a BigInt from 0 to 2\^64 - 1, got 18446744073709551616n/],
-      [{ ...state, runs: state.runs.map((r) => ({ ...r, adapters: new Float32Array(2) })) }, /state: runs\[0\]: has LoRA adapters; the run has none/],
+      // two adapter values: too few for a LoRA run, any at all for a run without
+      [{ ...state, runs: state.runs.map((r) => ({ ...r, adapters: new Float32Array(2) })) }, lora ? /state: runs\[0\]: adapters has 2 values/ : /state: runs\[0\]: has LoRA adapters; the run has none/],
       [{ ...state, halted: state.halted.map(() => "no") }, /state\.halted\[0\]/],
       [{ ...state, runs: state.runs.map((r) => ({ ...r, moment1: Array.from(r.moment1) })) }, /state\.runs\[0\]\.moment1: expected a Float32Array or a Float64Array/],
       [{ ...state, runs: state.runs.map((r) => ({ ...r, weights: r.weights.subarray(1) })) }, /runs\[0\]: weights has \d+ values/],
     ];
     for (const [value, pattern] of broken) await expectRefused(`restore(${String(pattern)})`, lab.restore(value), pattern);
-    // adapters null, as left out: a run without LoRA
-    const nullAdapters = await settle(lab.restore({ ...state, runs: state.runs.map((r) => ({ ...r, adapters: null })) }));
-    if (!nullAdapters.ok) fail(`restore with adapters: null was refused: ${nullAdapters.error}`);
+    // adapters null is adapters left out: taken for a run without LoRA, refused by name for one with
+    const withoutAdapters = { ...state, runs: state.runs.map((r) => ({ ...r, adapters: null })) };
+    if (lora) {
+      await expectRefused("restore(adapters: null)", lab.restore(withoutAdapters), /state: runs\[0\]: has no LoRA adapters; the run needs them/);
+    } else {
+      const taken = await settle(lab.restore(withoutAdapters));
+      if (!taken.ok) fail(`restore with adapters: null was refused: ${taken.error}`);
+    }
     const sample = await settle(lab.sample(0, "<b>x</b>".repeat(100), 4294967295, -1, 7));
     if (sample.ok && typeof sample.value !== "string") fail("sample returned no text");
   }
