@@ -39,10 +39,10 @@ struct Product {
     accumulate: bool,
 }
 
-/// Multiply-adds under which a product stays on one thread. Each thread
-/// packs the whole block of B its rows meet, and on this project's 2-core
-/// machine the nano model's products (13–17 M multiply-adds) ran 0.8–1.2×
-/// as fast on two threads as on one, 1024³ 1.7× (BENCHMARKS.md).
+/// Multiply-adds under which a product stays on one thread: each thread
+/// packs again the blocks of B its rows meet, which for the nano model's
+/// products cost about what a second thread gave (BENCHMARKS.md, "Native
+/// threads for the f32 CPU matmul").
 #[cfg(not(target_arch = "wasm32"))]
 const PARALLEL_MIN_WORK: usize = 1 << 26;
 

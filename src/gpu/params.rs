@@ -44,7 +44,7 @@ params! {
         /// element (k,n) of op(b) is b[k*b_rs + n*b_cs]
         b_rs: u32,
         b_cs: u32,
-        /// (the epilogue is the pipeline constant FLAGS: `Epilogue`)
+        /// (the epilogue is matmul.wgsl's pipeline constant FLAGS, not a word here)
         _pad0: u32,
         /// factor on op(a)·op(b), before the bias (LoRA's α/r; 1 elsewhere)
         alpha: f32,
@@ -154,8 +154,9 @@ params! {
     }
 }
 
-/// The bits of the matmul kernels' epilogue, their pipeline constant FLAGS
-/// (matmul.wgsl); one pipeline is compiled per kernel and epilogue used.
+/// The bits of the matmul kernels' epilogue (their pipeline constant FLAGS,
+/// matmul.wgsl: one pipeline per kernel and epilogue used), and which vec4
+/// kernels a product's strides allow.
 impl MatmulParams {
     /// FLAGS bit 0: add into c instead of overwriting it (backward).
     pub(crate) const ACCUMULATE: u32 = 1;
