@@ -26,9 +26,41 @@ fn median_seconds(reps: usize, mut f: impl FnMut()) -> f64 {
     times[reps / 2]
 }
 
+/// One thread against rayon's whole pool, in turns: `rounds` rounds, each
+/// timing a batch of calls of `f` on one thread and then on the pool. Answers
+/// the median seconds per call on one thread and the median over the rounds
+/// of (one thread / pool) within a round, so a slow spell of the machine
+/// lands on both sides of a ratio.
+#[cfg(not(target_arch = "wasm32"))]
+fn one_thread_and_pool(rounds: usize, mut f: impl FnMut() + Send) -> (f64, f64) {
+    let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a thread pool");
+    let start = std::time::Instant::now();
+    f();
+    // calls per batch: about 50 ms of them
+    let calls = (0.05 / start.elapsed().as_secs_f64().max(1e-6)).ceil().clamp(1.0, 1000.0) as usize;
+    let batch = |f: &mut dyn FnMut()| {
+        let start = std::time::Instant::now();
+        for _ in 0..calls {
+            f();
+        }
+        start.elapsed().as_secs_f64() / calls as f64
+    };
+    let (mut singles, mut gains): (Vec<f64>, Vec<f64>) = (0..rounds)
+        .map(|_| {
+            let single = one_thread.install(|| batch(&mut f));
+            let pooled = batch(&mut f);
+            (single, single / pooled)
+        })
+        .unzip();
+    singles.sort_by(f64::total_cmp);
+    gains.sort_by(f64::total_cmp);
+    (singles[rounds / 2], gains[rounds / 2])
+}
+
 /// GFLOP/s of out [N,OC] = inp [N,C] · wᵀ, each on one thread: the SIMD
 /// kernel, the plain f32 loops, and numpy's BLAS when python3 has numpy
-/// (None otherwise); and the SIMD kernel on every thread of rayon's pool.
+/// (None otherwise); and how many times faster the SIMD kernel runs on every
+/// thread of rayon's pool (timed in turns with one thread).
 #[cfg(not(target_arch = "wasm32"))]
 fn matmul_gflops(n: usize, c: usize, oc: usize) -> (f64, f64, Option<f64>, f64) {
     let mut rng = gradlab::rng::Rng::new(7);
@@ -37,10 +69,8 @@ fn matmul_gflops(n: usize, c: usize, oc: usize) -> (f64, f64, Option<f64>, f64) 
     let mut out = vec![0.0f32; n * oc];
     let flops = 2.0 * (n * c * oc) as f64;
     let reps = if flops > 1e9 { 3 } else { 7 };
-    let mut simd_once = || gradlab::cpu::simd::matmul_forward(&mut out, &inp, &w, Some(&bias), n, c, oc);
-    let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a thread pool");
-    let simd = one_thread.install(|| median_seconds(reps, &mut simd_once));
-    let threaded = median_seconds(reps, &mut simd_once);
+    let (simd, gain) =
+        one_thread_and_pool(9, || gradlab::cpu::simd::matmul_forward(&mut out, &inp, &w, Some(&bias), n, c, oc));
     let plain = median_seconds(reps, || gradlab::cpu::matmul_forward(&mut out, &inp, &w, Some(&bias), n, c, oc));
     let script = format!(
         "import numpy as np, time\nx=np.random.rand({n},{c}).astype(np.float32)\nw=np.random.rand({oc},{c}).astype(np.float32)\nb=np.random.rand({oc}).astype(np.float32)\nx@w.T+b\nts=[]\nfor _ in range({reps}):\n t=time.perf_counter(); x@w.T+b; ts.append(time.perf_counter()-t)\nprint(sorted(ts)[len(ts)//2])"
@@ -53,7 +83,7 @@ fn matmul_gflops(n: usize, c: usize, oc: usize) -> (f64, f64, Option<f64>, f64) 
         .ok()
         .filter(|o| o.status.success())
         .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok());
-    (flops / simd / 1e9, flops / plain / 1e9, blas.map(|s| flops / s / 1e9), flops / threaded / 1e9)
+    (flops / simd / 1e9, flops / plain / 1e9, blas.map(|s| flops / s / 1e9), gain)
 }
 
 /// Seconds per optimizer step of `run` on `work`, over `steps` steps after
@@ -297,14 +327,53 @@ fn matmul_table() {
         "N x C -> OC", "SIMD", "plain", "BLAS", "SIMD / BLAS", "threads", "x 1 thread"
     );
     for (n, c, oc) in MATMUL_SHAPES {
-        let (simd, plain, blas, threaded) = matmul_gflops(n, c, oc);
+        let (simd, plain, blas, gain) = matmul_gflops(n, c, oc);
         let (blas, ratio) = blas.map_or(("-".into(), "-".into()), |g| (format!("{g:.1}"), format!("{:.2}", simd / g)));
-        let gain = threaded / simd;
+        let threaded = simd * gain;
         println!(
             "  {:<18} {simd:>8.1} {plain:>8.1} {blas:>8} {ratio:>12} {threaded:>10.1} {gain:>10.2}",
             format!("{n}x{c}->{oc}")
         );
     }
+    // the whole f32 step of the nano model (batch 16 x 64, every product,
+    // attention and the elementwise kernels), one thread against the pool
+    use gradlab::cpu::FastCpuRun;
+    use gradlab::model::{ModelConfig, ParamLayout};
+    use gradlab::train::{StepWork, Trainer};
+    let corpus = std::sync::Arc::new(gradlab::data::shipped_corpus("kjv").unwrap());
+    let model = ModelConfig::nano();
+    let (batch, scale, config) = gradlab::bench::full_batch_step(&corpus, model, 16, 64).unwrap();
+    let mut run = FastCpuRun::new(&(), config, &ParamLayout::new(&model).init(1)).unwrap();
+    let (single, gain) = one_thread_and_pool(7, || {
+        let work = StepWork { micro_batches: &batch, scales: &scale };
+        pollster::block_on(run.step(work)).unwrap();
+        pollster::block_on(run.poll(true)).unwrap();
+    });
+    println!(
+        "nano f32 CPU step, batch 16 x 64: {:.1} ms on one thread, {:.1} ms on {threads} ({gain:.2}x)",
+        single * 1e3,
+        single / gain * 1e3
+    );
+    // the lab of three runs (full batch, naive and corrected, G = 4): the
+    // runs step at the same time where there are threads
+    struct CpuLab(gradlab::lab::Lab);
+    // SAFETY: a lab of CPU runs holds plain vectors and nothing tied to a
+    // thread (a GPU lab would), and one thread at a time uses it
+    unsafe impl Send for CpuLab {}
+    impl CpuLab {
+        fn step(&mut self) {
+            pollster::block_on(self.0.step()).unwrap();
+            pollster::block_on(self.0.flush()).unwrap();
+        }
+    }
+    let config = gradlab::lab::LabConfig::three_way(model, 16, 4, 0.0, 1);
+    let mut lab = CpuLab(gradlab::lab::Lab::new::<FastCpuRun>(&(), config, corpus).unwrap());
+    let (single, gain) = one_thread_and_pool(7, || lab.step());
+    println!(
+        "nano f32 CPU lab of three runs, batch 16 x 64, G = 4: {:.1} ms on one thread, {:.1} ms on {threads} ({gain:.2}x)",
+        single * 1e3,
+        single / gain * 1e3
+    );
 }
 
 #[cfg(target_arch = "wasm32")]

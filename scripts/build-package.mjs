@@ -15,7 +15,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dist = join(root, "dist");
 const out = join(dist, "npm");
-if (!existsSync(join(dist, "pkg", "gradlab_bg.wasm")) || !existsSync(join(dist, "pkg-full", "gradlab_bg.wasm"))) throw new Error("dist/ is not built: run node scripts/build-site.mjs first");
+if (!["pkg", "pkg-full", "pkg-threads"].every((b) => existsSync(join(dist, b, "gradlab_bg.wasm")))) throw new Error("dist/ is not built: run node scripts/build-site.mjs first");
 
 const cargo = readFileSync(join(root, "Cargo.toml"), "utf8");
 const field = (name) => cargo.match(new RegExp(`^${name} = "([^"]*)"`, "m"))?.[1];
@@ -27,8 +27,10 @@ mkdirSync(join(out, "types"), { recursive: true });
 // jax-js GPT step), the example article, the site's own page styles
 const pageOnly = new Set(["bench.html", "bench.js", "gptstep.js", "explainer.html", "style.css", "favicon.svg"]);
 cpSync(join(dist, "www"), join(out, "www"), { recursive: true, filter: (src) => !pageOnly.has(src.split("/").pop()) });
-// both builds of the module: pkg-full/ is loaded for the f64 reference (precision f64 or both)
-for (const build of ["pkg", "pkg-full"]) {
+// every build of the module: pkg-full/ is loaded for the f64 reference
+// (precision f64 or both), pkg-threads/ by lab workers on a cross-origin
+// isolated page
+for (const build of ["pkg", "pkg-full", "pkg-threads"]) {
   cpSync(join(dist, build), join(out, build), { recursive: true, filter: (src) => !src.endsWith("package.json") && !src.endsWith(".gitignore") });
 }
 mkdirSync(join(out, "vendor"));
@@ -142,6 +144,14 @@ export function loadPresets(): Promise<Array<{ name: string; vocab_size: number;
 export function loadCorpora(): Promise<Array<{ name: string; title: string; documents: number; files: string[]; available: boolean }>>;
 /** Fetches a shipped corpus the module does not carry and hands it over; call before WebLab.create with that corpus. \`module\`: the build to hand it to (loadGradlabFull's), the one loadGradlab loads when left out. */
 export function ensureCorpus(name?: string, module?: Gradlab | typeof import("../pkg-full/gradlab.js")): Promise<void>;
+/** Threads a lab worker's pool gets here: the cores, at most 8, on a
+ * cross-origin isolated page; 0 where there can be no threads. */
+export function threadCount(): number;
+/** The threads build (pkg-threads/), compiled, to hand to a lab worker. */
+export function gradlabThreadsModule(): Promise<WebAssembly.Module>;
+/** In a worker: starts the threads build from \`module\` with a pool of
+ * \`threads\` Web Workers, as this thread's module (loadGradlab then answers it). */
+export function loadGradlabThreads(module: WebAssembly.Module, threads: number): Promise<Gradlab>;
 /** Bytes of the modules' linear memories. */
 export function wasmMemoryBytes(): number;
 `,
@@ -163,7 +173,7 @@ const pkg = {
   },
   // importing the package defines the elements
   sideEffects: ["./www/elements.js"],
-  files: ["www", "pkg", "pkg-full", "vendor", "data", "types", "README.md"],
+  files: ["www", "pkg", "pkg-full", "pkg-threads", "vendor", "data", "types", "README.md"],
   keywords: ["webgpu", "wasm", "gradient-accumulation", "gpt", "custom-element", "visualization"],
 };
 writeFileSync(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");

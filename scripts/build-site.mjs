@@ -12,6 +12,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+// the nightly that builds pkg-threads/ (below); scripts/setup.sh installs the same
+const THREADS_TOOLCHAIN = readFileSync(join(root, "scripts", "threads-toolchain"), "utf8").trim();
 const dist = join(root, "dist");
 const run = (cmd, args) => {
   try {
@@ -37,6 +39,40 @@ for (const [out, features] of [["pkg", []], ["pkg-full", ["--features", "rarely-
   run("wasm-bindgen", ["--target", "web", "--out-dir", join(dist, out), join(root, "target/wasm32-unknown-unknown/web/gradlab.wasm")]);
   const wasm = join(dist, out, "gradlab_bg.wasm");
   run(join(root, "node_modules", ".bin", "wasm-opt"), ["-O2", wasm, "-o", wasm]);
+}
+
+// The third build, pkg-threads/: the lab worker's module where the page is
+// cross-origin isolated (www/wasm.js threadCount), its f32 CPU backend on
+// rayon's pool of Web Workers over one shared memory (feature `threads`,
+// wasm-bindgen-rayon). Shared memory needs std rebuilt with atomics, which
+// only a nightly toolchain does: the one pinned here, which scripts/setup.sh
+// installs with its rust-src. Its own target folder, as its flags differ.
+const threadsRustflags = [
+  "-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128",
+  // the memory is made by the glue (shared, at most 2 GiB) and handed to every thread
+  "-C link-arg=--shared-memory -C link-arg=--import-memory -C link-arg=--max-memory=2147483648",
+  // what wasm-bindgen needs to give each thread its own thread-locals
+  ...["__wasm_init_tls", "__tls_size", "__tls_align", "__tls_base"].map((s) => `-C link-arg=--export=${s}`),
+].join(" ");
+{
+  const env = { ...process.env, RUSTFLAGS: threadsRustflags };
+  try {
+    execFileSync("cargo", [`+${THREADS_TOOLCHAIN}`, "build", "--profile", "web", "--target", "wasm32-unknown-unknown", "--lib", "--no-default-features", "--features", "threads", "-Z", "build-std=std,panic_abort", "--target-dir", join(root, "target", "threads")], { cwd: root, stdio: "inherit", env });
+  } catch (e) {
+    throw new Error(`building pkg-threads/ failed: it needs the ${THREADS_TOOLCHAIN} toolchain with rust-src (bash scripts/setup.sh installs them)`, { cause: e });
+  }
+  const out = join(dist, "pkg-threads");
+  run("wasm-bindgen", ["--target", "web", "--out-dir", out, join(root, "target/threads/wasm32-unknown-unknown/web/gradlab.wasm")]);
+  const wasm = join(out, "gradlab_bg.wasm");
+  run(join(root, "node_modules", ".bin", "wasm-opt"), ["-O2", "--enable-threads", "--enable-bulk-memory", "--enable-mutable-globals", "--enable-simd", wasm, "-o", wasm]);
+  // wasm-bindgen-rayon's worker imports the module's glue as "../../..",
+  // which a bundler resolves to the package and a browser to a folder: name the file
+  const helpers = readdirSync(join(out, "snippets"), { recursive: true }).filter((f) => f.endsWith("workerHelpers.js"));
+  if (helpers.length !== 1) throw new Error(`pkg-threads/: expected one workerHelpers.js from wasm-bindgen-rayon, found ${helpers.length}`);
+  const helper = join(out, "snippets", helpers[0]);
+  const source = readFileSync(helper, "utf8");
+  if (!source.includes("import('../../..')")) throw new Error(`${helper} no longer imports '../../..': check how wasm-bindgen-rayon finds the glue`);
+  writeFileSync(helper, source.replace("import('../../..')", "import('../../../gradlab.js')"));
 }
 
 cpSync(join(root, "index.html"), join(dist, "index.html"));

@@ -1,8 +1,12 @@
 // Serves dist/ under a sub-path (default /gradlab/) on localhost, the way a
-// static host would, and prints the address. Usage: node scripts/serve.mjs [port] [base]
+// static host would, and prints the address.
+// Usage: node scripts/serve.mjs [port] [base] [--not-isolated]
 // Like most static hosts and CDNs it allows cross-origin reads
 // (Access-Control-Allow-Origin: *), so a page on another origin can load the
-// elements from it.
+// elements from it. From the command line it also makes the pages
+// cross-origin isolated (COOP same-origin, COEP require-corp), which lets the
+// lab's f32 CPU backend use threads (www/wasm.js threadCount);
+// --not-isolated serves them as a plain static host does, on one thread.
 import { createServer } from "node:http";
 import { readFile, stat } from "node:fs/promises";
 import { extname, join, normalize } from "node:path";
@@ -15,8 +19,10 @@ const types = {
   ".svg": "image/svg+xml", ".png": "image/png", ".ts": "text/plain",
 };
 
-// `dir`: the folder served (dist/ unless given).
-export function startServer(listenPort = 8080, basePath = "/gradlab/", dir = distDir) {
+// `dir`: the folder served (dist/ unless given); `isolated`: send the
+// headers that make a page cross-origin isolated.
+export function startServer(listenPort = 8080, basePath = "/gradlab/", dir = distDir, { isolated = false } = {}) {
+  const isolation = isolated ? { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" } : {};
   const base = basePath.replace(/\/?$/, "/");
   const server = createServer(async (req, res) => {
     const url = new URL(req.url, "http://localhost");
@@ -34,7 +40,7 @@ export function startServer(listenPort = 8080, basePath = "/gradlab/", dir = dis
     const file = join(dir, rel);
     try {
       if (!(await stat(file)).isFile()) throw new Error("not a file");
-      res.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream", "cache-control": "no-cache", "access-control-allow-origin": "*" });
+      res.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream", "cache-control": "no-cache", "access-control-allow-origin": "*", ...isolation });
       res.end(await readFile(file));
     } catch {
       res.writeHead(404);
@@ -45,8 +51,21 @@ export function startServer(listenPort = 8080, basePath = "/gradlab/", dir = dis
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const port = Number(process.argv[2] ?? process.env.PORT ?? 8080);
-  const base = (process.argv[3] ?? process.env.BASE ?? "/gradlab/").replace(/\/?$/, "/");
-  const server = await startServer(port, base);
-  console.log(`gradlab: serving dist/ at http://127.0.0.1:${server.address().port}${base}  (Ctrl-C to stop)`);
+  const flags = process.argv.slice(2).filter((a) => a.startsWith("--"));
+  const unknown = flags.filter((f) => f !== "--not-isolated");
+  if (unknown.length) {
+    console.error(`serve: unknown option ${unknown[0]} (usage: node scripts/serve.mjs [port] [base] [--not-isolated])`);
+    process.exit(2);
+  }
+  const [portArg, baseArg] = process.argv.slice(2).filter((a) => !a.startsWith("--"));
+  const port = Number(portArg ?? process.env.PORT ?? 8080);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`serve: port must be a whole number from 0 to 65535, got ${JSON.stringify(portArg ?? process.env.PORT)}`);
+    process.exit(2);
+  }
+  const base = (baseArg ?? process.env.BASE ?? "/gradlab/").replace(/\/?$/, "/");
+  const isolated = !flags.includes("--not-isolated");
+  const server = await startServer(port, base, distDir, { isolated });
+  const how = isolated ? "cross-origin isolated: the CPU backend uses threads" : "not isolated: one thread, as on a plain static host";
+  console.log(`gradlab: serving dist/ at http://127.0.0.1:${server.address().port}${base}  (${how}; Ctrl-C to stop)`);
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what gradlab's build and tests need on a Debian machine that has
 # only rustup: software Vulkan (lavapipe) for native GPU tests, Chromium and
-# its driver for browser tests, the wasm32 target, and wasm-bindgen-cli pinned
-# to the wasm-bindgen version in Cargo.lock. Skips whatever is already there.
+# its driver for browser tests, the wasm32 target, a pinned nightly for the
+# threads build, and wasm-bindgen-cli pinned to the wasm-bindgen version in
+# Cargo.lock. Skips whatever is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,14 @@ fi
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+# the nightly that builds the module's threads build (pkg-threads/, with std
+# rebuilt for shared memory: scripts/build-site.mjs), pinned by date
+threads_toolchain=$(cat scripts/threads-toolchain)
+if ! rustup +"$threads_toolchain" component list --installed 2>/dev/null | grep -qx rust-src; then
+  echo "setup: installing the $threads_toolchain toolchain with rust-src (for pkg-threads/)"
+  rustup toolchain install "$threads_toolchain" --profile minimal --component rust-src
+fi
 
 # wasm-bindgen-cli must match the wasm-bindgen the crate links exactly
 [ -f Cargo.lock ] || cargo generate-lockfile

@@ -29,6 +29,11 @@ pub mod state;
 
 #[cfg(feature = "rarely-used")]
 pub use files::{decode_state, decode_weights, encode_state, encode_weights};
+/// The threads build's `initThreadPool(threads)`: starts rayon's pool on as
+/// many Web Workers sharing this module's memory (www/wasm.js
+/// loadGradlabThreads), before any lab is built.
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
 
 #[wasm_bindgen(start)]
 fn start() {

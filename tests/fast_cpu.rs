@@ -89,7 +89,9 @@ fn step_matches_reference(seed: u64, lora: Option<LoraConfig>) {
     let config = RunConfig { model, micro_batch: b, grad_accum: 1, seq_len: t, optimizer: Default::default(), lora };
     let mut fast = FastCpuRun::new(&(), config, &case.params).unwrap();
     let mut reference = CpuRun::new(&(), config, &case.params).unwrap();
-    assert_eq!(fast.describe(), "CPU (f32, SIMD)");
+    let threads = rayon::current_num_threads();
+    let label = if threads > 1 { format!("CPU (f32, SIMD) on {threads} threads") } else { "CPU (f32, SIMD)".into() };
+    assert_eq!(fast.describe(), label);
     let scale = [1.0 / case.batch.tokens() as f32];
     let work = StepWork { micro_batches: std::slice::from_ref(&case.batch), scales: &scale };
     // a step first, so the optimizer's f32 path is inside what is compared
@@ -113,6 +115,36 @@ fn a_step_on_f32_matches_the_f64_reference() {
     let seed = Seed::fresh();
     step_matches_reference(seed.0, None);
     step_matches_reference(seed.0 ^ 1, Some(LoraConfig::all_layers(2, seed.0)));
+}
+
+#[test]
+fn a_lab_on_f32_steps_to_the_same_bits_on_any_number_of_threads() {
+    let seed = Seed::fresh();
+    let corpus = Arc::new(shipped_corpus("kjv").unwrap());
+    // products above the split (2^20 multiply-adds) and below it, three runs
+    let model = ModelConfig { block_size: 40, ..ModelConfig::nano() };
+    let config = LabConfig::three_way(model, 12, 3, 1.0, seed.0);
+    let on = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a thread pool");
+        pool.install(|| {
+            let mut lab = Lab::new::<FastCpuRun>(&(), config.clone(), corpus.clone()).unwrap();
+            for _ in 0..3 {
+                block_on(lab.step()).unwrap();
+            }
+            let metrics = block_on(lab.flush()).unwrap();
+            let weights: Vec<Vec<u32>> = (0..3).map(|run| bits(&block_on(lab.weights(run)).unwrap())).collect();
+            let losses: Vec<[u64; 4]> = metrics
+                .iter()
+                .map(|m| [m.true_loss, m.logged_loss, m.grad_norm, m.weight_distance].map(f64::to_bits))
+                .collect();
+            (losses, weights)
+        })
+    };
+    let one = on(1);
+    assert_eq!(one.0.len(), 9, "three runs, three steps");
+    for threads in [2, 3, 4] {
+        assert!(on(threads) == one, "{threads} threads step the lab to other bits than one");
+    }
 }
 
 #[test]

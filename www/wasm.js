@@ -29,6 +29,44 @@ export function loadGradlab(module) {
 // The compiled module, to hand to a worker.
 export const gradlabModule = () => loadGradlab().then(() => compiled);
 
+// Threads: where the page is cross-origin isolated (served with COOP and
+// COEP, scripts/serve.mjs) a lab worker loads the third build, pkg-threads/,
+// whose f32 CPU backend shares each step among a pool of Web Workers over
+// one shared memory (src/cpu/threads.rs). How many: the cores the browser
+// reports, at most 8; 0 where there can be no threads (a plain static host,
+// one core), and the lab worker then loads pkg/ as ever.
+export function threadCount() {
+  const cores = globalThis.navigator?.hardwareConcurrency ?? 1;
+  return globalThis.crossOriginIsolated === true && typeof SharedArrayBuffer === "function" && cores > 1 ? Math.min(cores, 8) : 0;
+}
+
+// The threads build compiled (not started), to hand to a lab worker.
+let threadsCompiled;
+export function gradlabThreadsModule() {
+  threadsCompiled ??= compileGradlab("../pkg-threads/gradlab_bg.wasm").catch((e) => {
+    threadsCompiled = undefined;
+    throw e;
+  });
+  return threadsCompiled;
+}
+
+// In a lab worker: the threads build started from `module`, with its pool
+// of `threads` workers, as this thread's gradlab (loadGradlab then answers
+// it). Rejects where the pool cannot start; the worker then takes pkg/.
+export function loadGradlabThreads(module, threads) {
+  if (ready) throw new Error("loadGradlabThreads: this thread has loaded a gradlab module already");
+  ready = (async () => {
+    const lib = await import("../pkg-threads/gradlab.js");
+    const exports = await lib.default({ module_or_path: module });
+    await lib.initThreadPool(threads);
+    memory = exports.memory;
+    guardFreedLabs(lib.WebLab);
+    return lib;
+  })();
+  ready.catch(() => (ready = undefined));
+  return ready;
+}
+
 // The build with the rarely used parts (see the top of this file), loaded
 // once, on first use, in the thread that asks (the lab worker for a
 // reference lab, the benchmark page for WebBench).

@@ -2,7 +2,8 @@
 //! forward/backward, and `CpuRunOf<F>` (a `Trainer`), generic over the float.
 //! In f64 (`CpuRun`) it is the reference every GPU kernel is tested against;
 //! in f32 (`FastCpuRun`) it is the backend for pages without a usable GPU,
-//! with its matmuls in `simd`.
+//! with its matmuls in `simd`, shared among threads where there are any
+//! (`threads`).
 //! Not here: anything from `gpu/`; this side must stand on its own.
 
 pub mod kernels;
@@ -10,6 +11,7 @@ pub mod model;
 mod real;
 pub mod run;
 pub mod simd;
+pub mod threads;
 
 pub use kernels::*;
 pub use model::{Activations, CpuModel, CpuModelOf};

@@ -22,6 +22,8 @@ pub trait Real:
     + for<'a> Sum<&'a Self>
     + Default
     + Debug
+    + Send
+    + Sync
     + 'static
 {
     /// How a run on this float describes itself.

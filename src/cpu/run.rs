@@ -116,7 +116,10 @@ impl<F: Real> Trainer for CpuRunOf<F> {
     }
 
     fn describe(&self) -> String {
-        F::BACKEND.to_string()
+        match super::threads::available() {
+            1 => F::BACKEND.to_string(),
+            threads => format!("{} on {threads} threads", F::BACKEND),
+        }
     }
 
     fn config(&self) -> &RunConfig {
@@ -129,12 +132,18 @@ impl<F: Real> Trainer for CpuRunOf<F> {
 
     async fn lockstep(runs: &mut [Self], work: &[Option<StepWork<'_>>]) -> Result<(), StepError> {
         let tokens = Self::check_lockstep(runs, work)?;
-        for ((run, w), tokens) in runs.iter_mut().zip(work).zip(tokens) {
-            if let (Some(w), Some(tokens)) = (w, tokens) {
-                let stats = run.step_checked(*w, tokens);
-                run.ready.push(stats);
-            }
-        }
+        // the runs share nothing: each steps on a thread of its own where
+        // there are threads
+        let steps: Vec<_> = runs
+            .iter_mut()
+            .zip(work)
+            .zip(tokens)
+            .filter_map(|((run, w), tokens)| Some((run, (*w)?, tokens?)))
+            .collect();
+        super::threads::for_each(steps, |(run, w, tokens)| {
+            let stats = run.step_checked(w, tokens);
+            run.ready.push(stats);
+        });
         if let Some((reference, others)) = runs.split_first_mut() {
             let reference = reference.model.effective_params();
             for (run, _) in others.iter_mut().zip(&work[1..]).filter(|(_, w)| w.is_some()) {

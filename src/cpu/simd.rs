@@ -39,38 +39,36 @@ struct Product {
     accumulate: bool,
 }
 
-/// Multiply-adds under which a product stays on one thread: each thread
-/// packs again the blocks of B its rows meet, which for the nano model's
-/// products cost about what a second thread gave (BENCHMARKS.md, "Native
-/// threads for the f32 CPU matmul").
-#[cfg(not(target_arch = "wasm32"))]
-const PARALLEL_MIN_WORK: usize = 1 << 26;
+/// Multiply-adds under which a product stays on one thread: below it, handing
+/// the rows to the pool costs about what the second thread gives
+/// (BENCHMARKS.md, "Threads for the f32 CPU matmul").
+const PARALLEL_MIN_WORK: usize = 1 << 20;
 
-/// out = or += a · b. Natively, a product big enough is cut into blocks of
-/// whole output rows, one per thread of rayon's pool: each output is still
-/// summed by one thread in the same order, so the bits do not depend on the
-/// number of threads. (The browser build has one thread.)
+/// out = or += a · b. B is packed once; then a product big enough is cut
+/// into blocks of whole output rows, one per thread (`threads`), each
+/// reading the same packed B. Each
+/// output is still summed by one thread in the same order, so the bits do
+/// not depend on the number of threads.
 fn gemm(out: &mut [f32], a: Strided, b: &[f32], p: Product) {
-    #[cfg(not(target_arch = "wasm32"))]
-    if let Some(rows) = rows_per_thread(p, rayon::current_num_threads()) {
-        use rayon::prelude::*;
+    let panels = PackedB::new(b, p);
+    if let Some(rows) = rows_per_thread(p, super::threads::available()) {
         // the rows the product writes: the last needs only n of its ldo floats
         let len = (p.m - 1) * p.ldo + p.n;
-        out[..len].par_chunks_mut(rows * p.ldo).enumerate().for_each(|(block, out)| {
+        let blocks: Vec<_> = out[..len].chunks_mut(rows * p.ldo).enumerate().collect();
+        super::threads::for_each(blocks, |(block, out)| {
             let i0 = block * rows;
             // element (i0 + i, k) of A is element (i, k) of A from row i0 on
             let a = Strided { data: &a.data[i0 * a.row..], ..a };
-            gemm_one_thread(out, a, b, Product { m: rows.min(p.m - i0), ..p });
+            gemm_rows(out, a, &panels, b, Product { m: rows.min(p.m - i0), ..p });
         });
         return;
     }
-    gemm_one_thread(out, a, b, p)
+    gemm_rows(out, a, &panels, b, p)
 }
 
 /// Rows per thread when `p` is worth splitting over `threads`: a multiple
 /// of the register tile's rows, so that only the last block can end in a
 /// tile of fewer rows.
-#[cfg(not(target_arch = "wasm32"))]
 fn rows_per_thread(p: Product, threads: usize) -> Option<usize> {
     if threads < 2 || p.m * p.n * p.k < PARALLEL_MIN_WORK {
         return None;
@@ -79,26 +77,67 @@ fn rows_per_thread(p: Product, threads: usize) -> Option<usize> {
     (rows < p.m).then_some(rows)
 }
 
-/// out = or += a · b on this thread. On x86-64 with AVX2 the same code is
-/// compiled a second time for 256-bit registers and picked at run time; it
-/// computes the same bits (no FMA).
-fn gemm_one_thread(out: &mut [f32], a: Strided, b: &[f32], p: Product) {
+/// B [K,N] as panels of LANES columns, block by block: for each block of
+/// K_BLOCK rows and each block of N_BLOCK columns, the block's whole panels
+/// one after another, each panel's rows one after another (rows of B a power
+/// of two apart would share cache sets). A block's last N_BLOCK % LANES
+/// columns are not packed: the tiles read them from B itself.
+struct PackedB {
+    panels: Vec<[f32; LANES]>,
+    /// where block (k block, n block) starts in `panels`, row-major over the
+    /// blocks, and one past the end
+    starts: Vec<usize>,
+    n_blocks: usize,
+}
+
+impl PackedB {
+    fn new(b: &[f32], p: Product) -> Self {
+        let n_blocks = p.n.div_ceil(N_BLOCK);
+        let mut panels = Vec::with_capacity(p.k * (p.n / LANES));
+        let mut starts = Vec::with_capacity(p.k.div_ceil(K_BLOCK) * n_blocks + 1);
+        for k0 in (0..p.k).step_by(K_BLOCK) {
+            let ks = k0..(k0 + K_BLOCK).min(p.k);
+            for j_start in (0..p.n).step_by(N_BLOCK) {
+                starts.push(panels.len());
+                let end = (j_start + N_BLOCK).min(p.n);
+                for j0 in (j_start..end).step_by(LANES).filter(|j0| j0 + LANES <= end) {
+                    panels.extend(ks.clone().map(|kk| {
+                        <[f32; LANES]>::try_from(&b[kk * p.ldb + j0..][..LANES]).unwrap_or_else(|_| unreachable!())
+                    }));
+                }
+            }
+        }
+        starts.push(panels.len());
+        Self { panels, starts, n_blocks }
+    }
+
+    /// The panels of the block of K from `k0` and of N from `j_start`.
+    fn block(&self, k0: usize, j_start: usize) -> &[[f32; LANES]] {
+        let i = (k0 / K_BLOCK) * self.n_blocks + j_start / N_BLOCK;
+        &self.panels[self.starts[i]..self.starts[i + 1]]
+    }
+}
+
+/// out = or += a · b for a's rows, on this thread. On x86-64 with AVX2 the
+/// same code is compiled a second time for 256-bit registers and picked at
+/// run time; it computes the same bits (no FMA).
+fn gemm_rows(out: &mut [f32], a: Strided, panels: &PackedB, b: &[f32], p: Product) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: this CPU has AVX2, checked just above.
-        return unsafe { gemm_avx2(out, a, b, p) };
+        return unsafe { gemm_avx2(out, a, panels, b, p) };
     }
-    gemm_tiles(out, a, b, p)
+    gemm_tiles(out, a, panels, b, p)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn gemm_avx2(out: &mut [f32], a: Strided, b: &[f32], p: Product) {
-    gemm_tiles(out, a, b, p)
+unsafe fn gemm_avx2(out: &mut [f32], a: Strided, panels: &PackedB, b: &[f32], p: Product) {
+    gemm_tiles(out, a, panels, b, p)
 }
 
 #[inline(always)]
-fn gemm_tiles(out: &mut [f32], a: Strided, b: &[f32], p: Product) {
+fn gemm_tiles(out: &mut [f32], a: Strided, panels: &PackedB, b: &[f32], p: Product) {
     let Product { m, n, k, ldo, ldb, accumulate } = p;
     if !accumulate {
         for i in 0..m {
@@ -115,29 +154,21 @@ fn gemm_tiles(out: &mut [f32], a: Strided, b: &[f32], p: Product) {
             }
         }
     };
-    // and the block of B as panels of LANES columns, each panel's rows one
-    // after another: rows of B a power of two apart would share cache sets
-    let mut panels: Vec<[f32; LANES]> = Vec::with_capacity(K_BLOCK * N_BLOCK / LANES);
     for k0 in (0..k).step_by(K_BLOCK) {
         let kb = K_BLOCK.min(k - k0);
         let packed = &mut packed[..kb];
         for j_start in (0..n).step_by(N_BLOCK) {
             let cols = j_start..(j_start + N_BLOCK).min(n);
-            panels.clear();
-            for j0 in cols.clone().step_by(LANES).filter(|j0| j0 + LANES <= cols.end) {
-                panels.extend((k0..k0 + kb).map(|kk| {
-                    <[f32; LANES]>::try_from(&b[kk * ldb + j0..][..LANES]).unwrap_or_else(|_| unreachable!())
-                }));
-            }
+            let panels = panels.block(k0, j_start);
             let mut i0 = 0;
             while i0 + ROWS <= m {
                 pack(packed, i0, ROWS, k0);
-                tile_rows::<ROWS>(out, ldo, packed, &panels, b, ldb, i0, cols.clone(), k0);
+                tile_rows::<ROWS>(out, ldo, packed, panels, b, ldb, i0, cols.clone(), k0);
                 i0 += ROWS;
             }
             for i in i0..m {
                 pack(packed, i, 1, k0);
-                tile_rows::<1>(out, ldo, packed, &panels, b, ldb, i, cols.clone(), k0);
+                tile_rows::<1>(out, ldo, packed, panels, b, ldb, i, cols.clone(), k0);
             }
         }
     }

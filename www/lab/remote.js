@@ -5,7 +5,7 @@
 // answer at once from what the worker last said. Where no worker can be
 // started (the elements loaded from another origin, which may not start
 // one), the labs live in the page, behind the same requests (host.js).
-import { gradlabModule, loadGradlab } from "../wasm.js";
+import { gradlabModule, gradlabThreadsModule, loadGradlab, threadCount } from "../wasm.js";
 import { LAB_CALLS, LAB_INFO, labHost } from "./host.js";
 
 // how long the worker may take to start the module before the page gives up on it
@@ -24,8 +24,22 @@ let pageHost = null;
 let noWorker = false;
 
 function worker(i) {
-  workers[i] ??= { labs: 0, start: gradlabModule().then(startWorker) };
+  workers[i] ??= { labs: 0, start: startLabWorker() };
   return workers[i];
+}
+
+// A lab worker on the threads build where the page can have threads, else
+// (or where that worker does not start: its pool could not) on pkg/.
+async function startLabWorker() {
+  const threads = threadCount();
+  if (threads) {
+    const send = await gradlabThreadsModule().then(
+      (module) => startWorker(module, threads),
+      () => null,
+    );
+    if (send) return send;
+  }
+  return startWorker(await gradlabModule());
 }
 
 // Where a new lab lives: {send, left} (`left()` when it is freed).
@@ -46,8 +60,9 @@ async function placeLab(onGpu) {
   return { send: await pageHost, left: () => {} };
 }
 
-// The lab worker with the module started in it, or null where none can run.
-async function startWorker(module) {
+// The lab worker with the module started in it (with `threads`: the
+// threads build, its pool that many workers), or null where none can run.
+async function startWorker(module, threads = 0) {
   const url = new URL("./worker.js", import.meta.url);
   // a worker's script must come from the page's own origin
   if (typeof Worker !== "function" || url.origin !== location.origin) return null;
@@ -68,7 +83,7 @@ async function startWorker(module) {
       clearTimeout(timer);
       resolve(false);
     };
-    worker.postMessage({ module });
+    worker.postMessage({ module, threads });
   });
   if (!started) {
     worker.terminate();

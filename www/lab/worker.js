@@ -2,7 +2,7 @@
 // the playground stay smooth while a step runs (issue 10). The page (remote.js)
 // sends the wasm module it has already compiled, then requests that host.js
 // answers; each answer goes back with the request's id.
-import { loadGradlab } from "../wasm.js";
+import { loadGradlab, loadGradlabThreads } from "../wasm.js";
 import { labHost } from "./host.js";
 
 // The GPU devices this worker opened. A test, or a person in the console,
@@ -21,7 +21,8 @@ let handle;
 self.onmessage = async ({ data }) => {
   if (data.module) {
     try {
-      handle = labHost(await loadGradlab(data.module));
+      // `threads`: the module is the threads build (pkg-threads/), started with that many
+      handle = labHost(await (data.threads ? loadGradlabThreads(data.module, data.threads) : loadGradlab(data.module)));
       self.postMessage({ ready: true });
     } catch (e) {
       self.postMessage({ ready: false, error: String(e?.message ?? e) });

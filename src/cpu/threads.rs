@@ -1,0 +1,29 @@
+//! Where the CPU backend shares its work among threads: natively on rayon's
+//! pool; in the browser's threads build (feature `threads`, a cross-origin
+//! isolated page) on the same pool, its threads Web Workers over one shared
+//! memory (wasm-bindgen-rayon); in the plain browser build on this thread.
+//! The work is cut so that every number is computed by one thread in one
+//! order, so the results are the same bits on any number of threads.
+
+/// Threads the work may be shared among.
+#[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
+pub fn available() -> usize {
+    rayon::current_num_threads()
+}
+
+#[cfg(all(target_arch = "wasm32", not(feature = "threads")))]
+pub fn available() -> usize {
+    1
+}
+
+/// `job` on every item, at the same time where there are threads.
+#[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
+pub fn for_each<T: Send>(items: Vec<T>, job: impl Fn(T) + Sync + Send) {
+    use rayon::prelude::*;
+    items.into_par_iter().for_each(job)
+}
+
+#[cfg(all(target_arch = "wasm32", not(feature = "threads")))]
+pub fn for_each<T: Send>(items: Vec<T>, job: impl Fn(T) + Sync + Send) {
+    items.into_iter().for_each(job)
+}

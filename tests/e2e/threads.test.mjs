@@ -1,0 +1,51 @@
+// Threads in the browser (issue 10): served cross-origin isolated (COOP and
+// COEP, scripts/serve.mjs), the lab worker loads pkg-threads/ and its f32 CPU
+// backend shares each step among a pool of Web Workers; served as a plain
+// static host serves it, the same page trains on one thread. The work is cut
+// so that each number is summed by one thread in one order
+// (src/cpu/threads.rs), so both must train the same runs to the same bits.
+import { test, after, before } from "node:test";
+import assert from "node:assert/strict";
+import { startServer } from "../../scripts/serve.mjs";
+import { curves, open, serveSite, site, trainFor } from "./browser.mjs";
+
+serveSite();
+const isolated = { base: "" };
+let server;
+before(async () => {
+  server = await startServer(0, "/gradlab/", undefined, { isolated: true });
+  isolated.base = `http://127.0.0.1:${server.address().port}/gradlab/`;
+});
+after(() => server?.close());
+
+// products above the split into rows (2^20 multiply-adds: 4 x 64 rows x 64
+// x 256) and below it, three runs stepping at once
+const SETTINGS = "device=cpu&batch=16&micro=4&ctx=64&lr=0.003&packing=padded&mask=1";
+
+test("an isolated page trains the CPU lab on threads, to the same bits as a plain page on one", async (t) => {
+  const seen = {};
+  for (const [where, base] of [["plain", () => site.base], ["isolated", () => isolated.base]]) {
+    const { browser, page, errors } = await open(`${base()}?${SETTINGS}`);
+    try {
+      await trainFor(page, 4);
+      const { crossOriginIsolated, cores } = await page.evaluate(() => ({ crossOriginIsolated, cores: navigator.hardwareConcurrency }));
+      const status = await page.textContent('[data-testid="status"]');
+      t.diagnostic(`${where}: ${status}`);
+      if (where === "isolated") {
+        assert.equal(crossOriginIsolated, true, "served with COOP and COEP, the page is cross-origin isolated");
+        const threads = Math.min(cores, 8);
+        if (threads > 1) assert.match(status, new RegExp(`^CPU \\(f32, SIMD\\) on ${threads} threads`), "the status line names the threads");
+      } else {
+        assert.equal(crossOriginIsolated, false);
+        assert.match(status, /^CPU \(f32, SIMD\) · /, "one thread: no count in the status line");
+      }
+      const c = await curves(page);
+      seen[where] = c.runs.map((r) => ({ logged: r.logged.slice(0, 4), true: r.true.slice(0, 4), dist: r.dist.slice(0, 4) }));
+      assert.ok(seen[where].every((r) => r.logged.length === 4 && r.logged.every(Number.isFinite)), JSON.stringify(seen[where]));
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+    }
+  }
+  assert.deepEqual(seen.isolated, seen.plain, "threads change no bit of any loss or distance");
+});
