@@ -75,6 +75,11 @@ const threadsRustflags = [
   writeFileSync(helper, source.replace("import('../../..')", "import('../../../gradlab.js')"));
 }
 
+// hosts that read a _headers file (Netlify, Cloudflare Pages) make the pages
+// cross-origin isolated with it, so the lab's CPU backend gets its threads
+// there too (scripts/serve.mjs sends the same two headers)
+writeFileSync(join(dist, "_headers"), "/*\n  Cross-Origin-Opener-Policy: same-origin\n  Cross-Origin-Embedder-Policy: require-corp\n");
+
 cpSync(join(root, "index.html"), join(dist, "index.html"));
 cpSync(join(root, "www"), join(dist, "www"), { recursive: true });
 // the shipped base model, for the lab's "load weights" (data/base/SOURCE.md)

@@ -41,7 +41,7 @@ struct Product {
 
 /// Multiply-adds under which a product stays on one thread: below it, handing
 /// the rows to the pool costs about what the second thread gives
-/// (BENCHMARKS.md, "Threads for the f32 CPU matmul").
+/// (BENCHMARKS.md, "Threads for the f32 CPU backend").
 const PARALLEL_MIN_WORK: usize = 1 << 20;
 
 /// out = or += a · b. B is packed once; then a product big enough is cut

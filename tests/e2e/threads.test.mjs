@@ -7,7 +7,7 @@
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
 import { startServer } from "../../scripts/serve.mjs";
-import { curves, open, serveSite, site, trainFor } from "./browser.mjs";
+import { FAST, curves, open, serveSite, site, trainFor } from "./browser.mjs";
 
 serveSite();
 const isolated = { base: "" };
@@ -48,4 +48,26 @@ test("an isolated page trains the CPU lab on threads, to the same bits as a plai
     }
   }
   assert.deepEqual(seen.isolated, seen.plain, "threads change no bit of any loss or distance");
+});
+
+// `scripts/serve.mjs` isolates by default, so a GPU lab there runs in the
+// threads build's worker too: wgpu in a module on shared memory
+test("an isolated page trains on WebGPU from the threads build, to the same losses as a plain page", async (t) => {
+  const seen = {};
+  for (const [where, base] of [["plain", () => site.base], ["isolated", () => isolated.base]]) {
+    const { browser, page, errors } = await open(`${base()}?${FAST}&device=webgpu`);
+    try {
+      await trainFor(page, 4);
+      const status = await page.textContent('[data-testid="status"]');
+      t.diagnostic(`${where}: ${status}`);
+      assert.match(status, /^WebGPU/);
+      const c = await curves(page);
+      seen[where] = c.runs.map((r) => r.logged.slice(0, 4));
+      assert.ok(seen[where].every((l) => l.length === 4 && l.every(Number.isFinite)), JSON.stringify(seen[where]));
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+    }
+  }
+  assert.deepEqual(seen.isolated, seen.plain, "the same kernels on the same adapter: the same losses");
 });
