@@ -25,7 +25,7 @@ rmSync(out, { recursive: true, force: true });
 mkdirSync(join(out, "types"), { recursive: true });
 // the page-only files stay out: the benchmark (and its TensorFlow.js and
 // jax-js GPT step), the example article, the site's own page styles
-const pageOnly = new Set(["bench.html", "bench.js", "gptstep.js", "explainer.html", "style.css", "favicon.svg"]);
+const pageOnly = new Set(["bench.html", "bench.js", "gptstep.js", "timing.js", "explainer.html", "style.css", "favicon.svg"]);
 cpSync(join(dist, "www"), join(out, "www"), { recursive: true, filter: (src) => !pageOnly.has(src.split("/").pop()) });
 // every build of the module: pkg-full/ is loaded for the f64 reference
 // (precision f64 or both), pkg-threads/ by lab workers on a cross-origin

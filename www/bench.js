@@ -8,7 +8,8 @@
 // step's to `window.gradlabBench.gptStep`.
 import { browserAdapterName, ensureCorpus, loadGradlab, loadGradlabFull, loadPresets } from "./wasm.js";
 import { el, errorText } from "./ui.js";
-import { compareGptStep, median, oneRunSettings } from "./gptstep.js";
+import { compareGptStep, oneRunSettings } from "./gptstep.js";
+import { timeInTurns } from "./timing.js";
 
 // Sequences per batch the shapes assume: M = B·T = 16 × the preset's block size.
 const SEQUENCES = 16;
@@ -43,9 +44,6 @@ function shapeSets(presets) {
   };
 }
 
-const BATCH_SECONDS = 0.25;
-const ROUNDS = 7;
-
 const $ = (id) => document.getElementById(id);
 const status = (text) => ($("bench-status").textContent = text);
 
@@ -58,37 +56,6 @@ function randomArray(n, seed) {
     out[i] = ((s >>> 0) / 4294967296 - 0.5) * 2;
   }
   return out;
-}
-
-// Times each `once(times)` of `calls` (a map of name to a function that runs
-// `times` multiplies and waits) side by side: ROUNDS rounds, each a batch of
-// every call in turn, `times` chosen per call so a batch lasts about
-// BATCH_SECONDS. Returns, per name, the median seconds per multiply, and the
-// median over rounds of each call's time over the first call's in the same
-// round: this machine's speed drifts by 2× within a minute, and a ratio taken
-// within a round cancels what drifts slower than a round.
-async function timeSideBySide(calls) {
-  const names = Object.keys(calls);
-  const times = {};
-  for (const name of names) {
-    await calls[name](1); // warm-up: pipelines compiled, buffers resident
-    const t0 = performance.now();
-    await calls[name](1);
-    const single = Math.max((performance.now() - t0) / 1000, 1e-4);
-    times[name] = Math.max(1, Math.min(200, Math.round(BATCH_SECONDS / single)));
-  }
-  const samples = Object.fromEntries(names.map((name) => [name, []]));
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const name of names) {
-      const start = performance.now();
-      await calls[name](times[name]);
-      samples[name].push((performance.now() - start) / 1000 / times[name]);
-    }
-  }
-  const first = samples[names[0]];
-  return Object.fromEntries(
-    names.map((name) => [name, { seconds: median(samples[name]), overFirst: median(samples[name].map((s, r) => s / first[r])) }]),
-  );
 }
 
 async function loadTf() {
@@ -110,7 +77,7 @@ function loadJax() {
   return jaxLoad;
 }
 
-// A jax-js multiply on `device`, jit-compiled, for timeSideBySide: `once`
+// A jax-js multiply on `device`, jit-compiled, for timeInTurns: `once`
 // forces each batch (blockUntilReady) and reads the last result back;
 // `output()` is one result; `dispose()` frees the operands.
 function jaxMatmul({ jax }, device, [x, w, b], m, k, n) {
@@ -179,7 +146,7 @@ async function run(size) {
       const multiply = () => tf.fused.matMul({ a: tx, b: tw, transposeB: true, bias: tb });
       const jaxGpuRun = jax.devices.includes("webgpu") ? jaxMatmul(jax, "webgpu", [x, w, b], m, k, n) : null;
       // the three WebGPU multiplies side by side, gradlab's first
-      const gpu = await timeSideBySide({
+      const gpu = await timeInTurns({
         gradlab: (times) => bench.run(index, times),
         tfjs: async (times) => {
           const outs = [];
@@ -213,7 +180,7 @@ async function run(size) {
       status(`Timing ${layer} (${m} × ${k} → ${n}): gradlab's CPU kernel and jax-js's wasm…`);
       let cpuOut;
       const jaxWasmRun = jaxMatmul(jax, "wasm", [x, w, b], m, k, n);
-      const onCpu = await timeSideBySide({
+      const onCpu = await timeInTurns({
         gradlab: async (times) => {
           cpuOut = gl.WebBench.cpuMatmul(m, k, n, x, w, b, times);
         },

@@ -16,6 +16,7 @@
 // hs = C/H, V vocabulary, L layers.
 
 import { weightsFile } from "./files.js";
+import { timeInTurns } from "./timing.js";
 
 // sqrt(2/π), the GELU tanh form's constant (gradlab's SQRT_2_OVER_PI)
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
@@ -218,8 +219,6 @@ export function jaxTrainer(jax, device, model, opt, t, tensors) {
   };
 }
 
-// the middle of `xs` (the upper one of an even count); bench.js times with it too
-export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const relative = (a, b) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-30);
 
 // The pairs compared: gradlab's WebGPU lab against jax-js on WebGPU, and
@@ -252,9 +251,10 @@ export function oneRunSettings({ preset = "nano", batch = 8, seqLen = 64, seed =
 
 // Both libraries on each backend pair: the losses of the first `checkSteps`
 // steps (step 1 from the same initial weights on the same batch; later steps
-// after the same updates), then the time per whole step, each the median of
-// `batches` batches of K steps (K chosen so a batch lasts about `seconds`),
-// the two libraries' batches alternating, each batch ended by a readback.
+// after the same updates), then the time per whole step, timed in turns
+// (timing.js): `batches` rounds, each a batch of K steps of gradlab then of
+// jax-js (K chosen so a batch lasts about `seconds`), each batch ended by a
+// readback; the ratio is the median over rounds of the ratio within a round.
 // `gl`: the loaded gradlab module (wasm.js loadGradlab); `jax`: jax-js after
 // init; `devices`: what init started. Resolves to {settings, rows}; a row
 // whose backend is missing says why in `skipped`.
@@ -319,25 +319,16 @@ export async function compareGptStep({ gl, jax, devices, settings, backends = BA
         await trainer.ready();
         await loss.data();
       };
-      const clock = async (run, k) => {
-        const start = performance.now();
-        await run(k);
-        return (performance.now() - start) / k;
-      };
-      // one more step each, then K from a single step's time
-      const [oneOurs, oneTheirs] = [await clock(gradlabSteps, 1), await clock(jaxSteps, 1)];
-      const kFor = (ms) => Math.max(1, Math.min(maxK, Math.round((seconds * 1000) / Math.max(ms, 0.01))));
-      row.k = { gradlab: kFor(oneOurs), jax: kFor(oneTheirs) };
-      const samples = { gradlab: [], jax: [] };
-      for (let i = 0; i < batches; i++) {
-        onStatus(`${pair.name}: timing, batch ${i + 1} of ${batches}…`);
-        samples.gradlab.push(await clock(gradlabSteps, row.k.gradlab));
-        samples.jax.push(await clock(jaxSteps, row.k.jax));
-      }
-      row.samples = samples;
-      row.gradlabMs = median(samples.gradlab);
-      row.jaxMs = median(samples.jax);
-      row.ratio = row.jaxMs / row.gradlabMs;
+      const timed = await timeInTurns(
+        { gradlab: gradlabSteps, jax: jaxSteps },
+        { rounds: batches, seconds, maxCount: maxK, onRound: (i) => onStatus(`${pair.name}: timing, round ${i + 1} of ${batches}…`) },
+      );
+      row.k = { gradlab: timed.gradlab.count, jax: timed.jax.count };
+      row.samples = { gradlab: timed.gradlab.samples.map((s) => s * 1e3), jax: timed.jax.samples.map((s) => s * 1e3) };
+      row.gradlabMs = timed.gradlab.seconds * 1e3;
+      row.jaxMs = timed.jax.seconds * 1e3;
+      // the median over rounds of jax-js's time over gradlab's in the same round
+      row.ratio = timed.jax.overFirst;
     } catch (e) {
       row.error = e?.message ?? String(e);
     } finally {
