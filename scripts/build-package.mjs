@@ -151,7 +151,7 @@ export function threadCount(): number;
 export function gradlabThreadsModule(): Promise<WebAssembly.Module>;
 /** In a worker: starts the threads build from \`module\` with a pool of
  * \`threads\` Web Workers, as this thread's module (loadGradlab then answers it). */
-export function loadGradlabThreads(module: WebAssembly.Module, threads: number): Promise<Gradlab>;
+export function loadGradlabThreads(module: WebAssembly.Module, threads: number): Promise<typeof import("../pkg-threads/gradlab.js")>;
 /** Bytes of the modules' linear memories. */
 export function wasmMemoryBytes(): number;
 `,

@@ -49,8 +49,8 @@ for (const [out, features] of [["pkg", []], ["pkg-full", ["--features", "rarely-
 // installs with its rust-src. Its own target folder, as its flags differ.
 const threadsRustflags = [
   "-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128",
-  // the memory is made by the glue (shared, at most 2 GiB) and handed to every thread
-  "-C link-arg=--shared-memory -C link-arg=--import-memory -C link-arg=--max-memory=2147483648",
+  // the memory is made by the glue (shared, up to 4 GiB as pkg/'s may grow) and handed to every thread
+  "-C link-arg=--shared-memory -C link-arg=--import-memory -C link-arg=--max-memory=4294967296",
   // what wasm-bindgen needs to give each thread its own thread-locals
   ...["__wasm_init_tls", "__tls_size", "__tls_align", "__tls_base"].map((s) => `-C link-arg=--export=${s}`),
 ].join(" ");
@@ -59,7 +59,7 @@ const threadsRustflags = [
   try {
     execFileSync("cargo", [`+${THREADS_TOOLCHAIN}`, "build", "--profile", "web", "--target", "wasm32-unknown-unknown", "--lib", "--no-default-features", "--features", "threads", "-Z", "build-std=std,panic_abort", "--target-dir", join(root, "target", "threads")], { cwd: root, stdio: "inherit", env });
   } catch (e) {
-    throw new Error(`building pkg-threads/ failed: it needs the ${THREADS_TOOLCHAIN} toolchain with rust-src (bash scripts/setup.sh installs them)`, { cause: e });
+    throw new Error(`building pkg-threads/ failed: see cargo's message above (a missing ${THREADS_TOOLCHAIN} toolchain or its rust-src: bash scripts/setup.sh installs them)`, { cause: e });
   }
   const out = join(dist, "pkg-threads");
   run("wasm-bindgen", ["--target", "web", "--out-dir", out, join(root, "target/threads/wasm32-unknown-unknown/web/gradlab.wasm")]);

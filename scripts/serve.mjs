@@ -5,7 +5,8 @@
 // (Access-Control-Allow-Origin: *), so a page on another origin can load the
 // elements from it. From the command line it also makes the pages
 // cross-origin isolated (COOP same-origin, COEP require-corp), which lets the
-// lab's f32 CPU backend use threads (www/wasm.js threadCount);
+// lab's f32 CPU backend use threads (www/wasm.js threadCount), all but the
+// benchmark page, which compares one thread with one thread;
 // --not-isolated serves them as a plain static host does, on one thread.
 import { createServer } from "node:http";
 import { readFile, stat } from "node:fs/promises";
@@ -23,6 +24,8 @@ const types = {
 // headers that make a page cross-origin isolated.
 export function startServer(listenPort = 8080, basePath = "/gradlab/", dir = distDir, { isolated = false } = {}) {
   const isolation = isolated ? { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" } : {};
+  // the benchmark page times one thread against one thread (www/bench.js),
+  // which an isolated page would not give jax-js's wasm backend
   const base = basePath.replace(/\/?$/, "/");
   const server = createServer(async (req, res) => {
     const url = new URL(req.url, "http://localhost");
@@ -40,7 +43,7 @@ export function startServer(listenPort = 8080, basePath = "/gradlab/", dir = dis
     const file = join(dir, rel);
     try {
       if (!(await stat(file)).isFile()) throw new Error("not a file");
-      res.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream", "cache-control": "no-cache", "access-control-allow-origin": "*", ...isolation });
+      res.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream", "cache-control": "no-cache", "access-control-allow-origin": "*", ...(rel.endsWith("bench.html") ? {} : isolation) });
       res.end(await readFile(file));
     } catch {
       res.writeHead(404);

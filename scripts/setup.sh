@@ -26,9 +26,10 @@ rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup targe
 # the nightly that builds the module's threads build (pkg-threads/, with std
 # rebuilt for shared memory: scripts/build-site.mjs), pinned by date
 threads_toolchain=$(cat scripts/threads-toolchain)
-if ! rustup +"$threads_toolchain" component list --installed 2>/dev/null | grep -qx rust-src; then
-  echo "setup: installing the $threads_toolchain toolchain with rust-src (for pkg-threads/)"
-  rustup toolchain install "$threads_toolchain" --profile minimal --component rust-src
+installed=$(rustup +"$threads_toolchain" component list --installed 2>/dev/null || true)
+if ! grep -qx rust-src <<<"$installed" || ! grep -q '^clippy' <<<"$installed"; then
+  echo "setup: installing the $threads_toolchain toolchain with rust-src and clippy (for pkg-threads/)"
+  rustup toolchain install "$threads_toolchain" --profile minimal --component rust-src --component clippy
 fi
 
 # wasm-bindgen-cli must match the wasm-bindgen the crate links exactly

@@ -20,6 +20,10 @@ cargo clippy --all-targets -- -D warnings
 cargo clippy --target wasm32-unknown-unknown --all-targets -- -D warnings
 # the site's module: the corpora not compiled in
 cargo clippy --target wasm32-unknown-unknown --lib --no-default-features -- -D warnings
+# its threads build (pkg-threads/): the pinned nightly, std rebuilt with atomics
+RUSTFLAGS="-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128" \
+  cargo "+$(cat scripts/threads-toolchain)" clippy --target wasm32-unknown-unknown --lib --no-default-features \
+  --features threads -Z build-std=std,panic_abort --target-dir target/threads-clippy -- -D warnings
 
 echo "== native tests"
 cargo test --release 2>&1

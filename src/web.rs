@@ -412,6 +412,18 @@ impl WebLab {
         self.cell.on_gpu
     }
 
+    /// Threads a CPU lab shares its steps among: more than one only in the
+    /// module's threads build (pkg-threads/, a cross-origin isolated page);
+    /// 1 for a lab on WebGPU. Not part of `backend()`: a state saved on
+    /// threads goes on bit for bit on one, and the other way round.
+    pub fn threads(&self) -> usize {
+        if self.cell.on_gpu {
+            1
+        } else {
+            crate::cpu::threads::available()
+        }
+    }
+
     /// The runs, in the order metrics use: [{strategy, micro_batch}], the
     /// full-batch reference first.
     pub fn runs(&self) -> Result<JsValue, JsError> {

@@ -300,6 +300,14 @@ async function profileStep(settings) {
 let SHAPES;
 let STEP_SETS;
 try {
+  // one thread against one thread: on an isolated page jax-js's wasm backend
+  // would start worker threads (from blob: URLs, which this page's policy
+  // refuses) while gradlab's benchmark runs on one
+  if (globalThis.crossOriginIsolated) {
+    throw new Error(
+      "this page was served cross-origin isolated (COOP and COEP headers), where jax-js's wasm backend starts worker threads while gradlab's side runs on one: serve it without those headers (scripts/serve.mjs leaves them off this page; --not-isolated leaves them off every page)",
+    );
+  }
   const presets = await loadPresets();
   SHAPES = shapeSets(presets);
   STEP_SETS = stepSets(presets);

@@ -1,8 +1,10 @@
 // Loads the gradlab WebAssembly module once, relative to this file, so the
 // site works under any sub-path.
 //
-// The module comes in two builds of the same API (scripts/build-site.mjs):
-// pkg/, which every page loads, and pkg-full/, which adds the rarely used
+// The module comes in three builds of the same API (scripts/build-site.mjs):
+// pkg/, which every page loads; pkg-threads/, which a lab worker loads
+// instead on a cross-origin isolated page (threadCount below); and
+// pkg-full/, which adds the rarely used
 // parts: the f64 reference's lab (precision f64 or both), the benchmark
 // page's matmul (WebBench) and the file codecs (files.js: state and weights
 // as safetensors). pkg-full/ is loaded only where one of those is asked for
@@ -40,6 +42,9 @@ export function threadCount() {
   return globalThis.crossOriginIsolated === true && typeof SharedArrayBuffer === "function" && cores > 1 ? Math.min(cores, 8) : 0;
 }
 
+// how long a threads build's pool may take to start before the worker gives up on it
+const POOL_START_MS = 10_000;
+
 // The threads build compiled (not started), to hand to a lab worker.
 let threadsCompiled;
 export function gradlabThreadsModule() {
@@ -54,11 +59,14 @@ export function gradlabThreadsModule() {
 // of `threads` workers, as this thread's gradlab (loadGradlab then answers
 // it). Rejects where the pool cannot start; the worker then takes pkg/.
 export function loadGradlabThreads(module, threads) {
-  if (ready) throw new Error("loadGradlabThreads: this thread has loaded a gradlab module already");
+  if (ready) return Promise.reject(new Error("loadGradlabThreads: this thread has loaded a gradlab module already"));
   ready = (async () => {
     const lib = await import("../pkg-threads/gradlab.js");
     const exports = await lib.default({ module_or_path: module });
-    await lib.initThreadPool(threads);
+    // a pool worker that cannot load leaves initThreadPool waiting for ever
+    let timer;
+    const late = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`its pool of ${threads} workers did not start in ${POOL_START_MS / 1000} s`)), POOL_START_MS)));
+    await Promise.race([lib.initThreadPool(threads), late]).finally(() => clearTimeout(timer));
     memory = exports.memory;
     guardFreedLabs(lib.WebLab);
     return lib;

@@ -116,10 +116,7 @@ impl<F: Real> Trainer for CpuRunOf<F> {
     }
 
     fn describe(&self) -> String {
-        match super::threads::available() {
-            1 => F::BACKEND.to_string(),
-            threads => format!("{} on {threads} threads", F::BACKEND),
-        }
+        F::BACKEND.to_string()
     }
 
     fn config(&self) -> &RunConfig {

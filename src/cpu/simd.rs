@@ -39,9 +39,10 @@ struct Product {
     accumulate: bool,
 }
 
-/// Multiply-adds under which a product stays on one thread: below it, handing
-/// the rows to the pool costs about what the second thread gives
-/// (BENCHMARKS.md, "Threads for the f32 CPU backend").
+/// Multiply-adds from which a product is cut among threads. On two cores
+/// the cut gained nothing for one run's whole step, but it fills the second
+/// core while a lab's third run steps, and a machine with more cores than
+/// runs needs it (BENCHMARKS.md, "Threads for the f32 CPU backend").
 const PARALLEL_MIN_WORK: usize = 1 << 20;
 
 /// out = or += a · b. B is packed once; then a product big enough is cut

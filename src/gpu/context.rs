@@ -138,6 +138,9 @@ impl GpuContext {
             }
         });
         // the kernels compile when a program first uses them (a build's error scope hears of a failure)
+        // In the browser's threads build wgpu's objects are not Send: the
+        // context and its pipelines stay on the lab worker's thread there.
+        #[cfg_attr(all(target_arch = "wasm32", target_feature = "atomics"), allow(clippy::arc_with_non_send_sync))]
         let pipelines = Arc::new(Pipelines::new());
         Ok(Self {
             device,

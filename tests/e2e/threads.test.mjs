@@ -35,6 +35,7 @@ test("an isolated page trains the CPU lab on threads, to the same bits as a plai
         assert.equal(crossOriginIsolated, true, "served with COOP and COEP, the page is cross-origin isolated");
         const threads = Math.min(cores, 8);
         if (threads > 1) assert.match(status, new RegExp(`^CPU \\(f32, SIMD\\) on ${threads} threads`), "the status line names the threads");
+        else t.diagnostic("one core here: the page has no threads to use, so this compares one thread with one");
       } else {
         assert.equal(crossOriginIsolated, false);
         assert.match(status, /^CPU \(f32, SIMD\) · /, "one thread: no count in the status line");
@@ -50,8 +51,9 @@ test("an isolated page trains the CPU lab on threads, to the same bits as a plai
   assert.deepEqual(seen.isolated, seen.plain, "threads change no bit of any loss or distance");
 });
 
-// `scripts/serve.mjs` isolates by default, so a GPU lab there runs in the
-// threads build's worker too: wgpu in a module on shared memory
+// `node scripts/serve.mjs` (the main job's server) isolates the pages, so a
+// GPU lab there runs in the threads build's worker too: wgpu in a module on
+// shared memory
 test("an isolated page trains on WebGPU from the threads build, to the same losses as a plain page", async (t) => {
   const seen = {};
   for (const [where, base] of [["plain", () => site.base], ["isolated", () => isolated.base]]) {
@@ -70,4 +72,29 @@ test("an isolated page trains on WebGPU from the threads build, to the same loss
     }
   }
   assert.deepEqual(seen.isolated, seen.plain, "the same kernels on the same adapter: the same losses");
+});
+
+// Where the threads build cannot start, the isolated page falls back to pkg/
+// and says why in the console: its module not fetched, or its pool's workers
+// not loaded (initThreadPool would wait for ever; the worker gives up after 10 s).
+test("an isolated page whose threads build cannot start trains on one thread", async (t) => {
+  for (const blocked of ["**/pkg-threads/gradlab_bg.wasm", "**/workerHelpers.js"]) {
+    const block = (page) => page.context().route(blocked, (route) => route.abort());
+    const { browser, page, errors } = await open(`${isolated.base}?${FAST}&device=cpu`, { before: block });
+    const warnings = [];
+    page.on("console", (m) => m.type() === "warning" && warnings.push(m.text()));
+    try {
+      await trainFor(page, 2);
+      const status = await page.textContent('[data-testid="status"]');
+      t.diagnostic(`${blocked} blocked: ${status}`);
+      assert.match(status, /^CPU \(f32, SIMD\) · /, "one thread: no count in the status line");
+      assert.ok(warnings.some((w) => w.includes("the threads build (pkg-threads/) could not start")), `the console says why: ${JSON.stringify(warnings)}`);
+      const c = await curves(page);
+      assert.ok(c.runs.every((r) => r.logged.length >= 2 && r.logged.every(Number.isFinite)), "the lab trained");
+      // the blocked request itself is the only error
+      assert.deepEqual(errors.filter((e) => !/Failed to load resource|net::ERR_FAILED|workerHelpers/.test(e)), []);
+    } finally {
+      await browser.close();
+    }
+  }
 });

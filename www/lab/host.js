@@ -43,7 +43,7 @@ const FILE_CALLS = {
 
 // What describes a lab and never changes, read once when it is built; the
 // RemoteLab answers these at once.
-export const LAB_INFO = ["backend", "gpuProblem", "onGpu", "runs", "config"];
+export const LAB_INFO = ["backend", "gpuProblem", "onGpu", "runs", "config", "threads"];
 
 export function labHost(gl) {
   const labs = new Map();

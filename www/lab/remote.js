@@ -29,18 +29,27 @@ function worker(i) {
 }
 
 // A lab worker on the threads build where the page can have threads, else
-// (or where that worker does not start: its pool could not) on pkg/.
+// on pkg/; once a threads worker has failed to start (its build could not be
+// fetched, its pool could not start), every later one takes pkg/ at once.
+let threadsFailed = false;
 async function startLabWorker() {
   const threads = threadCount();
-  if (threads) {
-    const send = await gradlabThreadsModule().then(
-      (module) => startWorker(module, threads),
-      () => null,
-    );
+  if (threads && !threadsFailed && sameOriginWorker()) {
+    let send = null;
+    try {
+      send = await startWorker(await gradlabThreadsModule(), threads);
+    } catch (e) {
+      threadsFailed = true;
+      console.warn(`gradlab: the threads build (pkg-threads/) could not start, so the lab trains on one thread: ${e?.message ?? e}`);
+    }
     if (send) return send;
   }
   return startWorker(await gradlabModule());
 }
+
+// Whether this page may start the lab worker: its script must come from the
+// page's own origin (not so where the elements are loaded from another).
+const sameOriginWorker = () => typeof Worker === "function" && new URL("./worker.js", import.meta.url).origin === location.origin;
 
 // Where a new lab lives: {send, left} (`left()` when it is freed).
 async function placeLab(onGpu) {
@@ -64,29 +73,31 @@ async function placeLab(onGpu) {
 // threads build, its pool that many workers), or null where none can run.
 async function startWorker(module, threads = 0) {
   const url = new URL("./worker.js", import.meta.url);
-  // a worker's script must come from the page's own origin
-  if (typeof Worker !== "function" || url.origin !== location.origin) return null;
+  if (!sameOriginWorker()) return null;
   let worker;
   try {
     worker = new Worker(url, { type: "module", name: "gradlab-lab" });
   } catch {
     return null;
   }
+  // true, or why not
   const started = await new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), WORKER_START_MS);
+    const timer = setTimeout(() => resolve(`it did not start in ${WORKER_START_MS / 1000} s`), WORKER_START_MS);
     worker.onmessage = ({ data }) => {
       clearTimeout(timer);
-      resolve(data.ready === true);
+      resolve(data.ready === true || data.error || "it did not start");
     };
     worker.onerror = (e) => {
       e.preventDefault();
       clearTimeout(timer);
-      resolve(false);
+      resolve(e.message || "its script failed");
     };
     worker.postMessage({ module, threads });
   });
-  if (!started) {
+  if (started !== true) {
     worker.terminate();
+    // the threads build's caller falls back to pkg/ and says why
+    if (threads) throw new Error(started);
     return null;
   }
   const pending = new Map();

@@ -210,8 +210,10 @@ export class Training {
             ? "auto: WebGPU, although a software renderer here: this lab is beyond the CPU path's budget"
             : undefined,
     );
-    // the status line says why auto left WebGPU out (state files keep the plain name)
-    this.statusName = this.backendName + (chosen.why ? " · auto: WebGPU here is a software renderer" : "");
+    // the status line says on how many threads the CPU steps and why auto
+    // left WebGPU out (state files keep the plain name)
+    const threads = this.lab?.threads?.() ?? 1;
+    this.statusName = this.backendName + (threads > 1 ? ` on ${threads} threads` : "") + (chosen.why ? " · auto: WebGPU here is a software renderer" : "");
     if (problemGpu) {
       this.notice.textContent = `No WebGPU here (${problemGpu}). The lab runs on gradlab's f32 CPU backend instead: the same maths, on the processor.`;
     }
