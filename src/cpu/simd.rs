@@ -45,14 +45,15 @@ struct Product {
 /// runs needs it (BENCHMARKS.md, "Threads for the f32 CPU backend").
 const PARALLEL_MIN_WORK: usize = 1 << 20;
 
-/// out = or += a · b. B is packed once; then a product big enough is cut
-/// into blocks of whole output rows, one per thread (`threads`), each
-/// reading the same packed B. Each
-/// output is still summed by one thread in the same order, so the bits do
-/// not depend on the number of threads.
+/// out = or += a · b. A product big enough is cut into blocks of whole
+/// output rows, one per thread (`threads`), each reading the same B, packed
+/// once before the cut; on one thread B is packed a block at a time into one
+/// buffer that stays in cache, as before there were threads. Each output is
+/// still summed by one thread in the same order, so the bits do not depend
+/// on the number of threads.
 fn gemm(out: &mut [f32], a: Strided, b: &[f32], p: Product) {
-    let panels = PackedB::new(b, p);
     if let Some(rows) = rows_per_thread(p, super::threads::available()) {
+        let packed = PackedB::new(b, p);
         // the rows the product writes: the last needs only n of its ldo floats
         let len = (p.m - 1) * p.ldo + p.n;
         let blocks: Vec<_> = out[..len].chunks_mut(rows * p.ldo).enumerate().collect();
@@ -60,11 +61,11 @@ fn gemm(out: &mut [f32], a: Strided, b: &[f32], p: Product) {
             let i0 = block * rows;
             // element (i0 + i, k) of A is element (i, k) of A from row i0 on
             let a = Strided { data: &a.data[i0 * a.row..], ..a };
-            gemm_rows(out, a, &panels, b, Product { m: rows.min(p.m - i0), ..p });
+            gemm_rows(out, a, &packed, b, Product { m: rows.min(p.m - i0), ..p });
         });
         return;
     }
-    gemm_rows(out, a, &panels, b, p)
+    gemm_rows(out, a, EachBlock(Vec::with_capacity(K_BLOCK * N_BLOCK / LANES)), b, p)
 }
 
 /// Rows per thread when `p` is worth splitting over `threads`: a multiple
@@ -97,15 +98,9 @@ impl PackedB {
         let mut panels = Vec::with_capacity(p.k * (p.n / LANES));
         let mut starts = Vec::with_capacity(p.k.div_ceil(K_BLOCK) * n_blocks + 1);
         for k0 in (0..p.k).step_by(K_BLOCK) {
-            let ks = k0..(k0 + K_BLOCK).min(p.k);
             for j_start in (0..p.n).step_by(N_BLOCK) {
                 starts.push(panels.len());
-                let end = (j_start + N_BLOCK).min(p.n);
-                for j0 in (j_start..end).step_by(LANES).filter(|j0| j0 + LANES <= end) {
-                    panels.extend(ks.clone().map(|kk| {
-                        <[f32; LANES]>::try_from(&b[kk * p.ldb + j0..][..LANES]).unwrap_or_else(|_| unreachable!())
-                    }));
-                }
+                pack_block(&mut panels, b, p, k0, j_start);
             }
         }
         starts.push(panels.len());
@@ -119,10 +114,49 @@ impl PackedB {
     }
 }
 
+/// Appends to `panels` the whole panels of B's block from row `k0` and
+/// column `j_start` (PackedB's layout for one block).
+#[inline(always)]
+fn pack_block(panels: &mut Vec<[f32; LANES]>, b: &[f32], p: Product, k0: usize, j_start: usize) {
+    let ks = k0..(k0 + K_BLOCK).min(p.k);
+    let end = (j_start + N_BLOCK).min(p.n);
+    for j0 in (j_start..end).step_by(LANES).filter(|j0| j0 + LANES <= end) {
+        panels.extend(
+            ks.clone()
+                .map(|kk| <[f32; LANES]>::try_from(&b[kk * p.ldb + j0..][..LANES]).unwrap_or_else(|_| unreachable!())),
+        );
+    }
+}
+
+/// Where a thread finds B's panels, block by block: packed once for every
+/// thread (`&PackedB`), or packed here a block at a time (`EachBlock`).
+/// Generic rather than a value, so each kind gets its own copy of the loops.
+trait Panels {
+    fn block(&mut self, b: &[f32], p: Product, k0: usize, j_start: usize) -> &[[f32; LANES]];
+}
+
+impl Panels for &PackedB {
+    #[inline(always)]
+    fn block(&mut self, _: &[f32], _: Product, k0: usize, j_start: usize) -> &[[f32; LANES]] {
+        PackedB::block(self, k0, j_start)
+    }
+}
+
+struct EachBlock(Vec<[f32; LANES]>);
+
+impl Panels for EachBlock {
+    #[inline(always)]
+    fn block(&mut self, b: &[f32], p: Product, k0: usize, j_start: usize) -> &[[f32; LANES]] {
+        self.0.clear();
+        pack_block(&mut self.0, b, p, k0, j_start);
+        &self.0
+    }
+}
+
 /// out = or += a · b for a's rows, on this thread. On x86-64 with AVX2 the
 /// same code is compiled a second time for 256-bit registers and picked at
 /// run time; it computes the same bits (no FMA).
-fn gemm_rows(out: &mut [f32], a: Strided, panels: &PackedB, b: &[f32], p: Product) {
+fn gemm_rows(out: &mut [f32], a: Strided, panels: impl Panels, b: &[f32], p: Product) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: this CPU has AVX2, checked just above.
@@ -133,12 +167,12 @@ fn gemm_rows(out: &mut [f32], a: Strided, panels: &PackedB, b: &[f32], p: Produc
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn gemm_avx2(out: &mut [f32], a: Strided, panels: &PackedB, b: &[f32], p: Product) {
+unsafe fn gemm_avx2(out: &mut [f32], a: Strided, panels: impl Panels, b: &[f32], p: Product) {
     gemm_tiles(out, a, panels, b, p)
 }
 
 #[inline(always)]
-fn gemm_tiles(out: &mut [f32], a: Strided, panels: &PackedB, b: &[f32], p: Product) {
+fn gemm_tiles(out: &mut [f32], a: Strided, mut panels: impl Panels, b: &[f32], p: Product) {
     let Product { m, n, k, ldo, ldb, accumulate } = p;
     if !accumulate {
         for i in 0..m {
@@ -160,7 +194,7 @@ fn gemm_tiles(out: &mut [f32], a: Strided, panels: &PackedB, b: &[f32], p: Produ
         let packed = &mut packed[..kb];
         for j_start in (0..n).step_by(N_BLOCK) {
             let cols = j_start..(j_start + N_BLOCK).min(n);
-            let panels = panels.block(k0, j_start);
+            let panels = panels.block(b, p, k0, j_start);
             let mut i0 = 0;
             while i0 + ROWS <= m {
                 pack(packed, i0, ROWS, k0);
