@@ -20,6 +20,11 @@ pub fn available() -> usize {
 #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
 pub fn for_each<T: Send>(items: Vec<T>, job: impl Fn(T) + Sync + Send) {
     use rayon::prelude::*;
+    // one item stays on this thread: handing it to the pool and waiting
+    // costs a wake-up each way and gains nothing
+    if items.len() < 2 {
+        return items.into_iter().for_each(job);
+    }
     items.into_par_iter().for_each(job)
 }
 
