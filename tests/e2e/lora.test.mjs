@@ -84,7 +84,8 @@ test("trained weights with a grown position table start a lab of a shorter conte
     await page.waitForFunction(() => new URL(location.href).searchParams.get("ctx") === "48", null, { timeout: 10_000 });
     // the rebuilt lab, or the error that refused it
     const refused = () => !deepQuery('[data-testid="error"]').hidden;
-    await page.waitForFunction(`(${refused})() || deepQuery('[data-testid="step-count"]').textContent === "0"`, null, { timeout: 120_000 });
+    // a function, not a string: a string predicate is eval'd, which the page's CSP refuses
+    await page.waitForFunction(() => !deepQuery('[data-testid="error"]').hidden || deepQuery('[data-testid="step-count"]').textContent === "0", null, { timeout: 120_000 });
     assert.equal(await page.evaluate(refused), false, await page.textContent('[data-testid="error"]'));
     // Start, pressed while the new lab may still be building, trains it once ready
     await page.click('[data-testid="train-toggle"]');
