@@ -24,8 +24,6 @@ const types = {
 // headers that make a page cross-origin isolated.
 export function startServer(listenPort = 8080, basePath = "/gradlab/", dir = distDir, { isolated = false } = {}) {
   const isolation = isolated ? { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" } : {};
-  // the benchmark page times one thread against one thread (www/bench.js),
-  // which an isolated page would not give jax-js's wasm backend
   const base = basePath.replace(/\/?$/, "/");
   const server = createServer(async (req, res) => {
     const url = new URL(req.url, "http://localhost");
@@ -43,6 +41,8 @@ export function startServer(listenPort = 8080, basePath = "/gradlab/", dir = dis
     const file = join(dir, rel);
     try {
       if (!(await stat(file)).isFile()) throw new Error("not a file");
+      // not the benchmark page: it times one thread against one (www/bench.js),
+      // and isolated, jax-js's wasm backend would start threads
       res.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream", "cache-control": "no-cache", "access-control-allow-origin": "*", ...(rel.endsWith("bench.html") ? {} : isolation) });
       res.end(await readFile(file));
     } catch {

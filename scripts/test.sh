@@ -20,7 +20,8 @@ cargo clippy --all-targets -- -D warnings
 cargo clippy --target wasm32-unknown-unknown --all-targets -- -D warnings
 # the site's module: the corpora not compiled in
 cargo clippy --target wasm32-unknown-unknown --lib --no-default-features -- -D warnings
-# its threads build (pkg-threads/): the pinned nightly, std rebuilt with atomics
+# its threads build (pkg-threads/): the pinned nightly, std rebuilt with
+# atomics, the target features scripts/build-site.mjs builds it with
 RUSTFLAGS="-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128" \
   cargo "+$(cat scripts/threads-toolchain)" clippy --target wasm32-unknown-unknown --lib --no-default-features \
   --features threads -Z build-std=std,panic_abort --target-dir target/threads-clippy -- -D warnings

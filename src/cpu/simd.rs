@@ -48,7 +48,7 @@ const PARALLEL_MIN_WORK: usize = 1 << 20;
 /// out = or += a · b. A product big enough is cut into blocks of whole
 /// output rows, one per thread (`threads`), each reading the same B, packed
 /// once before the cut; on one thread B is packed a block at a time into one
-/// buffer that stays in cache, as before there were threads. Each output is
+/// buffer that stays in cache. Each output is
 /// still summed by one thread in the same order, so the bits do not depend
 /// on the number of threads.
 fn gemm(out: &mut [f32], a: Strided, b: &[f32], p: Product) {

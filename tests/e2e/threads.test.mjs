@@ -22,32 +22,42 @@ after(() => server?.close());
 // x 256) and below it, three runs stepping at once
 const SETTINGS = "device=cpu&batch=16&micro=4&ctx=64&lr=0.003&packing=padded&mask=1";
 
-test("an isolated page trains the CPU lab on threads, to the same bits as a plain page on one", async (t) => {
+// Trains `query` for `steps` on the plain server and then the isolated one;
+// `check(where, status, page)` asserts what each should show. Resolves to
+// each page's curves, cut by `pick(run)`, keyed by where.
+async function plainThenIsolated(t, query, steps, pick, check) {
   const seen = {};
-  for (const [where, base] of [["plain", () => site.base], ["isolated", () => isolated.base]]) {
-    const { browser, page, errors } = await open(`${base()}?${SETTINGS}`);
+  for (const [where, base] of [["plain", site.base], ["isolated", isolated.base]]) {
+    const { browser, page, errors } = await open(`${base}?${query}`);
     try {
-      await trainFor(page, 4);
-      const { crossOriginIsolated, cores } = await page.evaluate(() => ({ crossOriginIsolated, cores: navigator.hardwareConcurrency }));
+      await trainFor(page, steps);
       const status = await page.textContent('[data-testid="status"]');
       t.diagnostic(`${where}: ${status}`);
-      if (where === "isolated") {
-        assert.equal(crossOriginIsolated, true, "served with COOP and COEP, the page is cross-origin isolated");
-        const threads = Math.min(cores, 8);
-        if (threads > 1) assert.match(status, new RegExp(`^CPU \\(f32, SIMD\\) on ${threads} threads`), "the status line names the threads");
-        else t.diagnostic("one core here: the page has no threads to use, so this compares one thread with one");
-      } else {
-        assert.equal(crossOriginIsolated, false);
-        assert.match(status, /^CPU \(f32, SIMD\) · /, "one thread: no count in the status line");
-      }
-      const c = await curves(page);
-      seen[where] = c.runs.map((r) => ({ logged: r.logged.slice(0, 4), true: r.true.slice(0, 4), dist: r.dist.slice(0, 4) }));
-      assert.ok(seen[where].every((r) => r.logged.length === 4 && r.logged.every(Number.isFinite)), JSON.stringify(seen[where]));
+      await check(where, status, page);
+      seen[where] = (await curves(page)).runs.map(pick);
+      assert.ok(seen[where].every((r) => r.logged.length === steps && r.logged.every(Number.isFinite)), JSON.stringify(seen[where]));
       assert.deepEqual(errors, []);
     } finally {
       await browser.close();
     }
   }
+  return seen;
+}
+
+test("an isolated page trains the CPU lab on threads, to the same bits as a plain page on one", async (t) => {
+  const pick = (r) => ({ logged: r.logged.slice(0, 4), true: r.true.slice(0, 4), dist: r.dist.slice(0, 4) });
+  const seen = await plainThenIsolated(t, SETTINGS, 4, pick, async (where, status, page) => {
+    const { crossOriginIsolated, cores } = await page.evaluate(() => ({ crossOriginIsolated, cores: navigator.hardwareConcurrency }));
+    if (where === "isolated") {
+      assert.equal(crossOriginIsolated, true, "served with COOP and COEP, the page is cross-origin isolated");
+      const threads = Math.min(cores, 8);
+      if (threads > 1) assert.match(status, new RegExp(`^CPU \\(f32, SIMD\\) on ${threads} threads`), "the status line names the threads");
+      else t.diagnostic("one core here: the page has no threads to use, so this compares one thread with one");
+    } else {
+      assert.equal(crossOriginIsolated, false);
+      assert.match(status, /^CPU \(f32, SIMD\) · /, "one thread: no count in the status line");
+    }
+  });
   assert.deepEqual(seen.isolated, seen.plain, "threads change no bit of any loss or distance");
 });
 
@@ -55,22 +65,8 @@ test("an isolated page trains the CPU lab on threads, to the same bits as a plai
 // GPU lab there runs in the threads build's worker too: wgpu in a module on
 // shared memory
 test("an isolated page trains on WebGPU from the threads build, to the same losses as a plain page", async (t) => {
-  const seen = {};
-  for (const [where, base] of [["plain", () => site.base], ["isolated", () => isolated.base]]) {
-    const { browser, page, errors } = await open(`${base()}?${FAST}&device=webgpu`);
-    try {
-      await trainFor(page, 4);
-      const status = await page.textContent('[data-testid="status"]');
-      t.diagnostic(`${where}: ${status}`);
-      assert.match(status, /^WebGPU/);
-      const c = await curves(page);
-      seen[where] = c.runs.map((r) => r.logged.slice(0, 4));
-      assert.ok(seen[where].every((l) => l.length === 4 && l.every(Number.isFinite)), JSON.stringify(seen[where]));
-      assert.deepEqual(errors, []);
-    } finally {
-      await browser.close();
-    }
-  }
+  const pick = (r) => ({ logged: r.logged.slice(0, 4) });
+  const seen = await plainThenIsolated(t, `${FAST}&device=webgpu`, 4, pick, (where, status) => assert.match(status, /^WebGPU/));
   assert.deepEqual(seen.isolated, seen.plain, "the same kernels on the same adapter: the same losses");
 });
 

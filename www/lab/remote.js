@@ -8,6 +8,11 @@
 import { gradlabModule, gradlabThreadsModule, loadGradlab, threadCount } from "../wasm.js";
 import { LAB_CALLS, LAB_INFO, labHost } from "./host.js";
 
+// The lab worker's script, and whether this page may start it: it must come
+// from the page's own origin (not so where the elements are loaded from another).
+const WORKER_URL = new URL("./worker.js", import.meta.url);
+const sameOriginWorker = () => typeof Worker === "function" && WORKER_URL.origin === location.origin;
+
 // how long the worker may take to start the module before the page gives up on it
 const WORKER_START_MS = 20_000;
 
@@ -47,10 +52,6 @@ async function startLabWorker() {
   return startWorker(await gradlabModule());
 }
 
-// Whether this page may start the lab worker: its script must come from the
-// page's own origin (not so where the elements are loaded from another).
-const sameOriginWorker = () => typeof Worker === "function" && new URL("./worker.js", import.meta.url).origin === location.origin;
-
 // Where a new lab lives: {send, left} (`left()` when it is freed).
 async function placeLab(onGpu) {
   if (!noWorker) {
@@ -72,11 +73,10 @@ async function placeLab(onGpu) {
 // The lab worker with the module started in it (with `threads`: the
 // threads build, its pool that many workers), or null where none can run.
 async function startWorker(module, threads = 0) {
-  const url = new URL("./worker.js", import.meta.url);
   if (!sameOriginWorker()) return null;
   let worker;
   try {
-    worker = new Worker(url, { type: "module", name: "gradlab-lab" });
+    worker = new Worker(WORKER_URL, { type: "module", name: "gradlab-lab" });
   } catch {
     return null;
   }

@@ -212,7 +212,7 @@ export class Training {
     );
     // the status line says on how many threads the CPU steps and why auto
     // left WebGPU out (state files keep the plain name)
-    const threads = this.lab?.threads?.() ?? 1;
+    const threads = this.lab?.threads() ?? 1;
     this.statusName = this.backendName + (threads > 1 ? ` on ${threads} threads` : "") + (chosen.why ? " · auto: WebGPU here is a software renderer" : "");
     if (problemGpu) {
       this.notice.textContent = `No WebGPU here (${problemGpu}). The lab runs on gradlab's f32 CPU backend instead: the same maths, on the processor.`;
