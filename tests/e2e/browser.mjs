@@ -169,10 +169,16 @@ export async function waitReady(page) {
   await page.waitForFunction(() => /ready|steps\/s/.test(deepQuery('[data-testid="status"]').textContent), null, { timeout: 120_000 });
 }
 
+// Trains the page's first lab for at least `n` steps and pauses it; resolves
+// once the step that was in flight at Pause has landed, so the curves hold
+// still from then on.
 export async function trainFor(page, n) {
   await waitReady(page);
   await page.click('[data-testid="train-toggle"]');
   await waitForSteps(page, n);
   await page.click('[data-testid="train-toggle"]');
   await page.waitForFunction((n) => deepQuery("gradlab-lab").curves().step.length >= n, n, { timeout: 60_000 });
+  // every lab call goes through the training's Serial queue: an empty task
+  // at its tail runs after the last step
+  await page.evaluate(() => deepQuery("gradlab-lab").panel.training.serial.run(() => {}));
 }
