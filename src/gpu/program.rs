@@ -298,7 +298,8 @@ impl Program {
     /// own, timed by the GPU's timestamps: (kernel entry point, seconds) per
     /// dispatch, in recorded order. For the benchmark's profile: the extra
     /// passes cost time of their own, so the sum is an upper bound on the
-    /// kernels' share of a step. Needs `TIMESTAMP_QUERY` (native only here).
+    /// kernels' share of a step. Needs `TIMESTAMP_QUERY`: natively, and on the
+    /// benchmark page where the adapter offers it (`GpuContext::with_timestamps`).
     pub async fn profile(&self, ctx: &GpuContext) -> Result<Vec<(&'static str, f64)>, GpuError> {
         if !ctx.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
             return Err(GpuError::Device(format!("{} has no timestamp queries", ctx.adapter)));

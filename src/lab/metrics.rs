@@ -61,7 +61,8 @@ pub(super) fn set_throughput(metrics: &mut [RunMetrics], seconds: f64) {
 /// One run's accumulated gradient on a batch, and the loss its trainer would log.
 #[derive(Debug, Clone)]
 pub struct RunGradient {
-    /// Flat layout (`ParamLayout`).
+    /// The gradient of what trains: flat `ParamLayout`, or under LoRA flat
+    /// `AdapterLayout`.
     pub grads: Vec<f32>,
     pub logged_loss: f64,
 }

@@ -10,12 +10,14 @@
 //! CPU backend (`FastCpuRun`). Not here: anything that knows which backend it
 //! is on.
 
+mod backend;
 mod config;
 mod metrics;
 mod runs;
 pub mod settings;
 mod state;
 
+pub use backend::Backend;
 pub use config::{LabConfig, RunSpec};
 pub use metrics::{now_seconds, RunGradient, RunMetrics, RunTokenWeights, TensorDistance, TokenWeights};
 pub use runs::{LocalFuture, Runs};
@@ -275,9 +277,9 @@ impl Lab {
             .collect())
     }
 
-    /// The accumulated gradient each run computes on `sequences` at its
-    /// current weights, without stepping (flat layout), with each run's
-    /// logged loss.
+    /// The accumulated gradient each run computes on `batch` at its current
+    /// weights, without stepping (of what trains: flat `ParamLayout`, or under
+    /// LoRA flat `AdapterLayout`), with each run's logged loss.
     pub async fn gradients(&mut self, batch: &Batch) -> Result<Vec<RunGradient>, StepError> {
         let ranks = self.config.ranks;
         let cut = cut_for_runs(&self.config, &self.specs, batch)?;

@@ -1,7 +1,9 @@
 //! Model shape: the five numbers of a GPT-2 config, presets, and validation.
 //!
-//! Legend used across the crate: B batch (sequences in a micro-batch), T time
-//! (sequence positions), C channels (n_embd), V vocabulary, H heads, G micro-batches.
+//! Legend used across the crate (docs/DESIGN.md): B sequences per optimizer
+//! step (the effective batch), b sequences per micro-batch (what one kernel
+//! call sees), G = B/b micro-batches per step, R ranks, T time (sequence
+//! positions), C channels (n_embd), V vocabulary, H heads.
 //! Validation is the only gate between user input and buffer sizes, so every
 //! refusal names the field it is about.
 

@@ -1,8 +1,8 @@
 //! The backend-neutral core of training: what a step takes and gives back, and
 //! the one trait every backend implements (see docs/DESIGN.md §4).
 //!
-//! Legend: B sequences per micro-batch, T positions, V vocabulary, G
-//! micro-batches per optimizer step.
+//! Legend: B sequences per optimizer step, b sequences per micro-batch, G =
+//! B/b micro-batches per step, T positions, V vocabulary.
 //! Not here: any GPU or CPU code. `data/`, `cpu/`, `gpu/` and `lab` all build
 //! on this module; it imports only `model`, `optim` and `rng`.
 

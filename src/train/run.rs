@@ -12,7 +12,7 @@ use super::batch::MicroBatch;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
     pub model: ModelConfig,
-    /// B: sequences per micro-batch.
+    /// b: sequences per micro-batch.
     pub micro_batch: usize,
     /// G: micro-batches per optimizer step.
     pub grad_accum: usize,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use gradlab::data::{Corpus, Packing};
-use gradlab::lab::LabConfig;
+use gradlab::lab::{Backend, LabConfig};
 use gradlab::model::{LoraConfig, LoraTarget, ModelConfig};
 
 pub type AnyError = Box<dyn std::error::Error>;
@@ -124,6 +124,15 @@ pub fn read_weights(path: &std::path::Path, model: &ModelConfig) -> Result<Vec<f
     let bytes = std::fs::read(path).map_err(|e| format!("--init {}: {e}", path.display()))?;
     let layout = gradlab::model::ParamLayout::new(model);
     Ok(gradlab::checkpoint::from_safetensors(&layout, &bytes).map_err(|e| format!("--init {}: {e}", path.display()))?)
+}
+
+/// `--backend` by name; an old spelling is taken and named on stderr.
+pub fn backend(name: &str) -> Result<Backend, AnyError> {
+    let (backend, note) = Backend::parse(name).map_err(|e| format!("--{e}"))?;
+    if let Some(note) = note {
+        eprintln!("{note}");
+    }
+    Ok(backend)
 }
 
 pub fn write(path: &std::path::Path, bytes: &[u8]) -> Result<(), AnyError> {

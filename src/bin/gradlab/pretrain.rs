@@ -1,16 +1,16 @@
 //! `pretrain`: one model trained on packed windows of a corpus (pretraining:
 //! every step sees full windows, so accumulation has nothing to get wrong),
 //! written as safetensors — the base a LoRA lab adapts. Reproducible: the
-//! same seed, steps and backend give the same file (the CPU backend bit for
+//! same seed, steps and backend give the same file (the f64 reference bit for
 //! bit anywhere; the GPU on the same adapter).
 
 use std::collections::HashMap;
 
 use gradlab::checkpoint::to_safetensors;
-use gradlab::cpu::CpuRun;
+use gradlab::cpu::{CpuRun, FastCpuRun};
 use gradlab::data::Packing;
 use gradlab::gpu::{GpuContext, GpuRun};
-use gradlab::lab::{Lab, LabConfig};
+use gradlab::lab::{Backend, Lab, LabConfig};
 use gradlab::model::ParamLayout;
 use gradlab::optim::OptimizerConfig;
 use gradlab::train::Trainer;
@@ -28,8 +28,9 @@ pub struct Args {
     /// Peak learning rate (AdamW).
     #[arg(long, default_value_t = 3e-3)]
     pub lr: f64,
-    /// gpu (WGSL kernels, f32) or cpu (the f64 reference, reproducible anywhere).
-    #[arg(long, default_value = "cpu")]
+    /// gpu (WGSL kernels, f32), cpu (gradlab's f32 CPU backend) or reference
+    /// (the f64 reference, reproducible anywhere: the shipped base's).
+    #[arg(long, default_value = "reference")]
     pub backend: String,
     /// Where to write the weights.
     #[arg(long)]
@@ -47,10 +48,11 @@ pub fn run(args: Args) -> Result<(), AnyError> {
     let mut config = args.lab.apply(config)?;
     config.packing = Packing::Packed;
     config.validate()?;
-    let weights = match args.backend.as_str() {
-        "gpu" => pretrain::<GpuRun>(&GpuContext::new_blocking()?, &config, corpus, &args)?,
-        "cpu" => pretrain::<CpuRun>(&(), &config, corpus, &args)?,
-        other => return Err(format!("--backend: unknown backend {other:?}; choose gpu or cpu").into()),
+    let backend = crate::common::backend(&args.backend)?;
+    let weights = match backend {
+        Backend::Gpu => pretrain::<GpuRun>(&GpuContext::new_blocking()?, &config, corpus, &args)?,
+        Backend::Cpu => pretrain::<FastCpuRun>(&(), &config, corpus, &args)?,
+        Backend::Reference => pretrain::<CpuRun>(&(), &config, corpus, &args)?,
     };
     let metadata = HashMap::from([
         (
@@ -64,7 +66,7 @@ pub fn run(args: Args) -> Result<(), AnyError> {
                 args.steps,
                 args.lr,
                 args.lab.seed,
-                args.backend
+                backend
             ),
         ),
         ("gradlab_config".to_string(), serde_json::to_string(&model)?),
