@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use crate::accum::{scales, Strategy};
 use crate::data::{BatchSampler, Corpus, DataConfig, Packing};
 use crate::gpu::model::check_buffer;
 use crate::gpu::{GpuContext, GpuError, GpuRun, MatmulKernel, Program, ProgramBuilder, Readback, View};
@@ -147,7 +148,7 @@ pub fn full_batch_step(
     let packed = DataConfig { packing: Packing::Packed, ..Default::default() };
     let mut sampler = BatchSampler::new(corpus.clone(), 1, b, t, packed)?;
     let batch = sampler.next_batch().micro_batches(b, t)?;
-    let scale = [1.0 / batch[0].tokens() as f32];
+    let scale = [scales(Strategy::FullBatch, &[batch[0].tokens()], 1)[0]];
     let config =
         RunConfig { model, micro_batch: b, grad_accum: 1, seq_len: t, optimizer: Default::default(), lora: None };
     Ok((batch, scale, config))

@@ -1,7 +1,13 @@
-//! Optimizers and learning-rate schedules: their settings, validation, and the
-//! per-step numbers (learning rate, bias corrections) the update kernels read.
+//! Optimizers and learning-rate schedules: their settings, validation, and
+//! the one mapping from an optimizer to what its update kernel reads — the
+//! kernel and its constants (`UpdateRule`) and each step's numbers
+//! (`StepScalars`) — that both backends consume.
 //! The updates themselves are kernels (`shaders/optimizer.wgsl`) with CPU twins
-//! (`cpu::kernels`).
+//! (`cpu::kernels`); each backend only dispatches the kernel a rule names.
+//!
+//! Both update kernels keep two vectors beside the trainable values:
+//! `moment1` and `moment2`, Adam's first and second moments (m and v). For
+//! (momentum) SGD moment1 is the velocity and moment2 is unused.
 
 use serde::{Deserialize, Serialize};
 
@@ -166,19 +172,88 @@ impl OptimizerConfig {
         Ok(())
     }
 
-    /// (lr, 1 − β1^t, 1 − β2^t) for 1-based `step`: what the update kernels read.
-    pub fn step_scalars(&self, step: u64) -> [f32; 3] {
-        let lr = self.lr * self.schedule.factor(step);
-        let t = step.min(i32::MAX as u64) as i32;
-        [lr as f32, (1.0 - self.beta1.powi(t)) as f32, (1.0 - self.beta2.powi(t)) as f32]
+    /// The update this optimizer runs at every step: the only place that
+    /// says which kernel an optimizer is.
+    pub fn update_rule(&self) -> UpdateRule {
+        let (kernel, weight_decay) = match self.kind {
+            OptimizerKind::Sgd => (UpdateKernel::Sgd { momentum: 0.0 }, self.weight_decay),
+            OptimizerKind::Momentum => (UpdateKernel::Sgd { momentum: self.momentum }, self.weight_decay),
+            OptimizerKind::Adam | OptimizerKind::AdamW => {
+                let adam = UpdateKernel::Adam { beta1: self.beta1, beta2: self.beta2, eps: self.eps };
+                // Adam is AdamW with no weight decay
+                (adam, if self.kind == OptimizerKind::Adam { 0.0 } else { self.weight_decay })
+            }
+        };
+        UpdateRule { kernel, weight_decay, max_grad_norm: self.max_grad_norm }
     }
 
-    /// Weight decay as the kernels see it (Adam has none).
-    pub fn effective_weight_decay(&self) -> f64 {
-        match self.kind {
-            OptimizerKind::Adam => 0.0,
-            _ => self.weight_decay,
+    /// The numbers of 1-based `step` that the update reads.
+    pub fn step_scalars(&self, step: u64) -> StepScalars {
+        StepScalars {
+            // rounded to f32 here, not in a backend: the GPU reads an f32,
+            // and the CPU steps with the very same value
+            lr: (self.lr * self.schedule.factor(step)) as f32,
+            bias_correction1: bias_correction(self.beta1, step),
+            bias_correction2: bias_correction(self.beta2, step),
         }
+    }
+}
+
+/// 1 − β^t, Adam's bias correction of a moment at 1-based step t.
+pub fn bias_correction(beta: f64, step: u64) -> f64 {
+    1.0 - beta.powi(step.min(i32::MAX as u64) as i32)
+}
+
+/// Which update kernel a step runs, with the hyperparameters it reads.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum UpdateKernel {
+    /// `sgd_update`: heavy-ball momentum, moment1 the velocity; momentum 0 is
+    /// plain SGD. Weight decay is L2 (added to the gradient).
+    Sgd { momentum: f64 },
+    /// `adamw_update`: moment1 m and moment2 v, bias-corrected. Weight decay
+    /// is decoupled (AdamW).
+    Adam { beta1: f64, beta2: f64, eps: f64 },
+}
+
+/// What an optimizer step does, the same at every step of a run: derived
+/// once from an `OptimizerConfig` (`update_rule`), so the backends dispatch
+/// on the kernel and never on the optimizer's kind.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UpdateRule {
+    pub kernel: UpdateKernel,
+    /// On the decayed prefix of the trainable values only (matrices); 0 is none.
+    pub weight_decay: f64,
+    /// Global-norm clipping threshold; 0 turns it off.
+    pub max_grad_norm: f64,
+}
+
+impl UpdateRule {
+    /// min(1, max_grad_norm / ‖g‖): what global-norm clipping multiplies the
+    /// gradient by (the GPU computes the same in `optimizer.wgsl`).
+    pub fn clip_factor(&self, grad_norm: f64) -> f64 {
+        if self.max_grad_norm > 0.0 && grad_norm > self.max_grad_norm {
+            self.max_grad_norm / grad_norm
+        } else {
+            1.0
+        }
+    }
+}
+
+/// The numbers of one step that the update reads, computed once per step:
+/// the learning rate from the schedule and Adam's bias corrections.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepScalars {
+    pub lr: f32,
+    /// 1 − β1^t, kept in f64 for the f64 reference
+    pub bias_correction1: f64,
+    /// 1 − β2^t
+    pub bias_correction2: f64,
+}
+
+impl StepScalars {
+    /// As the GPU's scalars buffer holds them: lr, 1 − β1^t, 1 − β2^t.
+    pub fn to_f32(self) -> [f32; 3] {
+        [self.lr, self.bias_correction1 as f32, self.bias_correction2 as f32]
     }
 }
 
@@ -220,6 +295,22 @@ mod tests {
             let err = serde_json::from_str::<Schedule>(json).unwrap_err().to_string();
             assert!(err.contains(says), "{json}: {err}");
         }
+    }
+
+    #[test]
+    fn each_optimizer_names_its_kernel_and_constants() {
+        let base = OptimizerConfig { weight_decay: 0.1, momentum: 0.8, ..Default::default() };
+        let rule = |kind| OptimizerConfig { kind, ..base }.update_rule();
+        assert_eq!(rule(OptimizerKind::Sgd).kernel, UpdateKernel::Sgd { momentum: 0.0 });
+        assert_eq!(rule(OptimizerKind::Momentum).kernel, UpdateKernel::Sgd { momentum: 0.8 });
+        let adam = UpdateKernel::Adam { beta1: base.beta1, beta2: base.beta2, eps: base.eps };
+        assert_eq!(rule(OptimizerKind::Adam), UpdateRule { kernel: adam, weight_decay: 0.0, max_grad_norm: 1.0 });
+        assert_eq!(rule(OptimizerKind::AdamW).weight_decay, 0.1);
+        assert_eq!(rule(OptimizerKind::Sgd).weight_decay, 0.1);
+        assert_eq!(rule(OptimizerKind::Sgd).clip_factor(4.0), 0.25);
+        assert_eq!(rule(OptimizerKind::Sgd).clip_factor(0.5), 1.0);
+        let at = base.step_scalars(2);
+        assert_eq!(at.to_f32(), [3e-3, (1.0 - 0.9f64 * 0.9) as f32, (1.0 - 0.99f64 * 0.99) as f32]);
     }
 
     #[test]

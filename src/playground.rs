@@ -153,8 +153,10 @@ impl PlaygroundSettings {
 pub struct Trajectory {
     pub method: Method,
     pub position: [f64; 2],
-    state1: [f64; 2],
-    state2: [f64; 2],
+    /// The optimizer's first and second moments: for (momentum) SGD moment1
+    /// is the velocity, for RMSProp moment2 the mean square.
+    moment1: [f64; 2],
+    moment2: [f64; 2],
     steps: u32,
     pub path: Vec<[f64; 2]>,
     /// Set once the point leaves any sensible range (the learning rate is too high).
@@ -185,8 +187,8 @@ impl Playground {
             .map(|&method| Trajectory {
                 method,
                 position: start,
-                state1: [0.0; 2],
-                state2: [0.0; 2],
+                moment1: [0.0; 2],
+                moment2: [0.0; 2],
                 steps: 0,
                 path: vec![start],
                 diverged: false,
@@ -212,14 +214,14 @@ impl Playground {
             let mut p = tr.position;
             tr.steps += 1;
             match tr.method {
-                Method::Gd | Method::Sgd => cpu::sgd_update(&mut p, &g, &mut tr.state1, s.lr, 0.0, 0.0, 0, 1.0),
-                Method::Momentum => cpu::sgd_update(&mut p, &g, &mut tr.state1, s.lr, s.momentum, 0.0, 0, 1.0),
-                Method::RmsProp => cpu::rmsprop_update(&mut p, &g, &mut tr.state2, s.lr, s.beta2, 1e-8, 1.0),
+                Method::Gd | Method::Sgd => cpu::sgd_update(&mut p, &g, &mut tr.moment1, s.lr, 0.0, 0.0, 0, 1.0),
+                Method::Momentum => cpu::sgd_update(&mut p, &g, &mut tr.moment1, s.lr, s.momentum, 0.0, 0, 1.0),
+                Method::RmsProp => cpu::rmsprop_update(&mut p, &g, &mut tr.moment2, s.lr, s.beta2, 1e-8, 1.0),
                 Method::Adam => cpu::adamw_update(
                     &mut p,
                     &g,
-                    &mut tr.state1,
-                    &mut tr.state2,
+                    &mut tr.moment1,
+                    &mut tr.moment2,
                     s.lr,
                     s.beta1,
                     s.beta2,

@@ -11,6 +11,7 @@
 #![allow(clippy::too_many_arguments)]
 
 use super::Real;
+use crate::optim::{bias_correction, StepScalars, UpdateKernel, UpdateRule};
 use crate::IGNORE_INDEX;
 
 /// out [B,T,C] = wte [V,C] [inp [B,T]] + wpe [T,C]
@@ -446,6 +447,42 @@ pub fn sample_next_token<F: Real>(
     }
 }
 
+/// One optimizer step of `rule` with this step's numbers on the trainable
+/// values: the CPU side of the update the GPU records in `gpu::run::step`.
+/// `moment2` is unused by SGD; `grad_scale` is the clipping factor.
+pub fn update<F: Real>(
+    values: &mut [F],
+    grads: &[F],
+    moment1: &mut [F],
+    moment2: &mut [F],
+    rule: &UpdateRule,
+    at: &StepScalars,
+    decay_end: usize,
+    grad_scale: f64,
+) {
+    let (lr, wd) = (at.lr as f64, rule.weight_decay);
+    match rule.kernel {
+        UpdateKernel::Sgd { momentum } => sgd_update(values, grads, moment1, lr, momentum, wd, decay_end, grad_scale),
+        UpdateKernel::Adam { beta1, beta2, eps } => {
+            let corrections = [at.bias_correction1, at.bias_correction2];
+            adamw_update_corrected(
+                values,
+                grads,
+                moment1,
+                moment2,
+                lr,
+                beta1,
+                beta2,
+                eps,
+                wd,
+                corrections,
+                decay_end,
+                grad_scale,
+            )
+        }
+    }
+}
+
 /// AdamW over a flat buffer; decay applies to [0, decay_end); `step` is 1-based;
 /// `grad_scale` is the clipping factor.
 pub fn adamw_update<F: Real>(
@@ -462,8 +499,27 @@ pub fn adamw_update<F: Real>(
     decay_end: usize,
     grad_scale: f64,
 ) {
-    let bc1 = F::of(1.0 - beta1.powi(step as i32));
-    let bc2 = F::of(1.0 - beta2.powi(step as i32));
+    let corrections = [bias_correction(beta1, step as u64), bias_correction(beta2, step as u64)];
+    adamw_update_corrected(params, grads, m, v, lr, beta1, beta2, eps, weight_decay, corrections, decay_end, grad_scale)
+}
+
+/// `adamw_update` given the step's bias corrections [1 − β1^t, 1 − β2^t]
+/// rather than t (a run computes them once per step, `StepScalars`).
+pub fn adamw_update_corrected<F: Real>(
+    params: &mut [F],
+    grads: &[F],
+    m: &mut [F],
+    v: &mut [F],
+    lr: f64,
+    beta1: f64,
+    beta2: f64,
+    eps: f64,
+    weight_decay: f64,
+    [bc1, bc2]: [f64; 2],
+    decay_end: usize,
+    grad_scale: f64,
+) {
+    let (bc1, bc2) = (F::of(bc1), F::of(bc2));
     let (lr, eps, grad_scale) = (F::of(lr), F::of(eps), F::of(grad_scale));
     let (b1, b2, rest1, rest2) = (F::of(beta1), F::of(beta2), F::of(1.0 - beta1), F::of(1.0 - beta2));
     for i in 0..params.len() {

@@ -6,22 +6,33 @@
 //! With LoRA the optimizer steps the adapters (`CpuModel::lora`) and the
 //! weights stay frozen; `params` hands out the merged weights W + s·B·A.
 
-use super::kernels::{adamw_update, grad_norm, sample_next_token, sgd_update, squared_distance};
+use super::kernels::{grad_norm, sample_next_token, squared_distance, update};
 use super::model::CpuModelOf;
 use super::Real;
 use crate::model::{AdapterLayout, ConfigError, ParamLayout};
-use crate::optim::OptimizerKind;
 use crate::train::{check_window, Batch, MicroBatch, RunConfig, RunState, StepError, StepStats, StepWork, Trainer};
 use crate::IGNORE_INDEX;
 
 pub struct CpuRunOf<F> {
     pub config: RunConfig,
     pub model: CpuModelOf<F>,
-    state1: Vec<F>,
-    state2: Vec<F>,
+    /// The optimizer's first and second moments, one value per trainable
+    /// value (`optim`: for SGD moment1 is the velocity).
+    moment1: Vec<F>,
+    moment2: Vec<F>,
     step: u64,
     /// Stats of steps taken, not yet handed out by `poll`.
     ready: Vec<StepStats>,
+}
+
+/// What the optimizer steps: the adapters with LoRA, every weight without.
+struct Trainable<'a, F> {
+    values: &'a mut [F],
+    /// d loss / d values, accumulated over the step's micro-batches
+    grads: &'a [F],
+    /// weight decay applies to values[..decay_end] (the matrices; with LoRA
+    /// every adapter value)
+    decay_end: usize,
 }
 
 /// The f64 reference run.
@@ -36,13 +47,11 @@ impl<F: Real> CpuRunOf<F> {
         self.model.effective_params().iter().map(|&x| x.as_f64() as f32).collect()
     }
 
-    /// What the optimizer steps: (values, gradient, end of the decayed
-    /// prefix) — the adapters with LoRA, every weight without.
-    fn trainable(&mut self) -> (&mut Vec<F>, &Vec<F>, usize) {
+    fn trainable(&mut self) -> Trainable<'_, F> {
         let m = &mut self.model;
         match &mut m.lora {
-            Some(a) => (&mut a.params, &a.grads, a.layout.total),
-            None => (&mut m.params, &m.grads, m.layout.decay_end),
+            Some(a) => Trainable { values: &mut a.params, grads: &a.grads, decay_end: a.layout.total },
+            None => Trainable { values: &mut m.params, grads: &m.grads, decay_end: m.layout.decay_end },
         }
     }
 
@@ -64,35 +73,12 @@ impl<F: Real> CpuRunOf<F> {
     fn step_checked(&mut self, work: StepWork<'_>, tokens: Vec<usize>) -> StepStats {
         let loss_sums = self.accumulate(work);
         self.step += 1;
-        let (step, opt) = (self.step, self.config.optimizer);
-        let (mut state1, mut state2) = (std::mem::take(&mut self.state1), std::mem::take(&mut self.state2));
-        let (params, grads, decay_end) = self.trainable();
-        let norm = grad_norm(grads);
-        let grad_scale =
-            if opt.max_grad_norm > 0.0 && norm > opt.max_grad_norm { opt.max_grad_norm / norm } else { 1.0 };
-        let [lr, _, _] = opt.step_scalars(step);
-        let wd = opt.effective_weight_decay();
-        match opt.kind {
-            OptimizerKind::Sgd | OptimizerKind::Momentum => {
-                let momentum = if opt.kind == OptimizerKind::Sgd { 0.0 } else { opt.momentum };
-                sgd_update(params, grads, &mut state1, lr as f64, momentum, wd, decay_end, grad_scale)
-            }
-            OptimizerKind::Adam | OptimizerKind::AdamW => adamw_update(
-                params,
-                grads,
-                &mut state1,
-                &mut state2,
-                lr as f64,
-                opt.beta1,
-                opt.beta2,
-                opt.eps,
-                wd,
-                step.min(u32::MAX as u64) as u32,
-                decay_end,
-                grad_scale,
-            ),
-        }
-        (self.state1, self.state2) = (state1, state2);
+        let (rule, at) = (self.config.optimizer.update_rule(), self.config.optimizer.step_scalars(self.step));
+        let (mut moment1, mut moment2) = (std::mem::take(&mut self.moment1), std::mem::take(&mut self.moment2));
+        let t = self.trainable();
+        let norm = grad_norm(t.grads);
+        update(t.values, t.grads, &mut moment1, &mut moment2, &rule, &at, t.decay_end, rule.clip_factor(norm));
+        (self.moment1, self.moment2) = (moment1, moment2);
         StepStats { step: self.step, loss_sums, tokens, grad_norm: norm as f32, weight_distance: 0.0 }
     }
 }
@@ -112,7 +98,7 @@ impl<F: Real> Trainer for CpuRunOf<F> {
             let init = a.init();
             model = model.with_adapters(a, &init);
         }
-        Ok(Self { config, model, state1: vec![F::zero(); n], state2: vec![F::zero(); n], step: 0, ready: Vec::new() })
+        Ok(Self { config, model, moment1: vec![F::zero(); n], moment2: vec![F::zero(); n], step: 0, ready: Vec::new() })
     }
 
     fn describe(&self) -> String {
@@ -195,8 +181,8 @@ impl<F: Real> Trainer for CpuRunOf<F> {
         if let Some(a) = &mut self.model.lora {
             a.params = a.layout.init().iter().map(|&x| F::of(x as f64)).collect();
         }
-        self.state1.fill(F::zero());
-        self.state2.fill(F::zero());
+        self.moment1.fill(F::zero());
+        self.moment2.fill(F::zero());
         self.step = 0;
         Ok(())
     }
@@ -205,21 +191,21 @@ impl<F: Real> Trainer for CpuRunOf<F> {
         Ok(RunState {
             weights: wide(&self.model.params),
             adapters: self.model.lora.as_ref().map(|a| wide(&a.params)),
-            moment1: wide(&self.state1),
-            moment2: wide(&self.state2),
+            moment1: wide(&self.moment1),
+            moment2: wide(&self.moment2),
             step: self.step,
         })
     }
 
     fn set_state(&mut self, state: &RunState) -> Result<(), ConfigError> {
         let adapters = self.model.lora.as_ref().map(|a| a.layout.total);
-        state.check(self.model.layout.total, adapters, self.state1.len())?;
+        state.check(self.model.layout.total, adapters, self.moment1.len())?;
         self.model.params = narrow(&state.weights);
         if let (Some(a), Some(saved)) = (&mut self.model.lora, &state.adapters) {
             a.params = narrow(saved);
         }
-        self.state1 = narrow(&state.moment1);
-        self.state2 = narrow(&state.moment2);
+        self.moment1 = narrow(&state.moment1);
+        self.moment2 = narrow(&state.moment2);
         self.step = state.step;
         self.ready.clear();
         Ok(())
@@ -228,7 +214,7 @@ impl<F: Real> Trainer for CpuRunOf<F> {
     async fn gradients(&mut self, work: StepWork<'_>) -> Result<(Vec<f32>, Vec<f32>), StepError> {
         self.config.check_step(work.micro_batches, work.scales)?;
         let sums = self.accumulate(work);
-        let (_, grads, _) = self.trainable();
+        let grads = self.trainable().grads;
         Ok((grads.iter().map(|&g| g.as_f64() as f32).collect(), sums))
     }
 }

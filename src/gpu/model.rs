@@ -54,6 +54,18 @@ pub struct TokenViews {
     pub positions: View, // [B*T]
 }
 
+/// What the optimizer steps: the adapters with LoRA, the weights without.
+pub struct Trainable<'a> {
+    pub values: &'a wgpu::Buffer,
+    /// d loss / d values, accumulated over a step's micro-batches
+    pub grads: &'a wgpu::Buffer,
+    /// floats in `values`, `grads` and each optimizer moment
+    pub len: usize,
+    /// weight decay applies to values[..decay_end] (the matrices; with LoRA
+    /// every adapter value)
+    pub decay_end: usize,
+}
+
 /// LoRA's buffers: the frozen weights, the adapters (flat in
 /// `AdapterLayout` order), their gradient, and the backward's scratch.
 pub struct GpuAdapters {
@@ -214,12 +226,15 @@ impl GpuModel {
         self.grad(self.layout.block(l, which))
     }
 
-    /// What the optimizer steps: (values, gradient, floats, end of the
-    /// decayed prefix) — the adapters with LoRA, the weights without.
-    pub fn trainable(&self) -> (&wgpu::Buffer, &wgpu::Buffer, usize, usize) {
+    pub fn trainable(&self) -> Trainable<'_> {
         match &self.lora {
-            Some(a) => (&a.values, &a.grads, a.layout.total, a.layout.total),
-            None => (&self.params, &self.grads, self.layout.total, self.layout.decay_end),
+            Some(a) => Trainable { values: &a.values, grads: &a.grads, len: a.layout.total, decay_end: a.layout.total },
+            None => Trainable {
+                values: &self.params,
+                grads: &self.grads,
+                len: self.layout.total,
+                decay_end: self.layout.decay_end,
+            },
         }
     }
 

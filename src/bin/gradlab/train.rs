@@ -1,6 +1,7 @@
 //! `train`: one model on the GPU on a text, the loss of every step — from a
 //! fresh init or `--init` weights, every weight or (`--lora`) adapters only.
 
+use gradlab::accum::{scales, Strategy};
 use gradlab::gpu::{GpuContext, GpuRun};
 use gradlab::model::{AdapterLayout, ModelConfig, ParamLayout};
 use gradlab::optim::{OptimizerConfig, OptimizerKind};
@@ -112,8 +113,8 @@ pub fn run(args: Args) -> Result<(), AnyError> {
     let mut last = None;
     for _ in 0..args.steps {
         let batch = gradlab::data::random_windows(&tokens, args.batch, model.block_size, &mut rng)?;
-        let scale = 1.0 / batch.tokens() as f32;
-        block_on(run.step(StepWork { micro_batches: &[batch], scales: &[scale] }))?;
+        let scales = scales(Strategy::FullBatch, &[batch.tokens()], 1);
+        block_on(run.step(StepWork { micro_batches: &[batch], scales: &scales }))?;
         for s in block_on(run.poll(false))? {
             print(&s);
             last = Some(s);

@@ -199,7 +199,7 @@ impl Trainer for GpuRun {
 
     fn set_state(&mut self, state: &RunState) -> Result<(), ConfigError> {
         let s = &self.shared;
-        let (_, _, trains, _) = s.model.trainable();
+        let trains = s.model.trainable().len;
         state.check(s.model.layout.total, s.model.lora.as_ref().map(|a| a.layout.total), trains)?;
         if self.stepper.in_flight() {
             return Err(ConfigError::Invalid {

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 
 use super::Shared;
 use crate::gpu::{GpuError, PendingMap, Program, ProgramBuilder, UpdateSettings, View};
-use crate::optim::OptimizerKind;
+use crate::optim::UpdateKernel;
 use crate::train::{StepError, StepStats, StepWork};
 
 /// Steps whose stats may be in flight at once.
@@ -28,8 +28,10 @@ struct Pending {
 }
 
 pub(super) struct Stepper {
-    state1: wgpu::Buffer,
-    state2: wgpu::Buffer,
+    /// The optimizer's first and second moments over the trainable values
+    /// (`optim`: for SGD moment1 is the velocity).
+    moment1: wgpu::Buffer,
+    moment2: wgpu::Buffer,
     /// [0, G) loss sums, then Σ g², then ‖w − w_ref‖² (written by a lockstep)
     pub(super) stats: wgpu::Buffer,
     step_program: Program,
@@ -54,13 +56,14 @@ impl Stepper {
         let (b, t, g) = (s.config.micro_batch, s.config.seq_len, s.config.grad_accum);
         let model = &s.model;
         // what the optimizer steps: the weights, or with LoRA the adapters
-        let (values, gradient, total, decay_end) = model.trainable();
-        let state1 = ctx.storage("optimizer state 1", total);
-        let state2 = ctx.storage("optimizer state 2", total);
+        let trainable = model.trainable();
+        let total = trainable.len;
+        let moment1 = ctx.storage("optimizer moment 1", total);
+        let moment2 = ctx.storage("optimizer moment 2", total);
         let stats = ctx.storage("step stats", g + 2);
         let partials = ctx.storage("norm partials", total.div_ceil(crate::gpu::kernels::SUM_BLOCK));
         let record_grads = |pb: &mut ProgramBuilder| {
-            let (scalars, stats, grads) = (View::whole(&s.scalars), View::whole(&stats), View::whole(gradient));
+            let (scalars, stats, grads) = (View::whole(&s.scalars), View::whole(&stats), View::whole(trainable.grads));
             // zeroing the gradient is the step's job: backward only ever adds
             pb.clear(&grads);
             for (i, tv) in s.tokens.slots().iter().enumerate() {
@@ -77,27 +80,31 @@ impl Stepper {
 
         let mut pb = ProgramBuilder::new(ctx);
         record_grads(&mut pb);
-        let opt = &s.config.optimizer;
+        // the rule's constants go in the program; its step scalars are
+        // uploaded before each step (`upload`)
+        let rule = s.config.optimizer.update_rule();
+        let (beta1, beta2, eps) = match rule.kernel {
+            // the SGD kernel reads its momentum as beta1
+            UpdateKernel::Sgd { momentum } => (momentum, 0.0, 0.0),
+            UpdateKernel::Adam { beta1, beta2, eps } => (beta1, beta2, eps),
+        };
         let settings = UpdateSettings {
             n: total,
-            decay_end,
+            decay_end: trainable.decay_end,
             scalars_index: g,
             norm_index: g,
-            beta1: match opt.kind {
-                OptimizerKind::Sgd => 0.0,
-                OptimizerKind::Momentum => opt.momentum as f32,
-                OptimizerKind::Adam | OptimizerKind::AdamW => opt.beta1 as f32,
-            },
-            beta2: opt.beta2 as f32,
-            eps: opt.eps as f32,
-            weight_decay: opt.effective_weight_decay() as f32,
-            max_grad_norm: opt.max_grad_norm as f32,
+            beta1: beta1 as f32,
+            beta2: beta2 as f32,
+            eps: eps as f32,
+            weight_decay: rule.weight_decay as f32,
+            max_grad_norm: rule.max_grad_norm as f32,
         };
-        let (p, gr, s1, s2) = (View::whole(values), View::whole(gradient), View::whole(&state1), View::whole(&state2));
+        let (p, gr) = (View::whole(trainable.values), View::whole(trainable.grads));
+        let (m1, m2) = (View::whole(&moment1), View::whole(&moment2));
         let (sc, st) = (View::whole(&s.scalars), View::whole(&stats));
-        match opt.kind {
-            OptimizerKind::Sgd | OptimizerKind::Momentum => pb.sgd_update(&p, &gr, &s1, &sc, &st, &settings),
-            OptimizerKind::Adam | OptimizerKind::AdamW => pb.adamw_update(&p, &gr, &s1, &s2, &sc, &st, &settings),
+        match rule.kernel {
+            UpdateKernel::Sgd { .. } => pb.sgd_update(&p, &gr, &m1, &sc, &st, &settings),
+            UpdateKernel::Adam { .. } => pb.adamw_update(&p, &gr, &m1, &m2, &sc, &st, &settings),
         }
         model.record_merge(&mut pb);
         let step_program = pb.finish();
@@ -119,8 +126,8 @@ impl Stepper {
             })
             .collect();
         Self {
-            state1,
-            state2,
+            moment1,
+            moment2,
             stats,
             step_program,
             grads_program,
@@ -142,7 +149,7 @@ impl Stepper {
     fn upload(s: &Shared, work: StepWork<'_>, step: u64) {
         s.tokens.write(&s.ctx, work.micro_batches);
         let mut scalars = work.scales.to_vec();
-        scalars.extend_from_slice(&s.config.optimizer.step_scalars(step));
+        scalars.extend_from_slice(&s.config.optimizer.step_scalars(step).to_f32());
         s.ctx.queue.write_buffer(&s.scalars, 0, bytemuck::cast_slice(&scalars));
     }
 
@@ -272,16 +279,16 @@ impl Stepper {
     pub(super) async fn gradients(&self, s: &Shared, work: StepWork<'_>) -> Result<(Vec<f32>, Vec<f32>), GpuError> {
         Self::upload(s, work, self.step.max(1));
         self.grads_program.run(&s.ctx);
-        let (_, gradient, total, _) = s.model.trainable();
-        let grads = s.ctx.read_f32(gradient, 0, total).await?;
+        let trainable = s.model.trainable();
+        let grads = s.ctx.read_f32(trainable.grads, 0, trainable.len).await?;
         let sums = s.ctx.read_f32(&self.stats, 0, s.config.grad_accum).await?;
         Ok((grads, sums))
     }
 
-    /// The optimizer's two state vectors (after every step submitted).
+    /// The optimizer's two moments (after every step submitted).
     pub(super) async fn moments(&self, s: &Shared) -> Result<(Vec<f32>, Vec<f32>), GpuError> {
-        let total = s.model.trainable().2;
-        Ok((s.ctx.read_f32(&self.state1, 0, total).await?, s.ctx.read_f32(&self.state2, 0, total).await?))
+        let total = s.model.trainable().len;
+        Ok((s.ctx.read_f32(&self.moment1, 0, total).await?, s.ctx.read_f32(&self.moment2, 0, total).await?))
     }
 
     /// Whether step stats are still being read back (their buffers must not
@@ -294,8 +301,8 @@ impl Stepper {
     /// written (under LoRA it merges the adapters into the weights). Only
     /// when nothing is `in_flight`.
     pub(super) fn restore(&mut self, s: &Shared, moment1: &[f32], moment2: &[f32], step: u64) {
-        s.ctx.queue.write_buffer(&self.state1, 0, bytemuck::cast_slice(moment1));
-        s.ctx.queue.write_buffer(&self.state2, 0, bytemuck::cast_slice(moment2));
+        s.ctx.queue.write_buffer(&self.moment1, 0, bytemuck::cast_slice(moment1));
+        s.ctx.queue.write_buffer(&self.moment2, 0, bytemuck::cast_slice(moment2));
         if let Some(merge) = &self.merge_program {
             merge.run(&s.ctx);
         }
@@ -306,9 +313,9 @@ impl Stepper {
 
     /// Zeroes the optimizer state and the step count (new weights).
     pub(super) fn restart(&mut self, s: &Shared) {
-        let zeros = vec![0u8; s.model.trainable().2 * 4];
-        s.ctx.queue.write_buffer(&self.state1, 0, &zeros);
-        s.ctx.queue.write_buffer(&self.state2, 0, &zeros);
+        let zeros = vec![0u8; s.model.trainable().len * 4];
+        s.ctx.queue.write_buffer(&self.moment1, 0, &zeros);
+        s.ctx.queue.write_buffer(&self.moment2, 0, &zeros);
         self.step = 0;
     }
 }
