@@ -1,6 +1,8 @@
 // The accumulation lab panel that <gradlab-lab> (elements.js) holds: lays out
 // the parts in www/lab/ and wires them together. The parts do the work:
-// controls.js the settings form, training.js the wasm lab and its loop,
+// controls.js the settings form, training.js the wasm lab and its loop
+// (with curves.js its curves, readouts.js the status line, samples and the
+// other readouts, divergence.js and recovery.js blown-up runs and a lost GPU),
 // charts.js the live uPlot charts, tokens.js the token-weight strip,
 // weights.js where the runs start (a fresh init, a loaded file),
 // sweep.js and sweepcharts.js the G sweep, exports.js the downloads,

@@ -1,7 +1,8 @@
 // What the reader can take away from the lab: the curves as CSV (and as data,
 // for the element's curves()), the charts as PNG, a run's weights as
 // safetensors (written by the wasm lab). It builds the export buttons; it
-// does not train (training.js) or draw (charts.js).
+// does not train (training.js), keep or lay out the curves (curves.js) or
+// draw (charts.js).
 import { button, el, errorText } from "../ui.js";
 import { runLabel } from "./charts.js";
 
@@ -35,26 +36,20 @@ export class Exports {
   // The plotted data: {step: [], runs: [{strategy, micro_batch, logged, true, dist, norm}]},
   // and with precision "both" the f64 twin's as `twin` of the same shape.
   curves() {
-    const { data, specs, twin, twinData, twinSpecs } = this.training;
-    const of = (d, sp) => ({ step: [...d.step], runs: (sp ?? []).map((s, i) => ({ ...s, ...d.runs[i] })) });
-    return { ...of(data, specs), ...(twin ? { twin: of(twinData, twinSpecs) } : {}) };
+    const { curves, specs } = this.training;
+    return curves.view(specs, this.twinRuns());
   }
 
   csv() {
-    const { data, specs, twin, twinData, twinSpecs } = this.training;
-    const lines = ["step,run,strategy,micro_batch,logged_loss,true_loss,weight_distance,grad_norm,precision"];
-    const rows = (d, sp, precision) =>
-      d.step.forEach((step, k) => {
-        sp.forEach((s, i) => {
-          const r = d.runs[i];
-          // a stopped run has no rows past its last step
-          if (k >= r.logged.length) return;
-          lines.push([step, i, s.strategy, s.micro_batch, r.logged[k], r.true[k], r.dist[k] ?? 0, r.norm[k], precision].join(","));
-        });
-      });
-    rows(data, specs, this.training.backend === "reference" ? "f64" : "f32");
-    if (twin) rows(twinData, twinSpecs, "f64");
-    download("gradlab-curves.csv", new Blob([lines.join("\n") + "\n"], { type: "text/csv" }));
+    const { curves, specs, backend } = this.training;
+    const text = curves.csv(specs, this.twinRuns(), backend === "reference" ? "f64" : "f32");
+    download("gradlab-curves.csv", new Blob([text], { type: "text/csv" }));
+  }
+
+  // The twin's runs where the lab has an f64 twin (precision "both"), else null.
+  twinRuns() {
+    const { twin, twinSpecs } = this.training;
+    return twin ? (twinSpecs ?? []) : null;
   }
 
   png() {

@@ -50,8 +50,7 @@ export class SavedState {
           settings: this.controls.values,
           text: this.controls.textArea.value,
           backend: t.backendName,
-          stepOffset: t.stepOffset,
-          curves: { data: t.data, twin: twin ? t.twinData : null },
+          ...t.curves.saved(!!twin),
         });
         const twinBytes = twin ? await twin.saveState("", undefined) : undefined;
         return lab.saveState(page, twinBytes);

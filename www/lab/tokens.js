@@ -3,7 +3,7 @@
 // run's gradient, relative to the full batch's 1/N (the wasm lab's
 // tokenWeights()). Masked prompt tokens and padding are drawn as such. It
 // only draws what it is given: it does not step the lab or decide when to
-// refresh (training.js does, every few steps).
+// refresh (readouts.js does, every few steps).
 import { el } from "../ui.js";
 
 // at most this many sequences, and the first this many positions of each

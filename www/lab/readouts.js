@@ -1,0 +1,210 @@
+// What the page shows of the training besides the charts: the notice when
+// WebGPU is missing, the status line, the step count, the Recover button, the
+// generated samples, the validation loss, the per-matrix distance table — their
+// DOM and their updates — and when the token-weight strip is refreshed (it is
+// drawn by tokens.js). Samples, validation losses, distances and token
+// weights are read from the wasm lab through the training's queue, and one
+// the lab was replaced under (Reset) is dropped; the status line's words come
+// from training.js and recovery.js.
+// It does not step, build or pause the lab (training.js), keep the curves
+// (curves.js) or draw the charts (charts.js).
+import { el, errorText } from "../ui.js";
+import { runLabel } from "./charts.js";
+
+// Generated text per model and refresh: tokens, and the time one model's
+// sample may take. Sampling holds the lab's queue, so a big model on a slow
+// adapter samples fewer tokens rather than hold training up.
+const SAMPLE_MIN = 12;
+const SAMPLE_MAX = 60;
+const SAMPLE_MS = 700;
+
+// While running, the samples are refreshed every this many steps — often
+// enough to watch the text take shape, rarely enough that sampling (up to
+// SAMPLE_MS per run, in the lab's queue) costs little of the training time —
+// the first time already at FIRST_SAMPLE_AT, so the page shows text early.
+const SAMPLE_EVERY = 25;
+const FIRST_SAMPLE_AT = 5;
+
+// While running, the validation loss and the per-matrix table are read at
+// every step that is a multiple of this: each is a pass over the held-out
+// text or every run's weights, too slow for every step, and the curves
+// already show the step-by-step trend.
+const VALIDATE_EVERY = 50;
+
+// The token-weight strip is redrawn at most every this many steps while running.
+const TOKEN_EVERY = 10;
+
+export class Readouts {
+  // `training`: the lab, its runs and its queue (training.js); `tokens`: the
+  // token-weight strip (tokens.js); `showError(message)`: the panel's error
+  // line; `onRecover()`: the Recover button was pressed.
+  constructor({ training, tokens, showError, onRecover }) {
+    Object.assign(this, { training, tokens, showError });
+    this.notice = el("p", { class: "gl-notice", "data-testid": "notice", hidden: "" });
+    this.status = el("p", { class: "gl-status", "data-testid": "status", "aria-live": "polite", text: "Loading…" });
+    this.stepCount = el("span", { "data-testid": "step-count", text: "0" });
+    this.stepLine = el("p", { class: "gl-step" }, "Step ", this.stepCount);
+    this.samples = el("div", { class: "gl-samples", "data-testid": "samples" });
+    this.validation = el("p", { class: "gl-small", "data-testid": "validation", text: `Validation loss on held-out text: measured every ${VALIDATE_EVERY} steps.` });
+    this.matrices = el("div", { class: "gl-matrices", "data-testid": "matrix-distances" });
+    this.recoverBtn = el("button", { type: "button", "data-testid": "recover", hidden: "", text: "Recover: rebuild the lab on a new GPU device" });
+    this.recoverBtn.addEventListener("click", () => onRecover());
+    // A sample refresh is under way: not a phase of the training (it happens
+    // running or paused), only a guard, so a refresh due meanwhile is skipped
+    // rather than queued behind it.
+    this.samplesInFlight = false;
+    this.restartCadences();
+  }
+
+  setStatus(text) {
+    this.status.textContent = text;
+  }
+
+  showStep(step) {
+    this.stepCount.textContent = String(step);
+  }
+
+  // A new lab is being built: the old one's readings go (the strip, the
+  // Recover button of its lost device).
+  rebuilding() {
+    this.recoverBtn.hidden = true;
+    this.tokens.clear();
+    this.restartCadences();
+  }
+
+  // Nothing is due from a new lab yet; its first samples come early and
+  // short (until the speed is known).
+  restartCadences() {
+    this.lastTokens = -TOKEN_EVERY;
+    this.lastSamples = FIRST_SAMPLE_AT - SAMPLE_EVERY;
+    this.sampleTokens = SAMPLE_MIN;
+  }
+
+  // Why the lab is not on WebGPU where it was asked for, or null where it is.
+  showGpuProblem(problem) {
+    this.notice.hidden = !problem;
+    if (problem) {
+      this.notice.textContent = `No WebGPU here (${problem}). The lab runs on gradlab's f32 CPU backend instead: the same maths, on the processor.`;
+    }
+  }
+
+  // The new lab is built: nothing read from it yet.
+  built(status) {
+    this.matrices.replaceChildren();
+    this.showStep(0);
+    this.setStatus(status);
+    this.renderSamples(this.training.specs.map(() => ""));
+  }
+
+  // After a step of the running loop on `lab`: whatever is due.
+  afterStep(lab) {
+    const step = this.training.stepsTaken;
+    if (step - this.lastSamples >= SAMPLE_EVERY) this.refreshSamples();
+    this.refreshTokens();
+    if (step % VALIDATE_EVERY === 0) {
+      this.refreshValidation(lab);
+      this.refreshMatrices(lab);
+    }
+  }
+
+  // The lab stopped stepping (Pause, Step once): the samples, the strip and
+  // the table for where it stands.
+  afterStop(lab) {
+    this.refreshTokens(true);
+    this.refreshSamples();
+    this.refreshMatrices(lab);
+  }
+
+  // The token-weight strip for the lab's last step (at most every
+  // TOKEN_EVERY steps unless `now`).
+  refreshTokens(now = false) {
+    const t = this.training;
+    const lab = t.lab;
+    if (!lab || t.building) return;
+    const step = t.stepsTaken;
+    if (step === 0 || (!now && step - this.lastTokens < TOKEN_EVERY)) return;
+    this.lastTokens = step;
+    // the batch and its step number read together: more steps may be queued before this runs
+    t.serial.run(async () => (lab === t.lab ? { tw: await lab.tokenWeights(), at: lab.steps() } : {})).then(({ tw, at }) => {
+      if (lab === t.lab && tw) this.tokens.draw(tw, at, t.seqLen);
+    }, (e) => this.showError(`Token weights failed: ${errorText(e)}`));
+  }
+
+  async refreshSamples() {
+    const t = this.training;
+    if (!t.lab || this.samplesInFlight) return;
+    this.samplesInFlight = true;
+    this.lastSamples = t.stepsTaken;
+    try {
+      const texts = [];
+      for (let i = 0; i < t.specs.length; i++) {
+        const lab = t.lab;
+        texts.push(
+          await t.serial.run(async () => {
+            if (!lab || lab !== t.lab) return "";
+            // as many tokens as fit in about SAMPLE_MS
+            const n = this.sampleTokens;
+            const t0 = performance.now();
+            const text = await lab.sample(i, "And ", n, 0.8, 7);
+            const msPerToken = (performance.now() - t0) / n;
+            this.sampleTokens = Math.max(SAMPLE_MIN, Math.min(SAMPLE_MAX, Math.round(SAMPLE_MS / msPerToken)));
+            return text;
+          }),
+        );
+      }
+      this.renderSamples(texts);
+    } catch (e) {
+      this.showError(`Sampling failed: ${errorText(e)}`);
+    } finally {
+      this.samplesInFlight = false;
+    }
+  }
+
+  renderSamples(texts) {
+    this.samples.replaceChildren(
+      ...this.training.specs.map((s, i) =>
+        el("figure", {}, el("figcaption", { text: runLabel(s) }), el("pre", { "data-testid": `sample-${s.strategy}`, text: texts[i] ? `And ${texts[i]}` : "…" })),
+      ),
+    );
+  }
+
+  async refreshValidation(lab) {
+    const t = this.training;
+    try {
+      // the lab may have been replaced (Reset) while this call waited its turn
+      let step;
+      const losses = await t.serial.run(async () => {
+        if (lab !== t.lab) return null;
+        step = lab.steps();
+        return await lab.validationLoss();
+      });
+      if (!losses) return;
+      this.validation.textContent = `Validation loss at step ${step}: ` + t.specs.map((s, i) => `${runLabel(s)} ${losses[i].toFixed(4)}`).join(" · ");
+    } catch (e) {
+      this.showError(`Validation failed: ${errorText(e)}`);
+    }
+  }
+
+  // The table of each trained matrix's distance to the full batch's (under
+  // LoRA each adapted Linear's), read back from every run: on pause, after
+  // Step once and with every validation.
+  async refreshMatrices(lab) {
+    const t = this.training;
+    try {
+      const got = await t.serial.run(async () => (lab && lab === t.lab && lab.steps() > 0 ? { at: lab.steps(), rows: await lab.tensorDistances() } : null));
+      if (!got || lab !== t.lab) return;
+      const rows = got.rows;
+      // full training: the matrices and embeddings, not every bias and norm
+      const shown = t.lora ? rows : rows.filter((r) => /^(wte|wpe)$|\.(c_attn|c_proj|c_fc)\.weight$/.test(r.name));
+      const runs = t.specs.slice(1);
+      const what = t.lora
+        ? `each adapted Linear's merged weight, ‖W − W_full‖ = (α/r)·‖B·A − B_full·A_full‖ (r = ${t.lora}, α = ${2 * t.lora})`
+        : "each weight matrix, ‖W − W_full‖";
+      const head = el("tr", {}, el("th", { text: "tensor" }), ...runs.map((s) => el("th", { text: runLabel(s) })));
+      const body = shown.map((r) => el("tr", {}, el("td", { text: r.name }), ...runs.map((_, i) => el("td", { text: r.distances[i + 1].toExponential(2) }))));
+      this.matrices.replaceChildren(el("p", { class: "gl-small", text: `Per matrix at step ${got.at}: ${what}.` }), el("table", {}, el("thead", {}, head), el("tbody", {}, ...body)));
+    } catch (e) {
+      this.showError(`Per-matrix distances failed: ${errorText(e)}`);
+    }
+  }
+}
