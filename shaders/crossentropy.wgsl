@@ -1,5 +1,5 @@
 // Fused softmax + cross-entropy + dlogits: one pass over each row of logits.
-// Legend: N = B*T rows (positions), V vocabulary.
+// Legend: N = b*T rows (positions), V vocabulary.
 //
 // dlogits_scale is the single number that decides how a token's loss is
 // weighted in the gradient. Gradient accumulation strategies differ only in

@@ -1,5 +1,5 @@
 // Token + position embedding, forward and backward.
-// Legend: B batch, T time, C channels, V vocabulary.
+// Legend: b sequences per micro-batch, T time, C channels, V vocabulary.
 //
 // The token-embedding gradient is a scatter (many positions share a token).
 // Without float atomics we gather instead: the CPU, which knows the token ids,
@@ -20,7 +20,7 @@ fn index(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
     return (wid.y * nwg.x + wid.x) * 64u + li;
 }
 
-// out [B,T,C] = wte[inp[b,t]] + wpe[t];  inp [B,T], wte [V,C], wpe [T_max,C]
+// out [b,T,C] = wte[inp[b,t]] + wpe[t];  inp [b,T], wte [V,C], wpe [T_max,C]
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> inp: array<u32>;
 @group(0) @binding(3) var<storage, read> wte: array<f32>;
@@ -39,7 +39,7 @@ fn encoder_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     out[i] = wte[inp[bt] * p.c + ch] + wpe[pos * p.c + ch];
 }
 
-// dwpe [T,C] += Σ_b dout [B,T,C]
+// dwpe [T,C] += Σ_b dout [b,T,C]
 @group(0) @binding(5) var<storage, read_write> dwpe: array<f32>;
 @group(0) @binding(6) var<storage, read> dout: array<f32>;
 
@@ -57,8 +57,8 @@ fn encoder_backward_wpe(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
     dwpe[i] += s;
 }
 
-// dwte [V,C] += Σ over positions holding token v of dout [B,T,C];
-// offsets [V+1], positions [B*T] (grouped by token); dout is binding 6 above
+// dwte [V,C] += Σ over positions holding token v of dout [b,T,C];
+// offsets [V+1], positions [b*T] (grouped by token); dout is binding 6 above
 @group(0) @binding(7) var<storage, read_write> dwte: array<f32>;
 @group(0) @binding(8) var<storage, read> offsets: array<u32>;
 @group(0) @binding(9) var<storage, read> positions: array<u32>;

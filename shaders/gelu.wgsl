@@ -1,6 +1,6 @@
 // GELU (tanh form, as GPT-2), backward, elementwise. The forward is the
 // epilogue of the matmul that feeds it (matmul.wgsl).
-// Legend: N = B*T rows of 4C channels, flattened to n elements.
+// Legend: N = b*T rows of 4C channels, flattened to n elements.
 
 struct GeluParams {
     n: u32,

@@ -1,5 +1,5 @@
 // LayerNorm over the channels of each position, forward and backward.
-// Legend: N = B*T rows, C channels. eps 1e-5, biased variance (as GPT-2).
+// Legend: N = b*T rows, C channels. eps 1e-5, biased variance (as GPT-2).
 //
 // One invocation per row (or per channel for the parameter gradient): rows are
 // short (C <= a few hundred here) and this keeps every sum in a fixed order.

@@ -1,5 +1,5 @@
 // Matrix multiply for every Linear layer, forward and backward.
-// Legend: B batch, T time, C channels, OC output channels, V vocab; N = B*T rows.
+// Legend: b sequences per micro-batch, T time, C channels, OC output channels, V vocab; N = b*T rows.
 //
 // One generic kernel, c[M,N] (+)= alpha · op(a)[M,K] · op(b)[K,N] (+ bias[N]),
 // where op is given by strides, so the three forms a Linear layer needs share
@@ -212,7 +212,7 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>,
 // invocation, so it never pays. Each output is summed in the order of k, one
 // fma at a time, as in `matmul`.
 // A product with few blocks of outputs and a long K (a weight's gradient
-// sums over all B*T rows) would leave most of a real GPU idle, so kernels.rs
+// sums over all b*T rows) would leave most of a real GPU idle, so kernels.rs
 // may split K into slices, one per gid.z: slice z sums its k_slice steps
 // into c [z, M, N] of a scratch, and column_sums adds the slices in order.
 // c [M,N] (+)= alpha · op(a) [M,K] · op(b) [K,N] (+ bias [N]); one workgroup per 32x64 block of c (per slice of K)

@@ -2,7 +2,7 @@
 // seed to give bit-identical runs, so every sum has a fixed order: one
 // invocation per output walking its inputs in sequence, or a fixed-shape tree
 // inside one workgroup.
-// Legend: R rows, K columns (a [R,K] matrix, e.g. N = B*T rows of C channels);
+// Legend: R rows, K columns (a [R,K] matrix, e.g. N = b*T rows of C channels);
 // n elements of a flat buffer.
 //
 // Each entry point has its own params struct, all at binding 0: WGSL allows

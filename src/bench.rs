@@ -4,7 +4,7 @@
 //! can time both next to other libraries on the same inputs; and where a
 //! training step's GPU time goes, kernel by kernel (the page and `cargo bench`).
 //!
-//! Legend: M rows (B*T), K input channels, N output channels.
+//! Legend: M rows (b*T), K input channels, N output channels.
 
 use std::sync::Arc;
 

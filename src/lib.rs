@@ -3,8 +3,8 @@
 //!
 //! Layout (docs/DESIGN.md §4): `model` describes shapes and parameters,
 //! `train` is the backend-neutral core (micro-batches, run settings, step
-//! stats and the `Trainer` trait), `cpu` (the f64 reference and the f32 CPU
-//! backend) and `gpu` (the WGSL kernels) each implement `Trainer`, `lab` steps several runs of any
+//! stats and the `Trainer` trait), `cpu` (gradlab's f32 CPU backend and the
+//! f64 reference) and `gpu` (the WGSL kernels) each implement `Trainer`, `lab` steps several runs of any
 //! backend in lockstep, `accum` holds the one function where the
 //! accumulation strategies differ.
 

@@ -3,8 +3,8 @@
 //! the fast CPU backend runs, except where `Real` gives f32 its own kernel
 //! (`cpu::simd`).
 //!
-//! Legend: B batch, T time, C channels, OC output channels, V vocabulary,
-//! NH heads, N = B*T rows. Arguments go outputs, inputs, dimensions (llm.c
+//! Legend: b sequences per micro-batch, T time, C channels, OC output channels, V vocabulary,
+//! NH heads, N = b*T rows. Arguments go outputs, inputs, dimensions (llm.c
 //! order). Backward functions accumulate (`+=`) into their gradients.
 //! Clarity over speed: plain loops in the order the maths reads.
 //! Hyperparameters and scales arrive as f64 whatever `F` is.
@@ -14,7 +14,7 @@ use super::Real;
 use crate::optim::{bias_correction, StepScalars, UpdateKernel, UpdateRule};
 use crate::IGNORE_INDEX;
 
-/// out [B,T,C] = wte [V,C] [inp [B,T]] + wpe [T,C]
+/// out [b,T,C] = wte [V,C] [inp [b,T]] + wpe [T,C]
 pub fn encoder_forward<F: Real>(out: &mut [F], inp: &[u32], wte: &[F], wpe: &[F], b: usize, t: usize, c: usize) {
     for bt in 0..b * t {
         let (tok, pos) = (inp[bt] as usize, bt % t);
@@ -24,7 +24,7 @@ pub fn encoder_forward<F: Real>(out: &mut [F], inp: &[u32], wte: &[F], wpe: &[F]
     }
 }
 
-/// dwte [V,C] += scattered dout [B,T,C]; dwpe [T,C] += Σ_b dout
+/// dwte [V,C] += scattered dout [b,T,C]; dwpe [T,C] += Σ_b dout
 pub fn encoder_backward<F: Real>(
     dwte: &mut [F],
     dwpe: &mut [F],
@@ -252,7 +252,7 @@ pub fn lora_backward<F: Real>(
     matmul_backward(dinp, Some(da), None, &dh, inp, a, n, c, r);
 }
 
-/// out [B,T,C], att [B,NH,T,T] = causal self-attention over qkv [B,T,3C]; scale 1/sqrt(C/NH)
+/// out [b,T,C], att [b,NH,T,T] = causal self-attention over qkv [b,T,3C]; scale 1/sqrt(C/NH)
 pub fn attention_forward<F: Real>(out: &mut [F], att: &mut [F], qkv: &[F], b: usize, t: usize, c: usize, nh: usize) {
     let hs = c / nh;
     let scale = F::one() / F::of(hs as f64).sqrt();
@@ -283,7 +283,7 @@ pub fn attention_forward<F: Real>(out: &mut [F], att: &mut [F], qkv: &[F], b: us
     }
 }
 
-/// dqkv [B,T,3C] += attention backward of dout [B,T,C], given qkv and att from forward
+/// dqkv [b,T,3C] += attention backward of dout [b,T,C], given qkv and att from forward
 pub fn attention_backward<F: Real>(
     dqkv: &mut [F],
     dout: &[F],

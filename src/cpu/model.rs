@@ -3,7 +3,7 @@
 //! GPU gradient is compared with, itself checked against finite differences;
 //! in f32 it is the fast CPU backend's model.
 //!
-//! Legend: B batch, T time, C channels, V vocabulary, NH heads, L layers.
+//! Legend: b sequences per micro-batch, T time, C channels, V vocabulary, NH heads, L layers.
 
 use super::kernels::*;
 use super::Real;
@@ -12,36 +12,36 @@ use crate::model::{AdapterLayout, BlockTensor, ParamLayout, TensorView};
 /// Activations of one layer, kept for backward.
 #[derive(Debug, Clone, Default)]
 pub struct LayerActs<F> {
-    pub ln1: Vec<F>,       // [B,T,C]
-    pub ln1_mean: Vec<F>,  // [B,T]
-    pub ln1_rstd: Vec<F>,  // [B,T]
-    pub qkv: Vec<F>,       // [B,T,3C]
-    pub att: Vec<F>,       // [B,NH,T,T]
-    pub atty: Vec<F>,      // [B,T,C]
-    pub attproj: Vec<F>,   // [B,T,C]
-    pub residual2: Vec<F>, // [B,T,C]
-    pub ln2: Vec<F>,       // [B,T,C]
-    pub ln2_mean: Vec<F>,  // [B,T]
-    pub ln2_rstd: Vec<F>,  // [B,T]
-    pub fch: Vec<F>,       // [B,T,4C]
-    pub fch_gelu: Vec<F>,  // [B,T,4C]
-    pub fcproj: Vec<F>,    // [B,T,C]
-    pub residual3: Vec<F>, // [B,T,C]
+    pub ln1: Vec<F>,       // [b,T,C]
+    pub ln1_mean: Vec<F>,  // [b,T]
+    pub ln1_rstd: Vec<F>,  // [b,T]
+    pub qkv: Vec<F>,       // [b,T,3C]
+    pub att: Vec<F>,       // [b,NH,T,T]
+    pub atty: Vec<F>,      // [b,T,C]
+    pub attproj: Vec<F>,   // [b,T,C]
+    pub residual2: Vec<F>, // [b,T,C]
+    pub ln2: Vec<F>,       // [b,T,C]
+    pub ln2_mean: Vec<F>,  // [b,T]
+    pub ln2_rstd: Vec<F>,  // [b,T]
+    pub fch: Vec<F>,       // [b,T,4C]
+    pub fch_gelu: Vec<F>,  // [b,T,4C]
+    pub fcproj: Vec<F>,    // [b,T,C]
+    pub residual3: Vec<F>, // [b,T,C]
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct Activations<F> {
     pub b: usize,
     pub t: usize,
-    pub inputs: Vec<u32>,  // [B,T]
-    pub targets: Vec<u32>, // [B,T]
-    pub encoded: Vec<F>,   // [B,T,C]
+    pub inputs: Vec<u32>,  // [b,T]
+    pub targets: Vec<u32>, // [b,T]
+    pub encoded: Vec<F>,   // [b,T,C]
     pub layers: Vec<LayerActs<F>>,
-    pub lnf: Vec<F>,      // [B,T,C]
-    pub lnf_mean: Vec<F>, // [B,T]
-    pub lnf_rstd: Vec<F>, // [B,T]
-    pub logits: Vec<F>,   // [B,T,V]
-    pub losses: Vec<F>,   // [B,T]
+    pub lnf: Vec<F>,      // [b,T,C]
+    pub lnf_mean: Vec<F>, // [b,T]
+    pub lnf_rstd: Vec<F>, // [b,T]
+    pub logits: Vec<F>,   // [b,T,V]
+    pub losses: Vec<F>,   // [b,T]
 }
 
 /// LoRA adapters on a frozen model: their values and gradients, flat in
@@ -132,7 +132,7 @@ impl<F: Real> CpuModelOf<F> {
         }
     }
 
-    /// Forward over B sequences of T positions; returns per-token losses [B*T]
+    /// Forward over B sequences of T positions; returns per-token losses [b*T]
     /// (0 where the target is IGNORE_INDEX) and keeps activations for backward.
     pub fn forward(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize) -> Vec<F> {
         let cfg = self.layout.config;

@@ -6,7 +6,7 @@
 //! one after another from the first, the order `kernels::matmul_*` uses, so
 //! the result is deterministic and the same on every machine.
 //!
-//! Legend: N rows (B*T), C input channels, OC output channels.
+//! Legend: N rows (b*T), C input channels, OC output channels.
 #![allow(clippy::too_many_arguments)]
 
 /// Columns per register tile: two simd128 vectors, one AVX vector.

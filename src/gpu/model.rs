@@ -1,9 +1,10 @@
 //! The GPT-2 forward and backward pass as a sequence of kernel dispatches.
 //!
-//! Legend: B micro-batch size, T positions, C channels, V vocabulary, NH heads,
-//! L layers. Parameters, gradients and optimizer state are four flat buffers
-//! sharing `ParamLayout`; activations are one buffer each, sized once for
-//! (B, T) and reused by every micro-batch of every step.
+//! Legend: b sequences per micro-batch (what every dispatch sees), T
+//! positions, C channels, V vocabulary, NH heads, L layers. Parameters,
+//! gradients and optimizer moments are four flat buffers sharing
+//! `ParamLayout`; activations are one buffer each, sized once for (b, T) and
+//! reused by every micro-batch of every step.
 //! With LoRA (r the rank) the weights are frozen: `params` holds them merged
 //! with the adapters (W + s·B·A, `record_merge`), so forward and every
 //! activation gradient run unchanged, and backward computes the adapters'
@@ -90,7 +91,7 @@ impl GpuAdapters {
 pub struct GpuModel {
     pub layout: ParamLayout,
     pub lora: Option<GpuAdapters>,
-    /// Micro-batch size the activations are sized for.
+    /// b: the micro-batch size the activations are sized for.
     pub b: usize,
     /// Positions per sequence the activations are sized for.
     pub t: usize,

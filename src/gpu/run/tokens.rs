@@ -12,7 +12,7 @@ use crate::train::MicroBatch;
 
 pub(super) struct TokenBuffer {
     buffer: wgpu::Buffer,
-    /// B*T: positions in one micro-batch.
+    /// b*T: positions in one micro-batch.
     bt: usize,
     vocab: usize,
     slots: Vec<TokenViews>,
