@@ -11,6 +11,7 @@
 //! is on.
 
 mod config;
+pub mod experiment;
 mod metrics;
 mod runs;
 pub mod settings;
