@@ -41,6 +41,52 @@ impl Strategy {
             Strategy::Corrected => "corrected",
         }
     }
+
+    /// How the page names and draws this strategy's runs (www/lab/charts.js
+    /// and sweepcharts.js, through the wasm API's `strategies()`). A match
+    /// without a default arm: a new strategy does not compile until it has
+    /// a colour.
+    pub fn style(self) -> StrategyStyle {
+        match self {
+            Strategy::FullBatch => StrategyStyle { label: "full batch", colour: "#6b7280", shades: &[], dashed: false },
+            Strategy::Naive => StrategyStyle {
+                label: "naive",
+                colour: "#dc2626",
+                shades: &["#fca5a5", "#f87171", "#dc2626", "#991b1b", "#450a0a"],
+                dashed: false,
+            },
+            Strategy::Local => StrategyStyle {
+                label: "local",
+                colour: "#d97706",
+                shades: &["#fcd34d", "#f59e0b", "#d97706", "#92400e", "#451a03"],
+                dashed: false,
+            },
+            Strategy::Corrected => StrategyStyle {
+                label: "corrected",
+                colour: "#2563eb",
+                shades: &["#93c5fd", "#60a5fa", "#2563eb", "#1e40af", "#172554"],
+                dashed: true,
+            },
+        }
+    }
+}
+
+/// A strategy's display metadata, kept beside the strategy so that a new one
+/// brings its own (`Strategy::style`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StrategyStyle {
+    /// Its runs' name in legends and tables; the page adds b (the micro-batch
+    /// size) to every run but the full batch's.
+    pub label: &'static str,
+    /// Its curves' colour (CSS).
+    pub colour: &'static str,
+    /// In the G sweep, one curve per G in these, light for the smallest G,
+    /// dark for the largest; empty where a strategy has one G (the full
+    /// batch), which is drawn in `colour`.
+    pub shades: &'static [&'static str],
+    /// Drawn dashed: corrected's curves lie on the full batch's, and dashes
+    /// let both show.
+    pub dashed: bool,
 }
 
 /// The dlogits scale of one micro-batch: the only number that differs
@@ -122,6 +168,17 @@ mod tests {
         let sums = [10.0f32, 30.0, 40.0, 80.0];
         // local logs the mean over ranks of each rank's token mean
         assert!((logged_loss(Strategy::Local, &sums, &tokens, 2) - (40.0 / 40.0 + 120.0 / 60.0) / 2.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn every_strategy_has_a_distinct_colour() {
+        let colours: std::collections::HashSet<&str> = Strategy::ALL.iter().map(|s| s.style().colour).collect();
+        assert_eq!(colours.len(), Strategy::ALL.len());
+        for s in Strategy::ALL {
+            let style = s.style();
+            assert!(style.colour.starts_with('#') && !style.label.is_empty());
+            assert!(style.shades.is_empty() || style.shades.contains(&style.colour), "{s:?}'s shades hold its colour");
+        }
     }
 
     #[test]

@@ -23,6 +23,7 @@ use crate::lab::{Lab, LabConfig, RunSpec};
 use crate::model::{ConfigError, ModelConfig, ParamLayout};
 use crate::playground::{Method, Playground, PlaygroundSettings, Surface};
 
+mod experiment;
 #[cfg(feature = "rarely-used")]
 mod files;
 pub mod state;

@@ -12,6 +12,7 @@
 
 mod backend;
 mod config;
+pub mod experiment;
 mod metrics;
 mod runs;
 pub mod settings;

@@ -1,4 +1,5 @@
-// The lab's live charts (uPlot): how runs are named and coloured, the three
+// The lab's live charts (uPlot): how runs are named and coloured (from each
+// strategy's display metadata in Rust, accum.rs `Strategy::style`), the three
 // live charts (loss, weight distance, gradient norm) with the f64 twin's
 // curves beside them when precision is "both", the true/logged loss switch,
 // and the note that explains the colours. It only draws what it is given: it
@@ -6,13 +7,38 @@
 // sweepcharts.js) or export (exports.js).
 import uPlot from "../../vendor/uPlot.esm.js";
 import { button, el } from "../ui.js";
+import { loadGradlab } from "../wasm.js";
 import { decimate } from "./decimate.js";
 
-// keyed by the strategy as the wasm module serialises it: "full", "naive", "local", "corrected"
-export const COLORS = { full: "#6b7280", naive: "#dc2626", local: "#d97706", corrected: "#2563eb" };
+// Every strategy's display metadata from the wasm module (`strategies()`):
+// {name, label, colour, shades, dashed}, the full batch first, keyed by the
+// name the lab's runs carry ("full", "naive", "local", "corrected"). Loaded
+// once (`loadStrategies`, which the Charts constructor starts): everything
+// that names or draws a run does so after a lab was built, which awaits the
+// same module, so `strategyStyle` has it by then.
+let styles = null;
+export function loadStrategies() {
+  return loadGradlab().then((gl) => (styles ??= gl.strategies()));
+}
+
+// The display metadata of `strategy` (a name); a strategy the module does
+// not describe is an error, never an undefined colour.
+export function strategyStyle(strategy) {
+  if (!styles) throw new Error(`the strategies' styles are used before the module has loaded (${strategy})`);
+  const style = styles.find((s) => s.name === strategy);
+  if (!style) throw new Error(`no display metadata for strategy "${strategy}"`);
+  return style;
+}
+
+// The strategies' names in the module's order, the full batch first.
+export const strategyNames = () => {
+  if (!styles) throw new Error("the strategies' styles are used before the module has loaded");
+  return styles.map((s) => s.name);
+};
 
 export function runLabel(spec) {
-  return spec.strategy === "full" ? "full batch" : `${spec.strategy} (b=${spec.micro_batch})`;
+  const { label } = strategyStyle(spec.strategy);
+  return spec.strategy === "full" ? label : `${label} (b=${spec.micro_batch})`;
 }
 
 // whole steps (and whole G) on the x axes, never 2.5
@@ -37,7 +63,10 @@ export function explanation() {
       <p>With spread 0 (or packing) every sequence has the same length, so all <var>N</var><sub>g</sub> are equal and naive = corrected. Raise the spread and watch them part.</p>`;
   // coloured through the CSSOM: a style attribute in markup is inline style,
   // which the pages' Content-Security-Policy refuses
-  for (const b of explain.querySelectorAll("b[data-colour]")) b.style.color = COLORS[b.dataset.colour];
+  // (a module that fails to load is reported where the lab loads it)
+  loadStrategies().then(() => {
+    for (const b of explain.querySelectorAll("b[data-colour]")) b.style.color = strategyStyle(b.dataset.colour).colour;
+  }, () => {});
   return explain;
 }
 
@@ -68,14 +97,17 @@ function lastPoint(ys) {
 // `stopped(plot, seriesIdx)`: whether that run was stopped (diverged); its
 // curve then ends in a dot.
 function seriesOf(specs, twin, stopped) {
-  return specs.map((s) => ({
-    label: runLabel(s) + (twin ? " · f64" : ""),
-    stroke: COLORS[s.strategy],
-    width: twin ? 2.5 : s.strategy === "corrected" ? 2 : 1.5,
-    dash: twin ? [2, 4] : s.strategy === "corrected" ? [6, 4] : undefined,
-    spanGaps: true,
-    points: { show: false, size: 10, width: 2, fill: COLORS[s.strategy], stroke: COLORS[s.strategy], filter: (u, i) => (stopped(u, i) ? lastPoint(u.data[i]) : null) },
-  }));
+  return specs.map((s) => {
+    const { colour, dashed } = strategyStyle(s.strategy);
+    return {
+      label: runLabel(s) + (twin ? " · f64" : ""),
+      stroke: colour,
+      width: twin ? 2.5 : dashed ? 2 : 1.5,
+      dash: twin ? [2, 4] : dashed ? [6, 4] : undefined,
+      spanGaps: true,
+      points: { show: false, size: 10, width: 2, fill: colour, stroke: colour, filter: (u, i) => (stopped(u, i) ? lastPoint(u.data[i]) : null) },
+    };
+  });
 }
 
 // The x values of the longer of `labs` ({step}), and each lab's column `pick`
@@ -101,6 +133,7 @@ export class Charts {
     // per plot, which of its series are stopped runs (index as uPlot's)
     this.stopped = new WeakMap();
     this.kindBtn.addEventListener("click", () => this.setLossKind(this.lossKind === "true" ? "logged" : "true"));
+    loadStrategies().catch(() => {});
   }
 
   // `fn(kind)` after the reader switched between the true and the logged loss.

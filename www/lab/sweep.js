@@ -1,18 +1,22 @@
-// The G sweep ("Sweep G"): the CLI's reference experiment (`gradlab sweep`:
-// nano, effective batch 16, context 128, spread 1, AdamW lr 3e-3, naive and
-// corrected at micro-batch 1, 2, 4, 8, final = mean of the last tenth of the
-// steps) in a separate wasm lab, with this lab's corpus, packing, mask, ranks,
-// seed and precision, for as many steps as the reader asks (a quick version
-// unless 100; the README's table is 5 seeds of it). It collects every run's curves, works out the finals and hands
-// them to sweepcharts.js. It pauses the training lab but does not touch it
-// otherwise; it draws nothing itself.
-import { backendFor } from "../wasm.js";
+// The G sweep ("Sweep G"): the CLI's reference experiment (`gradlab sweep`;
+// its settings and its "final" statistic come from the wasm module, which
+// takes them from src/lab/experiment.rs) in a separate wasm lab, with this
+// lab's corpus, packing, mask, ranks, seed and precision, for as many steps
+// as the reader asks (a quick version unless the reference's count; the
+// README's table is several seeds of it). It collects every run's curves,
+// works out the finals through the module and hands them to sweepcharts.js.
+// It pauses the training lab but does not touch it otherwise; it draws
+// nothing itself.
+import { backendFor, loadGradlab } from "../wasm.js";
 import { createLab } from "./remote.js";
-import { el, errorText, formRow, nextFrame } from "../ui.js";
+import { el, errorText, formRow, hintOf, nextFrame } from "../ui.js";
+import { loadStrategies, strategyStyle } from "./charts.js";
 
-// The reference experiment's settings (src/bin/gradlab/sweep.rs and common.rs defaults).
-const REFERENCE = { batch: 16, ctx: 128, spread: 1, opt: "adamw", lr: 3e-3, beta1: 0.9, beta2: 0.99, wd: 0, clip: 1, sched: "constant" };
-const REFERENCE_STEPS = 100;
+// The reference experiment (wasm `referenceExperiment()`): {preset, context,
+// batch, spread, corpus, optimizer, lr, steps, first_seed, seeds,
+// val_sequences, micro_batches, optimizer_config}.
+let reference;
+const loadReference = () => (reference ??= loadGradlab().then((gl) => gl.referenceExperiment()));
 
 export class Sweep {
   // `controls`, `training`, `charts` (the live ones, for the loss kind),
@@ -21,15 +25,18 @@ export class Sweep {
     Object.assign(this, { controls, training, charts, sweepCharts, showError });
     this.note = el("p", { class: "gl-small", "data-testid": "sweep-note" });
     const form = el("div", { class: "gl-sweep-form" });
-    this.stepsInput = formRow(form, "Sweep steps", el("input", { type: "number", min: "2", max: "1000", step: "10", "data-testid": "sweep-steps" }), `${REFERENCE_STEPS} = the reference experiment`);
+    this.stepsInput = formRow(form, "Sweep steps", el("input", { type: "number", min: "2", max: "1000", step: "10", "data-testid": "sweep-steps" }));
     this.stepsInput.value = String(controls.values.sweepsteps);
     this.stepsInput.addEventListener("change", () => this.takeSteps());
     this.form = form;
-    controls.ready.then(() => {
+    // the reference is described once the module has it (the note is empty until then)
+    Promise.all([controls.ready, loadReference(), loadStrategies(), loadGradlab()]).then(([, ref, , gl]) => {
+      this.reference = ref;
+      this.gl = gl;
       this.stepsInput.value = String(controls.values.sweepsteps);
+      hintOf(this.stepsInput).textContent = `${ref.steps} = the reference experiment`;
       this.describe();
-    });
-    this.describe();
+    }, () => {});
   }
 
   // The sweep's step count from its input; false (and the problem shown) when out of range.
@@ -55,16 +62,23 @@ export class Sweep {
     return `${f32}${v.precision === "both" ? " (choose precision f64 for the f64 sweep)" : ""}`;
   }
 
+  // The note: the reference's settings (from the module) and what this lab
+  // changes; empty until the module has described the reference.
   describe() {
+    const ref = this.reference;
+    if (!ref) return;
     const v = this.controls.values;
     const steps = v.sweepsteps;
-    const quick = steps === REFERENCE_STEPS ? `${steps} steps, as the reference does.` : `A quick version: ${steps} steps, where the reference runs ${REFERENCE_STEPS}.`;
-    const corpus = v.corpus ?? "kjv";
+    const quick = steps === ref.steps ? `${steps} steps, as the reference does.` : `A quick version: ${steps} steps, where the reference runs ${ref.steps}.`;
+    const corpus = v.corpus ?? ref.corpus;
     const precision = this.where();
+    const opt = ref.optimizer_config;
+    const naming = ["naive", "corrected"].map((s) => strategyStyle(s).label).join(" and ");
     this.note.textContent =
-      `“Sweep G” runs the command line's reference experiment (gradlab sweep): the nano model, effective batch 16, context 128, spread 1, ` +
-      `AdamW lr 3e-3 (β 0.9/0.99, clip 1), naive and corrected at micro-batch 1, 2, 4, 8 (G = 16, 8, 4, 2) beside the full batch, all from the same weights ` +
-      `on the same batches; “final” is the mean of the last tenth of the steps. ${quick} ` +
+      `“Sweep G” runs the command line's reference experiment (gradlab sweep): the ${ref.preset} model, effective batch ${ref.batch}, context ${ref.context}, spread ${ref.spread}, ` +
+      `${opt.kind} lr ${opt.lr.toExponential()} (β ${opt.beta1}/${opt.beta2}, clip ${opt.max_grad_norm}), ${naming} at micro-batch ${ref.micro_batches.join(", ")} ` +
+      `(G = ${ref.micro_batches.map((b) => ref.batch / b).join(", ")}) beside the ${strategyStyle("full").label}, all from the same weights ` +
+      `on the same batches; “final” is the mean of the last tenth of the steps (here the last ${this.gl.finalWindow(steps)}). ${quick} ` +
       `From this lab: corpus ${corpus}, packing ${v.packing}, prompt mask ${v.mask ? "on" : "off"}, ${v.ranks} rank${v.ranks > 1 ? "s (adds local runs; G must divide among them)" : ""}, seed ${v.seed}, ` +
       `${v.lora ? `LoRA r = ${v.lorarank} on the starting weights (the distance is then ‖ΔW − ΔW_full‖, as the seed measured it)` : "every weight trained"}, starting from ${this.training.startWeights?.current?.name ?? "a fresh init"}; ${precision}. ` +
       `The lab's other settings (learning rate, batch, context, model) do not apply.`;
@@ -77,16 +91,25 @@ export class Sweep {
     training.pause();
     controls.sweepBtn.disabled = true;
     const steps = controls.values.sweepsteps;
-    const cpu = controls.cpuPreset();
-    const config = controls.config({ ...REFERENCE, preset: cpu, micro: REFERENCE.batch }, { sweep: true });
     let lab;
     this.cancelled = false;
     try {
+      const ref = await loadReference();
+      // this lab's settings, the reference's in place of its model, batch, context and optimizer
+      const config = controls.config({}, {
+        sweep: true,
+        preset: ref.preset,
+        batch: ref.batch,
+        micro_batch: ref.batch,
+        spread: ref.spread,
+        seq_len: ref.context,
+        optimizer: ref.optimizer_config,
+      });
       const { backend } = await backendFor(controls.values);
       lab = await createLab(config, backend, training.startWeights?.start);
       const where = lab.onGpu() ? "f32 WebGPU" : backend === "reference" ? "f64 CPU" : "f32 CPU";
       const specs = lab.runs();
-      const runs = specs.map((s) => ({ ...s, G: REFERENCE.batch / s.micro_batch, true: new Array(steps).fill(null), logged: new Array(steps).fill(null), dist: null }));
+      const runs = specs.map((s) => ({ ...s, G: ref.batch / s.micro_batch, true: new Array(steps).fill(null), logged: new Array(steps).fill(null), dist: null }));
       const take = (metrics) => {
         for (const m of metrics) {
           const r = runs[m.run];
@@ -105,7 +128,7 @@ export class Sweep {
         await nextFrame();
       }
       take(await lab.flush());
-      this.sweepCharts.draw(finals(runs, steps), this.charts.lossKind);
+      this.sweepCharts.draw(finals(await loadGradlab(), runs, steps), this.charts.lossKind);
       training.setStatus(`${training.statusName} · sweep done (${steps} steps, ${where})`);
     } catch (e) {
       this.showError(`Sweep failed: ${errorText(e)}`);
@@ -116,18 +139,15 @@ export class Sweep {
   }
 }
 
-// Each run's finals as the CLI computes them: the mean over the last tenth
-// of the steps (at least one), the true-loss gap to the full batch (run 0),
-// the weight distance after the last step.
-export function finals(runs, steps) {
-  const tail = Math.max(1, Math.floor(steps / 10));
-  const mean = (xs) => {
-    const ok = xs.slice(-tail).filter((x) => x !== null);
-    return ok.length ? ok.reduce((a, b) => a + b, 0) / ok.length : NaN;
-  };
+// Each run's finals as the CLI computes them, by the module `gl`'s "final"
+// (src/lab/experiment.rs: the mean over the last tenth of the steps), the
+// true-loss gap to the full batch (run 0), the weight distance after the
+// last step.
+export function finals(gl, runs, steps) {
+  const tail = gl.finalWindow(steps);
   for (const r of runs) {
-    r.finalTrue = mean(r.true);
-    r.finalLogged = mean(r.logged);
+    r.finalTrue = gl.finalMean(r.true);
+    r.finalLogged = gl.finalMean(r.logged);
   }
   for (const r of runs) r.gap = r.finalTrue - runs[0].finalTrue;
   const gs = [...new Set(runs.filter((r) => r.strategy !== "full").map((r) => r.G))].sort((a, b) => a - b);

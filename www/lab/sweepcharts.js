@@ -6,21 +6,15 @@
 // result it is given (sweep.js runs the sweep).
 import uPlot from "../../vendor/uPlot.esm.js";
 import { el } from "../ui.js";
-import { COLORS, powersOfTen, STEP_TICKS, widthOf } from "./charts.js";
+import { powersOfTen, STEP_TICKS, strategyNames, strategyStyle, widthOf } from "./charts.js";
 
-// per-G shades, light for small G, dark for large: naive reds, corrected blues, local ambers
-const SHADES = {
-  naive: ["#fca5a5", "#f87171", "#dc2626", "#991b1b", "#450a0a"],
-  corrected: ["#93c5fd", "#60a5fa", "#2563eb", "#1e40af", "#172554"],
-  local: ["#fcd34d", "#f59e0b", "#d97706", "#92400e", "#451a03"],
-};
-const STRATEGIES = ["naive", "local", "corrected"];
-
-// The shade of `strategy` at G among `gs` (ascending).
+// The colour of `strategy`'s run at G among `gs` (ascending): its per-G
+// shades (accum.rs `Strategy::style`) light for small G, dark for large; its
+// one colour where it has no shades (the full batch).
 const shade = (strategy, G, gs) => {
-  const list = SHADES[strategy];
+  const { shades, colour } = strategyStyle(strategy);
   const k = gs.indexOf(G);
-  return list[Math.round((k * (list.length - 1)) / Math.max(1, gs.length - 1))] ?? COLORS[strategy];
+  return shades[Math.round((k * (shades.length - 1)) / Math.max(1, gs.length - 1))] ?? colour;
 };
 
 export class SweepCharts {
@@ -41,7 +35,8 @@ export class SweepCharts {
 
   drawSummary({ steps, tail, gs, runs }) {
     this.summaryPlot?.destroy();
-    const present = STRATEGIES.filter((s) => runs.some((r) => r.strategy === s));
+    // the strategies beside the full batch, in the module's order
+    const present = strategyNames().filter((s) => s !== "full" && runs.some((r) => r.strategy === s));
     // a G whose run was not trained has no point (null), never 0 or the full batch's
     const at = (strategy, key) => gs.map((G) => runs.find((r) => r.strategy === strategy && r.G === G)?.[key] ?? null);
     const positive = (xs) => xs.map((x) => (x > 0 && Number.isFinite(x) ? x : null));
@@ -55,8 +50,8 @@ export class SweepCharts {
         axes: [{ label: "G (micro-batches per step)", incrs: STEP_TICKS }, { label: "true-loss gap" }, { scale: "d", side: 1, label: "distance", values: powersOfTen }],
         series: [
           {},
-          ...present.map((s) => ({ label: `${s} gap`, stroke: COLORS[s], dash: s === "corrected" ? [6, 4] : undefined, points: { show: true } })),
-          ...present.map((s) => ({ label: `${s} distance`, stroke: COLORS[s], scale: "d", width: 1, points: { show: true }, dash: [2, 2] })),
+          ...present.map((s) => ({ label: `${strategyStyle(s).label} gap`, stroke: strategyStyle(s).colour, dash: strategyStyle(s).dashed ? [6, 4] : undefined, points: { show: true } })),
+          ...present.map((s) => ({ label: `${strategyStyle(s).label} distance`, stroke: strategyStyle(s).colour, scale: "d", width: 1, points: { show: true }, dash: [2, 2] })),
         ],
       },
       [gs, ...present.map((s) => at(s, "gap")), ...present.map((s) => positive(at(s, "dist")))],
@@ -67,7 +62,7 @@ export class SweepCharts {
   drawCurves({ steps, gs, runs }, kind) {
     this.curvesPlot?.destroy();
     const x = Array.from({ length: steps }, (_, i) => i + 1);
-    const label = (r) => (r.strategy === "full" ? "full batch (G = 1)" : `${r.strategy} G = ${r.G}`);
+    const label = (r) => `${strategyStyle(r.strategy).label} ${r.strategy === "full" ? "(G = 1)" : `G = ${r.G}`}`;
     this.curvesPlot = new uPlot(
       {
         width: widthOf(this.curves),
@@ -80,9 +75,9 @@ export class SweepCharts {
           {},
           ...runs.map((r) => ({
             label: label(r),
-            stroke: r.strategy === "full" ? COLORS.full : shade(r.strategy, r.G, gs),
+            stroke: shade(r.strategy, r.G, gs),
             width: r.strategy === "full" ? 2.5 : 1.5,
-            dash: r.strategy === "corrected" ? [6, 4] : undefined,
+            dash: strategyStyle(r.strategy).dashed ? [6, 4] : undefined,
             spanGaps: true,
           })),
         ],

@@ -4,33 +4,36 @@
 use std::sync::Arc;
 
 use gradlab::data::{Corpus, Packing};
+use gradlab::lab::experiment::REFERENCE;
 use gradlab::lab::{Backend, LabConfig};
 use gradlab::model::{LoraConfig, LoraTarget, ModelConfig};
 
 pub type AnyError = Box<dyn std::error::Error>;
 
-/// The lab's data and model, shared by `sweep` and `export-grads`.
+/// The lab's data and model, shared by `sweep`, `pretrain` and `export-grads`; the
+/// defaults are the reference experiment's (`lab::experiment`) but for the
+/// context, the preset's own unless `--ctx` asks.
 #[derive(clap::Args)]
 pub struct LabArgs {
     /// Model size: nano, micro or small.
-    #[arg(long, default_value = "nano")]
+    #[arg(long, default_value = REFERENCE.preset)]
     pub preset: String,
     /// T: the model's context (its position table), instead of the preset's;
     /// whole documents are cut only past T+1 tokens.
     #[arg(long)]
     pub ctx: Option<usize>,
     /// Effective batch B (sequences per optimizer step).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = REFERENCE.batch)]
     pub batch: usize,
     /// Sequence-length spread: 0 = all full length (no padding), 1 = widely varying.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = REFERENCE.spread)]
     pub spread: f64,
     /// Seeds the weights and every batch.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = REFERENCE.first_seed)]
     pub seed: u64,
     /// A shipped corpus: kjv (verses, reference as prompt) or devil (The
     /// Devil's Dictionary, headword as prompt).
-    #[arg(long, default_value = "kjv")]
+    #[arg(long, default_value = REFERENCE.corpus)]
     pub corpus: String,
     /// Train on this UTF-8 file instead (documents split on blank lines).
     #[arg(long, conflicts_with = "corpus")]

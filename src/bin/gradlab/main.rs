@@ -1,13 +1,16 @@
 //! gradlab on the command line: train a tiny GPT on the GPU and watch the
 //! loss, run the accumulation lab, export gradients, or check every kernel
 //! against the CPU reference on this machine. One module per command, each
-//! owning its arguments; `common` holds what several share.
+//! owning its arguments; `common` holds what several share, `csv` writes
+//! row types as CSV files.
 //! Native only; in the browser the page drives the library instead.
 
 #[cfg(not(target_arch = "wasm32"))]
 mod check;
 #[cfg(not(target_arch = "wasm32"))]
 mod common;
+#[cfg(not(target_arch = "wasm32"))]
+mod csv;
 #[cfg(not(target_arch = "wasm32"))]
 mod export;
 #[cfg(not(target_arch = "wasm32"))]
@@ -32,8 +35,9 @@ mod cli {
     pub enum Command {
         /// Train a model on a text and print the loss of every step.
         Train(super::train::Args),
-        /// The reference experiment: full batch vs naive vs corrected accumulation
-        /// at micro-batch 1, 2, 4, 8, 16 (effective batch 16), in lockstep.
+        /// The reference experiment: the full batch (b = B) beside naive and
+        /// corrected accumulation at every micro-batch size b below B that
+        /// divides it (for B = 16: b = 1, 2, 4, 8, so G = 16, 8, 4, 2), in lockstep.
         Sweep(super::sweep::Args),
         /// Pretrain a model on packed windows of a corpus and write its weights
         /// (the base a LoRA lab adapts).

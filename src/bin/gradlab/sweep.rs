@@ -1,8 +1,10 @@
-//! `sweep`: the reference experiment — full batch, naive and corrected (and,
-//! with ranks, local) accumulation at every micro-batch size, in lockstep —
-//! over one or more seeds, on the GPU or a CPU backend (f64 or f32), with its table
-//! (mean ± sample standard deviation over seeds), CSV/JSON files and
-//! optional weights.
+//! `sweep`: the reference experiment (`lab::experiment`) — full batch, naive
+//! and corrected (and, with ranks, local) accumulation at every micro-batch
+//! size, in lockstep — over one or more seeds, on the GPU or a CPU backend
+//! (f64 or f32), with its table (mean ± sample standard deviation over
+//! seeds), CSV/JSON files and optional weights. Its defaults are the
+//! reference's, except one seed, the preset's own context and a validation
+//! pass every 50 steps (README.md gives the reference's command line).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use gradlab::checkpoint::to_safetensors;
 use gradlab::cpu::{CpuRun, FastCpuRun};
 use gradlab::data::Corpus;
 use gradlab::gpu::{GpuContext, GpuRun};
+use gradlab::lab::experiment::{final_mean, MeanSd, REFERENCE};
 use gradlab::lab::{Lab, LabConfig, RunMetrics, RunSpec};
 use gradlab::model::ParamLayout;
 use gradlab::optim::{OptimizerConfig, OptimizerKind, Schedule};
@@ -20,19 +23,20 @@ use pollster::block_on;
 use serde::Serialize;
 
 use crate::common::{read_weights, write, AnyError, LabArgs};
+use crate::csv::to_csv;
 
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
     pub lab: LabArgs,
     /// Optimizer steps.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = REFERENCE.steps)]
     pub steps: u64,
     /// Peak learning rate.
-    #[arg(long, default_value_t = 3e-3)]
+    #[arg(long, default_value_t = REFERENCE.lr)]
     pub lr: f64,
     /// sgd, momentum, adam or adamw.
-    #[arg(long, default_value = "adamw")]
+    #[arg(long, default_value_t = REFERENCE.optimizer_name())]
     pub optimizer: String,
     /// constant, or cosine: linear warm-up over --warmup steps, then cosine
     /// decay to a tenth of --lr at the last step (long runs settle instead of
@@ -51,7 +55,7 @@ pub struct Args {
     #[arg(long, default_value = "gpu")]
     pub backend: String,
     /// Held-out sequences each validation pass measures.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = REFERENCE.val_sequences)]
     pub val_sequences: usize,
     /// Validation loss of every run every this many steps (0: only at the end).
     #[arg(long, default_value_t = 50)]
@@ -72,20 +76,22 @@ pub struct Args {
     pub init: Option<std::path::PathBuf>,
 }
 
-/// One run of one seed.
+/// One run of one seed: a line of sweep.csv and of sweep.json's `rows`,
+/// the columns in the fields' order.
 #[derive(Debug, Clone, Serialize)]
 struct SweepRow {
     seed: u64,
     strategy: Strategy,
     micro_batch: usize,
     micro_batches: usize,
-    /// Mean logged loss over the last tenth of the steps.
+    /// "final" of the logged loss (`experiment::final_mean`: the mean over
+    /// the last tenth of the steps).
     final_loss: f64,
     /// Mean logged loss over all steps.
     mean_loss: f64,
     /// final_loss minus the full-batch run's.
     gap_to_full: f64,
-    /// Mean true token-mean loss over the last tenth of the steps.
+    /// "final" of the true token-mean loss.
     final_true_loss: f64,
     /// final_true_loss minus the full-batch run's.
     true_gap_to_full: f64,
@@ -103,44 +109,70 @@ struct SweepRow {
     validation_gap_to_full: f64,
 }
 
-/// A figure over seeds.
-#[derive(Debug, Clone, Copy, Serialize)]
-struct Spread {
-    mean: f64,
-    sd: f64,
-}
-
-fn spread(xs: &[f64]) -> Spread {
-    let n = xs.len().max(1) as f64;
-    let mean = xs.iter().sum::<f64>() / n;
-    let var = if xs.len() > 1 { xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
-    Spread { mean, sd: var.sqrt() }
-}
-
-/// One run over all seeds.
+/// One run over all seeds, each figure of `SweepRow` as its mean ± sd: a
+/// line of summary.csv (`<figure>_mean,<figure>_sd`) and of sweep.json's
+/// `summary`.
 #[derive(Debug, Serialize)]
 struct SummaryRow {
     strategy: Strategy,
     micro_batch: usize,
     micro_batches: usize,
-    final_loss: Spread,
-    gap_to_full: Spread,
-    final_true_loss: Spread,
-    true_gap_to_full: Spread,
-    logged_minus_true: Spread,
-    first_step_distance: Spread,
-    weight_distance: Spread,
-    validation_loss: Spread,
-    validation_gap_to_full: Spread,
+    seeds: usize,
+    final_loss: MeanSd,
+    gap_to_full: MeanSd,
+    final_true_loss: MeanSd,
+    true_gap_to_full: MeanSd,
+    logged_minus_true: MeanSd,
+    first_step_distance: MeanSd,
+    weight_distance: MeanSd,
+    validation_loss: MeanSd,
+    validation_gap_to_full: MeanSd,
+}
+
+/// One run's step of one seed: a line of curves.csv.
+#[derive(Debug, Serialize)]
+struct CurveRow {
+    seed: u64,
+    step: u64,
+    run: usize,
+    strategy: Strategy,
+    micro_batch: usize,
+    logged_loss: f64,
+    true_loss: f64,
+    weight_distance: f64,
+    grad_norm: f64,
+    tokens_per_second: f64,
+}
+
+/// One run's validation loss at one step of one seed: a line of validation.csv.
+#[derive(Debug, Serialize)]
+struct ValidationRow {
+    seed: u64,
+    step: u64,
+    run: usize,
+    strategy: Strategy,
+    micro_batch: usize,
+    validation_loss: f64,
+}
+
+/// One trained matrix's final distance to the full batch's in one run of one
+/// seed: a line of tensors.csv.
+#[derive(Debug, Serialize)]
+struct TensorRow {
+    seed: u64,
+    run: usize,
+    strategy: Strategy,
+    micro_batch: usize,
+    tensor: String,
+    distance: f64,
 }
 
 /// What one seed produced.
 struct SeedResult {
     rows: Vec<SweepRow>,
     metrics: Vec<RunMetrics>,
-    validation_rows: String,
-    /// seed,run,strategy,micro_batch,tensor,distance rows of the final weights.
-    tensor_rows: String,
+    validation: Vec<ValidationRow>,
+    tensors: Vec<TensorRow>,
     weights: Vec<Vec<f32>>,
     seconds: f64,
 }
@@ -161,11 +193,12 @@ fn run_seed<R: Trainer>(
     };
     let started = std::time::Instant::now();
     let mut metrics: Vec<RunMetrics> = Vec::new();
-    let mut validation_rows = String::new();
+    let mut validation_rows = Vec::new();
     let mut record_validation = |lab: &mut Lab, step: u64| -> Result<Vec<f64>, AnyError> {
         let losses = block_on(lab.validation_loss(args.val_sequences))?;
-        for (i, (spec, loss)) in lab.specs().iter().zip(&losses).enumerate() {
-            validation_rows += &format!("{seed},{step},{i},{},{},{loss}\n", spec.strategy.name(), spec.micro_batch);
+        for (run, (spec, &validation_loss)) in lab.specs().iter().zip(&losses).enumerate() {
+            let (strategy, micro_batch) = (spec.strategy, spec.micro_batch);
+            validation_rows.push(ValidationRow { seed, step, run, strategy, micro_batch, validation_loss });
         }
         Ok(losses)
     };
@@ -185,25 +218,23 @@ fn run_seed<R: Trainer>(
     let seconds = started.elapsed().as_secs_f64();
     let validation = record_validation(&mut lab, args.steps)?;
 
-    let tail = (args.steps as usize / 10).max(1);
     let mut rows = Vec::new();
     for (i, spec) in lab.specs().iter().enumerate() {
         let run: Vec<&RunMetrics> = metrics.iter().filter(|m| m.run == i).collect();
-        let last = &run[run.len() - tail.min(run.len())..];
-        let mean = |xs: &[&RunMetrics], f: fn(&RunMetrics) -> f64| {
-            xs.iter().map(|m| f(m)).sum::<f64>() / xs.len().max(1) as f64
-        };
+        // one value per step, as "final" takes them
+        let per_step = |f: fn(&RunMetrics) -> f64| run.iter().map(|m| f(m)).collect::<Vec<f64>>();
+        let mean = |xs: Vec<f64>| xs.iter().sum::<f64>() / xs.len().max(1) as f64;
         rows.push(SweepRow {
             seed,
             strategy: spec.strategy,
             micro_batch: spec.micro_batch,
             micro_batches: config.batch / spec.micro_batch,
-            final_loss: mean(last, |m| m.logged_loss),
-            mean_loss: mean(&run, |m| m.logged_loss),
+            final_loss: final_mean(&per_step(|m| m.logged_loss)),
+            mean_loss: mean(per_step(|m| m.logged_loss)),
             gap_to_full: 0.0,
-            final_true_loss: mean(last, |m| m.true_loss),
+            final_true_loss: final_mean(&per_step(|m| m.true_loss)),
             true_gap_to_full: 0.0,
-            logged_minus_true: mean(&run, |m| m.logged_loss - m.true_loss),
+            logged_minus_true: mean(per_step(|m| m.logged_loss - m.true_loss)),
             first_step_distance: run.first().map(|m| m.weight_distance).unwrap_or(0.0),
             weight_distance: run.last().map(|m| m.weight_distance).unwrap_or(0.0),
             validation_loss: validation[i],
@@ -215,10 +246,11 @@ fn run_seed<R: Trainer>(
         r.gap_to_full = r.final_loss - full_final;
         r.true_gap_to_full = r.final_true_loss - full_true;
     }
-    let mut tensor_rows = String::new();
+    let mut tensors = Vec::new();
     for t in block_on(lab.tensor_distances())? {
-        for (i, (spec, d)) in lab.specs().iter().zip(&t.distances).enumerate() {
-            tensor_rows += &format!("{seed},{i},{},{},{},{d}\n", spec.strategy.name(), spec.micro_batch, t.name);
+        for (run, (spec, &distance)) in lab.specs().iter().zip(&t.distances).enumerate() {
+            let (strategy, micro_batch, tensor) = (spec.strategy, spec.micro_batch, t.name.clone());
+            tensors.push(TensorRow { seed, run, strategy, micro_batch, tensor, distance });
         }
     }
     let mut weights = Vec::new();
@@ -227,7 +259,7 @@ fn run_seed<R: Trainer>(
             weights.push(block_on(lab.weights(i))?);
         }
     }
-    Ok(SeedResult { rows, metrics, validation_rows, tensor_rows, weights, seconds })
+    Ok(SeedResult { rows, metrics, validation: validation_rows, tensors, weights, seconds })
 }
 
 /// Every seed's lab on CPU backend `R`, one thread per seed, as many at a time
@@ -333,11 +365,12 @@ pub fn run(args: Args) -> Result<(), AnyError> {
         .iter()
         .enumerate()
         .map(|(i, spec)| {
-            let of = |f: fn(&SweepRow) -> f64| spread(&results.iter().map(|r| f(&r.rows[i])).collect::<Vec<_>>());
+            let of = |f: fn(&SweepRow) -> f64| MeanSd::of(&results.iter().map(|r| f(&r.rows[i])).collect::<Vec<_>>());
             SummaryRow {
                 strategy: spec.strategy,
                 micro_batch: spec.micro_batch,
                 micro_batches: config.batch / spec.micro_batch,
+                seeds: seeds.len(),
                 final_loss: of(|r| r.final_loss),
                 gap_to_full: of(|r| r.gap_to_full),
                 final_true_loss: of(|r| r.final_true_loss),
@@ -370,89 +403,32 @@ pub fn run(args: Args) -> Result<(), AnyError> {
         tokens as f64 / busy.max(1e-9)
     );
 
-    let mut csv = String::from("seed,strategy,micro_batch,micro_batches,final_loss,mean_loss,gap_to_full,final_true_loss,true_gap_to_full,logged_minus_true,first_step_distance,weight_distance,validation_loss,validation_gap_to_full\n");
-    for r in &rows {
-        csv += &format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-            r.seed,
-            r.strategy.name(),
-            r.micro_batch,
-            r.micro_batches,
-            r.final_loss,
-            r.mean_loss,
-            r.gap_to_full,
-            r.final_true_loss,
-            r.true_gap_to_full,
-            r.logged_minus_true,
-            r.first_step_distance,
-            r.weight_distance,
-            r.validation_loss,
-            r.validation_gap_to_full
-        );
-    }
-    write(&args.out.join("sweep.csv"), csv.as_bytes())?;
-    let mut summary_csv = String::from("strategy,micro_batch,micro_batches,seeds");
-    for f in [
-        "final_loss",
-        "gap_to_full",
-        "final_true_loss",
-        "true_gap_to_full",
-        "logged_minus_true",
-        "first_step_distance",
-        "weight_distance",
-        "validation_loss",
-        "validation_gap_to_full",
-    ] {
-        summary_csv += &format!(",{f}_mean,{f}_sd");
-    }
-    summary_csv.push('\n');
-    for s in &summary {
-        summary_csv += &format!("{},{},{},{}", s.strategy.name(), s.micro_batch, s.micro_batches, seeds.len());
-        for v in [
-            s.final_loss,
-            s.gap_to_full,
-            s.final_true_loss,
-            s.true_gap_to_full,
-            s.logged_minus_true,
-            s.first_step_distance,
-            s.weight_distance,
-            s.validation_loss,
-            s.validation_gap_to_full,
-        ] {
-            summary_csv += &format!(",{},{}", v.mean, v.sd);
-        }
-        summary_csv.push('\n');
-    }
-    write(&args.out.join("summary.csv"), summary_csv.as_bytes())?;
+    let curves: Vec<CurveRow> = seeds
+        .iter()
+        .zip(&results)
+        .flat_map(|(&seed, r)| {
+            r.metrics.iter().map(move |m| CurveRow {
+                seed,
+                step: m.step,
+                run: m.run,
+                strategy: m.strategy,
+                micro_batch: m.micro_batch,
+                logged_loss: m.logged_loss,
+                true_loss: m.true_loss,
+                weight_distance: m.weight_distance,
+                grad_norm: m.grad_norm,
+                tokens_per_second: m.tokens_per_second,
+            })
+        })
+        .collect();
+    let validation: Vec<&ValidationRow> = results.iter().flat_map(|r| &r.validation).collect();
+    let tensors: Vec<&TensorRow> = results.iter().flat_map(|r| &r.tensors).collect();
+    write(&args.out.join("sweep.csv"), to_csv(&rows)?.as_bytes())?;
+    write(&args.out.join("summary.csv"), to_csv(&summary)?.as_bytes())?;
     write(&args.out.join("sweep.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
-    let mut validation = String::from("seed,step,run,strategy,micro_batch,validation_loss\n");
-    let mut curves = String::from(
-        "seed,step,run,strategy,micro_batch,logged_loss,true_loss,weight_distance,grad_norm,tokens_per_second\n",
-    );
-    for (seed, r) in seeds.iter().zip(&results) {
-        validation += &r.validation_rows;
-        for m in &r.metrics {
-            curves += &format!(
-                "{seed},{},{},{},{},{},{},{},{},{}\n",
-                m.step,
-                m.run,
-                m.strategy.name(),
-                m.micro_batch,
-                m.logged_loss,
-                m.true_loss,
-                m.weight_distance,
-                m.grad_norm,
-                m.tokens_per_second
-            );
-        }
-    }
-    write(&args.out.join("validation.csv"), validation.as_bytes())?;
-    let mut tensors = String::from("seed,run,strategy,micro_batch,tensor,distance\n");
-    for r in &results {
-        tensors += &r.tensor_rows;
-    }
-    write(&args.out.join("tensors.csv"), tensors.as_bytes())?;
-    write(&args.out.join("curves.csv"), curves.as_bytes())?;
+    write(&args.out.join("validation.csv"), to_csv(&validation)?.as_bytes())?;
+    write(&args.out.join("tensors.csv"), to_csv(&tensors)?.as_bytes())?;
+    write(&args.out.join("curves.csv"), to_csv(&curves)?.as_bytes())?;
     for (seed, r) in seeds.iter().zip(&results) {
         for (spec, w) in specs.iter().zip(&r.weights) {
             let suffix = if seeds.len() > 1 { format!("_seed{seed}") } else { String::new() };
@@ -495,7 +471,7 @@ fn announce(args: &Args, layout: &ParamLayout, hardware: &str, corpus: &str, con
 }
 
 /// `value` or `mean ± sd` when there is more than one seed.
-fn cell(v: Spread, seeds: usize, digits: usize, signed: bool, sci: bool) -> String {
+fn cell(v: MeanSd, seeds: usize, digits: usize, signed: bool, sci: bool) -> String {
     let f = |x: f64| match (sci, signed) {
         (true, true) => format!("{x:+.2e}"),
         (true, false) => format!("{x:.2e}"),
