@@ -141,17 +141,18 @@ export class Controls {
     }
   }
 
-  // The hints that follow the controls (learning rate, G, spread, corpus,
-  // ranks, LoRA), the table's hint for each choice, and the controls that
-  // another one switches off.
+  // The hints that follow the controls (a log slider's value, G, spread,
+  // corpus, ranks, LoRA), the table's hint for each choice, and the controls
+  // that another one switches off.
   describe() {
-    const { lr, batch, micro, spread, corpus, ranks, lora, lorarank } = this.inputs;
+    const { batch, micro, spread, corpus, ranks, lora, lorarank } = this.inputs;
     for (const s of FORM_SETTINGS) {
       const input = this.inputs[s.name];
+      // a log slider's position means nothing read off it: its value shows under it
+      if (s.kind === "log-slider") hintOf(input).textContent = formatLogSlider(input);
       if (s.hint && typeof s.hint === "object") hintOf(input).textContent = s.hint[input.value] ?? "";
       if (s.when) input.disabled = !this.inputs[s.when].checked;
     }
-    hintOf(lr).textContent = formatLogSlider(lr);
     const g = Number(batch.value) / Number(micro.value);
     hintOf(micro).textContent = Number.isInteger(g) ? `G = ${g} micro-batches per step` : "must divide the batch";
     const x = Number(spread.value);
