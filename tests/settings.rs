@@ -2,46 +2,60 @@
 //! (`lab::settings`), fuzzed: random and hostile settings never panic, every
 //! refusal names a field, every setting drawn from the documented ranges is
 //! accepted, and no accepted lab asks for more work per step than the budget.
+//! And the page's table of settings (www/lab/settings.json), which the form,
+//! the URL and the wasm settings are made from, against `LabSettings`: every
+//! path a real field, the page's defaults the library's where they should
+//! agree, and every value the page offers a lab the CPU takes.
 #![cfg(not(target_arch = "wasm32"))]
 
 use gradlab::lab::settings::{
-    steps_per_call, work_per_step, Compute, LabSettings, CPU_WORK_BUDGET, GPU_WORK_BUDGET, MAX_STEPS_PER_CALL,
+    steps_per_call, work_per_step, Compute, LabSettings, CPU_F32_WORK_BUDGET, CPU_WORK_BUDGET, GPU_WORK_BUDGET,
+    MAX_STEPS_PER_CALL,
 };
 use gradlab::model::ModelConfig;
+use gradlab::optim::OptimizerConfig;
 use proptest::prelude::*;
-use serde_json::{json, Value};
+use serde::de::{DeserializeOwned, Error as _, Visitor};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
 
-/// Every name a refusal may start with: the settings' fields, the checks'
-/// names for them, and the optimizer's.
-const FIELDS: &[&str] = &[
-    "settings",
-    "preset",
-    "batch",
-    "micro_batch",
-    "spread",
-    "seq_len",
-    "block_size",
-    "corpus",
-    "text",
-    "packing",
-    "mask_prompt",
-    "ranks",
-    "lora_rank",
-    "seed",
-    "runs",
-    "learning_rate",
-    "momentum",
-    "beta1",
-    "beta2",
-    "eps",
-    "weight_decay",
-    "max_grad_norm",
-    "min_lr_ratio",
-    "unknown preset",
-];
+/// The field names serde's derive gives `T`: it hands them to
+/// `deserialize_struct`, where this deserializer keeps them and stops.
+struct FieldNames<'a>(&'a mut &'static [&'static str]);
 
+impl<'de> serde::Deserializer<'de> for FieldNames<'_> {
+    type Error = serde::de::value::Error;
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(Self::Error::custom("not a struct"))
+    }
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        fields: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Self::Error> {
+        *self.0 = fields;
+        Err(Self::Error::custom("names taken"))
+    }
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+        unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
+    }
+}
+
+fn fields_of<T: DeserializeOwned>() -> &'static [&'static str] {
+    let mut names: &'static [&'static str] = &[];
+    let _ = T::deserialize(FieldNames(&mut names));
+    assert!(!names.is_empty(), "{} is not a struct", std::any::type_name::<T>());
+    names
+}
+
+/// Every name a refusal may start with: the settings' fields and the
+/// optimizer's, and the names the checks give what they check.
 fn named(e: &str) -> bool {
-    FIELDS.iter().any(|f| e.starts_with(f))
+    const CHECKS: &[&str] = &["settings", "block_size", "runs", "learning_rate", "min_lr_ratio", "unknown preset"];
+    let fields = fields_of::<LabSettings>().iter().chain(fields_of::<OptimizerConfig>());
+    CHECKS.iter().chain(fields).any(|f| e.starts_with(f))
 }
 
 fn hostile_value() -> impl Strategy<Value = Value> {
@@ -63,23 +77,7 @@ fn hostile_value() -> impl Strategy<Value = Value> {
 
 fn key() -> impl Strategy<Value = String> {
     prop_oneof![
-        prop::sample::select(vec![
-            "preset",
-            "batch",
-            "micro_batch",
-            "spread",
-            "seq_len",
-            "optimizer",
-            "seed",
-            "sweep",
-            "corpus",
-            "text",
-            "packing",
-            "mask_prompt",
-            "ranks",
-            "lora_rank",
-        ])
-        .prop_map(String::from),
+        prop::sample::select(fields_of::<LabSettings>()).prop_map(String::from),
         // mistyped and made-up names
         prop::sample::select(vec!["microbatch", "bogus", "lr", "Batch", "__proto__", "constructor"])
             .prop_map(String::from),
@@ -205,4 +203,306 @@ fn the_f32_cpu_backend_takes_any_preset_within_its_own_budget() {
     assert!(e.starts_with("batch:") && e.contains("on the CPU"), "{e}");
     assert!(Compute::CpuF32.work_budget() > Compute::Cpu.work_budget());
     assert!(Compute::CpuF32.work_budget() < Compute::Gpu.work_budget());
+}
+
+/// The page's table of settings (www/lab/settings.json; its `about` says
+/// what each property means).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Table {
+    #[allow(dead_code)]
+    about: Vec<String>,
+    settings: Vec<Setting>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Setting {
+    name: String,
+    kind: Kind,
+    label: String,
+    testid: String,
+    def: Option<Value>,
+    min: Option<f64>,
+    max: Option<f64>,
+    step: Option<f64>,
+    #[serde(default)]
+    int: bool,
+    choices: Option<Vec<Value>>,
+    hint: Option<Value>,
+    path: Option<String>,
+    settings: Option<Map<String, Value>>,
+    when: Option<String>,
+    off: Option<Value>,
+    form: Option<bool>,
+    #[allow(dead_code)]
+    note: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Kind {
+    Choice,
+    Number,
+    Range,
+    LogSlider,
+    Checkbox,
+}
+
+fn table() -> Table {
+    serde_json::from_str(include_str!("../www/lab/settings.json")).expect("www/lab/settings.json")
+}
+
+impl Table {
+    fn get(&self, name: &str) -> &Setting {
+        self.settings.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no setting {name}"))
+    }
+
+    /// The page's values before anything is chosen: each default, the
+    /// smallest preset and the first shipped corpus (which the page takes
+    /// from the wasm module's lists).
+    fn defaults(&self) -> Map<String, Value> {
+        let mut page: Map<String, Value> =
+            self.settings.iter().filter_map(|s| Some((s.name.clone(), s.def.clone()?))).collect();
+        page.insert("preset".into(), json!(ModelConfig::PRESETS[0].0));
+        page.insert("corpus".into(), json!(gradlab::data::CORPORA[0].name));
+        page
+    }
+
+    /// What the page sends the wasm API for `page`, as www/settings.js
+    /// labConfig builds it: each value at its entry's path, a checkbox as
+    /// true or false, a choice through its `settings` map, and a control
+    /// switched off by its `when` checkbox as its `off` value.
+    fn sent(&self, page: &Map<String, Value>) -> Value {
+        let mut sent = json!({});
+        for s in &self.settings {
+            let (Some(path), Some(value)) = (&s.path, page.get(&s.name)) else { continue };
+            let value = match (&s.when, s.kind, &s.settings) {
+                (Some(switch), ..) if page[switch] != json!(1) => s.off.clone().expect("`when` with an `off` value"),
+                (_, Kind::Checkbox, _) => json!(value == &json!(1)),
+                (_, _, Some(map)) => map[value.as_str().expect("a choice by name")].clone(),
+                _ => value.clone(),
+            };
+            let mut node = &mut sent;
+            for key in path.split('.') {
+                node = node.as_object_mut().unwrap().entry(key).or_insert(json!({}));
+            }
+            *node = value;
+        }
+        sent
+    }
+}
+
+#[test]
+fn the_page_table_is_well_formed_and_every_path_is_a_settings_field() {
+    let table = table();
+    let mut names: Vec<_> = table.settings.iter().map(|s| s.name.as_str()).collect();
+    let mut ids: Vec<_> = table.settings.iter().map(|s| s.testid.as_str()).collect();
+    // the names links, element attributes and saved states hold
+    for kept in [
+        "lr",
+        "batch",
+        "micro",
+        "spread",
+        "opt",
+        "momentum",
+        "beta1",
+        "beta2",
+        "wd",
+        "clip",
+        "sched",
+        "preset",
+        "ctx",
+        "seed",
+        "sweepsteps",
+        "corpus",
+        "packing",
+        "mask",
+        "ranks",
+        "lora",
+        "lorarank",
+        "precision",
+        "device",
+    ] {
+        assert!(names.contains(&kept), "the setting {kept} is gone: links and saved states name it");
+    }
+    names.sort_unstable();
+    names.dedup();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(names.len(), table.settings.len(), "two settings share a name");
+    assert_eq!(ids.len(), table.settings.len(), "two settings share a test id");
+    for s in &table.settings {
+        let n = &s.name;
+        assert!(!s.label.is_empty() && !s.testid.is_empty(), "{n}");
+        // the preset and the corpus take their choices and default from the wasm module
+        let from_wasm = ["preset", "corpus"].contains(&n.as_str());
+        assert_eq!(s.def.is_none(), from_wasm, "{n}: a default, unless the wasm module gives it");
+        match s.kind {
+            Kind::Choice | Kind::Checkbox => {
+                let choices = s.choices.as_ref().map_or(&[][..], Vec::as_slice);
+                assert_eq!(choices.is_empty(), from_wasm, "{n}: choices");
+                assert!(s.min.is_none() && s.max.is_none() && s.step.is_none() && !s.int, "{n}: a choice has no range");
+                if let Some(def) = &s.def {
+                    assert!(choices.contains(def), "{n}: the default {def} is not a choice");
+                }
+                if s.kind == Kind::Checkbox {
+                    assert_eq!(choices, [json!(0), json!(1)], "{n}: a checkbox is 0 or 1");
+                }
+                if let Some(map) = &s.settings {
+                    let keys: Vec<_> = map.keys().map(|k| json!(k)).collect();
+                    assert_eq!(keys.len(), choices.len(), "{n}: one setting a choice");
+                    assert!(choices.iter().all(|c| keys.contains(c)), "{n}: one setting a choice");
+                }
+            }
+            Kind::Number | Kind::Range | Kind::LogSlider => {
+                assert!(s.choices.is_none() && s.settings.is_none(), "{n}: a number has a range, no choices");
+                let (min, def) = (s.min.expect("min"), s.def.as_ref().and_then(Value::as_f64).expect("def"));
+                // the context's maximum is the longest block size of the presets (settings.js labFields)
+                let max = s.max.unwrap_or_else(|| longest_block_size() as f64);
+                assert!(min <= def && def <= max && s.step.is_some_and(|x| x > 0.0), "{n}: range and step");
+                if s.kind == Kind::LogSlider {
+                    assert!(min > 0.0, "{n}: a log slider starts above 0");
+                }
+                if s.int {
+                    assert!([min, def, max].iter().all(|x| x.fract() == 0.0), "{n}: whole numbers");
+                }
+            }
+        }
+        // a hint is one text, or one a choice
+        match &s.hint {
+            None | Some(Value::String(_)) => {}
+            Some(Value::Object(hints)) => {
+                let choices = s.choices.as_ref().expect("hints for choices");
+                assert!(
+                    choices.iter().all(|c| c.as_str().is_some_and(|c| hints.contains_key(c))),
+                    "{n}: a hint for every choice"
+                );
+                assert_eq!(hints.len(), choices.len(), "{n}: a hint for every choice, and only those");
+            }
+            Some(other) => panic!("{n}: a hint is a text or one a choice, not {other}"),
+        }
+        if let Some(switch) = &s.when {
+            assert_eq!(table.get(switch).kind, Kind::Checkbox, "{n}: `when` names a checkbox");
+            assert!(s.off.is_some(), "{n}: `when` needs the value sent while off");
+        }
+        assert!(s.form.is_none_or(|f| !f), "{n}: `form` is only ever false");
+        // a path is a field of LabSettings, or of the optimizer's settings within it
+        if let Some(path) = &s.path {
+            let known = match path.split_once('.') {
+                None => fields_of::<LabSettings>().contains(&path.as_str()),
+                Some(("optimizer", field)) => fields_of::<OptimizerConfig>().contains(&field),
+                Some(_) => false,
+            };
+            assert!(known, "{n}: {path} is no field of LabSettings");
+        }
+    }
+}
+
+fn longest_block_size() -> usize {
+    ModelConfig::PRESETS.iter().map(|(_, make)| make().block_size).max().unwrap()
+}
+
+#[test]
+fn the_page_defaults_are_the_library_defaults_but_three() {
+    let table = table();
+    let sent = table.sent(&table.defaults());
+    let page = LabSettings::from_json(sent.clone()).unwrap_or_else(|e| panic!("{sent}: {e}"));
+    // where the page chooses otherwise, and why (www/lab/settings.json notes):
+    // a faster learning rate that moves visibly on a slow adapter, a short
+    // context that steps fast, and the prompt mask that makes the strategies differ
+    let mut expected = LabSettings::default();
+    expected.optimizer.lr = 0.01;
+    expected.seq_len = 32;
+    expected.mask_prompt = true;
+    assert_eq!(page, expected);
+    for compute in [Compute::Gpu, Compute::CpuF32, Compute::Cpu] {
+        assert!(page.resolve(compute).is_ok(), "{compute:?}");
+    }
+}
+
+/// Every choice the page offers and both ends of every number, one setting
+/// at a time from the page's defaults, are a lab both CPU backends (and the
+/// GPU) take. Where a value only combines with some others, those are set
+/// with it: a micro-batch b with the largest batch B (b divides B), ranks
+/// with b = 1 (R divides G = B / b), packing without the prompt mask, and a
+/// LoRA rank with LoRA on. Settings without a path are the page's own.
+#[test]
+fn every_value_the_page_offers_is_a_lab_the_cpu_takes() {
+    let table = table();
+    let largest = |name: &str| {
+        table
+            .get(name)
+            .choices
+            .as_ref()
+            .unwrap()
+            .iter()
+            .max_by(|a, b| a.as_f64().partial_cmp(&b.as_f64()).unwrap())
+            .unwrap()
+            .clone()
+    };
+    let presets: Vec<Value> = ModelConfig::PRESETS.iter().map(|(name, _)| json!(name)).collect();
+    let corpora: Vec<Value> = gradlab::data::CORPORA.iter().map(|c| json!(c.name)).collect();
+    let mut tried = 0;
+    for s in table.settings.iter().filter(|s| s.path.is_some()) {
+        let values: Vec<Value> = match (s.name.as_str(), &s.choices) {
+            ("preset", _) => presets.clone(),
+            ("corpus", _) => corpora.clone(),
+            (_, Some(choices)) => choices.clone(),
+            // a whole number as the page's numbers arrive through serde-wasm-bindgen: an integer
+            (_, None) => [s.min.unwrap(), s.max.unwrap_or(longest_block_size() as f64)]
+                .map(|x| if s.int { json!(x as u64) } else { json!(x) })
+                .to_vec(),
+        };
+        for value in values {
+            let mut page = table.defaults();
+            match s.name.as_str() {
+                "micro" => page.insert("batch".into(), largest("batch")),
+                "ranks" => page.insert("micro".into(), json!(1)),
+                "packing" => page.insert("mask".into(), json!(0)),
+                "lorarank" => page.insert("lora".into(), json!(1)),
+                _ => None,
+            };
+            page.insert(s.name.clone(), value.clone());
+            let sent = table.sent(&page);
+            let settings =
+                LabSettings::from_json(sent.clone()).unwrap_or_else(|e| panic!("{}={value}: {sent}: {e}", s.name));
+            for compute in [Compute::CpuF32, Compute::Cpu, Compute::Gpu] {
+                let lab = settings.resolve(compute);
+                assert!(lab.is_ok(), "{}={value} on {compute:?}: {}", s.name, lab.unwrap_err());
+            }
+            tried += 1;
+        }
+    }
+    assert!(tried > 40, "{tried}");
+}
+
+/// What the comments on the budgets (src/lab/settings.rs) say each admits
+/// and refuses, with the figures they give.
+#[test]
+fn the_work_budgets_admit_what_their_comments_say() {
+    let work = |v: Value, compute: Compute| {
+        let c = LabSettings::from_json(v.clone()).unwrap().resolve(compute);
+        c.map(|c| work_per_step(&c)).map_err(|e| e.to_string())
+    };
+    let close = |x: f64, figure: f64| (x / figure - 1.0).abs() < 0.05;
+    // the GPU: the G sweep of `small` at B = 32, T = 256 (11 runs)
+    let sweep = |ranks: usize| json!({"preset": "small", "batch": 32, "seq_len": 256, "sweep": true, "ranks": ranks});
+    assert!(close(work(sweep(1), Compute::Gpu).unwrap(), 1.5e12));
+    // with 2 ranks, a local run beside each naive one: 16
+    let e = work(sweep(2), Compute::Gpu).unwrap_err();
+    assert!(e.contains("16 runs") && e.contains("about 2.2e12 operations"), "{e}");
+    // the f64 reference (nano): three runs at B = 32, T = 128; not at T = 256
+    let lab = |batch: usize, seq_len: usize| json!({"batch": batch, "micro_batch": 2, "seq_len": seq_len});
+    assert!(close(work(lab(32, 128), Compute::Cpu).unwrap(), 9.2e9));
+    let e = work(lab(32, 256), Compute::Cpu).unwrap_err();
+    assert!(e.contains("about 2.0e10 operations"), "{e}");
+    // the page's default B = 8 with the longest context
+    assert!(close(work(lab(8, 256), Compute::Cpu).unwrap(), 4.9e9));
+    // the f32 CPU backend: three runs of `micro` at B = 16, T = 64; not at B = 32
+    let micro = |batch: usize| json!({"preset": "micro", "batch": batch, "micro_batch": 2, "seq_len": 64});
+    assert!(close(work(micro(16), Compute::CpuF32).unwrap(), 1.6e10));
+    let e = work(micro(32), Compute::CpuF32).unwrap_err();
+    assert!(e.contains("about 3.1e10 operations"), "{e}");
+    assert!(CPU_WORK_BUDGET < CPU_F32_WORK_BUDGET && CPU_F32_WORK_BUDGET < GPU_WORK_BUDGET);
 }

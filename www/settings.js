@@ -1,52 +1,22 @@
 // The lab's and the playground's settings: defaults, allowed ranges, and
 // parsing from URL queries and element attributes. Anything out of range or
-// malformed is replaced by the default and reported in words.
+// malformed is replaced by the default and reported in words. The lab's come
+// from its table (lab/settings.json), which also says how each becomes the
+// wasm API's settings (labConfig).
 // It holds no model presets: those come from the wasm module (`presets()`,
 // see wasm.js loadPresets) and are passed in. It builds no DOM.
+import table from "./lab/settings.json" with { type: "json" };
 
-// The lab's fields without the ones the presets decide; see labFields.
-const LAB_FIELDS = {
-  // defaults sized so a first visit on a slow (even software) adapter moves visibly
-  lr: { label: "learning rate", def: 0.01, min: 1e-5, max: 1 },
-  batch: { label: "effective batch", def: 8, choices: [4, 8, 16, 32] },
-  micro: { label: "micro-batch size", def: 2, choices: [1, 2, 4, 8, 16, 32] },
-  spread: { label: "length spread", def: 1, min: 0, max: 1 },
-  opt: { label: "optimizer", def: "adamw", choices: ["sgd", "momentum", "adam", "adamw"] },
-  momentum: { label: "momentum", def: 0.9, min: 0, max: 0.999 },
-  beta1: { label: "β1", def: 0.9, min: 0, max: 0.999 },
-  beta2: { label: "β2", def: 0.99, min: 0, max: 0.9999 },
-  wd: { label: "weight decay", def: 0, min: 0, max: 1 },
-  clip: { label: "gradient clipping", def: 1, min: 0, max: 100 },
-  sched: { label: "schedule", def: "constant", choices: ["constant", "warmup", "cosine"] },
-  // choices and default (the smallest) from the presets: labFields
-  preset: { label: "model" },
-  // max: the longest block size of any preset, from labFields
-  ctx: { label: "context length", def: 32, min: 8, int: true },
-  seed: { label: "seed", def: 1, min: 0, max: 1e9, int: true },
-  sweepsteps: { label: "sweep steps", def: 40, min: 2, max: 1000, int: true },
-  // choices and default (the first) from the shipped corpora: labFields
-  corpus: { label: "corpus" },
-  // padded: one whole document per sequence (fine-tuning); packed: full windows (pretraining)
-  packing: { label: "packing", def: "padded", choices: ["padded", "packed"] },
-  // 1: a document's prompt (verse reference, headword) is not a target, as in
-  // fine-tuning. On by default: whole verses rarely fit the short default
-  // context, so without the mask most sequences would hold the same count and
-  // the strategies would agree; the prompts' lengths make the counts differ.
-  mask: { label: "prompt mask", def: 1, choices: [0, 1] },
-  // simulated data-parallel ranks; above 1 the lab adds a "local" run
-  ranks: { label: "ranks", def: 1, choices: [1, 2, 4, 8] },
-  // 1: the starting weights are frozen and LoRA adapters of rank `lorarank`
-  // (α = 2r, on all four Linears of every block) train instead
-  lora: { label: "LoRA", def: 0, choices: [0, 1] },
-  lorarank: { label: "LoRA rank", def: 8, choices: [1, 2, 4, 8, 16] },
-  // f32: the lab on WebGPU (the CPU where there is none); f64: on the CPU
-  // reference (the smallest preset); both: the two side by side
-  precision: { label: "precision", def: "f32", choices: ["f32", "f64", "both"] },
-  // where the f32 lab runs. auto: WebGPU on a real GPU; gradlab's f32 CPU
-  // backend where there is no WebGPU or its adapter is a software renderer
-  // (SwiftShader, llvmpipe), which steps slower than the CPU path
-  device: { label: "device", def: "auto", choices: ["auto", "webgpu", "cpu"] },
-};
+// The lab's settings, one entry a control, in the form's order: kind, range
+// or choices, default, label, hint, test id and where the value goes in the
+// wasm API's LabSettings (lab/settings.json says what each property means).
+// Everything below reads it; a new control is an entry there and a field in
+// LabSettings (src/lab/settings.rs).
+export const LAB_SETTINGS = table.settings;
+
+// The lab's settings by name; the presets and corpora complete the preset's,
+// the corpus's and the context's: labFields.
+const LAB_FIELDS = Object.fromEntries(LAB_SETTINGS.map((s) => [s.name, s]));
 
 // Older links say compute=webgpu|cpu; it stands for precision f32|f64 when
 // precision itself is not given.
@@ -54,7 +24,8 @@ const COMPUTE_ALIAS = { webgpu: "f32", cpu: "f64" };
 
 // The lab's fields, given the presets from wasm ([{name, block_size, …}],
 // smallest first): the preset is one of their names, the smallest by default
-// (as in web.rs), and no context is longer than the longest block size.
+// (as LabSettings' default, src/lab/settings.rs), and no context is longer
+// than the longest block size.
 // Without presets (null: not loaded yet) no preset is valid and any context is.
 // `corpora` ([{name, title, documents}], the default first) likewise.
 export function labFields(presets, corpora = null) {
@@ -113,27 +84,21 @@ export function parseSettings(fields, get, where) {
 // The page refuses pasted text above this size rather than freeze the tab.
 export const MAX_TEXT_BYTES = 8 << 20;
 
-// The lab settings as the wasm API expects them; `presets` as for labFields.
+// The lab settings as the wasm API expects them (LabSettings), each value put
+// where its entry's `path` says; `extra` added. `presets` as for labFields.
 export function labConfig(v, presets, extra = {}) {
-  const schedule =
-    v.sched === "warmup" ? { kind: "warmup", warmup: 20 } :
-    v.sched === "cosine" ? { kind: "cosine", warmup: 20, total: 1000, min_ratio: 0.1 } : { kind: "constant" };
-  return {
-    preset: v.preset,
-    batch: v.batch,
-    micro_batch: v.micro,
-    spread: v.spread,
-    // a context past the preset's grows the model's position table (the CLI's --ctx)
-    seq_len: v.ctx,
-    seed: v.seed,
-    ...(v.corpus ? { corpus: v.corpus } : {}),
-    packing: v.packing,
-    mask_prompt: v.mask === 1,
-    ranks: v.ranks,
-    lora_rank: v.lora === 1 ? v.lorarank : 0,
-    optimizer: { kind: v.opt, lr: v.lr, momentum: v.momentum, beta1: v.beta1, beta2: v.beta2, weight_decay: v.wd, max_grad_norm: v.clip, schedule },
-    ...extra,
-  };
+  const config = {};
+  for (const s of LAB_SETTINGS) {
+    // the preset and corpus are unset until the wasm module lists them
+    if (!s.path || v[s.name] === undefined || v[s.name] === "") continue;
+    const sent = s.when && v[s.when] !== 1 ? s.off : s.kind === "checkbox" ? v[s.name] === 1 : s.settings ? s.settings[v[s.name]] : v[s.name];
+    const keys = s.path.split(".");
+    const last = keys.pop();
+    let node = config;
+    for (const k of keys) node = node[k] ??= {};
+    node[last] = sent;
+  }
+  return { ...config, ...extra };
 }
 
 // Writes `values` that differ from the defaults into the page URL

@@ -95,17 +95,23 @@ impl Compute {
     }
 }
 
-/// Floating-point operations one lab step may ask for (`work_per_step`). The
-/// GPU's admits the largest preset at the page's largest batch and context
-/// (`small`, 32 x 256, as a sweep of 9 runs: about 1.2e12) and refuses what no
-/// adapter steps interactively. The CPU's admits the page's `nano` labs (a
-/// three-way lab at batch 32 and context 256 is about 4.9e9) and refuses
-/// thousands of sequences of the f64 reference, which took the page seconds
-/// per step at a fraction of that.
+/// Floating-point operations one lab step may ask for: `work_per_step`, runs
+/// x B x T x parameters x 6, with B the effective batch (sequences per
+/// optimizer step) and T the context. The GPU's admits the largest preset at
+/// the page's largest B and T: the G sweep of `small` at B = 32, T = 256 (11
+/// runs: the full batch, and naive and corrected at micro-batch b = 1, 2, 4,
+/// 8, 16) is about 1.5e12; with 2 ranks, whose local runs make 16, it is
+/// refused (2.2e12). It refuses what no adapter steps interactively. The f64
+/// reference's (always `nano`) admits a three-run lab at B = 32, T = 128
+/// (about 9.2e9) and the page's default B = 8 at its longest T = 256 (4.9e9);
+/// it refuses B = 32 at T = 256 (2.0e10): thousands of sequences of the
+/// reference took the page seconds per step at a fraction of that.
+/// tests/settings.rs checks these figures.
 pub const GPU_WORK_BUDGET: f64 = 2e12;
 pub const CPU_WORK_BUDGET: f64 = 1e10;
-/// The f32 CPU backend's: three runs of the `micro` preset at batch 32 and
-/// context 64 (about 2.9e10), a few times the f64 reference's reach.
+/// The f32 CPU backend's: three runs of the `micro` preset at B = 16 and
+/// T = 64 (about 1.6e10; at B = 32, 3.1e10, refused), a few times the f64
+/// reference's reach.
 pub const CPU_F32_WORK_BUDGET: f64 = 3e10;
 
 /// Lab steps one call may take: each is awaited, but a call is one

@@ -1,27 +1,38 @@
-// The lab's settings side: builds the form and its buttons, parses the
+// The lab's settings side: builds the form, one row a setting of the lab's
+// table (lab/settings.json, through settings.js), and its buttons, parses the
 // initial settings (URL query / element attributes, see settings.js), reads
 // the controls back into settings, writes them to the URL, and keeps the
 // hints under the controls current. The model presets and the corpora come
 // from wasm (loadPresets, loadCorpora), never from here. It does not train, draw or export: the
 // panel (www/lab.js) wires the buttons and the change event to those.
-import { labConfig, labFields, MAX_TEXT_BYTES, parseSettings, reflectToUrl } from "../settings.js";
+import { LAB_SETTINGS, labConfig, labFields, MAX_TEXT_BYTES, parseSettings, reflectToUrl } from "../settings.js";
 import { button, controlsForm, el, formatLogSlider, formRow, fromLogSlider, hintOf, selectInput, setChoices, toLogSlider } from "../ui.js";
 import { loadCorpora, loadPresets } from "../wasm.js";
 
-const PRECISION_HINTS = {
-  f32: "f32, on the device below",
-  f64: "the f64 CPU reference (smallest model)",
-  both: "f32 on the device below and f64 on the CPU, side by side (smallest model); f64 curves dotted",
-};
-const DEVICE_HINTS = {
-  auto: "WebGPU on a real GPU; the CPU where WebGPU is missing or a software renderer",
-  webgpu: "WebGPU, even on a software adapter (the CPU where there is no WebGPU)",
-  cpu: "gradlab's f32 CPU backend (SIMD), whatever the browser has",
-};
-const PACKING_HINTS = {
-  padded: "one whole document per sequence, padded (fine-tuning)",
-  packed: "documents run together in full windows (pretraining): every micro-batch has the same count",
-};
+// The settings with a row in this form, in its order (settings.js LAB_SETTINGS).
+const FORM_SETTINGS = LAB_SETTINGS.filter((s) => s.form !== false);
+
+// The input for setting `s` (its field `f`, as labFields makes it; `name`
+// and the test id set). Number boxes and sliders take their limits from the
+// table; the context's maximum comes with the presets (usePresets).
+function inputFor(s, f) {
+  const attrs = { "data-testid": s.testid, name: s.name };
+  const limits = () => ({ min: String(f.min), ...(Number.isFinite(f.max) ? { max: String(f.max) } : {}), step: String(s.step) });
+  switch (s.kind) {
+    case "choice":
+      return selectInput(f.choices, undefined, attrs);
+    case "number":
+      return el("input", { type: "number", ...limits(), ...attrs });
+    case "range":
+      return el("input", { type: "range", ...limits(), ...attrs });
+    // the slider holds log10 of the value
+    case "log-slider":
+      return el("input", { type: "range", min: String(Math.log10(f.min)), max: String(Math.log10(f.max)), step: String(s.step), ...attrs });
+    case "checkbox":
+      return el("input", { type: "checkbox", ...attrs });
+  }
+  throw new Error(`lab/settings.json: ${s.name} has no kind of control "${s.kind}"`);
+}
 
 // "nano: 2 layers, 64 channels"
 const presetHint = (p) => `${p.name}: ${p.n_layer} layers, ${p.n_embd} channels`;
@@ -54,58 +65,36 @@ export class Controls {
     // problems with the settings we were given stay visible until a control changes
     this.problems = problems.join(" ");
     const f = this.fields;
-    setChoices(this.preset, f.preset.choices, values.preset);
+    const { preset, ctx, corpus } = this.inputs;
+    setChoices(preset, f.preset.choices, values.preset);
     // the default (smallest) preset's shape
-    hintOf(this.preset).textContent = presetHint(this.presetNamed(f.preset.def));
-    this.ctx.max = String(f.ctx.max);
-    setChoices(this.corpus, f.corpus.choices, values.corpus);
+    hintOf(preset).textContent = presetHint(this.presetNamed(f.preset.def));
+    ctx.max = String(f.ctx.max);
+    setChoices(corpus, f.corpus.choices, values.corpus);
     // a context longer than any block size was shown until now; it is not taken
-    if (values.ctx !== this.values.ctx) this.ctx.value = String(values.ctx);
+    if (values.ctx !== this.values.ctx) ctx.value = String(values.ctx);
     this.values = values;
     this.describe();
   }
 
+  // The form, one row a setting of the table, then the pasted text and the
+  // buttons. `inputs` holds the controls by setting name.
   build(onChange) {
-    const v = this.values;
-    const f = labFields(null);
+    const fields = labFields(null);
     const form = (this.form = controlsForm("Lab controls"));
-    const row = (label, input, help) => formRow(form, label, input, help);
-    const select = (name, testid) => selectInput(f[name].choices, v[name], { "data-testid": testid, name });
-    const number = (name, testid, attrs) => {
-      const input = el("input", { type: "number", ...attrs, "data-testid": testid });
-      input.value = String(v[name]);
-      return input;
-    };
-    this.lr = row("Learning rate", el("input", { type: "range", min: "-5", max: "0", step: "0.05", "data-testid": "lr", name: "lr" }));
-    this.lr.value = toLogSlider(v.lr);
-    this.batch = row("Effective batch B", select("batch", "batch"), "sequences per optimizer step");
-    this.micro = row("Micro-batch b", select("micro", "micro-batch"));
-    this.spread = row("Length spread", el("input", { type: "range", min: "0", max: "1", step: "0.05", "data-testid": "spread", name: "spread" }));
-    this.spread.value = String(v.spread);
-    this.opt = row("Optimizer", select("opt", "optimizer"));
-    this.momentum = row("Momentum", number("momentum", "momentum", { min: "0", max: "0.999", step: "0.01" }));
-    this.beta1 = row("β1", number("beta1", "beta1", { min: "0", max: "0.999", step: "0.01" }));
-    this.beta2 = row("β2", number("beta2", "beta2", { min: "0", max: "0.9999", step: "0.001" }));
-    this.wd = row("Weight decay", number("wd", "weight-decay", { min: "0", max: "1", step: "0.01" }));
-    this.clip = row("Gradient clipping", number("clip", "clip", { min: "0", max: "100", step: "0.1" }), "max ‖g‖; 0 turns it off");
-    this.sched = row("LR schedule", select("sched", "schedule"));
-    // choices and hint: usePresets
-    this.preset = row("Model", select("preset", "preset"));
-    this.precision = row("Precision", select("precision", "precision"), PRECISION_HINTS[v.precision]);
-    this.device = row("Device", select("device", "device"), DEVICE_HINTS[v.device]);
-    // max: usePresets
-    this.ctx = row("Context T", number("ctx", "context", { min: String(f.ctx.min), step: "8" }));
-    this.seed = row("Seed", number("seed", "seed", { min: "0", step: "1" }));
-    // choices: usePresets
-    this.corpus = row("Corpus", select("corpus", "corpus"));
-    this.packing = row("Packing", select("packing", "packing"), PACKING_HINTS[v.packing]);
-    this.mask = row("Mask the prompt", el("input", { type: "checkbox", "data-testid": "mask-prompt", name: "mask" }));
-    this.mask.checked = v.mask === 1;
-    this.ranks = row("Data-parallel ranks", select("ranks", "ranks"));
-    this.lora = row("LoRA fine-tuning", el("input", { type: "checkbox", "data-testid": "lora", name: "lora" }));
-    this.lora.checked = v.lora === 1;
-    this.loraRank = row("LoRA rank r", select("lorarank", "lora-rank"));
-    this.textArea = row("Your own text (optional)", el("textarea", { rows: "3", placeholder: "Paste at least a few paragraphs to train on them instead of the bundled King James text.", "data-testid": "user-text" }));
+    this.inputs = {};
+    for (const s of FORM_SETTINGS) {
+      const input = (this.inputs[s.name] = formRow(form, s.label, inputFor(s, fields[s.name]), typeof s.hint === "string" ? s.hint : ""));
+      input.addEventListener("change", onChange);
+      // a slider's hint follows it while it is dragged
+      if (s.kind === "range" || s.kind === "log-slider") input.addEventListener("input", () => this.describe());
+    }
+    // the inputs precisionHint and deviceHint write under
+    this.precision = this.inputs.precision;
+    this.device = this.inputs.device;
+    this.textArea = formRow(form, "Your own text (optional)", el("textarea", { rows: "3", placeholder: "Paste at least a few paragraphs to train on them instead of the bundled King James text.", "data-testid": "user-text" }));
+    this.textArea.addEventListener("change", onChange);
+    this.fill(this.values);
 
     this.buttons = el("div", { class: "gl-buttons" });
     this.toggle = button("Start", "train-toggle");
@@ -113,12 +102,6 @@ export class Controls {
     this.resetBtn = button("Reset", "reset");
     this.sweepBtn = button("Sweep G", "sweep");
     this.buttons.append(this.toggle, this.stepBtn, this.resetBtn, this.sweepBtn);
-
-    for (const input of [this.batch, this.micro, this.opt, this.sched, this.preset, this.precision, this.device, this.corpus, this.packing, this.mask, this.ranks, this.lora, this.loraRank, this.ctx, this.seed, this.momentum, this.beta1, this.beta2, this.wd, this.clip, this.lr, this.spread, this.textArea]) {
-      input.addEventListener("change", onChange);
-    }
-    this.lr.addEventListener("input", () => this.describe());
-    this.spread.addEventListener("input", () => this.describe());
     this.describe();
   }
 
@@ -146,55 +129,59 @@ export class Controls {
     return problems.join(" ");
   }
 
-  // Shows `values` in the form.
+  // Shows `values` in the form; a value not given (the model and the corpus
+  // before the presets) leaves its control as it is.
   fill(values) {
-    const set = (input, value) => {
-      if (value !== undefined) input.value = String(value);
-    };
-    this.lr.value = toLogSlider(values.lr);
-    for (const [input, name] of [
-      [this.batch, "batch"], [this.micro, "micro"], [this.spread, "spread"], [this.opt, "opt"], [this.momentum, "momentum"],
-      [this.beta1, "beta1"], [this.beta2, "beta2"], [this.wd, "wd"], [this.clip, "clip"], [this.sched, "sched"],
-      [this.preset, "preset"], [this.precision, "precision"], [this.device, "device"], [this.ctx, "ctx"], [this.seed, "seed"], [this.corpus, "corpus"],
-      [this.packing, "packing"], [this.ranks, "ranks"], [this.loraRank, "lorarank"],
-    ]) {
-      set(input, values[name]);
+    for (const s of FORM_SETTINGS) {
+      const input = this.inputs[s.name];
+      const value = values[s.name];
+      if (value === undefined) continue;
+      if (s.kind === "checkbox") input.checked = value === 1;
+      else input.value = s.kind === "log-slider" ? toLogSlider(value) : String(value);
     }
-    this.mask.checked = values.mask === 1;
-    this.lora.checked = values.lora === 1;
   }
 
-  // The hints that follow the controls: learning rate, G, spread.
+  // The hints that follow the controls (a log slider's value, G, spread,
+  // corpus, ranks, LoRA), the table's hint for each choice, and the controls
+  // that another one switches off.
   describe() {
-    hintOf(this.lr).textContent = formatLogSlider(this.lr);
-    const g = Number(this.batch.value) / Number(this.micro.value);
-    hintOf(this.micro).textContent = Number.isInteger(g) ? `G = ${g} micro-batches per step` : "must divide the batch";
-    const s = Number(this.spread.value);
-    hintOf(this.spread).textContent = s === 0 ? "0: only the longest documents" : `${s.toFixed(2)}: ${s === 1 ? "every document" : "longer documents"}, lengths vary`;
-    hintOf(this.packing).textContent = PACKING_HINTS[this.packing.value] ?? "";
-    const corpus = this.corpora?.find((c) => c.name === this.corpus.value);
-    hintOf(this.corpus).textContent = corpus ? `${corpus.title}; a document is ${corpus.documents}` : "";
-    hintOf(this.mask).textContent = "fine-tuning: the prompt (verse reference, headword) is no target; not with packing";
-    const r = Number(this.ranks.value);
-    hintOf(this.lora).textContent = this.lora.checked
+    const { batch, micro, spread, corpus, ranks, lora, lorarank } = this.inputs;
+    for (const s of FORM_SETTINGS) {
+      const input = this.inputs[s.name];
+      // a log slider's position means nothing read off it: its value shows under it
+      if (s.kind === "log-slider") hintOf(input).textContent = formatLogSlider(input);
+      if (s.hint && typeof s.hint === "object") hintOf(input).textContent = s.hint[input.value] ?? "";
+      if (s.when) input.disabled = !this.inputs[s.when].checked;
+    }
+    const g = Number(batch.value) / Number(micro.value);
+    hintOf(micro).textContent = Number.isInteger(g) ? `G = ${g} micro-batches per step` : "must divide the batch";
+    const x = Number(spread.value);
+    hintOf(spread).textContent = x === 0 ? "0: only the longest documents" : `${x.toFixed(2)}: ${x === 1 ? "every document" : "longer documents"}, lengths vary`;
+    const shipped = this.corpora?.find((c) => c.name === corpus.value);
+    hintOf(corpus).textContent = shipped ? `${shipped.title}; a document is ${shipped.documents}` : "";
+    hintOf(lora).textContent = lora.checked
       ? "the starting weights are frozen; adapters B·A train on every Linear (load a base model below)"
       : "off: every weight trains";
-    const rank = Number(this.loraRank.value);
-    hintOf(this.loraRank).textContent = `the update is (α/r)·B·A with α = ${2 * rank}; B [out, ${rank}] starts at zero`;
-    this.loraRank.disabled = !this.lora.checked;
-    hintOf(this.ranks).textContent = r > 1 ? `adds a "local" run: each rank divides by its own token count` : "one device";
+    const rank = Number(lorarank.value);
+    hintOf(lorarank).textContent = `the update is (α/r)·B·A with α = ${2 * rank}; B [out, ${rank}] starts at zero`;
+    hintOf(ranks).textContent = Number(ranks.value) > 1 ? `adds a "local" run: each rank divides by its own token count` : "one device";
     this.precisionHint();
     this.deviceHint();
   }
 
+  // The table's hint for the choice `name` shows now.
+  choiceHint(name) {
+    return LAB_SETTINGS.find((s) => s.name === name).hint[this.inputs[name].value] ?? "";
+  }
+
   // The hint under Precision; `text` once the lab knows what it runs on.
   precisionHint(text) {
-    hintOf(this.precision).textContent = text ?? PRECISION_HINTS[this.precision.value] ?? "";
+    hintOf(this.precision).textContent = text ?? this.choiceHint("precision");
   }
 
   // The hint under Device; `text` once the lab knows where it runs and why.
   deviceHint(text) {
-    hintOf(this.device).textContent = text ?? DEVICE_HINTS[this.device.value] ?? "";
+    hintOf(this.device).textContent = text ?? this.choiceHint("device");
     this.device.disabled = this.precision.value === "f64";
   }
 
@@ -210,36 +197,21 @@ export class Controls {
 
   // Settings from the controls; throws an Error in words for a number out of range.
   read() {
-    const num = (input, name) => {
-      const f = this.fields[name];
-      const x = Number(input.value);
-      if (!Number.isFinite(x) || x < f.min || x > f.max) throw new Error(`${f.label} must be between ${f.min} and ${f.max}, got "${String(input.value).slice(0, 20)}"`);
-      return x;
-    };
-    return {
-      lr: fromLogSlider(this.lr),
-      batch: Number(this.batch.value),
-      micro: Number(this.micro.value),
-      spread: Number(this.spread.value),
-      opt: this.opt.value,
-      momentum: num(this.momentum, "momentum"),
-      beta1: num(this.beta1, "beta1"),
-      beta2: num(this.beta2, "beta2"),
-      wd: num(this.wd, "wd"),
-      clip: num(this.clip, "clip"),
-      sched: this.sched.value,
-      preset: this.preset.value,
-      precision: this.precision.value,
-      device: this.device.value,
-      corpus: this.corpus.value,
-      packing: this.packing.value,
-      mask: this.mask.checked ? 1 : 0,
-      ranks: Number(this.ranks.value),
-      lora: this.lora.checked ? 1 : 0,
-      lorarank: Number(this.loraRank.value),
-      ctx: Math.round(num(this.ctx, "ctx")),
-      seed: Math.round(num(this.seed, "seed")),
-    };
+    const values = {};
+    for (const s of FORM_SETTINGS) {
+      const input = this.inputs[s.name];
+      const f = this.fields[s.name];
+      if (s.kind === "checkbox") values[s.name] = input.checked ? 1 : 0;
+      else if (s.kind === "log-slider") values[s.name] = fromLogSlider(input);
+      else if (s.kind === "range") values[s.name] = Number(input.value);
+      else if (s.kind === "choice") values[s.name] = typeof f.choices[0] === "number" ? Number(input.value) : input.value;
+      else {
+        const x = Number(input.value);
+        if (!Number.isFinite(x) || x < f.min || x > f.max) throw new Error(`${f.label} must be between ${f.min} and ${f.max}, got "${String(input.value).slice(0, 20)}"`);
+        values[s.name] = f.int ? Math.round(x) : x;
+      }
+    }
+    return values;
   }
 
   // After a control changed (and `ready`): takes the new settings (and writes
@@ -281,7 +253,8 @@ export class Controls {
     return this.presets.find((p) => p.name === name);
   }
 
-  // The CPU reference always runs the smallest preset (web.rs builds it with nano).
+  // The f64 CPU reference always runs the smallest preset: LabSettings::model
+  // (src/lab/settings.rs) builds nano whatever the preset asked for.
   cpuPreset() {
     return this.presets[0].name;
   }
