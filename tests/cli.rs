@@ -188,12 +188,20 @@ fn sweep_on_the_f32_cpu_backend_follows_the_f64_reference_under_a_cosine_schedul
             "--out",
             dir.to_str().unwrap(),
         ]);
-        assert!(out.status.success(), "{backend}: {}", String::from_utf8_lossy(&out.stderr));
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{backend}: {stderr}");
         let csv = String::from_utf8(read(&dir, "sweep.csv")).unwrap();
         let _ = std::fs::remove_dir_all(&dir);
-        csv
+        (csv, stderr)
     };
-    let (f64_csv, f32_csv) = (run("cpu"), run("cpu-f32"));
+    let ((f64_csv, quiet), (f32_csv, cpu_note)) = (run("reference"), run("cpu"));
+    assert!(!quiet.contains("note:"), "{quiet}");
+    // `cpu` named the f64 reference until 2026-12-07: a saved script is told
+    assert!(cpu_note.contains("before 2026-12-07 it named the f64 reference"), "{cpu_note}");
+    // the old spelling of the f32 backend still runs it, and says so
+    let (old_csv, old_note) = run("cpu-f32");
+    assert!(old_note.contains("now spelled --backend cpu"), "{old_note}");
+    assert_eq!(old_csv, f32_csv, "cpu-f32 is the f32 CPU backend");
     let numbers =
         |csv: &str, col: &str| -> Vec<f64> { csv_column(csv, col).iter().map(|v| v.parse().unwrap()).collect() };
     for col in ["final_true_loss", "validation_loss"] {
@@ -234,7 +242,10 @@ fn bad_input_is_named_and_fails() {
             "mask_prompt: needs one document",
         ),
         (vec!["sweep".into(), "--seeds".into(), "0".into()], "--seeds"),
-        (vec!["sweep".into(), "--backend".into(), "tpu".into()], "--backend"),
+        (
+            vec!["sweep".into(), "--backend".into(), "tpu".into()],
+            "--backend: unknown backend \"tpu\"; choose gpu, cpu, reference",
+        ),
         (vec!["sweep".into(), "--schedule".into(), "linear".into()], "--schedule"),
         (
             vec![

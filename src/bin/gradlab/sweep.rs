@@ -15,7 +15,7 @@ use gradlab::cpu::{CpuRun, FastCpuRun};
 use gradlab::data::Corpus;
 use gradlab::gpu::{GpuContext, GpuRun};
 use gradlab::lab::experiment::{final_mean, MeanSd, REFERENCE};
-use gradlab::lab::{Lab, LabConfig, RunMetrics, RunSpec};
+use gradlab::lab::{Backend, Lab, LabConfig, RunMetrics, RunSpec};
 use gradlab::model::ParamLayout;
 use gradlab::optim::{OptimizerConfig, OptimizerKind, Schedule};
 use gradlab::train::Trainer;
@@ -50,8 +50,9 @@ pub struct Args {
     /// Seeds --seed, --seed+1, ...: every figure is reported as mean ± sd.
     #[arg(long, default_value_t = 1)]
     pub seeds: u64,
-    /// gpu (WGSL kernels, f32), cpu (the f64 reference) or cpu-f32 (the fast
-    /// f32 CPU backend); on either CPU backend the seeds run in parallel.
+    /// gpu (WGSL kernels, f32), cpu (gradlab's f32 CPU backend) or reference
+    /// (the f64 reference); on either CPU backend the seeds run in parallel.
+    /// `cpu-f32` is taken as the old spelling of `cpu`.
     #[arg(long, default_value = "gpu")]
     pub backend: String,
     /// Held-out sequences each validation pass measures.
@@ -320,9 +321,7 @@ pub fn run(args: Args) -> Result<(), AnyError> {
     if args.seeds == 0 || args.seeds > 100 {
         return Err(format!("--seeds must be between 1 and 100, got {}", args.seeds).into());
     }
-    if !["gpu", "cpu", "cpu-f32"].contains(&args.backend.as_str()) {
-        return Err(format!("--backend must be gpu, cpu or cpu-f32, got {:?}", args.backend).into());
-    }
+    let backend = crate::common::backend(&args.backend)?;
     std::fs::create_dir_all(&args.out).map_err(|e| format!("--out {}: {e}", args.out.display()))?;
     let layout = ParamLayout::new(&model);
     let init = args.init.as_deref().map(|path| read_weights(path, &model)).transpose()?;
@@ -334,7 +333,7 @@ pub fn run(args: Args) -> Result<(), AnyError> {
     );
     let seed_config = |seed: u64| LabConfig { seed, ..config.clone() };
     let started = std::time::Instant::now();
-    let (hardware, results): (String, Vec<SeedResult>) = if args.backend == "gpu" {
+    let (hardware, results): (String, Vec<SeedResult>) = if backend == Backend::Gpu {
         let ctx = GpuContext::new_blocking()?;
         announce(&args, &layout, &ctx.adapter.to_string(), &corpus_name, &config);
         let results = seeds
@@ -343,16 +342,14 @@ pub fn run(args: Args) -> Result<(), AnyError> {
             .collect::<Result<Vec<_>, _>>()?;
         (ctx.adapter.to_string(), results)
     } else {
-        let hardware = match args.backend.as_str() {
-            "cpu" => "CPU (f64 reference)",
-            _ => "CPU (f32)",
-        }
-        .to_string();
+        // the names sweep.json has always recorded
+        let hardware = if backend == Backend::Reference { "CPU (f64 reference)" } else { "CPU (f32)" }.to_string();
         announce(&args, &layout, &hardware, &corpus_name, &config);
         let configs: Vec<LabConfig> = seeds.iter().map(|&s| seed_config(s)).collect();
-        let results = match args.backend.as_str() {
-            "cpu" => run_seeds_in_parallel::<CpuRun>(configs, &corpus, init.as_deref(), &args, &bar)?,
-            _ => run_seeds_in_parallel::<FastCpuRun>(configs, &corpus, init.as_deref(), &args, &bar)?,
+        let results = if backend == Backend::Reference {
+            run_seeds_in_parallel::<CpuRun>(configs, &corpus, init.as_deref(), &args, &bar)?
+        } else {
+            run_seeds_in_parallel::<FastCpuRun>(configs, &corpus, init.as_deref(), &args, &bar)?
         };
         (hardware, results)
     };
