@@ -1,10 +1,11 @@
-//! The JavaScript API the page uses (wasm32 only): a thin shell over `lab`
-//! and `playground`, a lab's state as typed arrays (`state`), and in the
-//! module's full build the file codecs (`files`). The page draws and handles
-//! events; every number it shows is computed here.
+//! `WebLab`, a running accumulation lab as JavaScript sees it: a thin shell
+//! over `lab::Lab` on WebGPU (the page's shared device, `device`), on the f32
+//! CPU backend or, in the module's full build, on the f64 reference. Every
+//! call after `create` goes through one gate (`LabCell::hold`), so a second
+//! call while one is in flight is refused in words instead of borrowing twice.
 //!
-//! Errors cross into JavaScript as `Error`s whose message names the field and
-//! the problem, ready to show to the user.
+//! Not here: the settings' rules (`lab::settings`), the state's JavaScript
+//! shape (`state`), its file format (`files`).
 
 use std::cell::{Cell, RefCell, RefMut};
 use std::rc::Rc;
@@ -12,109 +13,16 @@ use std::sync::Arc;
 
 use wasm_bindgen::prelude::*;
 
+use super::device::shared_gpu;
+use super::{js_err, parse_backend, parse_settings, state, to_js};
 #[cfg(feature = "rarely-used")]
 use crate::cpu::CpuRun;
 use crate::cpu::FastCpuRun;
 use crate::data::Corpus;
-use crate::gpu::GpuContext;
 use crate::gpu::GpuRun;
-use crate::lab::settings::{steps_per_call, Compute, LabSettings};
+use crate::lab::settings::{steps_per_call, Compute};
 use crate::lab::{Lab, LabConfig, RunSpec};
-use crate::model::{ConfigError, ModelConfig, ParamLayout};
-use crate::playground::{Method, Playground, PlaygroundSettings, Surface};
-
-#[cfg(feature = "rarely-used")]
-mod files;
-pub mod state;
-
-#[cfg(feature = "rarely-used")]
-pub use files::{decode_state, decode_weights, encode_state, encode_weights};
-/// The threads build's `initThreadPool(threads)`: starts rayon's pool on as
-/// many Web Workers sharing this module's memory (www/wasm.js
-/// loadGradlabThreads), before any lab is built.
-#[cfg(feature = "threads")]
-pub use wasm_bindgen_rayon::init_thread_pool;
-
-#[wasm_bindgen(start)]
-fn start() {
-    console_error_panic_hook::set_once();
-}
-
-fn js_err(e: impl std::fmt::Display) -> JsError {
-    JsError::new(&e.to_string())
-}
-
-fn parse_settings(value: JsValue) -> Result<LabSettings, ConfigError> {
-    LabSettings::deserialize_named(serde_wasm_bindgen::Deserializer::from(value))
-}
-
-/// Checks lab settings for a lab on `backend` (as for `WebLab.create`;
-/// WebGPU when left out) without building anything; returns the problem in
-/// words, or undefined when they are fine.
-#[wasm_bindgen(js_name = validateLabConfig)]
-pub fn validate_lab_config(config: JsValue, backend: Option<JsValue>) -> Option<String> {
-    let check = || -> Result<(), ConfigError> {
-        let compute = backend.as_ref().map_or(Ok(Compute::Gpu), parse_backend)?;
-        parse_settings(config)?.resolve(compute).map(|_| ())
-    };
-    check().err().map(|e| e.to_string())
-}
-
-/// The model presets, smallest first: [{name, vocab_size, block_size,
-/// n_layer, n_head, n_embd, parameters}]. The page builds its choices from
-/// this list instead of repeating it.
-#[wasm_bindgen]
-pub fn presets() -> Result<JsValue, JsError> {
-    #[derive(serde::Serialize)]
-    struct Preset {
-        name: &'static str,
-        #[serde(flatten)]
-        config: ModelConfig,
-        parameters: usize,
-    }
-    let list: Vec<Preset> = ModelConfig::PRESETS
-        .iter()
-        .map(|(name, make)| Preset { name, config: make(), parameters: ParamLayout::new(&make()).num_params })
-        .collect();
-    to_js(&list)
-}
-
-/// The shipped corpora, the default first: [{name, title, documents, files,
-/// available}]. `files` lie in `data/corpus/`; where `available` is false the
-/// page fetches them and hands them over (`provideCorpus`) before a lab uses
-/// the corpus.
-#[wasm_bindgen]
-pub fn corpora() -> Result<JsValue, JsError> {
-    #[derive(serde::Serialize)]
-    struct Shipped {
-        name: &'static str,
-        title: &'static str,
-        documents: &'static str,
-        files: &'static [&'static str],
-        available: bool,
-    }
-    let list = crate::data::CORPORA
-        .iter()
-        .map(|c| {
-            let available = crate::data::corpus_available(c.name).map_err(js_err)?;
-            Ok(Shipped { name: c.name, title: c.title, documents: c.documents, files: c.files, available })
-        })
-        .collect::<Result<Vec<_>, JsError>>()?;
-    to_js(&list)
-}
-
-/// Hands over the text of shipped corpus `name`'s files (in the order
-/// `corpora()` lists them), fetched by the page.
-#[wasm_bindgen(js_name = provideCorpus)]
-pub fn provide_corpus(name: &str, files: Vec<String>) -> Result<(), JsError> {
-    crate::data::provide_corpus(name, files).map_err(js_err)
-}
-
-/// Whether shipped corpus `name` can be used now.
-#[wasm_bindgen(js_name = corpusAvailable)]
-pub fn corpus_available(name: &str) -> Result<bool, JsError> {
-    crate::data::corpus_available(name).map_err(js_err)
-}
+use crate::model::ParamLayout;
 
 /// A running accumulation lab, on WebGPU, on the f32 CPU backend or on the
 /// f64 CPU reference.
@@ -190,102 +98,6 @@ where
         drop(cell.hold(name)?);
         call(cell).await.map_err(JsValue::from)
     })
-}
-
-fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsError> {
-    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(js_err)
-}
-
-/// The page's one GPU device: every lab on the page (several embedded
-/// elements, the sweep's labs) runs on it, so the kernels compile once and
-/// the browser holds one device. A lost device is replaced by the next lab
-/// that asks; labs still on the old one report the loss.
-enum SharedGpu {
-    Closed,
-    /// Being opened; these labs wait for it.
-    Opening(Vec<futures_channel::oneshot::Sender<Result<GpuContext, String>>>),
-    Open(Box<GpuContext>),
-}
-
-thread_local! {
-    static SHARED_GPU: RefCell<SharedGpu> = const { RefCell::new(SharedGpu::Closed) };
-}
-
-/// The page's device for one more lab (`GpuContext::share`), opened on first
-/// use; the error says why there is none.
-async fn shared_gpu() -> Result<GpuContext, String> {
-    enum Next {
-        Ready(Box<GpuContext>),
-        Wait(futures_channel::oneshot::Receiver<Result<GpuContext, String>>),
-        Open,
-    }
-    let next = SHARED_GPU.with(|shared| {
-        let mut shared = shared.borrow_mut();
-        match &mut *shared {
-            SharedGpu::Open(ctx) if ctx.lost().is_none() => Next::Ready(Box::new(ctx.share())),
-            SharedGpu::Opening(waiting) => {
-                let (tx, rx) = futures_channel::oneshot::channel();
-                waiting.push(tx);
-                Next::Wait(rx)
-            }
-            _ => {
-                *shared = SharedGpu::Opening(Vec::new());
-                Next::Open
-            }
-        }
-    });
-    match next {
-        Next::Ready(ctx) => Ok(*ctx),
-        Next::Wait(rx) => {
-            rx.await.unwrap_or_else(|_| Err("opening the GPU device was abandoned".into())).map(|ctx| ctx.share())
-        }
-        Next::Open => {
-            let opened = GpuContext::new().await.map_err(|e| e.to_string());
-            let waiting = SHARED_GPU.with(|shared| {
-                let now = match &opened {
-                    Ok(ctx) => SharedGpu::Open(Box::new(ctx.unlisted())),
-                    // the next lab tries again
-                    Err(_) => SharedGpu::Closed,
-                };
-                match shared.replace(now) {
-                    SharedGpu::Opening(waiting) => waiting,
-                    _ => Vec::new(),
-                }
-            });
-            for tx in waiting {
-                // a waiter that went away needs no answer
-                let _ = tx.send(opened.clone());
-            }
-            opened.map(|ctx| ctx.share())
-        }
-    }
-}
-
-/// The backend `WebLab.create` was asked for: "webgpu", "cpu" or
-/// "reference"; `true` and `false`, as older callers pass, are "webgpu" and
-/// "reference".
-fn parse_backend(backend: &JsValue) -> Result<Compute, ConfigError> {
-    if let Some(gpu) = backend.as_bool() {
-        return Ok(if gpu { Compute::Gpu } else { Compute::Cpu });
-    }
-    match backend.as_string().as_deref() {
-        Some("webgpu") => Ok(Compute::Gpu),
-        Some("cpu") => Ok(Compute::CpuF32),
-        Some("reference") => Ok(Compute::Cpu),
-        _ => Err(ConfigError::Invalid {
-            field: "backend",
-            reason: format!(
-                "must be \"webgpu\", \"cpu\" or \"reference\" (or true / false), got {}",
-                js_sys::JSON::stringify(backend)
-                    .ok()
-                    .and_then(|s| s.as_string())
-                    .unwrap_or_else(|| "a value JSON cannot write".into())
-                    .chars()
-                    .take(40)
-                    .collect::<String>()
-            ),
-        }),
-    }
 }
 
 /// Held-out sequences each validation pass measures, on either backend.
@@ -430,7 +242,14 @@ impl WebLab {
         to_js(&self.cell.specs)
     }
 
-    /// Model and batch actually in use: {preset fields..., batch, seq_len}.
+    /// The lab's settings as resolved for its backend (`LabConfig`, the
+    /// model as built: the f64 reference's is nano whatever was asked):
+    /// {model: {vocab_size, block_size, n_layer, n_head, n_embd}, batch (B,
+    /// sequences per optimizer step), seq_len (T), spread, packing,
+    /// mask_prompt, ranks (R), optimizer: {kind, lr, momentum, beta1, beta2,
+    /// eps, weight_decay, max_grad_norm, schedule}, lora ({rank, alpha,
+    /// targets, seed}, or null), seed, runs: [{strategy, micro_batch}] (the
+    /// runs beside the full-batch reference, which `runs()` lists first)}.
     pub fn config(&self) -> Result<JsValue, JsError> {
         to_js(&self.cell.config)
     }
@@ -553,71 +372,6 @@ impl WebLab {
     }
 }
 
-/// Optimizer trajectories on a 2-D surface, for the playground panel.
-#[wasm_bindgen]
-pub struct WebPlayground {
-    inner: Playground,
-}
-
-#[wasm_bindgen]
-impl WebPlayground {
-    /// `settings`: {lr, momentum, beta1, beta2, noise}, missing fields default.
-    #[wasm_bindgen(constructor)]
-    pub fn new(surface: &str, settings: JsValue, x: f64, y: f64, seed: u32) -> Result<WebPlayground, JsError> {
-        let surface: Surface = surface.parse().map_err(js_err)?;
-        let settings: PlaygroundSettings = if settings.is_undefined() || settings.is_null() {
-            PlaygroundSettings::default()
-        } else {
-            serde_wasm_bindgen::from_value(settings).map_err(|e| js_err(format!("playground settings: {e}")))?
-        };
-        Ok(WebPlayground { inner: Playground::new(surface, settings, [x, y], seed as u64).map_err(js_err)? })
-    }
-
-    pub fn step(&mut self, n: u32) {
-        for _ in 0..n.min(10_000) {
-            self.inner.step();
-        }
-    }
-
-    /// Optimizer names, in trajectory order.
-    pub fn names() -> Vec<String> {
-        Method::ALL.iter().map(|m| m.name().to_string()).collect()
-    }
-
-    /// The path of trajectory `i` as [x0, y0, x1, y1, ...].
-    pub fn path(&self, i: usize) -> Vec<f64> {
-        self.inner.trajectories.get(i).map(|t| t.path.iter().flatten().copied().collect()).unwrap_or_default()
-    }
-
-    /// 1 for each trajectory that left the plot for good (learning rate too high).
-    pub fn diverged(&self) -> Vec<u8> {
-        self.inner.trajectories.iter().map(|t| u8::from(t.diverged)).collect()
-    }
-
-    /// Loss at each trajectory's current point.
-    pub fn losses(&self) -> Vec<f64> {
-        self.inner.trajectories.iter().map(|t| self.inner.surface.value(t.position[0], t.position[1])).collect()
-    }
-
-    /// f on an nx × ny grid over the surface's bounds, row-major from the bottom-left.
-    pub fn grid(surface: &str, nx: usize, ny: usize) -> Result<Vec<f64>, JsError> {
-        let s: Surface = surface.parse().map_err(js_err)?;
-        Ok(s.grid(nx.clamp(2, 400), ny.clamp(2, 400)))
-    }
-
-    /// [x_min, x_max, y_min, y_max]
-    pub fn bounds(surface: &str) -> Result<Vec<f64>, JsError> {
-        let s: Surface = surface.parse().map_err(js_err)?;
-        Ok(s.bounds().to_vec())
-    }
-
-    #[wasm_bindgen(js_name = defaultStart)]
-    pub fn default_start(surface: &str) -> Result<Vec<f64>, JsError> {
-        let s: Surface = surface.parse().map_err(js_err)?;
-        Ok(s.default_start().to_vec())
-    }
-}
-
 /// The f64 reference's lab (`WebLab.create`'s "reference"), in the module's
 /// full build only: the build every page loads leaves it out, and with it
 /// the CPU model in f64 (`rarely-used` in Cargo.toml).
@@ -633,122 +387,4 @@ fn reference_lab(_: LabConfig, _: Arc<Corpus>, _: &[f32]) -> Result<WebLab, JsEr
         "backend: the f64 reference is in the module's full build, pkg-full/gradlab.js (www/wasm.js \
          loadGradlabFull); this build leaves it out",
     ))
-}
-
-#[cfg(feature = "rarely-used")]
-pub use bench_page::WebBench;
-
-/// The benchmark page's API, in the module's full build only.
-#[cfg(feature = "rarely-used")]
-mod bench_page {
-    use super::*;
-    use crate::bench::MatmulCase;
-
-    /// gradlab's matmul kernel on this page's GPU, for the benchmark page
-    /// (`www/bench.html`), which times it next to another library.
-    #[wasm_bindgen]
-    pub struct WebBench {
-        ctx: GpuContext,
-        cases: Vec<MatmulCase>,
-    }
-
-    #[wasm_bindgen]
-    impl WebBench {
-        /// Opens a WebGPU device (with timestamp queries where the adapter
-        /// has them, for `profileStep`); fails with the reason when there is none.
-        pub async fn create() -> Result<WebBench, JsError> {
-            let ctx = GpuContext::with_timestamps().await.map_err(js_err)?;
-            Ok(Self { ctx, cases: Vec::new() })
-        }
-
-        /// The adapter, as "name (backend, device type)".
-        pub fn adapter(&self) -> String {
-            self.ctx.adapter.to_string()
-        }
-
-        /// Records out [m,n] = inp [m,k] · weightᵀ + bias on these operands
-        /// (weight [n,k]) and returns the case's index for `run` and `output`.
-        #[wasm_bindgen(js_name = addMatmul)]
-        pub fn add_matmul(
-            &mut self,
-            m: u32,
-            k: u32,
-            n: u32,
-            inp: &[f32],
-            weight: &[f32],
-            bias: &[f32],
-        ) -> Result<u32, JsError> {
-            let case =
-                MatmulCase::new(&self.ctx, m as usize, k as usize, n as usize, inp, weight, bias).map_err(js_err)?;
-            self.cases.push(case);
-            Ok(self.cases.len() as u32 - 1)
-        }
-
-        fn case(&self, index: u32) -> Result<&MatmulCase, JsError> {
-            self.cases.get(index as usize).ok_or_else(|| JsError::new(&format!("index: no matmul case {index}")))
-        }
-
-        /// Runs case `index` `times` times (1..=1000) in one submission; resolves
-        /// once the GPU has finished.
-        pub async fn run(&self, index: u32, times: u32) -> Result<(), JsError> {
-            if !(1..=1000).contains(&times) {
-                return Err(JsError::new(&format!("times: must be 1..=1000, got {times}")));
-            }
-            self.case(index)?.run(&self.ctx, times as usize).await.map_err(js_err)
-        }
-
-        /// Where one full-batch training step of preset `preset` (`batch`
-        /// packed windows, 1..=64, of `seq_len` tokens, 1 up to the preset's
-        /// context, from the shipped corpus `kjv`, which must have been
-        /// provided) spends its GPU time: {dispatches, kernels: [{kernel,
-        /// count, seconds}]}, slowest first, each dispatch the median of
-        /// `rounds` (1..=20) profiled steps. Fails in words where the adapter
-        /// has no timestamp queries.
-        #[wasm_bindgen(js_name = profileStep)]
-        pub async fn profile_step(
-            &self,
-            preset: String,
-            batch: u32,
-            seq_len: u32,
-            rounds: u32,
-        ) -> Result<JsValue, JsError> {
-            let model = ModelConfig::preset(&preset).map_err(js_err)?;
-            if !(1..=64).contains(&batch) {
-                return Err(JsError::new(&format!("batch: must be 1..=64, got {batch}")));
-            }
-            if !(1..=model.block_size).contains(&(seq_len as usize)) {
-                let most = model.block_size;
-                return Err(JsError::new(&format!("seq_len: must be 1..={most} for {preset}, got {seq_len}")));
-            }
-            let corpus = LabSettings::default().corpus().map_err(js_err)?;
-            let shape = [batch as usize, seq_len as usize];
-            let profile =
-                crate::bench::profile_step(&self.ctx, &corpus, model, shape, rounds as usize).await.map_err(js_err)?;
-            to_js(&profile)
-        }
-
-        /// The last result of case `index`, [m,n] row-major.
-        pub async fn output(&self, index: u32) -> Result<Vec<f32>, JsError> {
-            self.case(index)?.output(&self.ctx).await.map_err(js_err)
-        }
-
-        /// The same multiply on gradlab's f32 CPU backend (SIMD, this thread),
-        /// `times` (1..=1000) times over; returns the output [m,n]. Needs no GPU.
-        #[wasm_bindgen(js_name = cpuMatmul)]
-        pub fn cpu_matmul(
-            m: u32,
-            k: u32,
-            n: u32,
-            inp: &[f32],
-            weight: &[f32],
-            bias: &[f32],
-            times: u32,
-        ) -> Result<Vec<f32>, JsError> {
-            if !(1..=1000).contains(&times) {
-                return Err(JsError::new(&format!("times: must be 1..=1000, got {times}")));
-            }
-            crate::bench::cpu_matmul(m as usize, k as usize, n as usize, inp, weight, bias, times as usize)
-                .map_err(js_err)
-        }
-    }
 }
