@@ -551,9 +551,9 @@ impl ProgramBuilder {
         }
     }
 
-    /// A row (attention: a pair of rows) per invocation on a software adapter (no barriers), a row per
-    /// workgroup elsewhere (attention.wgsl, crossentropy.wgsl), unless a
-    /// check forces one.
+    /// A row (attention: a pair of rows, attention_serial.wgsl) per invocation on a software adapter
+    /// (no barriers), a row per workgroup elsewhere (attention.wgsl; crossentropy.wgsl holds both),
+    /// unless a check forces one.
     fn row_kernel(&self) -> RowKernel {
         self.forced_rows.unwrap_or(if self.software_adapter { RowKernel::Invocation } else { RowKernel::Workgroup })
     }
@@ -583,7 +583,7 @@ impl ProgramBuilder {
         let rows = b * nh * t;
         match self.row_kernel() {
             RowKernel::Invocation => {
-                // an invocation per pair of rows (attention.wgsl, `Pair`)
+                // an invocation per pair of rows (attention_serial.wgsl, `Pair`)
                 let pairs = groups64(b * nh * t.div_ceil(2));
                 self.dispatch(kernel::AttentionBackwardDpreattSerial, &p, &[dpreatt, dout, qkv, att], pairs);
                 self.dispatch(kernel::AttentionBackwardDqSerial, &p, &[dqkv, dpreatt, qkv], pairs);
