@@ -11,7 +11,8 @@
 //! cases it runs and their tolerance, as a `Family`. `compare` holds what the
 //! families share. `FAMILIES` registers each family once, and everything
 //! else — the suite, the quick suite, both test runners, `gradlab check` —
-//! goes through it: a new family is its file plus one entry there.
+//! goes through it: a new family is its file, its `mod` line and one entry
+//! there.
 
 use std::future::Future;
 use std::pin::Pin;

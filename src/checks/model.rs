@@ -13,7 +13,7 @@ use crate::train::{MicroBatch, RunConfig, StepError, StepWork, Trainer};
 
 pub const FAMILY: Family = Family { name: "model", checks };
 
-/// A model whose sizes are multiples of nothing: 67 tokens, 3 heads of 7
+/// Two layers whose sizes fit no tile: a vocabulary of 67, 3 heads of 7
 /// channels, a context of 19.
 pub const RAGGED: ModelConfig = ModelConfig { vocab_size: 67, block_size: 19, n_layer: 2, n_head: 3, n_embd: 21 };
 
