@@ -1,8 +1,8 @@
 //! Every kernel on the GPU (natively: whatever adapter wgpu finds, lavapipe on
 //! CI) against its CPU twin, plus the whole model's loss and gradients: the
-//! full `checks::suite()`, one test per kernel family, each with the
-//! tolerance the suite gives it. Fresh inputs every run; the seed is printed
-//! (GRADLAB_SEED replays it).
+//! full `checks::suite()`, every family of `checks::FAMILIES` in turn, each
+//! check with the tolerance the suite gives it. Fresh inputs every run; the
+//! seed is printed (GRADLAB_SEED replays it).
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::sync::OnceLock;
@@ -19,94 +19,44 @@ fn ctx() -> &'static GpuContext {
     })
 }
 
-/// Runs every check of `family` in the full suite and fails naming each
-/// comparison above its tolerance.
-fn family_matches_cpu(family: &str) {
+/// Runs every family of the registry over the full suite, all of them even
+/// after one fails, and fails naming each family with a comparison above its
+/// tolerance (or an error) and the seed that replays it.
+#[test]
+fn every_family_matches_cpu() {
     let seed = Seed::fresh();
-    let failed = pollster::block_on(checks::run_family(ctx(), &checks::suite(), family, seed.0)).unwrap();
-    assert!(failed.is_empty(), "{family}: above tolerance:\n{}", failed.join("\n"));
-}
-
-#[test]
-fn matmul_matches_cpu_at_ragged_sizes() {
-    family_matches_cpu("matmul");
-}
-
-#[test]
-fn crossentropy_matches_cpu() {
-    family_matches_cpu("crossentropy");
-}
-
-#[test]
-fn sampling_matches_cpu() {
-    family_matches_cpu("sampling");
-}
-
-#[test]
-fn optimizers_match_cpu() {
-    family_matches_cpu("optimizer");
-}
-
-#[test]
-fn encoder_matches_cpu() {
-    family_matches_cpu("encoder");
-}
-
-#[test]
-fn layernorm_matches_cpu() {
-    family_matches_cpu("layernorm");
-}
-
-#[test]
-fn attention_matches_cpu() {
-    family_matches_cpu("attention");
-}
-
-#[test]
-fn elementwise_kernels_match_cpu() {
-    family_matches_cpu("elementwise");
-}
-
-#[test]
-fn reductions_match_cpu() {
-    family_matches_cpu("reductions");
-}
-
-#[test]
-fn whole_model_loss_and_every_gradient_match_cpu() {
-    family_matches_cpu("model");
-}
-
-#[test]
-fn lora_kernels_match_cpu() {
-    family_matches_cpu("lora");
-}
-
-#[test]
-fn lora_step_and_adapter_gradients_match_cpu() {
-    family_matches_cpu("lora_model");
-}
-
-#[test]
-fn every_check_belongs_to_a_tested_family_and_the_quick_suite_covers_each() {
-    let families = [
-        "matmul",
-        "crossentropy",
-        "sampling",
-        "optimizer",
-        "encoder",
-        "layernorm",
-        "attention",
-        "elementwise",
-        "reductions",
-        "model",
-        "lora",
-        "lora_model",
-    ];
-    for check in checks::suite() {
-        assert!(families.contains(&check.family()), "{:?} has no test above", check.case);
+    let suite = checks::suite();
+    let mut failed = Vec::new();
+    for family in checks::FAMILIES {
+        let lines = match pollster::block_on(checks::run_family(ctx(), &suite, family.name, seed.0)) {
+            Ok(lines) => lines,
+            Err(e) => vec![format!("error: {e}")],
+        };
+        failed.extend(lines.into_iter().map(|line| format!("{}: {line}", family.name)));
     }
-    for family in families {
+    assert!(
+        failed.is_empty(),
+        "above tolerance with seed {0} (GRADLAB_SEED={0} replays it):\n{1}",
+        seed.0,
+        failed.join("\n")
+    );
+}
+
+#[test]
+fn every_family_is_registered_once_with_checks_and_the_quick_suite_covers_each() {
+    let names: Vec<&str> = checks::FAMILIES.iter().map(|f| f.name).collect();
+    for (i, name) in names.iter().enumerate() {
+        assert!(!names[..i].contains(name), "{name} is registered twice");
+    }
+    for family in checks::FAMILIES {
+        let checks = family.checks();
+        assert!(!checks.is_empty(), "{} has no check", family.name);
+        assert!(checks.iter().all(|c| c.family() == family.name), "{} makes another family's checks", family.name);
+    }
+    for check in checks::suite() {
+        assert!(names.contains(&check.family()), "{:?} has no family in the registry", check.case);
+    }
+    for family in names {
         assert!(checks::quick_suite().iter().any(|c| c.family() == family), "the quick suite skips {family}");
     }
 }

@@ -9,8 +9,8 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use gradlab::lab::settings::{
-    steps_per_call, work_per_step, Compute, LabSettings, CPU_F32_WORK_BUDGET, CPU_WORK_BUDGET, GPU_WORK_BUDGET,
-    MAX_STEPS_PER_CALL,
+    steps_per_call, work_per_step, Backend, LabSettings, CPU_WORK_BUDGET, GPU_WORK_BUDGET, MAX_STEPS_PER_CALL,
+    REFERENCE_WORK_BUDGET,
 };
 use gradlab::model::ModelConfig;
 use gradlab::optim::OptimizerConfig;
@@ -93,13 +93,13 @@ proptest! {
     ) {
         let object: serde_json::Map<String, Value> = fields.into_iter().collect();
         let result = LabSettings::from_json(Value::Object(object.clone()))
-            .and_then(|s| s.resolve(Compute::Gpu).map(|c| (s, c)));
+            .and_then(|s| s.resolve(Backend::Gpu).map(|c| (s, c)));
         match result {
             Ok((settings, config)) => {
                 prop_assert!(work_per_step(&config) <= GPU_WORK_BUDGET);
                 // what the GPU accepts, the CPU fallback (nano) either accepts within its budget or refuses by name
-                match settings.resolve(Compute::Cpu) {
-                    Ok(cpu) => prop_assert!(work_per_step(&cpu) <= CPU_WORK_BUDGET),
+                match settings.resolve(Backend::Reference) {
+                    Ok(cpu) => prop_assert!(work_per_step(&cpu) <= REFERENCE_WORK_BUDGET),
                     Err(e) => prop_assert!(named(&e.to_string()), "unnamed refusal: {e}"),
                 }
             }
@@ -134,7 +134,7 @@ proptest! {
         });
         let parsed = LabSettings::from_json(settings.clone());
         prop_assert!(parsed.is_ok(), "{settings}: {:?}", parsed.err());
-        let config = parsed.unwrap().resolve(Compute::Gpu);
+        let config = parsed.unwrap().resolve(Backend::Gpu);
         prop_assert!(config.is_ok(), "{settings}: {:?}", config.err());
     }
 
@@ -153,7 +153,7 @@ proptest! {
 
 #[test]
 fn the_defects_found_are_refused_by_name() {
-    let refuse = |v: Value| LabSettings::from_json(v).and_then(|s| s.resolve(Compute::Gpu)).unwrap_err().to_string();
+    let refuse = |v: Value| LabSettings::from_json(v).and_then(|s| s.resolve(Backend::Gpu)).unwrap_err().to_string();
     assert!(refuse(json!({"bogus": 1})).contains("bogus"));
     assert!(refuse(json!({"microbatch": 2})).contains("microbatch"));
     let e = refuse(json!({"batch": "8"}));
@@ -163,7 +163,7 @@ fn the_defects_found_are_refused_by_name() {
     // four thousand sequences of the CPU reference would block the tab
     let e = LabSettings::from_json(json!({"batch": 4096, "micro_batch": 4096}))
         .unwrap()
-        .resolve(Compute::Cpu)
+        .resolve(Backend::Reference)
         .unwrap_err()
         .to_string();
     assert!(e.starts_with("batch:") && e.contains("operations per step"), "{e}");
@@ -177,11 +177,11 @@ fn the_defects_found_are_refused_by_name() {
     let e = refuse(json!({"seed": 1u64 << 53}));
     assert!(e.starts_with("seed: 9007199254740992 is above"), "{e}");
     let largest = LabSettings::from_json(json!({"seed": (1u64 << 53) - 1})).unwrap();
-    assert_eq!(largest.resolve(Compute::Gpu).unwrap().seed, (1 << 53) - 1);
+    assert_eq!(largest.resolve(Backend::Gpu).unwrap().seed, (1 << 53) - 1);
     // missing fields default
     let defaults = LabSettings::from_json(json!({})).unwrap();
     assert_eq!(defaults, LabSettings::default());
-    assert!(defaults.resolve(Compute::Gpu).is_ok() && defaults.resolve(Compute::Cpu).is_ok());
+    assert!(defaults.resolve(Backend::Gpu).is_ok() && defaults.resolve(Backend::Reference).is_ok());
 }
 
 #[test]
@@ -189,20 +189,20 @@ fn the_f32_cpu_backend_takes_any_preset_within_its_own_budget() {
     let settings = |v: Value| LabSettings::from_json(v).unwrap();
     // the f64 reference always builds nano; the f32 backend builds the preset asked for
     let micro = settings(json!({"preset": "micro"}));
-    assert_eq!(micro.resolve(Compute::Cpu).unwrap().model, ModelConfig::nano());
+    assert_eq!(micro.resolve(Backend::Reference).unwrap().model, ModelConfig::nano());
     // a preset that does not exist is refused on every backend, the reference's too
-    for compute in [Compute::Gpu, Compute::CpuF32, Compute::Cpu] {
+    for compute in [Backend::Gpu, Backend::Cpu, Backend::Reference] {
         let e = settings(json!({"preset": "0x10"})).resolve(compute).unwrap_err().to_string();
         assert!(e.starts_with("unknown preset \"0x10\""), "{compute:?}: {e}");
     }
-    assert_eq!(micro.resolve(Compute::CpuF32).unwrap().model, ModelConfig::preset("micro").unwrap());
+    assert_eq!(micro.resolve(Backend::Cpu).unwrap().model, ModelConfig::preset("micro").unwrap());
     // a lab the GPU takes and this CPU does not is refused by name, saying where
     let big = settings(json!({"preset": "micro", "batch": 32, "micro_batch": 8, "seq_len": 128}));
-    assert!(big.resolve(Compute::Gpu).is_ok());
-    let e = big.resolve(Compute::CpuF32).unwrap_err().to_string();
+    assert!(big.resolve(Backend::Gpu).is_ok());
+    let e = big.resolve(Backend::Cpu).unwrap_err().to_string();
     assert!(e.starts_with("batch:") && e.contains("on the CPU"), "{e}");
-    assert!(Compute::CpuF32.work_budget() > Compute::Cpu.work_budget());
-    assert!(Compute::CpuF32.work_budget() < Compute::Gpu.work_budget());
+    assert!(Backend::Cpu.work_budget() > Backend::Reference.work_budget());
+    assert!(Backend::Cpu.work_budget() < Backend::Gpu.work_budget());
 }
 
 /// The page's table of settings (www/lab/settings.json; its `about` says
@@ -416,7 +416,7 @@ fn the_page_defaults_are_the_library_defaults_but_three() {
     expected.seq_len = 32;
     expected.mask_prompt = true;
     assert_eq!(page, expected);
-    for compute in [Compute::Gpu, Compute::CpuF32, Compute::Cpu] {
+    for compute in [Backend::Gpu, Backend::Cpu, Backend::Reference] {
         assert!(page.resolve(compute).is_ok(), "{compute:?}");
     }
 }
@@ -467,7 +467,7 @@ fn every_value_the_page_offers_is_a_lab_the_cpu_takes() {
             let sent = table.sent(&page);
             let settings =
                 LabSettings::from_json(sent.clone()).unwrap_or_else(|e| panic!("{}={value}: {sent}: {e}", s.name));
-            for compute in [Compute::CpuF32, Compute::Cpu, Compute::Gpu] {
+            for compute in [Backend::Cpu, Backend::Reference, Backend::Gpu] {
                 let lab = settings.resolve(compute);
                 assert!(lab.is_ok(), "{}={value} on {compute:?}: {}", s.name, lab.unwrap_err());
             }
@@ -481,28 +481,28 @@ fn every_value_the_page_offers_is_a_lab_the_cpu_takes() {
 /// and refuses, with the figures they give.
 #[test]
 fn the_work_budgets_admit_what_their_comments_say() {
-    let work = |v: Value, compute: Compute| {
+    let work = |v: Value, compute: Backend| {
         let c = LabSettings::from_json(v.clone()).unwrap().resolve(compute);
         c.map(|c| work_per_step(&c)).map_err(|e| e.to_string())
     };
     let close = |x: f64, figure: f64| (x / figure - 1.0).abs() < 0.05;
     // the GPU: the G sweep of `small` at B = 32, T = 256 (11 runs)
     let sweep = |ranks: usize| json!({"preset": "small", "batch": 32, "seq_len": 256, "sweep": true, "ranks": ranks});
-    assert!(close(work(sweep(1), Compute::Gpu).unwrap(), 1.5e12));
+    assert!(close(work(sweep(1), Backend::Gpu).unwrap(), 1.5e12));
     // with 2 ranks, a local run beside each naive one: 16
-    let e = work(sweep(2), Compute::Gpu).unwrap_err();
+    let e = work(sweep(2), Backend::Gpu).unwrap_err();
     assert!(e.contains("16 runs") && e.contains("about 2.2e12 operations"), "{e}");
     // the f64 reference (nano): three runs at B = 32, T = 128; not at T = 256
     let lab = |batch: usize, seq_len: usize| json!({"batch": batch, "micro_batch": 2, "seq_len": seq_len});
-    assert!(close(work(lab(32, 128), Compute::Cpu).unwrap(), 9.2e9));
-    let e = work(lab(32, 256), Compute::Cpu).unwrap_err();
+    assert!(close(work(lab(32, 128), Backend::Reference).unwrap(), 9.2e9));
+    let e = work(lab(32, 256), Backend::Reference).unwrap_err();
     assert!(e.contains("about 2.0e10 operations"), "{e}");
     // the page's default B = 8 with the longest context
-    assert!(close(work(lab(8, 256), Compute::Cpu).unwrap(), 4.9e9));
+    assert!(close(work(lab(8, 256), Backend::Reference).unwrap(), 4.9e9));
     // the f32 CPU backend: three runs of `micro` at B = 16, T = 64; not at B = 32
     let micro = |batch: usize| json!({"preset": "micro", "batch": batch, "micro_batch": 2, "seq_len": 64});
-    assert!(close(work(micro(16), Compute::CpuF32).unwrap(), 1.6e10));
-    let e = work(micro(32), Compute::CpuF32).unwrap_err();
+    assert!(close(work(micro(16), Backend::Cpu).unwrap(), 1.6e10));
+    let e = work(micro(32), Backend::Cpu).unwrap_err();
     assert!(e.contains("about 3.1e10 operations"), "{e}");
-    assert!(CPU_WORK_BUDGET < CPU_F32_WORK_BUDGET && CPU_F32_WORK_BUDGET < GPU_WORK_BUDGET);
+    assert!(REFERENCE_WORK_BUDGET < CPU_WORK_BUDGET && CPU_WORK_BUDGET < GPU_WORK_BUDGET);
 }

@@ -1,6 +1,7 @@
 //! Browser tests: the quick check suite (`checks::quick_suite`, the same
-//! comparisons and tolerances `gradlab check` uses) on the browser's WebGPU
-//! (SwiftShader in headless Chromium on CI) against the CPU reference.
+//! comparisons and tolerances `gradlab check` uses), every family of
+//! `checks::FAMILIES` in turn, on the browser's WebGPU (SwiftShader in
+//! headless Chromium on CI) against the CPU reference.
 //! Run by scripts/test.sh through wasm-bindgen-test-runner and wasm-pack.
 #![cfg(target_arch = "wasm32")]
 
@@ -10,13 +11,6 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-async fn family_matches_cpu(family: &str) {
-    let ctx = GpuContext::new().await.expect("WebGPU adapter (Chromium needs --enable-unsafe-webgpu)");
-    let seed = Seed::fresh();
-    let failed = checks::run_family(&ctx, &checks::quick_suite(), family, seed.0).await.unwrap();
-    assert!(failed.is_empty(), "{family}: above tolerance:\n{}", failed.join("\n"));
-}
-
 #[wasm_bindgen_test]
 async fn adapter_is_real_webgpu() {
     let ctx = GpuContext::new().await.expect("WebGPU adapter (Chromium needs --enable-unsafe-webgpu)");
@@ -24,42 +18,29 @@ async fn adapter_is_real_webgpu() {
     assert_eq!(ctx.adapter.backend, "BrowserWebGpu", "expected the browser's WebGPU, got {}", ctx.adapter);
 }
 
+/// Every family of the registry over the quick suite, all of them even after
+/// one fails; fails naming each family with a comparison above its tolerance
+/// (or an error) and the seed: `gradlab check --seed` draws the same inputs
+/// natively (it runs the same quick suite with the same seeds).
 #[wasm_bindgen_test]
-async fn matmul_matches_cpu() {
-    family_matches_cpu("matmul").await;
-}
-
-#[wasm_bindgen_test]
-async fn crossentropy_matches_cpu() {
-    family_matches_cpu("crossentropy").await;
-}
-
-#[wasm_bindgen_test]
-async fn sampling_matches_cpu() {
-    family_matches_cpu("sampling").await;
-}
-
-#[wasm_bindgen_test]
-async fn optimizers_match_cpu() {
-    family_matches_cpu("optimizer").await;
-}
-
-#[wasm_bindgen_test]
-async fn encoder_layernorm_attention_and_elementwise_match_cpu() {
-    for family in ["encoder", "layernorm", "attention", "elementwise", "reductions"] {
-        family_matches_cpu(family).await;
+async fn every_family_matches_cpu() {
+    let ctx = GpuContext::new().await.expect("WebGPU adapter (Chromium needs --enable-unsafe-webgpu)");
+    let seed = Seed::fresh();
+    let suite = checks::quick_suite();
+    let mut failed = Vec::new();
+    for family in checks::FAMILIES {
+        let lines = match checks::run_family(&ctx, &suite, family.name, seed.0).await {
+            Ok(lines) => lines,
+            Err(e) => vec![format!("error: {e}")],
+        };
+        failed.extend(lines.into_iter().map(|line| format!("{}: {line}", family.name)));
     }
-}
-
-#[wasm_bindgen_test]
-async fn whole_model_step_matches_cpu() {
-    family_matches_cpu("model").await;
-}
-
-#[wasm_bindgen_test]
-async fn lora_kernels_and_step_match_cpu() {
-    family_matches_cpu("lora").await;
-    family_matches_cpu("lora_model").await;
+    assert!(
+        failed.is_empty(),
+        "above tolerance with seed {0} (gradlab check --seed {0} replays it):\n{1}",
+        seed.0,
+        failed.join("\n")
+    );
 }
 
 /// A lab's state crosses into JavaScript (`WebLab.state`) and back

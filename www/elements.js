@@ -9,7 +9,7 @@
 // reach in, ours do not leak out, and the CSS custom properties listed in
 // elements.css theme it. Every asset (styles, the wasm module, corpora) is
 // found from this file's URL, so it works from any origin and sub-path.
-// All labs on a page share one GPU device (web.rs `shared_gpu`).
+// All labs on a page share one GPU device (src/web/device.rs `shared_gpu`).
 import { LabPanel } from "./lab.js";
 import { PlaygroundPanel } from "./playground.js";
 import { labFields } from "./settings.js";

@@ -107,8 +107,8 @@ async function compileGradlab(path = "../pkg/gradlab_bg.wasm") {
 // Bytes of the modules' linear memories (they only grow), for scripts/soak.mjs.
 export const wasmMemoryBytes = () => (memory?.buffer.byteLength ?? 0) + (fullMemory?.buffer.byteLength ?? 0);
 
-// The lab's calls that answer with a promise (web.rs): after free() they
-// reject, the others throw.
+// The lab's calls that answer with a promise (src/web/lab.rs): after free()
+// they reject, the others throw.
 const LAB_PROMISES = new Set(["step", "flush", "validationLoss", "sample", "tensorDistances", "weights", "state", "restore"]);
 
 // A call on a freed lab says so, instead of wasm-bindgen's "null pointer
@@ -130,15 +130,16 @@ function guardFreedLabs(WebLab) {
   }
 }
 
-// The model presets, from the one list in Rust (web.rs `presets()`), smallest
-// first: [{name, vocab_size, block_size, n_layer, n_head, n_embd, parameters}].
+// The model presets, from the one list in Rust (src/web/catalog.rs
+// `presets()`), smallest first: [{name, vocab_size, block_size, n_layer,
+// n_head, n_embd, parameters}].
 let presetList;
 export function loadPresets() {
   presetList ??= loadGradlab().then((gl) => gl.presets());
   return presetList;
 }
 
-// The shipped corpora (web.rs `corpora()`), the default first:
+// The shipped corpora (src/web/catalog.rs `corpora()`), the default first:
 // [{name, title, documents}]. The page builds its corpus choice from this.
 let corpusList;
 export function loadCorpora() {

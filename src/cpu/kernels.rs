@@ -3,6 +3,14 @@
 //! the fast CPU backend runs, except where `Real` gives f32 its own kernel
 //! (`cpu::simd`).
 //!
+//! Beside the twins, forms the GPU has no kernel of: GELU and the residual
+//! add alone (`gelu_forward`, `residual_forward`: on the GPU they are the
+//! matmul's epilogues, whose twins `matmul_forward_gelu` and
+//! `matmul_forward_residual` are built from them), LoRA unmerged
+//! (`lora_forward`, what `lora_merge` is checked against), RMSProp (the
+//! playground's only), and `residual_backward`: the rule the model's backward
+//! applies in place, written out with its test.
+//!
 //! Legend: b sequences per micro-batch, T time, C channels, OC output channels, V vocabulary,
 //! NH heads, N = b*T rows. Arguments go outputs, inputs, dimensions (llm.c
 //! order). Backward functions accumulate (`+=`) into their gradients.
@@ -359,7 +367,9 @@ pub fn residual_forward<F: Real>(out: &mut [F], inp1: &[F], inp2: &[F]) {
     }
 }
 
-/// dinp1, dinp2 [n] += dout
+/// dinp1, dinp2 [n] += dout. The model's backward (`CpuModel`, as the GPU's)
+/// does not call it: the residual stream's gradient dresidual passes unchanged
+/// to both branches, whose backward adds into it in place.
 pub fn residual_backward<F: Real>(dinp1: &mut [F], dinp2: &mut [F], dout: &[F]) {
     for ((a, b), &d) in dinp1.iter_mut().zip(dinp2.iter_mut()).zip(dout) {
         *a += d;

@@ -1,5 +1,7 @@
-//! The CPU side: every GPU kernel's twin by the same name, the whole model
-//! forward/backward, and `CpuRunOf<F>` (a `Trainer`), generic over the float.
+//! The CPU side: every GPU kernel's twin by the same name, with the plain
+//! forms of what the GPU fuses (`kernels`: GELU and the residual add, which
+//! the GPU runs as matmul epilogues), the whole model forward/backward, and
+//! `CpuRunOf<F>` (a `Trainer`), generic over the float.
 //! In f64 (`CpuRun`) it is the reference every GPU kernel is tested against;
 //! in f32 (`FastCpuRun`) it is the backend for pages without a usable GPU,
 //! with its matmuls in `simd`, shared among threads where there are any

@@ -3,8 +3,8 @@
 //! the workgroup count. Not here: what a kernel is (`table`, `params`) or how
 //! a dispatch is recorded (`program`).
 //!
-//! Legend: B batch, T time, C channels, OC output channels, V vocabulary,
-//! NH heads, N = B*T rows. Arguments go outputs, inputs, then dimensions (llm.c
+//! Legend: b sequences per micro-batch, T time, C channels, OC output channels, V vocabulary,
+//! NH heads, N = b*T rows. Arguments go outputs, inputs, then dimensions (llm.c
 //! order). Backward functions accumulate into parameter gradients (`+=`);
 //! zeroing those is the step's job. An activation's gradient is written by
 //! its first writer of a backward pass (`GradWrite::Overwrite`, the zeroing
@@ -368,7 +368,7 @@ impl ProgramBuilder {
         self.column_sums_into(out, &partials, blocks, cols, true);
     }
 
-    /// out [K] (+)= Σ_b partials [B,K] (one block of all rows).
+    /// out [K] (+)= Σ_b partials [b,K] (one block of all rows).
     fn column_sums_into(&mut self, out: &View, partials: &View, blocks: usize, cols: usize, accumulate: bool) {
         let p = ColumnSumsParams {
             rows: u(blocks),
@@ -468,14 +468,14 @@ impl ProgramBuilder {
         self.dispatch(kernel::Sgd, &s.params(), &[params, grads, velocity, scalars, stats], groups64(s.n));
     }
 
-    /// out [B,T,C] = wte [V,C] [inp [B,T]] + wpe [T,C]
+    /// out [b,T,C] = wte [V,C] [inp [b,T]] + wpe [T,C]
     pub fn encoder_forward(&mut self, out: &View, inp: &View, wte: &View, wpe: &View, b: usize, t: usize, c: usize) {
         // the forward never reads v
         let p = EncoderParams { b: u(b), t: u(t), c: u(c), v: 0 };
         self.dispatch(kernel::EncoderForward, &p, &[out, inp, wte, wpe], groups64(b * t * c));
     }
 
-    /// dwte [V,C] += gathered dout [B,T,C] (positions grouped by token, see
+    /// dwte [V,C] += gathered dout [b,T,C] (positions grouped by token, see
     /// `token_positions`); dwpe [T,C] += Σ_b dout
     pub fn encoder_backward(
         &mut self,
@@ -540,7 +540,7 @@ impl ProgramBuilder {
         self.reduce_columns(dbias, dout, n, c);
     }
 
-    /// out [B,T,C], att [B,NH,T,T] = causal attention over qkv [B,T,3C]
+    /// out [b,T,C], att [b,NH,T,T] = causal attention over qkv [b,T,3C]
     pub fn attention_forward(&mut self, out: &View, att: &View, qkv: &View, b: usize, t: usize, c: usize, nh: usize) {
         let p = AttentionParams { b: u(b), t: u(t), c: u(c), nh: u(nh), ..Default::default() };
         match self.row_kernel() {
@@ -551,14 +551,14 @@ impl ProgramBuilder {
         }
     }
 
-    /// A row (attention: a pair of rows) per invocation on a software adapter (no barriers), a row per
-    /// workgroup elsewhere (attention.wgsl, crossentropy.wgsl), unless a
-    /// check forces one.
+    /// A row (attention: a pair of rows, attention_serial.wgsl) per invocation on a software adapter
+    /// (no barriers), a row per workgroup elsewhere (attention.wgsl; crossentropy.wgsl holds both),
+    /// unless a check forces one.
     fn row_kernel(&self) -> RowKernel {
         self.forced_rows.unwrap_or(if self.software_adapter { RowKernel::Invocation } else { RowKernel::Workgroup })
     }
 
-    /// dqkv [B,T,3C] (+)= attention backward of dout [B,T,C]; dpreatt [B,NH,T,T] is scratch.
+    /// dqkv [b,T,3C] (+)= attention backward of dout [b,T,C]; dpreatt [b,NH,T,T] is scratch.
     pub fn attention_backward(
         &mut self,
         dqkv: &View,
@@ -583,7 +583,7 @@ impl ProgramBuilder {
         let rows = b * nh * t;
         match self.row_kernel() {
             RowKernel::Invocation => {
-                // an invocation per pair of rows (attention.wgsl, `Pair`)
+                // an invocation per pair of rows (attention_serial.wgsl, `Pair`)
                 let pairs = groups64(b * nh * t.div_ceil(2));
                 self.dispatch(kernel::AttentionBackwardDpreattSerial, &p, &[dpreatt, dout, qkv, att], pairs);
                 self.dispatch(kernel::AttentionBackwardDqSerial, &p, &[dqkv, dpreatt, qkv], pairs);

@@ -20,39 +20,39 @@ use super::program::{ProgramBuilder, View};
 
 /// Per-layer activations kept from forward for backward.
 struct LayerActs {
-    ln1: View,       // [B,T,C]
-    ln1_mean: View,  // [B,T]
-    ln1_rstd: View,  // [B,T]
-    qkv: View,       // [B,T,3C]
-    att: View,       // [B,NH,T,T]
-    atty: View,      // [B,T,C]
-    residual2: View, // [B,T,C]
-    ln2: View,       // [B,T,C]
-    ln2_mean: View,  // [B,T]
-    ln2_rstd: View,  // [B,T]
-    fch: View,       // [B,T,4C]
-    fch_gelu: View,  // [B,T,4C]
-    residual3: View, // [B,T,C]
+    ln1: View,       // [b,T,C]
+    ln1_mean: View,  // [b,T]
+    ln1_rstd: View,  // [b,T]
+    qkv: View,       // [b,T,3C]
+    att: View,       // [b,NH,T,T]
+    atty: View,      // [b,T,C]
+    residual2: View, // [b,T,C]
+    ln2: View,       // [b,T,C]
+    ln2_mean: View,  // [b,T]
+    ln2_rstd: View,  // [b,T]
+    fch: View,       // [b,T,4C]
+    fch_gelu: View,  // [b,T,4C]
+    residual3: View, // [b,T,C]
 }
 
 /// Scratch gradients of activations, shared by all layers.
 struct GradActs {
-    dresidual: View, // [B,T,C] gradient of the residual stream, accumulated into
-    dln: View,       // [B,T,C]
-    datty: View,     // [B,T,C]
-    dqkv: View,      // [B,T,3C]
-    dpreatt: View,   // [B,NH,T,T]
-    dfch: View,      // [B,T,4C]
-    dfch_gelu: View, // [B,T,4C]
+    dresidual: View, // [b,T,C] gradient of the residual stream, accumulated into
+    dln: View,       // [b,T,C]
+    datty: View,     // [b,T,C]
+    dqkv: View,      // [b,T,3C]
+    dpreatt: View,   // [b,NH,T,T]
+    dfch: View,      // [b,T,4C]
+    dfch_gelu: View, // [b,T,4C]
 }
 
 /// Where one micro-batch's tokens sit in the step's token buffer.
 #[derive(Clone)]
 pub struct TokenViews {
-    pub inputs: View,    // [B,T]
-    pub targets: View,   // [B,T]
+    pub inputs: View,    // [b,T]
+    pub targets: View,   // [b,T]
     pub offsets: View,   // [V+1]
-    pub positions: View, // [B*T]
+    pub positions: View, // [b*T]
 }
 
 /// What the optimizer steps: the adapters with LoRA, the weights without.
@@ -75,8 +75,8 @@ pub struct GpuAdapters {
     pub base: wgpu::Buffer,
     pub values: wgpu::Buffer,
     pub grads: wgpu::Buffer,
-    h: View,  // [B,T,r]
-    dh: View, // [B,T,r]
+    h: View,  // [b,T,r]
+    dh: View, // [b,T,r]
 }
 
 impl GpuAdapters {
@@ -287,13 +287,13 @@ impl GpuModel {
         }
     }
 
-    /// Records the forward pass up to the logits [B,T,V].
+    /// Records the forward pass up to the logits [b,T,V].
     pub fn record_forward(&self, pb: &mut ProgramBuilder, tokens: &TokenViews) {
         self.record_forward_first(pb, tokens, self.b);
     }
 
     /// The forward pass of only the first `sequences` sequences of the
-    /// micro-batch (every activation is [B,T,..], so they are a prefix):
+    /// micro-batch (every activation is [b,T,..], so they are a prefix):
     /// generating text needs one sequence, not B.
     pub fn record_forward_first(&self, pb: &mut ProgramBuilder, tokens: &TokenViews, sequences: usize) {
         let cfg = self.layout.config;

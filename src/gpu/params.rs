@@ -123,7 +123,7 @@ params! {
         _pad1: u32,
     }
 
-    /// attention.wgsl, forward and backward.
+    /// attention.wgsl and attention_serial.wgsl, forward and backward.
     AttentionParams {
         b: u32,
         t: u32,

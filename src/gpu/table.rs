@@ -103,11 +103,11 @@ kernels! {
     LayernormBackward: "layernorm.wgsl" layernorm_backward(LayernormParams) [7 W, 8 R, 4 R, 5 R, 9 R, 10 R];
     LayernormBackwardDweightPartials: "layernorm.wgsl"
         layernorm_backward_dweight_partials(LayernormParams) [11 W, 8 R, 4 R, 9 R, 10 R];
-    AttentionForwardSerial: "attention.wgsl" attention_forward_serial(AttentionParams) [1 W, 2 W, 3 R];
-    AttentionBackwardDpreattSerial: "attention.wgsl"
+    AttentionForwardSerial: "attention_serial.wgsl" attention_forward_serial(AttentionParams) [1 W, 2 W, 3 R];
+    AttentionBackwardDpreattSerial: "attention_serial.wgsl"
         attention_backward_dpreatt_serial(AttentionParams) [4 W, 5 R, 3 R, 6 R];
-    AttentionBackwardDqSerial: "attention.wgsl" attention_backward_dq_serial(AttentionParams) [7 W, 8 R, 3 R];
-    AttentionBackwardDkvSerial: "attention.wgsl"
+    AttentionBackwardDqSerial: "attention_serial.wgsl" attention_backward_dq_serial(AttentionParams) [7 W, 8 R, 3 R];
+    AttentionBackwardDkvSerial: "attention_serial.wgsl"
         attention_backward_dkv_serial(AttentionParams) [7 W, 8 R, 6 R, 3 R, 5 R];
     AttentionForwardRows: "attention.wgsl" attention_forward_rows(AttentionParams) [1 W, 2 W, 3 R];
     AttentionBackwardDpreattRows: "attention.wgsl" attention_backward_dpreatt_rows(AttentionParams) [4 W, 5 R, 3 R, 6 R];

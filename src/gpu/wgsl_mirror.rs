@@ -162,6 +162,27 @@ fn rust_params_mirror_wgsl_structs_and_bindings() {
     }
 }
 
+/// attention.wgsl (a real GPU's kernels) and attention_serial.wgsl (a
+/// software adapter's) each declare the params, the bindings and the row
+/// helpers, WGSL having no include: the same in both, so one cannot drift.
+#[test]
+fn the_attention_files_repeat_their_shared_declarations_exactly() {
+    let (gpu, serial) = (KernelId::AttentionForwardRows.spec(), KernelId::AttentionForwardSerial.spec());
+    assert_eq!((gpu.file, serial.file), ("attention.wgsl", "attention_serial.wgsl"));
+    let (gpu, serial) = (strip_comments(gpu.source), strip_comments(serial.source));
+    for name in ["AttentionParams", "Row"] {
+        assert_eq!(struct_fields(&gpu, name), struct_fields(&serial, name), "struct {name}");
+    }
+    let (gpu_fns, serial_fns) = (functions(&gpu), functions(&serial));
+    for name in ["index", "qkv_at", "row_of"] {
+        assert_eq!(gpu_fns[name], serial_fns[name], "fn {name}");
+    }
+    let declared = |src: &str| -> BTreeSet<(String, u32, String, String)> {
+        globals(src).into_iter().map(|(name, g)| (name, g.binding, g.space, g.ty)).collect()
+    };
+    assert_eq!(declared(&gpu), declared(&serial), "the bindings");
+}
+
 #[test]
 fn kernel_ids_index_the_table() {
     for (i, &kernel) in KernelId::ALL.iter().enumerate() {

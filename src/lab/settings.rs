@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::config::LabConfig;
+pub use super::Backend;
 use crate::data::{Corpus, Packing};
 use crate::model::{ConfigError, LoraConfig, ModelConfig, ParamLayout};
 use crate::optim::OptimizerConfig;
@@ -67,30 +68,22 @@ impl Default for LabSettings {
     }
 }
 
-/// Where a lab will run, for its work budget.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compute {
-    Gpu,
-    /// The f32 CPU backend (`cpu::FastCpuRun`): any preset.
-    CpuF32,
-    /// The f64 reference, always with the `nano` preset.
-    Cpu,
-}
-
-impl Compute {
+/// A lab's work budget depends on its backend; the f64 reference always
+/// builds the `nano` preset (`LabSettings::model`).
+impl Backend {
     /// Floating-point operations one lab step may ask for here.
     pub fn work_budget(self) -> f64 {
         match self {
-            Compute::Gpu => GPU_WORK_BUDGET,
-            Compute::CpuF32 => CPU_F32_WORK_BUDGET,
-            Compute::Cpu => CPU_WORK_BUDGET,
+            Backend::Gpu => GPU_WORK_BUDGET,
+            Backend::Cpu => CPU_WORK_BUDGET,
+            Backend::Reference => REFERENCE_WORK_BUDGET,
         }
     }
 
-    fn name(self) -> &'static str {
+    fn place(self) -> &'static str {
         match self {
-            Compute::Gpu => "the GPU",
-            Compute::CpuF32 | Compute::Cpu => "the CPU",
+            Backend::Gpu => "the GPU",
+            Backend::Cpu | Backend::Reference => "the CPU",
         }
     }
 }
@@ -108,11 +101,11 @@ impl Compute {
 /// reference took the page seconds per step at a fraction of that.
 /// tests/settings.rs checks these figures.
 pub const GPU_WORK_BUDGET: f64 = 2e12;
-pub const CPU_WORK_BUDGET: f64 = 1e10;
+pub const REFERENCE_WORK_BUDGET: f64 = 1e10;
 /// The f32 CPU backend's: three runs of the `micro` preset at B = 16 and
 /// T = 64 (about 1.6e10; at B = 32, 3.1e10, refused), a few times the f64
 /// reference's reach.
-pub const CPU_F32_WORK_BUDGET: f64 = 3e10;
+pub const CPU_WORK_BUDGET: f64 = 3e10;
 
 /// Lab steps one call may take: each is awaited, but a call is one
 /// uninterrupted stretch for the page.
@@ -164,11 +157,11 @@ impl LabSettings {
 
     /// The model: the preset (nano on the f64 reference), its context grown to
     /// `seq_len` when that is longer.
-    pub fn model(&self, compute: Compute) -> Result<ModelConfig, ConfigError> {
-        let mut model = match compute {
-            Compute::Gpu | Compute::CpuF32 => ModelConfig::preset(&self.preset)?,
+    pub fn model(&self, backend: Backend) -> Result<ModelConfig, ConfigError> {
+        let mut model = match backend {
+            Backend::Gpu | Backend::Cpu => ModelConfig::preset(&self.preset)?,
             // nano whatever the preset, but a preset that does not exist is still refused
-            Compute::Cpu => ModelConfig::preset(&self.preset).map(|_| ModelConfig::nano())?,
+            Backend::Reference => ModelConfig::preset(&self.preset).map(|_| ModelConfig::nano())?,
         };
         if self.seq_len > model.block_size {
             model.block_size = self.seq_len;
@@ -177,9 +170,9 @@ impl LabSettings {
         Ok(model)
     }
 
-    /// The lab to build on `compute`, checked: every field in range, the data
+    /// The lab to build on `backend`, checked: every field in range, the data
     /// as asked for possible, and one step within the work budget.
-    pub fn resolve(&self, compute: Compute) -> Result<LabConfig, ConfigError> {
+    pub fn resolve(&self, backend: Backend) -> Result<LabConfig, ConfigError> {
         // the page's numbers are f64: a larger seed would not come back from
         // the lab's config (or its state) as the seed it was built with
         const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
@@ -192,7 +185,7 @@ impl LabSettings {
                 ),
             });
         }
-        let model = self.model(compute)?;
+        let model = self.model(backend)?;
         let mut c = if self.sweep {
             LabConfig::sweep(model, self.batch, self.spread, self.seed)
         } else {
@@ -208,7 +201,7 @@ impl LabSettings {
         let c = c.with_ranks(self.ranks);
         c.validate()?;
         self.check_data()?;
-        let (work, budget) = (work_per_step(&c), compute.work_budget());
+        let (work, budget) = (work_per_step(&c), backend.work_budget());
         if work > budget {
             return Err(ConfigError::Invalid {
                 field: "batch",
@@ -220,7 +213,7 @@ impl LabSettings {
                     ParamLayout::new(&c.model).num_params,
                     work,
                     budget,
-                    compute.name()
+                    backend.place()
                 ),
             });
         }

@@ -7,13 +7,11 @@
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
+use super::to_js;
+
 use crate::accum::{Strategy, StrategyStyle};
 use crate::lab::experiment::{self, Experiment, REFERENCE};
 use crate::optim::OptimizerConfig;
-
-fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
-    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| JsError::new(&e.to_string()))
-}
 
 /// The reference experiment: {preset, context, batch, spread, corpus,
 /// optimizer, lr, steps, first_seed, seeds, val_sequences, micro_batches,

@@ -72,7 +72,7 @@ pub fn decode_weights(
     #[wasm_bindgen(unchecked_param_type = "boolean | \"webgpu\" | \"cpu\" | \"reference\"")] backend: JsValue,
 ) -> Result<Vec<f32>, JsError> {
     let page = parse_settings(settings).map_err(js_err)?;
-    let compute = parse_backend(&backend).map_err(js_err)?;
-    let model = page.model(compute).map_err(js_err)?;
+    let backend_kind = parse_backend(&backend).map_err(js_err)?;
+    let model = page.model(backend_kind).map_err(js_err)?;
     from_safetensors(&ParamLayout::new(&model), bytes).map_err(js_err)
 }

@@ -253,9 +253,10 @@ export class Controls {
     return this.presets.find((p) => p.name === name);
   }
 
-  // The f64 CPU reference always runs the smallest preset: LabSettings::model
-  // (src/lab/settings.rs) builds nano whatever the preset asked for.
-  cpuPreset() {
+  // The smallest preset: the one the f64 reference always runs
+  // (LabSettings::model in src/lab/settings.rs builds nano whatever preset
+  // was asked for), so a "both" lab's f32 side matches it.
+  smallestPreset() {
     return this.presets[0].name;
   }
 

@@ -131,7 +131,7 @@ export class Training {
     if (!text) prepareLabs(values.corpus);
     // both precisions on the same model: the CPU reference's (the smallest preset)
     const both = values.precision === "both";
-    const overrides = both ? { preset: controls.cpuPreset() } : {};
+    const overrides = both ? { preset: controls.smallestPreset() } : {};
     // pasted text has no prompts to mask
     const config = controls.config(overrides, text ? { text, mask_prompt: false } : {});
     let chosen = await backendFor(values);
@@ -193,7 +193,7 @@ export class Training {
     // read once here: a call on the lab while another is in flight throws
     const gpuProblem = this.lab.gpuProblem();
     const problemGpu = chosen.backend === "webgpu" ? gpuProblem : null;
-    const cpu = controls.cpuPreset();
+    const cpu = controls.smallestPreset();
     const f32Where = this.onGpu ? "WebGPU" : "the CPU";
     controls.precisionHint(
       values.precision === "f64"

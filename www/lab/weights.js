@@ -82,7 +82,7 @@ export class StartWeights {
     let problem;
     try {
       // with both precisions the lab runs the CPU reference's preset (training.js)
-      const overrides = this.controls.values.precision === "both" ? { preset: this.controls.cpuPreset() } : {};
+      const overrides = this.controls.values.precision === "both" ? { preset: this.controls.smallestPreset() } : {};
       await readWeights(this.controls.config(overrides), bytes, backend);
     } catch (e) {
       problem = errorText(e);

@@ -1,6 +1,6 @@
 //! The token buffer a run's jobs share: G slots, one per micro-batch of a
-//! step, each holding the micro-batch's inputs [B,T], targets [B,T] and the
-//! embedding backward's position lists (offsets [V+1], positions [B*T]).
+//! step, each holding the micro-batch's inputs [b,T], targets [b,T] and the
+//! embedding backward's position lists (offsets [V+1], positions [b*T]).
 //! Validation uses the first slots; generation uses slot 0's inputs as its
 //! window. Not here: checking input (`RunConfig::check_step` does that first).
 
