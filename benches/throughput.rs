@@ -106,7 +106,7 @@ fn main() {
     use std::sync::Arc;
     use std::time::Instant;
 
-    use gradlab::cpu::{CpuRun, FastCpuRun};
+    use gradlab::cpu::{FastCpuRun, ReferenceRun};
     use gradlab::data::{shipped_corpus, BatchSampler, DataConfig, Packing};
     use gradlab::gpu::{GpuContext, GpuRun};
     use gradlab::lab::{Lab, LabConfig};
@@ -129,7 +129,7 @@ fn main() {
     let mut gpu = GpuRun::new(&ctx, config, &init).unwrap();
     let steps = 20;
     let gpu_step = seconds_per_step(&mut gpu, work, steps);
-    let mut cpu = CpuRun::new(&(), config, &init).unwrap();
+    let mut cpu = ReferenceRun::new(&(), config, &init).unwrap();
     let cpu_step = seconds_per_step(&mut cpu, work, 2);
     let mut fast = FastCpuRun::new(&(), config, &init).unwrap();
     let fast_step = seconds_per_step(&mut fast, work, 5);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use gradlab::accum::Strategy;
 use gradlab::checks::Seed;
-use gradlab::cpu::{CpuModel, CpuRun, FastCpuRun};
+use gradlab::cpu::{CpuModel, FastCpuRun, ReferenceRun};
 use gradlab::data::{shipped_corpus, Corpus, Packing};
 use gradlab::gpu::{GpuContext, GpuRun};
 use gradlab::lab::{Lab, LabConfig, RunGradient, RunMetrics};
@@ -151,7 +151,7 @@ fn logged_losses_follow_the_design_table() {
 fn a_refused_lab_step_leaves_the_runs_going() {
     let ctx = GpuContext::new_blocking().unwrap();
     refused_steps_change_nothing::<GpuRun>(&ctx);
-    refused_steps_change_nothing::<CpuRun>(&());
+    refused_steps_change_nothing::<ReferenceRun>(&());
     refused_steps_change_nothing::<FastCpuRun>(&());
 }
 
@@ -231,7 +231,7 @@ fn the_same_lab_scenario_agrees_on_the_gpu_and_the_cpu_backend() {
     for (mode, config) in modes(seed.0) {
         eprintln!("mode {mode}");
         let gpu = scenario::<GpuRun>(&ctx, &config);
-        let cpu = scenario::<CpuRun>(&(), &config);
+        let cpu = scenario::<ReferenceRun>(&(), &config);
         compare_backends(mode, &config, &gpu, &cpu);
     }
 }

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use gradlab::cpu::{CpuRun, FastCpuRun};
+use gradlab::cpu::{FastCpuRun, ReferenceRun};
 use gradlab::data::shipped_corpus;
 use gradlab::lab::{Lab, LabState};
 use gradlab::model::ParamLayout;
@@ -60,5 +60,5 @@ fn a_cpu_lab_saved_by_0_1_0_goes_on_as_it_did() {
 
 #[test]
 fn a_reference_lora_lab_saved_by_0_1_0_goes_on_as_it_did() {
-    continues_as_saved::<CpuRun>("state-0.1.0-reference-lora");
+    continues_as_saved::<ReferenceRun>("state-0.1.0-reference-lora");
 }

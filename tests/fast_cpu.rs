@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use gradlab::checks::{self, compare, model_case, Seed, MODEL_TOLERANCE};
-use gradlab::cpu::{self, CpuRun, FastCpuRun, Real};
+use gradlab::cpu::{self, FastCpuRun, Real, ReferenceRun};
 use gradlab::data::shipped_corpus;
 use gradlab::lab::{Lab, LabConfig};
 use gradlab::model::{LoraConfig, ModelConfig};
@@ -88,7 +88,7 @@ fn step_matches_reference(seed: u64, lora: Option<LoraConfig>) {
     let case = model_case(seed, model, b, t);
     let config = RunConfig { model, micro_batch: b, grad_accum: 1, seq_len: t, optimizer: Default::default(), lora };
     let mut fast = FastCpuRun::new(&(), config, &case.params).unwrap();
-    let mut reference = CpuRun::new(&(), config, &case.params).unwrap();
+    let mut reference = ReferenceRun::new(&(), config, &case.params).unwrap();
     assert_eq!(fast.describe(), "CPU (f32, SIMD)");
     let scale = [1.0 / case.batch.tokens() as f32];
     let work = StepWork { micro_batches: std::slice::from_ref(&case.batch), scales: &scale };
@@ -152,7 +152,7 @@ fn a_lab_on_f32_learns_like_the_reference() {
     let model = ModelConfig { block_size: 24, ..ModelConfig::nano() };
     let config = LabConfig::three_way(model, 8, 2, 1.0, seed.0);
     let mut fast = Lab::new::<FastCpuRun>(&(), config.clone(), corpus.clone()).unwrap();
-    let mut reference = Lab::new::<CpuRun>(&(), config, corpus).unwrap();
+    let mut reference = Lab::new::<ReferenceRun>(&(), config, corpus).unwrap();
     for _ in 0..6 {
         block_on(fast.step()).unwrap();
         block_on(reference.step()).unwrap();

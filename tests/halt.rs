@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use gradlab::checks::Seed;
-use gradlab::cpu::{CpuRun, FastCpuRun};
+use gradlab::cpu::{FastCpuRun, ReferenceRun};
 use gradlab::data::shipped_corpus;
 use gradlab::gpu::{GpuContext, GpuRun};
 use gradlab::lab::{Lab, LabConfig, LabState, RunMetrics};
@@ -85,7 +85,7 @@ fn a_halted_run_sits_out<R: Trainer>(device: &R::Device, seed: u64) {
 #[test]
 fn a_halted_cpu_run_sits_out_and_the_others_go_on() {
     let seed = Seed::fresh();
-    a_halted_run_sits_out::<CpuRun>(&(), seed.0);
+    a_halted_run_sits_out::<ReferenceRun>(&(), seed.0);
     a_halted_run_sits_out::<FastCpuRun>(&(), seed.0);
 }
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use gradlab::checks::Seed;
-use gradlab::cpu::{CpuRun, FastCpuRun};
+use gradlab::cpu::{FastCpuRun, ReferenceRun};
 use gradlab::data::{shipped_corpus, Corpus};
 use gradlab::gpu::{GpuContext, GpuRun};
 use gradlab::lab::{Lab, LabConfig, LabState, RunMetrics};
@@ -100,7 +100,7 @@ fn a_restored_cpu_lab_continues_bit_for_bit() {
     let seed = Seed::fresh();
     for (lora, momentum) in [(false, false), (true, false), (false, true)] {
         eprintln!("lora {lora}, momentum {momentum}");
-        resume_matches::<CpuRun>(&(), config(seed.0, lora, momentum), 3, 3);
+        resume_matches::<ReferenceRun>(&(), config(seed.0, lora, momentum), 3, 3);
         resume_matches::<FastCpuRun>(&(), config(seed.0, lora, momentum), 3, 3);
     }
 }
@@ -119,7 +119,7 @@ fn a_restored_gpu_lab_continues_bit_for_bit() {
 fn a_state_that_does_not_fit_is_refused_by_name_and_changes_nothing() {
     let seed = Seed::fresh();
     let config = config(seed.0, false, false);
-    let mut lab = Lab::new::<CpuRun>(&(), config.clone(), corpus()).unwrap();
+    let mut lab = Lab::new::<ReferenceRun>(&(), config.clone(), corpus()).unwrap();
     block_on(lab.step()).unwrap();
     let saved = block_on(lab.state()).unwrap();
     let bytes = saved.to_safetensors(&BTreeMap::new(), &BTreeMap::new()).unwrap();
@@ -127,7 +127,7 @@ fn a_state_that_does_not_fit_is_refused_by_name_and_changes_nothing() {
     // another learning rate: the field is named with both values
     let mut other = config.clone();
     other.optimizer.lr = 3e-3;
-    let mut lab2 = Lab::new::<CpuRun>(&(), other, corpus()).unwrap();
+    let mut lab2 = Lab::new::<ReferenceRun>(&(), other, corpus()).unwrap();
     block_on(lab2.step()).unwrap();
     let before = all_weights(&lab2);
     let e = block_on(lab2.restore(&saved)).unwrap_err().to_string();

@@ -58,7 +58,7 @@ pub async fn lora_model_gradients(
         lora: Some(lora),
     };
     let mut gpu = GpuRun::new(ctx, run_config, &case.params)?;
-    let mut cpu = cpu::CpuRun::new(&(), run_config, &case.params)?;
+    let mut cpu = cpu::ReferenceRun::new(&(), run_config, &case.params)?;
     let scales = accum::scales(Strategy::FullBatch, &[case.batch.tokens()], 1);
     let work = StepWork { micro_batches: std::slice::from_ref(&case.batch), scales: &scales };
     gpu.step(work).await?;

@@ -2,7 +2,7 @@
 //! forms of what the GPU fuses (`kernels`: GELU and the residual add, which
 //! the GPU runs as matmul epilogues), the whole model forward/backward, and
 //! `CpuRunOf<F>` (a `Trainer`), generic over the float.
-//! In f64 (`CpuRun`) it is the reference every GPU kernel is tested against;
+//! In f64 (`ReferenceRun`) it is the reference every GPU kernel is tested against;
 //! in f32 (`FastCpuRun`) it is the backend for pages without a usable GPU,
 //! with its matmuls in `simd`, shared among threads where there are any
 //! (`threads`).
@@ -18,4 +18,4 @@ pub mod threads;
 pub use kernels::*;
 pub use model::{Activations, CpuModel, CpuModelOf};
 pub use real::Real;
-pub use run::{CpuRun, CpuRunOf, FastCpuRun};
+pub use run::{CpuRunOf, FastCpuRun, ReferenceRun};

@@ -1,4 +1,4 @@
-//! A training run on the CPU, generic over its float: in f64 (`CpuRun`) the
+//! A training run on the CPU, generic over its float: in f64 (`ReferenceRun`) the
 //! reference the GPU lab is compared with; in f32 (`FastCpuRun`) the backend
 //! for browsers without WebGPU, or where a software adapter is slower than
 //! plain code. Same steps, same optimizers and clipping as `gpu::GpuRun`;
@@ -36,7 +36,7 @@ struct Trainable<'a, F> {
 }
 
 /// The f64 reference run.
-pub type CpuRun = CpuRunOf<f64>;
+pub type ReferenceRun = CpuRunOf<f64>;
 /// The f32 run with SIMD matmuls: the page's CPU backend.
 pub type FastCpuRun = CpuRunOf<f32>;
 

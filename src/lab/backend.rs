@@ -1,7 +1,7 @@
 //! The three backends by the names users see, one spelling each: `gpu`, the
 //! WGSL kernels through wgpu (`GpuRun`); `cpu`, gradlab's f32 CPU backend
 //! (`FastCpuRun`); `reference`, the f64 reference the other two are checked
-//! against (`CpuRun`). The CLI's `--backend` and the settings' work budgets
+//! against (`ReferenceRun`). The CLI's `--backend` and the settings' work budgets
 //! speak of these; the wasm API keeps its JavaScript spellings (`web::lab`).
 //! Not here: building a lab on one (that needs the backend's types).
 
@@ -15,7 +15,7 @@ pub enum Backend {
     Gpu,
     /// gradlab's f32 CPU backend (`cpu::FastCpuRun`): any preset.
     Cpu,
-    /// The f64 reference (`cpu::CpuRun`).
+    /// The f64 reference (`cpu::ReferenceRun`).
     Reference,
 }
 

@@ -6,7 +6,7 @@
 //! dlogits scales `accum::scales` gives it) and micro-batch size.
 //! `Lab` is written once against `Trainer`, through the `Runs` object that
 //! holds its runs: the same lab runs on the GPU (`Lab::new::<GpuRun>`, one
-//! submission per lab step), on the f64 reference (`CpuRun`) and on the f32
+//! submission per lab step), on the f64 reference (`ReferenceRun`) and on the f32
 //! CPU backend (`FastCpuRun`). Not here: anything that knows which backend it
 //! is on.
 

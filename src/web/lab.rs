@@ -15,9 +15,9 @@ use wasm_bindgen::prelude::*;
 
 use super::device::shared_gpu;
 use super::{js_err, parse_backend, parse_settings, state, to_js};
-#[cfg(feature = "rarely-used")]
-use crate::cpu::CpuRun;
 use crate::cpu::FastCpuRun;
+#[cfg(feature = "rarely-used")]
+use crate::cpu::ReferenceRun;
 use crate::data::Corpus;
 use crate::gpu::GpuRun;
 use crate::lab::settings::{steps_per_call, Backend};
@@ -377,7 +377,7 @@ impl WebLab {
 /// the CPU model in f64 (`rarely-used` in Cargo.toml).
 #[cfg(feature = "rarely-used")]
 fn reference_lab(config: LabConfig, corpus: Arc<Corpus>, init: &[f32]) -> Result<WebLab, JsError> {
-    let lab = Lab::with_weights::<CpuRun>(&(), config, corpus, init).map_err(js_err)?;
+    let lab = Lab::with_weights::<ReferenceRun>(&(), config, corpus, init).map_err(js_err)?;
     Ok(WebLab::wrap(lab, "CPU (f64 reference, nano preset)".to_string(), None, false))
 }
 

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use gradlab::checkpoint::to_safetensors;
-use gradlab::cpu::{CpuRun, FastCpuRun};
+use gradlab::cpu::{FastCpuRun, ReferenceRun};
 use gradlab::data::Packing;
 use gradlab::gpu::{GpuContext, GpuRun};
 use gradlab::lab::{Backend, Lab, LabConfig};
@@ -52,7 +52,7 @@ pub fn run(args: Args) -> Result<(), AnyError> {
     let weights = match backend {
         Backend::Gpu => pretrain::<GpuRun>(&GpuContext::new_blocking()?, &config, corpus, &args)?,
         Backend::Cpu => pretrain::<FastCpuRun>(&(), &config, corpus, &args)?,
-        Backend::Reference => pretrain::<CpuRun>(&(), &config, corpus, &args)?,
+        Backend::Reference => pretrain::<ReferenceRun>(&(), &config, corpus, &args)?,
     };
     let metadata = HashMap::from([
         (

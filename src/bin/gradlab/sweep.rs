@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use gradlab::accum::Strategy;
 use gradlab::checkpoint::to_safetensors;
-use gradlab::cpu::{CpuRun, FastCpuRun};
+use gradlab::cpu::{FastCpuRun, ReferenceRun};
 use gradlab::data::Corpus;
 use gradlab::gpu::{GpuContext, GpuRun};
 use gradlab::lab::experiment::{final_mean, MeanSd, REFERENCE};
@@ -347,7 +347,7 @@ pub fn run(args: Args) -> Result<(), AnyError> {
         announce(&args, &layout, &hardware, &corpus_name, &config);
         let configs: Vec<LabConfig> = seeds.iter().map(|&s| seed_config(s)).collect();
         let results = if backend == Backend::Reference {
-            run_seeds_in_parallel::<CpuRun>(configs, &corpus, init.as_deref(), &args, &bar)?
+            run_seeds_in_parallel::<ReferenceRun>(configs, &corpus, init.as_deref(), &args, &bar)?
         } else {
             run_seeds_in_parallel::<FastCpuRun>(configs, &corpus, init.as_deref(), &args, &bar)?
         };
