@@ -291,3 +291,24 @@ fn bad_input_is_named_and_fails() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Every scenario of the page (www/lab/scenarios.json) keeps its claim over
+/// a short stretch on the f32 CPU backend, as `gradlab scenario` checks it;
+/// the full measurement (5 seeds to each horizon) is the README's table.
+#[test]
+fn every_scenario_keeps_its_claim_over_a_short_run() {
+    let out = gradlab(&["scenario", "all", "--seeds", "2", "--steps", "40"]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| scenario")).collect();
+    assert_eq!(rows.len(), gradlab::lab::page::scenarios().len(), "{stdout}");
+    assert!(rows.iter().all(|r| r.ends_with("| yes |")), "{stdout}");
+    assert!(!stderr.contains("note:"), "the default backend is not an old spelling: {stderr}");
+
+    let out = gradlab(&["scenario", "nope"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("scenario: unknown scenario \"nope\"; choose fine-tuning"),
+        "{stderr}"
+    );
+}

@@ -48,6 +48,9 @@ export class PlaygroundPanel {
     const range = (label, name, min, max, step, testid) => {
       const r = el("input", { type: "range", min, max, step, "data-testid": testid });
       r.value = name === "pglr" ? toLogSlider(this.values[name]) : String(this.values[name]);
+      // where the slider landed (its step rounds the value): changed() keeps
+      // the exact value, the default's or the URL's, until the slider moves
+      r.filledAt = r.value;
       return row(label, r, name);
     };
     this.lr = range("Learning rate", "pglr", "-4", "0.3", "0.05", "pg-lr");
@@ -93,7 +96,7 @@ export class PlaygroundPanel {
     this.settingsProblems = "";
     this.values = {
       surface: this.surface.value,
-      pglr: fromLogSlider(this.lr),
+      pglr: this.lr.value === this.lr.filledAt ? this.values.pglr : fromLogSlider(this.lr),
       pgmomentum: Number(this.momentum.value),
       pgbeta1: Number(this.beta1.value),
       pgbeta2: Number(this.beta2.value),

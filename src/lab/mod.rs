@@ -14,6 +14,7 @@ mod backend;
 mod config;
 pub mod experiment;
 mod metrics;
+pub mod page;
 mod runs;
 pub mod settings;
 mod state;

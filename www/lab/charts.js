@@ -60,7 +60,7 @@ export function explanation() {
         <li><b data-colour="local">Local</b> (with more than one rank): each rank divides by its own token count, then the ranks' gradients are averaged — the same error one level up.</li>
         <li><b data-colour="corrected">Corrected accumulation</b>: every token's loss divided by the token count <var>N</var> of the whole accumulated batch — the full-batch gradient, up to float rounding.</li>
       </ul>
-      <p>With spread 0 (or packing) every sequence has the same length, so all <var>N</var><sub>g</sub> are equal and naive = corrected. Raise the spread and watch them part.</p>`;
+      <p>With packed windows every micro-batch holds the same count, so all <var>N</var><sub>g</sub> are equal and naive = corrected (the prompt mask goes off with packing: there are no prompts to mask). Whole documents of different lengths, or prompts of different lengths masked, make the counts differ, and the runs part.</p>`;
   // coloured through the CSSOM: a style attribute in markup is inline style,
   // which the pages' Content-Security-Policy refuses
   // (a module that fails to load is reported where the lab loads it)

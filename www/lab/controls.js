@@ -137,7 +137,12 @@ export class Controls {
       const value = values[s.name];
       if (value === undefined) continue;
       if (s.kind === "checkbox") input.checked = value === 1;
-      else input.value = s.kind === "log-slider" ? toLogSlider(value) : String(value);
+      else if (s.kind === "log-slider") {
+        input.value = toLogSlider(value);
+        // where the slider landed (its step rounds the value): read() keeps
+        // the exact value until the slider moves from here
+        input.filledAt = input.value;
+      } else input.value = String(value);
     }
   }
 
@@ -165,6 +170,8 @@ export class Controls {
     const rank = Number(lorarank.value);
     hintOf(lorarank).textContent = `the update is (α/r)·B·A with α = ${2 * rank}; B [out, ${rank}] starts at zero`;
     hintOf(ranks).textContent = Number(ranks.value) > 1 ? `adds a "local" run: each rank divides by its own token count` : "one device";
+    // a setting the last change turned, said where it was turned
+    if (this.adjusted) hintOf(this.inputs[this.adjusted.name]).textContent = this.adjusted.text;
     this.precisionHint();
     this.deviceHint();
   }
@@ -202,7 +209,9 @@ export class Controls {
       const input = this.inputs[s.name];
       const f = this.fields[s.name];
       if (s.kind === "checkbox") values[s.name] = input.checked ? 1 : 0;
-      else if (s.kind === "log-slider") values[s.name] = fromLogSlider(input);
+      // a value between the slider's notches (from a URL, an attribute, a
+      // saved state) stays as it was until the slider itself moves
+      else if (s.kind === "log-slider") values[s.name] = input.value === input.filledAt ? this.values[s.name] : fromLogSlider(input);
       else if (s.kind === "range") values[s.name] = Number(input.value);
       else if (s.kind === "choice") values[s.name] = typeof f.choices[0] === "number" ? Number(input.value) : input.value;
       else {
@@ -218,14 +227,34 @@ export class Controls {
   // them to the URL). Returns the problem in words when they cannot be taken, else "".
   apply() {
     this.problems = "";
-    this.describe();
+    this.adjusted = null;
+    let values;
     try {
-      this.values = { ...this.values, ...this.read() };
+      values = { ...this.values, ...this.read() };
     } catch (e) {
+      this.describe();
       return e.message;
     }
+    this.values = this.resolveConflicts(this.values, values);
+    this.describe();
     if (this.syncUrl) reflectToUrl(this.fields, this.values);
     return "";
+  }
+
+  // Settings that cannot go together are settled as they are chosen, the
+  // latest choice winning, and the one turned is said under its control
+  // (`adjusted`), never left as an error: masking prompts needs one whole
+  // document per sequence, so packed windows turn the mask off and the mask
+  // turns packing back to padded. Returns the values to take.
+  resolveConflicts(before, after) {
+    if (!(after.packing === "packed" && after.mask === 1)) return after;
+    const maskJustOn = before.mask !== 1;
+    const turned = maskJustOn ? { ...after, packing: "padded" } : { ...after, mask: 0 };
+    this.fill(turned);
+    this.adjusted = maskJustOn
+      ? { name: "packing", text: "back to padded: masking prompts needs one whole document per sequence" }
+      : { name: "mask", text: "turned off: packed windows run documents together, so there is no prompt to mask" };
+    return turned;
   }
 
   // The pasted text: {text} ("" for the bundled one), or {problem, status}

@@ -16,6 +16,8 @@ mod export;
 #[cfg(not(target_arch = "wasm32"))]
 mod pretrain;
 #[cfg(not(target_arch = "wasm32"))]
+mod scenario;
+#[cfg(not(target_arch = "wasm32"))]
 mod sweep;
 #[cfg(not(target_arch = "wasm32"))]
 mod train;
@@ -44,8 +46,11 @@ mod cli {
         Pretrain(super::pretrain::Args),
         /// Write one batch, the weights and the GPU gradients of every strategy to DIR.
         ExportGrads(super::export::Args),
-        /// Compare every GPU kernel and a whole model step with the CPU reference.
+        /// Compare every GPU kernel and a whole model step with the f64 reference.
         Check(super::check::Args),
+        /// Train one of the page's scenarios (or `all`) over several seeds to
+        /// its horizon, as the page does, and check what it claims.
+        Scenario(super::scenario::Args),
     }
 }
 
@@ -59,6 +64,7 @@ fn main() -> std::process::ExitCode {
         Command::Pretrain(args) => pretrain::run(args),
         Command::ExportGrads(args) => export::run(args),
         Command::Check(args) => check::run(args),
+        Command::Scenario(args) => scenario::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

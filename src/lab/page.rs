@@ -1,0 +1,188 @@
+//! The page's two tables as Rust reads them: the lab's settings
+//! (`www/lab/settings.json`) and its scenarios (`www/lab/scenarios.json`).
+//! `PageValues::lab_settings` turns the page's values into `LabSettings`
+//! exactly as `www/settings.js` `labConfig` does, so that the CLI's
+//! `scenario` command and the tests train what the page trains. Not here:
+//! checking the tables' shape against the page (tests/settings.rs), or the
+//! settings' rules (`settings`).
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::settings::LabSettings;
+use crate::model::ConfigError;
+
+const SETTINGS_TABLE: &str = include_str!("../../www/lab/settings.json");
+const SCENARIOS_TABLE: &str = include_str!("../../www/lab/scenarios.json");
+
+/// One setting of the page, as far as the wasm settings go.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PageSetting {
+    pub name: String,
+    pub kind: String,
+    pub def: Option<Value>,
+    /// Where the value goes in `LabSettings` (`optimizer.lr`); none for the
+    /// page's own settings.
+    pub path: Option<String>,
+    /// What each choice sends instead of its name.
+    pub settings: Option<Map<String, Value>>,
+    /// The checkbox without which this setting sends `off`.
+    pub when: Option<String>,
+    pub off: Option<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct SettingsTable {
+    settings: Vec<PageSetting>,
+}
+
+/// The page's values by setting name, as its form holds them.
+pub type PageValues = Map<String, Value>;
+
+/// Every setting the page has, in its form's order.
+pub fn page_settings() -> Vec<PageSetting> {
+    serde_json::from_str::<SettingsTable>(SETTINGS_TABLE)
+        .expect("www/lab/settings.json parses (tests/settings.rs)")
+        .settings
+}
+
+/// The page's values before anything is chosen: every default, with the
+/// smallest preset and the first shipped corpus (which the page takes from
+/// the module's lists).
+pub fn page_defaults() -> PageValues {
+    let mut values: PageValues = page_settings().into_iter().filter_map(|s| Some((s.name, s.def?))).collect();
+    values.insert("preset".into(), json!(crate::model::ModelConfig::PRESETS[0].0));
+    values.insert("corpus".into(), json!(crate::data::CORPORA[0].name));
+    values
+}
+
+/// What the page sends the wasm API for `values` (www/settings.js
+/// labConfig): each value at its setting's path, a checkbox as true or
+/// false, a choice through its `settings` map, a setting switched off by its
+/// `when` checkbox as its `off` value.
+pub fn sent_settings(values: &PageValues) -> Value {
+    let mut sent = json!({});
+    for s in page_settings() {
+        let (Some(path), Some(value)) = (&s.path, values.get(&s.name)) else { continue };
+        let value = match (&s.when, s.kind.as_str(), &s.settings) {
+            (Some(switch), ..) if values.get(switch) != Some(&json!(1)) => s.off.clone().unwrap_or(Value::Null),
+            (_, "checkbox", _) => json!(value == &json!(1)),
+            (_, _, Some(map)) => value.as_str().and_then(|v| map.get(v)).cloned().unwrap_or(Value::Null),
+            _ => value.clone(),
+        };
+        let mut node = &mut sent;
+        for key in path.split('.') {
+            node = node.as_object_mut().expect("paths nest objects").entry(key).or_insert(json!({}));
+        }
+        *node = value;
+    }
+    sent
+}
+
+/// The `LabSettings` the page builds from `values`.
+pub fn lab_settings(values: &PageValues) -> Result<LabSettings, ConfigError> {
+    LabSettings::from_json(sent_settings(values))
+}
+
+/// What a scenario claims for as long as a reader watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Claim {
+    /// Naive leaves the full batch; corrected stays within rounding of it.
+    NaiveDrifts,
+    /// Every strategy stays within rounding of the full batch.
+    AllAgree,
+}
+
+/// Where a scenario's weights start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Start {
+    /// The shipped base model (`data/base/`), adapters training on it.
+    Base,
+    /// A fresh init from the seed.
+    Fresh,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Scenario {
+    pub name: String,
+    pub label: String,
+    pub summary: String,
+    pub claim: Claim,
+    pub start: Start,
+    /// Steps the claim was measured to hold for.
+    pub horizon: u64,
+    /// The settings it sets, by page name; the rest keep their defaults.
+    pub settings: PageValues,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct ScenariosTable {
+    scenarios: Vec<Scenario>,
+}
+
+/// Every scenario, the page's default first.
+pub fn scenarios() -> Vec<Scenario> {
+    serde_json::from_str::<ScenariosTable>(SCENARIOS_TABLE)
+        .expect("www/lab/scenarios.json parses (lab::page tests)")
+        .scenarios
+}
+
+impl Scenario {
+    /// A scenario by name, or an error listing them.
+    pub fn named(name: &str) -> Result<Scenario, ConfigError> {
+        let all = scenarios();
+        all.iter().find(|s| s.name == name).cloned().ok_or_else(|| ConfigError::Invalid {
+            field: "scenario",
+            reason: format!(
+                "unknown scenario {:?}; choose {}",
+                name.chars().take(40).collect::<String>(),
+                all.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        })
+    }
+
+    /// The page's values under this scenario: the defaults, its settings over them.
+    pub fn values(&self) -> PageValues {
+        let mut values = page_defaults();
+        for (k, v) in &self.settings {
+            values.insert(k.clone(), v.clone());
+        }
+        values
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lab::Backend;
+
+    #[test]
+    fn every_scenario_names_real_settings_and_builds_a_lab() {
+        let names: Vec<String> = page_settings().into_iter().map(|s| s.name).collect();
+        let all = scenarios();
+        assert!(all.len() >= 4);
+        assert_eq!(all[0].name, "fine-tuning", "the page's default comes first");
+        for s in &all {
+            for k in s.settings.keys() {
+                assert!(names.contains(k), "{}: {k} is no setting of the page", s.name);
+            }
+            let settings = lab_settings(&s.values()).unwrap_or_else(|e| panic!("{}: {e}", s.name));
+            for backend in [Backend::Cpu, Backend::Reference] {
+                settings.resolve(backend).unwrap_or_else(|e| panic!("{} on {backend}: {e}", s.name));
+            }
+        }
+        assert!(Scenario::named("nope").unwrap_err().to_string().contains("fine-tuning"));
+    }
+
+    #[test]
+    fn the_page_defaults_send_what_the_library_expects() {
+        let settings = lab_settings(&page_defaults()).unwrap();
+        assert_eq!(settings.micro_batch, 2);
+        assert_eq!(settings.seq_len, 32);
+        assert!(settings.mask_prompt);
+        assert_eq!(settings.optimizer.lr, 0.01);
+        assert_eq!(settings.lora_rank, 0, "lorarank is sent only with the LoRA box on");
+    }
+}
