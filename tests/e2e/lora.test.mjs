@@ -100,3 +100,20 @@ test("trained weights with a grown position table start a lab of a shorter conte
     await browser.close();
   }
 });
+
+test("one click starts from the shipped base, fetched beside the module (no download and upload)", async () => {
+  const { browser, page, errors } = await open(`?${FAST}&lora=1&lorarank=4`);
+  try {
+    await waitReady(page);
+    await page.click('[data-testid="shipped-base"]');
+    await page.waitForFunction(() => deepQuery('[data-testid="weights-source"]').textContent.includes("the shipped nano base"), null, { timeout: 30_000 });
+    await trainFor(page, 4);
+    const c = await curves(page);
+    const firstLoss = c.runs[0].true.find((x) => x !== null);
+    assert.ok(firstLoss < 3.5, `the shipped base starts at loss ${firstLoss}, far below a fresh model's ln 256`);
+    assert.equal((await page.textContent('[data-testid="error"]')).trim(), "");
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});

@@ -26,6 +26,7 @@ export class StartWeights {
     this.current = null;
     this.source = el("span", { "data-testid": "weights-source" });
     this.picker = el("input", { type: "file", accept: ".safetensors,application/octet-stream", "data-testid": "load-weights", "aria-label": "Load weights (.safetensors)" });
+    this.baseBtn = button("Start from the shipped base", "shipped-base");
     this.adaptBtn = button("Start from the trained full-batch weights", "adapt-trained");
     this.freshBtn = button("Fresh init", "fresh-weights");
     const shipped = el("a", { href: new URL(SHIPPED_BASE.path, import.meta.url).href, download: SHIPPED_BASE.file, text: "the shipped nano base" });
@@ -34,10 +35,11 @@ export class StartWeights {
       { class: "gl-weights" },
       el("p", { class: "gl-small" }, "Start from: ", this.source),
       el("label", { class: "gl-small" }, "Load weights (.safetensors, ours or nanoGPT's names): ", this.picker),
-      el("div", { class: "gl-buttons" }, this.adaptBtn, this.freshBtn),
-      el("p", { class: "gl-small" }, "For LoRA, download ", shipped, " (pretrained on the King James text) and load it here."),
+      el("div", { class: "gl-buttons" }, this.baseBtn, this.adaptBtn, this.freshBtn),
+      el("p", { class: "gl-small" }, "For LoRA, start from ", shipped, " (nano pretrained on the King James text; the link downloads it)."),
     );
     this.picker.addEventListener("change", () => this.pick());
+    this.baseBtn.addEventListener("click", () => this.shippedBase());
     this.adaptBtn.addEventListener("click", () => this.adaptTrained());
     this.freshBtn.addEventListener("click", () => this.take(null));
     this.describe();
@@ -75,21 +77,46 @@ export class StartWeights {
     } catch (e) {
       return refuse(`could not be read (${errorText(e)}).`);
     }
+    this.picker.value = "";
+    const problem = await this.problemWith(bytes);
+    if (problem) return refuse(`${problem}.`);
+    this.take({ name: file.name, bytes });
+  }
+
+  // The shipped base, fetched beside the module (no download and upload):
+  // checked like a picked file, then taken.
+  async shippedBase() {
+    const url = new URL(SHIPPED_BASE.path, import.meta.url).href;
+    let bytes;
+    try {
+      const response = await fetch(url);
+      const type = response.headers.get("content-type") ?? "";
+      if (!response.ok) throw new Error(`${url} answered ${response.status} ${response.statusText}`);
+      if (type.includes("text/html")) throw new Error(`${url} answered with an HTML page, not the weights`);
+      bytes = new Uint8Array(await response.arrayBuffer());
+    } catch (e) {
+      return this.showError(`The shipped base could not be fetched: ${errorText(e)}. The lab keeps the weights it had (${this.source.textContent}).`);
+    }
+    const problem = await this.problemWith(bytes);
+    if (problem) return this.showError(`The shipped base: ${problem}. The lab keeps the weights it had (${this.source.textContent}).`);
+    this.take({ name: "the shipped nano base", bytes });
+  }
+
+  // Why `bytes` cannot start the next lab, in words, or "" when they can:
+  // read for that lab's model in wasm, as its worker will read them.
+  async problemWith(bytes) {
     await this.controls.ready;
     // the model the next lab is built with: the preset's, or nano on the f64
     // reference (WebGPU and the f32 CPU build the same model)
     const { backend } = await backendFor(this.controls.values);
-    let problem;
     try {
       // with both precisions the lab runs the CPU reference's preset (training.js)
       const overrides = this.controls.values.precision === "both" ? { preset: this.controls.smallestPreset() } : {};
       await readWeights(this.controls.config(overrides), bytes, backend);
+      return "";
     } catch (e) {
-      problem = errorText(e);
+      return errorText(e);
     }
-    if (problem) return refuse(`${problem}.`);
-    this.picker.value = "";
-    this.take({ name: file.name, bytes });
   }
 
   // The full-batch run's weights as they are now, as the next lab's start.
