@@ -140,8 +140,9 @@ export class Controls {
       else if (s.kind === "log-slider") {
         input.value = toLogSlider(value);
         // where the slider landed (its step rounds the value): read() keeps
-        // the exact value until the slider moves from here
+        // the exact value filled in until the slider moves from here
         input.filledAt = input.value;
+        input.filledValue = value;
       } else input.value = String(value);
     }
   }
@@ -211,7 +212,7 @@ export class Controls {
       if (s.kind === "checkbox") values[s.name] = input.checked ? 1 : 0;
       // a value between the slider's notches (from a URL, an attribute, a
       // saved state) stays as it was until the slider itself moves
-      else if (s.kind === "log-slider") values[s.name] = input.value === input.filledAt ? this.values[s.name] : fromLogSlider(input);
+      else if (s.kind === "log-slider") values[s.name] = input.value === input.filledAt ? input.filledValue : fromLogSlider(input);
       else if (s.kind === "range") values[s.name] = Number(input.value);
       else if (s.kind === "choice") values[s.name] = typeof f.choices[0] === "number" ? Number(input.value) : input.value;
       else {
