@@ -18,7 +18,7 @@ import { SweepCharts } from "./lab/sweepcharts.js";
 import { TokenStrip } from "./lab/tokens.js";
 import { Training } from "./lab/training.js";
 import { SavedState } from "./lab/state.js";
-import { StartWeights } from "./lab/weights.js";
+import { SHIPPED_BASE, StartWeights } from "./lab/weights.js";
 import { columns, el, errorLine, showMessage } from "./ui.js";
 
 export class LabPanel {
@@ -41,6 +41,7 @@ export class LabPanel {
     this.exports = new Exports({ training, charts, sweepCharts, showError });
     this.saved = new SavedState({ controls, training, showError });
     this.showError = showError;
+    controls.onScenario = (scenario) => this.scenarioChosen(scenario);
 
     root.classList.add("gl-lab");
     columns(root, [controls.form, weights.node, controls.buttons, explanation()], [
@@ -102,6 +103,27 @@ export class LabPanel {
     this.sweep.describe();
     if (problem) return this.showError(problem);
     this.reset();
+  }
+
+  // A scenario was chosen: its settings are taken as if set by hand, and
+  // its weights (the shipped base, or a fresh init) become the start; the lab
+  // is rebuilt once. Custom settings change nothing.
+  async scenarioChosen(scenario) {
+    if (!scenario) return;
+    await this.controls.ready;
+    this.controls.fillScenario(scenario);
+    const problem = this.controls.apply();
+    this.sweep.describe();
+    if (problem) return this.showError(problem);
+    if (scenario.start === "base") {
+      if (this.weights.current?.name === SHIPPED_BASE.name) return this.reset();
+      // taken, it rebuilds the lab; refused, the lab is rebuilt on the weights it had
+      if (!(await this.weights.shippedBase())) this.reset();
+    } else if (this.weights.current) {
+      this.weights.take(null);
+    } else {
+      this.reset();
+    }
   }
 
   reset() {

@@ -8,6 +8,12 @@
 import { LAB_SETTINGS, labConfig, labFields, MAX_TEXT_BYTES, parseSettings, reflectToUrl } from "../settings.js";
 import { button, controlsForm, el, formatLogSlider, formRow, fromLogSlider, hintOf, selectInput, setChoices, toLogSlider } from "../ui.js";
 import { loadCorpora, loadPresets } from "../wasm.js";
+import scenarioTable from "./scenarios.json" with { type: "json" };
+
+// The lab's scenarios (lab/scenarios.json): each sets some of the settings
+// and where the weights start; `gradlab scenario` measures what each claims.
+export const SCENARIOS = scenarioTable.scenarios;
+const CUSTOM = { name: "custom", label: "Custom settings", summary: "every setting as you choose it" };
 
 // The settings with a row in this form, in its order (settings.js LAB_SETTINGS).
 const FORM_SETTINGS = LAB_SETTINGS.filter((s) => s.form !== false);
@@ -82,10 +88,23 @@ export class Controls {
   build(onChange) {
     const fields = labFields(null);
     const form = (this.form = controlsForm("Lab controls"));
+    // the scenario sets the other controls (`onScenario`, wired by the
+    // panel); changing any of them by hand makes the settings custom
+    this.scenario = formRow(form, "Scenario", el("select", { "data-testid": "scenario", name: "scenario" }), CUSTOM.summary);
+    for (const x of [CUSTOM, ...SCENARIOS]) this.scenario.append(el("option", { value: x.name, text: x.label }));
+    this.scenario.value = CUSTOM.name;
+    this.scenario.addEventListener("change", () => {
+      this.describe();
+      this.onScenario?.(this.chosenScenario());
+    });
+    const byHand = () => {
+      this.scenario.value = CUSTOM.name;
+      onChange();
+    };
     this.inputs = {};
     for (const s of FORM_SETTINGS) {
       const input = (this.inputs[s.name] = formRow(form, s.label, inputFor(s, fields[s.name]), typeof s.hint === "string" ? s.hint : ""));
-      input.addEventListener("change", onChange);
+      input.addEventListener("change", byHand);
       // a slider's hint follows it while it is dragged
       if (s.kind === "range" || s.kind === "log-slider") input.addEventListener("input", () => this.describe());
     }
@@ -93,7 +112,7 @@ export class Controls {
     this.precision = this.inputs.precision;
     this.device = this.inputs.device;
     this.textArea = formRow(form, "Your own text (optional)", el("textarea", { rows: "3", placeholder: "Paste at least a few paragraphs to train on them instead of the bundled King James text.", "data-testid": "user-text" }));
-    this.textArea.addEventListener("change", onChange);
+    this.textArea.addEventListener("change", byHand);
     this.fill(this.values);
 
     this.buttons = el("div", { class: "gl-buttons" });
@@ -171,10 +190,22 @@ export class Controls {
     const rank = Number(lorarank.value);
     hintOf(lorarank).textContent = `the update is (α/r)·B·A with α = ${2 * rank}; B [out, ${rank}] starts at zero`;
     hintOf(ranks).textContent = Number(ranks.value) > 1 ? `adds a "local" run: each rank divides by its own token count` : "one device";
+    hintOf(this.scenario).textContent = (this.chosenScenario() ?? CUSTOM).summary;
     // a setting the last change turned, said where it was turned
     if (this.adjusted) hintOf(this.inputs[this.adjusted.name]).textContent = this.adjusted.text;
     this.precisionHint();
     this.deviceHint();
+  }
+
+  // The scenario chosen, or null for custom settings.
+  chosenScenario() {
+    return SCENARIOS.find((x) => x.name === this.scenario.value) ?? null;
+  }
+
+  // The form set to `scenario`'s settings over the current ones (not yet
+  // taken: the panel applies them, as after a change by hand).
+  fillScenario(scenario) {
+    this.fill({ ...this.values, ...scenario.settings });
   }
 
   // The table's hint for the choice `name` shows now.

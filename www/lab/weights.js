@@ -10,7 +10,7 @@ import { readWeights } from "../files.js";
 import { backendFor } from "../wasm.js";
 
 // The shipped base: nano pretrained on the King James text (data/base/SOURCE.md).
-export const SHIPPED_BASE = { file: "nano-kjv.safetensors", path: "../../data/base/nano-kjv.safetensors" };
+export const SHIPPED_BASE = { file: "nano-kjv.safetensors", path: "../../data/base/nano-kjv.safetensors", name: "the shipped nano base" };
 
 // Larger files are refused before they are read: the small preset is 44 MB in f32.
 const MAX_WEIGHT_BYTES = 256 << 20;
@@ -84,7 +84,7 @@ export class StartWeights {
   }
 
   // The shipped base, fetched beside the module (no download and upload):
-  // checked like a picked file, then taken.
+  // checked like a picked file, then taken. Returns whether it was taken.
   async shippedBase() {
     const url = new URL(SHIPPED_BASE.path, import.meta.url).href;
     let bytes;
@@ -95,11 +95,16 @@ export class StartWeights {
       if (type.includes("text/html")) throw new Error(`${url} answered with an HTML page, not the weights`);
       bytes = new Uint8Array(await response.arrayBuffer());
     } catch (e) {
-      return this.showError(`The shipped base could not be fetched: ${errorText(e)}. The lab keeps the weights it had (${this.source.textContent}).`);
+      this.showError(`The shipped base could not be fetched: ${errorText(e)}. The lab keeps the weights it had (${this.source.textContent}).`);
+      return false;
     }
     const problem = await this.problemWith(bytes);
-    if (problem) return this.showError(`The shipped base: ${problem}. The lab keeps the weights it had (${this.source.textContent}).`);
-    this.take({ name: "the shipped nano base", bytes });
+    if (problem) {
+      this.showError(`The shipped base: ${problem}. The lab keeps the weights it had (${this.source.textContent}).`);
+      return false;
+    }
+    this.take({ name: SHIPPED_BASE.name, bytes });
+    return true;
   }
 
   // Why `bytes` cannot start the next lab, in words, or "" when they can:
