@@ -174,7 +174,7 @@ export class Controls {
     for (const s of FORM_SETTINGS) {
       const input = this.inputs[s.name];
       // a log slider's position means nothing read off it: its value shows under it
-      if (s.kind === "log-slider") hintOf(input).textContent = formatLogSlider(input);
+      if (s.kind === "log-slider") hintOf(input).textContent = input.value === input.filledAt ? input.filledValue.toPrecision(2) : formatLogSlider(input);
       if (s.hint && typeof s.hint === "object") hintOf(input).textContent = s.hint[input.value] ?? "";
       if (s.when) input.disabled = !this.inputs[s.when].checked;
     }
