@@ -8,6 +8,7 @@
 //! agree, and every value the page offers a lab the CPU takes.
 #![cfg(not(target_arch = "wasm32"))]
 
+use gradlab::lab::page::{page_defaults, sent_settings};
 use gradlab::lab::settings::{
     steps_per_call, work_per_step, Backend, LabSettings, CPU_WORK_BUDGET, GPU_WORK_BUDGET, MAX_STEPS_PER_CALL,
     REFERENCE_WORK_BUDGET,
@@ -257,40 +258,6 @@ impl Table {
     fn get(&self, name: &str) -> &Setting {
         self.settings.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no setting {name}"))
     }
-
-    /// The page's values before anything is chosen: each default, the
-    /// smallest preset and the first shipped corpus (which the page takes
-    /// from the wasm module's lists).
-    fn defaults(&self) -> Map<String, Value> {
-        let mut page: Map<String, Value> =
-            self.settings.iter().filter_map(|s| Some((s.name.clone(), s.def.clone()?))).collect();
-        page.insert("preset".into(), json!(ModelConfig::PRESETS[0].0));
-        page.insert("corpus".into(), json!(gradlab::data::CORPORA[0].name));
-        page
-    }
-
-    /// What the page sends the wasm API for `page`, as www/settings.js
-    /// labConfig builds it: each value at its entry's path, a checkbox as
-    /// true or false, a choice through its `settings` map, and a control
-    /// switched off by its `when` checkbox as its `off` value.
-    fn sent(&self, page: &Map<String, Value>) -> Value {
-        let mut sent = json!({});
-        for s in &self.settings {
-            let (Some(path), Some(value)) = (&s.path, page.get(&s.name)) else { continue };
-            let value = match (&s.when, s.kind, &s.settings) {
-                (Some(switch), ..) if page[switch] != json!(1) => s.off.clone().expect("`when` with an `off` value"),
-                (_, Kind::Checkbox, _) => json!(value == &json!(1)),
-                (_, _, Some(map)) => map[value.as_str().expect("a choice by name")].clone(),
-                _ => value.clone(),
-            };
-            let mut node = &mut sent;
-            for key in path.split('.') {
-                node = node.as_object_mut().unwrap().entry(key).or_insert(json!({}));
-            }
-            *node = value;
-        }
-        sent
-    }
 }
 
 #[test]
@@ -405,8 +372,7 @@ fn longest_block_size() -> usize {
 
 #[test]
 fn the_page_defaults_are_the_library_defaults_but_three() {
-    let table = table();
-    let sent = table.sent(&table.defaults());
+    let sent = sent_settings(&page_defaults());
     let page = LabSettings::from_json(sent.clone()).unwrap_or_else(|e| panic!("{sent}: {e}"));
     // where the page chooses otherwise, and why (www/lab/settings.json notes):
     // a faster learning rate that moves visibly on a slow adapter, a short
@@ -455,7 +421,7 @@ fn every_value_the_page_offers_is_a_lab_the_cpu_takes() {
                 .to_vec(),
         };
         for value in values {
-            let mut page = table.defaults();
+            let mut page = page_defaults();
             match s.name.as_str() {
                 "micro" => page.insert("batch".into(), largest("batch")),
                 "ranks" => page.insert("micro".into(), json!(1)),
@@ -464,7 +430,7 @@ fn every_value_the_page_offers_is_a_lab_the_cpu_takes() {
                 _ => None,
             };
             page.insert(s.name.clone(), value.clone());
-            let sent = table.sent(&page);
+            let sent = sent_settings(&page);
             let settings =
                 LabSettings::from_json(sent.clone()).unwrap_or_else(|e| panic!("{}={value}: {sent}: {e}", s.name));
             for compute in [Backend::Cpu, Backend::Reference, Backend::Gpu] {

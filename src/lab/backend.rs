@@ -31,15 +31,6 @@ impl Backend {
         }
     }
 
-    /// What the backend is, for reports.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Backend::Gpu => "the GPU (WGSL kernels, f32)",
-            Backend::Cpu => "the CPU (f32)",
-            Backend::Reference => "the CPU (f64 reference)",
-        }
-    }
-
     /// A backend by name, with a note in words when the name was spelled as
     /// an older release spelled it: `cpu-f32` (now `cpu`), and `cpu` itself,
     /// which named the f64 reference until 2026-12-07 (a saved script that

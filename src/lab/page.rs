@@ -175,14 +175,4 @@ mod tests {
         }
         assert!(Scenario::named("nope").unwrap_err().to_string().contains("fine-tuning"));
     }
-
-    #[test]
-    fn the_page_defaults_send_what_the_library_expects() {
-        let settings = lab_settings(&page_defaults()).unwrap();
-        assert_eq!(settings.micro_batch, 2);
-        assert_eq!(settings.seq_len, 32);
-        assert!(settings.mask_prompt);
-        assert_eq!(settings.optimizer.lr, 0.01);
-        assert_eq!(settings.lora_rank, 0, "lorarank is sent only with the LoRA box on");
-    }
 }

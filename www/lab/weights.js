@@ -1,7 +1,8 @@
-// Where the lab's runs start: a fresh init (the seed's), a safetensors file
-// the reader picks (our tensor names or nanoGPT's), or the weights the lab
-// has just trained (its full-batch run's) — the base a LoRA lab adapts. A
-// picked file is read for the model in wasm (files.js readWeights) before
+// Where the lab's runs start: a fresh init (the seed's), the shipped base
+// (fetched beside the module), a safetensors file the reader picks (our
+// tensor names or nanoGPT's), or the weights the lab has just trained (its
+// full-batch run's) — the base a LoRA lab adapts. A picked file or the
+// shipped base is read for the model in wasm (files.js readWeights) before
 // it is taken: a bad one is refused in words and the lab keeps running on the
 // weights it had. It does not build or step the lab (training.js); it hands
 // the weights to it and asks for a reset.
