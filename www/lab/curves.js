@@ -5,7 +5,8 @@
 // the shape charts.js draws and a saved lab's page data holds (state.js), so
 // files saved before keep loading. This module is the one place that builds,
 // appends to, cuts back, checks and reads out that shape: the element's
-// curves() and the CSV come from here. It does not step the lab
+// curves(), the CSV and the difference chart's gaps to the full batch come
+// from here. It does not step the lab
 // (training.js), draw (charts.js) or decide when a run has diverged
 // (divergence.js); it only records where one stopped.
 
@@ -41,6 +42,35 @@ function fitsRuns(d, specs) {
     d.runs.length === specs.length &&
     d.runs.every((r) => SERIES.every((k) => Array.isArray(r?.[k]) && r[k].length <= n && r[k].every((x) => x === null || Number.isFinite(x))))
   );
+}
+
+// Steps in the gap chart's moving mean: the logged loss's gap changes with
+// every batch's token counts, and a mean over this many steps shows its level
+// without hiding a trend over hundreds.
+export const GAP_WINDOW = 20;
+
+// Every run's loss minus the full batch's (run 0) at the same step, for
+// `key` "true" or "logged" of one lab's curves `d`: the mean of the last
+// `window` steps' differences (fewer at the start), null where either run
+// has no value, so a stopped run's gap ends where it stopped. The full
+// batch's own (all 0) is left out: one series per other run.
+export function gaps(d, key, window = GAP_WINDOW) {
+  const full = d.runs[0]?.[key] ?? [];
+  return d.runs.slice(1).map((r) => {
+    const ys = r[key];
+    const out = [];
+    let sum = 0;
+    let count = 0;
+    const diff = (k) => (ys[k] != null && full[k] != null ? ys[k] - full[k] : null);
+    for (let k = 0; k < ys.length; k++) {
+      const x = diff(k);
+      if (x != null) (sum += x), count++;
+      const gone = k >= window ? diff(k - window) : null;
+      if (gone != null) (sum -= gone), count--;
+      out.push(x == null || count === 0 ? null : sum / count);
+    }
+    return out;
+  });
 }
 
 export class Curves {

@@ -10,6 +10,7 @@
 // (curves.js) or draw the charts (charts.js).
 import { el, errorText } from "../ui.js";
 import { runLabel } from "./charts.js";
+import { INVALID_MARK, shownText } from "./tokens.js";
 
 // Generated text per model and refresh: tokens, and the time one model's
 // sample may take. Sampling holds the lab's queue, so a big model on a slow
@@ -18,12 +19,21 @@ const SAMPLE_MIN = 12;
 const SAMPLE_MAX = 60;
 const SAMPLE_MS = 700;
 
+// Every run samples with the same prompt, temperature and seed, and in one
+// refresh the same number of tokens: the draws are the same, so the texts
+// differ only where the weights do (at step 0, not at all).
+const SAMPLE_PROMPT = "And ";
+const SAMPLE_TEMPERATURE = 0.8;
+const SAMPLE_SEED = 7;
+const SAMPLE_NOTE =
+  `Every run continues “${SAMPLE_PROMPT.trim()}” with the same random draws (temperature ${SAMPLE_TEMPERATURE}, seed ${SAMPLE_SEED}), so the texts differ only where the weights do. ` +
+  `${INVALID_MARK} marks bytes that are not text (not valid UTF-8, or control codes): a model picks single bytes, and an untrained one picks any.`;
+
 // While running, the samples are refreshed every this many steps — often
 // enough to watch the text take shape, rarely enough that sampling (up to
-// SAMPLE_MS per run, in the lab's queue) costs little of the training time —
-// the first time already at FIRST_SAMPLE_AT, so the page shows text early.
+// SAMPLE_MS per run, in the lab's queue) costs little of the training time.
+// A new lab shows its untrained samples at once (`built`).
 const SAMPLE_EVERY = 25;
-const FIRST_SAMPLE_AT = 5;
 
 // While running, the validation loss and the per-matrix table are read at
 // every step that is a multiple of this: each is a pass over the held-out
@@ -50,9 +60,11 @@ export class Readouts {
     this.recoverBtn = el("button", { type: "button", "data-testid": "recover", hidden: "", text: "Recover: rebuild the lab on a new GPU device" });
     this.recoverBtn.addEventListener("click", () => onRecover());
     // A sample refresh is under way: not a phase of the training (it happens
-    // running or paused), only a guard, so a refresh due meanwhile is skipped
-    // rather than queued behind it.
+    // running or paused), only a guard. A refresh asked for meanwhile runs
+    // once after it (`samplesAgain`): the lab may have moved on (a pause, a
+    // loaded state) since the one in flight read its weights.
     this.samplesInFlight = false;
+    this.samplesAgain = false;
     this.restartCadences();
   }
 
@@ -72,11 +84,11 @@ export class Readouts {
     this.restartCadences();
   }
 
-  // Nothing is due from a new lab yet; its first samples come early and
-  // short (until the speed is known).
+  // Nothing is due from a new lab yet; its first samples are short (until
+  // the speed is known).
   restartCadences() {
     this.lastTokens = -TOKEN_EVERY;
-    this.lastSamples = FIRST_SAMPLE_AT - SAMPLE_EVERY;
+    this.lastSamples = 0;
     this.sampleTokens = SAMPLE_MIN;
   }
 
@@ -88,12 +100,14 @@ export class Readouts {
     }
   }
 
-  // The new lab is built: nothing read from it yet.
+  // The new lab is built: nothing read from it yet but its untrained
+  // samples, which every run shares.
   built(status) {
     this.matrices.replaceChildren();
     this.showStep(0);
     this.setStatus(status);
     this.renderSamples(this.training.specs.map(() => ""));
+    this.refreshSamples();
   }
 
   // After a step of the running loop on `lab`: whatever is due.
@@ -132,38 +146,51 @@ export class Readouts {
 
   async refreshSamples() {
     const t = this.training;
-    if (!t.lab || this.samplesInFlight) return;
+    if (!t.lab) return;
+    if (this.samplesInFlight) {
+      this.samplesAgain = true;
+      return;
+    }
     this.samplesInFlight = true;
     this.lastSamples = t.stepsTaken;
+    const lab = t.lab;
+    // one length for every run of this refresh (a different length was a
+    // different text), adjusted for the next from how fast this one went
+    const n = this.sampleTokens;
     try {
       const texts = [];
+      let ms = 0;
       for (let i = 0; i < t.specs.length; i++) {
-        const lab = t.lab;
         texts.push(
           await t.serial.run(async () => {
-            if (!lab || lab !== t.lab) return "";
-            // as many tokens as fit in about SAMPLE_MS
-            const n = this.sampleTokens;
+            if (lab !== t.lab) return "";
             const t0 = performance.now();
-            const text = await lab.sample(i, "And ", n, 0.8, 7);
-            const msPerToken = (performance.now() - t0) / n;
-            this.sampleTokens = Math.max(SAMPLE_MIN, Math.min(SAMPLE_MAX, Math.round(SAMPLE_MS / msPerToken)));
+            const text = await lab.sample(i, SAMPLE_PROMPT, n, SAMPLE_TEMPERATURE, SAMPLE_SEED);
+            ms = Math.max(ms, performance.now() - t0);
             return text;
           }),
         );
       }
-      this.renderSamples(texts);
+      // as many tokens as the slowest run samples in about SAMPLE_MS
+      if (ms > 0) this.sampleTokens = Math.max(SAMPLE_MIN, Math.min(SAMPLE_MAX, Math.round((SAMPLE_MS * n) / ms)));
+      // a lab replaced meanwhile has other runs: its own refresh shows them
+      if (lab === t.lab) this.renderSamples(texts);
     } catch (e) {
       this.showError(`Sampling failed: ${errorText(e)}`);
     } finally {
       this.samplesInFlight = false;
+      if (this.samplesAgain) {
+        this.samplesAgain = false;
+        this.refreshSamples();
+      }
     }
   }
 
   renderSamples(texts) {
     this.samples.replaceChildren(
+      el("p", { class: "gl-small", "data-testid": "samples-note", text: SAMPLE_NOTE }),
       ...this.training.specs.map((s, i) =>
-        el("figure", {}, el("figcaption", { text: runLabel(s) }), el("pre", { "data-testid": `sample-${s.strategy}`, text: texts[i] ? `And ${texts[i]}` : "…" })),
+        el("figure", {}, el("figcaption", { text: runLabel(s) }), el("pre", { "data-testid": `sample-${s.strategy}`, text: texts[i] ? shownText(SAMPLE_PROMPT + texts[i]) : "…" })),
       ),
     );
   }

@@ -3,7 +3,9 @@
 // run's gradient, relative to the full batch's 1/N (the wasm lab's
 // tokenWeights()). Masked prompt tokens and padding are drawn as such. It
 // only draws what it is given: it does not step the lab or decide when to
-// refresh (readouts.js does, every few steps).
+// refresh (readouts.js does, every few steps). Each row's label gives the
+// weight first and wraps rather than being cut, and the cells wrap to the
+// width there is, so a phone shows the whole strip.
 import { el } from "../ui.js";
 
 // at most this many sequences, and the first this many positions of each
@@ -25,6 +27,14 @@ export function weightColor(ratio, top) {
   const t = Math.max(-1, Math.min(1, Math.log2(ratio) / Math.log2(top)));
   return rgb(t >= 0 ? mix(NEUTRAL, HEAVY, t) : mix(NEUTRAL, LIGHT, -t));
 }
+
+// Text decoded from bytes as the page shows it: a model picks bytes, and an
+// untrained one (or a window cut mid-character) gives sequences that are not
+// UTF-8, which decode to U+FFFD "�", and control codes, which fonts draw as
+// boxes; both shown as ▫, the mark a cell gives a byte it cannot show (the
+// samples say so in their note). Newlines and tabs stay.
+export const INVALID_MARK = "▫";
+export const shownText = (text) => text.replace(/[\uFFFD\u0000-\u0008\u000B-\u001F\u007F-\u009F]/g, INVALID_MARK);
 
 // A byte as something visible in a cell.
 const glyph = (b) => (b === 32 ? "·" : b >= 33 && b < 127 ? String.fromCharCode(b) : "▫");
@@ -105,10 +115,10 @@ export class TokenStrip {
           }
           const ratio = (run.weights[i].find((w) => w > 0) ?? 0) / unit;
           const name = run.strategy === "full" ? "full batch" : `${run.strategy} b=${run.micro_batch}, micro-batch ${g + 1}`;
-          const label = `${name}: ${ratio ? `${ratio.toFixed(2)}×` : "—"}`;
-          return el("div", { class: "gl-tw-row", "data-strategy": run.strategy }, el("span", { class: "gl-tw-label", text: label }), el("span", { class: "gl-tw-cells" }, ...cells));
+          const label = el("span", { class: "gl-tw-label" }, el("b", { text: ratio ? `${ratio.toFixed(2)}×` : "—" }), ` ${name}`);
+          return el("div", { class: "gl-tw-row", "data-strategy": run.strategy }, label, el("span", { class: "gl-tw-cells" }, ...cells));
         });
-        const text = new TextDecoder().decode(new Uint8Array(seq.slice(0, width + 1)));
+        const text = shownText(new TextDecoder().decode(new Uint8Array(seq.slice(0, width + 1))));
         return el("div", { class: "gl-tw-seq" }, el("div", { class: "gl-tw-title", text: `sequence ${i + 1}: ${targets} positions, ${Math.max(0, targets - Math.max(0, prompts[i] - 1))} targets — “${text}”` }), ...rows);
       }),
     );
