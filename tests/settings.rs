@@ -290,6 +290,7 @@ fn the_page_table_is_well_formed_and_every_path_is_a_settings_field() {
         "lorarank",
         "precision",
         "device",
+        "scenario",
     ] {
         assert!(names.contains(&kept), "the setting {kept} is gone: links and saved states name it");
     }
@@ -305,12 +306,19 @@ fn the_page_table_is_well_formed_and_every_path_is_a_settings_field() {
         // the preset and the corpus take their choices and default from the wasm module
         let from_wasm = ["preset", "corpus"].contains(&n.as_str());
         assert_eq!(s.def.is_none(), from_wasm, "{n}: a default, unless the wasm module gives it");
+        // the scenario's choices are the scenarios table's names (settings.js labFields)
+        let from_scenarios = n == "scenario";
+        if from_scenarios {
+            let def = s.def.as_ref().and_then(Value::as_str).expect("scenario: a default");
+            assert!(gradlab::lab::page::Scenario::named(def).is_ok(), "scenario: the default {def} is no scenario");
+            assert_eq!(def, gradlab::lab::page::scenarios()[0].name, "scenario: the default is the table's first");
+        }
         match s.kind {
             Kind::Choice | Kind::Checkbox => {
                 let choices = s.choices.as_ref().map_or(&[][..], Vec::as_slice);
-                assert_eq!(choices.is_empty(), from_wasm, "{n}: choices");
+                assert_eq!(choices.is_empty(), from_wasm || from_scenarios, "{n}: choices");
                 assert!(s.min.is_none() && s.max.is_none() && s.step.is_none() && !s.int, "{n}: a choice has no range");
-                if let Some(def) = &s.def {
+                if let Some(def) = s.def.as_ref().filter(|_| !from_scenarios) {
                     assert!(choices.contains(def), "{n}: the default {def} is not a choice");
                 }
                 if s.kind == Kind::Checkbox {

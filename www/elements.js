@@ -57,7 +57,7 @@ class GradlabLab extends HTMLElement {
       return;
     }
     this.panel = new LabPanel(shadowPanel(this), getter(this));
-    if (this.hasAttribute("autostart")) this.panel.reset().then(() => this.panel.start());
+    if (this.hasAttribute("autostart")) this.panel.ready.then(() => this.panel.start());
   }
   // A removed lab stops training and frees its memory and GPU buffers.
   disconnectedCallback() {

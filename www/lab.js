@@ -19,7 +19,7 @@ import { TokenStrip } from "./lab/tokens.js";
 import { Training } from "./lab/training.js";
 import { SavedState } from "./lab/state.js";
 import { SHIPPED_BASE, StartWeights } from "./lab/weights.js";
-import { columns, el, errorLine, showMessage } from "./ui.js";
+import { el, errorLine, showMessage } from "./ui.js";
 
 export class LabPanel {
   // `source`: {get, where, syncUrl} as elements.js makes it.
@@ -43,16 +43,20 @@ export class LabPanel {
     this.showError = showError;
     controls.onScenario = (scenario) => this.scenarioChosen(scenario);
 
+    // Four areas (elements.css .gl-lab): the buttons and the status line,
+    // which stay in view while the page scrolls; the first chart beside
+    // them; the controls (the scenario and the rows it is about, the rest
+    // folded under Advanced, where the weights start among them); and every
+    // other readout below. On a wide screen the controls are a column
+    // beside the charts, on a phone they come after the first chart.
     root.classList.add("gl-lab");
-    columns(root, [controls.form, weights.node, controls.buttons, explanation()], [
-      training.notice,
-      this.error,
-      training.status,
-      training.recoverBtn,
-      training.stepLine,
-      el("h3", { text: "Loss" }),
-      charts.kindLine,
-      charts.loss,
+    controls.advanced.append(weights.node);
+    const area = (name, ...children) => el("div", { class: `gl-${name}` }, ...children);
+    root.append(
+      area("bar", controls.buttons, training.stepLine, training.status),
+      area("side", controls.form),
+      area("top", training.notice, this.error, training.recoverBtn, charts.loss, charts.kindLine),
+      area("rest",
       el("h3", { text: "‖w − w_full‖: distance to the full-batch weights (log scale)" }),
       charts.dist,
       training.matrices,
@@ -66,13 +70,16 @@ export class LabPanel {
       el("h3", { text: "Sweep over G" }),
       this.sweep.note,
       this.sweep.form,
+      el("div", { class: "gl-buttons" }, controls.sweepBtn, this.sweep.progress),
       sweepCharts.summary,
       sweepCharts.curves,
       sweepCharts.table,
       this.exports.buttons,
       this.saved.node,
+      el("h3", { text: "The four ways to take a step" }),
+      explanation(),
       history(),
-    ]);
+    ));
 
     controls.toggle.addEventListener("click", () => training.toggle());
     controls.stepBtn.addEventListener("click", () => training.stepOnce());
@@ -82,7 +89,16 @@ export class LabPanel {
       training.redraw();
       sweepCharts.setKind(kind);
     });
-    this.reset();
+    /** Settles once the first lab is built on the scenario's weights. */
+    this.ready = this.firstLab();
+  }
+
+  // The first lab, on the weights the scenario starts from: the shipped
+  // base is fetched (a failure is said, and the lab starts from a fresh init).
+  async firstLab() {
+    await this.controls.ready;
+    if (this.controls.basis?.start === "base" && (await this.weights.shippedBase())) return;
+    await this.reset();
   }
 
   // An attribute of the element changed after it was made: the form takes
@@ -90,9 +106,14 @@ export class LabPanel {
   // is rebuilt.
   async attributesChanged() {
     await this.controls.ready;
-    this.controls.reparse();
+    const newBasis = this.controls.reparse();
     const problems = this.controls.problems;
-    await this.settingsChanged();
+    const problem = this.controls.apply();
+    this.weights.describe();
+    this.sweep.describe();
+    if (problem) return this.showError(problem);
+    // a new scenario brings its own start
+    await (newBasis ? this.startsFrom(this.controls.basis) : this.reset());
     if (problems) this.showError(problems);
   }
 
@@ -115,6 +136,13 @@ export class LabPanel {
     const problem = this.controls.apply();
     this.sweep.describe();
     if (problem) return this.showError(problem);
+    await this.startsFrom(scenario);
+  }
+
+  // The lab rebuilt on the weights `scenario` starts from (null: custom
+  // settings keep the weights they have).
+  async startsFrom(scenario) {
+    if (!scenario) return this.reset();
     if (scenario.start === "base") {
       if (this.weights.current?.name === SHIPPED_BASE.name) return this.reset();
       // taken, it rebuilds the lab; refused, the lab is rebuilt on the weights it had

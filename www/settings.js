@@ -6,6 +6,7 @@
 // It holds no model presets: those come from the wasm module (`presets()`,
 // see wasm.js loadPresets) and are passed in. It builds no DOM.
 import table from "./lab/settings.json" with { type: "json" };
+import scenarioTable from "./lab/scenarios.json" with { type: "json" };
 
 // The lab's settings, one entry a control, in the form's order: kind, range
 // or choices, default, label, hint, test id and where the value goes in the
@@ -13,6 +14,12 @@ import table from "./lab/settings.json" with { type: "json" };
 // Everything below reads it; a new control is an entry there and a field in
 // LabSettings (src/lab/settings.rs).
 export const LAB_SETTINGS = table.settings;
+
+// The lab's scenarios (lab/scenarios.json), the page's default first: each
+// sets some of the settings and where the weights start; `gradlab scenario`
+// measures what each claims. "custom" is none: the table's own defaults.
+export const SCENARIOS = scenarioTable.scenarios;
+export const CUSTOM = "custom";
 
 // The lab's settings by name; the presets and corpora complete the preset's,
 // the corpus's and the context's: labFields.
@@ -34,7 +41,31 @@ export function labFields(presets, corpora = null) {
     preset: { ...LAB_FIELDS.preset, def: presets?.[0].name, choices: presets?.map((p) => p.name) ?? [] },
     corpus: { ...LAB_FIELDS.corpus, def: corpora?.[0].name, choices: corpora?.map((c) => c.name) ?? [] },
     ctx: { ...LAB_FIELDS.ctx, max: presets ? Math.max(...presets.map((p) => p.block_size)) : Infinity },
+    scenario: { ...LAB_FIELDS.scenario, choices: [CUSTOM, ...SCENARIOS.map((x) => x.name)] },
   };
+}
+
+// The scenario named `name`, or null for custom settings.
+export const scenarioNamed = (name) => SCENARIOS.find((x) => x.name === name) ?? null;
+
+// `fields` with the defaults of `scenario` (null: custom, the table's): what
+// a setting not given takes, and what the URL leaves out.
+export function scenarioFields(fields, scenario) {
+  const out = { ...fields };
+  for (const [name, value] of Object.entries(scenario?.settings ?? {})) out[name] = { ...fields[name], def: value };
+  return out;
+}
+
+// The lab's settings from `get` (as parseSettings): the scenario first, then
+// every other setting over that scenario's defaults, so `?batch=16` is the
+// default scenario with a batch of 16 and `?scenario=custom&…` the table's
+// defaults. Returns { values, problems, scenario }.
+export function parseLabSettings(fields, get, where) {
+  const { scenario: scenarioField, ...rest } = fields;
+  const first = parseSettings({ scenario: scenarioField }, get, where);
+  const scenario = scenarioNamed(first.values.scenario);
+  const { values, problems } = parseSettings(scenarioFields(rest, scenario), get, where);
+  return { values: { ...values, scenario: first.values.scenario }, problems: [...first.problems, ...problems], scenario };
 }
 
 export const PLAYGROUND_FIELDS = {

@@ -29,6 +29,8 @@ pub struct PageSetting {
     /// The checkbox without which this setting sends `off`.
     pub when: Option<String>,
     pub off: Option<Value>,
+    /// false for a setting whose control is not in the lab's form.
+    pub form: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -115,6 +117,9 @@ pub struct Scenario {
     pub horizon: u64,
     /// The settings it sets, by page name; the rest keep their defaults.
     pub settings: PageValues,
+    /// The settings whose controls stand beside the page's charts while it
+    /// is chosen (`text`: the pasted text); the rest fold under "Advanced".
+    pub controls: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -167,6 +172,16 @@ mod tests {
         for s in &all {
             for k in s.settings.keys() {
                 assert!(names.contains(k), "{}: {k} is no setting of the page", s.name);
+            }
+            let in_form: Vec<String> =
+                page_settings().into_iter().filter(|p| p.form != Some(false)).map(|p| p.name).collect();
+            assert!(
+                !s.controls.is_empty() && s.controls.len() <= 4,
+                "{}: two or three controls beside the charts",
+                s.name
+            );
+            for k in &s.controls {
+                assert!(k == "text" || in_form.contains(k), "{}: {k} is no control of the page's form", s.name);
             }
             let settings = lab_settings(&s.values()).unwrap_or_else(|e| panic!("{}: {e}", s.name));
             for backend in [Backend::Cpu, Backend::Reference] {

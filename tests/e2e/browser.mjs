@@ -12,7 +12,7 @@ export const ARTIFACTS = new URL("../../test-artifacts/", import.meta.url).pathn
 export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 export const QUIET = ["--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 // small and fast on a software adapter
-export const FAST = "batch=4&micro=2&ctx=16&lr=0.01";
+export const FAST = "scenario=custom&batch=4&micro=2&ctx=16&lr=0.01";
 
 let server;
 export const site = { base: "" };
@@ -165,9 +165,15 @@ export async function waitForSteps(page, n, timeout = 240_000) {
   await page.waitForFunction((n) => Number(deepQuery('[data-testid="step-count"]').textContent) >= n, n, { timeout, polling: 250 });
 }
 
+// Every lab's "Advanced" fold is then opened, as a reader would to reach
+// the controls the scenario does not put beside the charts.
 export async function waitReady(page) {
   await page.waitForFunction(() => /ready|steps\/s/.test(deepQuery('[data-testid="status"]').textContent), null, { timeout: 120_000 });
+  await openAdvanced(page);
 }
+
+// Opens every lab's "Advanced" fold (its controls are hidden while folded).
+export const openAdvanced = (page) => page.evaluate(() => deepQueryAll('[data-testid="advanced"]').forEach((d) => (d.open = true)));
 
 // Trains the page's first lab for at least `n` steps and pauses it; resolves
 // once the step that was in flight at Pause has landed, so the curves hold

@@ -51,7 +51,7 @@ test("packed with the prompt mask on turns the mask off and says so; the mask tu
 });
 
 test("a learning rate between the slider's notches stays exact when another control changes", async () => {
-  const { browser, page, errors } = await open("?batch=4&micro=2&ctx=16&lr=0.02");
+  const { browser, page, errors } = await open("?scenario=custom&batch=4&micro=2&ctx=16&lr=0.02");
   try {
     await waitReady(page);
     await page.locator('[data-testid="batch"]').selectOption("16");

@@ -103,7 +103,7 @@ test("the new settings work as element attributes, and bad attributes are report
 });
 
 test("the loss chart shows the true loss, the logged one a click away, and says why they differ", async () => {
-  const { browser, page, errors } = await open(`?batch=8&micro=2&ctx=32&lr=0.01&mask=1`);
+  const { browser, page, errors } = await open(`?scenario=custom&batch=8&micro=2&ctx=32&lr=0.01&mask=1`);
   try {
     await waitReady(page);
     const kind = page.locator('[data-testid="loss-kind"]');
@@ -131,7 +131,7 @@ test("the loss chart shows the true loss, the logged one a click away, and says 
 });
 
 test("the token-weight strip appears after steps, and naive colours tokens unlike corrected", async () => {
-  const { browser, page, errors } = await open(`?batch=8&micro=2&ctx=32&lr=0.01&mask=1`);
+  const { browser, page, errors } = await open(`?scenario=custom&batch=8&micro=2&ctx=32&lr=0.01&mask=1`);
   try {
     await waitReady(page);
     const strip = page.locator('[data-testid="token-weights"]');
@@ -168,7 +168,7 @@ test("the token-weight strip appears after steps, and naive colours tokens unlik
 });
 
 test("precision both: the f64 lab beside the f32 one, corrected's distance down to f64 rounding", async () => {
-  const { browser, page, errors } = await open(`?batch=4&micro=2&ctx=32&lr=0.01&mask=1&precision=both`);
+  const { browser, page, errors } = await open(`?scenario=custom&batch=4&micro=2&ctx=32&lr=0.01&mask=1&precision=both`);
   try {
     await trainFor(page, 4);
     const c = await curves(page);
@@ -196,7 +196,7 @@ test("precision both: the f64 lab beside the f32 one, corrected's distance down 
 });
 
 test("the G sweep is labelled, plots only trained runs, and draws one loss curve per G", async () => {
-  const { browser, page, errors } = await open(`?batch=4&micro=1&ctx=16&lr=0.01&sweepsteps=3&ranks=4`);
+  const { browser, page, errors } = await open(`?scenario=custom&batch=4&micro=1&ctx=16&lr=0.01&sweepsteps=3&ranks=4`);
   try {
     await waitReady(page);
     const note = await page.textContent('[data-testid="sweep-note"]');

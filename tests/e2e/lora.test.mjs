@@ -67,7 +67,7 @@ test("load the shipped base, switch LoRA on, train: naive's adapters leave the f
 
 test("trained weights with a grown position table start a lab of a shorter context", async () => {
   // nano's block is 64 positions: a context of 80 grows wpe to 80 rows
-  const { browser, page, errors } = await open("?batch=2&micro=1&ctx=80&lr=0.01");
+  const { browser, page, errors } = await open("?scenario=custom&batch=2&micro=1&ctx=80&lr=0.01");
   try {
     await trainFor(page, 1);
     await page.click('[data-testid="adapt-trained"]');

@@ -6,7 +6,7 @@
 // against the Rust LabSettings.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { LAB_SETTINGS, labConfig, labFields, parseSettings } from "../../www/settings.js";
+import { LAB_SETTINGS, SCENARIOS, labConfig, labFields, parseLabSettings, parseSettings } from "../../www/settings.js";
 
 // stand-ins for the wasm module's lists: names and block sizes are all labFields reads
 const presets = [{ name: "nano", block_size: 64 }, { name: "micro", block_size: 128 }, { name: "small", block_size: 256 }];
@@ -77,4 +77,30 @@ test("every value the table offers parses back as itself, and its neighbours out
       assert.equal(values[s.name], defaults[s.name], `${s.name}=${value}`);
     }
   }
+});
+
+test("the settings start from a scenario: the first by default, custom for the table's defaults, any setting given over it", () => {
+  const parse = (query) => parseLabSettings(fields, (name) => new URLSearchParams(query).get(name), "URL");
+  const [first] = SCENARIOS;
+  const opened = parse("");
+  assert.equal(opened.scenario, first);
+  assert.equal(opened.values.scenario, first.name);
+  assert.deepEqual(opened.problems, []);
+  for (const [name, value] of Object.entries(first.settings)) assert.equal(opened.values[name], value, name);
+
+  const custom = parse("scenario=custom");
+  assert.equal(custom.scenario, null);
+  assert.deepEqual({ ...custom.values, scenario: undefined }, { ...defaults, scenario: undefined });
+
+  const over = parse("batch=16&lr=0.02");
+  assert.equal(over.scenario, first);
+  assert.equal(over.values.batch, 16);
+  assert.equal(over.values.lr, 0.02);
+  assert.equal(over.values.micro, first.settings.micro);
+
+  for (const x of SCENARIOS) assert.equal(parse(`scenario=${x.name}`).values.ctx, x.settings.ctx ?? defaults.ctx, x.name);
+
+  const bad = parse("scenario=finetune");
+  assert.equal(bad.scenario, first);
+  assert.match(bad.problems.join(" "), /scenario="finetune" is not one of custom, fine-tuning/);
 });

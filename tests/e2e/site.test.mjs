@@ -140,7 +140,7 @@ test("moving a slider changes the run and the URL", async () => {
 
 test("nonsense in the URL is reported and replaced by defaults; user text is never HTML", async () => {
   // (seed=0x10 and clip=" 0.5 " are numbers to JavaScript's Number(), not to the page: issue 11, defect 6)
-  const { browser, page, errors } = await open(`?lr=banana&micro=7&spread=9&preset=<b>x</b>&seed=0x10&clip=%200.5%20&${"ctx=16"}`);
+  const { browser, page, errors } = await open(`?scenario=custom&lr=banana&micro=7&spread=9&preset=<b>x</b>&seed=0x10&clip=%200.5%20&${"ctx=16"}`);
   try {
     const msg = await page.waitForFunction(() => deepQuery('[data-testid="error"]').textContent, null, { timeout: 30_000 });
     const text = await msg.jsonValue();
@@ -223,7 +223,7 @@ test("compute=cpu trains on the f64 reference; f32 leaves a software adapter for
 
 test("auto keeps a lab beyond the CPU path's budget on WebGPU, and says why", async () => {
   // micro at batch 32, context 128: about 9e10 operations a step, over the f32 CPU's 3e10
-  const { browser, page, errors } = await open("?preset=micro&batch=32&micro=8&ctx=128");
+  const { browser, page, errors } = await open("?scenario=custom&preset=micro&batch=32&micro=8&ctx=128");
   try {
     await page.waitForFunction(() => /ready/.test(deepQuery('[data-testid="status"]').textContent), null, { timeout: 240_000 });
     assert.match(await page.textContent('[data-testid="status"]'), /^WebGPU/);

@@ -20,7 +20,7 @@ async function stepOnce(page) {
 
 test("a saved lab loads into a fresh page and goes on bit for bit; a bad file changes nothing", async () => {
   const a = await open(`?${FAST}&spread=0.9`);
-  const b = await open("?batch=8&micro=4&ctx=24&lr=0.003");
+  const b = await open("?scenario=custom&batch=8&micro=4&ctx=24&lr=0.003");
   try {
     await waitReady(a.page);
     for (let i = 0; i < 3; i++) await stepOnce(a.page);

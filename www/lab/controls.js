@@ -5,15 +5,15 @@
 // hints under the controls current. The model presets and the corpora come
 // from wasm (loadPresets, loadCorpora), never from here. It does not train, draw or export: the
 // panel (www/lab.js) wires the buttons and the change event to those.
-import { LAB_SETTINGS, labConfig, labFields, MAX_TEXT_BYTES, parseSettings, reflectToUrl } from "../settings.js";
+import { CUSTOM, LAB_SETTINGS, labConfig, labFields, MAX_TEXT_BYTES, parseLabSettings, reflectToUrl, SCENARIOS, scenarioFields, scenarioNamed } from "../settings.js";
 import { button, controlsForm, el, formatLogSlider, formRow, fromLogSlider, hintOf, selectInput, setChoices, toLogSlider } from "../ui.js";
 import { loadCorpora, loadPresets } from "../wasm.js";
-import scenarioTable from "./scenarios.json" with { type: "json" };
 
-// The lab's scenarios (lab/scenarios.json): each sets some of the settings
-// and where the weights start; `gradlab scenario` measures what each claims.
-export const SCENARIOS = scenarioTable.scenarios;
-const CUSTOM = { name: "custom", label: "Custom settings", summary: "every setting as you choose it" };
+// How the scenario control shows custom settings (settings.js CUSTOM).
+const CUSTOM_CHOICE = { name: CUSTOM, label: "Custom settings", summary: "every setting as you choose it", controls: ["micro", "lr", "batch"] };
+
+// Settings a control's row stands for that are not in the table.
+const TEXT = "text";
 
 // The settings with a row in this form, in its order (settings.js LAB_SETTINGS).
 const FORM_SETTINGS = LAB_SETTINGS.filter((s) => s.form !== false);
@@ -54,8 +54,12 @@ export class Controls {
   constructor({ get, where, syncUrl }, onChange) {
     this.source = { get, where };
     this.syncUrl = syncUrl;
-    // every field but the model's, to fill the form with now
-    this.values = parseSettings(labFields(null), get, where).values;
+    // every field but the model's, to fill the form with now; `basis` is the
+    // scenario the settings start from (null: custom), and where the
+    // weights start (the panel reads it)
+    const { values, scenario } = parseLabSettings(labFields(null), get, where);
+    this.values = values;
+    this.basis = scenario;
     this.build(onChange);
     this.ready = Promise.all([loadPresets(), loadCorpora()]).then(([presets, corpora]) => this.usePresets(presets, corpora));
   }
@@ -66,8 +70,9 @@ export class Controls {
   usePresets(presets, corpora) {
     this.presets = presets;
     this.corpora = corpora;
-    this.fields = labFields(presets, corpora);
-    const { values, problems } = parseSettings(this.fields, this.source.get, this.source.where);
+    this.baseFields = labFields(presets, corpora);
+    const { values, problems, scenario } = parseLabSettings(this.baseFields, this.source.get, this.source.where);
+    this.basis = scenario;
     // problems with the settings we were given stay visible until a control changes
     this.problems = problems.join(" ");
     const f = this.fields;
@@ -83,37 +88,43 @@ export class Controls {
     this.describe();
   }
 
-  // The form, one row a setting of the table, then the pasted text and the
-  // buttons. `inputs` holds the controls by setting name.
+  // The settings the form shows and parses with: the table's, with the
+  // scenario's defaults (settings.js scenarioFields); undefined until `ready`.
+  get fields() {
+    return this.baseFields && scenarioFields(this.baseFields, this.basis);
+  }
+
+  // The form: the scenario, then one row a setting of the table and the
+  // pasted text, the rows the scenario is about first and the rest folded
+  // under "Advanced" (arrange); and the buttons. `inputs` holds the
+  // controls by setting name.
   build(onChange) {
     const fields = labFields(null);
     const form = (this.form = controlsForm("Lab controls"));
     // the scenario sets the other controls (`onScenario`, wired by the
-    // panel); changing any of them by hand makes the settings custom
-    this.scenario = formRow(form, "Scenario", el("select", { "data-testid": "scenario", name: "scenario" }), CUSTOM.summary);
-    for (const x of [CUSTOM, ...SCENARIOS]) this.scenario.append(el("option", { value: x.name, text: x.label }));
-    this.scenario.value = CUSTOM.name;
-    this.scenario.addEventListener("change", () => {
-      this.describe();
-      this.onScenario?.(this.chosenScenario());
-    });
-    const byHand = () => {
-      this.scenario.value = CUSTOM.name;
-      onChange();
-    };
+    // panel); a control changed by hand makes the settings custom
+    this.scenario = formRow(form, "Scenario", el("select", { "data-testid": "scenario", name: "scenario" }), "");
+    for (const x of [CUSTOM_CHOICE, ...SCENARIOS]) this.scenario.append(el("option", { value: x.name, text: x.label }));
+    this.scenario.addEventListener("change", () => this.scenarioPicked(this.scenario.value));
+    this.quick = el("div", { class: "gl-controls" });
+    this.advanced = el("details", { class: "gl-advanced", "data-testid": "advanced" }, el("summary", { text: "Advanced: every setting" }));
+    this.advancedRows = el("div", { class: "gl-controls" });
+    this.advanced.append(this.advancedRows);
+    form.append(this.quick, this.advanced);
     this.inputs = {};
     for (const s of FORM_SETTINGS) {
-      const input = (this.inputs[s.name] = formRow(form, s.label, inputFor(s, fields[s.name]), typeof s.hint === "string" ? s.hint : ""));
-      input.addEventListener("change", byHand);
+      const input = (this.inputs[s.name] = formRow(this.advancedRows, s.label, inputFor(s, fields[s.name]), typeof s.hint === "string" ? s.hint : ""));
+      input.addEventListener("change", onChange);
       // a slider's hint follows it while it is dragged
       if (s.kind === "range" || s.kind === "log-slider") input.addEventListener("input", () => this.describe());
     }
     // the inputs precisionHint and deviceHint write under
     this.precision = this.inputs.precision;
     this.device = this.inputs.device;
-    this.textArea = formRow(form, "Your own text (optional)", el("textarea", { rows: "3", placeholder: "Paste at least a few paragraphs to train on them instead of the bundled King James text.", "data-testid": "user-text" }));
-    this.textArea.addEventListener("change", byHand);
+    this.textArea = formRow(this.advancedRows, "Your own text (optional)", el("textarea", { rows: "3", placeholder: "Paste at least a few paragraphs to train on them instead of the bundled text.", "data-testid": "user-text" }));
+    this.textArea.addEventListener("change", onChange);
     this.fill(this.values);
+    this.arrange();
 
     this.buttons = el("div", { class: "gl-buttons" });
     this.toggle = button("Start", "train-toggle");
@@ -127,10 +138,17 @@ export class Controls {
   // Parses the settings again from their source (the element's attributes,
   // or the URL) into the form — an attribute changed after the element was
   // made. Problems go to `problems`; the caller applies the form (`apply`).
+  // Returns whether the scenario they start from changed (and with it where
+  // the weights start).
   reparse() {
-    const { values, problems } = parseSettings(this.fields ?? labFields(null), this.source.get, this.source.where);
+    const before = this.basis;
+    const { values, problems, scenario } = parseLabSettings(this.baseFields ?? labFields(null), this.source.get, this.source.where);
     this.problems = problems.join(" ");
+    this.basis = scenario;
+    this.values = { ...this.values, scenario: values.scenario };
     this.fill(values);
+    this.arrange();
+    return before !== scenario;
   }
 
   // Settings saved with a lab state (state.js), checked like attributes:
@@ -139,8 +157,10 @@ export class Controls {
   // it was). Returns the problems in words, "" when there are none.
   load(settings) {
     const get = (name) => (settings?.[name] === undefined || settings[name] === null ? null : String(settings[name]));
-    const { values, problems } = parseSettings(this.fields, get, "the state file's");
+    const { values, problems, scenario } = parseLabSettings(this.baseFields, get, "the state file's");
+    this.basis = scenario;
     this.fill(values);
+    this.arrange();
     this.values = values;
     this.problems = "";
     this.describe();
@@ -190,22 +210,57 @@ export class Controls {
     const rank = Number(lorarank.value);
     hintOf(lorarank).textContent = `the update is (α/r)·B·A with α = ${2 * rank}; B [out, ${rank}] starts at zero`;
     hintOf(ranks).textContent = Number(ranks.value) > 1 ? `adds a "local" run: each rank divides by its own token count` : "one device";
-    hintOf(this.scenario).textContent = (this.chosenScenario() ?? CUSTOM).summary;
+    this.scenario.value = this.shownScenario();
+    hintOf(this.scenario).textContent = (scenarioNamed(this.scenario.value) ?? CUSTOM_CHOICE).summary;
     // a setting the last change turned, said where it was turned
     if (this.adjusted) hintOf(this.inputs[this.adjusted.name]).textContent = this.adjusted.text;
     this.precisionHint();
     this.deviceHint();
   }
 
-  // The scenario chosen, or null for custom settings.
-  chosenScenario() {
-    return SCENARIOS.find((x) => x.name === this.scenario.value) ?? null;
+  // What the scenario control shows: the scenario the settings start from
+  // while every setting is still that scenario's, else custom.
+  shownScenario() {
+    const fields = this.fields;
+    if (!this.basis || !fields) return this.basis?.name ?? CUSTOM;
+    const page = ["scenario", "sweepsteps"];
+    const same = Object.entries(fields).every(([name, f]) => page.includes(name) || this.values[name] === undefined || this.values[name] === f.def);
+    return same && !this.textArea.value.trim() ? this.basis.name : CUSTOM;
   }
 
-  // The form set to `scenario`'s settings over the current ones (not yet
-  // taken: the panel applies them, as after a change by hand).
+  // The scenario control was changed by hand to `name`: custom keeps every
+  // setting as it is (and the weights) but makes the table's defaults the
+  // ones links leave out; a scenario goes to the panel (`onScenario`).
+  scenarioPicked(name) {
+    const scenario = scenarioNamed(name);
+    if (scenario) return this.onScenario?.(scenario);
+    this.basis = null;
+    this.values = { ...this.values, scenario: CUSTOM };
+    this.arrange();
+    this.describe();
+    if (this.syncUrl && this.fields) reflectToUrl(this.fields, this.values);
+  }
+
+  // The form set to `scenario`'s settings, every other setting at its
+  // default (not yet taken: the panel applies them, as after a change by
+  // hand). The sweep's step count stays.
   fillScenario(scenario) {
-    this.fill({ ...this.values, ...scenario.settings });
+    this.basis = scenario;
+    const defaults = Object.fromEntries(Object.entries(this.fields).map(([name, f]) => [name, f.def]));
+    this.values = { ...this.values, scenario: scenario.name };
+    this.fill(defaults);
+    this.textArea.value = "";
+    this.arrange();
+  }
+
+  // The rows the scenario (or custom settings) is about stand beside the
+  // charts, in the table's order; every other row folds under "Advanced".
+  arrange() {
+    const about = (this.basis ?? CUSTOM_CHOICE).controls;
+    const rowOf = (name) => (name === TEXT ? this.textArea : this.inputs[name]).parentElement;
+    const names = [...FORM_SETTINGS.map((s) => s.name), TEXT];
+    this.quick.replaceChildren(this.scenario.parentElement, ...names.filter((n) => about.includes(n)).map(rowOf));
+    this.advancedRows.replaceChildren(...names.filter((n) => !about.includes(n)).map(rowOf));
   }
 
   // The table's hint for the choice `name` shows now.
@@ -268,6 +323,7 @@ export class Controls {
       return e.message;
     }
     this.values = this.resolveConflicts(this.values, values);
+    this.values.scenario = this.basis?.name ?? CUSTOM;
     this.describe();
     if (this.syncUrl) reflectToUrl(this.fields, this.values);
     return "";

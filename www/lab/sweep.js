@@ -29,6 +29,8 @@ export class Sweep {
     this.stepsInput.value = String(controls.values.sweepsteps);
     this.stepsInput.addEventListener("change", () => this.takeSteps());
     this.form = form;
+    // beside the Sweep G button (the panel puts them together)
+    this.progress = el("span", { class: "gl-small", "data-testid": "sweep-progress", "aria-live": "polite" });
     // the reference is described once the module has it (the note is empty until then)
     Promise.all([controls.ready, loadReference(), loadStrategies(), loadGradlab()]).then(([, ref, , gl]) => {
       this.reference = ref;
@@ -120,17 +122,22 @@ export class Sweep {
           if (k === steps - 1) r.dist = m.weight_distance;
         }
       };
+      const began = performance.now();
       for (let i = 0; i < steps; i++) {
         // the element left the page (lab.js stop())
         if (this.cancelled) return;
         take(await lab.step(1));
+        const left = ((performance.now() - began) / (i + 1)) * (steps - i - 1);
+        this.progress.textContent = `step ${i + 1} of ${steps} on ${where}, about ${Math.ceil(left / 1000)} s left`;
         training.setStatus(`Sweep over G: step ${i + 1} of ${steps}…`);
         await nextFrame();
       }
       take(await lab.flush());
       this.sweepCharts.draw(finals(await loadGradlab(), runs, steps), this.charts.lossKind);
+      this.progress.textContent = `done: ${steps} steps on ${where} in ${((performance.now() - began) / 1000).toFixed(0)} s`;
       training.setStatus(`${training.statusName} · sweep done (${steps} steps, ${where})`);
     } catch (e) {
+      this.progress.textContent = "failed (the error is above)";
       this.showError(`Sweep failed: ${errorText(e)}`);
     } finally {
       lab?.free();
