@@ -202,6 +202,7 @@ test("samples agree at step 0; the gap chart, hover readouts, distinct ticks and
     await page.screenshot({ path: ARTIFACTS + "gap-dark-1280.png", fullPage: true });
     await page.locator('[data-testid="chart-gap"]').screenshot({ path: ARTIFACTS + "gap-chart-dark.png" });
     await page.locator('[data-testid="chart-sweep"]').screenshot({ path: ARTIFACTS + "gap-sweep-dark.png" });
+    for (const name of ["loss", "distance"]) await page.locator(`[data-testid="chart-${name}"]`).screenshot({ path: ARTIFACTS + `gap-${name}-dark.png` });
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();

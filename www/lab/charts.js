@@ -71,11 +71,13 @@ function axisSize(u, values, axisIdx, cycleNum) {
 }
 
 // uPlot axis options for a chart inside `node`: labels that never repeat
-// (numbers.js) and are never cut, text in the theme's colour, faint grid
+// (numbers.js) and are never cut, text in the theme's colour, a faint grid
 // and ticks.
 export function axisStyle(node) {
   const faint = { stroke: () => ink(node, 0.12), width: 1 };
-  return { values: distinctTicks, size: axisSize, stroke: () => ink(node), grid: faint, ticks: { ...faint, size: 6 } };
+  // grid lines only where there is a label: a log axis has a tick at every 2…9
+  const labelled = (u, splits, i, space, incr) => u.axes[i].filter(u, splits, i, space, incr);
+  return { values: distinctTicks, size: axisSize, stroke: () => ink(node), grid: { ...faint, filter: labelled }, ticks: { ...faint, size: 6 } };
 }
 
 // The colour behind `node`: the first ancestor's (across shadow roots)
