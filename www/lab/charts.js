@@ -179,7 +179,7 @@ function lastPoint(ys) {
 
 // Series options of the runs `specs`; `twin`: the f64 copies, dotted.
 // `stopped(plot, seriesIdx)`: whether that run was stopped (diverged); its
-// curve then ends in a dot.
+// curve then ends in a dot, as does a curve of one step (no line to draw).
 function seriesOf(specs, twin, stopped) {
   return specs.map((s) => {
     const { colour, dashed } = strategyStyle(s.strategy);
@@ -190,7 +190,7 @@ function seriesOf(specs, twin, stopped) {
       dash: twin ? [2, 4] : dashed ? [6, 4] : undefined,
       spanGaps: true,
       value: (u, v) => exact(v),
-      points: { show: false, size: 10, width: 2, fill: colour, stroke: colour, filter: (u, i) => (stopped(u, i) ? lastPoint(u.data[i]) : null) },
+      points: { show: false, size: 10, width: 2, fill: colour, stroke: colour, filter: (u, i) => (stopped(u, i) || u.data[0].length === 1 ? lastPoint(u.data[i]) : null) },
     };
   });
 }
@@ -252,11 +252,11 @@ export class Charts {
     const width = widthOf(this.loss);
     const stopped = (u, i) => this.stopped.get(u)?.[i] === true;
     const series = (filter) => [stepSeries, ...seriesOf(specs.filter(filter), false, stopped), ...(twinSpecs ? seriesOf(twinSpecs.filter(filter), true, stopped) : [])];
-    const plot = (node, name, title, filter, { scales = {}, hooks = {} } = {}) => {
+    const plot = (node, name, title, filter, { scales = {}, hooks = {}, height = 220 } = {}) => {
       const axes = axisStyle(node);
       const opts = {
         width,
-        height: 220,
+        height,
         title,
         series: series(filter),
         axes: [{ label: "step", incrs: STEP_TICKS, ...axes }, axes],
@@ -269,8 +269,15 @@ export class Charts {
     const all = () => true;
     const notFull = (s) => s.strategy !== "full";
     this.lossPlot = plot(this.loss, "loss", LOSS_KINDS[this.lossKind].title, all);
-    // signed and small (~1e-3): a linear axis that always holds 0, and a zero line
-    const withZero = (u, min, max) => uPlot.rangeNum(Math.min(min ?? 0, 0), Math.max(max ?? 0, 0), 0.1, true);
+    // signed and small (~1e-3): a linear axis that always holds 0, a zero
+    // line, and the room for a few labels between them
+    const withZero = (u, min, max) => {
+      const lo = Math.min(min ?? 0, 0);
+      const hi = Math.max(max ?? 0, 0);
+      // a tenth of the span beyond either end, so nothing sits on the frame
+      const pad = (hi - lo || Math.abs(hi) || 1e-9) * 0.1;
+      return [lo - pad, hi + pad];
+    };
     const zeroLine = (u) => {
       const y = Math.round(u.valToPos(0, "y", true)) + 0.5;
       const { ctx, bbox } = u;
@@ -283,7 +290,7 @@ export class Charts {
       ctx.stroke();
       ctx.restore();
     };
-    this.gapPlot = plot(this.gap, "gap", GAP_TITLES[this.lossKind], notFull, { scales: { y: { range: withZero } }, hooks: { drawAxes: [zeroLine] } });
+    this.gapPlot = plot(this.gap, "gap", GAP_TITLES[this.lossKind], notFull, { scales: { y: { range: withZero } }, hooks: { drawAxes: [zeroLine] }, height: 250 });
     const distTitle = loraRank ? `LoRA: ‖ΔW − ΔW_full‖, ΔW = (α/r)·B·A, r = ${loraRank}` : "weight distance";
     this.distPlot = plot(this.dist, "distance", distTitle, notFull, { scales: { y: { distr: 3 } } });
     this.normPlot = plot(this.norm, "gradnorm", "‖g‖ before clipping", all);
