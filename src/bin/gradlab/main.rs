@@ -14,6 +14,8 @@ mod csv;
 #[cfg(not(target_arch = "wasm32"))]
 mod export;
 #[cfg(not(target_arch = "wasm32"))]
+mod figures;
+#[cfg(not(target_arch = "wasm32"))]
 mod pretrain;
 #[cfg(not(target_arch = "wasm32"))]
 mod scenario;
@@ -51,6 +53,9 @@ mod cli {
         /// Train one of the page's scenarios (or `all`) over several seeds to
         /// its horizon, as the page does, and check what it claims.
         Scenario(super::scenario::Args),
+        /// The data of the seed write-up's two figures over several seeds
+        /// (naive's loss gaps and ‖ΔW − ΔW_full‖ against G), for the page.
+        Figures(super::figures::Args),
     }
 }
 
@@ -65,6 +70,7 @@ fn main() -> std::process::ExitCode {
         Command::ExportGrads(args) => export::run(args),
         Command::Check(args) => check::run(args),
         Command::Scenario(args) => scenario::run(args),
+        Command::Figures(args) => figures::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
