@@ -12,6 +12,7 @@
 // All labs on a page share one GPU device (src/web/device.rs `shared_gpu`).
 import { LabPanel } from "./lab.js";
 import { PlaygroundPanel } from "./playground.js";
+import { SeedFiguresPanel } from "./lab/seedfigures.js";
 import { labFields } from "./settings.js";
 
 const sheets = [new URL("../vendor/uPlot.min.css", import.meta.url), new URL("./elements.css", import.meta.url)];
@@ -81,5 +82,23 @@ class GradlabPlayground extends HTMLElement {
   }
 }
 
+// The seed write-up's two figures from the numbers the CLI shipped, and a
+// button that re-runs one of their seeds in this browser.
+class GradlabSeedFigures extends HTMLElement {
+  connectedCallback() {
+    if (this.panel) return;
+    this.panel = new SeedFiguresPanel(shadowPanel(this));
+  }
+  // a removed element stops its run and frees that lab
+  disconnectedCallback() {
+    this.panel?.cancel();
+  }
+  /** The shipped figures' numbers and the live run's points so far. */
+  figures() {
+    return this.panel?.figures();
+  }
+}
+
 customElements.get("gradlab-lab") || customElements.define("gradlab-lab", GradlabLab);
 customElements.get("gradlab-playground") || customElements.define("gradlab-playground", GradlabPlayground);
+customElements.get("gradlab-seed-figures") || customElements.define("gradlab-seed-figures", GradlabSeedFigures);
