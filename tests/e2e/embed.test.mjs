@@ -129,7 +129,7 @@ test("two labs from the installed package run in another site under its CSP, on 
         ourButton: inside("plain", '[data-testid="train-toggle"]').backgroundColor,
         ourRadius: inside("plain", '[data-testid="train-toggle"]').borderRadius,
         ourHeading: inside("plain", "h3").display,
-        ourSpacing: inside("plain", ".gl-main").letterSpacing,
+        ourSpacing: inside("plain", ".gl-rest").letterSpacing,
         plainPanel: inside("plain", ".gl-lab").backgroundColor,
         themedPanel: inside("themed", ".gl-lab").backgroundColor,
         blogButton: getComputedStyle(document.getElementById("blog-button")).borderRadius,

@@ -92,6 +92,42 @@ test("an embedded lab takes its scenario from an attribute, and follows a change
   }
 });
 
+// Every scenario, opened from its link, trains and shows what it claims from
+// the first steps on (the CLI's `gradlab scenario` holds each to its horizon).
+for (const scenario of SCENARIOS) {
+  test(`the ${scenario.name} scenario trains from its link and shows its claim`, async () => {
+    const { browser, page, errors } = await open(`?scenario=${scenario.name}`);
+    try {
+      await waitReady(page);
+      assert.equal(await page.inputValue('[data-testid="scenario"]'), scenario.name);
+      assert.match(await source(page), scenario.start === "base" ? /shipped nano base/ : /fresh init/);
+      // the controls the scenario is about stand outside the Advanced fold
+      const beside = await page.evaluate(() => [...deepQuery("gradlab-lab .gl-side").querySelectorAll("form > .gl-controls > .gl-row")].map((r) => r.querySelector("[name], textarea").getAttribute("name") ?? "text"));
+      for (const name of scenario.controls) assert.ok(beside.includes(name), `${name} beside the charts: ${beside}`);
+      if (scenario.controls.includes("text")) {
+        const text = Array.from({ length: 40 }, (_, i) => `Paragraph ${i}: ${"a reader's own words, ".repeat(1 + (i % 7))}`).join("\n\n");
+        await page.fill('[data-testid="user-text"]', text);
+        await page.locator('[data-testid="user-text"]').dispatchEvent("change");
+        // the lab is rebuilt on the text
+        await page.waitForTimeout(1000);
+        await waitReady(page);
+      }
+      await trainFor(page, 6);
+      const c = await curves(page);
+      const last = (run) => run.dist.filter((x) => x !== null).at(-1);
+      const naive = c.runs.find((r) => r.strategy === "naive");
+      const corrected = c.runs.find((r) => r.strategy === "corrected");
+      if (scenario.claim === "naive-drifts") assert.ok(last(corrected) <= 1e-3 * last(naive), `corrected ${last(corrected)}, naive ${last(naive)}`);
+      else assert.ok(Math.abs(last(corrected) - last(naive)) <= 1e-6, `naive ${last(naive)} is corrected ${last(corrected)}`);
+      assert.equal((await page.textContent('[data-testid="error"]')).trim(), "");
+      await page.screenshot({ path: `${ARTIFACTS}scenario-${scenario.name}-link.png`, fullPage: true });
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+    }
+  });
+}
+
 // Where the Start button and the first chart are, at a viewport's size.
 async function firstScreen(width, height, colorScheme) {
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", ...QUIET, "--enable-unsafe-webgpu"] });

@@ -92,11 +92,15 @@ export class Readouts {
     this.sampleTokens = SAMPLE_MIN;
   }
 
-  // Why the lab is not on WebGPU where it was asked for, or null where it is.
+  // Why the lab is not on WebGPU where it was asked for, or null where it
+  // is: one sentence for the reader; wgpu's own account of every backend it
+  // tried is for whoever debugs it (the console, and the notice's tooltip).
   showGpuProblem(problem) {
     this.notice.hidden = !problem;
+    this.notice.title = problem ?? "";
     if (problem) {
-      this.notice.textContent = `No WebGPU here (${problem}). The lab runs on gradlab's f32 CPU backend instead: the same maths, on the processor.`;
+      this.notice.textContent = "This browser offers no WebGPU, so the lab trains on your processor instead, with the same maths in f32.";
+      console.info(`gradlab: no WebGPU adapter: ${problem}`);
     }
   }
 

@@ -2,7 +2,8 @@
 //! as the page does — its settings through `lab::page`, its start (the
 //! shipped base or a fresh init) — over several seeds to its horizon, and
 //! checks what it claims at every step: for `naive-drifts`, corrected's
-//! distance to the full batch at most 1e-3 of naive's (at most 1e-8 outright
+//! distance to the full batch at most 1e-3 of naive's (of 1e-3 while naive
+//! is closer than that: see NAIVE_LEFT; at most 1e-8 outright
 //! on the f64 reference) and naive's logged loss above the full batch's on
 //! average; for `all-agree`, naive's distance to the full batch the same as
 //! corrected's (within 1e-6, relative): naive is corrected. Both may still
@@ -28,6 +29,14 @@ const BASE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/base/nano-kjv.safe
 
 /// Corrected's distance to the full batch, at most this share of naive's.
 const F32_SHARE: f64 = 1e-3;
+/// Naive's distance below which it has not yet left the full batch: Adam's
+/// first update is ±lr wherever the gradient is well above ε, whatever its
+/// size, so after step 1 naive can sit as close to the full batch as
+/// corrected (only coordinates whose gradient is within rounding of zero
+/// differ, the same ones in both). Until naive passes this, corrected is held
+/// to F32_SHARE of it, 1e-6: f32 rounding on a few coordinates (after step 1
+/// of the own-text scenario both sit 1.5e-7 from the full batch).
+const NAIVE_LEFT: f64 = 1e-3;
 /// Corrected's distance on the f64 reference: its rounding.
 const F64_ROUNDING: f64 = 1e-8;
 /// Naive's and corrected's distances where every micro-batch holds the same
@@ -98,13 +107,7 @@ fn run_seed<R: Trainer>(
         let get =
             |run: usize| at.iter().find(|m| m.run == run).ok_or_else(|| format!("step {step}: run {run} missing"));
         let (full, n, c) = (get(0)?, get(naive)?, get(corrected)?);
-        let ratio = if f64_backend {
-            c.weight_distance
-        } else if n.weight_distance > 0.0 {
-            c.weight_distance / n.weight_distance
-        } else {
-            0.0
-        };
+        let ratio = if f64_backend { c.weight_distance } else { c.weight_distance / n.weight_distance.max(NAIVE_LEFT) };
         let apart = (n.weight_distance - c.weight_distance).abs()
             / n.weight_distance.max(c.weight_distance).max(f64::MIN_POSITIVE);
         out.per_step.push((ratio, apart));
