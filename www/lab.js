@@ -56,9 +56,8 @@ export class LabPanel {
       area("bar", controls.buttons, training.stepLine, training.status),
       area("side", controls.form),
       area("top", training.notice, this.error, training.recoverBtn,
-        el("div", { class: "gl-pair" },
-          el("div", {}, el("h3", { text: "Loss" }), charts.loss),
-          el("div", {}, el("h3", { text: "‖w − w_full‖: distance to the full batch's weights" }), charts.dist))),
+        // their titles say what they show
+        el("div", { class: "gl-pair" }, charts.loss, charts.dist)),
       area("rest",
       charts.kindLine,
       el("h3", { text: charts.gapHeading }),

@@ -252,7 +252,7 @@ export class Charts {
     const width = widthOf(this.loss);
     const stopped = (u, i) => this.stopped.get(u)?.[i] === true;
     const series = (filter) => [stepSeries, ...seriesOf(specs.filter(filter), false, stopped), ...(twinSpecs ? seriesOf(twinSpecs.filter(filter), true, stopped) : [])];
-    const plot = (node, name, title, filter, { scales = {}, hooks = {}, height = 220 } = {}) => {
+    const plot = (node, name, title, filter, { scales = {}, hooks = {}, height = 190 } = {}) => {
       const axes = axisStyle(node);
       const opts = {
         width,

@@ -128,7 +128,8 @@ export class Controls {
 
     this.buttons = el("div", { class: "gl-buttons" });
     this.toggle = button("Start", "train-toggle");
-    this.stepBtn = button("Step once", "step-once");
+    this.stepBtn = button("Step", "step-once");
+    this.stepBtn.title = "one optimizer step";
     this.resetBtn = button("Reset", "reset");
     this.sweepBtn = button("Sweep G", "sweep");
     this.buttons.append(this.toggle, this.stepBtn, this.resetBtn, this.sweepBtn);

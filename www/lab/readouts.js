@@ -70,6 +70,8 @@ export class Readouts {
 
   setStatus(text) {
     this.status.textContent = text;
+    // the line is cut to one line where it is narrow: the whole of it on hover
+    this.status.title = text;
   }
 
   showStep(step) {

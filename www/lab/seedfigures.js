@@ -162,8 +162,12 @@ export class SeedFiguresPanel {
     this.error = errorLine({ "data-testid": "seed-figures-error" });
     this.lossNode = el("div", { class: "gl-chart", "data-testid": "seed-figure-loss", role: "img", "aria-label": "Naive accumulation's logged and true loss minus the full batch's, against G" });
     this.distNode = el("div", { class: "gl-chart", "data-testid": "seed-figure-distance", role: "img", "aria-label": "Distance of naive accumulation's LoRA weights from the full batch's at the last step, against G" });
-    this.lossCaption = el("figcaption", { class: "gl-small", "data-testid": "seed-figure-loss-caption" });
-    this.distCaption = el("figcaption", { class: "gl-small", "data-testid": "seed-figure-distance-caption" });
+    // one line under each figure; what they show in full, and how they were
+    // made, folded under them, so the lab's Start button is on the first screen
+    this.lossLine = el("figcaption", { class: "gl-small" });
+    this.distLine = el("figcaption", { class: "gl-small" });
+    this.lossCaption = el("p", { class: "gl-small", "data-testid": "seed-figure-loss-caption" });
+    this.distCaption = el("p", { class: "gl-small", "data-testid": "seed-figure-distance-caption" });
     this.runBtn = button("Run it yourself", "run-yourself");
     this.runBtn.disabled = true;
     this.seedInput = el("input", { type: "number", min: "1", max: "1000000", step: "1", value: "1", "data-testid": "run-yourself-seed", "aria-label": "Seed to re-run" });
@@ -173,9 +177,9 @@ export class SeedFiguresPanel {
     root.append(
       el("link", { rel: "stylesheet", href: STYLES.href }),
       this.error,
-      el("div", { class: "gl-seedfigs-grid" }, el("figure", {}, this.lossNode, this.lossCaption), el("figure", {}, this.distNode, this.distCaption)),
+      el("div", { class: "gl-seedfigs-grid" }, el("figure", {}, this.lossNode, this.lossLine), el("figure", {}, this.distNode, this.distLine)),
       el("div", { class: "gl-seedfigs-run" }, this.runBtn, el("label", { class: "gl-small" }, "seed ", this.seedInput), this.bar, this.progress),
-      this.about,
+      el("details", { class: "gl-seedfigs-more" }, el("summary", { class: "gl-small", text: "What the figures show, and how they were made" }), this.lossCaption, this.distCaption, this.about),
     );
     this.runBtn.addEventListener("click", () => (this.running ? this.cancel() : this.runYourself()));
     // made again, not only redrawn, when the reader's light/dark preference
@@ -197,6 +201,8 @@ export class SeedFiguresPanel {
     const seeds = `${n} seeds (${this.fig.seeds.join(", ")})`;
     const s = data.settings;
     this.seedInput.value = String(this.fig.seeds[0]);
+    this.lossLine.textContent = `Naive's loss minus the full batch's (solid: logged, dashed: true); blue: corrected; rings: your run. ${n} seeds, mean ± sd.`;
+    this.distLine.textContent = `How far naive's adapters end from the full batch's; blue: corrected; rings: your run. ${n} seeds, mean ± sd.`;
     this.lossCaption.textContent =
       `How much higher naive accumulation's loss is than the full batch's, averaged over the ${data.steps} steps, for G micro-batches per step (G = 1 is the full batch itself). ` +
       `Solid: the loss naive would print (logged); dashed: its true loss Σℓ/N on the same batches. Dots: each of ${seeds}; bars: mean ± one standard deviation. ` +
@@ -228,14 +234,16 @@ export class SeedFiguresPanel {
     const liveLabel = live ? `your seed ${live.seed}` : "your run";
     const xAxis = (node) => ({ label: "G, micro-batches per step", ...axisStyle(node), splits: () => gs });
     const xScale = { time: false, distr: 3, log: 2, range: () => [gs[0] / 1.3, gs.at(-1) * 1.3] };
-    const width = (node) => Math.min(widthOf(node), 560);
+    // two figures side by side even on a phone: as wide as their column
+    const width = (node) => Math.max(140, Math.min(node.clientWidth || widthOf(node), 560));
+    const height = (node) => (width(node) < 300 ? 170 : 185);
     const value = (u, v) => exact(v);
 
     const lossLists = [naive.logged_gap, naive.true_gap].flatMap((q) => [...q.seeds, q.mean.map((m, k) => m + q.sd[k]), q.mean.map((m, k) => m - q.sd[k])]);
     const lossOpts = {
       width: width(this.lossNode),
-      height: 260,
-      title: `loss minus the full batch's, mean over ${this.data.steps} steps`,
+      height: height(this.lossNode),
+      title: `naive's loss − the full batch's, ${this.data.steps}-step mean`,
       legend: { live: false },
       hooks: { ...paperHooks(this.lossNode), draw: [spreadHook(gs, [
         { series: 1, ...naive.logged_gap, colour: naiveColour },
@@ -257,8 +265,8 @@ export class SeedFiguresPanel {
     const distLists = [...naive.distance.seeds, naive.distance.mean.map((m, k) => m + naive.distance.sd[k])];
     const distOpts = {
       width: width(this.distNode),
-      height: 260,
-      title: `‖ΔW − ΔW_full‖ after step ${this.data.steps}`,
+      height: height(this.distNode),
+      title: `‖ΔW − ΔW_full‖ after ${this.data.steps} steps`,
       legend: { live: false },
       hooks: { ...paperHooks(this.distNode), draw: [spreadHook(gs, [{ series: 1, ...naive.distance, colour: naiveColour }]), ringHook(gs, [{ series: 3, size: 12 }], shift, text)] },
       scales: { x: xScale, y: { range: () => rangeOf([...distLists, liveAt("distance")]) } },
@@ -337,12 +345,16 @@ export class SeedFiguresPanel {
           this.live.points[G(spec)] = { logged_gap: sums[i].logged / sums[i].n, true_gap: sums[i].true / sums[i].n, distance: sums[i].distance };
         });
       };
-      const stepping = performance.now();
+      // the first step also warms the lab up: the time left is reckoned from the later ones
+      let afterFirst;
       for (let i = 0; i < steps; i++) {
+        const before = performance.now();
         take(await lab.step(1));
         if (this.running !== token) return;
         this.bar.value = (i + 1) / steps;
-        const left = ((performance.now() - stepping) / (i + 1)) * (steps - i - 1);
+        afterFirst ??= { at: performance.now(), first: performance.now() - before };
+        const perStep = i > 0 ? (performance.now() - afterFirst.at) / i : afterFirst.first;
+        const left = perStep * (steps - i - 1);
         this.progress.textContent = `step ${i + 1} of ${steps} on this browser's CPU${lab.threads?.() > 1 ? ` (${lab.threads()} threads)` : ""}, about ${Math.ceil(left / 1000)} s left`;
         this.draw();
       }
