@@ -14,6 +14,14 @@ const SHIPPED = JSON.parse(readFileSync(new URL("../../www/lab/seed-figures.json
 const figures = (page) => page.evaluate(() => document.querySelector("gradlab-seed-figures").figures());
 const loaded = (page) => page.waitForFunction(() => document.querySelector("gradlab-seed-figures")?.figures() !== undefined, null, { timeout: 60_000 });
 const increasing = (xs) => xs.every((x, i) => i === 0 || x > xs[i - 1]);
+// Waits until the run's status line matches `pattern`; a timeout says what it read last.
+async function statusMatches(page, pattern, timeout) {
+  try {
+    await page.waitForFunction((source) => new RegExp(source).test(deepQuery('[data-testid="run-yourself-status"]').textContent), pattern.source, { timeout, polling: 200 });
+  } catch (e) {
+    throw new Error(`the status line never matched ${pattern}; it reads "${await page.getByTestId("run-yourself-status").textContent()}" (${e.message.split("\n")[0]})`);
+  }
+}
 
 test("both figures are drawn on load from the shipped numbers: at least 5 seeds, the means growing with G", async () => {
   const { browser, page, errors } = await open("");
@@ -69,10 +77,10 @@ test("Run it yourself trains one seed here and draws its points for every G; a s
     const began = Date.now();
     await button.click();
     assert.equal(await button.textContent(), "Cancel");
-    await page.getByTestId("run-yourself-status").filter({ hasText: /about \d+ s left/ }).waitFor({ timeout: 60_000 });
+    await statusMatches(page, /about \d+ s left/, 60_000);
     assert.equal(await page.getByTestId("run-yourself-progress").isVisible(), true, "a progress bar while it runs");
     await page.screenshot({ path: ARTIFACTS + "seed-figures-running.png" });
-    await page.getByTestId("run-yourself-status").filter({ hasText: /^done/ }).waitFor({ timeout: 300_000 });
+    await statusMatches(page, /^done/, 300_000);
     const seconds = (Date.now() - began) / 1000;
     console.log(`Run it yourself: ${seconds.toFixed(1)} s; ${await page.getByTestId("run-yourself-status").textContent()}`);
     const { live, gs } = await figures(page);
@@ -95,9 +103,9 @@ test("Run it yourself trains one seed here and draws its points for every G; a s
 
     // a second run, cancelled once steps arrive: the button comes back, no points stay
     await button.click();
-    await page.getByTestId("run-yourself-status").filter({ hasText: /^step \d+ of/ }).waitFor({ timeout: 60_000 });
+    await statusMatches(page, /^step \d+ of/, 60_000);
     await button.click();
-    await page.getByTestId("run-yourself-status").filter({ hasText: /^cancelled/ }).waitFor({ timeout: 10_000 });
+    await statusMatches(page, /^cancelled/, 10_000);
     assert.equal(await button.textContent(), "Run it yourself");
     assert.equal((await figures(page)).live, null);
     assert.equal(await page.getByTestId("run-yourself-progress").isVisible(), false);

@@ -8,6 +8,9 @@
 // computed on, with the file's own settings) and draws its points over the
 // shipped ones as the steps arrive: running means over the steps so far and
 // the distance now, which are the file's figures once the last step is in.
+// With `only` ("loss" or "distance") the panel shows that one figure alone,
+// as <gradlab-figure name="loss-vs-g"> / "distance-vs-g" do (www/figure.js),
+// its caption visible and its run's button under it.
 import uPlot from "../../vendor/uPlot.esm.js";
 import { button, el, errorLine, errorText, showMessage } from "../ui.js";
 import { axisStyle, ink, loadStrategies, paperHooks, strategyStyle, widthOf } from "./charts.js";
@@ -155,10 +158,17 @@ function rangeOf(lists) {
   return [lo - pad, hi + pad];
 }
 
+// Numbers in the figures' text alternatives: three significant digits.
+const short = (v) => (Math.abs(v) >= 0.01 && Math.abs(v) < 1000 ? v.toPrecision(3) : v.toExponential(1));
+
 export class SeedFiguresPanel {
-  constructor(root) {
+  // `only`: "loss" or "distance" for one figure alone; both when absent
+  constructor(root, { only = null } = {}) {
+    if (only !== null && only !== "loss" && only !== "distance") throw new Error(`SeedFiguresPanel: only must be "loss" or "distance", got ${JSON.stringify(only)}`);
     this.root = root;
+    this.only = only;
     root.classList.add("gl-seedfigs");
+    if (only) root.classList.add("gl-seedfigs-one");
     this.error = errorLine({ "data-testid": "seed-figures-error" });
     this.lossNode = el("div", { class: "gl-chart", "data-testid": "seed-figure-loss", role: "img", "aria-label": "Naive accumulation's logged and true loss minus the full batch's, against G" });
     this.distNode = el("div", { class: "gl-chart", "data-testid": "seed-figure-distance", role: "img", "aria-label": "Distance of naive accumulation's LoRA weights from the full batch's at the last step, against G" });
@@ -177,7 +187,10 @@ export class SeedFiguresPanel {
     root.append(
       el("link", { rel: "stylesheet", href: STYLES.href }),
       this.error,
-      el("div", { class: "gl-seedfigs-grid" }, el("figure", {}, this.lossNode, this.lossLine), el("figure", {}, this.distNode, this.distLine)),
+      el("div", { class: "gl-seedfigs-grid" }, ...[
+        only !== "distance" && el("figure", {}, this.lossNode, this.lossLine),
+        only !== "loss" && el("figure", {}, this.distNode, this.distLine),
+      ].filter(Boolean)),
       el("div", { class: "gl-seedfigs-run" }, this.runBtn, el("label", { class: "gl-small" }, "seed ", this.seedInput), this.bar, this.progress),
       el("details", { class: "gl-seedfigs-more" }, el("summary", { class: "gl-small", text: "What the figures show, and how they were made" }), this.lossCaption, this.distCaption, this.about),
     );
@@ -207,6 +220,7 @@ export class SeedFiguresPanel {
       `How much higher naive accumulation's loss is than the full batch's, averaged over the ${data.steps} steps, for G micro-batches per step (G = 1 is the full batch itself). ` +
       `Solid: the loss naive would print (logged); dashed: its true loss Σℓ/N on the same batches. Dots: each of ${seeds}; bars: mean ± one standard deviation. ` +
       `The printed gap grows with G; part of it is how naive averages, part a worse model.`;
+    this.describeResults();
     this.distCaption.textContent =
       `How far naive's LoRA weights end from the full batch's after ${data.steps} steps, ‖ΔW − ΔW_full‖, for each G. Dots: each of ${seeds}; bars: mean ± one standard deviation. ` +
       `The further the weighting is from the full batch's (more, smaller micro-batches), the further the weights go; corrected accumulation (thin line) stays on the full batch.`;
@@ -218,13 +232,34 @@ export class SeedFiguresPanel {
     this.runBtn.disabled = false;
   }
 
-  // Both figures from the shipped data and the live run so far.
+  // Each figure's text alternative states what it shows, from the file's
+  // numbers: naive's mean at the smallest and largest G past the full
+  // batch, and corrected's largest mean beside it.
+  describeResults() {
+    const { gs, naive, corrected, seeds } = this.fig;
+    const k0 = gs.findIndex((g) => g > 1);
+    const k1 = gs.length - 1;
+    const worst = (q) => short(Math.max(...q.mean.map(Math.abs)));
+    const over = `mean of ${seeds.length} seeds, ${this.data.steps} steps`;
+    this.lossNode.setAttribute(
+      "aria-label",
+      `Naive accumulation's logged loss minus the full batch's, against G: ${short(naive.logged_gap.mean[k0])} nats at G = ${gs[k0]}, ${short(naive.logged_gap.mean[k1])} at G = ${gs[k1]} ` +
+        `(true loss: ${short(naive.true_gap.mean[k0])} and ${short(naive.true_gap.mean[k1])}); corrected accumulation's at most ${worst(corrected.logged_gap)}; ${over}.`,
+    );
+    this.distNode.setAttribute(
+      "aria-label",
+      `Distance of naive accumulation's LoRA weights from the full batch's after the last step, against G: ${short(naive.distance.mean[k0])} at G = ${gs[k0]}, ${short(naive.distance.mean[k1])} at G = ${gs[k1]}; ` +
+        `corrected accumulation's at most ${worst(corrected.distance)}; ${over}.`,
+    );
+  }
+
+  // Both figures (or the one asked for) from the shipped data and the live run so far.
   draw() {
     const { gs, naive, corrected } = this.fig;
     const live = this.live;
     const naiveColour = strategyStyle("naive").colour;
     const correctedStyle = strategyStyle("corrected");
-    const text = ink(this.lossNode);
+    const text = ink(this.only === "distance" ? this.distNode : this.lossNode);
     // drawn by ringHook, beside that seed's dot; the series give the legend
     const liveSeries = (label) => ({ label, stroke: text, width: 2, paths: () => null, points: { show: false } });
     const k = live ? this.fig.seeds.indexOf(live.seed) : -1;
@@ -282,15 +317,16 @@ export class SeedFiguresPanel {
 
     // the live points change every step: new data on the same plots, unless
     // a label changed (a legend's text is set when the plot is made)
-    if (this.lossPlot && this.drawnLabel === liveLabel) {
-      this.lossPlot.setData(lossData);
-      this.distPlot.setData(distData);
+    if (this.drawnLabel === liveLabel && (this.lossPlot || this.distPlot)) {
+      this.lossPlot?.setData(lossData);
+      this.distPlot?.setData(distData);
       return;
     }
     this.lossPlot?.destroy();
     this.distPlot?.destroy();
-    this.lossPlot = new uPlot(lossOpts, lossData, this.lossNode);
-    this.distPlot = new uPlot(distOpts, distData, this.distNode);
+    // a figure left out is not drawn at all (its node is not on the page)
+    this.lossPlot = this.only === "distance" ? null : new uPlot(lossOpts, lossData, this.lossNode);
+    this.distPlot = this.only === "loss" ? null : new uPlot(distOpts, distData, this.distNode);
     this.drawnLabel = liveLabel;
   }
 
