@@ -13,6 +13,7 @@
 import { LabPanel } from "./lab.js";
 import { PlaygroundPanel } from "./playground.js";
 import { SeedFiguresPanel } from "./lab/seedfigures.js";
+import { figureElement } from "./figure.js";
 import { labFields } from "./settings.js";
 
 const sheets = [new URL("../vendor/uPlot.min.css", import.meta.url), new URL("./elements.css", import.meta.url)];
@@ -102,3 +103,5 @@ class GradlabSeedFigures extends HTMLElement {
 customElements.get("gradlab-lab") || customElements.define("gradlab-lab", GradlabLab);
 customElements.get("gradlab-playground") || customElements.define("gradlab-playground", GradlabPlayground);
 customElements.get("gradlab-seed-figures") || customElements.define("gradlab-seed-figures", GradlabSeedFigures);
+// <gradlab-figure name="…">: one of the article's figures alone (www/figure.js)
+customElements.get("gradlab-figure") || customElements.define("gradlab-figure", figureElement(shadowPanel));

@@ -1,6 +1,10 @@
 // The gradient-descent playground: contours of a 2-D loss surface (computed in
 // Rust, traced by d3-contour) and five optimizers' trajectories, each step made
 // by the project's Rust optimizer kernels. Click the surface to choose the start.
+// A reader who asks for reduced motion gets each run drawn finished, not
+// animated. The surface's data-* attributes (steps, start-loss, losses,
+// diverged, names) hold the run's state for tests and for a page that wants
+// to read the result; its aria-label says the same in words.
 import { contours } from "../vendor/d3-contour.esm.js";
 import { loadGradlab } from "./wasm.js";
 import { PLAYGROUND_FIELDS, parseSettings, reflectToUrl } from "./settings.js";
@@ -10,6 +14,7 @@ const SVG = "http://www.w3.org/2000/svg";
 const COLORS = ["#111827", "#f59e0b", "#16a34a", "#9333ea", "#2563eb"];
 const GRID = 120;
 const MAX_STEPS = 600;
+const reducedMotion = () => globalThis.matchMedia?.("(prefers-reduced-motion: reduce)").matches ?? false;
 
 function svg(tag, attrs = {}) {
   const node = document.createElementNS(SVG, tag);
@@ -122,6 +127,7 @@ export class PlaygroundPanel {
       return this.showError(sentences(this.settingsProblems, errorText(e)));
     }
     this.steps = 0;
+    this.startLoss = this.pg.losses()[0];
     this.drawPaths();
     if (autoplay || this.autoplay) this.play();
   }
@@ -175,11 +181,25 @@ export class PlaygroundPanel {
       sw.style.background = COLORS[i];
       this.legend.append(el("li", {}, sw, `${name}: ${diverged[i] ? "diverged — lower the learning rate" : `loss ${losses[i].toPrecision(3)}`}`));
     });
-    this.plot.dataset.steps = String(this.steps);
+    const plot = this.plot;
+    plot.dataset.steps = String(this.steps);
+    plot.dataset.startLoss = String(this.startLoss);
+    plot.dataset.names = JSON.stringify(names);
+    plot.dataset.losses = JSON.stringify(Array.from(losses));
+    plot.dataset.diverged = JSON.stringify(Array.from(diverged, Boolean));
+    const where = names.map((name, i) => `${name} ${diverged[i] ? "diverged" : `at loss ${losses[i].toPrecision(3)}`}`).join(", ");
+    plot.setAttribute("aria-label", `${this.values.surface} surface, learning rate ${this.values.pglr}, started at loss ${this.startLoss.toPrecision(3)}; after ${this.steps} steps: ${where}. Click to choose a start point.`);
   }
 
   play() {
     if (!this.pg || this.playing) return;
+    if (reducedMotion()) {
+      // the finished run at once, no animation
+      const left = MAX_STEPS - this.steps;
+      if (left > 0) this.pg.step(left);
+      this.steps = Math.max(this.steps, MAX_STEPS);
+      return this.drawPaths();
+    }
     this.playing = true;
     this.playBtn.textContent = "Pause";
     const tick = () => {
