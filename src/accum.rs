@@ -18,6 +18,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod affected;
+
 /// Serialised by the same name it prints as (`full`, `naive`, `local`,
 /// `corrected`), so the page's CSV and the CLI's agree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
