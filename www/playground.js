@@ -179,6 +179,8 @@ export class PlaygroundPanel {
       this.pathLayer.append(svg("circle", { cx: last[0], cy: last[1], r: "4", fill: COLORS[i] }));
       const sw = el("span", { class: "gl-swatch" });
       sw.style.background = COLORS[i];
+      // GD's near-black swatch stays visible on a dark page
+      sw.style.boxShadow = "0 0 0 1px currentColor";
       this.legend.append(el("li", {}, sw, `${name}: ${diverged[i] ? "diverged — lower the learning rate" : `loss ${losses[i].toPrecision(3)}`}`));
     });
     const plot = this.plot;
