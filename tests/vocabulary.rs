@@ -58,7 +58,13 @@ fn b_per_micro_batch(line: &str) -> bool {
         }
         let clause: String = chars[i + 1..].iter().take(48).take_while(|&&c| !",;.|".contains(c)).collect();
         let clause = clause.replace("micro-batches", "");
-        if clause.contains("micro-batch") || clause.contains("micro_batch") {
+        let Some(at) = clause.find("micro-batch").or_else(|| clause.find("micro_batch")) else { continue };
+        // "B = 8 b = 2 (micro-batch)": the micro-batch is b's, named first
+        let before: Vec<char> = clause[..at].chars().collect();
+        let names_b = (0..before.len()).any(|k| {
+            before[k] == 'b' && (k == 0 || !is_word(before[k - 1])) && before.get(k + 1).is_none_or(|&c| !is_word(c))
+        });
+        if !names_b {
             return true;
         }
     }
@@ -153,4 +159,5 @@ fn the_checker_catches_what_it_should() {
     assert!(!b_per_micro_batch("B sequences per optimizer step, b sequences per micro-batch, G = B/b micro-batches"));
     assert!(!b_per_micro_batch("(B = ${v.batch}, b = ${v.micro}): choose fewer ranks or a smaller micro-batch."));
     assert!(!b_per_micro_batch("/// B: sequences per optimizer step (the effective batch)."));
+    assert!(!b_per_micro_batch(r#"format!("{strategy:?} B={batch} b={micro_batch} R={ranks}")"#));
 }

@@ -174,3 +174,54 @@ for (const [width, height] of [[1280, 900], [390, 844]]) {
     });
   }
 }
+
+// corpus=devil made naive diverge at step 22 of the old defaults (from
+// scratch, lr 0.01) and the page blamed the learning rate, although the full
+// batch trained on at that rate.
+test("the Devil's Dictionary trains at the page's defaults; a naive run that diverges beside a training full batch is not blamed on the rate", async () => {
+  const { browser, page, errors } = await open("?corpus=devil");
+  try {
+    await trainFor(page, 30);
+    assert.equal((await page.textContent('[data-testid="error"]')).trim(), "", "nothing diverges at the defaults");
+    const c = await curves(page);
+    for (const r of c.runs) assert.ok(Number.isFinite(r.true.filter((x) => x !== null).at(-1)), `${r.strategy} trains`);
+  } finally {
+    await browser.close();
+  }
+  const old = await open("?scenario=custom&corpus=devil");
+  try {
+    await waitReady(old.page);
+    await old.page.click('[data-testid="train-toggle"]');
+    await old.page.waitForFunction(() => Number(deepQuery('[data-testid="step-count"]').textContent) >= 60 || /Diverged/.test(deepQuery('[data-testid="error"]').textContent), null, { timeout: 240_000 });
+    const error = await old.page.textContent('[data-testid="error"]');
+    const c = await curves(old.page);
+    const full = c.runs.find((r) => r.strategy === "full");
+    if (/Diverged: naive/.test(error) && full.stopped === undefined) {
+      assert.match(error, /The full batch trains on at this learning rate/, error);
+      assert.doesNotMatch(error, /too high for it/, error);
+    }
+    await old.page.screenshot({ path: `${ARTIFACTS}devil-old-defaults.png`, fullPage: true });
+    assert.deepEqual(old.errors.filter((e) => !/Diverged/.test(e)), []);
+  } finally {
+    await old.browser.close();
+  }
+});
+
+test("precision=both at the default scenario: the f64 adapters' corrected run stays at f64 rounding beside the f32 one", async () => {
+  const { browser, page, errors } = await open("?precision=both");
+  try {
+    await page.waitForFunction(() => /shipped nano base/.test(deepQuery('[data-testid="weights-source"]').textContent), null, { timeout: 60_000 });
+    await trainFor(page, 5);
+    await page.waitForFunction(() => deepQuery("gradlab-lab").curves().twin?.step.length >= 5, null, { timeout: 120_000 });
+    const c = await curves(page);
+    const max = (r) => Math.max(...r.dist.map((x) => x ?? 0));
+    const f64 = Object.fromEntries(c.twin.runs.map((r) => [r.strategy, r]));
+    assert.ok(max(f64.corrected) <= 1e-8, `f64 corrected: ${max(f64.corrected)}`);
+    assert.ok(max(f64.naive) > 1e-3, `f64 naive: ${max(f64.naive)}`);
+    assert.equal((await page.textContent('[data-testid="error"]')).trim(), "");
+    await page.screenshot({ path: `${ARTIFACTS}default-precision-both.png`, fullPage: true });
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});

@@ -51,13 +51,23 @@ export class Divergence {
   }
 
   // The page's message after metric `m` showed a run blown up: which runs
-  // have, what to change, and whether training goes on (`all`: it pauses).
-  message(m, all) {
+  // have, why, what to change, and whether training goes on (`all`: it
+  // pauses). `specs`: the lab's runs. While the full batch trains on at the
+  // same learning rate, the rate alone is not the cause: the runs that blew
+  // up weight tokens unlike the full batch, and that is what the page is
+  // about.
+  message(m, all, specs = []) {
     const what = Number.isFinite(m.true_loss) ? `loss ${m.true_loss.toFixed(1)}, far above a uniform guess` : "its loss is not a number";
     if (all) {
       return `Every run diverged (the last at step ${m.step}, ${what}) and stopped; training is paused. Lower the learning rate (or turn gradient clipping on) and press Reset.`;
     }
     const names = [...this.diverged].join(", ");
-    return `Diverged: ${names} (at step ${m.step}, ${what}) — stopped there, its curve ends in a dot. The learning rate is too high for it — lower it and press Reset. Runs that have not diverged keep going.`;
+    const full = specs.find((s) => s.strategy === "full");
+    const fullGoesOn = full && !this.has(false, full);
+    const misweighted = [...this.diverged].every((name) => /naive|local/.test(name));
+    const why = fullGoesOn && misweighted
+      ? "The full batch trains on at this learning rate: the diverged run weights tokens unlike it (a short micro-batch's tokens count more), so its steps are not the full batch's. A lower learning rate keeps it going longer; the weighting is the bug."
+      : "The learning rate is too high for it — lower it and press Reset.";
+    return `Diverged: ${names} (at step ${m.step}, ${what}) — stopped there, its curve ends in a dot. ${why} Runs that have not diverged keep going.`;
   }
 }

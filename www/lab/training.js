@@ -309,7 +309,7 @@ export class Training {
     const all = this.divergence.all(this.specs);
     // nothing left to learn from: the lab refuses further steps
     if (all && this.running) this.pause();
-    this.showError(this.divergence.message(m, all));
+    this.showError(this.divergence.message(m, all, this.specs));
   }
 
   redraw() {
