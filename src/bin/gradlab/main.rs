@@ -6,6 +6,8 @@
 //! Native only; in the browser the page drives the library instead.
 
 #[cfg(not(target_arch = "wasm32"))]
+mod affected;
+#[cfg(not(target_arch = "wasm32"))]
 mod check;
 #[cfg(not(target_arch = "wasm32"))]
 mod common;
@@ -56,6 +58,10 @@ mod cli {
         /// The data of the seed write-up's two figures over several seeds
         /// (naive's loss gaps and ‖ΔW − ΔW_full‖ against G), for the page.
         Figures(super::figures::Args),
+        /// Does this affect my training? From your examples' target-token
+        /// counts, B, b and R: how far naive and local accumulation weigh
+        /// each example's tokens from corrected, without training.
+        Affected(super::affected::Args),
     }
 }
 
@@ -71,6 +77,7 @@ fn main() -> std::process::ExitCode {
         Command::Check(args) => check::run(args),
         Command::Scenario(args) => scenario::run(args),
         Command::Figures(args) => figures::run(args),
+        Command::Affected(args) => affected::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
