@@ -6,6 +6,7 @@
 //! - `lab`: `WebLab`, a running lab, over `lab::Lab`;
 //! - `device`: the page's one GPU device, which every lab shares;
 //! - `experiment`: the reference experiment and the strategies' looks;
+//! - `affected`: the "Does this affect my training?" calculator;
 //! - `state`: a lab's state as typed arrays, in both builds;
 //! - `playground`: `WebPlayground`, over `playground`;
 //! - in the module's full build (`rarely-used`) only, `bench`: `WebBench`,
@@ -22,6 +23,7 @@ use wasm_bindgen::prelude::*;
 use crate::lab::settings::{Backend, LabSettings};
 use crate::model::ConfigError;
 
+mod affected;
 #[cfg(feature = "rarely-used")]
 mod bench;
 mod catalog;
@@ -35,6 +37,7 @@ pub mod state;
 
 #[cfg(feature = "rarely-used")]
 pub use bench::WebBench;
+pub use affected::{lengths_from_text_js, token_weights_for_js};
 pub use catalog::{corpora, corpus_available, presets, provide_corpus, validate_lab_config};
 #[cfg(feature = "rarely-used")]
 pub use files::{decode_state, decode_weights, encode_state, encode_weights};
