@@ -35,9 +35,9 @@ mod lab;
 mod playground;
 pub mod state;
 
+pub use affected::{lengths_from_text_js, token_weights_for_js};
 #[cfg(feature = "rarely-used")]
 pub use bench::WebBench;
-pub use affected::{lengths_from_text_js, token_weights_for_js};
 pub use catalog::{corpora, corpus_available, presets, provide_corpus, validate_lab_config};
 #[cfg(feature = "rarely-used")]
 pub use files::{decode_state, decode_weights, encode_state, encode_weights};
