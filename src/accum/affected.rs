@@ -156,14 +156,14 @@ pub fn token_weights_for(settings: &AffectedSettings) -> Result<Affected, Affect
     if ranks == 0 {
         return Err(bad("ranks", "must be at least 1 device"));
     }
-    if batch % micro_batch != 0 {
+    if !batch.is_multiple_of(micro_batch) {
         return Err(bad(
             "micro-batch",
             format!("{micro_batch} does not divide the batch B = {batch}; B must be a whole number of micro-batches"),
         ));
     }
     let micro_batches_per_step = batch / micro_batch;
-    if micro_batches_per_step % ranks != 0 {
+    if !micro_batches_per_step.is_multiple_of(ranks) {
         return Err(bad(
             "ranks",
             format!(
