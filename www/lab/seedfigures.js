@@ -267,7 +267,10 @@ export class SeedFiguresPanel {
     const liveAt = (key) => gs.map((g) => (live ? live.points[g]?.[key] ?? null : null));
     // the step count is in the progress line: a legend's text is set when the plot is made
     const liveLabel = live ? `your seed ${live.seed}` : "your run";
-    const xAxis = (node) => ({ label: "G, micro-batches per step", ...axisStyle(node), splits: () => gs });
+    // on a phone the figures are half a screen wide: every G's tick still
+    // shows, the axis titles give way to the one-line caption above the run
+    const narrow = (node) => width(node) < 300;
+    const xAxis = (node) => ({ label: narrow(node) ? "G" : "G, micro-batches per step", ...axisStyle(node), splits: () => gs, space: 8 });
     const xScale = { time: false, distr: 3, log: 2, range: () => [gs[0] / 1.3, gs.at(-1) * 1.3] };
     // two figures side by side even on a phone: as wide as their column
     const width = (node) => Math.max(140, Math.min(node.clientWidth || widthOf(node), 560));
@@ -285,7 +288,7 @@ export class SeedFiguresPanel {
         { series: 2, ...naive.true_gap, colour: naiveColour },
       ]), ringHook(gs, [{ series: 4, size: 12 }, { series: 5, size: 8 }], shift, text)] },
       scales: { x: xScale, y: { range: () => rangeOf([...lossLists, liveAt("logged_gap"), liveAt("true_gap")]) } },
-      axes: [xAxis(this.lossNode), { label: "nats per token", ...axisStyle(this.lossNode), size: 70 }],
+      axes: [xAxis(this.lossNode), { label: narrow(this.lossNode) ? "" : "nats per token", ...axisStyle(this.lossNode), ...(narrow(this.lossNode) ? {} : { size: 70 }) }],
       series: [
         { label: "G", value },
         { label: "naive, logged", stroke: naiveColour, width: 2, points: { show: true, size: 7 }, value },
@@ -305,7 +308,7 @@ export class SeedFiguresPanel {
       legend: { live: false },
       hooks: { ...paperHooks(this.distNode), draw: [spreadHook(gs, [{ series: 1, ...naive.distance, colour: naiveColour }]), ringHook(gs, [{ series: 3, size: 12 }], shift, text)] },
       scales: { x: xScale, y: { range: () => rangeOf([...distLists, liveAt("distance")]) } },
-      axes: [xAxis(this.distNode), { label: "distance", ...axisStyle(this.distNode), size: 60 }],
+      axes: [xAxis(this.distNode), { label: narrow(this.distNode) ? "" : "distance", ...axisStyle(this.distNode), ...(narrow(this.distNode) ? {} : { size: 60 }) }],
       series: [
         { label: "G", value },
         { label: "naive", stroke: naiveColour, width: 2, points: { show: true, size: 7 }, value },
