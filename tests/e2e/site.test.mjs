@@ -185,6 +185,8 @@ test("without WebGPU the page says so and the lab trains on the CPU", async () =
     assert.doesNotMatch(notice, /compiled|vulkan|noop|adapter/i, notice);
     await trainFor(page, 3);
     assert.match(await page.textContent('[data-testid="status"]'), /CPU/);
+    // the page's headline does not promise the GPU the status line says is not there
+    assert.match(await page.textContent("header .gl-lead"), /CPU/);
     await page.screenshot({ path: ARTIFACTS + "lab-no-webgpu.png", fullPage: true });
     assert.deepEqual(errors, []);
   } finally {
@@ -465,6 +467,13 @@ test("samples appear, the G sweep plots, and curves, charts and weights download
     await page.click('[data-testid="sweep"]');
     await page.waitForFunction(() => deepQuery('[data-testid="chart-sweep"] .uplot'), null, { timeout: 600_000, polling: 500 });
     await page.locator('[data-testid="chart-sweep"]').screenshot({ path: ARTIFACTS + "sweep.png" });
+    // the sweep's progress is said beside its button, not only in the status line at the top
+    await page.waitForFunction(() => /^done: 3 steps/.test(deepQuery('[data-testid="sweep-progress"]').textContent), null, { timeout: 30_000 });
+    const beside = await page.evaluate(() => {
+      const [a, b] = [deepQuery('[data-testid="sweep"]'), deepQuery('[data-testid="sweep-progress"]')].map((e) => e.getBoundingClientRect());
+      return Math.abs(a.top - b.top) < 40 && b.left >= a.right;
+    });
+    assert.ok(beside, "the progress sits beside the Sweep G button");
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();
