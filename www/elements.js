@@ -59,6 +59,8 @@ class GradlabLab extends HTMLElement {
       return;
     }
     this.panel = new LabPanel(shadowPanel(this), getter(this));
+    // a lab as a figure in an article: its buttons and first two charts only
+    if (this.hasAttribute("compact")) this.panel.root.classList.add("gl-compact");
     if (this.hasAttribute("autostart")) this.panel.ready.then(() => this.panel.start());
   }
   // A removed lab stops training and frees its memory and GPU buffers.

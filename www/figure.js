@@ -145,6 +145,7 @@ function precisionFigure(root, get) {
   root.append(caption, lab);
   const labGet = (name) => (name === "precision" ? "both" : name === "scenario" ? get("scenario") ?? "fine-tuning" : get(name));
   const panel = new LabPanel(lab, { get: labGet, where: "attribute", syncUrl: false, autoplay: false });
+  lab.classList.add("gl-compact");
   return panel;
 }
 
