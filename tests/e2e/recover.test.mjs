@@ -47,8 +47,11 @@ test("a lost GPU is said as such, and Recover rebuilds the lab keeping the curve
     assert.ok(!(await page.isVisible('[data-testid="recover"]')));
     const kept = await curves(page);
     assert.equal(kept.step.length, before.step.length, "the curves so far stay");
+    // the counter goes on from the kept steps too, as the curves do
+    assert.equal(await page.textContent('[data-testid="step-count"]'), String(before.step.at(-1)));
     await page.click('[data-testid="train-toggle"]');
-    await waitForSteps(page, 3);
+    // the counter is numbered on from the kept steps
+    await waitForSteps(page, before.step.at(-1) + 3);
     await page.click('[data-testid="train-toggle"]');
     await page.waitForFunction((n) => deepQuery("gradlab-lab").curves().step.length >= n + 3, before.step.length, { timeout: 60_000 });
     const after = await curves(page);

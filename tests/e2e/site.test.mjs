@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
-import { ARTIFACTS, CHROMIUM, FAST, QUIET, appendLab, curves, open, serveSite, site, preparePage, stepCount, softwareAdapter, trainFor, waitForSteps, waitReady } from "./browser.mjs";
+import { ARTIFACTS, CHROMIUM, FAST, QUIET, appendLab, curves, open, openAdvanced, serveSite, site, preparePage, stepCount, softwareAdapter, trainFor, waitForSteps, waitReady } from "./browser.mjs";
 
 serveSite();
 
@@ -146,6 +146,7 @@ test("nonsense in the URL is reported and replaced by defaults; user text is nev
     const text = await msg.jsonValue();
     for (const word of ["lr", "micro", "spread", "preset", "seed=\"0x10\"", "clip"]) assert.ok(text.includes(word), `error names ${word}: ${text}`);
     assert.equal(await page.locator('[data-testid="error"] b').count(), 0, "no HTML injected");
+    await openAdvanced(page);
     await page.fill('[data-testid="user-text"]', "<img src=x onerror=alert(1)> too short");
     await page.dispatchEvent('[data-testid="user-text"]', "change");
     await page.waitForFunction(() => deepQuery('[data-testid="error"]').textContent.includes("too short"), null, { timeout: 30_000 });
@@ -334,6 +335,7 @@ test("out-of-range attributes and huge pasted text are refused in words", async 
     const labText = await labError.jsonValue();
     assert.ok(labText.includes("micro") && labText.includes("spread"), labText);
     const main = page.locator("gradlab-lab").first();
+    await openAdvanced(page);
     const huge = "To be or not to be. ".repeat(500_000);
     await main.locator('[data-testid="user-text"]').fill(huge);
     await main.locator('[data-testid="user-text"]').dispatchEvent("change");

@@ -74,8 +74,10 @@ export class Readouts {
     this.status.title = text;
   }
 
+  // `step`: the lab's own count; after a Recover that kept the curves the
+  // new lab's steps are numbered on from them, and so is the counter.
   showStep(step) {
-    this.stepCount.textContent = String(step);
+    this.stepCount.textContent = String(step + (this.training.curves.stepOffset ?? 0));
   }
 
   // A new lab is being built: the old one's readings go (the strip, the

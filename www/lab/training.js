@@ -20,8 +20,8 @@ import { Recovery } from "./recovery.js";
 // What the training is doing. Only `enter` changes it.
 export const PHASE = Object.freeze({
   // A reset is building a new lab: Start only records the wish
-  // (`startWhenReady`), Step once does nothing, and metrics of steps still in
-  // flight are dropped.
+  // (`startWhenReady`) and Step once does nothing; the old lab, until the new
+  // one replaces it, keeps the metrics of its steps still in flight.
   building: "building",
   // Not stepping and not building. Start steps the lab — or, where there is
   // none (before the first build, after a failed one, after `dispose`),
@@ -116,12 +116,6 @@ export class Training {
     // it builds.
     const wasRunning = this.running || this.startWhenReady;
     this.enter(PHASE.building, wasRunning);
-    this.divergence.clear();
-    this.recovery.forget();
-    // Recover keeps the curves; the new lab's steps continue their numbering
-    this.curves.rebuild(this.keepCurves);
-    this.keepCurves = false;
-    this.readouts.rebuilding();
     // the settings are complete once the presets have come with the wasm module
     await controls.ready;
     this.showError(controls.problems);
@@ -146,22 +140,49 @@ export class Training {
       return this.showError(sentences(controls.problems, problem));
     }
     const token = (this.buildToken = {});
+    // The new labs are built beside the old one, which is freed only once
+    // they stand: settings the library refuses at build time (a pasted text
+    // too short for the batch, weights it cannot take) leave the lab, its
+    // curves and its settings as they were.
+    this.setStatus("Building the lab…");
+    let built;
+    try {
+      // in the lab worker (remote.js), which fetches the corpus it needs
+      const weights = this.startWeights?.start;
+      const lab = await createLab(config, chosen.backend, weights);
+      const twin = both ? await createLab(config, "reference", weights).catch((e) => (lab.free(), Promise.reject(e))) : null;
+      built = { lab, twin };
+    } catch (e) {
+      if (token !== this.buildToken) return;
+      this.enter(PHASE.paused);
+      if (!this.lab || !this.builtValues) {
+        this.setStatus("Not running.");
+        return this.showError(errorText(e));
+      }
+      // the form goes back to the settings the lab runs on; a pasted text stays in its box
+      controls.load(this.builtValues);
+      this.setStatus(`${this.statusName} · paused: the new settings could not be built; the lab keeps its last settings and curves.`);
+      return this.showError(`${errorText(e)} Nothing was lost: the lab keeps its last settings and curves (press Start to go on).`);
+    }
+    if (token !== this.buildToken) {
+      built.lab.free();
+      built.twin?.free();
+      return;
+    }
     await this.serial.run(async () => {
       this.lab?.free();
       this.twin?.free();
-      this.lab = null;
-      this.twin = null;
-      this.setStatus("Building the lab…");
-      try {
-        // in the lab worker (remote.js), which fetches the corpus it needs
-        const weights = this.startWeights?.start;
-        this.lab = await createLab(config, chosen.backend, weights);
-        if (both) this.twin = await createLab(config, "reference", weights);
-      } catch (e) {
-        this.showError(errorText(e));
-        this.setStatus("Not running.");
-      }
+      // the old lab's metrics still on their way are dropped from here (ingest)
+      this.lab = built.lab;
+      this.twin = built.twin;
+      this.divergence.clear();
+      this.recovery.forget();
+      // Recover keeps the curves; the new lab's steps continue their numbering
+      this.curves.rebuild(this.keepCurves);
+      this.keepCurves = false;
+      this.readouts.rebuilding();
     });
+    this.builtValues = { ...values };
     if (this.lab) this.backendName = await backendLabel(this.lab);
     // "reference" (f64), "cpu" (f32) or "webgpu": what the lab was built on
     this.backend = this.lab?.onGpu() ? "webgpu" : chosen.backend === "reference" ? "reference" : "cpu";
@@ -282,10 +303,11 @@ export class Training {
   }
 
   // Metrics of `lab`, into the curves; dropped if a reset has replaced it
-  // (or is replacing it) since the step that produced them was queued. A
-  // run whose loss blew up is stopped.
+  // since the step that produced them was queued (while a new lab is being
+  // built the old one's last steps still count: the build may fail, and the
+  // old lab go on). A run whose loss blew up is stopped.
   ingest(metrics, lab) {
-    if (this.building || !lab || (lab !== this.lab && lab !== this.twin)) return;
+    if (!lab || (lab !== this.lab && lab !== this.twin)) return;
     const twin = lab === this.twin;
     const specs = twin ? this.twinSpecs : this.specs;
     for (const m of metrics) {
