@@ -77,8 +77,14 @@ const threadsRustflags = [
 
 // hosts that read a _headers file (Netlify, Cloudflare Pages) make the pages
 // cross-origin isolated with it, so the lab's CPU backend gets its threads
-// there too (scripts/serve.mjs sends the same two headers)
-writeFileSync(join(dist, "_headers"), "/*\n  Cross-Origin-Opener-Policy: same-origin\n  Cross-Origin-Embedder-Policy: require-corp\n");
+// there too, and hold the lab's workers to the pages' Content-Security-Policy
+// (a worker takes its policy from its script's response, not from a page's
+// meta tag); scripts/serve.mjs sends the same headers
+writeFileSync(
+  join(dist, "_headers"),
+  "/*\n  Cross-Origin-Opener-Policy: same-origin\n  Cross-Origin-Embedder-Policy: require-corp\n" +
+    "  Content-Security-Policy: default-src 'self'; script-src 'self' 'wasm-unsafe-eval'\n",
+);
 
 cpSync(join(root, "index.html"), join(dist, "index.html"));
 cpSync(join(root, "www"), join(dist, "www"), { recursive: true });

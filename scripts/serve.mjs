@@ -20,6 +20,11 @@ const types = {
   ".svg": "image/svg+xml", ".png": "image/png", ".ts": "text/plain",
 };
 
+// The pages' policy (their <meta http-equiv>). A worker takes its policy
+// from its script's response, never from a meta tag, so every script is
+// served with it as a header: the lab's workers are held to what the pages are.
+export const POLICY = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'";
+
 // `dir`: the folder served (dist/ unless given); `isolated`: send the
 // headers that make a page cross-origin isolated.
 export function startServer(listenPort = 8080, basePath = "/gradlab/", dir = distDir, { isolated = false } = {}) {
@@ -43,7 +48,8 @@ export function startServer(listenPort = 8080, basePath = "/gradlab/", dir = dis
       if (!(await stat(file)).isFile()) throw new Error("not a file");
       // not the benchmark page: it times one thread against one (www/bench.js),
       // and isolated, jax-js's wasm backend would start threads
-      res.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream", "cache-control": "no-cache", "access-control-allow-origin": "*", ...(rel.endsWith("bench.html") ? {} : isolation) });
+      const policy = /\.m?js$/.test(file) ? { "content-security-policy": POLICY } : {};
+      res.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream", "cache-control": "no-cache", "access-control-allow-origin": "*", ...policy, ...(rel.endsWith("bench.html") ? {} : isolation) });
       res.end(await readFile(file));
     } catch {
       res.writeHead(404);

@@ -4,6 +4,7 @@
 // without that flag to check the CPU fallback. Screenshots go to test-artifacts/.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { createServer } from "node:http";
 import { chromium } from "playwright-core";
 import { ARTIFACTS, CHROMIUM, FAST, QUIET, appendLab, curves, open, openAdvanced, serveSite, site, preparePage, stepCount, softwareAdapter, trainFor, waitForSteps, waitReady } from "./browser.mjs";
 
@@ -249,6 +250,37 @@ test("every page declares a strict Content-Security-Policy: no inline script, no
     const policy = html.match(/<meta http-equiv="Content-Security-Policy" content="([^"]*)">/)?.[1];
     assert.equal(policy, "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'", `${path || "index.html"}`);
     assert.doesNotMatch(html.replace(/<script type="module" src="[^"]*"><\/script>/g, ""), /<script|<style|\sstyle=|\son[a-z]+=/i, `${path || "index.html"} has no inline script or style`);
+  }
+});
+
+// A worker takes its policy from its script's response, not from the page's
+// meta tag: without the header the lab's worker could fetch from anywhere.
+test("the lab's worker is held to the pages' policy: another origin is refused there as in the page", async () => {
+  const script = await fetch(`${site.base}www/lab/worker.js`);
+  assert.equal(script.headers.get("content-security-policy"), "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'");
+  // another origin that would answer anyone
+  const other = createServer((req, res) => {
+    res.writeHead(200, { "access-control-allow-origin": "*", "content-type": "text/plain" });
+    res.end("answered");
+  });
+  await new Promise((r) => other.listen(0, "127.0.0.1", r));
+  const elsewhere = `http://127.0.0.1:${other.address().port}/`;
+  // not through open(): the refusals below are the point, and open()'s
+  // watch fails a file on any policy violation
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", ...QUIET] });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${site.base}?${FAST}`);
+    await page.waitForFunction(() => /ready|steps\/s/.test(document.querySelector("gradlab-lab").shadowRoot.querySelector('[data-testid="status"]').textContent), null, { timeout: 120_000 });
+    const worker = page.workers().find((w) => w.url().endsWith("/www/lab/worker.js"));
+    assert.ok(worker, `the lab's worker: ${page.workers().map((w) => w.url())}`);
+    const attempt = (url) => fetch(url).then((r) => r.text(), (e) => `refused: ${e}`);
+    assert.match(await worker.evaluate(attempt, elsewhere), /^refused/, "the worker may not fetch from another origin");
+    assert.match(await page.evaluate(attempt, elsewhere), /^refused/, "nor may the page");
+    assert.ok((await worker.evaluate(attempt, `${site.base}www/lab/settings.json`)).startsWith("{"), "its own origin is allowed");
+  } finally {
+    await browser.close();
+    other.close();
   }
 });
 
