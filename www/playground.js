@@ -7,7 +7,7 @@
 // to read the result; its aria-label says the same in words.
 import { contours } from "../vendor/d3-contour.esm.js";
 import { loadGradlab } from "./wasm.js";
-import { PLAYGROUND_FIELDS, parseSettings, reflectToUrl } from "./settings.js";
+import { decimal, PLAYGROUND_FIELDS, parseSettings, reflectToUrl } from "./settings.js";
 import { button, columns, controlsForm, el, errorLine, errorText, formatLogSlider, formRow, fromLogSlider, hintOf, selectInput, sentences, showMessage, toLogSlider } from "./ui.js";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -29,10 +29,9 @@ export class PlaygroundPanel {
     this.autoplay = autoplay;
     const { values, problems } = parseSettings(PLAYGROUND_FIELDS, get, where);
     this.values = values;
-    const sx = Number(get("start-x")), sy = Number(get("start-y"));
-    this.start = get("start-x") !== null && Number.isFinite(sx) && Number.isFinite(sy) ? [sx, sy] : null;
     this.playing = false;
     this.settingsProblems = problems.join(" ");
+    this.start = this.startFrom(get, where);
     this.build();
     this.showError(this.settingsProblems);
     this.init();
@@ -112,10 +111,34 @@ export class PlaygroundPanel {
     this.restart(true);
   }
 
+  // The start a link or the attributes give (start-x and start-y, together,
+  // in decimal notation), or null for the surface's own; a bad one is said
+  // in words (added to settingsProblems) and the surface's start is used.
+  startFrom(get, where) {
+    const raw = [get("start-x"), get("start-y")];
+    if (raw.every((r) => r === null || r === undefined)) return null;
+    const say = (why) => {
+      this.settingsProblems = sentences(this.settingsProblems, `${where} ${why}; using the surface's own start.`);
+      return null;
+    };
+    if (raw.some((r) => r === null || r === undefined)) return say("start-x and start-y go together, and only one was given");
+    const xy = raw.map(decimal);
+    const bad = xy.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) return say(`${["start-x", "start-y"][bad]}="${String(raw[bad]).slice(0, 40)}" is not a number`);
+    return xy;
+  }
+
   restart(autoplay) {
     if (!this.gl) return;
     const s = this.values.surface;
     this.bounds = this.gl.WebPlayground.bounds(s);
+    // a start off the surface would be drawn nowhere
+    const [x0, x1, y0, y1] = this.bounds;
+    if (this.start && !(this.start[0] >= x0 && this.start[0] <= x1 && this.start[1] >= y0 && this.start[1] <= y1)) {
+      const at = this.start.map((v) => String(v)).join(", ");
+      this.settingsProblems = sentences(this.settingsProblems, `The start (${at}) is off the ${s} surface (x ${x0} to ${x1}, y ${y0} to ${y1}); using its own start.`);
+      this.start = null;
+    }
     if (this.surfaceDrawn !== s) this.drawSurface(s);
     const start = this.start ?? Array.from(this.gl.WebPlayground.defaultStart(s));
     this.pg?.free();

@@ -79,6 +79,10 @@ export const PLAYGROUND_FIELDS = {
 
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
+// `text` as a number written in decimal notation, else NaN: Number() would
+// also take "0x10", " 1 " and "".
+export const decimal = (text) => (DECIMAL.test(String(text)) ? Number(text) : NaN);
+
 // Parses `get(name)` (URLSearchParams.get or getAttribute) for every field.
 // Returns { values, problems } with problems as sentences for the page.
 export function parseSettings(fields, get, where) {

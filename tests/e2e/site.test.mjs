@@ -177,6 +177,35 @@ test("the playground animates and a click moves the start", async () => {
   }
 });
 
+// start-x=1e308 drew nothing, and "0x10" or " 1 " were taken silently (issue 32)
+test("a playground start off its surface, or not in decimal notation, is said and the surface's own start used", async () => {
+  for (const [query, said] of [
+    ["start-x=1e308&start-y=0", /off the quadratic surface/],
+    ["start-x=0x10&start-y=1", /start-x="0x10" is not a number/],
+    ["start-x=1&start-y=%201%20", /start-y=" 1 " is not a number/],
+    ["start-x=1", /start-x and start-y go together/],
+  ]) {
+    const { browser, page, errors } = await open(`?${FAST}&${query}`);
+    try {
+      await page.waitForFunction(() => deepQuery('gradlab-playground [data-testid="surface"] polyline'), null, { timeout: 60_000 });
+      const error = await page.evaluate(() => deepQuery("gradlab-playground .gl-error").textContent);
+      assert.match(error, said, query);
+      assert.match(error, /using (the surface's|its) own start/, query);
+      // the paths are drawn from the surface's start, inside the picture
+      const inside = await page.evaluate(() => {
+        const svg = deepQuery('gradlab-playground [data-testid="surface"]');
+        const [x, y] = svg.querySelector("polyline").getAttribute("points").split(" ")[0].split(",").map(Number);
+        const { width, height } = svg.viewBox.baseVal;
+        return x >= 0 && x <= width && y >= 0 && y <= height;
+      });
+      assert.ok(inside, `${query}: the path starts on the surface`);
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+    }
+  }
+});
+
 test("without WebGPU the page says so and the lab trains on the CPU", async () => {
   const { browser, page, errors } = await open(`?${FAST}&spread=1`, { webgpu: false });
   try {
