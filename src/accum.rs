@@ -14,7 +14,8 @@
 //! - corrected: every token divided by the global N, counted over all ranks
 //!   before the first backward: scale 1/N (R·1/N on each rank, averaged).
 //!
-//! Nothing else in the crate knows which strategy is running.
+//! Nothing else in the crate knows which strategy is running; `affected`
+//! asks `scale_denominator` what each strategy divides by.
 
 use serde::{Deserialize, Serialize};
 
@@ -91,8 +92,27 @@ pub struct StrategyStyle {
     pub dashed: bool,
 }
 
-/// The dlogits scale of one micro-batch: the only number that differs
-/// between strategies. `micro_batches_per_rank` is G, `ranks` is R.
+/// What one micro-batch's summed token loss is divided by: the only number
+/// that differs between strategies. `micro_batches_per_rank` is G, `ranks`
+/// is R. A whole number, so that a ratio of two strategies' weights (the
+/// calculator in `affected`) is one exact division.
+pub fn scale_denominator(
+    strategy: Strategy,
+    tokens_in_micro_batch: usize,
+    tokens_on_rank: usize,
+    micro_batches_per_rank: usize,
+    ranks: usize,
+    tokens_in_accumulated_batch: usize,
+) -> usize {
+    let r = ranks.max(1);
+    match strategy {
+        Strategy::FullBatch | Strategy::Corrected => tokens_in_accumulated_batch.max(1),
+        Strategy::Naive => r * micro_batches_per_rank.max(1) * tokens_in_micro_batch.max(1),
+        Strategy::Local => r * tokens_on_rank.max(1),
+    }
+}
+
+/// The dlogits scale of one micro-batch, 1/`scale_denominator`.
 pub fn dlogits_scale(
     strategy: Strategy,
     tokens_in_micro_batch: usize,
@@ -101,13 +121,15 @@ pub fn dlogits_scale(
     ranks: usize,
     tokens_in_accumulated_batch: usize,
 ) -> f32 {
-    let r = ranks.max(1) as f64;
-    let scale = match strategy {
-        Strategy::FullBatch | Strategy::Corrected => 1.0 / tokens_in_accumulated_batch.max(1) as f64,
-        Strategy::Naive => 1.0 / (r * micro_batches_per_rank.max(1) as f64 * tokens_in_micro_batch.max(1) as f64),
-        Strategy::Local => 1.0 / (r * tokens_on_rank.max(1) as f64),
-    };
-    scale as f32
+    let denominator = scale_denominator(
+        strategy,
+        tokens_in_micro_batch,
+        tokens_on_rank,
+        micro_batches_per_rank,
+        ranks,
+        tokens_in_accumulated_batch,
+    );
+    (1.0 / denominator as f64) as f32
 }
 
 /// The scales of every micro-batch of one step, given each one's N_g, the

@@ -12,15 +12,19 @@
 //! G = B/b micro-batches, and rank r holds micro-batches r·G/R … (r+1)·G/R − 1.
 //! The statistics are over the tokens of every step.
 //!
-//! A token's weight in the gradient is its dlogits scale (`super::scales`):
-//! 1/N under corrected (N: target tokens of the whole step), 1/(G·N_g) under
-//! naive (N_g: those of its micro-batch), 1/(R·N_r) under local (N_r: those
-//! of its rank, micro-batches accumulated correctly within the rank, ranks
-//! averaged). Reported here as the ratio to corrected's, N/(G·N_g) and
-//! N/(R·N_r), each one division of whole numbers so that an exact ratio
-//! (2.5, 1) prints exactly; a test holds them to the trainer's f32 scales.
+//! A token's weight in the gradient is its dlogits scale, one over what the
+//! trainer divides its micro-batch by (`super::scale_denominator`, the one
+//! place strategies differ): N under corrected (target tokens of the whole
+//! step), G·N_g under naive (N_g: those of its micro-batch), R·N_r under local
+//! (N_r: those of its rank, micro-batches accumulated correctly within the
+//! rank, ranks averaged). Reported here as the ratio to corrected's weight,
+//! N over that denominator, one division of whole numbers so that an exact
+//! ratio (2.5, 1) prints exactly; a test holds them to the trainer's f32
+//! scales.
 
 use serde::{Deserialize, Serialize};
+
+use super::{scale_denominator, Strategy};
 
 /// A ratio further than this from 1 counts as "off by more than 10%".
 pub const OFF_BY: f64 = 0.1;
@@ -203,10 +207,20 @@ pub fn token_weights_for(settings: &AffectedSettings) -> Result<Affected, Affect
             let g = i / micro_batch;
             let rank = g / micro_batches_per_rank;
             placement.push(Placement { step, micro_batch: g, rank });
-            let ratio =
-                |denominator: usize| (tokens > 0).then(|| tokens_in_accumulated_batch as f64 / denominator as f64);
-            naive.push(ratio(micro_batches_per_step * tokens_per_micro_batch[g]));
-            local.push(ratio(ranks * tokens_per_rank[rank]));
+            // against corrected's 1/N, what the trainer divides this micro-batch by
+            let ratio = |strategy: Strategy| {
+                let denominator = scale_denominator(
+                    strategy,
+                    tokens_per_micro_batch[g],
+                    tokens_per_rank[rank],
+                    micro_batches_per_rank,
+                    ranks,
+                    tokens_in_accumulated_batch,
+                );
+                (tokens > 0).then(|| tokens_in_accumulated_batch as f64 / denominator as f64)
+            };
+            naive.push(ratio(Strategy::Naive));
+            local.push(ratio(Strategy::Local));
         }
     }
 
@@ -450,7 +464,7 @@ fn jsonl_targets(line: &str, mask_prompt: bool, unit: CountUnit) -> Result<usize
 
 #[cfg(test)]
 mod tests {
-    use super::super::{scales, Strategy};
+    use super::super::scales;
     use super::*;
 
     fn settings(lengths: &[usize], batch: Option<usize>, micro_batch: usize, ranks: usize) -> AffectedSettings {
