@@ -141,3 +141,25 @@ pub fn backend(name: &str) -> Result<Backend, AnyError> {
 pub fn write(path: &std::path::Path, bytes: &[u8]) -> Result<(), AnyError> {
     std::fs::write(path, bytes).map_err(|e| format!("writing {}: {e}", path.display()).into())
 }
+
+/// `job(i)` for i in 0..n on threads of their own, as many at a time as the
+/// machine has cores (the seeds of a sweep, a scenario or the seed figures
+/// are independent), the results in order; the first failure is returned.
+pub fn each_in_parallel<T: Send>(
+    n: usize,
+    job: impl Fn(usize) -> Result<T, String> + Sync,
+) -> Result<Vec<T>, AnyError> {
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get()).max(1);
+    let mut results = Vec::with_capacity(n);
+    for first in (0..n).step_by(cores) {
+        let job = &job;
+        let chunk: Vec<Result<T, String>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (first..n.min(first + cores)).map(|i| scope.spawn(move || job(i))).collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a thread panicked".into()))).collect()
+        });
+        for r in chunk {
+            results.push(r?);
+        }
+    }
+    Ok(results)
+}

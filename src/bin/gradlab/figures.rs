@@ -19,7 +19,7 @@ use pollster::block_on;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::common::{read_weights, write, AnyError};
+use crate::common::{each_in_parallel, read_weights, write, AnyError};
 
 /// The experiment behind the figures: LoRA adapters on the shipped base,
 /// whole verses with their references masked, the full batch beside naive
@@ -198,26 +198,12 @@ pub fn run(args: Args) -> Result<(), AnyError> {
         SEED_FIGURES.context
     );
     let started = std::time::Instant::now();
-    // the seeds are independent: one thread each, as many at a time as there are cores
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut per_seed = Vec::new();
-    for chunk in seeds.chunks(cores) {
-        let results: Vec<Result<SeedPoints, String>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = chunk
-                .iter()
-                .map(|&seed| {
-                    let base = base.clone();
-                    scope.spawn(move || run_seed(seed, &base).map_err(|e| format!("seed {seed}: {e}")))
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a seed's thread panicked".into()))).collect()
-        });
-        for r in results {
-            let seed = r?;
-            eprintln!("gradlab figures: seed {} done after {:.0} s", seed.seed, started.elapsed().as_secs_f64());
-            per_seed.push(seed);
-        }
-    }
+    let per_seed = each_in_parallel(seeds.len(), |i| {
+        let seed = seeds[i];
+        let points = run_seed(seed, &base).map_err(|e| format!("seed {seed}: {e}"))?;
+        eprintln!("gradlab figures: seed {seed} done after {:.0} s", started.elapsed().as_secs_f64());
+        Ok(points)
+    })?;
     let seconds = started.elapsed().as_secs_f64();
 
     let summary: Vec<SummaryPoint> = per_seed[0]

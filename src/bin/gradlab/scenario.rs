@@ -22,7 +22,7 @@ use gradlab::lab::{Backend, Lab, LabConfig};
 use gradlab::train::Trainer;
 use pollster::block_on;
 
-use crate::common::{read_weights, AnyError};
+use crate::common::{each_in_parallel, read_weights, AnyError};
 
 /// The shipped base model the `base` scenarios adapt.
 const BASE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/base/nano-kjv.safetensors");
@@ -156,24 +156,10 @@ fn measure(scenario: &Scenario, seeds: u64, steps: u64, backend: Backend) -> Res
         let ctx = GpuContext::new_blocking()?;
         return (1..=seeds).map(|seed| measure_seed(scenario, seed, steps, backend, Some(&ctx))).collect();
     }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
-    let mut outcomes = Vec::new();
-    for first in (1..=seeds).step_by(cores as usize) {
-        let chunk: Vec<u64> = (first..=seeds.min(first + cores - 1)).collect();
-        let results: Vec<Result<SeedOutcome, String>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = chunk
-                .iter()
-                .map(|&seed| {
-                    scope.spawn(move || measure_seed(scenario, seed, steps, backend, None).map_err(|e| e.to_string()))
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a seed's thread panicked".into()))).collect()
-        });
-        for r in results {
-            outcomes.push(r?);
-        }
-    }
-    Ok(outcomes)
+    each_in_parallel(seeds as usize, |i| {
+        let seed = i as u64 + 1;
+        measure_seed(scenario, seed, steps, backend, None).map_err(|e| format!("seed {seed}: {e}"))
+    })
 }
 
 /// "mean ± sd" over the seeds.

@@ -22,7 +22,7 @@ use gradlab::train::Trainer;
 use pollster::block_on;
 use serde::Serialize;
 
-use crate::common::{read_weights, write, AnyError, LabArgs};
+use crate::common::{each_in_parallel, read_weights, write, AnyError, LabArgs};
 use crate::csv::to_csv;
 
 #[derive(clap::Args)]
@@ -263,8 +263,7 @@ fn run_seed<R: Trainer>(
     Ok(SeedResult { rows, metrics, validation: validation_rows, tensors, weights, seconds })
 }
 
-/// Every seed's lab on CPU backend `R`, one thread per seed, as many at a time
-/// as the machine has cores: the seeds are independent.
+/// Every seed's lab on CPU backend `R` (`each_in_parallel`).
 fn run_seeds_in_parallel<R: Trainer<Device = ()>>(
     configs: Vec<LabConfig>,
     corpus: &Arc<Corpus>,
@@ -272,27 +271,9 @@ fn run_seeds_in_parallel<R: Trainer<Device = ()>>(
     args: &Args,
     bar: &indicatif::ProgressBar,
 ) -> Result<Vec<SeedResult>, AnyError> {
-    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get()).min(configs.len()).max(1);
-    let mut results: Vec<Option<Result<SeedResult, String>>> = (0..configs.len()).map(|_| None).collect();
-    for chunk in configs.into_iter().enumerate().collect::<Vec<_>>().chunks(jobs) {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = chunk
-                .iter()
-                .map(|(i, cfg)| {
-                    let (corpus, cfg) = (corpus.clone(), cfg.clone());
-                    (
-                        *i,
-                        scope
-                            .spawn(move || run_seed::<R>(&(), cfg, corpus, init, args, bar).map_err(|e| e.to_string())),
-                    )
-                })
-                .collect();
-            for (i, h) in handles {
-                results[i] = Some(h.join().unwrap_or_else(|_| Err("a seed's thread panicked".into())));
-            }
-        });
-    }
-    Ok(results.into_iter().map(|r| r.unwrap_or_else(|| Err("seed not run".into()))).collect::<Result<Vec<_>, _>>()?)
+    each_in_parallel(configs.len(), |i| {
+        run_seed::<R>(&(), configs[i].clone(), corpus.clone(), init, args, bar).map_err(|e| e.to_string())
+    })
 }
 
 pub fn run(args: Args) -> Result<(), AnyError> {
