@@ -4,7 +4,7 @@
 // (with curves.js its curves, readouts.js the status line, samples and the
 // other readouts, divergence.js and recovery.js blown-up runs and a lost GPU),
 // charts.js the live uPlot charts, tokens.js the token-weight strip,
-// weights.js where the runs start (a fresh init, a loaded file),
+// weights.js where the runs start (a fresh init, the shipped base, a loaded file),
 // sweep.js and sweepcharts.js the G sweep, exports.js the downloads,
 // state.js saving the whole lab and loading it back,
 // history.js where the bug came from.
@@ -44,11 +44,13 @@ export class LabPanel {
     controls.onScenario = (scenario) => this.scenarioChosen(scenario);
 
     // Four areas (elements.css .gl-lab): the buttons and the status line,
-    // which stay in view while the page scrolls; the first chart beside
-    // them; the controls (the scenario and the rows it is about, the rest
-    // folded under Advanced, where the weights start among them); and every
-    // other readout below. On a wide screen the controls are a column
-    // beside the charts, on a phone they come after the first chart.
+    // which stay in view while the page scrolls; under them the loss and
+    // distance charts, side by side where there is room; the controls (the
+    // scenario and the rows it is about, the rest folded under Advanced,
+    // where the weights start among them); and every other readout below.
+    // On a wide screen the controls are a column beside the charts, on a
+    // phone they come after the first two. `compact` (elements.js) keeps the
+    // first two areas only.
     root.classList.add("gl-lab");
     controls.advanced.append(weights.node);
     const area = (name, ...children) => el("div", { class: `gl-${name}` }, ...children);

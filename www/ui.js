@@ -76,4 +76,21 @@ export const errorText = (e) => String(e?.message ?? e);
 // Sentences joined with spaces, empty ones left out.
 export const sentences = (...parts) => parts.filter(Boolean).join(" ");
 
+// A clock for `total` steps about to run: `left(i)` after step i (from 0)
+// gives the seconds still to go, reckoned from the steps after the first,
+// which also warms a lab up.
+export function stepClock(total) {
+  const began = performance.now();
+  let first;
+  return {
+    left(i) {
+      const now = performance.now();
+      first ??= { at: now, took: now - began };
+      const perStep = i > 0 ? (now - first.at) / i : first.took;
+      return (perStep * (total - i - 1)) / 1000;
+    },
+    seconds: () => (performance.now() - began) / 1000,
+  };
+}
+
 export const nextFrame = () => new Promise((r) => requestAnimationFrame(() => r()));

@@ -3,7 +3,7 @@
 // Chromium through playwright-core (WebGPU on SwiftShader unless asked not
 // to), and waits on the lab. Screenshots go to ARTIFACTS (test-artifacts/).
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { before, after } from "node:test";
 import { chromium } from "playwright-core";
 import { startServer } from "../../scripts/serve.mjs";
@@ -148,6 +148,12 @@ export const appendLab = (page, id, extra = {}) =>
     for (const [k, v] of Object.entries(extra)) lab.setAttribute(k, v);
     document.body.append(lab);
   }, { id, fast: FAST, extra });
+
+// Where the lab's runs start, as its "Start from:" line says.
+export const weightsSource = (page) => page.textContent('[data-testid="weights-source"]');
+
+// The lab's scenarios (www/lab/scenarios.json), the page's default first.
+export const SCENARIOS = JSON.parse(readFileSync(new URL("../../www/lab/scenarios.json", import.meta.url), "utf8")).scenarios;
 
 export const stepCount = (page) => page.$eval('[data-testid="step-count"]', (e) => Number(e.textContent));
 export const curves = (page, sel = "gradlab-lab") => page.$eval(sel, (e) => e.curves());

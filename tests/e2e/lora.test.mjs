@@ -5,18 +5,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { ARTIFACTS, FAST, curves, open, serveSite, stepCount, trainFor, waitForSteps, waitReady } from "./browser.mjs";
+import { ARTIFACTS, FAST, curves, open, serveSite, stepCount, trainFor, waitForSteps, waitReady, weightsSource } from "./browser.mjs";
 
 serveSite();
 
 const BASE = fileURLToPath(new URL("../../data/base/nano-kjv.safetensors", import.meta.url));
-const source = (page) => page.textContent('[data-testid="weights-source"]');
 
 test("load the shipped base, switch LoRA on, train: naive's adapters leave the full batch's, corrected's do not", async () => {
   const { browser, page, errors } = await open(`?${FAST}`);
   try {
     await waitReady(page);
-    assert.match(await source(page), /fresh init/);
+    assert.match(await weightsSource(page), /fresh init/);
     await page.setInputFiles('[data-testid="load-weights"]', BASE);
     await page.waitForFunction(() => deepQuery('[data-testid="weights-source"]').textContent.includes("nano-kjv.safetensors"), null, { timeout: 30_000 });
     await page.click('[data-testid="lora"]');
@@ -47,7 +46,7 @@ test("load the shipped base, switch LoRA on, train: naive's adapters leave the f
     const error = await page.textContent('[data-testid="error"]');
     assert.match(error, /corrupt\.safetensors: .*not a safetensors file/);
     assert.match(error, /keeps the weights it had/);
-    assert.match(await source(page), /nano-kjv\.safetensors/);
+    assert.match(await weightsSource(page), /nano-kjv\.safetensors/);
     assert.equal(await stepCount(page), steps, "the lab was not rebuilt");
     await page.click('[data-testid="step-once"]');
     await page.waitForFunction((n) => Number(deepQuery('[data-testid="step-count"]').textContent) > n, steps, { timeout: 60_000 });
@@ -94,7 +93,7 @@ test("trained weights with a grown position table start a lab of a shorter conte
     });
     await page.click('[data-testid="train-toggle"]');
     assert.equal(await page.evaluate(refused), false, await page.textContent('[data-testid="error"]'));
-    assert.match(await source(page), /full-batch weights after \d+ steps/);
+    assert.match(await weightsSource(page), /full-batch weights after \d+ steps/);
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();

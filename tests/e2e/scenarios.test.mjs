@@ -4,13 +4,10 @@
 // base, fetched beside the module.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { ARTIFACTS, curves, open, serveSite, trainFor, waitReady } from "./browser.mjs";
+import { ARTIFACTS, SCENARIOS, curves, open, serveSite, trainFor, waitReady, weightsSource } from "./browser.mjs";
 
 serveSite();
 
-const SCENARIOS = JSON.parse(readFileSync(new URL("../../www/lab/scenarios.json", import.meta.url), "utf8")).scenarios;
-const source = (page) => page.textContent('[data-testid="weights-source"]');
 
 test("each scenario sets its settings and its start; a change by hand makes them custom", async () => {
   const { browser, page, errors } = await open("?batch=4&micro=2&ctx=16");
@@ -44,7 +41,7 @@ test("each scenario sets its settings and its start; a change by hand makes them
     assert.equal(await page.inputValue('[data-testid="packing"]'), "packed");
     assert.equal(await page.isChecked('[data-testid="mask-prompt"]'), false);
     assert.equal(await page.isChecked('[data-testid="lora"]'), false);
-    assert.match(await source(page), /fresh init/);
+    assert.match(await weightsSource(page), /fresh init/);
 
     // a control changed by hand: custom settings, the rest kept
     await page.locator('[data-testid="seed"]').fill("3");

@@ -129,7 +129,7 @@ export class Readouts {
     }
   }
 
-  // The lab stopped stepping (Pause, Step once): the samples, the strip and
+  // The lab stopped stepping (Pause, Step): the samples, the strip and
   // the table for where it stands.
   afterStop(lab) {
     this.refreshTokens(true);
@@ -222,7 +222,7 @@ export class Readouts {
 
   // The table of each trained matrix's distance to the full batch's (under
   // LoRA each adapted Linear's), read back from every run: on pause, after
-  // Step once and with every validation.
+  // Step and with every validation.
   async refreshMatrices(lab) {
     const t = this.training;
     try {

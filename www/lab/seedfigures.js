@@ -12,7 +12,7 @@
 // as <gradlab-figure name="loss-vs-g"> / "distance-vs-g" do (www/figure.js),
 // its caption visible and its run's button under it.
 import uPlot from "../../vendor/uPlot.esm.js";
-import { button, el, errorLine, errorText, showMessage } from "../ui.js";
+import { button, el, errorLine, errorText, showMessage, stepClock } from "../ui.js";
 import { axisStyle, ink, loadStrategies, paperHooks, strategyStyle, widthOf } from "./charts.js";
 import { exact } from "./numbers.js";
 import { createLab } from "./remote.js";
@@ -384,17 +384,12 @@ export class SeedFiguresPanel {
           this.live.points[G(spec)] = { logged_gap: sums[i].logged / sums[i].n, true_gap: sums[i].true / sums[i].n, distance: sums[i].distance };
         });
       };
-      // the first step also warms the lab up: the time left is reckoned from the later ones
-      let afterFirst;
+      const clock = stepClock(steps);
       for (let i = 0; i < steps; i++) {
-        const before = performance.now();
         take(await lab.step(1));
         if (this.running !== token) return;
         this.bar.value = (i + 1) / steps;
-        afterFirst ??= { at: performance.now(), first: performance.now() - before };
-        const perStep = i > 0 ? (performance.now() - afterFirst.at) / i : afterFirst.first;
-        const left = perStep * (steps - i - 1);
-        this.progress.textContent = `step ${i + 1} of ${steps} on this browser's CPU${lab.threads?.() > 1 ? ` (${lab.threads()} threads)` : ""}, about ${Math.ceil(left / 1000)} s left`;
+        this.progress.textContent = `step ${i + 1} of ${steps} on this browser's CPU${lab.threads?.() > 1 ? ` (${lab.threads()} threads)` : ""}, about ${Math.ceil(clock.left(i))} s left`;
         this.draw();
       }
       take(await lab.flush());

@@ -9,7 +9,7 @@
 // nothing itself.
 import { backendFor, loadGradlab } from "../wasm.js";
 import { createLab } from "./remote.js";
-import { el, errorText, formRow, hintOf, nextFrame } from "../ui.js";
+import { el, errorText, formRow, hintOf, nextFrame, stepClock } from "../ui.js";
 import { loadStrategies, strategyStyle } from "./charts.js";
 
 // The reference experiment (wasm `referenceExperiment()`): {preset, context,
@@ -122,19 +122,18 @@ export class Sweep {
           if (k === steps - 1) r.dist = m.weight_distance;
         }
       };
-      const began = performance.now();
+      const clock = stepClock(steps);
       for (let i = 0; i < steps; i++) {
         // the element left the page (lab.js stop())
         if (this.cancelled) return;
         take(await lab.step(1));
-        const left = ((performance.now() - began) / (i + 1)) * (steps - i - 1);
-        this.progress.textContent = `step ${i + 1} of ${steps} on ${where}, about ${Math.ceil(left / 1000)} s left`;
+        this.progress.textContent = `step ${i + 1} of ${steps} on ${where}, about ${Math.ceil(clock.left(i))} s left`;
         training.setStatus(`Sweep over G: step ${i + 1} of ${steps}…`);
         await nextFrame();
       }
       take(await lab.flush());
       this.sweepCharts.draw(finals(await loadGradlab(), runs, steps), this.charts.lossKind);
-      this.progress.textContent = `done: ${steps} steps on ${where} in ${((performance.now() - began) / 1000).toFixed(0)} s`;
+      this.progress.textContent = `done: ${steps} steps on ${where} in ${clock.seconds().toFixed(0)} s`;
       training.setStatus(`${training.statusName} · sweep done (${steps} steps, ${where})`);
     } catch (e) {
       this.progress.textContent = "failed (the error is above)";

@@ -1,6 +1,6 @@
 // The lab's lifecycle and its training loop: builds the wasm lab from the
 // settings (Reset) — and, with precision "both", its f64 twin on the CPU —,
-// steps them in lockstep (Start/Pause, Step once), hands their metrics to the
+// steps them in lockstep (Start/Pause, Step), hands their metrics to the
 // curves, halts a run that diverged, puts a saved or checkpointed lab back
 // (restore) and frees the labs when the element leaves the page. What it is
 // doing is one `phase`, changed in one place (`enter`). Every number comes
@@ -20,7 +20,7 @@ import { Recovery } from "./recovery.js";
 // What the training is doing. Only `enter` changes it.
 export const PHASE = Object.freeze({
   // A reset is building a new lab: Start only records the wish
-  // (`startWhenReady`) and Step once does nothing; the old lab, until the new
+  // (`startWhenReady`) and Step does nothing; the old lab, until the new
   // one replaces it, keeps the metrics of its steps still in flight.
   building: "building",
   // Not stepping and not building. Start steps the lab — or, where there is
