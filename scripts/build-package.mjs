@@ -21,6 +21,26 @@ const cargo = readFileSync(join(root, "Cargo.toml"), "utf8");
 const field = (name) => cargo.match(new RegExp(`^${name} = "([^"]*)"`, "m"))?.[1];
 const version = field("version");
 
+// Every asset is named twice at its call site (www/assets.js): by its path
+// in the package, for a page that names the package's folder, and as a
+// literal URL relative to the module, for bundlers. The two must agree, and
+// every shipped corpus file must be among them.
+{
+  const named = new Set();
+  const sources = readdirSync(join(root, "www"), { recursive: true }).filter((f) => f.endsWith(".js"));
+  for (const file of sources) {
+    const text = readFileSync(join(root, "www", file), "utf8");
+    for (const [, path, relative] of text.matchAll(/packageFile\("([^"]+)", new URL\("([^"]+)", import\.meta\.url\)\)/g)) {
+      const resolved = new URL(relative, `http://package/www/${file}`).pathname.slice(1);
+      if (resolved !== path) throw new Error(`www/${file}: packageFile("${path}", …) names ${relative}, which is ${resolved} in the package`);
+      named.add(path);
+    }
+  }
+  for (const f of readdirSync(join(root, "data", "corpus")).filter((f) => f !== "SOURCE.md")) {
+    if (!named.has(`data/corpus/${f}`)) throw new Error(`data/corpus/${f} is shipped but www/wasm.js CORPUS_FILES does not name it, so a bundler would leave it out`);
+  }
+}
+
 rmSync(out, { recursive: true, force: true });
 mkdirSync(join(out, "types"), { recursive: true });
 // the page-only files stay out: the benchmark (and its TensorFlow.js and
@@ -168,11 +188,16 @@ const pkg = {
   types: "./types/index.d.ts",
   exports: {
     ".": { types: "./types/index.d.ts", default: "./www/elements.js" },
+    // the element script by its path, as the README's script tag names it
+    "./www/elements.js": { types: "./types/index.d.ts", default: "./www/elements.js" },
     "./wasm": { types: "./types/wasm.d.ts", default: "./www/wasm.js" },
+    // the opt-in service worker's two files, for a site that copies them (README "Hosting")
+    "./www/isolate.js": "./www/isolate.js",
+    "./www/isolate-sw.js": "./www/isolate-sw.js",
     "./package.json": "./package.json",
   },
-  // importing the package defines the elements
-  sideEffects: ["./www/elements.js"],
+  // importing the package defines the elements; the rest is plain modules
+  sideEffects: ["./www/elements.js", "./www/isolate.js", "./www/isolate-sw.js"],
   files: ["www", "pkg", "pkg-full", "pkg-threads", "vendor", "data", "types", "README.md"],
   keywords: ["webgpu", "wasm", "gradient-accumulation", "gpt", "custom-element", "visualization"],
 };

@@ -15,17 +15,41 @@ import { PlaygroundPanel } from "./playground.js";
 import { SeedFiguresPanel } from "./lab/seedfigures.js";
 import { figureElement } from "./figure.js";
 import { labFields } from "./settings.js";
+import { fetchProblem, packageFile } from "./assets.js";
 
-const sheets = [new URL("../vendor/uPlot.min.css", import.meta.url), new URL("./elements.css", import.meta.url)];
+// named literally so that bundlers copy them (assets.js)
+const sheets = () => [
+  packageFile("vendor/uPlot.min.css", new URL("../vendor/uPlot.min.css", import.meta.url)),
+  packageFile("www/elements.css", new URL("./elements.css", import.meta.url)),
+];
 
 // The element's shadow root, holding our style sheets and the panel's
-// container (returned).
+// container (returned). A sheet that cannot load is said at the top, naming
+// its URL and what came back, since the element is then unstyled.
 function shadowPanel(element) {
   const shadow = element.shadowRoot ?? element.attachShadow({ mode: "open" });
-  const links = sheets.map((href) => Object.assign(document.createElement("link"), { rel: "stylesheet", href: href.href }));
+  const links = sheets().map((href) => Object.assign(document.createElement("link"), { rel: "stylesheet", href: href.href }));
   const container = document.createElement("div");
+  for (const link of links) link.addEventListener("error", () => styleFailed(shadow, link.href), { once: true });
   shadow.replaceChildren(...links, container);
   return container;
+}
+
+async function styleFailed(shadow, href) {
+  const what = { name: "gradlab's styles", kind: "CSS" };
+  // the link's error event gives no reason; fetching it again tells what came back
+  let message = `${what.name} could not be loaded from ${href}.`;
+  try {
+    const response = await fetch(href);
+    if (!response.ok || !(response.headers.get("Content-Type") ?? "").startsWith("text/css")) message = fetchProblem(what, href, response);
+  } catch (e) {
+    message = `${what.name} could not be loaded from ${href} (${e?.message ?? e}).`;
+  }
+  console.error(`gradlab: ${message}`);
+  const line = Object.assign(document.createElement("p"), { role: "alert", textContent: message });
+  line.dataset.testid = "style-error";
+  line.style.color = "#b00020";
+  shadow.prepend(line);
 }
 
 function getter(element) {

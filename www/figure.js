@@ -14,13 +14,15 @@
 // unknown or missing name is an error line naming the attribute. Not here:
 // the element's registration and shadow root (elements.js), the figures'
 // own drawing code where it already exists (seedfigures.js, lab.js).
+import { packageFile } from "./assets.js";
 import { el, errorLine, errorText, showMessage } from "./ui.js";
 import { SeedFiguresPanel } from "./lab/seedfigures.js";
 import { LabPanel } from "./lab.js";
 import { loadStrategies, strategyStyle } from "./lab/charts.js";
 
 export const FIGURE_NAMES = ["loss-vs-g", "distance-vs-g", "token-weights", "precision", "affected"];
-const STYLES = new URL("./figure.css", import.meta.url);
+// named literally so that bundlers copy it (assets.js)
+const STYLES = () => packageFile("www/figure.css", new URL("./figure.css", import.meta.url));
 
 // lengths="…": micro-batches' target-token counts, the worked example's by default
 const DEFAULT_LENGTHS = [3, 12];
@@ -169,7 +171,7 @@ function affectedFigure(root, get) {
 // error line naming the attribute and the names there are.
 export function makeFigure(root, get) {
   root.classList.add("gl-figure");
-  root.append(el("link", { rel: "stylesheet", href: STYLES.href }));
+  root.append(el("link", { rel: "stylesheet", href: STYLES().href }));
   const name = (get("name") ?? "").trim().toLowerCase();
   switch (name) {
     case "loss-vs-g":

@@ -102,7 +102,8 @@ export class LabPanel {
   // The first lab, on the weights the scenario starts from: the shipped
   // base is fetched (a failure is said, and the lab starts from a fresh init).
   async firstLab() {
-    await this.controls.ready;
+    // a module that cannot load: reset says so in the error line
+    if (!(await this.controls.ready.then(() => true, () => false))) return this.reset();
     if (this.controls.basis?.start === "base" && (await this.weights.shippedBase())) return;
     await this.reset();
   }

@@ -92,7 +92,12 @@ export class PlaygroundPanel {
   }
 
   async init() {
-    this.gl = await loadGradlab();
+    try {
+      this.gl = await loadGradlab();
+    } catch (e) {
+      // the module could not be loaded: said naming its URL (wasm.js)
+      return this.showError(errorText(e));
+    }
     this.restart(false);
   }
 

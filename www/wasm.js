@@ -11,6 +11,12 @@
 // (`loadGradlabFull`), so the rest of the time a page carries a smaller
 // module.
 import init, * as gradlab from "../pkg/gradlab.js";
+import { fetchPackageFile, packageFile } from "./assets.js";
+
+// The three builds' modules, each named literally so that bundlers copy it (assets.js).
+const PKG_WASM = () => packageFile("pkg/gradlab_bg.wasm", new URL("../pkg/gradlab_bg.wasm", import.meta.url));
+const FULL_WASM = () => packageFile("pkg-full/gradlab_bg.wasm", new URL("../pkg-full/gradlab_bg.wasm", import.meta.url));
+const THREADS_WASM = () => packageFile("pkg-threads/gradlab_bg.wasm", new URL("../pkg-threads/gradlab_bg.wasm", import.meta.url));
 
 let ready;
 let memory;
@@ -25,6 +31,8 @@ export function loadGradlab(module) {
     guardFreedLabs(gradlab.WebLab);
     return gradlab;
   })();
+  // a module that could not be fetched is tried again next time (Reset)
+  ready.catch(() => (ready = undefined));
   return ready;
 }
 
@@ -48,7 +56,7 @@ const POOL_START_MS = 10_000;
 // The threads build compiled (not started), to hand to a lab worker.
 let threadsCompiled;
 export function gradlabThreadsModule() {
-  threadsCompiled ??= compileGradlab("../pkg-threads/gradlab_bg.wasm").catch((e) => {
+  threadsCompiled ??= compileGradlab(THREADS_WASM()).catch((e) => {
     threadsCompiled = undefined;
     throw e;
   });
@@ -83,7 +91,7 @@ let fullMemory;
 export function loadGradlabFull() {
   fullReady ??= (async () => {
     const full = await import("../pkg-full/gradlab.js");
-    const exports = await full.default({ module_or_path: await compileGradlab("../pkg-full/gradlab_bg.wasm") });
+    const exports = await full.default({ module_or_path: await compileGradlab(FULL_WASM()) });
     fullMemory = exports.memory;
     guardFreedLabs(full.WebLab);
     return full;
@@ -95,13 +103,19 @@ export function loadGradlabFull() {
   return fullReady;
 }
 
-async function compileGradlab(path = "../pkg/gradlab_bg.wasm") {
-  const url = new URL(path, import.meta.url);
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`fetching ${url} failed (HTTP ${response.status})`);
+// The module at `url` compiled; what came back instead of one (a 404, an
+// HTML page, a file that is not wasm) is said naming the URL.
+async function compileGradlab(url = PKG_WASM()) {
+  const what = { name: "gradlab's WebAssembly module", kind: "wasm" };
+  const response = await fetchPackageFile(url, what);
   // a host that serves .wasm under another MIME type cannot stream it
-  if (response.headers.get("Content-Type")?.startsWith("application/wasm")) return WebAssembly.compileStreaming(response);
-  return WebAssembly.compile(await response.arrayBuffer());
+  const bytes = await response.arrayBuffer();
+  const magic = new Uint8Array(bytes, 0, Math.min(4, bytes.byteLength));
+  if (!(magic.length === 4 && magic[0] === 0 && magic[1] === 0x61 && magic[2] === 0x73 && magic[3] === 0x6d)) {
+    const start = [...magic].map((b) => b.toString(16).padStart(2, "0")).join(" ");
+    throw new Error(`${what.name} from ${url} is not WebAssembly (it starts ${start || "empty"}, ${response.headers.get("Content-Type") || "no content type"}): is the server answering that path with another file?`);
+  }
+  return WebAssembly.compile(bytes);
 }
 
 // Bytes of the modules' linear memories (they only grow), for scripts/soak.mjs.
@@ -154,6 +168,13 @@ export function loadCorpora() {
 // cache); resolves when a lab can use it. Unknown names resolve too: the
 // lab's own validation refuses them in words.
 const corpusLoads = new WeakMap();
+// each file of data/corpus/, named literally so that bundlers copy it (assets.js);
+// scripts/build-package.mjs checks that every file there is listed
+const CORPUS_FILES = {
+  "kjv-genesis-ruth.txt": () => packageFile("data/corpus/kjv-genesis-ruth.txt", new URL("../data/corpus/kjv-genesis-ruth.txt", import.meta.url)),
+  "kjv-genesis-ruth.refs": () => packageFile("data/corpus/kjv-genesis-ruth.refs", new URL("../data/corpus/kjv-genesis-ruth.refs", import.meta.url)),
+  "devils-dictionary.txt": () => packageFile("data/corpus/devils-dictionary.txt", new URL("../data/corpus/devils-dictionary.txt", import.meta.url)),
+};
 export async function ensureCorpus(name, module) {
   const gl = module ?? (await loadGradlab());
   // no name: the lab's default, the first shipped corpus
@@ -172,8 +193,9 @@ export async function ensureCorpus(name, module) {
       const corpus = gl.corpora().find((c) => c.name === name);
       const texts = await Promise.all(
         corpus.files.map(async (file) => {
-          const response = await fetch(new URL(`../data/corpus/${file}`, import.meta.url));
-          if (!response.ok) throw new Error(`corpus ${name}: fetching data/corpus/${file} failed (HTTP ${response.status})`);
+          const url = CORPUS_FILES[file];
+          if (!url) throw new Error(`corpus ${name}: its file ${file} is not among the package's corpora (www/wasm.js CORPUS_FILES)`);
+          const response = await fetchPackageFile(url(), { name: `corpus ${name} (${file})`, kind: "text" });
           return response.text();
         }),
       );

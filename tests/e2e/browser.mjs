@@ -174,7 +174,8 @@ export async function waitForSteps(page, n, timeout = 240_000) {
 // Every lab's "Advanced" fold is then opened, as a reader would to reach
 // the controls the scenario does not put beside the charts.
 export async function waitReady(page) {
-  await page.waitForFunction(() => /ready|steps\/s/.test(deepQuery('[data-testid="status"]').textContent), null, { timeout: 120_000 });
+  // (the element may not be defined yet: its module is still loading)
+  await page.waitForFunction(() => /ready|steps\/s/.test(deepQuery('[data-testid="status"]')?.textContent ?? ""), null, { timeout: 120_000 });
   await openAdvanced(page);
 }
 

@@ -7,10 +7,12 @@
 // file only reads the controls and draws. It registers no element:
 // <gradlab-figure name="affected"> (www/figure.js) mounts it with
 // `new AffectedPanel(root, get)`.
+import { packageFile } from "../assets.js";
 import { loadGradlab } from "../wasm.js";
 import { el, errorLine, errorText, formRow, showMessage } from "../ui.js";
 
-const STYLES = new URL("./affected.css", import.meta.url);
+// named literally so that bundlers copy it (assets.js)
+const STYLES = () => packageFile("www/lab/affected.css", new URL("./affected.css", import.meta.url));
 
 // A file is read only this far, and only this many examples are used, so a
 // huge file cannot freeze the page; the panel says when either cut.
@@ -67,7 +69,7 @@ export class AffectedPanel {
     this.verdict = el("p", { class: "gl-affected-verdict", "data-testid": "affected-verdict", "aria-live": "polite" });
     this.result = el("div", { class: "gl-affected-result", "data-testid": "affected-result" });
     root.append(
-      el("link", { rel: "stylesheet", href: STYLES.href }),
+      el("link", { rel: "stylesheet", href: STYLES().href }),
       el("div", { class: "gl-affected" }, form, el("div", { class: "gl-affected-out" }, this.error, this.verdict, this.note, this.result, el("p", { class: "gl-small", text: ASSIGNMENT }))),
     );
 

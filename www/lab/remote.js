@@ -5,13 +5,26 @@
 // answer at once from what the worker last said. Where no worker can be
 // started (the elements loaded from another origin, which may not start
 // one), the labs live in the page, behind the same requests (host.js).
+import { fetchProblem, packageFile } from "../assets.js";
 import { gradlabModule, gradlabThreadsModule, loadGradlab, threadCount } from "../wasm.js";
 import { LAB_CALLS, LAB_INFO, labHost } from "./host.js";
 
-// The lab worker's script, and whether this page may start it: it must come
-// from the page's own origin (not so where the elements are loaded from another).
-const WORKER_URL = new URL("./worker.js", import.meta.url);
-const sameOriginWorker = () => typeof Worker === "function" && WORKER_URL.origin === location.origin;
+// A new lab worker. The literal `new Worker(new URL(…), {type: "module"})`
+// is the form bundlers recognise and bundle as a worker (assets.js); where
+// the page named the package's folder, the worker is the package's own
+// script there. Throws where the page may not start it (the elements loaded
+// from another origin).
+function newLabWorker() {
+  const named = packageFile("www/lab/worker.js", null);
+  if (named) return new Worker(named, { type: "module", name: "gradlab-lab" });
+  // the options written out here: Vite reads them from the source
+  return new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "gradlab-lab" });
+}
+
+// Why no lab worker could start, once a lab has fallen back to the page's
+// own thread (null while workers start): for the lab's notice.
+let workerProblem = null;
+export const labWorkerProblem = () => workerProblem;
 
 // how long the worker may take to start the module before the page gives up on it
 const WORKER_START_MS = 20_000;
@@ -39,7 +52,7 @@ function worker(i) {
 let threadsFailed = false;
 async function startLabWorker() {
   const threads = threadCount();
-  if (threads && !threadsFailed && sameOriginWorker()) {
+  if (threads && !threadsFailed && typeof Worker === "function") {
     let send = null;
     try {
       send = await startWorker(await gradlabThreadsModule(), threads);
@@ -52,6 +65,20 @@ async function startLabWorker() {
   return startWorker(await gradlabModule());
 }
 
+// The worker's script as the browser fetched it, to say why it did not
+// start: a worker's error event carries no status or URL.
+async function workerScriptProblem() {
+  const url = packageFile("www/lab/worker.js", null) ?? new URL("./worker.js", import.meta.url);
+  try {
+    const response = await fetch(url);
+    const type = response.headers.get("Content-Type") ?? "";
+    if (!response.ok || !/javascript|ecmascript/.test(type)) return fetchProblem({ name: "its script", kind: "JavaScript" }, url, response);
+  } catch (e) {
+    return `its script ${url} could not be fetched (${e?.message ?? e})`;
+  }
+  return "";
+}
+
 // Where a new lab lives: {send, left} (`left()` when it is freed).
 async function placeLab(onGpu) {
   if (!noWorker) {
@@ -62,22 +89,25 @@ async function placeLab(onGpu) {
     }
     chosen.labs++;
     const send = await chosen.start;
-    if (send) return { send, left: () => chosen.labs-- };
+    if (send) return { send, left: () => chosen.labs--, inPage: false };
     chosen.labs--;
     noWorker = true;
   }
+  if (!workerProblem) console.warn(`gradlab: no lab worker could start, so the labs train on the page's main thread (the page may stutter while a step runs): ${lastWorkerFailure}`);
+  workerProblem = `No lab worker could start, so the lab trains on the page's own thread (the page may stutter while a step runs): ${lastWorkerFailure}`;
   pageHost ??= loadGradlab().then(labHost);
-  return { send: await pageHost, left: () => {} };
+  return { send: await pageHost, left: () => {}, inPage: true };
 }
 
 // The lab worker with the module started in it (with `threads`: the
 // threads build, its pool that many workers), or null where none can run.
+let lastWorkerFailure = "";
 async function startWorker(module, threads = 0) {
-  if (!sameOriginWorker()) return null;
   let worker;
   try {
-    worker = new Worker(WORKER_URL, { type: "module", name: "gradlab-lab" });
-  } catch {
+    worker = newLabWorker();
+  } catch (e) {
+    lastWorkerFailure = `the browser refused it (${e?.message ?? e}; a worker's script must come from the page's origin)`;
     return null;
   }
   // true, or why not
@@ -87,15 +117,16 @@ async function startWorker(module, threads = 0) {
       clearTimeout(timer);
       resolve(data.ready === true || data.error || "it did not start");
     };
-    worker.onerror = (e) => {
+    worker.onerror = async (e) => {
       e.preventDefault();
       clearTimeout(timer);
-      resolve(e.message || "its script failed");
+      resolve(e.message || (await workerScriptProblem()) || "its script failed to load or run, and the browser gave no reason");
     };
     worker.postMessage({ module, threads });
   });
   if (started !== true) {
     worker.terminate();
+    lastWorkerFailure = started;
     // the threads build's caller falls back to pkg/ and says why
     if (threads) throw new Error(started);
     return null;
@@ -139,10 +170,10 @@ export async function labMemoryBytes() {
 
 // Builds a lab (as WebLab.create) where the labs live.
 export async function createLab(config, backend, weights) {
-  const { send, left } = await placeLab(backend === "webgpu" || backend === true);
+  const { send, left, inPage } = await placeLab(backend === "webgpu" || backend === true);
   try {
     const { value, steps } = await send({ op: "create", config, backend, weights });
-    return new RemoteLab(send, value.id, value.info, steps, left);
+    return new RemoteLab(send, value.id, value.info, steps, left, inPage);
   } catch (e) {
     left();
     throw e;
@@ -158,13 +189,20 @@ export class RemoteLab {
   #steps;
   #freed = false;
   #left;
+  #inPage;
 
-  constructor(send, id, info, steps, left) {
+  constructor(send, id, info, steps, left, inPage = false) {
     this.#send = send;
     this.#id = id;
     this.#info = info;
     this.#steps = steps;
     this.#left = left;
+    this.#inPage = inPage;
+  }
+
+  // Whether the lab lives on the page's own thread (no worker could start).
+  onPageThread() {
+    return this.#inPage;
   }
 
   static {

@@ -11,6 +11,7 @@
 // With `only` ("loss" or "distance") the panel shows that one figure alone,
 // as <gradlab-figure name="loss-vs-g"> / "distance-vs-g" do (www/figure.js),
 // its caption visible and its run's button under it.
+import { fetchPackageFile, packageFile } from "../assets.js";
 import uPlot from "../../vendor/uPlot.esm.js";
 import { button, el, errorLine, errorText, showMessage, stepClock } from "../ui.js";
 import { axisStyle, ink, loadStrategies, paperHooks, strategyStyle, widthOf } from "./charts.js";
@@ -18,8 +19,9 @@ import { exact } from "./numbers.js";
 import { createLab } from "./remote.js";
 import { SHIPPED_BASE } from "./weights.js";
 
-const DATA_URL = new URL("./seed-figures.json", import.meta.url);
-const STYLES = new URL("./seedfigures.css", import.meta.url);
+// named literally so that bundlers copy them (assets.js)
+const DATA_URL = () => packageFile("www/lab/seed-figures.json", new URL("./seed-figures.json", import.meta.url));
+const STYLES = () => packageFile("www/lab/seedfigures.css", new URL("./seedfigures.css", import.meta.url));
 
 // The file's shape, checked once so that a stale or hand-edited file is
 // refused in words naming the field rather than drawn wrong.
@@ -45,11 +47,8 @@ function checkData(data) {
 
 let shipped;
 export const loadSeedFigures = () =>
-  (shipped ??= fetch(DATA_URL)
-    .then((r) => {
-      if (!r.ok) throw new Error(`fetching ${DATA_URL.pathname} failed (HTTP ${r.status})`);
-      return r.json();
-    })
+  (shipped ??= fetchPackageFile(DATA_URL(), { name: "the seed's figures", kind: "JSON" })
+    .then((r) => r.json())
     .then(checkData)
     .catch((e) => {
       shipped = undefined;
@@ -185,7 +184,7 @@ export class SeedFiguresPanel {
     this.progress = el("span", { class: "gl-small", "data-testid": "run-yourself-status", "aria-live": "polite" });
     this.about = el("p", { class: "gl-small", "data-testid": "seed-figures-about" });
     root.append(
-      el("link", { rel: "stylesheet", href: STYLES.href }),
+      el("link", { rel: "stylesheet", href: STYLES().href }),
       this.error,
       el("div", { class: "gl-seedfigs-grid" }, ...[
         only !== "distance" && el("figure", {}, this.lossNode, this.lossLine),
@@ -351,8 +350,7 @@ export class SeedFiguresPanel {
     let lab;
     try {
       this.progress.textContent = "fetching the shipped base and building the lab…";
-      const response = await fetch(new URL(SHIPPED_BASE.path, new URL("./weights.js", import.meta.url)));
-      if (!response.ok) throw new Error(`fetching the shipped base failed (HTTP ${response.status})`);
+      const response = await fetchPackageFile(SHIPPED_BASE.url(), { name: "the shipped base", kind: "weights" });
       const base = new Uint8Array(await response.arrayBuffer());
       if (this.running !== token) return;
       lab = await createLab({ ...settings, seed }, "cpu", base);

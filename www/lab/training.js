@@ -10,7 +10,7 @@
 // (readouts.js), build the settings form (controls.js), draw (charts.js,
 // tokens.js), sweep (sweep.js) or export (exports.js).
 import { backendFor, backendLabel, loadGradlab, Serial } from "../wasm.js";
-import { createLab, prepareLabs } from "./remote.js";
+import { createLab, labWorkerProblem, prepareLabs } from "./remote.js";
 import { errorText, nextFrame, sentences } from "../ui.js";
 import { Curves } from "./curves.js";
 import { Divergence } from "./divergence.js";
@@ -117,9 +117,17 @@ export class Training {
     const wasRunning = this.running || this.startWhenReady;
     this.enter(PHASE.building, wasRunning);
     // the settings are complete once the presets have come with the wasm module
-    await controls.ready;
+    let gl;
+    try {
+      await controls.ready;
+      gl = await loadGradlab();
+    } catch (e) {
+      // the module could not be loaded: said in the error line, naming its URL
+      this.enter(PHASE.paused);
+      this.setStatus("Not running: gradlab could not be loaded.");
+      return this.showError(errorText(e));
+    }
     this.showError(controls.problems);
-    const gl = await loadGradlab();
     const { text } = pasted;
     const values = controls.values;
     if (!text) prepareLabs(values.corpus);
@@ -235,8 +243,14 @@ export class Training {
     // the status line says on how many threads the CPU steps and why auto
     // left WebGPU out (state files keep the plain name)
     const threads = this.lab?.threads() ?? 1;
-    this.statusName = this.backendName + (threads > 1 ? ` on ${threads} threads` : "") + (chosen.why ? " · auto: WebGPU here is a software renderer" : "");
+    const inPage = this.lab?.onPageThread?.() ?? false;
+    this.statusName = this.backendName + (threads > 1 ? ` on ${threads} threads` : "") + (inPage ? " · on the page's thread" : "") + (chosen.why ? " · auto: WebGPU here is a software renderer" : "");
     this.readouts.showGpuProblem(problemGpu);
+    // said once: later labs on the page's thread keep the status line's mark
+    if (inPage && !this.saidWorkerProblem && labWorkerProblem()) {
+      this.saidWorkerProblem = true;
+      this.showError(labWorkerProblem());
+    }
   }
 
   // A step failed: a lost GPU is said as such, with the way back (Recover);

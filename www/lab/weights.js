@@ -9,9 +9,15 @@
 import { button, el, errorText } from "../ui.js";
 import { readWeights } from "../files.js";
 import { backendFor } from "../wasm.js";
+import { fetchPackageFile, packageFile } from "../assets.js";
 
 // The shipped base: nano pretrained on the King James text (data/base/SOURCE.md).
-export const SHIPPED_BASE = { file: "nano-kjv.safetensors", path: "../../data/base/nano-kjv.safetensors", name: "the shipped nano base" };
+export const SHIPPED_BASE = {
+  file: "nano-kjv.safetensors",
+  name: "the shipped nano base",
+  // named literally so that bundlers copy it (assets.js)
+  url: () => packageFile("data/base/nano-kjv.safetensors", new URL("../../data/base/nano-kjv.safetensors", import.meta.url)),
+};
 
 // Larger files are refused before they are read: the small preset is 44 MB in f32.
 const MAX_WEIGHT_BYTES = 256 << 20;
@@ -30,7 +36,7 @@ export class StartWeights {
     this.baseBtn = button("Start from the shipped base", "shipped-base");
     this.adaptBtn = button("Start from the trained full-batch weights", "adapt-trained");
     this.freshBtn = button("Fresh init", "fresh-weights");
-    const shipped = el("a", { href: new URL(SHIPPED_BASE.path, import.meta.url).href, download: SHIPPED_BASE.file, text: "the shipped nano base" });
+    const shipped = el("a", { href: SHIPPED_BASE.url().href, download: SHIPPED_BASE.file, text: "the shipped nano base" });
     this.node = el(
       "div",
       { class: "gl-weights" },
@@ -87,13 +93,9 @@ export class StartWeights {
   // The shipped base, fetched beside the module (no download and upload):
   // checked like a picked file, then taken. Returns whether it was taken.
   async shippedBase() {
-    const url = new URL(SHIPPED_BASE.path, import.meta.url).href;
     let bytes;
     try {
-      const response = await fetch(url);
-      const type = response.headers.get("content-type") ?? "";
-      if (!response.ok) throw new Error(`${url} answered ${response.status} ${response.statusText}`);
-      if (type.includes("text/html")) throw new Error(`${url} answered with an HTML page, not the weights`);
+      const response = await fetchPackageFile(SHIPPED_BASE.url(), { name: "the shipped base", kind: "weights" });
       bytes = new Uint8Array(await response.arrayBuffer());
     } catch (e) {
       this.showError(`The shipped base could not be fetched: ${errorText(e)}. The lab keeps the weights it had (${this.source.textContent}).`);
