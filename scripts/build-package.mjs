@@ -45,7 +45,7 @@ rmSync(out, { recursive: true, force: true });
 mkdirSync(join(out, "types"), { recursive: true });
 // the page-only files stay out: the benchmark (and its TensorFlow.js and
 // jax-js GPT step), the example article, the site's own page styles
-const pageOnly = new Set(["bench.html", "bench.js", "gptstep.js", "timing.js", "explainer.html", "style.css", "favicon.svg"]);
+const pageOnly = new Set(["bench.html", "bench.js", "gptstep.js", "timing.js", "explainer.html", "explainer.css", "style.css", "favicon.svg"]);
 cpSync(join(dist, "www"), join(out, "www"), { recursive: true, filter: (src) => !pageOnly.has(src.split("/").pop()) });
 // every build of the module: pkg-full/ is loaded for the f64 reference
 // (precision f64 or both), pkg-threads/ by lab workers on a cross-origin
@@ -202,37 +202,28 @@ const pkg = {
   keywords: ["webgpu", "wasm", "gradient-accumulation", "gpt", "custom-element", "visualization"],
 };
 writeFileSync(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
-writeFileSync(
-  join(out, "README.md"),
-  `# gradlab ${version}
+// The package's README is the embedding guide: the repository README's
+// "Embed it in your blog" and "Hosting" sections, as they are, under the
+// package's name and what it is.
+{
+  const readme = readFileSync(join(root, "README.md"), "utf8");
+  const from = readme.indexOf("## Embed it in your blog");
+  const to = readme.indexOf("## Memory over a long run");
+  if (from < 0 || to < from) throw new Error("README.md: the embedding guide runs from '## Embed it in your blog' to '## Memory over a long run'; a heading moved");
+  writeFileSync(
+    join(out, "README.md"),
+    `# gradlab ${version}
 
 A tiny GPT-2 trained in the reader's browser (WebGPU, or the CPU where there
 is none), with full-batch, naive and corrected gradient accumulation side by
-side, as two custom elements for a blog post or a course page.
+side, as custom elements for a blog post or a course page. Types:
+\`types/index.d.ts\` (attributes, \`curves()\`) and \`gradlab/wasm\` for the
+module's API. The project, its experiment and its tests: ${field("repository")}.
 
-    <script type="module" src="/node_modules/gradlab/www/elements.js"></script>
-    <gradlab-lab batch="8" micro="2" lr="0.01" ctx="32"></gradlab-lab>
-    <gradlab-playground surface="rosenbrock" autoplay></gradlab-playground>
-
-Serve the package's folder as static files, from any path or origin: the
-elements find the wasm module, the corpora and their styles from their own
-URL. Another origin must send \`Access-Control-Allow-Origin\`, as CDNs do.
-Under a Content-Security-Policy the page needs \`default-src 'self';
-script-src 'self' 'wasm-unsafe-eval'\`; when the package comes from another
-origin, name that origin in both (its styles, wasm and corpora are loaded
-under default-src). The elements use no inline script or style.
-
-Each element draws in its own shadow root: the page's styles do not reach in.
-Theme it with CSS custom properties: --gradlab-bg, --gradlab-fg,
---gradlab-muted, --gradlab-panel, --gradlab-accent, --gradlab-error,
---gradlab-notice, --gradlab-font, --gradlab-radius. The ones you leave unset
-follow the reader's light or dark preference, so set the background and text
-colours together (--gradlab-bg, --gradlab-fg, --gradlab-panel). Every lab on a page shares
-one GPU device. A removed element stops and frees its work; attribute changes
-rebuild the lab. Types: types/index.d.ts (attributes, curves()) and
-\`gradlab/wasm\` for the module's API.
+${readme.slice(from, to).trim()}
 `,
-);
+  );
+}
 
 execFileSync("npm", ["pack", "--pack-destination", dist, "--quiet"], { cwd: out, stdio: ["ignore", "inherit", "inherit"] });
 console.log(`package: dist/gradlab-${version}.tgz`);

@@ -41,7 +41,8 @@ export function fetchProblem(what, url, response) {
   const type = response.headers.get("Content-Type") ?? "no content type";
   let why = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}`;
   if (response.ok && type.startsWith("text/html")) why = `got text/html, not ${what.kind}: is the server answering every path with index.html?`;
-  const hint = preBundledByVite() ? " Vite's dev server pre-bundled gradlab away from its files: add optimizeDeps: { exclude: [\"gradlab\"] } to vite.config.js (README \"With a bundler\")." : "";
+  // Vite 8 moves the files' URLs with the code it pre-bundles; Vite 7 and before do not
+  const hint = preBundledByVite() ? " Vite's dev server pre-bundled gradlab away from its files (Vite before 8 does): add optimizeDeps: { exclude: [\"gradlab\"] } to vite.config.js (README \"With a bundler\")." : "";
   return `${what.name} could not be loaded from ${url} (${why}).${hint}`;
 }
 
