@@ -34,7 +34,7 @@ export class LabPanel {
     const training = (this.training = new Training({ controls, charts, tokens, showError, onReady: (specs) => this.exports.setRuns(specs) }));
     const weights = (this.weights = new StartWeights({ controls, training, showError, onChange: () => {
       this.sweep.describe();
-      this.reset();
+      return this.reset();
     } }));
     training.startWeights = weights;
     this.sweep = new Sweep({ controls, training, charts, sweepCharts, showError });

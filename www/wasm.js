@@ -29,6 +29,7 @@ export function loadGradlab(module) {
     const exports = await init({ module_or_path: compiled });
     memory = exports.memory;
     guardFreedLabs(gradlab.WebLab);
+    guardFree(gradlab.WebPlayground);
     return gradlab;
   })();
   // a module that could not be fetched is tried again next time (Reset)
@@ -142,6 +143,19 @@ function guardFreedLabs(WebLab) {
       return call.apply(this, args);
     };
   }
+  // `using` and an explicit dispose call free() as guarded above: the glue's
+  // own Symbol.dispose is the unguarded free, which throws on a freed lab
+  if (typeof Symbol.dispose === "symbol") proto[Symbol.dispose] = proto.free;
+}
+
+// free() a second time, or Symbol.dispose after free(), does nothing
+// (wasm-bindgen's own says "null pointer passed to rust").
+function guardFree(cls) {
+  const free = cls.prototype.free;
+  cls.prototype.free = function () {
+    if (this.__wbg_ptr) free.call(this);
+  };
+  if (typeof Symbol.dispose === "symbol") cls.prototype[Symbol.dispose] = cls.prototype.free;
 }
 
 // The model presets, from the one list in Rust (src/web/catalog.rs

@@ -98,7 +98,17 @@ export class Recovery {
     const at = kept.mark.stepOffset + kept.step;
     const page = { backend: t.backendName, ...t.curves.cutBack(kept.mark, at, !!t.twin) };
     const before = t.backendName;
-    await t.restore({ name: `the state kept at step ${kept.step}`, state: kept.state, twinState: kept.twinState, page });
+    const restored = await t.restore({
+      name: `the state kept at step ${kept.step}`,
+      state: kept.state,
+      twinState: kept.twinState,
+      page,
+      refused: (why) => `The state kept at step ${kept.step} could not be put back (${why}); the lab starts afresh, the curves so far kept.`,
+    });
+    if (restored === false) {
+      t.keepCurves = true;
+      return t.reset();
+    }
     if (!t.lab || t.stepsTaken !== kept.step) return;
     // the same checkpoint serves a second loss before the next one is taken
     this.checkpoint = { ...kept, lab: t.lab };

@@ -237,4 +237,9 @@ export class RemoteLab {
     this.#left();
     this.#send({ op: "free", lab: this.#id }).catch(() => {});
   }
+
+  // what `using` calls: free(), so a second dispose does nothing
+  [Symbol.dispose ?? Symbol.for("gradlab.dispose")]() {
+    this.free();
+  }
 }

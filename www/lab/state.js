@@ -79,11 +79,13 @@ export class SavedState {
     } catch (e) {
       return this.showError(`${file.name} cannot be loaded (${errorText(e).replace(/^state file: /, "")}); the lab runs on as it was.`);
     }
+    // the pasted text goes back too if the lab refuses the state (its settings do by restore)
+    const text = this.controls.textArea.value;
     const problems = this.controls.load(page.settings);
     if (problems) {
       this.showError(`${file.name}: ${problems}`);
     }
     this.controls.textArea.value = typeof page.text === "string" ? page.text : "";
-    await this.training.restore({ name: file.name, state: info.state, twinBytes: info.twin, page });
+    if (!(await this.training.restore({ name: file.name, state: info.state, twinBytes: info.twin, page }))) this.controls.textArea.value = text;
   }
 }

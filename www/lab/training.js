@@ -37,6 +37,9 @@ export const PHASE = Object.freeze({
 const DRAW_MS = 150;
 const SPEED_MS = 1000;
 
+// A saved state the new lab refused (reset's `restoreInto`), said as it is.
+class RestoreRefused extends Error {}
+
 export class Training {
   // `controls`: the settings (controls.js); `charts`: where curves go;
   // `showError(message)`: the panel's error line; `onReady(specs)`: a new
@@ -100,8 +103,12 @@ export class Training {
   }
 
   // Throws away the lab and builds one for the current settings; starts it
-  // again if it was running (or Start was pressed meanwhile).
-  async reset() {
+  // again if it was running (or Start was pressed meanwhile). Resolves to
+  // true once the new lab stands. `restoreInto(built)`: puts a saved state
+  // into the new labs before they replace the old one (restore); if it
+  // throws, the new labs are dropped and the old one runs on untouched,
+  // with its settings, and the reset resolves to false.
+  async reset({ restoreInto } = {}) {
     const controls = this.controls;
     // pasted text that cannot be used changes nothing: the lab, its curves and
     // its settings stay as they were, paused, and the reason is shown
@@ -160,17 +167,37 @@ export class Training {
       const lab = await createLab(config, chosen.backend, weights);
       const twin = both ? await createLab(config, "reference", weights).catch((e) => (lab.free(), Promise.reject(e))) : null;
       built = { lab, twin };
+      if (restoreInto) {
+        try {
+          await restoreInto(built);
+        } catch (e) {
+          throw new RestoreRefused(errorText(e));
+        }
+      }
     } catch (e) {
+      built?.lab.free();
+      built?.twin?.free();
       if (token !== this.buildToken) return;
+      if (e instanceof RestoreRefused && this.lab && this.builtValues) {
+        // the old lab runs on as it was, on its own settings
+        controls.load(this.builtValues);
+        this.enter(PHASE.paused, wasRunning);
+        if (wasRunning) this.start();
+        else this.setStatus(`${this.statusName} · paused`);
+        this.showError(e.message);
+        return false;
+      }
       this.enter(PHASE.paused);
       if (!this.lab || !this.builtValues) {
         this.setStatus("Not running.");
-        return this.showError(errorText(e));
+        this.showError(errorText(e));
+        return false;
       }
       // the form goes back to the settings the lab runs on; a pasted text stays in its box
       controls.load(this.builtValues);
       this.setStatus(`${this.statusName} · paused: the new settings could not be built; the lab keeps its last settings and curves.`);
-      return this.showError(`${errorText(e)} Nothing was lost: the lab keeps its last settings and curves (press Start to go on).`);
+      this.showError(`${errorText(e)} Nothing was lost: the lab keeps its last settings and curves (press Start to go on).`);
+      return false;
     }
     if (token !== this.buildToken) {
       built.lab.free();
@@ -197,7 +224,8 @@ export class Training {
     // superseded: the later reset (or dispose) owns the phase from here
     if (token !== this.buildToken) return;
     if (!this.lab) return this.enter(PHASE.paused);
-    this.enter(PHASE.paused, this.startWhenReady);
+    // a restored lab waits, paused, for its curves (restore)
+    this.enter(PHASE.paused, restoreInto ? false : this.startWhenReady);
     this.stepsTaken = 0;
     this.specs = this.lab.runs();
     this.twinSpecs = this.twin ? this.twin.runs() : null;
@@ -211,7 +239,8 @@ export class Training {
     this.charts.make(this.specs, this.twinSpecs, this.lora);
     if (this.curves.stepOffset) this.redraw();
     this.readouts.built(`${this.statusName} · ready`);
-    if (wasRunning || this.startWhenReady) this.start();
+    if (!restoreInto && (wasRunning || this.startWhenReady)) this.start();
+    return true;
   }
 
   // Says where the new lab runs and why: the form's precision and device
@@ -268,24 +297,27 @@ export class Training {
   // settings already in the controls: builds the lab for them, puts every
   // run's state back and the curves with it. A state the new lab refuses
   // leaves it fresh, with the reason shown.
-  async restore({ name, state, twinState, twinBytes, page }) {
-    this.stopStepping();
-    await this.reset();
-    const { lab, twin } = this;
-    if (!lab) return;
-    try {
-      await this.serial.run(async () => {
-        if (lab !== this.lab) throw new Error("the lab was rebuilt meanwhile; load it again");
-        await lab.restore(state);
-        if (twin) {
-          if (twinState) await twin.restore(twinState);
-          else if (twinBytes) await twin.restoreState(twinBytes);
-          else throw new Error("it holds no f64 twin for precision both");
+  // Resolves to whether it was loaded: a state the new lab refuses leaves
+  // the old lab running on as it was (reset's `restoreInto`).
+  // `refused(why)`: the message for a refused state.
+  async restore({ name, state, twinState, twinBytes, page, refused = (why) => `${name} cannot be loaded (${why}); the lab runs on as it was.` }) {
+    const loaded = await this.reset({
+      restoreInto: async ({ lab, twin }) => {
+        try {
+          await lab.restore(state);
+          if (twin) {
+            if (twinState) await twin.restore(twinState);
+            else if (twinBytes) await twin.restoreState(twinBytes);
+            else throw new Error("it holds no f64 twin for precision both");
+          }
+        } catch (e) {
+          throw new Error(refused(errorText(e).replace(/^state file: /, "")));
         }
-      });
-    } catch (e) {
-      return this.showError(`${name} cannot be loaded (${errorText(e).replace(/^state file: /, "")}); the lab starts afresh from its settings.`);
-    }
+      },
+    });
+    if (!loaded) return false;
+    // the new lab stands, paused, with the state in it
+    const { lab, twin } = this;
     const curvesFit = this.curves.load(page, this.specs, twin ? this.twinSpecs : null);
     // runs the saved lab had stopped stay stopped
     const halted = async (l, specs) => [...(await this.serial.run(() => l.halted()))].forEach((h, i) => h && this.divergence.add(l === twin, specs[i]));
@@ -299,6 +331,7 @@ export class Training {
     const elsewhere = page.backend && page.backend !== this.backendName ? ` It was saved on ${page.backend} and goes on here on ${this.backendName}: from the same state, but not bit for bit.` : "";
     this.setStatus(`${this.statusName} · loaded ${name} at step ${this.stepsTaken}`);
     if (!curvesFit || elsewhere) this.showError(`${curvesFit ? "" : `${name}: its curves do not fit these runs, so they start empty.`}${elsewhere}`.trim());
+    return true;
   }
 
   // The element left the page: stop stepping and free the labs' memory (and

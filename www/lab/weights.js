@@ -63,10 +63,15 @@ export class StartWeights {
     this.freshBtn.disabled = !this.current;
   }
 
-  take(weights) {
+  // A lab that refuses them at its build leaves "Start from" on the weights it had.
+  async take(weights) {
+    const before = this.current;
     this.current = weights;
     this.describe();
-    this.onChange();
+    if ((await this.onChange()) === false) {
+      this.current = before;
+      this.describe();
+    }
   }
 
   // The file in the picker: checked, then taken, or refused with the lab untouched.
@@ -120,8 +125,10 @@ export class StartWeights {
     try {
       // with both precisions the lab runs the CPU reference's preset (training.js)
       const overrides = this.controls.values.precision === "both" ? { preset: this.controls.smallestPreset() } : {};
-      await readWeights(this.controls.config(overrides), bytes, backend);
-      return "";
+      const weights = await readWeights(this.controls.config(overrides), bytes, backend);
+      // the right shapes full of NaN or Inf would be refused only by the lab's build
+      const bad = weights.findIndex((x) => !Number.isFinite(x));
+      return bad < 0 ? "" : `value ${bad} of its weights is ${weights[bad]}, not a finite number, so no run can start from it`;
     } catch (e) {
       return errorText(e);
     }
