@@ -127,3 +127,10 @@ cpSync(join(jax, "LICENSE"), join(dist, "vendor", "jax", "LICENSE"));
 const d3 = ["d3-array.min.js", "d3-contour.min.js"].map((f) => readFileSync(join(dist, "vendor", f), "utf8")).join("\n");
 writeFileSync(join(dist, "vendor", "d3-contour.esm.js"), `const self = globalThis;\n${d3}\nexport const contours = globalThis.d3.contours;\n`);
 console.log(`site built in ${dist}`);
+
+// --isolate: for hosts that cannot send COOP/COEP (GitHub Pages), the opt-in service worker that sends them (scripts/isolate.mjs)
+if (process.argv.includes("--isolate")) {
+  const { isolateSite } = await import("./isolate.mjs");
+  const pages = isolateSite(dist);
+  console.log(`site isolated by a service worker (isolate-sw.js at the root; www/isolate.js in ${pages.join(", ")})`);
+}
