@@ -10,6 +10,7 @@ import { execFileSync } from "node:child_process";
 import { cpSync, mkdirSync, rmSync, readFileSync, readdirSync, writeFileSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildSync } from "esbuild";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 // the nightly that builds pkg-threads/ (below); scripts/setup.sh installs the same
@@ -71,8 +72,32 @@ const threadsRustflags = [
   if (helpers.length !== 1) throw new Error(`pkg-threads/: expected one workerHelpers.js from wasm-bindgen-rayon, found ${helpers.length}`);
   const helper = join(out, "snippets", helpers[0]);
   const source = readFileSync(helper, "utf8");
-  if (!source.includes("import('../../..')")) throw new Error(`${helper} no longer imports '../../..': check how wasm-bindgen-rayon finds the glue`);
-  writeFileSync(helper, source.replace("import('../../..')", "import('../../../gradlab.js')"));
+  // and make its pool watchable (www/lab/remote.js watchWorker): each pool
+  // worker holds a Web Lock named by the lab worker (self.gradlabPoolLock)
+  // and its index while it lives; a trap in one ends it, which lets the lock
+  // go, instead of leaving the lab's step waiting for ever; the lab worker
+  // keeps its pool's Worker objects where a test can end one
+  const patches = [
+    ["import('../../..')", "import('../../../gradlab.js')"],
+    [
+      "then(async ({ init, receiver }) => {",
+      "then(async ({ init, receiver, gradlabLock }) => {\n  if (gradlabLock && self.navigator?.locks) await new Promise((held) => navigator.locks.request(gradlabLock, () => (held(), new Promise(() => {}))));",
+    ],
+    [
+      "  pkg.wbg_rayon_start_worker(receiver);\n",
+      "  try {\n    pkg.wbg_rayon_start_worker(receiver);\n  } catch (e) {\n    console.error(`gradlab: a thread of the lab's pool stopped: ${e?.message ?? e}`);\n    self.close();\n  }\n",
+    ],
+    ["Array.from({ length: builder.numThreads() }, async () => {", "Array.from({ length: builder.numThreads() }, async (_, gradlabIndex) => {"],
+    ["worker.postMessage(workerInit);", "worker.postMessage({ ...workerInit, gradlabLock: self.gradlabPoolLock && `${self.gradlabPoolLock}/${gradlabIndex}` });"],
+    ["  builder.build();\n}", "  self.gradlabPoolWorkers = _workers;\n  builder.build();\n}"],
+  ];
+  // (it comes with Windows line ends)
+  let patched = source.replace(/\r\n/g, "\n");
+  for (const [from, to] of patches) {
+    if (!patched.includes(from)) throw new Error(`${helper} no longer has ${JSON.stringify(from)}: check how wasm-bindgen-rayon starts its pool`);
+    patched = patched.replace(from, to);
+  }
+  writeFileSync(helper, patched);
 }
 
 // hosts that read a _headers file (Netlify, Cloudflare Pages) make the pages
@@ -96,9 +121,7 @@ const vendor = [
   ["uplot/dist/uPlot.esm.js", "uPlot.esm.js"],
   ["uplot/dist/uPlot.min.css", "uPlot.min.css"],
   ["uplot/LICENSE", "uPlot.LICENSE"],
-  ["d3-array/dist/d3-array.min.js", "d3-array.min.js"],
   ["d3-array/LICENSE", "d3-array.LICENSE"],
-  ["d3-contour/dist/d3-contour.min.js", "d3-contour.min.js"],
   ["d3-contour/LICENSE", "d3-contour.LICENSE"],
   // the benchmark page's peer (www/bench.html), as ES modules; the backend's
   // bare import of the core is made relative below (an import map would be
@@ -123,9 +146,19 @@ if (!existsSync(jax)) throw new Error(`missing ${jax}: run npm ci first`);
 mkdirSync(join(dist, "vendor", "jax"), { recursive: true });
 for (const f of readdirSync(join(jax, "dist")).filter((f) => f.endsWith(".js"))) cpSync(join(jax, "dist", f), join(dist, "vendor", "jax", f));
 cpSync(join(jax, "LICENSE"), join(dist, "vendor", "jax", "LICENSE"));
-// d3's UMD bundles attach to a global; wrap them as one ES module the page imports
-const d3 = ["d3-array.min.js", "d3-contour.min.js"].map((f) => readFileSync(join(dist, "vendor", f), "utf8")).join("\n");
-writeFileSync(join(dist, "vendor", "d3-contour.esm.js"), `const self = globalThis;\n${d3}\nexport const contours = globalThis.d3.contours;\n`);
+// d3-contour and the d3-array it imports, from their ES module sources, as
+// one true ES module (esbuild, pinned in package-lock.json): no require()
+// and no global, so a bundler that meets it in the package finds nothing to
+// resolve, and a page without one imports it as it is
+buildSync({
+  stdin: { contents: 'export { contours } from "d3-contour";', resolveDir: root },
+  bundle: true,
+  format: "esm",
+  minify: true,
+  legalComments: "none",
+  logLevel: "warning",
+  outfile: join(dist, "vendor", "d3-contour.esm.js"),
+});
 console.log(`site built in ${dist}`);
 
 // --isolate: for hosts that cannot send COOP/COEP (GitHub Pages), the opt-in service worker that sends them (scripts/isolate.mjs)

@@ -49,7 +49,10 @@ export class Readouts {
   // token-weight strip (tokens.js); `showError(message)`: the panel's error
   // line; `onRecover()`: the Recover button was pressed.
   constructor({ training, tokens, showError, onRecover }) {
-    Object.assign(this, { training, tokens, showError });
+    // a readout that failed because the lab's worker stopped says nothing:
+    // the step that fails with it rebuilds the lab and says so (recovery.js)
+    const show = (message, e) => e?.workerLost || showError(message);
+    Object.assign(this, { training, tokens, showError, failed: show });
     this.notice = el("p", { class: "gl-notice", "data-testid": "notice", hidden: "" });
     this.status = el("p", { class: "gl-status", "data-testid": "status", "aria-live": "polite", text: "Loading…" });
     this.stepCount = el("span", { "data-testid": "step-count", text: "0" });
@@ -149,7 +152,7 @@ export class Readouts {
     // the batch and its step number read together: more steps may be queued before this runs
     t.serial.run(async () => (lab === t.lab ? { tw: await lab.tokenWeights(), at: lab.steps() } : {})).then(({ tw, at }) => {
       if (lab === t.lab && tw) this.tokens.draw(tw, at, t.seqLen);
-    }, (e) => this.showError(`Token weights failed: ${errorText(e)}`));
+    }, (e) => this.failed(`Token weights failed: ${errorText(e)}`, e));
   }
 
   async refreshSamples() {
@@ -184,7 +187,7 @@ export class Readouts {
       // a lab replaced meanwhile has other runs: its own refresh shows them
       if (lab === t.lab) this.renderSamples(texts);
     } catch (e) {
-      this.showError(`Sampling failed: ${errorText(e)}`);
+      this.failed(`Sampling failed: ${errorText(e)}`, e);
     } finally {
       this.samplesInFlight = false;
       if (this.samplesAgain) {
@@ -216,7 +219,7 @@ export class Readouts {
       if (!losses) return;
       this.validation.textContent = `Validation loss at step ${step}: ` + t.specs.map((s, i) => `${runLabel(s)} ${losses[i].toFixed(4)}`).join(" · ");
     } catch (e) {
-      this.showError(`Validation failed: ${errorText(e)}`);
+      this.failed(`Validation failed: ${errorText(e)}`, e);
     }
   }
 
@@ -239,7 +242,7 @@ export class Readouts {
       const body = shown.map((r) => el("tr", {}, el("td", { text: r.name }), ...runs.map((_, i) => el("td", { text: r.distances[i + 1].toExponential(2) }))));
       this.matrices.replaceChildren(el("p", { class: "gl-small", text: `Per matrix at step ${got.at}: ${what}.` }), el("table", {}, el("thead", {}, head), el("tbody", {}, ...body)));
     } catch (e) {
-      this.showError(`Per-matrix distances failed: ${errorText(e)}`);
+      this.failed(`Per-matrix distances failed: ${errorText(e)}`, e);
     }
   }
 }

@@ -36,11 +36,13 @@ export class Recovery {
   }
 
   // Keeps `lab`'s (and its twin's) whole state in memory, with how far the
-  // curves were then; only on the GPU, the one backend that can be lost. A
-  // failure here is a step failure's business, not this one's.
+  // curves were then; only where it can be lost: on the GPU, or in a lab
+  // worker (which can stop, or lose a thread of its pool). A failure here is
+  // a step failure's business, not this one's.
   async keep(lab, twin) {
     const t = this.training;
-    if (!t.onGpu) return;
+    const inWorker = typeof lab.workerLost === "function" && !lab.onPageThread();
+    if (!t.onGpu && !inWorker) return;
     try {
       await t.serial.run(async () => {
         if (lab !== t.lab || t.stepsTaken === this.checkpoint?.step) return;
@@ -87,7 +89,8 @@ export class Recovery {
   // taken again, bit for bit on the same kind of device) and the curves are
   // cut back to it; without one it starts afresh, the curves so far kept and
   // the new steps numbered on from them.
-  async recover() {
+  // `where`: what the new lab is built on, for the status line.
+  async recover(where = "on a new device") {
     const t = this.training;
     t.readouts.recoverBtn.hidden = true;
     const kept = this.checkpoint?.lab === t.lab ? this.checkpoint : null;
@@ -113,6 +116,21 @@ export class Recovery {
     // the same checkpoint serves a second loss before the next one is taken
     this.checkpoint = { ...kept, lab: t.lab };
     // restore() has said what differs (another backend, curves that do not fit)
-    if (t.backendName === before) t.setStatus(`${t.statusName} · recovered on a new device from the weights kept at step ${at}`);
+    if (t.backendName === before) t.setStatus(`${t.statusName} · recovered ${where} from the weights kept at step ${at}`);
+  }
+
+  // The lab's worker, or a thread of its pool, stopped (`what`): nothing
+  // of the lab is left there. Said once, and the lab rebuilt at once in a new
+  // worker (one thread: a pool that stopped is not started again) from the
+  // last state kept, as after a lost GPU, and started again if it ran.
+  async afterWorkerLost(what, wasRunning) {
+    const t = this.training;
+    const kept = this.checkpoint?.lab === t.lab ? this.checkpoint : null;
+    const from = kept ? `from the state kept at step ${kept.step} (the steps since are taken again)` : "afresh, the curves so far kept";
+    const message = `${what[0].toUpperCase()}${what.slice(1)}, so the lab was rebuilt in a new worker on one thread, ${from}.`;
+    console.warn(`gradlab: ${message}`);
+    await this.recover("in a new worker");
+    t.showError(message);
+    if (wasRunning) t.start();
   }
 }

@@ -42,27 +42,60 @@ let pageHost = null;
 let noWorker = false;
 
 function worker(i) {
-  workers[i] ??= { labs: 0, start: startLabWorker() };
+  if (!workers[i]) {
+    const entry = { labs: 0 };
+    // a worker that stopped leaves the table: the next lab placed starts another
+    entry.start = startLabWorker(() => workers.includes(entry) && workers.splice(workers.indexOf(entry), 1));
+    workers[i] = entry;
+  }
   return workers[i];
 }
 
+// One pool's worth of threads per page: the pool workers of every lab
+// worker together never outnumber the cores (a lab worker that would get
+// fewer than two takes pkg/, on its own thread).
+let poolThreads = 0;
+
 // A lab worker on the threads build where the page can have threads, else
 // on pkg/; once a threads worker has failed to start (its build could not be
-// fetched, its pool could not start), every later one takes pkg/ at once.
+// fetched, its pool could not start) or its pool has stopped, every later
+// one takes pkg/ at once. `gone()`: called once if the worker stops.
 let threadsFailed = false;
-async function startLabWorker() {
-  const threads = threadCount();
-  if (threads && !threadsFailed && typeof Worker === "function") {
+async function startLabWorker(gone) {
+  const cores = globalThis.navigator?.hardwareConcurrency ?? 1;
+  const threads = Math.min(threadCount(), cores - poolThreads);
+  if (threads >= 2 && !threadsFailed && typeof Worker === "function") {
     let send = null;
+    poolThreads += threads;
     try {
-      send = await startWorker(await gradlabThreadsModule(), threads);
+      send = await startWorker(await gradlabThreadsModule(), threads, () => {
+        poolThreads -= threads;
+        gone();
+      });
     } catch (e) {
       threadsFailed = true;
       console.warn(`gradlab: the threads build (pkg-threads/) could not start, so the lab trains on one thread: ${e?.message ?? e}`);
     }
     if (send) return send;
+    poolThreads -= threads;
   }
-  return startWorker(await gradlabModule());
+  return startWorker(await gradlabModule(), 0, gone);
+}
+
+// Each lab worker holds a Web Lock named for it, and each of its pool's
+// workers one named after it (worker.js, the threads build's pool): a lock
+// is let go only when its holder stops (closed, terminated, crashed), which
+// no event on a Worker says. The page waits on them to learn it.
+const PAGE_ID = Math.random().toString(36).slice(2);
+let lockCount = 0;
+const locks = globalThis.navigator?.locks;
+
+// Calls `stopped(what)` once, when the worker holding `name`, or one of the
+// `threads` pool workers holding `${name}/pool/i`, lets its lock go.
+function watchWorker(name, threads, stopped) {
+  if (!locks) return;
+  locks.request(name, () => stopped("the lab's worker stopped")).catch(() => {});
+  for (let i = 0; i < threads; i++) locks.request(`${name}/pool/${i}`, () => stopped(`thread ${i + 1} of the lab's pool of ${threads} stopped`)).catch(() => {});
 }
 
 // The worker's script as the browser fetched it, to say why it did not
@@ -102,8 +135,9 @@ async function placeLab(onGpu) {
 // The lab worker with the module started in it (with `threads`: the
 // threads build, its pool that many workers), or null where none can run.
 let lastWorkerFailure = "";
-async function startWorker(module, threads = 0) {
+async function startWorker(module, threads = 0, gone = () => {}) {
   let worker;
+  const lock = `gradlab-${PAGE_ID}-${++lockCount}`;
   try {
     worker = newLabWorker();
   } catch (e) {
@@ -122,7 +156,7 @@ async function startWorker(module, threads = 0) {
       clearTimeout(timer);
       resolve(e.message || (await workerScriptProblem()) || "its script failed to load or run, and the browser gave no reason");
     };
-    worker.postMessage({ module, threads });
+    worker.postMessage({ module, threads, lock });
   });
   if (started !== true) {
     worker.terminate();
@@ -145,13 +179,32 @@ async function startWorker(module, threads = 0) {
     for (const { reject } of pending.values()) reject(new Error(`the lab's worker failed (${e.message || "no reason given"}); press Reset to build the lab again`));
     pending.clear();
   };
-  return (request) =>
+  // Stopped (its lock let go, watchWorker): the worker is ended, with its
+  // pool, every request in flight or to come fails saying why, and the page
+  // starts another worker for the next lab; a pool that stopped leaves the
+  // later workers on pkg/, one thread each.
+  const send = (request) =>
     new Promise((resolve, reject) => {
+      if (send.lost) return reject(lostError(send.lost));
       const id = next++;
       pending.set(id, { resolve, reject });
       worker.postMessage({ id, request });
     });
+  send.lost = null;
+  watchWorker(lock, threads, (what) => {
+    if (send.lost) return;
+    send.lost = what;
+    if (threads) threadsFailed = true;
+    console.warn(`gradlab: ${what}; its labs are lost, the next ones start in a new worker${threads ? " on one thread" : ""}`);
+    worker.terminate();
+    for (const { reject } of pending.values()) reject(lostError(what));
+    pending.clear();
+    gone();
+  });
+  return send;
 }
+
+const lostError = (what) => Object.assign(new Error(`${what}, and the labs in it with it`), { workerLost: what });
 
 // Starts the first worker and has it fetch `corpus` while the page is still
 // getting ready, so the first lab is built sooner; labs are placed as ever.
@@ -203,6 +256,11 @@ export class RemoteLab {
   // Whether the lab lives on the page's own thread (no worker could start).
   onPageThread() {
     return this.#inPage;
+  }
+
+  // Why the lab is gone with its worker (or a thread of its pool), or null.
+  workerLost() {
+    return this.#send.lost ?? null;
   }
 
   static {

@@ -285,6 +285,13 @@ export class Training {
   // A step failed: a lost GPU is said as such, with the way back (Recover);
   // anything else pauses with the reason.
   async stepFailed(lab, e) {
+    // its worker, or a thread of its pool, stopped: rebuilt and going on at once
+    const gone = lab.workerLost?.() ?? this.twin?.workerLost?.();
+    if (gone && lab === this.lab) {
+      const wasRunning = this.running;
+      this.stopStepping();
+      return this.recovery.afterWorkerLost(gone, wasRunning);
+    }
     const lost = await this.recovery.lostReason(lab);
     this.stopStepping();
     if (lost) return this.recovery.offer(lost);

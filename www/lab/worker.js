@@ -21,6 +21,13 @@ let handle;
 self.onmessage = async ({ data }) => {
   if (data.module) {
     try {
+      // held while this worker lives: the page learns from it that the
+      // worker stopped (remote.js watchWorker); the pool's workers hold
+      // `${lock}/pool/i` each (the threads build's workerHelpers.js)
+      if (data.lock && navigator.locks) {
+        await new Promise((held) => navigator.locks.request(data.lock, () => (held(), new Promise(() => {}))));
+        self.gradlabPoolLock = `${data.lock}/pool`;
+      }
       // `threads`: the module is the threads build (pkg-threads/), started with that many
       handle = labHost(await (data.threads ? loadGradlabThreads(data.module, data.threads) : loadGradlab(data.module)));
       self.postMessage({ ready: true });
