@@ -373,6 +373,37 @@ test("a diverging run gets a clear message, and the others keep going until ever
   }
 });
 
+// On WebGPU the losses are read back a few steps after they are computed,
+// so the steps queued behind a divergence still report: their figures are
+// not the stopped run's curve, nor rows of its CSV (issue 32: every run
+// stopped at 2, with rows for steps 3-6).
+test("on WebGPU a run's curve and CSV end at the step it stopped, though later steps report", async () => {
+  const { browser, page, errors } = await open("?scenario=custom&lr=1&wd=1&clip=0&opt=adam&seed=7&device=webgpu");
+  try {
+    await page.waitForFunction(() => /ready/.test(deepQuery('[data-testid="status"]').textContent), null, { timeout: 120_000 });
+    await page.click('[data-testid="train-toggle"]');
+    await page.waitForFunction(() => deepQuery('[data-testid="error"]').textContent.includes("Every run diverged"), null, { timeout: 240_000, polling: 250 });
+    // what was in flight has landed
+    await page.waitForFunction(() => deepQuery('[data-testid="train-toggle"]').textContent === "Start", null, { timeout: 30_000 });
+    await new Promise((r) => setTimeout(r, 3000));
+    const c = await curves(page);
+    const last = Math.max(...c.runs.map((r) => r.stopped));
+    assert.ok(c.runs.every((r) => r.stopped != null), "every run stopped");
+    assert.ok(c.step.at(-1) <= last, `no step past the last stop (${last}): ${c.step}`);
+    for (const r of c.runs) {
+      const upTo = c.step.indexOf(r.stopped) + 1;
+      for (const k of ["logged", "true", "dist", "norm"]) assert.ok(r[k].length <= upTo, `${r.strategy} b=${r.micro_batch}: ${k} has ${r[k].length} points, it stopped at step ${r.stopped}`);
+    }
+    const [csv] = await Promise.all([page.waitForEvent("download"), page.click('[data-testid="export-csv"]')]);
+    const rows = Buffer.concat(await (await csv.createReadStream()).toArray()).toString().trim().split("\n").slice(1);
+    const steps = rows.map((row) => Number(row.split(",")[0]));
+    assert.ok(steps.length > 0 && steps.every((s) => s <= last), `CSV rows only up to step ${last}: ${[...new Set(steps)]}`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
 test("out-of-range attributes and huge pasted text are refused in words", async () => {
   const { browser, page, errors } = await open(`?${FAST}`);
   try {

@@ -120,6 +120,9 @@ export class Curves {
   append(twin, m) {
     const data = twin ? this.twin : this.main;
     const step = m.step + this.stepOffset;
+    // figures of steps a run was already stopped for are not its curve: on
+    // the GPU they are read back a few steps late, after the halt was asked
+    if (data.runs[m.run]?.stopped != null && step > data.runs[m.run].stopped) return { opened: false };
     const opened = !(data.step.length && lastOf(data.step) >= step);
     if (opened) data.step.push(step);
     const r = data.runs[m.run];
