@@ -25,7 +25,40 @@ pub fn for_each<T: Send>(items: Vec<T>, job: impl Fn(T) + Sync + Send) {
     if items.len() < 2 {
         return items.into_iter().for_each(job);
     }
+    #[cfg(all(target_arch = "wasm32", feature = "threads"))]
+    return items.into_par_iter().for_each(|item| {
+        rehearsal::trap_if_armed();
+        job(item)
+    });
+    #[cfg(not(all(target_arch = "wasm32", feature = "threads")))]
     items.into_par_iter().for_each(job)
+}
+
+/// A rehearsal of a thread of the browser's pool failing mid-step, for the
+/// page's watchdog and its test (www/lab/remote.js, tests/e2e/pool.test.mjs):
+/// `rehearsePoolTrap()`, called in a lab worker, makes the next item a pool
+/// thread takes trap, as a panic in it would (panics abort in wasm).
+#[cfg(all(target_arch = "wasm32", feature = "threads"))]
+mod rehearsal {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use wasm_bindgen::prelude::wasm_bindgen;
+
+    static ARMED: AtomicBool = AtomicBool::new(false);
+
+    #[wasm_bindgen(js_name = rehearsePoolTrap)]
+    pub fn arm() {
+        ARMED.store(true, Ordering::Relaxed);
+    }
+
+    pub fn trap_if_armed() {
+        // a load first: the swap's write would bounce the line between threads every item
+        if ARMED.load(Ordering::Relaxed)
+            && rayon::current_thread_index().is_some()
+            && ARMED.swap(false, Ordering::Relaxed)
+        {
+            core::arch::wasm32::unreachable()
+        }
+    }
 }
 
 #[cfg(all(target_arch = "wasm32", not(feature = "threads")))]

@@ -1,8 +1,10 @@
 // The threads build's pool, survived (issue 32). A lab worker and each of
 // its pool's workers hold a Web Lock while they live (www/lab/remote.js
 // watchWorker); one that stops lets it go, and the page learns it at once,
-// where no Worker event would say. Here: a pool worker ended mid-run, and
-// the lab worker itself closing, each turn into one named line and a lab
+// where no Worker event would say. Here: a pool worker ended mid-run, one
+// trapping mid-step (a trap ends it: the threads build's workerHelpers.js,
+// patched by scripts/build-site.mjs), and the lab worker itself closing,
+// each turn into one named line and a lab
 // that goes on training in a new worker on one thread; and four labs on an
 // isolated page start no more pool workers, all together, than the cores.
 import { test, after, before } from "node:test";
@@ -70,6 +72,12 @@ async function survives(t, stop, said) {
 
 test("a pool worker ended mid-run: named within 15 s, and the lab trains on in a new worker on one thread", { timeout: 300_000 }, async (t) => {
   await survives(t, (labWorker) => labWorker.evaluate(() => self.gradlabPoolWorkers[0].terminate()), /thread 1 of the lab's pool of \d+ stopped/);
+});
+
+test("a pool worker trapping mid-step: named within 15 s, and the lab trains on in a new worker on one thread", { timeout: 300_000 }, async (t) => {
+  // the threads build's rehearsal (src/cpu/threads.rs): the next item a pool thread takes traps
+  const trap = (labWorker) => labWorker.evaluate(async () => (await import(new URL("../../pkg-threads/gradlab.js", location.href))).rehearsePoolTrap());
+  await survives(t, trap, /thread \d of the lab's pool of \d+ stopped/);
 });
 
 test("the lab worker closing itself mid-run: named within 15 s, and the lab trains on in a new worker", { timeout: 300_000 }, async (t) => {
