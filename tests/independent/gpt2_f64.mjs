@@ -1,16 +1,27 @@
 // A second, independent float64 implementation of docs/DESIGN.md §2, written
 // in plain JavaScript straight from the text (not from src/cpu/), so that a
 // misreading shared by the WGSL kernels and their Rust twins cannot hide.
-// Only the forward pass: gradients are checked by central differences.
+// Only the forward pass: gradients are checked by central differences (and,
+// for LoRA's adapters, by the reverse pass in backward_f64.mjs, itself
+// checked by central differences of this forward pass).
 import { readFileSync } from "node:fs";
+
+function header(path) {
+  const bytes = readFileSync(path);
+  const headerLen = Number(bytes.readBigUInt64LE(0));
+  return { bytes, headerLen, header: JSON.parse(bytes.subarray(8, 8 + headerLen).toString("utf8")) };
+}
+
+/** The string metadata of a safetensors file ({} when it has none). */
+export function readSafetensorsMetadata(path) {
+  return header(path).header.__metadata__ ?? {};
+}
 
 /** Tensors of a safetensors file as { name: { shape, data: Float64Array } }. */
 export function readSafetensors(path) {
-  const bytes = readFileSync(path);
-  const headerLen = Number(bytes.readBigUInt64LE(0));
-  const header = JSON.parse(bytes.subarray(8, 8 + headerLen).toString("utf8"));
+  const { bytes, headerLen, header: entries } = header(path);
   const tensors = {};
-  for (const [name, info] of Object.entries(header)) {
+  for (const [name, info] of Object.entries(entries)) {
     if (name === "__metadata__") continue;
     if (info.dtype !== "F32") throw new Error(`${path}: ${name} is ${info.dtype}, expected F32`);
     const [start, end] = info.data_offsets.map((o) => bytes.byteOffset + 8 + headerLen + o);
@@ -135,4 +146,32 @@ export function strategyLosses(config, weights, sequences, micro, prompts = null
   const out = { full, naive, corrected: full };
   if (ranks > 1) out.local = local;
   return out;
+}
+
+/**
+ * The weights a LoRA run computes with (docs/DESIGN.md §2: an adapted Linear
+ * computes x·(W + s·B·A)ᵀ, s = α/r): a copy of `weights` with
+ * `<module>.weight` += scale · B·A for every `<module>.lora_A` / `lora_B` pair
+ * of `adapters` (A [r, in], B [out, r], W [out, in]).
+ */
+export function mergeAdapters(weights, adapters, scale) {
+  const merged = Object.fromEntries(Object.entries(weights).map(([k, v]) => [k, { shape: v.shape, data: Float64Array.from(v.data) }]));
+  for (const name of Object.keys(adapters).filter((k) => k.endsWith(".lora_A"))) {
+    const module = name.slice(0, -".lora_A".length);
+    const A = adapters[name];
+    const B = adapters[`${module}.lora_B`];
+    const W = merged[`${module}.weight`];
+    if (!B || !W) throw new Error(`${name}: no ${module}.lora_B or ${module}.weight`);
+    const [r, inDim] = A.shape;
+    const [outDim, rB] = B.shape;
+    if (rB !== r || W.shape[0] !== outDim || W.shape[1] !== inDim) throw new Error(`${module}: shapes do not fit`);
+    for (let o = 0; o < outDim; o++) {
+      for (let j = 0; j < inDim; j++) {
+        let s = 0;
+        for (let k = 0; k < r; k++) s += B.data[o * r + k] * A.data[k * inDim + j];
+        W.data[o * inDim + j] += scale * s;
+      }
+    }
+  }
+  return merged;
 }

@@ -1,12 +1,16 @@
 //! What several commands share: the lab's arguments, loading a corpus, and
 //! writing files with the path in the error.
 
+use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use gradlab::data::{Corpus, Packing};
 use gradlab::lab::experiment::REFERENCE;
-use gradlab::lab::{Backend, LabConfig};
-use gradlab::model::{LoraConfig, LoraTarget, ModelConfig};
+use gradlab::lab::{Backend, Lab, LabConfig};
+use gradlab::model::{AdapterLayout, LoraConfig, LoraTarget, ModelConfig, ParamLayout};
+use pollster::block_on;
+use safetensors::SafeTensors;
 
 pub type AnyError = Box<dyn std::error::Error>;
 
@@ -103,6 +107,13 @@ pub struct LoraArgs {
     /// attn_proj, fc, fc_proj.
     #[arg(long = "lora-targets", requires = "rank", default_value = "attn,attn_proj,fc,fc_proj")]
     pub targets: String,
+    /// Start the adapters from this file (safetensors under PEFT's names
+    /// `h.{i}.<module>.lora_A` / `lora_B`, as `train --save-adapters`,
+    /// `sweep --save-weights` and `export-grads` write them) instead of A's
+    /// seeded init and B = 0; its rank, α, targets and shapes must be the
+    /// run's and every value finite.
+    #[arg(long, value_name = "FILE", requires = "rank")]
+    pub adapters: Option<std::path::PathBuf>,
 }
 
 impl LoraArgs {
@@ -119,6 +130,146 @@ impl LoraArgs {
         let lora = LoraConfig { rank, alpha, targets: LoraConfig::target_bits(&targets), seed };
         Ok(Some(lora))
     }
+}
+
+/// Adapters read from a file (`--adapters`): their values, flat
+/// `AdapterLayout`, and the optimizer steps behind them (the file's `steps`,
+/// 0 where it has none).
+pub struct SavedAdapters {
+    pub values: Vec<f32>,
+    pub steps: u64,
+}
+
+impl LoraArgs {
+    /// The starting adapters `--adapters` names for a run of `lora` on
+    /// `model`; None without the flag (the adapters start at their init).
+    pub fn start(&self, model: &ModelConfig, lora: Option<LoraConfig>) -> Result<Option<SavedAdapters>, AnyError> {
+        match (&self.adapters, lora) {
+            (Some(path), Some(lora)) => {
+                let layout = AdapterLayout::new(&ParamLayout::new(model), lora)?;
+                Ok(Some(read_adapters(path, &layout)?))
+            }
+            (Some(_), None) => Err("--adapters needs --lora R".into()),
+            (None, _) => Ok(None),
+        }
+    }
+}
+
+/// Reads the adapters of `layout` from the safetensors file at `path`,
+/// refusing, with `--adapters`, the file and the tensor named, a file that
+/// cannot be read, adapters of another rank, α or set of layers than the
+/// run's (from the file's `lora_rank`, `lora_alpha` and `lora_targets` where
+/// it has them, and from its tensors' names and shapes), a tensor missing,
+/// of another shape or type, and any value that is NaN or infinite.
+pub fn read_adapters(path: &Path, layout: &AdapterLayout) -> Result<SavedAdapters, AnyError> {
+    let at = |e: String| -> AnyError { format!("--adapters {}: {e}", path.display()).into() };
+    let bytes = std::fs::read(path).map_err(|e| at(e.to_string()))?;
+    let file = SafeTensors::deserialize(&bytes).map_err(|e| at(format!("not a safetensors file ({e})")))?;
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| at(format!("not a safetensors file ({e})")))?;
+    let meta = header.metadata().clone().unwrap_or_default();
+    let lora = &layout.lora;
+    let keys = |targets: &[LoraTarget]| targets.iter().map(|t| t.key()).collect::<Vec<_>>().join(",");
+    // the rank first, from the metadata or any A's rows, so that a file of
+    // another rank is told as such rather than as a shape
+    let rank = match meta.get("lora_rank") {
+        Some(r) => Some((
+            r.parse::<usize>().map_err(|_| at(format!("its lora_rank {r:?} is not a rank")))?,
+            "its lora_rank".to_string(),
+        )),
+        None => {
+            let mut names = file.names();
+            names.sort();
+            names.into_iter().filter(|n| n.ends_with(".lora_A")).find_map(|n| {
+                let shape = file.tensor(n).ok()?.shape().to_vec();
+                (shape.len() == 2).then(|| (shape[0], format!("tensor {n} has shape {shape:?}")))
+            })
+        }
+    };
+    if let Some((rank, why)) = rank {
+        if rank != lora.rank {
+            return Err(at(format!("the adapters are of rank {rank} ({why}); --lora asks for rank {}", lora.rank)));
+        }
+    }
+    if let Some(a) = meta.get("lora_alpha") {
+        let alpha: f64 = a.parse().map_err(|_| at(format!("its lora_alpha {a:?} is not a number")))?;
+        if alpha != lora.alpha {
+            return Err(at(format!(
+                "the adapters were trained with lora_alpha {alpha}; this run's α is {} (--lora-alpha; the update is scaled by α/r)",
+                lora.alpha
+            )));
+        }
+    }
+    if let Some(t) = meta.get("lora_targets") {
+        let theirs = t
+            .split(',')
+            .map(|k| LoraTarget::parse(k.trim()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| at(format!("its lora_targets: {e}")))?;
+        if LoraConfig::target_bits(&theirs) != lora.targets {
+            return Err(at(format!(
+                "the adapters sit on {}; --lora-targets asks for {}",
+                keys(&theirs),
+                keys(&lora.targets())
+            )));
+        }
+    }
+    // an adapter the run does not have would be dropped without a word
+    let ours: Vec<String> = layout.tensors().into_iter().map(|t| t.name.clone()).collect();
+    let mut names = file.names();
+    names.sort();
+    if let Some(extra) = names.into_iter().find(|n| n.contains(".lora_") && !ours.iter().any(|o| o == *n)) {
+        return Err(at(format!(
+            "tensor {extra} is not one of this run's adapters ({} layers; --lora-targets {})",
+            layout.linears.len() / lora.targets().len().max(1),
+            keys(&lora.targets())
+        )));
+    }
+    let values = gradlab::checkpoint::adapters_from_safetensors(layout, &bytes).map_err(|e| match e {
+        gradlab::checkpoint::CheckpointError::File(reason) => at(reason),
+        other => at(other.to_string()),
+    })?;
+    for t in layout.tensors() {
+        if let Some(i) = values[t.range()].iter().position(|x| !x.is_finite()) {
+            let cols = t.shape.last().copied().unwrap_or(1).max(1);
+            let value = values[t.offset + i];
+            return Err(at(format!(
+                "tensor {} holds {value} at [{}, {}]; every value must be finite",
+                t.name,
+                i / cols,
+                i % cols
+            )));
+        }
+    }
+    let steps = match meta.get("steps") {
+        Some(s) => s.parse().map_err(|_| at(format!("its steps {s:?} is not a count")))?,
+        None => 0,
+    };
+    Ok(SavedAdapters { values, steps })
+}
+
+/// The adapters of `layout` as a safetensors file (`adapters_to_safetensors`:
+/// PEFT's names, rank, α and targets in the metadata) with the optimizer
+/// `steps` behind them and whatever else `meta` adds; `--adapters` reads it.
+pub fn adapters_file(
+    layout: &AdapterLayout,
+    values: &[f32],
+    steps: u64,
+    meta: &[(&str, String)],
+) -> Result<Vec<u8>, AnyError> {
+    let mut metadata: HashMap<String, String> = meta.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    metadata.insert("steps".into(), steps.to_string());
+    Ok(gradlab::checkpoint::adapters_to_safetensors(layout, values, Some(metadata))?)
+}
+
+/// Puts `adapters` into every run of `lab` (before its first step): the
+/// runs start from them, their optimizers fresh.
+pub fn start_lab_adapters(lab: &mut Lab, adapters: &[f32]) -> Result<(), AnyError> {
+    let mut state = block_on(lab.state())?;
+    for run in &mut state.runs {
+        run.adapters = Some(adapters.iter().map(|&x| f64::from(x)).collect());
+    }
+    block_on(lab.restore(&state))?;
+    Ok(())
 }
 
 /// Weights from a safetensors file (ours or nanoGPT's names) for `model`,

@@ -2,7 +2,9 @@
 //! strategy on it, as files an independent implementation can check
 //! (tests/independent/ does, in float64 JavaScript). With `--lora` the
 //! gradients are the adapters' (`h.{i}.<module>.lora_A` / `lora_B`), and the
-//! adapters' starting values are written beside the frozen base.
+//! adapters' starting values are written beside the frozen base: their seeded
+//! init (B = 0, so every gradient of A is zero), or with `--adapters FILE`
+//! the file's (B ≠ 0 after training, so A's gradients are checked too).
 
 use gradlab::checkpoint::{adapters_to_safetensors, to_safetensors};
 use gradlab::gpu::{GpuContext, GpuRun};
@@ -10,7 +12,7 @@ use gradlab::lab::{Lab, LabConfig};
 use gradlab::model::{AdapterLayout, ParamLayout};
 use pollster::block_on;
 
-use crate::common::{read_weights, write, AnyError, LabArgs};
+use crate::common::{adapters_file, read_weights, start_lab_adapters, write, AnyError, LabArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -36,6 +38,7 @@ pub fn run(args: Args) -> Result<(), AnyError> {
         args.lab.spread,
         args.lab.seed,
     ))?;
+    let start = args.lab.lora.start(&model, config.lora)?;
     std::fs::create_dir_all(&args.dir).map_err(|e| format!("{}: {e}", args.dir.display()))?;
     let ctx = GpuContext::new_blocking()?;
     let layout = ParamLayout::new(&model);
@@ -45,6 +48,9 @@ pub fn run(args: Args) -> Result<(), AnyError> {
     };
     let mut lab = Lab::with_weights::<GpuRun>(&ctx, config.clone(), corpus, &init)?;
     let adapters = config.lora.map(|lora| AdapterLayout::new(&layout, lora)).transpose()?;
+    if let Some(start) = &start {
+        start_lab_adapters(&mut lab, &start.values)?;
+    }
     // the gradient's file: the model's tensors, or under LoRA the adapters'
     let grads_file = |grads: &[f32]| match &adapters {
         Some(a) => adapters_to_safetensors(a, grads, None),
@@ -52,13 +58,20 @@ pub fn run(args: Args) -> Result<(), AnyError> {
     };
     let batch = lab.draw_batch();
     let grads = block_on(lab.gradients(&batch))?;
-    let weights = block_on(lab.weights(0))?;
     let dir = &args.dir;
     write(&dir.join("config.json"), serde_json::to_string_pretty(&model)?.as_bytes())?;
-    write(&dir.join("model.safetensors"), &to_safetensors(&layout, &weights, None)?)?;
-    if let Some(a) = &adapters {
-        // B starts at zero, so the merged weights above are the base's
-        write(&dir.join("adapters.safetensors"), &adapters_to_safetensors(a, &a.init(), None)?)?;
+    match &adapters {
+        Some(a) => {
+            // the frozen base (the merged weights differ once B is not zero)
+            // and the adapters the gradients were taken at
+            write(&dir.join("model.safetensors"), &to_safetensors(&layout, &init, None)?)?;
+            let (values, steps) = start.as_ref().map_or_else(|| (a.init(), 0), |s| (s.values.clone(), s.steps));
+            write(&dir.join("adapters.safetensors"), &adapters_file(a, &values, steps, &[])?)?;
+        }
+        None => {
+            let weights = block_on(lab.weights(0))?;
+            write(&dir.join("model.safetensors"), &to_safetensors(&layout, &weights, None)?)?;
+        }
     }
     let batch_json = serde_json::json!({
         "sequences": batch.sequences,
@@ -84,5 +97,8 @@ pub fn run(args: Args) -> Result<(), AnyError> {
         ctx.adapter,
         dir.display()
     );
+    if let Some(path) = &args.lab.lora.adapters {
+        eprintln!("gradlab export-grads: the adapters started from {}", path.display());
+    }
     Ok(())
 }

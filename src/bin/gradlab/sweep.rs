@@ -16,13 +16,13 @@ use gradlab::data::Corpus;
 use gradlab::gpu::{GpuContext, GpuRun};
 use gradlab::lab::experiment::{final_mean, MeanSd, REFERENCE};
 use gradlab::lab::{Backend, Lab, LabConfig, RunMetrics, RunSpec};
-use gradlab::model::ParamLayout;
+use gradlab::model::{AdapterLayout, ParamLayout};
 use gradlab::optim::{OptimizerConfig, OptimizerKind, Schedule};
 use gradlab::train::Trainer;
 use pollster::block_on;
 use serde::Serialize;
 
-use crate::common::{each_in_parallel, read_weights, write, AnyError, LabArgs};
+use crate::common::{adapters_file, each_in_parallel, read_weights, start_lab_adapters, write, AnyError, LabArgs};
 use crate::csv::to_csv;
 
 #[derive(clap::Args)]
@@ -69,7 +69,9 @@ pub struct Args {
     /// Print the result as JSON on stdout instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Also save every run's final weights there as safetensors.
+    /// Also save every run's final weights there as safetensors (under
+    /// LoRA the merged weights, and each run's adapters beside them as
+    /// adapters_<strategy>_b<b>.safetensors, which --adapters reads).
     #[arg(long)]
     pub save_weights: bool,
     /// Start every run from these weights (safetensors) instead of a fresh init.
@@ -175,6 +177,8 @@ struct SeedResult {
     validation: Vec<ValidationRow>,
     tensors: Vec<TensorRow>,
     weights: Vec<Vec<f32>>,
+    /// Under LoRA with --save-weights, every run's final adapters.
+    adapters: Vec<Vec<f32>>,
     seconds: f64,
 }
 
@@ -183,15 +187,18 @@ fn run_seed<R: Trainer>(
     device: &R::Device,
     config: LabConfig,
     corpus: Arc<Corpus>,
-    init: Option<&[f32]>,
+    start: Start<'_>,
     args: &Args,
     bar: &indicatif::ProgressBar,
 ) -> Result<SeedResult, AnyError> {
     let seed = config.seed;
-    let mut lab = match init {
+    let mut lab = match start.weights {
         Some(weights) => Lab::with_weights::<R>(device, config.clone(), corpus, weights)?,
         None => Lab::new::<R>(device, config.clone(), corpus)?,
     };
+    if let Some(adapters) = start.adapters {
+        start_lab_adapters(&mut lab, adapters)?;
+    }
     let started = std::time::Instant::now();
     let mut metrics: Vec<RunMetrics> = Vec::new();
     let mut validation_rows = Vec::new();
@@ -254,25 +261,37 @@ fn run_seed<R: Trainer>(
             tensors.push(TensorRow { seed, run, strategy, micro_batch, tensor, distance });
         }
     }
-    let mut weights = Vec::new();
+    let (mut weights, mut adapters) = (Vec::new(), Vec::new());
     if args.save_weights {
         for i in 0..lab.specs().len() {
             weights.push(block_on(lab.weights(i))?);
         }
+        if config.lora.is_some() {
+            let narrow = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+            adapters = block_on(lab.state())?.runs.iter().filter_map(|r| r.adapters.as_deref().map(narrow)).collect();
+        }
     }
-    Ok(SeedResult { rows, metrics, validation: validation_rows, tensors, weights, seconds })
+    Ok(SeedResult { rows, metrics, validation: validation_rows, tensors, weights, adapters, seconds })
+}
+
+/// What every run of every seed starts from: `--init`'s weights (else each
+/// seed's fresh init) and `--adapters`' adapters (else their seeded init).
+#[derive(Clone, Copy)]
+struct Start<'a> {
+    weights: Option<&'a [f32]>,
+    adapters: Option<&'a [f32]>,
 }
 
 /// Every seed's lab on CPU backend `R` (`each_in_parallel`).
 fn run_seeds_in_parallel<R: Trainer<Device = ()>>(
     configs: Vec<LabConfig>,
     corpus: &Arc<Corpus>,
-    init: Option<&[f32]>,
+    start: Start<'_>,
     args: &Args,
     bar: &indicatif::ProgressBar,
 ) -> Result<Vec<SeedResult>, AnyError> {
     each_in_parallel(configs.len(), |i| {
-        run_seed::<R>(&(), configs[i].clone(), corpus.clone(), init, args, bar).map_err(|e| e.to_string())
+        run_seed::<R>(&(), configs[i].clone(), corpus.clone(), start, args, bar).map_err(|e| e.to_string())
     })
 }
 
@@ -303,9 +322,11 @@ pub fn run(args: Args) -> Result<(), AnyError> {
         return Err(format!("--seeds must be between 1 and 100, got {}", args.seeds).into());
     }
     let backend = crate::common::backend(&args.backend)?;
+    let start_adapters = args.lab.lora.start(&model, config.lora)?;
     std::fs::create_dir_all(&args.out).map_err(|e| format!("--out {}: {e}", args.out.display()))?;
     let layout = ParamLayout::new(&model);
     let init = args.init.as_deref().map(|path| read_weights(path, &model)).transpose()?;
+    let start = Start { weights: init.as_deref(), adapters: start_adapters.as_ref().map(|s| s.values.as_slice()) };
     let seeds: Vec<u64> = (0..args.seeds).map(|i| args.lab.seed + i).collect();
     let bar = indicatif::ProgressBar::new(args.steps * args.seeds);
     bar.set_style(
@@ -319,7 +340,7 @@ pub fn run(args: Args) -> Result<(), AnyError> {
         announce(&args, &layout, &ctx.adapter.to_string(), &corpus_name, &config);
         let results = seeds
             .iter()
-            .map(|&s| run_seed::<GpuRun>(&ctx, seed_config(s), corpus.clone(), init.as_deref(), &args, &bar))
+            .map(|&s| run_seed::<GpuRun>(&ctx, seed_config(s), corpus.clone(), start, &args, &bar))
             .collect::<Result<Vec<_>, _>>()?;
         (ctx.adapter.to_string(), results)
     } else {
@@ -328,9 +349,9 @@ pub fn run(args: Args) -> Result<(), AnyError> {
         announce(&args, &layout, &hardware, &corpus_name, &config);
         let configs: Vec<LabConfig> = seeds.iter().map(|&s| seed_config(s)).collect();
         let results = if backend == Backend::Reference {
-            run_seeds_in_parallel::<ReferenceRun>(configs, &corpus, init.as_deref(), &args, &bar)?
+            run_seeds_in_parallel::<ReferenceRun>(configs, &corpus, start, &args, &bar)?
         } else {
-            run_seeds_in_parallel::<FastCpuRun>(configs, &corpus, init.as_deref(), &args, &bar)?
+            run_seeds_in_parallel::<FastCpuRun>(configs, &corpus, start, &args, &bar)?
         };
         (hardware, results)
     };
@@ -418,6 +439,20 @@ pub fn run(args: Args) -> Result<(), AnyError> {
             ]);
             write(&args.out.join(name), &to_safetensors(&layout, w, Some(meta.into_iter().collect()))?)?;
         }
+        if let Some(lora) = config.lora {
+            let adapter_layout = AdapterLayout::new(&layout, lora)?;
+            let done = start_adapters.as_ref().map_or(0, |s| s.steps) + args.steps;
+            for (spec, a) in specs.iter().zip(&r.adapters) {
+                let suffix = if seeds.len() > 1 { format!("_seed{seed}") } else { String::new() };
+                let name = format!("adapters_{}_b{}{suffix}.safetensors", spec.strategy.name(), spec.micro_batch);
+                let meta = [
+                    ("strategy", spec.strategy.name().to_string()),
+                    ("micro_batch", spec.micro_batch.to_string()),
+                    ("seed", seed.to_string()),
+                ];
+                write(&args.out.join(name), &adapters_file(&adapter_layout, a, done, &meta)?)?;
+            }
+        }
     }
     eprintln!(
         "gradlab sweep: wrote sweep.csv, summary.csv, sweep.json, curves.csv, validation.csv, tensors.csv to {}",
@@ -435,7 +470,8 @@ fn announce(args: &Args, layout: &ParamLayout, hardware: &str, corpus: &str, con
             Some(l) => format!(", frozen; LoRA r={} α={} on {}", l.rank, l.alpha, l.targets().iter().map(|t| t.key()).collect::<Vec<_>>().join(",")),
             None => String::new(),
         },
-        args.init.as_ref().map_or("a fresh init".to_string(), |p| p.display().to_string()),
+        args.init.as_ref().map_or("a fresh init".to_string(), |p| p.display().to_string())
+            + &args.lab.lora.adapters.as_ref().map_or(String::new(), |a| format!(" with the adapters of {}", a.display())),
         config.batch,
         config.seq_len,
         config.packing,

@@ -1,5 +1,15 @@
 //! `train`: one model on the GPU on a text, the loss of every step — from a
 //! fresh init or `--init` weights, every weight or (`--lora`) adapters only.
+//!
+//! Under LoRA, `--save-adapters FILE` writes the adapters at the end with the
+//! steps behind them, and `--adapters FILE` resumes from such a file: the
+//! adapters are the file's, the steps are numbered on from its `steps` and
+//! the batches go on where that run's stopped (the batch stream of `--seed`
+//! with the file's steps drawn and dropped). The file holds no optimizer
+//! state, so the optimizer starts afresh: with `sgd` (no state) and the same
+//! `--seed`, base, text and batch, N steps then M from the file are the N + M
+//! steps of one run bit for bit; with momentum or Adam the moments restart
+//! at zero (a lab's state file, on the page, keeps them).
 
 use gradlab::accum::{scales, Strategy};
 use gradlab::gpu::{GpuContext, GpuRun};
@@ -9,7 +19,7 @@ use gradlab::rng::Rng;
 use gradlab::train::{RunConfig, StepStats, StepWork, Trainer};
 use pollster::block_on;
 
-use crate::common::{read_weights, AnyError, LoraArgs};
+use crate::common::{adapters_file, read_weights, write, AnyError, LoraArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -46,6 +56,10 @@ pub struct Args {
     init: Option<std::path::PathBuf>,
     #[command(flatten)]
     lora: LoraArgs,
+    /// Under --lora, write the adapters to this file at the end
+    /// (safetensors, PEFT's names; --adapters resumes from it).
+    #[arg(long, value_name = "FILE", requires = "rank")]
+    save_adapters: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<(), AnyError> {
@@ -76,6 +90,8 @@ pub fn run(args: Args) -> Result<(), AnyError> {
             format!("the text has {} bytes; this model needs more than {}", tokens.len(), model.block_size).into()
         );
     }
+    let start = args.lora.start(&model, lora)?;
+    let resumed = start.as_ref().map_or(0, |s| s.steps);
     let ctx = GpuContext::new_blocking()?;
     let layout = ParamLayout::new(&model);
     let weights = match &args.init {
@@ -92,22 +108,35 @@ pub fn run(args: Args) -> Result<(), AnyError> {
         ),
         None => format!("{} parameters", layout.num_params),
     };
-    let from = args.init.as_ref().map_or("a fresh init".to_string(), |p| p.display().to_string());
+    let mut from = args.init.as_ref().map_or("a fresh init".to_string(), |p| p.display().to_string());
+    if let Some(path) = &args.lora.adapters {
+        from = format!("{from} with the adapters of {} (after {resumed} steps)", path.display());
+    }
     eprintln!(
         "gradlab: training {} ({what}) from {from} on {} with {:?}, lr {}, batch {}x{}",
         args.preset, ctx.adapter, optimizer.kind, optimizer.lr, args.batch, model.block_size
     );
     let mut run = GpuRun::new(&ctx, config, &weights)?;
+    if let Some(start) = &start {
+        let mut state = block_on(run.state())?;
+        state.adapters = Some(start.values.iter().map(|&x| f64::from(x)).collect());
+        run.set_state(&state)?;
+    }
     let mut rng = Rng::new(args.seed ^ 0xBA7C4);
+    // the batches of the steps the adapters have already taken
+    for _ in 0..resumed {
+        gradlab::data::random_windows(&tokens, args.batch, model.block_size, &mut rng)?;
+    }
     let started = std::time::Instant::now();
     let print = |s: &StepStats| {
+        let step = resumed + s.step;
         if args.json {
             println!(
                 "{}",
-                serde_json::json!({"step": s.step, "loss": s.mean_loss(), "grad_norm": s.grad_norm, "adapter": ctx.adapter.to_string()})
+                serde_json::json!({"step": step, "loss": s.mean_loss(), "grad_norm": s.grad_norm, "adapter": ctx.adapter.to_string()})
             );
         } else {
-            println!("step {:>5}  loss {:.4}  grad norm {:.3}", s.step, s.mean_loss(), s.grad_norm);
+            println!("step {:>5}  loss {:.4}  grad norm {:.3}", step, s.mean_loss(), s.grad_norm);
         }
     };
     let mut last = None;
@@ -125,6 +154,13 @@ pub fn run(args: Args) -> Result<(), AnyError> {
         last = Some(s);
     }
     let secs = started.elapsed().as_secs_f64();
+    if let (Some(path), Some(lora)) = (&args.save_adapters, lora) {
+        let values: Vec<f32> = block_on(run.state())?.adapters.unwrap_or_default().iter().map(|&x| x as f32).collect();
+        let adapters = AdapterLayout::new(&layout, lora)?;
+        let meta = [("seed", args.seed.to_string())];
+        write(path, &adapters_file(&adapters, &values, resumed + args.steps, &meta)?)?;
+        eprintln!("gradlab: wrote the adapters after step {} to {}", resumed + args.steps, path.display());
+    }
     let tokens_seen = args.steps as f64 * (args.batch * model.block_size) as f64;
     eprintln!(
         "gradlab: {} steps in {:.1}s ({:.1} steps/s, {:.0} tokens/s); final loss {:.4} (ln V = {:.4})",
