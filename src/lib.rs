@@ -20,6 +20,7 @@ pub mod model;
 pub mod optim;
 pub mod playground;
 pub mod rng;
+pub mod strict;
 pub mod train;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

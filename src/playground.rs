@@ -121,8 +121,10 @@ impl Method {
     }
 }
 
-/// Settings shared by all trajectories.
+/// Settings shared by all trajectories; missing fields take the defaults,
+/// unknown ones are refused (read through `strict`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PlaygroundSettings {
     pub lr: f64,
     pub momentum: f64,
@@ -140,7 +142,7 @@ impl Default for PlaygroundSettings {
 
 impl PlaygroundSettings {
     pub fn validate(&self) -> Result<(), ConfigError> {
-        check_range("learning_rate", self.lr, 1e-7, 10.0)?;
+        check_range("lr", self.lr, 1e-7, 10.0)?;
         check_range("momentum", self.momentum, 0.0, 0.999)?;
         check_range("beta1", self.beta1, 0.0, 0.999)?;
         check_range("beta2", self.beta2, 0.0, 0.99999)?;

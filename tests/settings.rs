@@ -8,48 +8,19 @@
 //! agree, and every value the page offers a lab the CPU takes.
 #![cfg(not(target_arch = "wasm32"))]
 
-use gradlab::lab::page::{page_defaults, sent_settings};
+use gradlab::gpu::plan::{webgpu_limits, RunSizes};
+use gradlab::lab::page::{api_path, for_reader, page_defaults, sent_settings};
 use gradlab::lab::settings::{
-    steps_per_call, work_per_step, Backend, LabSettings, CPU_WORK_BUDGET, GPU_WORK_BUDGET, MAX_STEPS_PER_CALL,
-    REFERENCE_WORK_BUDGET,
+    run_index, steps_per_call, work_per_step, Backend, LabSettings, CPU_WORK_BUDGET, GPU_MEMORY_BUDGET,
+    GPU_WORK_BUDGET, MAX_STEPS_PER_CALL, REFERENCE_WORK_BUDGET,
 };
+use gradlab::model::ConfigError;
 use gradlab::model::ModelConfig;
 use gradlab::optim::OptimizerConfig;
+use gradlab::strict::fields_of;
 use proptest::prelude::*;
-use serde::de::{DeserializeOwned, Error as _, Visitor};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-
-/// The field names serde's derive gives `T`: it hands them to
-/// `deserialize_struct`, where this deserializer keeps them and stops.
-struct FieldNames<'a>(&'a mut &'static [&'static str]);
-
-impl<'de> serde::Deserializer<'de> for FieldNames<'_> {
-    type Error = serde::de::value::Error;
-    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
-        Err(Self::Error::custom("not a struct"))
-    }
-    fn deserialize_struct<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        fields: &'static [&'static str],
-        _: V,
-    ) -> Result<V::Value, Self::Error> {
-        *self.0 = fields;
-        Err(Self::Error::custom("names taken"))
-    }
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
-        unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
-    }
-}
-
-fn fields_of<T: DeserializeOwned>() -> &'static [&'static str] {
-    let mut names: &'static [&'static str] = &[];
-    let _ = T::deserialize(FieldNames(&mut names));
-    assert!(!names.is_empty(), "{} is not a struct", std::any::type_name::<T>());
-    names
-}
 
 /// Every name a refusal may start with: the settings' fields and the
 /// optimizer's, and the names the checks give what they check.
@@ -57,6 +28,25 @@ fn named(e: &str) -> bool {
     const CHECKS: &[&str] = &["settings", "block_size", "runs", "learning_rate", "min_lr_ratio", "unknown preset"];
     let fields = fields_of::<LabSettings>().iter().chain(fields_of::<OptimizerConfig>());
     CHECKS.iter().chain(fields).any(|f| e.starts_with(f))
+}
+
+/// What the page shows for a refusal names the settings as the API spells
+/// them (`lab::page::api_path`), with the page's name where it differs:
+/// every name a refusal carries is a setting, or one of the few that are
+/// not (the settings object as a whole, the runs, the backend).
+fn named_for_the_reader(e: &ConfigError) -> Result<(), String> {
+    let shown = for_reader(e);
+    let Some(field) = e.field() else { return Ok(()) };
+    for part in field.split(" × ") {
+        if !["settings", "runs", "backend"].contains(&part) && api_path(part).is_none() {
+            return Err(format!("{part} is no setting of the wasm API: {shown}"));
+        }
+    }
+    let internal = ["learning_rate", "min_lr_ratio", "block_size"];
+    match internal.iter().find(|name| shown.starts_with(*name)) {
+        Some(name) => Err(format!("an internal name, {name}: {shown}")),
+        None => Ok(()),
+    }
 }
 
 fn hostile_value() -> impl Strategy<Value = Value> {
@@ -104,7 +94,63 @@ proptest! {
                     Err(e) => prop_assert!(named(&e.to_string()), "unnamed refusal: {e}"),
                 }
             }
-            Err(e) => prop_assert!(named(&e.to_string()), "unnamed refusal of {object:?}: {e}"),
+            Err(e) => {
+                prop_assert!(named(&e.to_string()), "unnamed refusal of {object:?}: {e}");
+                let reader = named_for_the_reader(&e);
+                prop_assert!(reader.is_ok(), "{}", reader.unwrap_err());
+            }
+        }
+    }
+
+    /// Labs drawn near the GPU's limits: long contexts, larger batches and
+    /// every preset, checked against WebGPU's default limits as the settings
+    /// check does. An accepted lab has every buffer within them and its
+    /// runs within the memory budget, and is refused once its largest buffer
+    /// is a word past the limit; a refused one names the settings, and the
+    /// CPU backends never refuse it for a GPU's limits (a lab past them that
+    /// fits the CPU's work budget, such as `micro` at T = 2897 with one run,
+    /// is the CPU's).
+    #[test]
+    fn labs_near_the_gpus_limits_are_refused_by_name_or_fit(
+        preset in prop::sample::select(vec!["nano", "micro", "small"]),
+        batch in prop::sample::select(vec![1usize, 2, 4, 8, 16, 32, 64]),
+        micro_pow in 0u32..4,
+        seq_len in prop_oneof![512usize..=4096, Just(2048), Just(2896), Just(4096), 8usize..=256],
+        sweep in any::<bool>(),
+        lora_rank in prop::sample::select(vec![0usize, 4]),
+    ) {
+        let micro_batch = (1usize << micro_pow).min(batch);
+        let v = json!({"preset": preset, "batch": batch, "micro_batch": micro_batch, "seq_len": seq_len,
+            "sweep": sweep, "lora_rank": lora_rank});
+        let settings = LabSettings::from_json(v.clone()).unwrap();
+        let defaults = webgpu_limits();
+        match settings.resolve(Backend::Gpu) {
+            Ok(config) => {
+                let plans: Vec<RunSizes> = config.run_configs().iter().map(|r| RunSizes::new(r).unwrap()).collect();
+                let largest = plans.iter().flat_map(|p| p.buffers()).map(|p| p.binding as u64 * 4).max().unwrap();
+                prop_assert!(largest <= defaults.max_storage_buffer_binding_size, "{v}: {largest}");
+                let total: u64 = plans.iter().map(RunSizes::total_bytes).sum();
+                prop_assert!(total <= GPU_MEMORY_BUDGET, "{v}: {total}");
+                let tighter = wgpu::Limits { max_storage_buffer_binding_size: largest - 4, ..defaults };
+                let e = settings.resolve_on(Backend::Gpu, &tighter).unwrap_err();
+                prop_assert!(matches!(e, ConfigError::DeviceLimit { .. }), "{v}: {e}");
+                prop_assert!(e.to_string().contains("(maxStorageBufferBindingSize)"), "{v}: {e}");
+            }
+            Err(e) => {
+                prop_assert!(named(&e.to_string()), "{v}: unnamed refusal {e}");
+                let reader = named_for_the_reader(&e);
+                prop_assert!(reader.is_ok(), "{}", reader.unwrap_err());
+                if let ConfigError::DeviceLimit { .. } = e {
+                    let said = e.to_string();
+                    prop_assert!(said.contains("this GPU allows") || said.contains("a lab may take on the GPU"), "{said}");
+                }
+                // the CPU backends are held to their work budgets, never to a GPU's limits
+                for cpu in [Backend::Cpu, Backend::Reference] {
+                    if let Err(e) = settings.resolve(cpu) {
+                        prop_assert!(!matches!(e, ConfigError::DeviceLimit { .. }), "{v} on {cpu}: {e}");
+                    }
+                }
+            }
         }
     }
 
@@ -155,8 +201,35 @@ proptest! {
 #[test]
 fn the_defects_found_are_refused_by_name() {
     let refuse = |v: Value| LabSettings::from_json(v).and_then(|s| s.resolve(Backend::Gpu)).unwrap_err().to_string();
-    assert!(refuse(json!({"bogus": 1})).contains("bogus"));
-    assert!(refuse(json!({"microbatch": 2})).contains("microbatch"));
+    // a key that is no setting, at any level: named, with the nearest setting or all of them
+    assert_eq!(
+        refuse(json!({"bogus": 1})),
+        "settings: bogus is not a lab setting (the lab settings are: preset, batch, micro_batch, spread, seq_len, \
+         optimizer, seed, sweep, corpus, text, packing, mask_prompt, ranks, lora_rank)"
+    );
+    assert_eq!(
+        refuse(json!({"microbatch": 2})),
+        "settings: microbatch is not a lab setting; did you mean micro_batch?"
+    );
+    assert_eq!(refuse(json!({"seqlen": 16})), "settings: seqlen is not a lab setting; did you mean seq_len?");
+    assert_eq!(
+        refuse(json!({"optimizer": {"speed": 2}})),
+        "settings: optimizer.speed is not a lab setting (the lab settings in optimizer are: kind, lr, momentum, \
+         beta1, beta2, eps, weight_decay, max_grad_norm, schedule)"
+    );
+    let e = refuse(json!({"optimizer": {"schedule": {"kind": "warmup", "warmup": 1, "warmpu": 2}}}));
+    assert!(
+        e.contains("optimizer.schedule.warmpu is not a lab setting; did you mean optimizer.schedule.warmup?"),
+        "{e}"
+    );
+    // run indices as JavaScript gives them: -1 said as -1, NaN and 1.5 refused
+    let run = |x: f64| run_index(x, 3).map_err(|e| e.to_string());
+    assert_eq!(run(-1.0).unwrap_err(), "run: -1 is not a run (this lab has runs 0 to 2)");
+    assert_eq!(run(3.0).unwrap_err(), "run: 3 is not a run (this lab has runs 0 to 2)");
+    assert_eq!(run(f64::NAN).unwrap_err(), "run: must be a whole number, got NaN (this lab has runs 0 to 2)");
+    assert_eq!(run(1.5).unwrap_err(), "run: must be a whole number, got 1.5 (this lab has runs 0 to 2)");
+    assert_eq!(run(4294967295.0).unwrap_err(), "run: 4294967295 is not a run (this lab has runs 0 to 2)");
+    assert_eq!((run(0.0), run(2.0)), (Ok(0), Ok(2)));
     let e = refuse(json!({"batch": "8"}));
     assert!(e.contains("batch") && e.contains("invalid type"), "{e}");
     let e = refuse(json!({"optimizer": {"lr": 1e308}}));

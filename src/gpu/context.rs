@@ -66,6 +66,11 @@ pub struct GpuContext {
     /// Errors wgpu reported outside any call (validation, out of memory); kept
     /// here instead of wgpu's default of panicking, and surfaced by `check_errors`.
     errors: ErrorList,
+    /// Bytes of the buffers made on this device through `storage`,
+    /// `mappable` and `Readback`, and of those recorded programs made
+    /// (uniform arenas, scratch): for checking `plan` against what a run
+    /// really makes (tests/limits.rs).
+    made: Arc<[std::sync::atomic::AtomicU64; 2]>,
     /// The error list of every holder of this device (`share`): an uncaptured
     /// error cannot be traced to the work that caused it, so each one hears of it.
     listeners: Arc<Mutex<Vec<Weak<ErrorSink>>>>,
@@ -153,6 +158,7 @@ impl GpuContext {
             },
             limits,
             pipelines,
+            made: Arc::default(),
             errors,
             listeners,
             lost,
@@ -223,13 +229,45 @@ impl GpuContext {
 
     /// A storage buffer of `floats` 4-byte words, zero-filled.
     pub fn storage(&self, label: &str, floats: usize) -> wgpu::Buffer {
+        // WebGPU refuses zero-sized bindings; keep one word at least
+        let size = floats.max(1) as u64 * 4;
+        self.count_made(0, size);
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
-            // WebGPU refuses zero-sized bindings; keep one word at least
-            size: (floats.max(1) * 4) as u64,
+            size,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         })
+    }
+
+    /// A buffer of `words` 4-byte words the CPU maps to read what is copied into it.
+    pub fn mappable(&self, label: &str, words: usize) -> wgpu::Buffer {
+        let size = words.max(1) as u64 * 4;
+        self.count_made(0, size);
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// Adds `bytes` to what was made: `kind` 0 for buffers sized by `plan`
+    /// one by one, 1 for those of recorded programs.
+    pub(crate) fn count_made(&self, kind: usize, bytes: u64) {
+        self.made[kind].fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Bytes of buffers made on this device so far: (those `plan` sizes one
+    /// by one, those of recorded programs).
+    pub fn made(&self) -> (u64, u64) {
+        let load = |i: usize| self.made[i].load(std::sync::atomic::Ordering::Relaxed);
+        (load(0), load(1))
+    }
+
+    /// The counter of program buffers, for a `ProgramBuilder`.
+    pub(crate) fn made_counter(&self) -> Arc<[std::sync::atomic::AtomicU64; 2]> {
+        self.made.clone()
     }
 
     /// A storage buffer holding `data`.
@@ -258,7 +296,15 @@ impl GpuContext {
         if size == 0 {
             return Ok(Vec::new());
         }
-        let staging = Readback::new(self, "readback", (size as usize).div_ceil(4));
+        // made for this read alone, and not counted with what runs hold (`made`)
+        let staging = Readback {
+            buffer: self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("readback"),
+                size: size.div_ceil(4) * 4,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+        };
         let mut encoder = self.device.create_command_encoder(&Default::default());
         staging.record_copy(&mut encoder, buffer, offset, size);
         self.queue.submit([encoder.finish()]);
@@ -276,13 +322,7 @@ pub struct Readback {
 
 impl Readback {
     pub fn new(ctx: &GpuContext, label: &str, words: usize) -> Self {
-        let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: (words.max(1) * 4) as u64,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        Self { buffer }
+        Self { buffer: ctx.mappable(label, words) }
     }
 
     /// Records a copy of `size` bytes of `src` from byte `offset` into this buffer.

@@ -350,7 +350,7 @@ impl ProgramBuilder {
         if u64::from(p.m) * u64::from(p.n) >= u64::from(TILED_MIN_OUTPUTS) {
             return MatmulKernel::Tiled;
         }
-        let slices = SPLIT_TARGET_GROUPS.div_ceil(direct_groups).min(p.k / MIN_K_SLICE);
+        let slices = split_slices(direct_groups, p.k);
         if slices > 1 {
             MatmulKernel::SplitK(slices)
         } else {
@@ -606,6 +606,36 @@ impl ProgramBuilder {
 
 /// Rows each block of a column reduction sums (fixed: it is baked into layernorm.wgsl).
 const ROW_BLOCK: usize = 64;
+pub(crate) const REDUCE_ROWS: usize = ROW_BLOCK;
+
+/// Rows of a product's output one workgroup of `matmul_direct` covers, the
+/// fewest of any matmul kernel: a product of M rows spreads M / this
+/// workgroups along one dimension of its grid (`plan` checks the device
+/// allows that many).
+pub(crate) const FEWEST_MATMUL_ROWS: usize = DIRECT_ROWS as usize;
+
+/// Slices K is cut into for a product spread over `direct_groups`
+/// workgroups (`pick_matmul`; one or none is no split).
+fn split_slices(direct_groups: u32, k: u32) -> u32 {
+    SPLIT_TARGET_GROUPS.div_ceil(direct_groups.max(1)).min(k / MIN_K_SLICE)
+}
+
+/// Words of partial sums product c [M,N] = a [M,K] · b [K,N] may write to
+/// scratch when `pick_matmul` splits its K (on a real GPU): slices × M·N, or
+/// 0 where it never splits. A bound `plan` counts a run's memory with.
+pub(crate) fn split_partials_bound(m: usize, n: usize, k: usize) -> usize {
+    let outputs = m as u64 * n as u64;
+    if k <= SHORT_K as usize || outputs >= u64::from(TILED_MIN_OUTPUTS) {
+        return 0;
+    }
+    let groups = (n.div_ceil(DIRECT_COLS as usize) * m.div_ceil(DIRECT_ROWS as usize)).min(u32::MAX as usize) as u32;
+    let slices = split_slices(groups, k.min(u32::MAX as usize) as u32);
+    if slices <= 1 {
+        0
+    } else {
+        (slices as u64 * outputs) as usize
+    }
+}
 
 /// Elements each workgroup of the first gradient-norm pass sums.
 pub const SUM_BLOCK: usize = 4096;

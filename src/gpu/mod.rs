@@ -6,8 +6,9 @@
 //! `params` (the uniform structs) ← `table` (every kernel declared once) ←
 //! `pipelines` (compiled once per device) ← `context` (device, queue,
 //! readbacks) ← `program` (recording and replaying work) ← `kernels` (one
-//! dispatch function per kernel) ← `model` (the GPT-2 passes) ← `run`
-//! (`GpuRun`: stepping, evaluation, generation).
+//! dispatch function per kernel) ← `plan` (every buffer a run makes, sized
+//! before it is, and the device's limits checked) ← `model` (the GPT-2
+//! passes) ← `run` (`GpuRun`: stepping, evaluation, generation).
 
 mod params;
 mod table;
@@ -19,6 +20,7 @@ pub mod program;
 
 pub mod kernels;
 pub mod model;
+pub mod plan;
 pub mod run;
 
 #[cfg(test)]

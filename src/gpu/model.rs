@@ -16,6 +16,7 @@ use crate::model::{AdapterLayout, BlockTensor, ConfigError, LoraConfig, ParamLay
 
 use super::context::GpuContext;
 use super::kernels::GradWrite::{Accumulate, Overwrite};
+use super::plan::ModelSizes;
 use super::program::{ProgramBuilder, View};
 
 /// Per-layer activations kept from forward for backward.
@@ -125,7 +126,8 @@ pub fn check_buffer(ctx: &GpuContext, what: &str, floats: usize) -> Result<(), C
 
 impl GpuModel {
     /// Allocates every buffer of a model for micro-batches of `b` sequences of
-    /// `t` positions, after checking each against the adapter's limits.
+    /// `t` positions, each sized by `plan::ModelSizes` and checked against
+    /// the adapter's limits first.
     pub fn new(
         ctx: &GpuContext,
         layout: ParamLayout,
@@ -141,74 +143,67 @@ impl GpuModel {
         if t < 1 || t > cfg.block_size {
             return Err(ConfigError::Invalid {
                 field: "seq_len",
-                reason: format!("must be between 1 and block_size ({}), got {t}", cfg.block_size),
+                reason: format!("must be between 1 and the model's context, block_size ({}), got {t}", cfg.block_size),
             });
         }
-        let (c, v, nh) = (cfg.n_embd, cfg.vocab_size, cfg.n_head);
-        let bt = b * t;
-        let sizes = [
-            ("parameters", layout.total),
-            ("attention probabilities [B,NH,T,T]", b * nh * t * t),
-            ("logits [B,T,V]", bt * v),
-            ("MLP activations [B,T,4C]", bt * 4 * c),
-        ];
-        for (what, floats) in sizes {
-            check_buffer(ctx, what, floats)?;
+        let adapters = lora.map(|config| AdapterLayout::new(&layout, config)).transpose()?;
+        // every size from the plan, which `check_lab` checks a lab's runs by
+        let s = ModelSizes::new(&layout, b, t, adapters.as_ref());
+        for p in s.buffers() {
+            check_buffer(ctx, p.label, p.words)?;
         }
+        let (bt, btc, bt3c, bt4c) = (s.rows, s.rows_c, s.rows_3c, s.rows_4c);
         let buf = |label: &str, floats: usize| View::whole(&ctx.storage(label, floats));
-        let lora = match lora {
-            Some(config) => {
-                let adapters = AdapterLayout::new(&layout, config)?;
-                Some(GpuAdapters {
-                    base: ctx.storage("frozen weights", layout.total),
-                    values: ctx.storage("adapters", adapters.total),
-                    grads: ctx.storage("adapter grads", adapters.total),
-                    h: buf("lora h", bt * config.rank),
-                    dh: buf("lora dh", bt * config.rank),
-                    layout: adapters,
-                })
-            }
-            None => None,
+        let lora = match (adapters, s.adapters) {
+            (Some(adapters), Some((total, rank))) => Some(GpuAdapters {
+                base: ctx.storage("frozen weights", s.params),
+                values: ctx.storage("adapters", total),
+                grads: ctx.storage("adapter grads", total),
+                h: buf("lora h", bt * rank),
+                dh: buf("lora dh", bt * rank),
+                layout: adapters,
+            }),
+            _ => None,
         };
         let layers = (0..cfg.n_layer)
             .map(|_| LayerActs {
-                ln1: buf("ln1", bt * c),
+                ln1: buf("ln1", btc),
                 ln1_mean: buf("ln1_mean", bt),
                 ln1_rstd: buf("ln1_rstd", bt),
-                qkv: buf("qkv", bt * 3 * c),
-                att: buf("att", b * nh * t * t),
-                atty: buf("atty", bt * c),
-                residual2: buf("residual2", bt * c),
-                ln2: buf("ln2", bt * c),
+                qkv: buf("qkv", bt3c),
+                att: buf("att", s.att),
+                atty: buf("atty", btc),
+                residual2: buf("residual2", btc),
+                ln2: buf("ln2", btc),
                 ln2_mean: buf("ln2_mean", bt),
                 ln2_rstd: buf("ln2_rstd", bt),
-                fch: buf("fch", bt * 4 * c),
-                fch_gelu: buf("fch_gelu", bt * 4 * c),
-                residual3: buf("residual3", bt * c),
+                fch: buf("fch", bt4c),
+                fch_gelu: buf("fch_gelu", bt4c),
+                residual3: buf("residual3", btc),
             })
             .collect();
         Ok(Self {
             lora,
             b,
             t,
-            params: ctx.storage("params", layout.total),
-            grads: ctx.storage("grads", layout.total),
+            params: ctx.storage("params", s.params),
+            grads: ctx.storage("grads", s.params),
             layers,
-            encoded: buf("encoded", bt * c),
-            lnf: buf("lnf", bt * c),
+            encoded: buf("encoded", btc),
+            lnf: buf("lnf", btc),
             lnf_mean: buf("lnf_mean", bt),
             lnf_rstd: buf("lnf_rstd", bt),
-            logits: buf("logits", bt * v),
-            dlogits: buf("dlogits", bt * v),
+            logits: buf("logits", s.logits),
+            dlogits: buf("dlogits", s.logits),
             losses: buf("losses", bt),
             grad_acts: GradActs {
-                dresidual: buf("dresidual", bt * c),
-                dln: buf("dln", bt * c),
-                datty: buf("datty", bt * c),
-                dqkv: buf("dqkv", bt * 3 * c),
-                dpreatt: buf("dpreatt", b * nh * t * t),
-                dfch: buf("dfch", bt * 4 * c),
-                dfch_gelu: buf("dfch_gelu", bt * 4 * c),
+                dresidual: buf("dresidual", btc),
+                dln: buf("dln", btc),
+                datty: buf("datty", btc),
+                dqkv: buf("dqkv", bt3c),
+                dpreatt: buf("dpreatt", s.att),
+                dfch: buf("dfch", bt4c),
+                dfch_gelu: buf("dfch_gelu", bt4c),
             },
             layout,
         })

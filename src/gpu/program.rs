@@ -64,6 +64,8 @@ pub struct ProgramBuilder {
     /// (they run in order); replaced by a larger one when a request outgrows it.
     scratch: Option<wgpu::Buffer>,
     placeholder: Option<wgpu::Buffer>,
+    /// The device's count of bytes made (`GpuContext::made`).
+    made: std::sync::Arc<[std::sync::atomic::AtomicU64; 2]>,
 }
 
 /// The ways matmul.wgsl computes a product (kernels.rs picks one per product).
@@ -94,8 +96,11 @@ pub enum RowKernel {
     Workgroup,
 }
 
+/// The smallest reduction scratch a program makes, in words (`scratch`).
+pub(crate) const SCRATCH_MIN_WORDS: usize = 1024;
+
 /// WebGPU's largest allowed `minUniformBufferOffsetAlignment`.
-const UNIFORM_ALIGN: usize = 256;
+pub(crate) const UNIFORM_ALIGN: usize = 256;
 
 impl ProgramBuilder {
     pub fn new(ctx: &GpuContext) -> Self {
@@ -111,6 +116,7 @@ impl ProgramBuilder {
             ops: Vec::new(),
             max_groups: ctx.limits.max_compute_workgroups_per_dimension,
             scratch: None,
+            made: ctx.made_counter(),
         }
     }
 
@@ -118,9 +124,11 @@ impl ProgramBuilder {
     pub(crate) fn scratch(&mut self, floats: usize) -> View {
         let fits = self.scratch.as_ref().is_some_and(|b| b.size() >= (floats * 4) as u64);
         if !fits {
+            let size = floats.max(SCRATCH_MIN_WORDS) as u64 * 4;
+            self.count_made(size);
             self.scratch = Some(self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("reduction scratch"),
-                size: (floats.max(1024) * 4) as u64,
+                size,
                 usage: wgpu::BufferUsages::STORAGE,
                 mapped_at_creation: false,
             }));
@@ -129,10 +137,17 @@ impl ProgramBuilder {
         View::words(buffer, 0, floats)
     }
 
+    fn count_made(&self, bytes: u64) {
+        self.made[1].fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// A one-word buffer to bind where a kernel's flags say a binding goes
     /// unread (binding a real operand there could make one buffer both read
     /// and written in a dispatch, which WebGPU refuses).
     pub(crate) fn placeholder(&mut self) -> View {
+        if self.placeholder.is_none() {
+            self.count_made(4);
+        }
         let device = &self.device;
         let buffer = self.placeholder.get_or_insert_with(|| {
             device.create_buffer(&wgpu::BufferDescriptor {
@@ -201,9 +216,11 @@ impl ProgramBuilder {
     }
 
     pub fn finish(self) -> Program {
+        let size = self.uniforms.len().max(UNIFORM_ALIGN) as u64;
+        self.count_made(size);
         let uniforms = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("uniform arena"),
-            size: self.uniforms.len().max(UNIFORM_ALIGN) as u64,
+            size,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });

@@ -8,6 +8,7 @@ use crate::data::{DataConfig, Packing};
 use crate::model::config::ConfigError;
 use crate::model::{LoraConfig, ModelConfig};
 use crate::optim::OptimizerConfig;
+use crate::train::RunConfig;
 
 /// One run of the lab besides the reference.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -123,6 +124,21 @@ impl LabConfig {
         Self::with_runs(model, batch, spread, seed, runs)
     }
 
+    /// What each run of `all_runs` is built with.
+    pub fn run_configs(&self) -> Vec<RunConfig> {
+        self.all_runs()
+            .iter()
+            .map(|spec| RunConfig {
+                model: self.model,
+                micro_batch: spec.micro_batch,
+                grad_accum: self.batch / spec.micro_batch.max(1),
+                seq_len: self.seq_len,
+                optimizer: self.optimizer,
+                lora: self.lora,
+            })
+            .collect()
+    }
+
     /// Every run including the reference, in lab order.
     pub fn all_runs(&self) -> Vec<RunSpec> {
         let mut all = vec![RunSpec { strategy: Strategy::FullBatch, micro_batch: self.batch }];
@@ -158,7 +174,10 @@ impl LabConfig {
         if self.seq_len == 0 || self.seq_len > self.model.block_size {
             return Err(ConfigError::Invalid {
                 field: "seq_len",
-                reason: format!("must be between 1 and block_size ({}), got {}", self.model.block_size, self.seq_len),
+                reason: format!(
+                    "must be between 1 and the model's context, block_size ({}), got {}",
+                    self.model.block_size, self.seq_len
+                ),
             });
         }
         if self.runs.len() > 32 {

@@ -33,7 +33,7 @@ use crate::model::config::ConfigError;
 use crate::model::{AdapterLayout, ParamLayout, TensorView};
 use crate::rng::Rng;
 use crate::train::{inverse_temperature, prompt_window, sample_draws};
-use crate::train::{Batch, MicroBatch, RunConfig, StepError, StepWork, Trainer};
+use crate::train::{Batch, MicroBatch, StepError, StepWork, Trainer};
 
 use metrics::{metrics, set_throughput};
 
@@ -74,20 +74,10 @@ impl Lab {
         let batches =
             BatchSampler::new(corpus, config.seed ^ BATCH_SEED_SALT, config.batch, config.seq_len, config.data())?;
         let specs = config.all_runs();
-        let runs = specs
-            .iter()
-            .map(|spec| {
-                let rc = RunConfig {
-                    model: config.model,
-                    micro_batch: spec.micro_batch,
-                    grad_accum: config.batch / spec.micro_batch,
-                    seq_len: config.seq_len,
-                    optimizer: config.optimizer,
-                    lora: config.lora,
-                };
-                R::new(device, rc, weights)
-            })
-            .collect::<Result<Vec<R>, _>>()?;
+        let configs = config.run_configs();
+        // all of them fit the device together before any is built
+        R::check_runs(device, &configs)?;
+        let runs = configs.into_iter().map(|rc| R::new(device, rc, weights)).collect::<Result<Vec<R>, _>>()?;
         let halted = vec![false; runs.len()];
         let runs: Box<dyn Runs> = Box::new(runs);
         Ok(Self { config, specs, runs, batches, steps: 0, last_report: now_seconds(), last_batch: None, halted })
@@ -106,12 +96,8 @@ impl Lab {
     /// nothing more; the other runs go on. Stats of steps it already took
     /// still arrive.
     pub fn halt(&mut self, run: usize) -> Result<(), ConfigError> {
-        let runs = self.runs.count();
-        let halted = self.halted.get_mut(run).ok_or_else(|| ConfigError::Invalid {
-            field: "run",
-            reason: format!("{run} is not a run of this lab (it has {runs})"),
-        })?;
-        *halted = true;
+        let run = settings::run_index(run as f64, self.runs.count())?;
+        self.halted[run] = true;
         Ok(())
     }
 
@@ -121,11 +107,7 @@ impl Lab {
     }
 
     fn check_run(&self, run: usize) -> Result<(), ConfigError> {
-        let count = self.runs.count();
-        if run < count {
-            return Ok(());
-        }
-        Err(ConfigError::Invalid { field: "run", reason: format!("run {run} does not exist; there are {count}") })
+        settings::run_index(run as f64, self.runs.count()).map(|_| ())
     }
 
     /// Why the runs' device was lost, if it was (see `Trainer::device_lost`).

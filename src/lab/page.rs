@@ -86,6 +86,65 @@ pub fn lab_settings(values: &PageValues) -> Result<LabSettings, ConfigError> {
     LabSettings::from_json(sent_settings(values))
 }
 
+/// Checks named otherwise than the setting they check, and that setting's
+/// path: the optimizer's check of `optimizer.lr` says `learning_rate`, of a
+/// cosine schedule's `min_ratio` says `min_lr_ratio`, and a model's
+/// `block_size` past its bound is the context `seq_len` asked for (which
+/// grows it). tests/settings.rs fuzzes that every refusal's name is a path.
+const CHECKED_AS: [(&str, &str); 3] =
+    [("learning_rate", "optimizer.lr"), ("min_lr_ratio", "optimizer.schedule.min_ratio"), ("block_size", "seq_len")];
+
+/// The wasm API's path of the setting a refusal calls `field`: `field`
+/// itself for a field of `LabSettings`, `optimizer.field` for one of the
+/// optimizer's, the setting a check of another name is about
+/// (`CHECKED_AS`); None for a name that is no setting (`run`, `steps`).
+pub fn api_path(field: &str) -> Option<String> {
+    use crate::strict::fields_of;
+    if let Some((_, path)) = CHECKED_AS.iter().find(|(check, _)| *check == field) {
+        return Some(path.to_string());
+    }
+    if fields_of::<LabSettings>().contains(&field) {
+        return Some(field.to_string());
+    }
+    fields_of::<crate::optim::OptimizerConfig>().contains(&field).then(|| format!("optimizer.{field}"))
+}
+
+/// How a refusal names the setting it calls `field`, for the reader: as the
+/// wasm API spells it, with the page's name for it (its URL parameter and
+/// element attribute, www/lab/settings.json) in brackets where that differs:
+/// "optimizer.lr (lr)", "seq_len (ctx)", "micro_batch (micro)", "batch".
+/// Several ("batch × seq_len") are named one by one; a name that is no
+/// setting stays as it is.
+pub fn reader_name(field: &str) -> String {
+    let settings = page_settings();
+    let one = |name: &str| -> String {
+        let Some(path) = api_path(name) else { return name.to_string() };
+        // the setting at the path, or the one holding it (optimizer.schedule for its min_ratio)
+        let page = settings
+            .iter()
+            .filter_map(|s| s.path.as_deref().map(|p| (p, &s.name)))
+            .filter(|(p, _)| path == *p || path.starts_with(&format!("{p}.")))
+            .max_by_key(|(p, _)| p.len())
+            .map(|(_, name)| name);
+        match page {
+            Some(page) if *page != path => format!("{path} ({page})"),
+            _ => path,
+        }
+    };
+    field.split(" × ").map(one).collect::<Vec<_>>().join(" × ")
+}
+
+/// `e` in words with its field named for the reader (`reader_name`): what
+/// the wasm API says when it refuses settings, so the page shows the names
+/// its reader sees ("optimizer.lr (lr) must be at most 100, got 1e308").
+pub fn for_reader(e: &ConfigError) -> String {
+    let message = e.to_string();
+    match e.field() {
+        Some(field) if message.starts_with(field) => format!("{}{}", reader_name(field), &message[field.len()..]),
+        _ => message,
+    }
+}
+
 /// What a scenario claims for as long as a reader watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -189,5 +248,31 @@ mod tests {
             }
         }
         assert!(Scenario::named("nope").unwrap_err().to_string().contains("fine-tuning"));
+    }
+
+    #[test]
+    fn refusals_name_settings_as_the_api_and_the_page_spell_them() {
+        use crate::lab::settings::LabSettings;
+        let refuse = |v: Value, backend| for_reader(&LabSettings::from_json(v).unwrap().resolve(backend).unwrap_err());
+        assert_eq!(
+            refuse(json!({"optimizer": {"lr": 1e308}}), Backend::Cpu),
+            "optimizer.lr (lr) must be at most 100, got 1e308"
+        );
+        assert_eq!(refuse(json!({"seq_len": 5000}), Backend::Cpu), "seq_len (ctx) must be at most 4096, got 5000");
+        let e = refuse(json!({"batch": 3, "micro_batch": 2}), Backend::Cpu);
+        assert_eq!(e, "micro_batch (micro): 2 does not divide the batch of 3");
+        let e = refuse(
+            json!({"optimizer": {"schedule": {"kind": "cosine", "warmup": 1, "total": 9, "min_ratio": 2}}}),
+            Backend::Cpu,
+        );
+        assert!(e.starts_with("optimizer.schedule.min_ratio (sched) must be at most 1"), "{e}");
+        let e = refuse(json!({"optimizer": {"weight_decay": -1}}), Backend::Cpu);
+        assert!(e.starts_with("optimizer.weight_decay (wd) must be at least 0"), "{e}");
+        // a name the page has too, and one it has not, stay as they are
+        assert!(refuse(json!({"batch": 5000}), Backend::Cpu).starts_with("batch: must be between 1 and 4096"));
+        assert_eq!(reader_name("kind"), "optimizer.kind (opt)");
+        assert_eq!(reader_name("eps"), "optimizer.eps");
+        assert_eq!(reader_name("batch × seq_len"), "batch × seq_len (ctx)");
+        assert_eq!(reader_name("run"), "run");
     }
 }

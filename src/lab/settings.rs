@@ -12,8 +12,10 @@ use serde::Deserialize;
 use super::config::LabConfig;
 pub use super::Backend;
 use crate::data::{Corpus, Packing};
+use crate::gpu::plan::{check_lab, DeviceBudget};
 use crate::model::{ConfigError, LoraConfig, ModelConfig, ParamLayout};
 use crate::optim::OptimizerConfig;
+use crate::strict::Tree;
 
 /// What the page asks for; missing fields take the defaults below, unknown
 /// fields are refused by name.
@@ -107,6 +109,17 @@ pub const REFERENCE_WORK_BUDGET: f64 = 1e10;
 /// reference's reach.
 pub const CPU_WORK_BUDGET: f64 = 3e10;
 
+/// Bytes of GPU memory every run of one lab may hold together (buffers,
+/// and a bound on what their recorded programs make: `gpu::plan`). A
+/// browser does not say how much memory its GPU has, and a lab past it
+/// failed inside the GPU ("Invalid Buffer att") instead of here: this admits
+/// the largest lab the work budget admits on the GPU (the G sweep of `small`
+/// at B = 32, T = 256: 11 runs, 4.3 GiB; the page's own settings make at
+/// most `small` at B = b = 32, T = 256: three runs, 3.3 GiB) and refuses
+/// the `nano` preset at T = 4096 (5.4 GiB, 4.5 GiB of it attention scores),
+/// which the work budget admits. tests/limits.rs checks these figures.
+pub const GPU_MEMORY_BUDGET: u64 = 9 << 29;
+
 /// Lab steps one call may take: each is awaited, but a call is one
 /// uninterrupted stretch for the page.
 pub const MAX_STEPS_PER_CALL: u32 = 1000;
@@ -134,25 +147,57 @@ pub fn steps_per_call(n: f64) -> Result<u32, ConfigError> {
     Ok(n as u32)
 }
 
+/// A run of a lab of `runs` runs, as JavaScript names it: a whole number
+/// from 0 to runs − 1. A number is taken as given, so -1 is said as -1 (not
+/// wrapped to 4294967295), NaN and 1.5 are refused, not read as 0 and 1.
+pub fn run_index(run: f64, runs: usize) -> Result<usize, ConfigError> {
+    let have = match runs {
+        0 => "this lab has no runs".to_string(),
+        1 => "this lab has one run, 0".to_string(),
+        n => format!("this lab has runs 0 to {}", n - 1),
+    };
+    // a whole number in full (4294967295, not 4.29497e9)
+    let shown = if run.fract() == 0.0 && run.abs() < 1e15 {
+        format!("{}", run as i64)
+    } else {
+        crate::model::config::short(run)
+    };
+    if !(run.is_finite() && run.fract() == 0.0) {
+        return Err(ConfigError::Invalid {
+            field: "run",
+            reason: format!("must be a whole number, got {shown} ({have})"),
+        });
+    }
+    if run < 0.0 || run >= runs as f64 {
+        return Err(ConfigError::Invalid { field: "run", reason: format!("{shown} is not a run ({have})") });
+    }
+    Ok(run as usize)
+}
+
 impl LabSettings {
-    /// Parses settings from JSON (natively; the page parses the same struct
-    /// from a JavaScript object). Errors name the field.
+    /// Parses settings from JSON (natively; the page's JavaScript object
+    /// arrives as a `Tree` the same way, `web::parse_settings`). Errors name
+    /// the field; a key that is no setting is refused with the nearest one.
     pub fn from_json(value: serde_json::Value) -> Result<Self, ConfigError> {
         Self::deserialize_named(value)
     }
 
-    /// Deserialises from any serde source (a JSON value, a JavaScript
-    /// object), naming the field a problem is in.
+    /// Deserialises from any serde source (a JSON value), every key checked
+    /// (`strict`), naming the field a problem is in.
     pub fn deserialize_named<'de, D: serde::Deserializer<'de>>(source: D) -> Result<Self, ConfigError>
     where
         D::Error: std::fmt::Display,
     {
-        serde_path_to_error::deserialize(source).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner().to_string();
-            let reason = if path == "." { inner } else { format!("{path}: {inner}") };
-            ConfigError::Invalid { field: "settings", reason }
-        })
+        let tree =
+            Tree::deserialize(source).map_err(|e| ConfigError::Invalid { field: "settings", reason: e.to_string() })?;
+        Self::from_tree(tree)
+    }
+
+    /// The settings in `tree`, every key checked against `LabSettings`'s
+    /// fields and the optimizer's: "settings: seqlen is not a lab setting;
+    /// did you mean seq_len?".
+    pub fn from_tree(tree: Tree) -> Result<Self, ConfigError> {
+        crate::strict::read(tree, "lab setting").map_err(|reason| ConfigError::Invalid { field: "settings", reason })
     }
 
     /// The model: the preset (nano on the f64 reference), its context grown to
@@ -171,8 +216,22 @@ impl LabSettings {
     }
 
     /// The lab to build on `backend`, checked: every field in range, the data
-    /// as asked for possible, and one step within the work budget.
+    /// as asked for possible, one step within the work budget and, on the
+    /// GPU, every buffer within WebGPU's default limits (what every adapter
+    /// allows) and the lab within `GPU_MEMORY_BUDGET` (`resolve_on` checks
+    /// against an adapter's own limits).
     pub fn resolve(&self, backend: Backend) -> Result<LabConfig, ConfigError> {
+        self.resolve_on(backend, &crate::gpu::plan::webgpu_limits())
+    }
+
+    /// `resolve`, a lab on the GPU checked against `gpu`, the limits of the
+    /// adapter it will run on: every buffer it will make (`gpu::plan`), the
+    /// largest dispatch, and the memory of all its runs, before anything is
+    /// made. A lab past one is refused naming the settings to lower and the
+    /// limit ("batch × seq_len: the full batch's attention scores (…) need
+    /// 1 GiB in one buffer, this GPU allows 128 MiB per buffer …"). The CPU
+    /// backends are not held to a GPU's limits.
+    pub fn resolve_on(&self, backend: Backend, gpu: &wgpu::Limits) -> Result<LabConfig, ConfigError> {
         // the page's numbers are f64: a larger seed would not come back from
         // the lab's config (or its state) as the seed it was built with
         const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
@@ -216,6 +275,10 @@ impl LabSettings {
                     backend.place()
                 ),
             });
+        }
+        if backend == Backend::Gpu {
+            let budget = DeviceBudget { limits: gpu, memory: Some(GPU_MEMORY_BUDGET) };
+            check_lab(&c.run_configs(), budget)?;
         }
         Ok(c)
     }

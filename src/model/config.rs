@@ -25,6 +25,11 @@ pub enum ConfigError {
     Invalid { field: &'static str, reason: String },
     #[error("{what} needs {bytes} bytes in one GPU buffer, but this adapter allows at most {limit} ({limit_name}); choose a smaller model or batch")]
     BufferTooLarge { what: String, bytes: u64, limit: u64, limit_name: &'static str },
+    /// A lab past a limit of the device it would run on (one GPU buffer's
+    /// size, the memory a lab may take): `fields`, the settings that set
+    /// it ("batch × seq_len"), and the need and the limit in words.
+    #[error("{fields}: {reason}")]
+    DeviceLimit { fields: String, reason: String },
     #[error("unknown preset {0:?}; choose one of {names}", names = preset_names())]
     UnknownPreset(String),
 }
@@ -110,6 +115,23 @@ impl ModelConfig {
             return Err(ConfigError::TooSmall { field: "block_size", value: self.block_size as f64, min: 2.0 });
         }
         Ok(())
+    }
+}
+
+impl ConfigError {
+    /// The field (or fields: "batch × seq_len") the message starts with,
+    /// where it starts with one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ConfigError::TooSmall { field, .. }
+            | ConfigError::TooLarge { field, .. }
+            | ConfigError::NotFinite { field, .. }
+            | ConfigError::Invalid { field, .. } => Some(field),
+            ConfigError::DeviceLimit { fields, .. } => Some(fields),
+            ConfigError::HeadsDoNotDivide { .. }
+            | ConfigError::BufferTooLarge { .. }
+            | ConfigError::UnknownPreset(_) => None,
+        }
     }
 }
 

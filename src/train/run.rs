@@ -43,7 +43,10 @@ impl RunConfig {
         if self.seq_len == 0 || self.seq_len > self.model.block_size {
             return Err(ConfigError::Invalid {
                 field: "seq_len",
-                reason: format!("must be between 1 and block_size ({}), got {}", self.model.block_size, self.seq_len),
+                reason: format!(
+                    "must be between 1 and the model's context, block_size ({}), got {}",
+                    self.model.block_size, self.seq_len
+                ),
             });
         }
         Ok(())

@@ -36,6 +36,14 @@ pub trait Trainer: Sized + 'static {
     /// makes every buffer it will ever need.
     fn new(device: &Self::Device, config: RunConfig, weights: &[f32]) -> Result<Self, ConfigError>;
 
+    /// Whether runs of `configs` fit `device` together, checked before any
+    /// is built (`Lab` asks): on the GPU every buffer within the adapter's
+    /// limits (`gpu::plan::check_lab`); nothing to check on the CPU.
+    fn check_runs(device: &Self::Device, configs: &[RunConfig]) -> Result<(), ConfigError> {
+        let _ = (device, configs);
+        Ok(())
+    }
+
     /// The hardware this run is on, for status lines and reports.
     fn describe(&self) -> String;
 

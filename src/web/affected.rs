@@ -5,7 +5,7 @@
 
 use wasm_bindgen::prelude::*;
 
-use super::{js_err, to_js};
+use super::{js_err, js_tree, to_js};
 
 use crate::accum::affected::{lengths_from_text, token_weights_for, AffectedSettings, CountUnit};
 
@@ -21,8 +21,9 @@ pub fn token_weights_for_js(
     )]
     settings: JsValue,
 ) -> Result<JsValue, JsError> {
-    let settings: AffectedSettings =
-        serde_wasm_bindgen::from_value(settings).map_err(|e| JsError::new(&format!("settings: {e}")))?;
+    let settings = js_tree(&settings)
+        .and_then(|tree| crate::strict::read::<AffectedSettings>(tree, "calculator setting"))
+        .map_err(|e| JsError::new(&format!("settings: {e}")))?;
     to_js(&token_weights_for(&settings).map_err(js_err)?)
 }
 

@@ -7,20 +7,29 @@
 
 use wasm_bindgen::prelude::*;
 
+use super::device::shared_limits;
 use super::{js_err, parse_backend, parse_settings, to_js};
+use crate::gpu::plan::webgpu_limits;
+use crate::lab::page::for_reader;
 use crate::lab::settings::Backend;
 use crate::model::{ConfigError, ModelConfig, ParamLayout};
 
 /// Checks lab settings for a lab on `backend` (as for `WebLab.create`;
 /// WebGPU when left out) without building anything; returns the problem in
-/// words, or undefined when they are fine.
+/// words, or undefined when they are fine. For WebGPU every buffer the lab
+/// would make is checked against the limits of this module's GPU device
+/// when a lab has opened it, else against WebGPU's defaults (which every
+/// adapter allows, so what passes here passes `create` too), and the lab's
+/// memory against `GPU_MEMORY_BUDGET`; a key that is no setting is refused
+/// by name.
 #[wasm_bindgen(js_name = validateLabConfig)]
 pub fn validate_lab_config(config: JsValue, backend: Option<JsValue>) -> Option<String> {
     let check = || -> Result<(), ConfigError> {
         let backend_kind = backend.as_ref().map_or(Ok(Backend::Gpu), parse_backend)?;
-        parse_settings(config)?.resolve(backend_kind).map(|_| ())
+        let limits = shared_limits().unwrap_or_else(webgpu_limits);
+        parse_settings(config)?.resolve_on(backend_kind, &limits).map(|_| ())
     };
-    check().err().map(|e| e.to_string())
+    check().err().map(|e| for_reader(&e))
 }
 
 /// The model presets, smallest first: [{name, vocab_size, block_size,

@@ -22,6 +22,15 @@ thread_local! {
     static SHARED_GPU: RefCell<SharedGpu> = const { RefCell::new(SharedGpu::Closed) };
 }
 
+/// The limits of the page's device, once it is open (and not lost): what
+/// `validateLabConfig` checks a lab for WebGPU against, where it can.
+pub(super) fn shared_limits() -> Option<wgpu::Limits> {
+    SHARED_GPU.with(|shared| match &*shared.borrow() {
+        SharedGpu::Open(ctx) if ctx.lost().is_none() => Some(ctx.limits.clone()),
+        _ => None,
+    })
+}
+
 /// The page's device for one more lab (`GpuContext::share`), opened on first
 /// use; the error says why there is none.
 pub(super) async fn shared_gpu() -> Result<GpuContext, String> {

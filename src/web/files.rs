@@ -11,7 +11,7 @@ use js_sys::{Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 
 use super::state::{config_from, float32_vector, from_object, to_object};
-use super::{js_err, parse_backend, parse_settings, to_js};
+use super::{js_err, parse_backend, parse_settings, settings_err, to_js};
 use crate::checkpoint::{from_safetensors, to_safetensors};
 use crate::lab::LabState;
 use crate::model::ParamLayout;
@@ -71,7 +71,7 @@ pub fn decode_weights(
     bytes: &[u8],
     #[wasm_bindgen(unchecked_param_type = "boolean | \"webgpu\" | \"cpu\" | \"reference\"")] backend: JsValue,
 ) -> Result<Vec<f32>, JsError> {
-    let page = parse_settings(settings).map_err(js_err)?;
+    let page = parse_settings(settings).map_err(settings_err)?;
     let backend_kind = parse_backend(&backend).map_err(js_err)?;
     let model = page.model(backend_kind).map_err(js_err)?;
     from_safetensors(&ParamLayout::new(&model), bytes).map_err(js_err)

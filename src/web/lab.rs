@@ -14,13 +14,13 @@ use std::sync::Arc;
 use wasm_bindgen::prelude::*;
 
 use super::device::shared_gpu;
-use super::{js_err, parse_backend, parse_settings, state, to_js};
+use super::{js_err, parse_backend, parse_settings, settings_err, state, to_js};
 use crate::cpu::FastCpuRun;
 #[cfg(feature = "rarely-used")]
 use crate::cpu::ReferenceRun;
 use crate::data::Corpus;
 use crate::gpu::GpuRun;
-use crate::lab::settings::{steps_per_call, Backend};
+use crate::lab::settings::{run_index, steps_per_call, Backend};
 use crate::lab::{Lab, LabConfig, RunSpec};
 use crate::model::ParamLayout;
 
@@ -41,6 +41,11 @@ struct LabCell {
     lab: RefCell<Lab>,
     /// The call holding the lab, for the error a second call gets.
     busy: Cell<Option<&'static str>>,
+    /// Async calls made and not yet settled, oldest first. A call's promise
+    /// starts running only after the call returns, so a synchronous call
+    /// made meanwhile (`step(1); tokenWeights()`) would find the lab free and
+    /// answer for the step before: it is refused naming the first of these.
+    pending: RefCell<Vec<&'static str>>,
     /// Steps taken, readable while a call holds the lab.
     steps: Cell<u64>,
     specs: Vec<RunSpec>,
@@ -72,6 +77,23 @@ impl LabCell {
         ))
     }
 
+    /// For a synchronous call: the error naming the async call made before
+    /// it and not yet settled, if there is one.
+    fn check_pending(&self, call: &str) -> Result<(), JsError> {
+        match self.pending.try_borrow().ok().and_then(|p| p.first().copied()) {
+            Some(holder) => Err(JsError::new(&format!(
+                "lab: {call}() was called while {holder}() is still running; await each call before making the next"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// The lab for synchronous call `call`, if no call holds it or is on its way to.
+    fn hold_now(&self, call: &'static str) -> Result<Held<'_>, JsError> {
+        self.check_pending(call)?;
+        self.hold(call)
+    }
+
     /// The lab for call `call`, or the error saying which call holds it.
     fn hold(&self, call: &'static str) -> Result<Held<'_>, JsError> {
         let lab = self.lab.try_borrow_mut().map_err(|_| self.busy_error(call))?;
@@ -79,9 +101,26 @@ impl LabCell {
         Ok(Held { lab, busy: &self.busy })
     }
 
-    /// The lab for a synchronous look, if no call holds it.
+    /// The lab for a synchronous look, if no call holds it or is on its way to.
     fn look(&self, call: &'static str) -> Result<std::cell::Ref<'_, Lab>, JsError> {
+        self.check_pending(call)?;
         self.lab.try_borrow().map_err(|_| self.busy_error(call))
+    }
+}
+
+/// An async call's place in `LabCell::pending`, given up when it settles.
+struct Pending {
+    cell: Rc<LabCell>,
+    call: &'static str,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Ok(mut pending) = self.cell.pending.try_borrow_mut() {
+            if let Some(i) = pending.iter().position(|c| *c == self.call) {
+                pending.remove(i);
+            }
+        }
     }
 }
 
@@ -93,7 +132,12 @@ where
     Fut: std::future::Future<Output = Result<JsValue, JsError>> + 'static,
 {
     let cell = cell.clone();
+    if let Ok(mut pending) = cell.pending.try_borrow_mut() {
+        pending.push(name);
+    }
+    let pending = Pending { cell: cell.clone(), call: name };
     wasm_bindgen_futures::future_to_promise(async move {
+        let _pending = pending;
         // refused at once, before anything runs
         drop(cell.hold(name)?);
         call(cell).await.map_err(JsValue::from)
@@ -117,9 +161,9 @@ impl WebLab {
         #[wasm_bindgen(unchecked_param_type = "boolean | \"webgpu\" | \"cpu\" | \"reference\"")] backend: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "Float32Array")] weights: Option<JsValue>,
     ) -> Result<WebLab, JsError> {
-        let page = parse_settings(config).map_err(js_err)?;
+        let page = parse_settings(config).map_err(settings_err)?;
         let backend_kind = parse_backend(&backend).map_err(js_err)?;
-        let corpus = page.corpus().map_err(js_err)?;
+        let corpus = page.corpus().map_err(settings_err)?;
         let weights = match weights.filter(|w| !w.is_null() && !w.is_undefined()) {
             Some(w) => Some(state::float32_vector(&w, "weights").map_err(js_err)?),
             None => None,
@@ -145,9 +189,10 @@ impl WebLab {
         };
         let mut gpu_problem = None;
         if backend_kind == Backend::Gpu {
-            let lab_config = page.resolve(Backend::Gpu).map_err(js_err)?;
             match shared_gpu().await {
                 Ok(ctx) => {
+                    // every buffer checked against this adapter's limits before any is made
+                    let lab_config = page.resolve_on(Backend::Gpu, &ctx.limits).map_err(settings_err)?;
                     let init = start(&lab_config)?;
                     // a build that fails on the shared device fails here, not in other labs
                     let lab = ctx
@@ -162,11 +207,11 @@ impl WebLab {
             }
         }
         if backend_kind == Backend::Reference {
-            let config = page.resolve(Backend::Reference).map_err(js_err)?;
+            let config = page.resolve(Backend::Reference).map_err(settings_err)?;
             let init = start(&config)?;
             return reference_lab(config, corpus, &init);
         }
-        let config = page.resolve(Backend::Cpu).map_err(js_err)?;
+        let config = page.resolve(Backend::Cpu).map_err(settings_err)?;
         let init = start(&config)?;
         let lab = Lab::with_weights::<FastCpuRun>(&(), config, corpus, &init).map_err(js_err)?;
         let label = lab.describe();
@@ -178,6 +223,7 @@ impl WebLab {
         let cell = LabCell {
             lab: RefCell::new(lab),
             busy: Cell::new(None),
+            pending: RefCell::new(Vec::new()),
             steps: Cell::new(0),
             specs,
             config,
@@ -203,9 +249,11 @@ impl WebLab {
 
     /// Stops run `run` for good (it diverged): it sits out every later step
     /// and reports nothing more; the other runs go on. Steps then fail once
-    /// every run is stopped.
-    pub fn halt(&self, run: u32) -> Result<(), JsError> {
-        self.cell.hold("halt")?.lab.halt(run as usize).map_err(js_err)
+    /// every run is stopped. `run` is a whole number from 0 to runs − 1;
+    /// anything else (-1, NaN, 1.5) is refused naming it.
+    pub fn halt(&self, run: f64) -> Result<(), JsError> {
+        let run = run_index(run, self.cell.specs.len()).map_err(js_err)?;
+        self.cell.hold_now("halt")?.lab.halt(run).map_err(js_err)
     }
 
     /// Which runs `halt` stopped (or a restored state had stopped), in run order.
@@ -295,14 +343,15 @@ impl WebLab {
         })
     }
 
-    /// Text generated by run `run` after `prompt` (at most 400 new tokens).
+    /// Text generated by run `run` (a whole number from 0 to runs − 1) after
+    /// `prompt` (at most 400 new tokens).
     #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
-    pub fn sample(&self, run: u32, prompt: String, new_tokens: u32, temperature: f64, seed: u32) -> js_sys::Promise {
+    pub fn sample(&self, run: f64, prompt: String, new_tokens: u32, temperature: f64, seed: u32) -> js_sys::Promise {
         on_lab(&self.cell, "sample", move |cell| async move {
+            let run = run_index(run, cell.specs.len()).map_err(js_err)?;
             let new_tokens = (new_tokens as usize).min(400);
             let mut held = cell.hold("sample")?;
-            let text =
-                held.lab.generate(run as usize, &prompt, new_tokens, temperature, seed as u64).await.map_err(js_err)?;
+            let text = held.lab.generate(run, &prompt, new_tokens, temperature, seed as u64).await.map_err(js_err)?;
             Ok(JsValue::from_str(&text))
         })
     }
@@ -330,14 +379,16 @@ impl WebLab {
         })
     }
 
-    /// Run `run`'s weights, flat `ParamLayout` (under LoRA the base with
-    /// the adapters merged in): the start of another lab (`create`), or a
-    /// file through the full build's `encodeWeights`.
+    /// Run `run`'s weights (`run` a whole number from 0 to runs − 1), flat
+    /// `ParamLayout` (under LoRA the base with the adapters merged in): the
+    /// start of another lab (`create`), or a file through the full build's
+    /// `encodeWeights`.
     #[wasm_bindgen(unchecked_return_type = "Promise<Float32Array>")]
-    pub fn weights(&self, run: u32) -> js_sys::Promise {
+    pub fn weights(&self, run: f64) -> js_sys::Promise {
         on_lab(&self.cell, "weights", move |cell| async move {
+            let run = run_index(run, cell.specs.len()).map_err(js_err)?;
             let held = cell.hold("weights")?;
-            let weights = held.lab.weights(run as usize).await.map_err(js_err)?;
+            let weights = held.lab.weights(run).await.map_err(js_err)?;
             Ok(js_sys::Float32Array::from(&weights[..]).into())
         })
     }

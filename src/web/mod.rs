@@ -22,6 +22,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::lab::settings::{Backend, LabSettings};
 use crate::model::ConfigError;
+use crate::strict::Tree;
 
 mod affected;
 #[cfg(feature = "rarely-used")]
@@ -58,8 +59,76 @@ fn js_err(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
 }
 
+/// A refusal of settings as the page shows it: the field named as the API
+/// and the page's URL spell it ("seq_len (ctx): …", `lab::page::for_reader`).
+fn settings_err(e: ConfigError) -> JsError {
+    JsError::new(&crate::lab::page::for_reader(&e))
+}
+
+/// Lab settings from a JavaScript object, every key checked (`strict`): an
+/// unknown one is refused by name, with the nearest setting or the list.
 fn parse_settings(value: JsValue) -> Result<LabSettings, ConfigError> {
-    LabSettings::deserialize_named(serde_wasm_bindgen::Deserializer::from(value))
+    let tree = js_tree(&value).map_err(|reason| ConfigError::Invalid { field: "settings", reason })?;
+    LabSettings::from_tree(tree)
+}
+
+/// How deep an options object may nest: settings nest two levels
+/// (optimizer.schedule); this keeps an object that holds itself from
+/// recursing without end.
+const MAX_DEPTH: usize = 16;
+
+/// A JavaScript value as a `strict::Tree`: every own enumerable key of every
+/// plain object (serde-wasm-bindgen reads only a struct's declared ones, so
+/// its `deny_unknown_fields` never fires), a number as a safe integer or a
+/// float as serde-wasm-bindgen reads it, an array or typed array as a
+/// sequence, null and undefined as nothing.
+fn js_tree(value: &JsValue) -> Result<Tree, String> {
+    tree_at(value, 0)
+}
+
+fn tree_at(value: &JsValue, depth: usize) -> Result<Tree, String> {
+    if depth > MAX_DEPTH {
+        return Err(format!("nests deeper than {MAX_DEPTH} levels"));
+    }
+    if value.is_null() || value.is_undefined() {
+        return Ok(Tree::Unit);
+    }
+    if let Some(b) = value.as_bool() {
+        return Ok(Tree::Bool(b));
+    }
+    if let Some(x) = value.as_f64() {
+        return Ok(if js_sys::Number::is_safe_integer(value) { Tree::Int(x as i64) } else { Tree::Float(x) });
+    }
+    if value.is_bigint() {
+        if let Ok(i) = i64::try_from(value.clone()) {
+            return Ok(Tree::Int(i));
+        }
+        return u64::try_from(value.clone()).map(Tree::UInt).map_err(|_| "a BigInt outside 64 bits".to_string());
+    }
+    if let Some(s) = value.as_string() {
+        return Ok(Tree::Str(s));
+    }
+    if js_sys::Array::is_array(value) || js_sys::ArrayBuffer::is_view(value) {
+        let items = js_sys::try_iter(value).ok().flatten().ok_or("an array that cannot be read")?;
+        return items
+            .map(|item| {
+                item.map_err(|_| "an array that cannot be read".to_string()).and_then(|v| tree_at(&v, depth + 1))
+            })
+            .collect::<Result<_, _>>()
+            .map(Tree::Seq);
+    }
+    if value.is_function() || value.is_symbol() || !value.is_object() {
+        return Err(format!("{} is no settings value", value.js_typeof().as_string().unwrap_or_default()));
+    }
+    js_sys::Object::entries(value.unchecked_ref())
+        .iter()
+        .map(|entry| {
+            let pair: js_sys::Array = entry.unchecked_into();
+            let key = pair.get(0).as_string().unwrap_or_default();
+            Ok((key, tree_at(&pair.get(1), depth + 1)?))
+        })
+        .collect::<Result<_, String>>()
+        .map(Tree::Map)
 }
 
 fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsError> {

@@ -5,7 +5,7 @@
 
 use wasm_bindgen::prelude::*;
 
-use super::js_err;
+use super::{js_err, js_tree};
 use crate::playground::{Method, Playground, PlaygroundSettings, Surface};
 
 /// Optimizer trajectories on a 2-D surface, for the playground panel.
@@ -16,14 +16,16 @@ pub struct WebPlayground {
 
 #[wasm_bindgen]
 impl WebPlayground {
-    /// `settings`: {lr, momentum, beta1, beta2, noise}, missing fields default.
+    /// `settings`: {lr, momentum, beta1, beta2, noise}, missing fields
+    /// default; any other key is refused by name.
     #[wasm_bindgen(constructor)]
     pub fn new(surface: &str, settings: JsValue, x: f64, y: f64, seed: u32) -> Result<WebPlayground, JsError> {
         let surface: Surface = surface.parse().map_err(js_err)?;
         let settings: PlaygroundSettings = if settings.is_undefined() || settings.is_null() {
             PlaygroundSettings::default()
         } else {
-            serde_wasm_bindgen::from_value(settings).map_err(|e| js_err(format!("playground settings: {e}")))?
+            let tree = js_tree(&settings).map_err(|e| js_err(format!("playground settings: {e}")))?;
+            crate::strict::read(tree, "playground setting").map_err(|e| js_err(format!("playground settings: {e}")))?
         };
         Ok(WebPlayground { inner: Playground::new(surface, settings, [x, y], seed as u64).map_err(js_err)? })
     }

@@ -13,6 +13,7 @@ mod step;
 mod tokens;
 
 use crate::gpu::model::GpuModel;
+use crate::gpu::plan::{check_lab, DeviceBudget};
 use crate::gpu::{GpuContext, GpuError};
 use crate::model::{ConfigError, ParamLayout};
 use crate::train::{check_window, Batch, RunConfig, RunState, StepError, StepStats, StepWork, Trainer};
@@ -83,6 +84,7 @@ impl Trainer for GpuRun {
     /// Builds every buffer and program once.
     fn new(ctx: &GpuContext, config: RunConfig, weights: &[f32]) -> Result<Self, ConfigError> {
         config.validate()?;
+        Self::check_runs(ctx, std::slice::from_ref(&config))?;
         let layout = ParamLayout::new(&config.model);
         layout.check_len(weights.len())?;
         let (b, t, g) = (config.micro_batch, config.seq_len, config.grad_accum);
@@ -97,6 +99,11 @@ impl Trainer for GpuRun {
             generator: Generator::new(&shared),
             shared,
         })
+    }
+
+    /// Every buffer of every run within the adapter's limits, before any is made.
+    fn check_runs(ctx: &GpuContext, configs: &[RunConfig]) -> Result<(), ConfigError> {
+        check_lab(configs, DeviceBudget { limits: &ctx.limits, memory: None })
     }
 
     fn describe(&self) -> String {

@@ -14,7 +14,7 @@ use crate::optim::UpdateKernel;
 use crate::train::{StepError, StepStats, StepWork};
 
 /// Steps whose stats may be in flight at once.
-const RING: usize = 4;
+const RING: usize = crate::gpu::plan::STATS_RING;
 
 struct ReadSlot {
     buffer: wgpu::Buffer,
@@ -114,17 +114,8 @@ impl Stepper {
             pb.finish()
         });
 
-        let ring = (0..RING)
-            .map(|_| ReadSlot {
-                buffer: ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("stats readback"),
-                    size: ((g + 2) * 4) as u64,
-                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                }),
-                pending: None,
-            })
-            .collect();
+        let ring =
+            (0..RING).map(|_| ReadSlot { buffer: ctx.mappable("stats readback", g + 2), pending: None }).collect();
         Self {
             moment1,
             moment2,

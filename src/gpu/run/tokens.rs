@@ -18,11 +18,7 @@ pub(super) struct TokenBuffer {
     slots: Vec<TokenViews>,
 }
 
-/// Each part of a slot starts 64-word aligned, so every view is a valid
-/// storage binding offset on any adapter (256 bytes).
-fn part(n: usize) -> usize {
-    n.div_ceil(64) * 64
-}
+use crate::gpu::plan::{token_part as part, token_slot_words};
 
 impl TokenBuffer {
     pub(super) fn new(ctx: &GpuContext, bt: usize, vocab: usize, slots: usize) -> Result<Self, ConfigError> {
@@ -45,7 +41,7 @@ impl TokenBuffer {
     }
 
     fn slot_words(bt: usize, vocab: usize) -> usize {
-        3 * part(bt) + part(vocab + 1)
+        token_slot_words(bt, vocab)
     }
 
     /// Slot g's views, for recording programs.
