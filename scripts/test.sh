@@ -38,6 +38,10 @@ echo "== browser tests (wasm-bindgen-test-runner)"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test --release --target wasm32-unknown-unknown --test web 2>&1
 
+echo "== the wasm API in Node: unknown keys, run indices, calls during a step, GPU limits (wasm-bindgen-test-runner)"
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test --release --target wasm32-unknown-unknown --test web_api 2>&1
+
 echo "== browser tests (wasm-pack)"
 wasm-pack test --headless --chrome --release --test web 2>&1
 
