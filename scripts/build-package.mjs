@@ -8,7 +8,7 @@
 // dist/gradlab-<version>.tgz (npm pack of it).
 // Usage: node scripts/build-package.mjs (after node scripts/build-site.mjs)
 import { execFileSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -198,10 +198,12 @@ const pkg = {
   },
   // importing the package defines the elements; the rest is plain modules
   sideEffects: ["./www/elements.js", "./www/isolate.js", "./www/isolate-sw.js"],
-  files: ["www", "pkg", "pkg-full", "pkg-threads", "vendor", "data", "types", "README.md"],
+  files: ["www", "pkg", "pkg-full", "pkg-threads", "vendor", "data", "types", "README.md", "LICENSE-MIT", "LICENSE-APACHE"],
   keywords: ["webgpu", "wasm", "gradient-accumulation", "gpt", "custom-element", "visualization"],
 };
 writeFileSync(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
+// the two licences `license` names, as the crate carries them
+for (const f of ["LICENSE-MIT", "LICENSE-APACHE"]) copyFileSync(join(root, f), join(out, f));
 // The package's README is the embedding guide: the repository README's
 // "Embed it in your blog" and "Hosting" sections, as they are, under the
 // package's name and what it is.

@@ -11,7 +11,7 @@
 //! cargo test --release --target wasm32-unknown-unknown --test web_api`.
 #![cfg(target_arch = "wasm32")]
 
-use gradlab::web::{token_weights_for_js, validate_lab_config, WebLab, WebPlayground};
+use gradlab::web::{encode_weights, token_weights_for_js, validate_lab_config, WebLab, WebPlayground};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
@@ -98,12 +98,51 @@ async fn runs_are_taken_as_javascript_gives_them() {
     assert_eq!(said(e), format!("run: must be a whole number, got 1.5 {runs}"));
     let e = JsFuture::from(lab.weights(-1.0)).await.unwrap_err();
     assert_eq!(said(e), format!("run: -1 is not a run {runs}"));
-    let e = JsFuture::from(lab.sample(4294967295.0, "And".into(), 3, 1.0, 1)).await.unwrap_err();
+    let e = JsFuture::from(lab.sample(4294967295.0, "And".into(), 3.0, 1.0, 1.0)).await.unwrap_err();
     assert_eq!(said(e), format!("run: 4294967295 is not a run {runs}"));
     let weights = JsFuture::from(lab.weights(2.0)).await.unwrap();
     assert!(weights.is_instance_of::<js_sys::Float32Array>());
     lab.halt(2.0).unwrap();
     assert_eq!(lab.halted().unwrap(), vec![0, 0, 1]);
+}
+
+#[wasm_bindgen_test]
+async fn a_samples_counts_and_a_configs_keys_are_taken_as_given() {
+    let lab = lab().await;
+    let sample = |new_tokens: f64, seed: f64| JsFuture::from(lab.sample(0.0, "And".into(), new_tokens, 1.0, seed));
+    // before: -1 tokens wrapped to 4294967295 and was cut to 400; NaN was 0
+    assert_eq!(said(sample(-1.0, 1.0).await.unwrap_err()), "new_tokens: must be a whole number from 0 to 400, got -1");
+    assert_eq!(
+        said(sample(401.0, 1.0).await.unwrap_err()),
+        "new_tokens: must be a whole number from 0 to 400, got 401"
+    );
+    assert_eq!(said(sample(2.5, 1.0).await.unwrap_err()), "new_tokens: must be a whole number from 0 to 400, got 2.5");
+    let e = sample(3.0, -1.0).await.unwrap_err();
+    assert_eq!(said(e), "seed: must be a whole number from 0 to 4294967295, got -1");
+    let e = sample(3.0, f64::NAN).await.unwrap_err();
+    assert_eq!(said(e), "seed: must be a whole number from 0 to 4294967295, got NaN");
+    // three byte tokens: at most three characters after the prompt
+    let text = sample(3.0, 4294967295.0).await.unwrap().as_string().unwrap();
+    assert!((1..=3).contains(&text.chars().count()), "{text:?}");
+    assert_eq!(sample(0.0, 0.0).await.unwrap().as_string().as_deref(), Some(""));
+
+    // a config handed back (encodeWeights, a state's config) is read as strictly as settings
+    let weights = JsFuture::from(lab.weights(0.0)).await.unwrap();
+    let config = lab.config().unwrap();
+    assert!(encode_weights(config.clone(), weights.clone()).is_ok());
+    js_sys::Reflect::set(&config, &"bogus".into(), &1.into()).unwrap();
+    let e = said(encode_weights(config, weights.clone()).unwrap_err());
+    assert!(e.starts_with("config: bogus is not a config field (the config fields are: model, batch, "), "{e}");
+    let config = lab.config().unwrap();
+    let model = js_sys::Reflect::get(&config, &"model".into()).unwrap();
+    js_sys::Reflect::set(&model, &"n_heads".into(), &2.into()).unwrap();
+    let e = said(encode_weights(config, weights).unwrap_err());
+    assert_eq!(e, "config: model.n_heads is not a config field; did you mean model.n_head?");
+    let state = JsFuture::from(lab.state()).await.unwrap();
+    let config = js_sys::Reflect::get(&state, &"config".into()).unwrap();
+    js_sys::Reflect::set(&config, &"bogus".into(), &1.into()).unwrap();
+    let e = said(JsFuture::from(lab.restore(state)).await.unwrap_err());
+    assert!(e.starts_with("state.config: bogus is not a config field"), "{e}");
 }
 
 #[wasm_bindgen_test]

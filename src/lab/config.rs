@@ -12,6 +12,7 @@ use crate::train::RunConfig;
 
 /// One run of the lab besides the reference.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RunSpec {
     pub strategy: Strategy,
     /// b: sequences per micro-batch (G = batch / b).
@@ -19,6 +20,7 @@ pub struct RunSpec {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LabConfig {
     pub model: ModelConfig,
     /// B: sequences per optimizer step (the effective batch).

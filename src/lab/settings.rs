@@ -147,6 +147,31 @@ pub fn steps_per_call(n: f64) -> Result<u32, ConfigError> {
     Ok(n as u32)
 }
 
+/// Tokens one `sample` call may generate.
+pub const MAX_SAMPLE_TOKENS: u64 = 400;
+
+/// A count or seed from JavaScript: a whole number from 0 to `max`, taken as
+/// given (-1 is refused as -1, not wrapped to 4294967295; NaN is not 0).
+pub fn whole_in(field: &'static str, x: f64, max: u64) -> Result<u64, ConfigError> {
+    if !(x.is_finite() && x.fract() == 0.0 && x >= 0.0 && x <= max as f64) {
+        return Err(ConfigError::Invalid {
+            field,
+            reason: format!("must be a whole number from 0 to {max}, got {}", as_given(x)),
+        });
+    }
+    Ok(x as u64)
+}
+
+/// A number from JavaScript as the caller wrote it: a whole number in full
+/// (4294967295, not 4.29497e9), anything else short.
+fn as_given(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        crate::model::config::short(x)
+    }
+}
+
 /// A run of a lab of `runs` runs, as JavaScript names it: a whole number
 /// from 0 to runs − 1. A number is taken as given, so -1 is said as -1 (not
 /// wrapped to 4294967295), NaN and 1.5 are refused, not read as 0 and 1.
@@ -156,12 +181,7 @@ pub fn run_index(run: f64, runs: usize) -> Result<usize, ConfigError> {
         1 => "this lab has one run, 0".to_string(),
         n => format!("this lab has runs 0 to {}", n - 1),
     };
-    // a whole number in full (4294967295, not 4.29497e9)
-    let shown = if run.fract() == 0.0 && run.abs() < 1e15 {
-        format!("{}", run as i64)
-    } else {
-        crate::model::config::short(run)
-    };
+    let shown = as_given(run);
     if !(run.is_finite() && run.fract() == 0.0) {
         return Err(ConfigError::Invalid {
             field: "run",

@@ -36,6 +36,7 @@ pub enum ConfigError {
 
 /// GPT-2 hyper-parameters, named as in GPT-2's `config.json`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// V: number of token ids.
     pub vocab_size: usize,

@@ -73,6 +73,7 @@ impl LoraTarget {
 
 /// Which layers carry adapters, their rank and α, and the seed of A's init.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LoraConfig {
     /// r: the rank of every adapter.
     pub rank: usize,

@@ -118,14 +118,11 @@ pub fn float32_vector(value: &JsValue, field: &str) -> Result<Vec<f32>, String> 
     }
 }
 
-/// The lab config in a state or from `WebLab.config()`, naming the field a
-/// problem is in.
+/// The lab config in a state or from `WebLab.config()`, every key checked
+/// (`strict`), naming the field a problem is in.
 pub fn config_from(value: JsValue, field: &str) -> Result<LabConfig, String> {
-    serde_path_to_error::deserialize(serde_wasm_bindgen::Deserializer::from(value)).map_err(|e| {
-        let path = e.path().to_string();
-        let at = if path == "." { field.to_string() } else { format!("{field}.{path}") };
-        format!("{at}: {}", e.into_inner())
-    })
+    let tree = super::js_tree(&value).map_err(|reason| format!("{field}: {reason}"))?;
+    crate::strict::read(tree, "config field").map_err(|reason| format!("{field}: {reason}"))
 }
 
 /// The object above, read back and checked field by field; lengths are

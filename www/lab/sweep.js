@@ -129,7 +129,8 @@ export class Sweep {
         take(await lab.step(1));
         this.progress.textContent = `step ${i + 1} of ${steps} on ${where}, about ${Math.ceil(clock.left(i))} s left`;
         training.setStatus(`Sweep over G: step ${i + 1} of ${steps}…`);
-        await nextFrame();
+        // only a lab on the page's thread waits for a frame to let the page paint
+        if (lab.onPageThread?.() ?? true) await nextFrame();
       }
       take(await lab.flush());
       this.sweepCharts.draw(finals(await loadGradlab(), runs, steps), this.charts.lossKind);

@@ -37,6 +37,10 @@ export const PHASE = Object.freeze({
 const DRAW_MS = 150;
 const SPEED_MS = 1000;
 
+// Whether `lab` computes on the page's own thread (a RemoteLab says; any
+// other lab is taken to).
+const onPageThread = (lab) => lab.onPageThread?.() ?? true;
+
 // A saved state the new lab refused (reset's `restoreInto`), said as it is.
 class RestoreRefused extends Error {}
 
@@ -392,6 +396,20 @@ export class Training {
     this.charts.draw(...this.curves.drawn(!!this.twin));
   }
 
+  // The charts drawn at the next frame, once however often asked before it.
+  // The loop asks and sends the next step at once, so a lab in a worker
+  // computes while the page draws: drawing in the loop kept the worker
+  // waiting, longer as the curves grew (5.9 → 4.5 steps/s in 14 minutes of
+  // the default page; BENCHMARKS.md, "Soak").
+  redrawSoon() {
+    if (this.drawPending) return;
+    this.drawPending = true;
+    requestAnimationFrame(() => {
+      this.drawPending = false;
+      this.redraw();
+    });
+  }
+
   // One lockstep step of the lab and its twin (inside the serial queue).
   // `stepsTaken` follows the lab's count here, inside the queue: a call on
   // the lab outside it would fail while another call is in flight.
@@ -470,7 +488,7 @@ export class Training {
       const now = performance.now();
       this.readouts.showStep(this.stepsTaken);
       if (now - lastDraw > DRAW_MS) {
-        this.redraw();
+        this.redrawSoon();
         lastDraw = now;
         const dt = (now - t0) / 1000;
         if (dt > SPEED_MS / 1000) {
@@ -484,7 +502,9 @@ export class Training {
       }
       this.readouts.afterStep(lab);
       await this.recovery.afterStep(lab, twin);
-      await nextFrame();
+      // a lab on the page's own thread steps between frames, so that the
+      // page paints; labs in workers do not wait for a frame
+      if (onPageThread(lab) || (twin && onPageThread(twin))) await nextFrame();
     }
   }
 }
