@@ -305,8 +305,19 @@ fn unknown_field(parent: &str, field: &str, expected: &[&str], what: &str) -> St
 /// setting; did you mean seq_len?". `what` names one field of `T` to the
 /// reader ("lab setting").
 pub fn read<T: DeserializeOwned>(tree: Tree, what: &str) -> Result<T, String> {
+    read_at(tree, what, "")
+}
+
+/// `read` of a value that sits at `root` (a dotted path, "state.config") in
+/// what the caller was given: every path said from there
+/// ("state.config.batch: invalid type …").
+pub fn read_at<T: DeserializeOwned>(tree: Tree, what: &str, root: &str) -> Result<T, String> {
     serde_path_to_error::deserialize(tree).map_err(|e| {
-        let path = e.path().to_string();
+        let path = match (root, e.path().to_string()) {
+            ("", path) => path,
+            (root, path) if path == "." => root.to_string(),
+            (root, path) => format!("{root}.{path}"),
+        };
         match e.into_inner() {
             StrictError::UnknownField { field, expected } => {
                 // the path ends at the unknown key itself, or at its parent

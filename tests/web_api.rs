@@ -132,17 +132,26 @@ async fn a_samples_counts_and_a_configs_keys_are_taken_as_given() {
     assert!(encode_weights(config.clone(), weights.clone()).is_ok());
     js_sys::Reflect::set(&config, &"bogus".into(), &1.into()).unwrap();
     let e = said(encode_weights(config, weights.clone()).unwrap_err());
-    assert!(e.starts_with("config: bogus is not a config field (the config fields are: model, batch, "), "{e}");
+    assert!(
+        e.starts_with("config.bogus is not a config field (the config fields in config are: model, batch, "),
+        "{e}"
+    );
     let config = lab.config().unwrap();
     let model = js_sys::Reflect::get(&config, &"model".into()).unwrap();
     js_sys::Reflect::set(&model, &"n_heads".into(), &2.into()).unwrap();
     let e = said(encode_weights(config, weights).unwrap_err());
-    assert_eq!(e, "config: model.n_heads is not a config field; did you mean model.n_head?");
+    assert_eq!(e, "config.model.n_heads is not a config field; did you mean config.model.n_head?");
     let state = JsFuture::from(lab.state()).await.unwrap();
     let config = js_sys::Reflect::get(&state, &"config".into()).unwrap();
     js_sys::Reflect::set(&config, &"bogus".into(), &1.into()).unwrap();
     let e = said(JsFuture::from(lab.restore(state)).await.unwrap_err());
-    assert!(e.starts_with("state.config: bogus is not a config field"), "{e}");
+    assert!(e.starts_with("state.config.bogus is not a config field"), "{e}");
+    // a value of the wrong type is named by its whole path, as before
+    let state = JsFuture::from(lab.state()).await.unwrap();
+    let config = js_sys::Reflect::get(&state, &"config".into()).unwrap();
+    js_sys::Reflect::set(&config, &"batch".into(), &"many".into()).unwrap();
+    let e = said(JsFuture::from(lab.restore(state)).await.unwrap_err());
+    assert!(e.starts_with("state.config.batch: invalid type: string \"many\""), "{e}");
 }
 
 #[wasm_bindgen_test]

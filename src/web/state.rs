@@ -122,7 +122,7 @@ pub fn float32_vector(value: &JsValue, field: &str) -> Result<Vec<f32>, String> 
 /// (`strict`), naming the field a problem is in.
 pub fn config_from(value: JsValue, field: &str) -> Result<LabConfig, String> {
     let tree = super::js_tree(&value).map_err(|reason| format!("{field}: {reason}"))?;
-    crate::strict::read(tree, "config field").map_err(|reason| format!("{field}: {reason}"))
+    crate::strict::read_at(tree, "config field", field)
 }
 
 /// The object above, read back and checked field by field; lengths are
