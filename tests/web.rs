@@ -1,7 +1,8 @@
 //! Browser tests: the quick check suite (`checks::quick_suite`, the same
 //! comparisons and tolerances `gradlab check` uses), every family of
 //! `checks::FAMILIES` in turn, on the browser's WebGPU (SwiftShader in
-//! headless Chromium on CI) against the CPU reference.
+//! headless Chromium on CI) against the CPU reference; and a lab past the
+//! adapter's limits refused by name before it reaches the GPU.
 //! Run by scripts/test.sh through wasm-bindgen-test-runner and wasm-pack.
 #![cfg(target_arch = "wasm32")]
 
@@ -122,4 +123,23 @@ fn a_lab_state_crosses_into_javascript_and_back_exactly() {
     assert_eq!(get("page").as_string().as_deref(), Some("{\"page\": 1}"));
     assert_eq!(get("twin").dyn_into::<js_sys::Uint8Array>().unwrap().to_vec(), vec![7, 8, 9]);
     same(&from_object(&get("state")).unwrap(), "through a file");
+}
+
+/// A lab past the adapter's own limits is refused by the settings check,
+/// naming the settings and the limit, before anything reaches the GPU (it
+/// once failed inside WebGPU: "[Invalid Buffer "att"] is invalid due to a
+/// previous error"); the same settings the CPU takes where they fit its budget
+/// are tests/web_api.rs's.
+#[wasm_bindgen_test]
+async fn a_lab_past_the_adapters_limits_is_refused_by_name() {
+    use wasm_bindgen::JsCast;
+    let settings = js_sys::JSON::parse(r#"{"seq_len": 4096}"#).unwrap();
+    let e = gradlab::web::WebLab::create(settings, "webgpu".into(), None).await.err().expect("refused");
+    let said = String::from(wasm_bindgen::JsValue::from(e).unchecked_into::<js_sys::Error>().message());
+    // which limit comes first depends on the adapter: a buffer's size, or
+    // (SwiftShader, whose buffers may be larger) the memory a lab may take
+    assert!(said.starts_with("batch × seq_len (ctx): "), "{said}");
+    let per_buffer = said.contains("this GPU allows") && said.contains("(max");
+    assert!(per_buffer || said.contains("a lab may take on the GPU"), "{said}");
+    assert!(!said.contains("Invalid Buffer"), "{said}");
 }

@@ -11,7 +11,7 @@ import uPlot from "../../vendor/uPlot.esm.js";
 import { button, el } from "../ui.js";
 import { loadGradlab } from "../wasm.js";
 import { gaps, GAP_WINDOW } from "./curves.js";
-import { decimate } from "./decimate.js";
+import { keptIndices } from "./decimate.js";
 import { distinctTicks, exact } from "./numbers.js";
 
 // Every strategy's display metadata from the wasm module (`strategies()`):
@@ -195,13 +195,15 @@ function seriesOf(specs, twin, stopped) {
   });
 }
 
-// The x values of the longer of `labs` ({step}), and each lab's column `pick`
-// of every run padded with nulls to that length, thinned for drawing.
+// The x values of the longer of `labs` ({step}), and each lab's `columns`
+// (d, k, keep) of every run, null past its end, at the points kept for
+// drawing (`keep`, decimate.js): only those are read, so a draw costs the
+// points drawn, not the steps taken (a column may leave the others unset).
 function aligned(labs, columns) {
   const x = labs.reduce((a, d) => (d.step.length > a.length ? d.step : a), []);
-  const n = x.length;
-  const pad = (a) => (a.length >= n ? a.slice(0, n) : [...a, ...new Array(n - a.length).fill(null)]);
-  return decimate([x, ...labs.flatMap((d, k) => columns(d, k).map(pad))]);
+  const keep = keptIndices(x.length);
+  const at = (a) => keep.map((i) => a[i] ?? null);
+  return [at(x), ...labs.flatMap((d, k) => columns(d, k, keep).map(at))];
 }
 
 export class Charts {
@@ -309,7 +311,7 @@ export class Charts {
     this.stopped.set(this.normPlot, stops((d) => d.runs));
     this.lossPlot.setData(aligned(labs, (d) => d.runs.map((r) => r[key])));
     this.distPlot.setData(aligned(labs, (d) => d.runs.slice(1).map((r) => r.dist)));
-    this.gapPlot.setData(aligned(labs, (d) => gaps(d, key)));
+    this.gapPlot.setData(aligned(labs, (d, k, keep) => gaps(d, key, GAP_WINDOW, keep)));
     this.normPlot.setData(aligned(labs, (d) => d.runs.map((r) => r.norm)));
   }
 

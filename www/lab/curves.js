@@ -53,15 +53,31 @@ export const GAP_WINDOW = 20;
 // `key` "true" or "logged" of one lab's curves `d`: the mean of the last
 // `window` steps' differences (fewer at the start), null where either run
 // has no value, so a stopped run's gap ends where it stopped. The full
-// batch's own (all 0) is left out: one series per other run.
-export function gaps(d, key, window = GAP_WINDOW) {
+// batch's own (all 0) is left out: one series per other run. With `keep`
+// (ascending steps, as the charts draw them) only those steps are worked
+// out, each from its own window, and the others are left unset.
+export function gaps(d, key, window = GAP_WINDOW, keep = null) {
   const full = d.runs[0]?.[key] ?? [];
   return d.runs.slice(1).map((r) => {
     const ys = r[key];
+    const diff = (k) => (ys[k] != null && full[k] != null ? ys[k] - full[k] : null);
+    if (keep) {
+      const out = new Array(ys.length);
+      for (const k of keep) {
+        if (k >= ys.length || diff(k) == null) continue;
+        let sum = 0;
+        let count = 0;
+        for (let j = Math.max(0, k - window + 1); j <= k; j++) {
+          const x = diff(j);
+          if (x != null) (sum += x), count++;
+        }
+        out[k] = sum / count;
+      }
+      return out;
+    }
     const out = [];
     let sum = 0;
     let count = 0;
-    const diff = (k) => (ys[k] != null && full[k] != null ? ys[k] - full[k] : null);
     for (let k = 0; k < ys.length; k++) {
       const x = diff(k);
       if (x != null) (sum += x), count++;

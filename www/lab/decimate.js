@@ -12,3 +12,14 @@ export function decimate(columns, max = MAX_DRAWN) {
   const keep = (i) => i % k === 0 || i === n - 1;
   return columns.map((c) => c.filter((_, i) => keep(i)));
 }
+
+// The indices `decimate` keeps of `n` points, ascending: for preparing only
+// the points that will be drawn, so that a draw costs the points drawn and
+// not the steps taken.
+export function keptIndices(n, max = MAX_DRAWN) {
+  const k = n <= max ? 1 : Math.ceil((n - 1) / (max - 1));
+  const keep = [];
+  for (let i = 0; i < n; i += k) keep.push(i);
+  if (n > 0 && keep[keep.length - 1] !== n - 1) keep.push(n - 1);
+  return keep;
+}
