@@ -55,35 +55,22 @@ export const GAP_WINDOW = 20;
 // has no value, so a stopped run's gap ends where it stopped. The full
 // batch's own (all 0) is left out: one series per other run. With `keep`
 // (ascending steps, as the charts draw them) only those steps are worked
-// out, each from its own window, and the others are left unset.
+// out and the others are left unset.
 export function gaps(d, key, window = GAP_WINDOW, keep = null) {
   const full = d.runs[0]?.[key] ?? [];
   return d.runs.slice(1).map((r) => {
     const ys = r[key];
     const diff = (k) => (ys[k] != null && full[k] != null ? ys[k] - full[k] : null);
-    if (keep) {
-      const out = new Array(ys.length);
-      for (const k of keep) {
-        if (k >= ys.length || diff(k) == null) continue;
-        let sum = 0;
-        let count = 0;
-        for (let j = Math.max(0, k - window + 1); j <= k; j++) {
-          const x = diff(j);
-          if (x != null) (sum += x), count++;
-        }
-        out[k] = sum / count;
+    const out = keep ? new Array(ys.length) : new Array(ys.length).fill(null);
+    for (const k of keep ?? ys.keys()) {
+      if (k >= ys.length || diff(k) == null) continue;
+      let sum = 0;
+      let count = 0;
+      for (let j = Math.max(0, k - window + 1); j <= k; j++) {
+        const x = diff(j);
+        if (x != null) (sum += x), count++;
       }
-      return out;
-    }
-    const out = [];
-    let sum = 0;
-    let count = 0;
-    for (let k = 0; k < ys.length; k++) {
-      const x = diff(k);
-      if (x != null) (sum += x), count++;
-      const gone = k >= window ? diff(k - window) : null;
-      if (gone != null) (sum -= gone), count--;
-      out.push(x == null || count === 0 ? null : sum / count);
+      out[k] = sum / count;
     }
     return out;
   });

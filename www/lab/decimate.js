@@ -8,9 +8,8 @@ export const MAX_DRAWN = 2000;
 export function decimate(columns, max = MAX_DRAWN) {
   const n = columns[0]?.length ?? 0;
   if (n <= max) return columns;
-  const k = Math.ceil((n - 1) / (max - 1));
-  const keep = (i) => i % k === 0 || i === n - 1;
-  return columns.map((c) => c.filter((_, i) => keep(i)));
+  const keep = keptIndices(n, max);
+  return columns.map((c) => keep.map((i) => c[i]));
 }
 
 // The indices `decimate` keeps of `n` points, ascending: for preparing only

@@ -221,6 +221,10 @@ export async function labMemoryBytes() {
   return bytes.reduce((a, b) => a + b, 0);
 }
 
+// Whether `lab` computes on the page's own thread, where a loop must leave
+// frames for the page to paint (a RemoteLab says; any other lab is taken to).
+export const onPageThread = (lab) => lab.onPageThread?.() ?? true;
+
 // Builds a lab (as WebLab.create) where the labs live.
 export async function createLab(config, backend, weights) {
   const { send, left, inPage } = await placeLab(backend === "webgpu" || backend === true);

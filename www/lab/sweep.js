@@ -8,7 +8,7 @@
 // It pauses the training lab but does not touch it otherwise; it draws
 // nothing itself.
 import { backendFor, loadGradlab } from "../wasm.js";
-import { createLab } from "./remote.js";
+import { createLab, onPageThread } from "./remote.js";
 import { el, errorText, formRow, hintOf, nextFrame, stepClock } from "../ui.js";
 import { loadStrategies, strategyStyle } from "./charts.js";
 
@@ -130,7 +130,7 @@ export class Sweep {
         this.progress.textContent = `step ${i + 1} of ${steps} on ${where}, about ${Math.ceil(clock.left(i))} s left`;
         training.setStatus(`Sweep over G: step ${i + 1} of ${steps}…`);
         // only a lab on the page's thread waits for a frame to let the page paint
-        if (lab.onPageThread?.() ?? true) await nextFrame();
+        if (onPageThread(lab)) await nextFrame();
       }
       take(await lab.flush());
       this.sweepCharts.draw(finals(await loadGradlab(), runs, steps), this.charts.lossKind);

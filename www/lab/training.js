@@ -10,7 +10,7 @@
 // (readouts.js), build the settings form (controls.js), draw (charts.js,
 // tokens.js), sweep (sweep.js) or export (exports.js).
 import { backendFor, backendLabel, loadGradlab, Serial } from "../wasm.js";
-import { createLab, labWorkerProblem, prepareLabs } from "./remote.js";
+import { createLab, labWorkerProblem, onPageThread, prepareLabs } from "./remote.js";
 import { errorText, nextFrame, sentences } from "../ui.js";
 import { Curves } from "./curves.js";
 import { Divergence } from "./divergence.js";
@@ -36,10 +36,6 @@ export const PHASE = Object.freeze({
 // every step would cost more than a small lab's step.
 const DRAW_MS = 150;
 const SPEED_MS = 1000;
-
-// Whether `lab` computes on the page's own thread (a RemoteLab says; any
-// other lab is taken to).
-const onPageThread = (lab) => lab.onPageThread?.() ?? true;
 
 // A saved state the new lab refused (reset's `restoreInto`), said as it is.
 class RestoreRefused extends Error {}
@@ -399,8 +395,7 @@ export class Training {
   // The charts drawn at the next frame, once however often asked before it.
   // The loop asks and sends the next step at once, so a lab in a worker
   // computes while the page draws: drawing in the loop kept the worker
-  // waiting, longer as the curves grew (5.9 → 4.5 steps/s in 14 minutes of
-  // the default page; BENCHMARKS.md, "Soak").
+  // waiting, longer as the curves grew (BENCHMARKS.md, "Soak").
   redrawSoon() {
     if (this.drawPending) return;
     this.drawPending = true;
